@@ -1,0 +1,409 @@
+"""Event consumers: apply each event exactly once, park what fails, never block other keys."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError
+from prometheus_client import Counter, Gauge
+from pydantic import BaseModel, ValidationError
+
+from libs.common import outbox
+from libs.common.db import is_infrastructure_error
+from libs.common.events import Envelope
+from libs.common.kafka import dlq_topic, is_broker_error
+from libs.common.logging import bind_correlation
+
+log = structlog.get_logger(__name__)
+
+APPLIED = Counter("comptoir_events_applied_total", "Events applied", ["consumer", "topic"])
+DEAD = Counter("comptoir_events_dead_lettered_total", "Events dead-lettered", ["consumer", "topic"])
+LAG = Gauge(
+    "comptoir_consumer_lag", "Messages behind the partition's end", ["consumer", "topic", "partition"]
+)
+
+Handler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
+"""Applies one event inside the consumer's transaction; raising rolls the effect back."""
+
+HandlerTable = Mapping[str, Mapping[str, Handler]]
+"""`{topic: {event type: handler}}`: a service's one visible table of what it consumes."""
+
+
+class PermanentError(Exception):
+    """Raise from a handler when retrying cannot help: the event is dead-lettered at once."""
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    name: str  # consumer group, also the inbox's consumer name
+    bootstrap_servers: str
+    topic_prefix: str = ""
+    max_attempts: int = 5
+    retry_backoff: float = 0.2
+    fetch_max_wait_ms: int = 10
+    session_timeout_ms: int = 10_000
+
+
+Outcome = Literal["applied", "duplicate", "ignored", "parked", "dead"]
+"""What happened to one message; only settled messages have their offset committed."""
+
+
+_PARKED = "SELECT EXISTS (SELECT 1 FROM dead_letters WHERE consumer = $1 AND topic = $2 AND key = $3)"
+_KEY_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+_INBOX = "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true"
+_PARK = """
+INSERT INTO dead_letters
+    (consumer, topic, key, status, event_id, event_type, partition, "offset", payload, error, attempts)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (consumer, event_id) DO NOTHING
+"""
+
+
+@dataclass
+class Message:
+    """A message as the consumer applies it: from Kafka, or from the dead-letter table on replay."""
+
+    topic: str  # logical topic, prefix removed
+    key: str
+    partition: int
+    offset: int
+    value: bytes
+    envelope: Envelope | None = None
+    parse_error: str | None = None
+    attempts: int = field(default=0)
+
+    @classmethod
+    def parse(cls, topic: str, key: str, partition: int, offset: int, value: bytes) -> Message:
+        msg = cls(topic, key, partition, offset, value)
+        try:
+            msg.envelope = Envelope.model_validate_json(value)
+        except ValidationError as exc:
+            msg.parse_error = f"not a valid CloudEvent: {exc}"
+        return msg
+
+
+class EventConsumer:
+    """One consumer group over a service's subscribed topics.
+
+    Per partition, messages are applied one after the other; partitions run concurrently. Each
+    message is applied in one database transaction together with its inbox row, so a redelivered
+    event changes nothing. Offsets are committed after the transactions commit.
+
+    - Infrastructure errors (database or broker away) retry forever with back-off: nothing is
+      dead-lettered because of an outage.
+    - Handler errors retry `max_attempts` times, then the message is dead-lettered: recorded in
+      `dead_letters` and published to `<topic>.dlq` through the outbox, with the error in headers.
+      Its key is parked: later messages of that key wait in `dead_letters` until a replay.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, handlers: HandlerTable, config: ConsumerConfig) -> None:
+        self.pool = pool
+        self.handlers = handlers
+        self.config = config
+        self._consumer: AIOKafkaConsumer | None = None
+        self._stopping = asyncio.Event()
+        self.ready = asyncio.Event()
+
+    @property
+    def topics(self) -> list[str]:
+        return sorted(self.handlers)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Consume until `stop()`; the group is left cleanly so partitions move at once."""
+        prefix = self.config.topic_prefix
+        self._consumer = AIOKafkaConsumer(
+            *[prefix + topic for topic in self.topics],
+            bootstrap_servers=self.config.bootstrap_servers,
+            group_id=prefix + self.config.name,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=self.config.fetch_max_wait_ms,
+            session_timeout_ms=self.config.session_timeout_ms,
+            heartbeat_interval_ms=min(3000, self.config.session_timeout_ms // 3),
+            max_poll_records=500,
+        )
+        await self._start_consumer()
+        self.ready.set()
+        try:
+            while not self._stopping.is_set():
+                batch = await self._poll()
+                if batch:
+                    await self._handle_batch(batch)
+        finally:
+            await self._consumer.stop()
+
+    async def _start_consumer(self) -> None:
+        assert self._consumer is not None
+        backoff = 0.2
+        while True:
+            try:
+                await self._consumer.start()
+                return
+            except Exception as exc:
+                if not is_broker_error(exc):
+                    raise
+                log.warning("consumer waiting for the broker", error=repr(exc))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _poll(self) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+        assert self._consumer is not None
+        poll = asyncio.ensure_future(self._consumer.getmany(timeout_ms=200))
+        stop = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({poll, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not poll.done():
+            poll.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poll
+            return {}
+        return poll.result()
+
+    async def _handle_batch(self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        assert self._consumer is not None
+        done = await asyncio.gather(*(self._handle_partition(records) for records in batch.values()))
+        offsets = {tp: last + 1 for tp, last in zip(batch, done, strict=True) if last is not None}
+        if offsets:
+            try:
+                await self._consumer.commit(offsets)
+            except CommitFailedError as exc:
+                # A rebalance moved the partition: its new owner redelivers, the inbox dedups.
+                log.warning("offset commit refused after a rebalance", error=str(exc))
+        for tp in batch:
+            highwater = self._consumer.highwater(tp)
+            position = offsets.get(tp)
+            if highwater is not None and position is not None:
+                LAG.labels(self.config.name, tp.topic, tp.partition).set(max(highwater - position, 0))
+
+    async def _handle_partition(self, records: list[ConsumerRecord[bytes, bytes]]) -> int | None:
+        """Apply records in order; return the offset of the last one finished (None if none)."""
+        last: int | None = None
+        prefix_len = len(self.config.topic_prefix)
+        for record in records:
+            if self._stopping.is_set():
+                break
+            msg = Message.parse(
+                record.topic[prefix_len:],
+                (record.key or b"").decode(errors="replace"),
+                record.partition,
+                record.offset,
+                record.value or b"",
+            )
+            if await self._deliver(msg) is None:
+                break  # stopping during an outage: leave the rest for the next owner
+            last = record.offset
+        return last
+
+    async def _deliver(self, msg: Message) -> Outcome | None:
+        """Apply with retries. None when stopping before the message could be settled."""
+        infra_backoff = handler_backoff = self.config.retry_backoff
+        while True:
+            try:
+                return await self.apply(msg)
+            except Exception as exc:
+                if self._stopping.is_set():
+                    return None  # never dead-letter because we are shutting down
+                if is_infrastructure_error(exc) or is_broker_error(exc):
+                    log.warning("consumer waiting for infrastructure", error=repr(exc))
+                    await self._sleep(infra_backoff)
+                    infra_backoff = min(infra_backoff * 2, 5.0)
+                    continue
+                msg.attempts += 1
+                error = "".join(traceback.format_exception_only(exc)).strip()
+                log.warning("handler failed", topic=msg.topic, key=msg.key, attempt=msg.attempts, error=error)
+                if (
+                    isinstance(exc, PermanentError | ValidationError)
+                    or msg.attempts >= self.config.max_attempts
+                ):
+                    return await self._settle_dead(msg, error)
+                await self._sleep(handler_backoff)
+                handler_backoff = min(handler_backoff * 2, 10.0)
+
+    async def _settle_dead(self, msg: Message, error: str) -> Outcome | None:
+        backoff = self.config.retry_backoff
+        while True:
+            try:
+                return await self.dead_letter(msg, error)
+            except Exception as exc:
+                if not (is_infrastructure_error(exc) or is_broker_error(exc)) or self._stopping.is_set():
+                    raise
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds * (1 + random.random() / 4))
+
+    async def apply(self, msg: Message) -> Outcome:
+        """One transaction: park behind a dead letter of the same key, or apply once via the inbox."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(_KEY_LOCK, f"{self.config.name}:{msg.topic}:{msg.key}")
+            if await conn.fetchval(_PARKED, self.config.name, msg.topic, msg.key):
+                await self._insert_parked(conn, msg, "waiting", None)
+                log.info("event parked behind a dead letter", topic=msg.topic, key=msg.key)
+                return "parked"
+            outcome = await self._apply_once(conn, msg)
+        if outcome == "applied":
+            APPLIED.labels(self.config.name, msg.topic).inc()
+        return outcome
+
+    async def _apply_once(self, conn: asyncpg.Connection, msg: Message) -> Outcome:
+        if msg.envelope is None:
+            raise PermanentError(msg.parse_error)
+        event = msg.envelope
+        if not await conn.fetchval(_INBOX, self.config.name, event.id):
+            return "duplicate"
+        handler = self.handlers.get(msg.topic, {}).get(event.type)
+        if handler is None:
+            return "ignored"
+        bind_correlation(event.correlationid or str(event.id), str(event.id))
+        await handler(conn, event)
+        return "applied"
+
+    async def dead_letter(self, msg: Message, error: str) -> Outcome:
+        """Record the message as dead, park its key and publish it to `<topic>.dlq` via the outbox."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(_KEY_LOCK, f"{self.config.name}:{msg.topic}:{msg.key}")
+            await self._insert_parked(conn, msg, "dead", error)
+            await outbox.append_raw(
+                conn,
+                dlq_topic(msg.topic),
+                msg.key,
+                msg.value,
+                event_id=msg.envelope.id if msg.envelope else None,
+                headers=[
+                    ("dlq-error", error[:2000]),
+                    ("dlq-consumer", self.config.name),
+                    ("dlq-topic", msg.topic),
+                    ("dlq-partition", str(msg.partition)),
+                    ("dlq-offset", str(msg.offset)),
+                    ("dlq-attempts", str(msg.attempts)),
+                ],
+            )
+        DEAD.labels(self.config.name, msg.topic).inc()
+        log.error("event dead-lettered", topic=msg.topic, key=msg.key, error=error)
+        return "dead"
+
+    async def _insert_parked(
+        self, conn: asyncpg.Connection, msg: Message, status: str, error: str | None
+    ) -> None:
+        event = msg.envelope
+        await conn.execute(
+            _PARK,
+            self.config.name,
+            msg.topic,
+            msg.key,
+            status,
+            event.id if event else uuid.uuid4(),
+            event.type if event else None,
+            msg.partition,
+            msg.offset,
+            msg.value,
+            error,
+            msg.attempts,
+        )
+
+    async def replay(self, dead_letter_id: int) -> ReplayResult:
+        """Apply a dead letter's key again: the dead message, then the ones waiting behind it.
+
+        Stops at the first message that fails again, which stays dead with its new error. Safe while
+        the consumer runs: both take the same per-key lock, so no message of the key slips past.
+        """
+        name = self.config.name
+        row = await self.pool.fetchrow(
+            "SELECT topic, key FROM dead_letters WHERE id = $1 AND consumer = $2", dead_letter_id, name
+        )
+        if row is None:
+            raise LookupError(f"no dead letter {dead_letter_id} for consumer {name}")
+        result = ReplayResult(topic=row["topic"], key=row["key"])
+        while True:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute(_KEY_LOCK, f"{name}:{row['topic']}:{row['key']}")
+                parked = await conn.fetchrow(
+                    "SELECT * FROM dead_letters WHERE consumer = $1 AND topic = $2 AND key = $3"
+                    " ORDER BY id LIMIT 1",
+                    name,
+                    row["topic"],
+                    row["key"],
+                )
+                if parked is None:
+                    return result
+                msg = Message.parse(
+                    parked["topic"], parked["key"], parked["partition"], parked["offset"], parked["payload"]
+                )
+                try:
+                    async with conn.transaction():  # a savepoint: a failure keeps the row, with its error
+                        outcome = await self._apply_once(conn, msg)
+                except Exception as exc:
+                    if is_infrastructure_error(exc):
+                        raise
+                    result.failed_id = parked["id"]
+                    result.error = "".join(traceback.format_exception_only(exc)).strip()
+                    await conn.execute(
+                        "UPDATE dead_letters SET status = 'dead', error = $2, attempts = attempts + 1,"
+                        " updated_at = now() WHERE id = $1",
+                        parked["id"],
+                        result.error,
+                    )
+                    return result
+                await conn.execute("DELETE FROM dead_letters WHERE id = $1", parked["id"])
+                result.applied += outcome == "applied"
+
+    async def discard(self, dead_letter_id: int) -> None:
+        """Drop a dead letter for good; the messages waiting behind it stay until a replay."""
+        status = await self.pool.execute(
+            "DELETE FROM dead_letters WHERE id = $1 AND consumer = $2 AND status = 'dead'",
+            dead_letter_id,
+            self.config.name,
+        )
+        if status == "DELETE 0":
+            raise LookupError(f"no dead letter {dead_letter_id} for consumer {self.config.name}")
+
+
+@dataclass
+class ReplayResult:
+    topic: str
+    key: str
+    applied: int = 0
+    failed_id: int | None = None
+    error: str | None = None
+
+
+class DeadLetter(BaseModel):
+    """A row of `dead_letters`, as `make dlq` lists it."""
+
+    id: int
+    consumer: str
+    topic: str
+    key: str
+    status: str
+    event_id: uuid.UUID | None
+    event_type: str | None
+    partition: int
+    offset: int
+    error: str | None
+    attempts: int
+    created_at: datetime
+
+
+async def list_dead_letters(pool: asyncpg.Pool) -> list[DeadLetter]:
+    """Every dead and waiting message of the service, oldest first."""
+    rows = await pool.fetch(
+        'SELECT id, consumer, topic, key, status, event_id, event_type, partition, "offset", error,'
+        " attempts, created_at FROM dead_letters ORDER BY id"
+    )
+    return [DeadLetter(**dict(row)) for row in rows]

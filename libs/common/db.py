@@ -1,0 +1,172 @@
+"""PostgreSQL access: a pool bound to one service's schema and role, provisioning and migrations."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger(__name__)
+
+COMMON_MIGRATIONS = Path(__file__).parent / "migrations"
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+# Errors that mean the database is unreachable or restarting, not that the work is wrong.
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+)
+
+
+def is_infrastructure_error(exc: BaseException) -> bool:
+    """True when retrying later, unchanged, can succeed (connection lost, server restarting)."""
+    return isinstance(exc, INFRASTRUCTURE_ERRORS)
+
+
+def check_identifier(name: str) -> str:
+    """Refuse anything but a plain lower-case SQL identifier (schemas and roles are interpolated)."""
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"not a plain SQL identifier: {name!r}")
+    return name
+
+
+def url_for_role(admin_url: str, role: str) -> str:
+    """The admin URL with another login role (dev and tests: trust authentication)."""
+    parts = urlsplit(admin_url)
+    host = parts.hostname or "127.0.0.1"
+    netloc = f"{role}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+_PROVISION = """
+DO $$
+BEGIN
+    CREATE ROLE {role} LOGIN;
+EXCEPTION WHEN duplicate_object THEN NULL;
+END $$;
+CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {role};
+REVOKE ALL ON SCHEMA {schema} FROM PUBLIC;
+"""
+
+
+async def provision_service(admin_url: str, role: str, schema: str) -> None:
+    """Create the service's login role and the schema it owns (dev and tests; a DBA does it in prod)."""
+    conn = await asyncpg.connect(admin_url)
+    try:
+        # Role creation is cluster-wide: serialise concurrent starts of several services.
+        await conn.execute("SELECT pg_advisory_lock(7151001)")
+        await conn.execute(_PROVISION.format(role=check_identifier(role), schema=check_identifier(schema)))
+    finally:
+        await conn.close()
+
+
+async def drop_service(admin_url: str, role: str, schema: str) -> None:
+    """Remove a service's schema and role (tests)."""
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {check_identifier(schema)} CASCADE")
+        await conn.execute(f"DROP ROLE IF EXISTS {check_identifier(role)}")
+    finally:
+        await conn.close()
+
+
+async def create_pool(url: str, schema: str, *, max_size: int = 10, name: str = "") -> asyncpg.Pool:
+    """A pool whose connections see the service's schema first and nothing they were not granted."""
+    pool = await asyncpg.create_pool(
+        url,
+        min_size=1,
+        max_size=max_size,
+        server_settings={"search_path": check_identifier(schema), "application_name": name or schema},
+        command_timeout=30,
+    )
+    assert pool is not None
+    return pool
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One forward-only SQL file; `name` is unique across the common and the service's own set."""
+
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def load_migrations(*sources: tuple[str, Path]) -> list[Migration]:
+    """Read `NNNN_name.sql` files from each (namespace, folder), in the order given, then by name."""
+    found: list[Migration] = []
+    for namespace, folder in sources:
+        for path in sorted(folder.glob("*.sql")):
+            found.append(Migration(f"{namespace}/{path.name}", path.read_text()))
+    return found
+
+
+class MigrationError(RuntimeError):
+    """An applied migration was edited, or a migration failed."""
+
+
+_MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    name text PRIMARY KEY,
+    checksum text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+async def migrate(conn: asyncpg.Connection, schema: str, migrations: Sequence[Migration]) -> list[str]:
+    """Apply the migrations not yet recorded, each in its own transaction; return their names.
+
+    A session advisory lock makes replicas that start together take turns: the second one finds
+    everything applied and does nothing.
+    """
+    lock_key = f"comptoir.migrations.{check_identifier(schema)}"
+    await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", lock_key)
+    try:
+        await conn.execute(_MIGRATIONS_TABLE)
+        applied = {
+            r["name"]: r["checksum"] for r in await conn.fetch("SELECT name, checksum FROM schema_migrations")
+        }
+        done: list[str] = []
+        for migration in migrations:
+            if migration.name in applied:
+                if applied[migration.name] != migration.checksum:
+                    raise MigrationError(f"{migration.name} was edited after it was applied")
+                continue
+            try:
+                async with conn.transaction():
+                    await conn.execute(migration.sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)",
+                        migration.name,
+                        migration.checksum,
+                    )
+            except asyncpg.PostgresError as exc:
+                raise MigrationError(f"{migration.name} failed: {exc}") from exc
+            log.info("migration applied", migration=migration.name, schema=schema)
+            done.append(migration.name)
+        return done
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", lock_key)
+
+
+def service_migrations(service_folder: Path, extra: Iterable[tuple[str, Path]] = ()) -> list[Migration]:
+    """The common tables (outbox, inbox, dead letters) first, then the service's own folder."""
+    return load_migrations(("common", COMMON_MIGRATIONS), *extra, ("service", service_folder / "migrations"))

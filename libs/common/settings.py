@@ -1,0 +1,50 @@
+"""Settings every service shares, read from the environment by pydantic-settings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Role = Literal["all", "api", "worker"]
+
+
+class ServiceSettings(BaseSettings):
+    """One service's configuration. Services subclass it to set their name, port and extras."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    service_name: str = Field(description="Service name; also its schema, role and consumer group")
+    role: Role = Field("all", description="api, worker (consumers and relay) or all")
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:55432/comptoir",
+        description="The service's own login; its schema is on the search path",
+    )
+    database_admin_url: str | None = Field(
+        None, description="When set (dev, tests), the service creates its role and schema with it"
+    )
+    database_schema: str = Field("", description="Defaults to the service name")
+    database_pool_size: int = 10
+    kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    kafka_enable_idempotence: bool = Field(
+        False, description="Turn on against a real Kafka cluster; the local broker lacks it"
+    )
+    topic_prefix: str = Field("", description="Prefixes every topic and consumer group (tests)")
+    topic_partitions: int = 4
+    smtp_url: str = "smtp://127.0.0.1:1025"
+    log_format: Literal["console", "json"] = "console"
+    log_level: str = "INFO"
+    http_max_body_bytes: int = 1_048_576
+    outbox_batch_size: int = 500
+    outbox_poll_interval_s: float = 0.5
+    outbox_retention_hours: float = 168.0
+    consumer_max_attempts: int = 5
+    consumer_retry_backoff_s: float = 0.2
+    consumer_fetch_max_wait_ms: int = 10
+
+    @property
+    def schema(self) -> str:
+        return self.database_schema or self.service_name

