@@ -7,7 +7,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Role = Literal["all", "api", "worker"]
+Role = Literal["all", "api", "worker", "relay", "consumer"]
+"""`worker` is relay and consumers; `relay` and `consumer` let operators scale them apart."""
 
 
 class ServiceSettings(BaseSettings):
@@ -16,7 +17,7 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
 
     service_name: str = Field(description="Service name; also its schema, role and consumer group")
-    role: Role = Field("all", description="api, worker (consumers and relay) or all")
+    role: Role = Field("all", description="all, api, worker (relay and consumers), relay or consumer")
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     database_url: str = Field(

@@ -1,0 +1,248 @@
+"""aiohttp application factory: correlation ids, metrics, RFC 9457 problems, probes and JSON I/O."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from http import HTTPStatus
+from typing import Any, TypeVar
+
+import structlog
+from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler, Middleware
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, Histogram, generate_latest
+from pydantic import BaseModel, ValidationError
+
+from libs.common.logging import bind_correlation
+
+M = TypeVar("M", bound=BaseModel)
+ReadinessCheck = Callable[[], Awaitable[None]]
+"""Returns when the dependency is usable, raises when it is not."""
+
+SERVICE = web.AppKey("service", str)
+READINESS_CHECKS = web.AppKey("readiness_checks", tuple[tuple[str, ReadinessCheck], ...])
+READINESS_TIMEOUT = web.AppKey("readiness_timeout", float)
+REQUEST_ID = web.RequestKey("request_id", str)
+CORRELATION_ID = web.RequestKey("correlation_id", str)
+
+REQUEST_DURATION = Histogram(
+    "comptoir_http_request_duration_seconds",
+    "Time to answer an HTTP request",
+    ["service", "method", "route", "status"],
+)
+
+_SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+# Statuses whose reason phrase would make a vague or version-dependent slug.
+_SLUGS = {413: "payload-too-large", 422: "validation-error", 500: "internal-error"}
+
+
+class Problem(Exception):
+    """An RFC 9457 problem: raise it from a handler, the middleware renders it."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        *,
+        type: str | None = None,
+        detail: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """`type` is a stable slug (e.g. "order-already-paid"); by default it is derived from the status."""
+        super().__init__(title)
+        self.status = status
+        self.title = title
+        self.type = f"urn:comptoir:problem:{type or _slug_for(status)}"
+        self.detail = detail
+        self.errors = errors
+        self.headers = dict(headers or {})
+
+
+def _slug_for(status: int) -> str:
+    if status in _SLUGS:
+        return _SLUGS[status]
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "-").replace("'", "")
+    except ValueError:
+        return f"http-{status}"
+
+
+def create_app(
+    *,
+    service: str,
+    max_body_bytes: int = 1_048_576,
+    readiness: Sequence[tuple[str, ReadinessCheck]] = (),
+    readiness_timeout: float = 2.0,
+    middlewares: Sequence[Middleware] = (),
+) -> web.Application:
+    """An application with correlation ids, metrics, problem rendering, /healthz, /readyz and /metrics."""
+    app = web.Application(
+        client_max_size=max_body_bytes,
+        middlewares=[_correlation_middleware, _metrics_middleware, _problem_middleware, *middlewares],
+    )
+    app[SERVICE] = service
+    app[READINESS_CHECKS] = tuple(readiness)
+    app[READINESS_TIMEOUT] = readiness_timeout
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/metrics", _metrics)
+    return app
+
+
+async def read_json(request: web.Request, model: type[M]) -> M:
+    """The request body as `model`, or a 415, 400 or 422 problem saying what is wrong with it."""
+    content_type = request.content_type
+    if content_type != "application/json" and not (
+        content_type.startswith("application/") and content_type.endswith("+json")
+    ):
+        raise Problem(415, "Unsupported Media Type", detail="Send the body as application/json.")
+    body = await request.read()
+    try:
+        # JSON mode, not a dict first: strict models accept ISO dates and UUIDs as JSON strings.
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        if any(error["type"] == "json_invalid" for error in errors):
+            raise Problem(400, "Malformed JSON", type="malformed-json", detail=errors[0]["msg"]) from None
+        # Only loc, msg and type go out: the input may be a secret such as a password.
+        fields = [
+            {"field": ".".join(str(part) for part in e["loc"]), "message": e["msg"], "type": e["type"]}
+            for e in errors
+        ]
+        raise Problem(422, "Invalid request body", errors=fields) from None
+
+
+def json_response(
+    body: BaseModel | Sequence[BaseModel] | Mapping[str, Any],
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    """A JSON response from a model, a list of models or a plain mapping."""
+    data: Any
+    if isinstance(body, BaseModel):
+        data = body.model_dump(mode="json")
+    elif isinstance(body, Mapping):
+        data = dict(body)
+    else:
+        data = [item.model_dump(mode="json") for item in body]
+    return web.json_response(data, status=status, headers=headers)
+
+
+def _incoming_id(request: web.Request, header: str) -> str | None:
+    value = request.headers.get(header)
+    return value if value is not None and _SANE_ID.fullmatch(value) else None
+
+
+@web.middleware
+async def _correlation_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = _incoming_id(request, "X-Request-Id") or uuid.uuid4().hex
+    correlation_id = _incoming_id(request, "X-Correlation-Id") or request_id
+    # A keep-alive connection serves its requests in one task: drop the previous request's context.
+    structlog.contextvars.clear_contextvars()
+    bind_correlation(correlation_id)
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    request[REQUEST_ID] = request_id
+    request[CORRELATION_ID] = correlation_id
+    echoed = {"X-Request-Id": request_id, "X-Correlation-Id": correlation_id}
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers.update(echoed)
+        raise
+    response.headers.update(echoed)
+    return response
+
+
+@web.middleware
+async def _metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    # Problems are rendered further in, so only a cancelled request (client gone) leaves without a status.
+    status = 499
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        resource = request.match_info.route.resource
+        REQUEST_DURATION.labels(
+            service=request.config_dict[SERVICE],
+            method=request.method if request.method in hdrs.METH_ALL else "OTHER",
+            route=resource.canonical if resource is not None else "unmatched",
+            status=str(status),
+        ).observe(time.perf_counter() - started)
+
+
+@web.middleware
+async def _problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except Problem as problem:
+        return _render(request, problem)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _render(request, _problem_from_http(exc))
+    except Exception:
+        structlog.get_logger(__name__).exception("unhandled error", method=request.method, path=request.path)
+        return _render(request, Problem(500, "Internal Server Error"))
+
+
+def _problem_from_http(exc: web.HTTPException) -> Problem:
+    # aiohttp's default text only repeats the status; a handler's own text is worth passing on.
+    detail = exc.text if exc.text and exc.text != f"{exc.status}: {exc.reason}" else None
+    # Keep headers such as Allow (405) or Retry-After, but not those describing aiohttp's text body.
+    kept = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")}
+    return Problem(exc.status, exc.reason, detail=detail, headers=kept)
+
+
+def _render(request: web.Request, problem: Problem) -> web.Response:
+    body: dict[str, Any] = {"type": problem.type, "title": problem.title, "status": problem.status}
+    if problem.detail is not None:
+        body["detail"] = problem.detail
+    if problem.errors is not None:
+        body["errors"] = problem.errors
+    body["instance"] = request.path
+    return web.json_response(
+        body, status=problem.status, headers=problem.headers, content_type="application/problem+json"
+    )
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "service": request.app[SERVICE]})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    checks = request.app[READINESS_CHECKS]
+    limit = request.app[READINESS_TIMEOUT]
+    outcomes = await asyncio.gather(*(_run_check(name, check, limit) for name, check in checks))
+    ready = all(outcome == "ok" for outcome in outcomes)
+    report = {name: outcome for (name, _), outcome in zip(checks, outcomes, strict=True)}
+    return web.json_response(
+        {"status": "ready" if ready else "unavailable", "checks": report}, status=200 if ready else 503
+    )
+
+
+async def _run_check(name: str, check: ReadinessCheck, limit: float) -> str:
+    deadline = asyncio.timeout(limit)
+    try:
+        async with deadline:
+            await check()
+    except Exception as exc:
+        outcome = f"timed out after {limit:g}s" if deadline.expired() else f"{type(exc).__name__}: {exc}"
+    else:
+        return "ok"
+    structlog.get_logger(__name__).warning("not ready", check=name, outcome=outcome)
+    return outcome
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    # The classic text format, which every Prometheus scrapes; aiohttp refuses a charset in content_type.
+    return web.Response(body=generate_latest(), headers={hdrs.CONTENT_TYPE: CONTENT_TYPE_PLAIN_0_0_4})

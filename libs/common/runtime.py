@@ -1,0 +1,250 @@
+"""Runs one service: provisioning, migrations, HTTP API, outbox relay and consumers, by role."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TypeVar
+
+import asyncpg
+import structlog
+from aiohttp import web
+from aiokafka.admin import AIOKafkaAdminClient
+
+from libs.common.consumer import ConsumerConfig, EventConsumer, HandlerTable, list_dead_letters
+from libs.common.db import create_pool, migrate, provision_service, service_migrations
+from libs.common.events import EventCatalog
+from libs.common.http import create_app
+from libs.common.kafka import dlq_topic, ensure_topics
+from libs.common.logging import configure_logging
+from libs.common.outbox import OutboxRelay, RelayConfig
+from libs.common.settings import ServiceSettings
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+POOL = web.AppKey("pool", asyncpg.Pool)
+SETTINGS = web.AppKey("settings", ServiceSettings)
+
+ApiSetup = Callable[[web.Application], None]
+"""Adds a service's routes (and anything they need) to its aiohttp application."""
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What makes a service: its name, migrations, published events, consumers and API."""
+
+    name: str
+    folder: Path
+    events: EventCatalog
+    handlers: HandlerTable = field(default_factory=dict)
+    api: ApiSetup | None = None
+
+    @property
+    def topics(self) -> list[str]:
+        """Topics this service creates: what it publishes, and the dead-letter topics of its consumers."""
+        return sorted({*self.events.topics, *(dlq_topic(t) for t in self.handlers)})
+
+
+@dataclass
+class Service:
+    """A started service: its pool and, in the worker role, its relay and consumer."""
+
+    spec: ServiceSpec
+    settings: ServiceSettings
+    pool: asyncpg.Pool
+    relay: OutboxRelay | None = None
+    consumer: EventConsumer | None = None
+
+    def consumer_for(self) -> EventConsumer:
+        s = self.settings
+        return EventConsumer(
+            self.pool,
+            self.spec.handlers,
+            ConsumerConfig(
+                name=self.spec.name,
+                bootstrap_servers=s.kafka_bootstrap_servers,
+                topic_prefix=s.topic_prefix,
+                max_attempts=s.consumer_max_attempts,
+                retry_backoff=s.consumer_retry_backoff_s,
+                fetch_max_wait_ms=s.consumer_fetch_max_wait_ms,
+            ),
+        )
+
+    def relay_for(self) -> OutboxRelay:
+        s = self.settings
+        return OutboxRelay(
+            self.pool,
+            RelayConfig(
+                service=self.spec.name,
+                schema=s.schema,
+                bootstrap_servers=s.kafka_bootstrap_servers,
+                topic_prefix=s.topic_prefix,
+                partitions=s.topic_partitions,
+                batch_size=s.outbox_batch_size,
+                poll_interval=s.outbox_poll_interval_s,
+                retention=timedelta(hours=s.outbox_retention_hours),
+                idempotence=s.kafka_enable_idempotence,
+            ),
+        )
+
+
+async def open_service(spec: ServiceSpec, settings: ServiceSettings) -> Service:
+    """Provision (when given an admin URL), connect and migrate."""
+    if settings.database_admin_url:
+        await provision_service(settings.database_admin_url, role=settings.schema, schema=settings.schema)
+    pool = await _retry("database", lambda: create_pool(
+        settings.database_url, settings.schema, max_size=settings.database_pool_size, name=spec.name
+    ))
+    async with pool.acquire() as conn:
+        await migrate(conn, settings.schema, service_migrations(spec.folder))
+    return Service(spec, settings, pool)
+
+
+async def _retry(what: str, attempt: Callable[[], Awaitable[T]], timeout: float = 60) -> T:
+    """Wait for a dependency at start-up (containers start in any order)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    delay = 0.2
+    while True:
+        try:
+            return await attempt()
+        except (OSError, asyncpg.CannotConnectNowError) as exc:
+            if loop.time() > deadline:
+                raise
+            log.warning("waiting for dependency", dependency=what, error=repr(exc))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+def build_app(service: Service, *, with_api: bool) -> web.Application:
+    """The HTTP app: probes and metrics always, the service's routes in the api role."""
+
+    async def database_ready() -> None:
+        await service.pool.fetchval("SELECT 1")
+
+    async def broker_ready() -> None:
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=service.settings.kafka_bootstrap_servers, request_timeout_ms=1500
+        )
+        await admin.start()
+        await admin.close()
+
+    checks = [("database", database_ready), ("broker", broker_ready)]
+    app = create_app(
+        service=service.spec.name, max_body_bytes=service.settings.http_max_body_bytes, readiness=checks
+    )
+    app[POOL] = service.pool
+    app[SETTINGS] = service.settings
+    if with_api and service.spec.api is not None:
+        service.spec.api(app)
+    return app
+
+
+async def serve(spec: ServiceSpec, settings: ServiceSettings, stop: asyncio.Event) -> None:
+    """Run the roles the settings ask for until `stop` is set, then shut down in order."""
+    service = await open_service(spec, settings)
+    runner: web.AppRunner | None = None
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        relay = settings.role in ("all", "worker", "relay")
+        consume = settings.role in ("all", "worker", "consumer") and bool(spec.handlers)
+        if relay or consume:
+            await _retry("broker", lambda: ensure_topics(
+                settings.kafka_bootstrap_servers,
+                [settings.topic_prefix + t for t in [*spec.topics, *spec.handlers]],
+                settings.topic_partitions,
+            ))
+        if relay:
+            service.relay = service.relay_for()
+            tasks.append(asyncio.create_task(service.relay.run(), name="relay"))
+        if consume:
+            service.consumer = service.consumer_for()
+            tasks.append(asyncio.create_task(service.consumer.run(), name="consumer"))
+        with_api = settings.role in ("all", "api")
+        runner = web.AppRunner(build_app(service, with_api=with_api), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+        log.info("service started", service=spec.name, role=settings.role, port=settings.http_port)
+        done = asyncio.create_task(stop.wait())
+        finished, _ = await asyncio.wait([done, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in finished:
+            if task is not done and task.exception():
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        if service.consumer:
+            service.consumer.stop()
+        if service.relay:
+            service.relay.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 15)
+        if runner is not None:
+            await runner.cleanup()
+        await service.pool.close()
+        log.info("service stopped", service=spec.name)
+
+
+async def _dlq_command(spec: ServiceSpec, settings: ServiceSettings, args: argparse.Namespace) -> int:
+    service = await open_service(spec, settings)
+    try:
+        if args.action == "list":
+            for letter in await list_dead_letters(service.pool):
+                print(json.dumps(letter.model_dump(mode="json")))
+            return 0
+        consumer = service.consumer_for()
+        if args.action == "discard":
+            await consumer.discard(args.id)
+            print(f"dead letter {args.id} discarded")
+            return 0
+        result = await consumer.replay(args.id)
+        print(json.dumps(result.__dict__))
+        return 0 if result.failed_id is None else 1
+    finally:
+        await service.pool.close()
+
+
+def main(spec: ServiceSpec, settings: ServiceSettings, argv: list[str] | None = None) -> None:
+    """Command line of every service: `run` (default), `migrate`, `dlq list|replay ID|discard ID`."""
+    parser = argparse.ArgumentParser(prog=f"python -m services.{spec.name}")
+    commands = parser.add_subparsers(dest="command")
+    run = commands.add_parser("run", help="serve the API and/or the workers (default)")
+    run.add_argument("--role", choices=["all", "api", "worker", "relay", "consumer"], help="overrides ROLE")
+    commands.add_parser("migrate", help="apply pending migrations and exit")
+    dlq = commands.add_parser("dlq", help="dead letters: list, replay or discard")
+    dlq.add_argument("action", choices=["list", "replay", "discard"])
+    dlq.add_argument("id", type=int, nargs="?")
+    args = parser.parse_args(argv)
+    configure_logging(settings.log_level, settings.log_format)
+
+    if args.command == "migrate":
+        asyncio.run(_migrate_only(spec, settings))
+    elif args.command == "dlq":
+        if args.action != "list" and args.id is None:
+            parser.error("replay and discard need a dead letter id")
+        sys.exit(asyncio.run(_dlq_command(spec, settings, args)))
+    else:
+        if getattr(args, "role", None):
+            settings = settings.model_copy(update={"role": args.role})
+        asyncio.run(_run_until_signalled(spec, settings))
+
+
+async def _migrate_only(spec: ServiceSpec, settings: ServiceSettings) -> None:
+    service = await open_service(spec, settings)
+    await service.pool.close()
+
+
+async def _run_until_signalled(spec: ServiceSpec, settings: ServiceSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await serve(spec, settings, stop)
+

@@ -1,0 +1,95 @@
+"""pytest fixtures: one local stack per test session, a fresh schema, role and topic prefix per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from libs.common.db import create_pool, drop_service, provision_service, url_for_role
+from libs.common.settings import ServiceSettings
+from libs.common.stack import LocalStack, StackConfig, free_port
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[LocalStack]:
+    """PostgreSQL, the broker and the SMTP sink, started once; external ones when the env names them."""
+    data_dir = Path(tempfile.mkdtemp(prefix="comptoir-test-"))
+    data_dir.chmod(0o755)  # PostgreSQL runs as an unprivileged user when the tests run as root
+    config = StackConfig.from_environ()
+    config.data_dir = data_dir
+    config.postgres_port, config.broker_port, config.smtp_port = free_port(), free_port(), free_port()
+    try:
+        with LocalStack(config) as running:
+            yield running
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Isolated:
+    """One test's own corner of the stack: a schema and role of its own, and a topic prefix."""
+
+    name: str
+    admin_url: str
+    bootstrap_servers: str
+    smtp_url: str
+    maildir: Path
+
+    @property
+    def database_url(self) -> str:
+        return url_for_role(self.admin_url, self.name)
+
+    @property
+    def topic_prefix(self) -> str:
+        return f"{self.name}."
+
+    def settings(self, service_name: str, **overrides: Any) -> dict[str, Any]:
+        """Settings values for a service instance of this test (also usable as an environment)."""
+        values: dict[str, Any] = {
+            "service_name": service_name,
+            "database_url": self.database_url,
+            "database_schema": self.name,
+            "kafka_bootstrap_servers": self.bootstrap_servers,
+            "topic_prefix": self.topic_prefix,
+            "smtp_url": self.smtp_url,
+            "http_port": free_port(),
+            "consumer_retry_backoff_s": 0.05,
+            "outbox_poll_interval_s": 0.2,
+        }
+        values.update(overrides)
+        return values
+
+    def environ(self, service_name: str, **overrides: Any) -> dict[str, str]:
+        """The environment of a service process of this test."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "KAFKA_", "SMTP_"))}
+        env.update({k.upper(): str(v) for k, v in self.settings(service_name, **overrides).items()})
+        return env
+
+    def service_settings(self, service_name: str, **overrides: Any) -> ServiceSettings:
+        return ServiceSettings(**self.settings(service_name, **overrides))
+
+
+@pytest.fixture
+async def isolated(stack: LocalStack) -> AsyncIterator[Isolated]:
+    """A clean schema, role and topic prefix for this test, dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    await provision_service(stack.database_url, role=name, schema=name)
+    yield Isolated(name, stack.database_url, stack.kafka_bootstrap_servers, stack.smtp_url, stack.maildir)
+    await drop_service(stack.database_url, role=name, schema=name)
+
+
+@pytest.fixture
+async def pool(isolated: Isolated) -> AsyncIterator[asyncpg.Pool]:
+    """A pool logged in as the test's role, on the test's schema."""
+    created = await create_pool(isolated.database_url, isolated.name, max_size=5)
+    yield created
+    await created.close()
