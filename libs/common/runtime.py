@@ -76,6 +76,7 @@ class Service:
                 max_attempts=s.consumer_max_attempts,
                 retry_backoff=s.consumer_retry_backoff_s,
                 fetch_max_wait_ms=s.consumer_fetch_max_wait_ms,
+                session_timeout_ms=s.consumer_session_timeout_ms,
             ),
         )
 

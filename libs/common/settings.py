@@ -45,6 +45,7 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = 5
     consumer_retry_backoff_s: float = 0.2
     consumer_fetch_max_wait_ms: int = 10
+    consumer_session_timeout_ms: int = 10_000
 
     @property
     def schema(self) -> str:

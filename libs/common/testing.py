@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -19,12 +20,13 @@ from libs.common.settings import ServiceSettings
 from libs.common.stack import LocalStack, StackConfig, free_port
 
 
-@pytest.fixture(scope="session")
-def stack() -> Iterator[LocalStack]:
-    """PostgreSQL, the broker and the SMTP sink, started once; external ones when the env names them."""
+@contextlib.contextmanager
+def running_stack(*, use_environ: bool = True) -> Iterator[LocalStack]:
+    """A local stack on free ports in a temporary folder; with `use_environ`, external services
+    named by DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS or SMTP_URL are used instead."""
     data_dir = Path(tempfile.mkdtemp(prefix="comptoir-test-"))
     data_dir.chmod(0o755)  # PostgreSQL runs as an unprivileged user when the tests run as root
-    config = StackConfig.from_environ()
+    config = StackConfig.from_environ() if use_environ else StackConfig.from_environ({})
     config.data_dir = data_dir
     config.postgres_port, config.broker_port, config.smtp_port = free_port(), free_port(), free_port()
     try:
@@ -32,6 +34,13 @@ def stack() -> Iterator[LocalStack]:
             yield running
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[LocalStack]:
+    """PostgreSQL, the broker and the SMTP sink, started once for the whole test session."""
+    with running_stack() as running:
+        yield running
 
 
 @dataclass(frozen=True)

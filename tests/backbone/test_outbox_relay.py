@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import asyncpg
@@ -92,10 +92,13 @@ async def test_two_relays_keep_per_key_order_over_1000_events(
     first, second = probes("relay", outbox_batch_size=50), probes("relay", outbox_batch_size=50)
     await asyncio.gather(first.wait_ready(), second.wait_ready())
     keys = [f"k{i}" for i in range(8)]
-    items = [(key, seq) for seq in range(125) for key in keys]
 
-    writers = [write_events(probe_db, [item for item in items if item[0] == key]) for key in keys]
-    await asyncio.gather(*writers)
+    def writers(seqs: range) -> list[Awaitable[None]]:
+        return [write_events(probe_db, [(key, seq) for seq in seqs]) for key in keys]
+
+    await asyncio.gather(*writers(range(60)))
+    first.kill()  # whichever relay leads, the other one must carry on in order
+    await asyncio.gather(*writers(range(60, 125)))
     messages = await read_topic(isolated, expected=1000)
 
     assert len({m.id for m in messages}) == 1000
