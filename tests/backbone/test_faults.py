@@ -1,0 +1,139 @@
+"""Real faults on a private stack: the database stopped, the broker restarted empty or frozen."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+
+import asyncpg
+import pytest
+
+from libs.common.consumer import list_dead_letters
+from libs.common.stack import LocalStack
+from libs.common.testing import running_stack
+from tests.backbone.conftest import (
+    ProbeProcess,
+    applied_sequences,
+    effect_counts,
+    wait_for_effects,
+    write_events,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def stack() -> Iterator[LocalStack]:
+    """Overrides the shared stack: each test here breaks a PostgreSQL and a broker of its own."""
+    with running_stack(use_environ=False) as private:
+        yield private
+
+
+class Writer:
+    """Commits events for several keys at a steady pace, retrying while the database is away."""
+
+    def __init__(self, pool: asyncpg.Pool, keys: int, per_second: float) -> None:
+        self.pool = pool
+        self.keys = [f"k{i}" for i in range(keys)]
+        self.interval = 1 / per_second
+        self.committed: dict[str, int] = dict.fromkeys(self.keys, 0)
+        self.failures = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.committed.values())
+
+    async def run(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        i = 0
+        while time.monotonic() < deadline:
+            key = self.keys[i % len(self.keys)]
+            try:
+                await write_events(self.pool, [(key, self.committed[key])])
+            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError):
+                self.failures += 1  # not committed: the same seq is tried again
+                await asyncio.sleep(0.1)
+                continue
+            except asyncpg.PostgresError as exc:
+                if exc.sqlstate not in ("57P01", "57P03"):  # admin shutdown, cannot connect now
+                    raise
+                self.failures += 1
+                await asyncio.sleep(0.1)
+                continue
+            self.committed[key] += 1
+            i += 1
+            await asyncio.sleep(self.interval)
+
+    def expected_sequences(self) -> dict[str, list[int]]:
+        return {key: list(range(n)) for key, n in self.committed.items() if n}
+
+
+async def assert_each_applied_once(pool: asyncpg.Pool, writer: Writer) -> None:
+    await wait_for_effects(pool, writer.total, timeout=90)
+    await asyncio.sleep(1.5)  # duplicates, if any, arrive by now
+    assert await effect_counts(pool) == (writer.total, writer.total)
+    assert await applied_sequences(pool) == writer.expected_sequences()
+    assert await list_dead_letters(pool) == []
+
+
+async def test_database_stopped_under_load_dead_letters_nothing_and_applies_everything_once(
+    stack: LocalStack, probe_db: asyncpg.Pool, probes: Callable[..., ProbeProcess]
+) -> None:
+    for probe in (probes("relay"), probes("consumer")):
+        await probe.wait_ready()
+    writer = Writer(probe_db, keys=6, per_second=100)
+    writing = asyncio.create_task(writer.run(seconds=8))
+    await asyncio.sleep(2)
+
+    assert stack.postgres is not None
+    stack.postgres.stop()
+    await asyncio.sleep(3)
+    stack.postgres.start()
+    await writing
+
+    assert writer.failures > 0, "the outage should have been felt by the writer"
+    await assert_each_applied_once(probe_db, writer)
+
+
+async def test_broker_restarted_empty_gets_the_retained_outbox_again_and_no_effect_doubles(
+    stack: LocalStack, probe_db: asyncpg.Pool, probes: Callable[..., ProbeProcess]
+) -> None:
+    relay, consumer = probes("relay"), probes("consumer")
+    await asyncio.gather(relay.wait_ready(), consumer.wait_ready())
+    writer = Writer(probe_db, keys=4, per_second=200)
+    await writer.run(seconds=1.5)
+    await wait_for_effects(probe_db, writer.total)
+    before = writer.total
+
+    assert stack.broker is not None
+    restarted_at = await probe_db.fetchval("SELECT now()")
+    stack.broker.restart()  # the local broker keeps nothing: topics, messages and offsets are gone
+    await writer.run(seconds=1.5)
+
+    await assert_each_applied_once(probe_db, writer)
+    assert writer.total > before
+    published_again = await probe_db.fetchval(
+        "SELECT count(*) FROM outbox WHERE published_at > $1", restarted_at
+    )
+    assert published_again == writer.total, "every retained row should have been published again"
+
+
+async def test_broker_frozen_for_10s_while_writing_loses_nothing_and_doubles_nothing(
+    stack: LocalStack, probe_db: asyncpg.Pool, probes: Callable[..., ProbeProcess]
+) -> None:
+    relay, consumer = probes("relay"), probes("consumer")
+    await asyncio.gather(relay.wait_ready(), consumer.wait_ready())
+    writer = Writer(probe_db, keys=6, per_second=100)
+    writing = asyncio.create_task(writer.run(seconds=14))
+    await asyncio.sleep(2)
+
+    assert stack.broker is not None
+    stack.broker.pause()
+    paused_at = writer.total
+    await asyncio.sleep(10)
+    stack.broker.resume()
+    await writing
+
+    assert writer.total > paused_at + 500, "events kept being committed while the broker was frozen"
+    await assert_each_applied_once(probe_db, writer)
