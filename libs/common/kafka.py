@@ -59,3 +59,20 @@ async def ensure_topics(bootstrap_servers: str, topics: Iterable[str], partition
             log.info("topics created", topics=missing, partitions=partitions)
     finally:
         await admin.close()
+
+
+async def list_topics(bootstrap_servers: str) -> list[str]:
+    """The broker's topics, sorted."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        return sorted(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+if __name__ == "__main__":
+    import os
+
+    for name in asyncio.run(list_topics(os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"))):
+        print(name)

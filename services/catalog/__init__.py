@@ -1,0 +1,1 @@
+"""Catalog service: brands, products, price lists, assortments and documents."""

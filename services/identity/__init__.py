@@ -1,0 +1,1 @@
+"""Identity service: accounts, organisations, roles, sessions and erasure."""

@@ -1,0 +1,17 @@
+"""Wiring of the identity service: its settings, events, consumers and routes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from libs.common.events import EventCatalog
+from libs.common.runtime import ServiceSpec
+from libs.common.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    service_name: str = "identity"
+    http_port: int = 8081
+
+
+SPEC = ServiceSpec(name="identity", folder=Path(__file__).parent, events=EventCatalog("identity", []))

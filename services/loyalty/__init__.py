@@ -1,0 +1,1 @@
+"""Loyalty service: points, rewards, promotions, vouchers and gift cards."""

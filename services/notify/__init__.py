@@ -1,0 +1,1 @@
+"""Notify service: transactional messages, campaigns, credits and partner webhooks."""

@@ -1,0 +1,6 @@
+"""`python -m services.notify`: the only place that reads the environment."""
+
+from libs.common.runtime import main
+from services.notify.app import SPEC, Settings
+
+main(SPEC, Settings())

@@ -1,0 +1,1 @@
+"""Ordering service: carts, orders, approvals, balances and parties."""

@@ -1,0 +1,111 @@
+"""Migrations and the per-service role and schema."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from libs.common.db import (
+    Migration,
+    MigrationError,
+    create_pool,
+    drop_service,
+    load_migrations,
+    migrate,
+    provision_service,
+    url_for_role,
+)
+from libs.common.testing import Isolated
+
+
+def _migrations(tmp_path: Path) -> list[Migration]:
+    folder = tmp_path / "migrations"
+    folder.mkdir(exist_ok=True)
+    (folder / "0001_items.sql").write_text("CREATE TABLE items (id int PRIMARY KEY);")
+    (folder / "0002_more.sql").write_text(
+        "ALTER TABLE items ADD COLUMN name text; SELECT pg_sleep(0.2); INSERT INTO items VALUES (1, 'one');"
+    )
+    return load_migrations(("service", folder))
+
+
+async def test_migrations_applied_twice_are_a_no_op(isolated: Isolated, pool: asyncpg.Pool, tmp_path: Path) -> None:
+    migrations = _migrations(tmp_path)
+    async with pool.acquire() as conn:
+        assert await migrate(conn, isolated.name, migrations) == ["service/0001_items.sql", "service/0002_more.sql"]
+        assert await migrate(conn, isolated.name, migrations) == []
+    assert await pool.fetchval("SELECT count(*) FROM items") == 1
+
+
+async def test_two_runners_at_once_apply_each_file_once(isolated: Isolated, tmp_path: Path) -> None:
+    migrations = _migrations(tmp_path)
+    conns = [await asyncpg.connect(isolated.database_url, server_settings={"search_path": isolated.name}) for _ in range(2)]
+    try:
+        applied = await asyncio.gather(*(migrate(conn, isolated.name, migrations) for conn in conns))
+    finally:
+        for conn in conns:
+            await conn.close()
+
+    assert sorted(applied, key=len) == [[], ["service/0001_items.sql", "service/0002_more.sql"]]
+    pool = await create_pool(isolated.database_url, isolated.name)
+    try:
+        assert await pool.fetchval("SELECT count(*) FROM items") == 1  # 0002's insert ran once
+        assert await pool.fetchval("SELECT count(*) FROM schema_migrations") == 2
+    finally:
+        await pool.close()
+
+
+async def test_editing_an_applied_migration_is_refused(isolated: Isolated, pool: asyncpg.Pool, tmp_path: Path) -> None:
+    migrations = _migrations(tmp_path)
+    async with pool.acquire() as conn:
+        await migrate(conn, isolated.name, migrations)
+        edited = [migrations[0], Migration(migrations[1].name, migrations[1].sql + " -- edited")]
+        with pytest.raises(MigrationError, match="edited"):
+            await migrate(conn, isolated.name, edited)
+
+
+async def test_failing_migration_leaves_nothing_half_applied(
+    isolated: Isolated, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "0001_ok.sql").write_text("CREATE TABLE ok (id int);")
+    (folder / "0002_bad.sql").write_text("CREATE TABLE half (id int); SELECT * FROM no_such_table;")
+    async with pool.acquire() as conn:
+        with pytest.raises(MigrationError, match="0002_bad"):
+            await migrate(conn, isolated.name, load_migrations(("service", folder)))
+    assert await pool.fetchval("SELECT to_regclass('half')") is None
+    assert await pool.fetchval("SELECT to_regclass('ok')") is not None
+    assert await pool.fetchval("SELECT count(*) FROM schema_migrations") == 1
+
+
+async def test_a_service_role_cannot_read_another_services_schema(isolated: Isolated, pool: asyncpg.Pool) -> None:
+    await pool.execute("CREATE TABLE secrets (value text); INSERT INTO secrets VALUES ('mine')")
+    other = f"{isolated.name}_other"
+    await provision_service(isolated.admin_url, role=other, schema=other)
+    try:
+        intruder = await asyncpg.connect(url_for_role(isolated.admin_url, other))
+        try:
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await intruder.fetch(f"SELECT * FROM {isolated.name}.secrets")
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await intruder.execute(f"CREATE TABLE {isolated.name}.planted (id int)")
+        finally:
+            await intruder.close()
+    finally:
+        await drop_service(isolated.admin_url, role=other, schema=other)
+
+
+async def test_provisioning_twice_at_once_is_harmless(isolated: Isolated) -> None:
+    name = f"{isolated.name}_twice"
+    try:
+        await asyncio.gather(*(provision_service(isolated.admin_url, role=name, schema=name) for _ in range(3)))
+        conn = await asyncpg.connect(url_for_role(isolated.admin_url, name))
+        try:
+            assert await conn.fetchval("SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = $1", name) == name
+        finally:
+            await conn.close()
+    finally:
+        await drop_service(isolated.admin_url, role=name, schema=name)
