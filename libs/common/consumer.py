@@ -53,6 +53,7 @@ class ConsumerConfig:
     retry_backoff: float = 0.2
     fetch_max_wait_ms: int = 10
     session_timeout_ms: int = 10_000
+    chunk_size: int = 100
 
 
 Outcome = Literal["applied", "duplicate", "ignored", "parked", "dead"]
@@ -171,7 +172,8 @@ class EventConsumer:
             with contextlib.suppress(asyncio.CancelledError):
                 await poll
             return {}
-        return poll.result()
+        batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = poll.result()
+        return batch
 
     async def _handle_batch(self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
         assert self._consumer is not None
@@ -190,23 +192,52 @@ class EventConsumer:
                 LAG.labels(self.config.name, tp.topic, tp.partition).set(max(highwater - position, 0))
 
     async def _handle_partition(self, records: list[ConsumerRecord[bytes, bytes]]) -> int | None:
-        """Apply records in order; return the offset of the last one finished (None if none)."""
+        """Apply records in order; return the offset of the last one settled (None if none).
+
+        Records go in chunks, one transaction each, so that a backlog costs one commit per chunk.
+        When anything in a chunk fails, the chunk is rolled back and its messages are applied one
+        by one, which isolates the culprit for retries and dead-lettering.
+        """
         last: int | None = None
         prefix_len = len(self.config.topic_prefix)
-        for record in records:
+        for start in range(0, len(records), self.config.chunk_size):
+            chunk = records[start : start + self.config.chunk_size]
+            msgs = [
+                Message.parse(
+                    r.topic[prefix_len:],
+                    (r.key or b"").decode(errors="replace"),
+                    r.partition,
+                    r.offset,
+                    r.value or b"",
+                )
+                for r in chunk
+            ]
             if self._stopping.is_set():
                 break
-            msg = Message.parse(
-                record.topic[prefix_len:],
-                (record.key or b"").decode(errors="replace"),
-                record.partition,
-                record.offset,
-                record.value or b"",
-            )
-            if await self._deliver(msg) is None:
-                break  # stopping during an outage: leave the rest for the next owner
-            last = record.offset
+            if len(msgs) > 1 and await self._apply_chunk(msgs):
+                last = chunk[-1].offset
+                continue
+            for msg in msgs:
+                if await self._deliver(msg) is None:
+                    return last  # stopping during an outage: leave the rest for the next owner
+                last = msg.offset
         return last
+
+    async def _apply_chunk(self, msgs: list[Message]) -> bool:
+        """Apply every message in one transaction; False (nothing applied) if any of them fails."""
+        try:
+            outcomes = []
+            async with self.pool.acquire() as conn, conn.transaction():
+                for msg in msgs:
+                    outcomes.append(await self._apply_in(conn, msg))
+        except Exception as exc:
+            if not (is_infrastructure_error(exc) or is_broker_error(exc)):
+                log.info("chunk failed, applying its messages one by one", error=repr(exc))
+            return False
+        for msg, outcome in zip(msgs, outcomes, strict=True):
+            if outcome == "applied":
+                APPLIED.labels(self.config.name, msg.topic).inc()
+        return True
 
     async def _deliver(self, msg: Message) -> Outcome | None:
         """Apply with retries. None when stopping before the message could be settled."""
@@ -249,17 +280,21 @@ class EventConsumer:
             await asyncio.wait_for(self._stopping.wait(), seconds * (1 + random.random() / 4))
 
     async def apply(self, msg: Message) -> Outcome:
-        """One transaction: park behind a dead letter of the same key, or apply once via the inbox."""
+        """Apply one message in its own transaction."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(_KEY_LOCK, f"{self.config.name}:{msg.topic}:{msg.key}")
-            if await conn.fetchval(_PARKED, self.config.name, msg.topic, msg.key):
-                await self._insert_parked(conn, msg, "waiting", None)
-                log.info("event parked behind a dead letter", topic=msg.topic, key=msg.key)
-                return "parked"
-            outcome = await self._apply_once(conn, msg)
+            outcome = await self._apply_in(conn, msg)
         if outcome == "applied":
             APPLIED.labels(self.config.name, msg.topic).inc()
         return outcome
+
+    async def _apply_in(self, conn: asyncpg.Connection, msg: Message) -> Outcome:
+        """Park behind a dead letter of the same key, or apply once via the inbox."""
+        await conn.execute(_KEY_LOCK, f"{self.config.name}:{msg.topic}:{msg.key}")
+        if await conn.fetchval(_PARKED, self.config.name, msg.topic, msg.key):
+            await self._insert_parked(conn, msg, "waiting", None)
+            log.info("event parked behind a dead letter", topic=msg.topic, key=msg.key)
+            return "parked"
+        return await self._apply_once(conn, msg)
 
     async def _apply_once(self, conn: asyncpg.Connection, msg: Message) -> Outcome:
         if msg.envelope is None:

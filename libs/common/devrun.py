@@ -32,7 +32,9 @@ class Child:
 
     async def pump(self) -> None:
         assert self.proc.stdout is not None
-        prefix = f"\033[{self.colour}m{self.name:>9}\033[0m │ " if sys.stdout.isatty() else f"{self.name:>9} | "
+        prefix = (
+            f"\033[{self.colour}m{self.name:>9}\033[0m │ " if sys.stdout.isatty() else f"{self.name:>9} | "
+        )
         async for line in self.proc.stdout:
             sys.stdout.write(prefix + line.decode(errors="replace"))
             sys.stdout.flush()
@@ -40,8 +42,13 @@ class Child:
 
 async def _start(name: str, env: dict[str, str], colour: str) -> Child:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", f"services.{name}",
-        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        f"services.{name}",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
         preexec_fn=child_setup,  # own process group and parent-death signal: nothing outlives us
     )
     return Child(name, proc, colour)

@@ -40,7 +40,9 @@ def make_producer(bootstrap_servers: str, *, idempotence: bool = False) -> AIOKa
     )
 
 
-async def ensure_topics(bootstrap_servers: str, topics: Iterable[str], partitions: int) -> None:
+async def ensure_topics(
+    bootstrap_servers: str, topics: Iterable[str], partitions: int, replication_factor: int = 1
+) -> None:
     """Create the topics that do not exist yet, with the given partition count."""
     names = sorted(set(topics))
     if not names:
@@ -53,7 +55,7 @@ async def ensure_topics(bootstrap_servers: str, topics: Iterable[str], partition
         for name in missing:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
-                    [NewTopic(name=name, num_partitions=partitions, replication_factor=1)]
+                    [NewTopic(name=name, num_partitions=partitions, replication_factor=replication_factor)]
                 )
         if missing:
             log.info("topics created", topics=missing, partitions=partitions)

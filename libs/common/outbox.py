@@ -79,6 +79,7 @@ class RelayConfig:
     bootstrap_servers: str
     topic_prefix: str = ""
     partitions: int = 4
+    replication_factor: int = 1
     batch_size: int = 500
     poll_interval: float = 0.5
     retention: timedelta = timedelta(days=7)
@@ -176,17 +177,14 @@ class OutboxRelay:
             while not self._stopping.is_set():
                 if lock_conn.is_closed():
                     raise LostLeadership
-                published = await self.publish_batch(producer)
-                if published == 0:
+                # Cleared before looking: a commit that rings while we look is not missed.
+                self._wake.clear()
+                if await self.publish_batch(producer) == 0:
                     await self._purge_expired()
-                    await self._idle()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.config.poll_interval)
         finally:
             await producer.stop()
-
-    async def _idle(self) -> None:
-        self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self.config.poll_interval)
 
     async def publish_batch(self, producer: AIOKafkaProducer) -> int:
         """Publish the oldest unpublished rows; return how many were published."""
@@ -249,6 +247,7 @@ class OutboxRelay:
             self.config.bootstrap_servers,
             [self.config.topic_prefix + t for t in topics],
             self.config.partitions,
+            self.config.replication_factor,
         )
 
     async def _purge_expired(self) -> None:

@@ -22,7 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from libs.common.consumer import ConsumerConfig, EventConsumer, HandlerTable, list_dead_letters
 from libs.common.db import create_pool, migrate, provision_service, service_migrations
 from libs.common.events import EventCatalog
-from libs.common.http import create_app
+from libs.common.http import ReadinessCheck, create_app
 from libs.common.kafka import dlq_topic, ensure_topics
 from libs.common.logging import configure_logging
 from libs.common.outbox import OutboxRelay, RelayConfig
@@ -86,10 +86,11 @@ class Service:
             self.pool,
             RelayConfig(
                 service=self.spec.name,
-                schema=s.schema,
+                schema=s.db_schema,
                 bootstrap_servers=s.kafka_bootstrap_servers,
                 topic_prefix=s.topic_prefix,
                 partitions=s.topic_partitions,
+                replication_factor=s.topic_replication_factor,
                 batch_size=s.outbox_batch_size,
                 poll_interval=s.outbox_poll_interval_s,
                 retention=timedelta(hours=s.outbox_retention_hours),
@@ -101,12 +102,16 @@ class Service:
 async def open_service(spec: ServiceSpec, settings: ServiceSettings) -> Service:
     """Provision (when given an admin URL), connect and migrate."""
     if settings.database_admin_url:
-        await provision_service(settings.database_admin_url, role=settings.schema, schema=settings.schema)
-    pool = await _retry("database", lambda: create_pool(
-        settings.database_url, settings.schema, max_size=settings.database_pool_size, name=spec.name
-    ))
+        schema = settings.db_schema
+        await provision_service(settings.database_admin_url, role=schema, schema=schema)
+    pool = await _retry(
+        "database",
+        lambda: create_pool(
+            settings.database_url, settings.db_schema, max_size=settings.database_pool_size, name=spec.name
+        ),
+    )
     async with pool.acquire() as conn:
-        await migrate(conn, settings.schema, service_migrations(spec.folder))
+        await migrate(conn, settings.db_schema, service_migrations(spec.folder))
     return Service(spec, settings, pool)
 
 
@@ -127,7 +132,11 @@ async def _retry(what: str, attempt: Callable[[], Awaitable[T]], timeout: float 
 
 
 def build_app(service: Service, *, with_api: bool) -> web.Application:
-    """The HTTP app: probes and metrics always, the service's routes in the api role."""
+    """The HTTP app: probes and metrics always, the service's routes in the api role.
+
+    Readiness checks what the process's roles need: the database always, the broker and the
+    consumer's group membership only where a relay or a consumer runs.
+    """
 
     async def database_ready() -> None:
         await service.pool.fetchval("SELECT 1")
@@ -139,7 +148,14 @@ def build_app(service: Service, *, with_api: bool) -> web.Application:
         await admin.start()
         await admin.close()
 
-    checks = [("database", database_ready), ("broker", broker_ready)]
+    async def consumer_ready() -> None:
+        if service.consumer is not None and not service.consumer.ready.is_set():
+            raise RuntimeError("consumer has not joined its group yet")
+
+    checks: list[tuple[str, ReadinessCheck]] = [("database", database_ready)]
+    # The api role only writes to the outbox: a broker outage must not take it out of service.
+    if service.relay is not None or service.consumer is not None:
+        checks += [("broker", broker_ready), ("consumer", consumer_ready)]
     app = create_app(
         service=service.spec.name, max_body_bytes=service.settings.http_max_body_bytes, readiness=checks
     )
@@ -159,11 +175,15 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings, stop: asyncio.Even
         relay = settings.role in ("all", "worker", "relay")
         consume = settings.role in ("all", "worker", "consumer") and bool(spec.handlers)
         if relay or consume:
-            await _retry("broker", lambda: ensure_topics(
-                settings.kafka_bootstrap_servers,
-                [settings.topic_prefix + t for t in [*spec.topics, *spec.handlers]],
-                settings.topic_partitions,
-            ))
+            await _retry(
+                "broker",
+                lambda: ensure_topics(
+                    settings.kafka_bootstrap_servers,
+                    [settings.topic_prefix + t for t in [*spec.topics, *spec.handlers]],
+                    settings.topic_partitions,
+                    settings.topic_replication_factor,
+                ),
+            )
         if relay:
             service.relay = service.relay_for()
             tasks.append(asyncio.create_task(service.relay.run(), name="relay"))
@@ -248,4 +268,3 @@ async def _run_until_signalled(spec: ServiceSpec, settings: ServiceSettings) -> 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await serve(spec, settings, stop)
-

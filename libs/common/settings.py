@@ -35,6 +35,7 @@ class ServiceSettings(BaseSettings):
     )
     topic_prefix: str = Field("", description="Prefixes every topic and consumer group (tests)")
     topic_partitions: int = 4
+    topic_replication_factor: int = Field(1, description="3 on a real Kafka cluster")
     smtp_url: str = "smtp://127.0.0.1:1025"
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
@@ -48,5 +49,5 @@ class ServiceSettings(BaseSettings):
     consumer_session_timeout_ms: int = 10_000
 
     @property
-    def schema(self) -> str:
+    def db_schema(self) -> str:
         return self.database_schema or self.service_name

@@ -321,7 +321,7 @@ class SmtpSink:
     def start(self) -> None:
         _ensure_port_free(self.port, "The SMTP sink")
         self.maildir.mkdir(parents=True, exist_ok=True)
-        self._controller = Controller(Mailbox(str(self.maildir)), hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(Mailbox(self.maildir), hostname="127.0.0.1", port=self.port)
         self._controller.start()
 
     def stop(self) -> None:

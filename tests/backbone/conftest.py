@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -36,7 +35,9 @@ async def probe_db(isolated: Isolated, pool: asyncpg.Pool) -> asyncpg.Pool:
     return pool
 
 
-async def write_events(pool: asyncpg.Pool, items: list[tuple[str, int]], *, fail: set[tuple[str, int]] = frozenset()) -> None:  # type: ignore[assignment]
+async def write_events(
+    pool: asyncpg.Pool, items: list[tuple[str, int]], *, fail: set[tuple[str, int]] = frozenset()
+) -> None:  # type: ignore[assignment]
     """Commit one transaction per (key, seq), as a service would for each change."""
     for key, seq in items:
         async with pool.acquire() as conn, conn.transaction():
@@ -97,7 +98,11 @@ class ProbeProcess:
         log_path = tmp_path / f"probe-{role}-{port}.log"
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "tests.backbone.probe", "run"], cwd=ROOT, env=env, stdout=log, stderr=log
+                [sys.executable, "-m", "tests.backbone.probe", "run"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=log,
             )
         return cls(proc, port, log_path)
 
@@ -158,5 +163,3 @@ async def switch(probe_db: asyncpg.Pool) -> AsyncIterator[Callable[[str, bool], 
         )
 
     yield flip
-
-

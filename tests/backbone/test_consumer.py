@@ -31,8 +31,12 @@ from tests.backbone.probe import TOPIC, ItemChanged
 async def test_same_event_delivered_twice_is_applied_once(
     isolated: Isolated, probe_db: asyncpg.Pool, probes: Callable[..., ProbeProcess]
 ) -> None:
-    event = envelope("probe", ItemChanged(key="a", seq=1, written_at=datetime.now(UTC)), subject="a", tenant_id="t")
-    other = envelope("probe", ItemChanged(key="a", seq=2, written_at=datetime.now(UTC)), subject="a", tenant_id="t")
+    event = envelope(
+        "probe", ItemChanged(key="a", seq=1, written_at=datetime.now(UTC)), subject="a", tenant_id="t"
+    )
+    other = envelope(
+        "probe", ItemChanged(key="a", seq=2, written_at=datetime.now(UTC)), subject="a", tenant_id="t"
+    )
     producer = AIOKafkaProducer(bootstrap_servers=isolated.bootstrap_servers)
     await producer.start()
     try:
@@ -105,7 +109,12 @@ async def _dlq_messages(isolated: Isolated, expected: int) -> list[tuple[bytes |
 def probe_cli(isolated: Isolated, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tests.backbone.probe", *args],
-        cwd=ROOT, env=isolated.environ("probe"), capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        env=isolated.environ("probe"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -127,7 +136,11 @@ async def test_failing_event_is_dead_lettered_other_keys_move_on_and_replay_appl
     await wait_until(
         lambda: _dead_letter_count(probe_db, 3), what="the failing event and the two behind it to be parked"
     )
-    assert await applied_sequences(probe_db) == {"bad": [1, 2], "good1": [1, 2, 3, 4, 5], "good2": [1, 2, 3, 4, 5]}
+    assert await applied_sequences(probe_db) == {
+        "bad": [1, 2],
+        "good1": [1, 2, 3, 4, 5],
+        "good2": [1, 2, 3, 4, 5],
+    }
     letters = await list_dead_letters(probe_db)
     assert [(d.key, d.status) for d in letters] == [("bad", "dead"), ("bad", "waiting"), ("bad", "waiting")]
     assert "probe refuses bad#3" in (letters[0].error or "")
@@ -144,7 +157,12 @@ async def test_failing_event_is_dead_lettered_other_keys_move_on_and_replay_appl
 
     listed = probe_cli(isolated, "dlq", "list")
     assert listed.returncode == 0, listed.stderr
-    assert [json.loads(line)["status"] for line in listed.stdout.splitlines()] == ["dead", "waiting", "waiting", "waiting"]
+    assert [json.loads(line)["status"] for line in listed.stdout.splitlines()] == [
+        "dead",
+        "waiting",
+        "waiting",
+        "waiting",
+    ]
 
     failed_again = probe_cli(isolated, "dlq", "replay", str(letters[0].id))
     assert failed_again.returncode == 1  # the cause is not fixed yet: nothing moves
@@ -181,7 +199,9 @@ async def test_malformed_message_is_dead_lettered_without_retries_and_others_flo
     await write_events(probe_db, [("y", 1)])
 
     await wait_for_effects(probe_db, 1)
-    await wait_until(lambda: _dead_letter_count(probe_db, 1), what="the malformed message to be dead-lettered")
+    await wait_until(
+        lambda: _dead_letter_count(probe_db, 1), what="the malformed message to be dead-lettered"
+    )
     letters = await list_dead_letters(probe_db)
     assert letters[0].key == "x" and letters[0].attempts == 1
     assert "not a valid CloudEvent" in (letters[0].error or "")

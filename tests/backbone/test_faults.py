@@ -54,7 +54,8 @@ class Writer:
             try:
                 # After a failure the commit may have landed all the same: look before writing again.
                 if not await self.pool.fetchval(
-                    "SELECT EXISTS (SELECT 1 FROM outbox WHERE event_id = $1)", event_id(key, self.committed[key])
+                    "SELECT EXISTS (SELECT 1 FROM outbox WHERE event_id = $1)",
+                    event_id(key, self.committed[key]),
                 ):
                     await write_events(self.pool, [(key, self.committed[key])])
             except Exception as exc:

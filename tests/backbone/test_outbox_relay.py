@@ -79,7 +79,9 @@ async def test_rolled_back_event_is_never_published_and_committed_one_is(
 
 
 async def test_append_outside_a_transaction_is_refused(probe_db: asyncpg.Pool) -> None:
-    event = envelope("probe", ItemChanged(key="a", seq=1, written_at=datetime.now(UTC)), subject="a", tenant_id="t")
+    event = envelope(
+        "probe", ItemChanged(key="a", seq=1, written_at=datetime.now(UTC)), subject="a", tenant_id="t"
+    )
     async with probe_db.acquire() as conn:
         with pytest.raises(RuntimeError, match="transaction"):
             await outbox.append(conn, TOPIC, event)
@@ -131,9 +133,7 @@ async def test_relay_killed_between_publishing_and_marking_publishes_again_and_e
 
     probes("relay")
     messages = await read_topic(isolated, expected=100)
-    await wait_until(
-        lambda: _none_unpublished(probe_db), timeout=30, what="the new relay to mark the rows"
-    )
+    await wait_until(lambda: _none_unpublished(probe_db), timeout=30, what="the new relay to mark the rows")
     await asyncio.sleep(1)  # let the consumer meet the duplicates
 
     assert len(messages) == 100  # every event went out twice

@@ -31,17 +31,25 @@ def _migrations(tmp_path: Path) -> list[Migration]:
     return load_migrations(("service", folder))
 
 
-async def test_migrations_applied_twice_are_a_no_op(isolated: Isolated, pool: asyncpg.Pool, tmp_path: Path) -> None:
+async def test_migrations_applied_twice_are_a_no_op(
+    isolated: Isolated, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
     migrations = _migrations(tmp_path)
     async with pool.acquire() as conn:
-        assert await migrate(conn, isolated.name, migrations) == ["service/0001_items.sql", "service/0002_more.sql"]
+        assert await migrate(conn, isolated.name, migrations) == [
+            "service/0001_items.sql",
+            "service/0002_more.sql",
+        ]
         assert await migrate(conn, isolated.name, migrations) == []
     assert await pool.fetchval("SELECT count(*) FROM items") == 1
 
 
 async def test_two_runners_at_once_apply_each_file_once(isolated: Isolated, tmp_path: Path) -> None:
     migrations = _migrations(tmp_path)
-    conns = [await asyncpg.connect(isolated.database_url, server_settings={"search_path": isolated.name}) for _ in range(2)]
+    conns = [
+        await asyncpg.connect(isolated.database_url, server_settings={"search_path": isolated.name})
+        for _ in range(2)
+    ]
     try:
         applied = await asyncio.gather(*(migrate(conn, isolated.name, migrations) for conn in conns))
     finally:
@@ -57,7 +65,9 @@ async def test_two_runners_at_once_apply_each_file_once(isolated: Isolated, tmp_
         await pool.close()
 
 
-async def test_editing_an_applied_migration_is_refused(isolated: Isolated, pool: asyncpg.Pool, tmp_path: Path) -> None:
+async def test_editing_an_applied_migration_is_refused(
+    isolated: Isolated, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
     migrations = _migrations(tmp_path)
     async with pool.acquire() as conn:
         await migrate(conn, isolated.name, migrations)
@@ -81,7 +91,9 @@ async def test_failing_migration_leaves_nothing_half_applied(
     assert await pool.fetchval("SELECT count(*) FROM schema_migrations") == 1
 
 
-async def test_a_service_role_cannot_read_another_services_schema(isolated: Isolated, pool: asyncpg.Pool) -> None:
+async def test_a_service_role_cannot_read_another_services_schema(
+    isolated: Isolated, pool: asyncpg.Pool
+) -> None:
     await pool.execute("CREATE TABLE secrets (value text); INSERT INTO secrets VALUES ('mine')")
     other = f"{isolated.name}_other"
     await provision_service(isolated.admin_url, role=other, schema=other)
@@ -101,10 +113,17 @@ async def test_a_service_role_cannot_read_another_services_schema(isolated: Isol
 async def test_provisioning_twice_at_once_is_harmless(isolated: Isolated) -> None:
     name = f"{isolated.name}_twice"
     try:
-        await asyncio.gather(*(provision_service(isolated.admin_url, role=name, schema=name) for _ in range(3)))
+        await asyncio.gather(
+            *(provision_service(isolated.admin_url, role=name, schema=name) for _ in range(3))
+        )
         conn = await asyncpg.connect(url_for_role(isolated.admin_url, name))
         try:
-            assert await conn.fetchval("SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = $1", name) == name
+            assert (
+                await conn.fetchval(
+                    "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = $1", name
+                )
+                == name
+            )
         finally:
             await conn.close()
     finally:
