@@ -5,22 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 import asyncpg
 import structlog
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
 from prometheus_client import Counter, Gauge
 from pydantic import BaseModel, ValidationError
 
 from libs.common import outbox
-from libs.common.db import is_infrastructure_error
+from libs.common.db import INFRASTRUCTURE_ERRORS, is_infrastructure_error
 from libs.common.events import Envelope
 from libs.common.kafka import dlq_topic, is_broker_error
 from libs.common.logging import bind_correlation
@@ -40,6 +41,19 @@ HandlerTable = Mapping[str, Mapping[str, Handler]]
 """`{topic: {event type: handler}}`: a service's one visible table of what it consumes."""
 
 
+class _Membership(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Marks the consumer ready once the group has given it its partitions."""
+
+    def __init__(self, ready: asyncio.Event) -> None:
+        self.ready = ready
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.ready.set()
+
+
 class PermanentError(Exception):
     """Raise from a handler when retrying cannot help: the event is dead-lettered at once."""
 
@@ -54,6 +68,7 @@ class ConsumerConfig:
     fetch_max_wait_ms: int = 10
     session_timeout_ms: int = 10_000
     chunk_size: int = 100
+    inbox_retention: timedelta = timedelta(days=14)
 
 
 Outcome = Literal["applied", "duplicate", "ignored", "parked", "dead"]
@@ -127,7 +142,6 @@ class EventConsumer:
         """Consume until `stop()`; the group is left cleanly so partitions move at once."""
         prefix = self.config.topic_prefix
         self._consumer = AIOKafkaConsumer(
-            *[prefix + topic for topic in self.topics],
             bootstrap_servers=self.config.bootstrap_servers,
             group_id=prefix + self.config.name,
             enable_auto_commit=False,
@@ -137,15 +151,28 @@ class EventConsumer:
             heartbeat_interval_ms=min(3000, self.config.session_timeout_ms // 3),
             max_poll_records=500,
         )
+        self._consumer.subscribe([prefix + topic for topic in self.topics], listener=_Membership(self.ready))
         await self._start_consumer()
-        self.ready.set()
+        last_purge = 0.0
         try:
             while not self._stopping.is_set():
                 batch = await self._poll()
                 if batch:
                     await self._handle_batch(batch)
+                if time.monotonic() - last_purge > 600:
+                    last_purge = time.monotonic()
+                    await self._purge_inbox()
         finally:
             await self._consumer.stop()
+
+    async def _purge_inbox(self) -> None:
+        """Forget applied event ids after the retention: longer than any publisher keeps its outbox."""
+        with contextlib.suppress(*INFRASTRUCTURE_ERRORS):
+            await self.pool.execute(
+                "DELETE FROM inbox WHERE consumer = $1 AND applied_at < now() - $2::interval",
+                self.config.name,
+                self.config.inbox_retention,
+            )
 
     async def _start_consumer(self) -> None:
         assert self._consumer is not None

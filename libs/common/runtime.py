@@ -77,6 +77,7 @@ class Service:
                 retry_backoff=s.consumer_retry_backoff_s,
                 fetch_max_wait_ms=s.consumer_fetch_max_wait_ms,
                 session_timeout_ms=s.consumer_session_timeout_ms,
+                inbox_retention=timedelta(hours=s.inbox_retention_hours),
             ),
         )
 

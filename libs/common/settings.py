@@ -47,6 +47,7 @@ class ServiceSettings(BaseSettings):
     consumer_retry_backoff_s: float = 0.2
     consumer_fetch_max_wait_ms: int = 10
     consumer_session_timeout_ms: int = 10_000
+    inbox_retention_hours: float = Field(336.0, description="Must exceed every publisher's outbox retention")
 
     @property
     def db_schema(self) -> str:

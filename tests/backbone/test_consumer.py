@@ -11,10 +11,13 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
+import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from libs.common.consumer import list_dead_letters
-from libs.common.events import envelope
+from libs.common import outbox
+from libs.common.consumer import ConsumerConfig, EventConsumer, list_dead_letters
+from libs.common.events import Envelope, envelope
+from libs.common.logging import bind_correlation
 from libs.common.testing import Isolated
 from tests.backbone.conftest import (
     ROOT,
@@ -205,3 +208,48 @@ async def test_malformed_message_is_dead_lettered_without_retries_and_others_flo
     letters = await list_dead_letters(probe_db)
     assert letters[0].key == "x" and letters[0].attempts == 1
     assert "not a valid CloudEvent" in (letters[0].error or "")
+
+
+async def test_events_emitted_by_a_handler_carry_the_correlation_and_cause_of_the_event_applied(
+    isolated: Isolated, probe_db: asyncpg.Pool
+) -> None:
+    async def react(conn: asyncpg.Connection, event: Envelope) -> None:
+        reaction = ItemChanged(key="reaction", seq=0, written_at=datetime.now(UTC))
+        await outbox.append(
+            conn, "probe.reaction.v1", envelope("probe", reaction, subject="r", tenant_id="t")
+        )
+
+    bind_correlation("journey-42")
+    cause = envelope(
+        "probe", ItemChanged(key="a", seq=1, written_at=datetime.now(UTC)), subject="a", tenant_id="t"
+    )
+    structlog.contextvars.clear_contextvars()
+    producer = AIOKafkaProducer(bootstrap_servers=isolated.bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait(isolated.topic_prefix + TOPIC, cause.to_bytes(), key=b"a")
+    finally:
+        await producer.stop()
+    consumer = EventConsumer(
+        probe_db,
+        {TOPIC: {ItemChanged.event_type: react}},
+        ConsumerConfig(
+            name="probe", bootstrap_servers=isolated.bootstrap_servers, topic_prefix=isolated.topic_prefix
+        ),
+    )
+    running = asyncio.create_task(consumer.run())
+    try:
+        await wait_until(
+            lambda: _outbox_has(probe_db, "probe.reaction.v1"), what="the reaction to be emitted"
+        )
+    finally:
+        consumer.stop()
+        await running
+    payload = await probe_db.fetchval("SELECT payload FROM outbox WHERE topic = 'probe.reaction.v1'")
+    reaction = Envelope.model_validate_json(payload)
+    assert reaction.correlationid == "journey-42"
+    assert reaction.causationid == str(cause.id)
+
+
+async def _outbox_has(pool: asyncpg.Pool, topic: str) -> bool:
+    return bool(await pool.fetchval("SELECT count(*) FROM outbox WHERE topic = $1", topic))

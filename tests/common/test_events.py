@@ -1,0 +1,83 @@
+"""The CloudEvents envelope and a service's event catalog."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+import structlog
+from pydantic import Field
+
+from libs.common.events import Envelope, EventCatalog, IntegrationEvent, envelope
+from libs.common.logging import bind_correlation
+
+
+class PointsAwarded(IntegrationEvent):
+    """Points were added to a member's account."""
+
+    event_type = "loyalty.points.awarded"
+    topic = "loyalty.points.v1"
+
+    member_id: str = Field(description="The member credited")
+    points: int = Field(description="Points added, positive")
+
+
+def test_envelope_carries_the_cloudevents_attributes_and_the_context_ids() -> None:
+    structlog.contextvars.clear_contextvars()
+    bind_correlation("corr-1", "cause-1")
+    event = envelope("loyalty", PointsAwarded(member_id="m1", points=10), subject="m1", tenant_id="brand-a")
+
+    wire = event.model_dump(mode="json", exclude_none=True)
+    assert wire["specversion"] == "1.0"
+    assert wire["type"] == "loyalty.points.awarded"
+    assert wire["source"] == "loyalty"
+    assert wire["subject"] == "m1"
+    assert wire["dataschema"] == "urn:comptoir:event:loyalty.points.awarded:v1"
+    assert wire["tenantid"] == "brand-a"
+    assert (wire["correlationid"], wire["causationid"]) == ("corr-1", "cause-1")
+    assert wire["data"] == {"member_id": "m1", "points": 10}
+    structlog.contextvars.clear_contextvars()
+
+
+def test_consumers_read_envelopes_tolerantly() -> None:
+    raw = {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": "loyalty",
+        "type": "loyalty.points.awarded",
+        "time": datetime.now(UTC).isoformat(),
+        "subject": "m1",
+        "dataschema": "urn:comptoir:event:loyalty.points.awarded:v1",
+        "tenantid": "brand-a",
+        "data": {"member_id": "m1", "points": 10, "added_later": True},
+        "someextension": "ignored",
+    }
+    assert Envelope.model_validate(raw).data["added_later"] is True
+
+
+def test_published_events_refuse_unknown_fields() -> None:
+    with pytest.raises(ValueError):
+        PointsAwarded(member_id="m1", points=1, typo=2)  # type: ignore[call-arg]
+
+
+def test_catalog_exports_json_schemas_with_field_descriptions() -> None:
+    catalog = EventCatalog("loyalty", [PointsAwarded])
+    schemas = catalog.json_schemas()
+
+    entry = schemas["loyalty.points.awarded"]
+    assert entry["topic"] == "loyalty.points.v1"
+    assert entry["internal"] is False
+    assert entry["schema"]["properties"]["points"]["description"] == "Points added, positive"
+    assert entry["schema"]["required"] == ["member_id", "points"]
+    assert catalog.topics == ["loyalty.points.v1"]
+
+
+def test_catalog_refuses_events_named_after_another_service() -> None:
+    with pytest.raises(ValueError, match="named after its service"):
+        EventCatalog("ordering", [PointsAwarded])
+
+
+def test_catalog_refuses_an_event_type_registered_twice() -> None:
+    with pytest.raises(ValueError, match="twice"):
+        EventCatalog("loyalty", [PointsAwarded, PointsAwarded])
