@@ -84,6 +84,7 @@ class RelayConfig:
     poll_interval: float = 0.5
     retention: timedelta = timedelta(days=7)
     send_timeout: float = 60.0
+    idle_broker_check: float = 10.0  # seconds without publishing before the broker is checked anyway
     idempotence: bool = False
 
     @property
@@ -102,9 +103,10 @@ class OutboxRelay:
       lock is released and a standby replica takes over; it republishes the unmarked rows, which the
       consumers' inboxes make harmless.
     - Batches: up to `batch_size` rows are sent, then all acknowledgements awaited, then marked.
-    - Broker resets: before each batch the relay writes a marker record to its own topic and compares
-      the offset with the last one it saw. A smaller offset means the broker lost its data (the local
-      broker keeps nothing on restart): every retained row is marked unpublished and sent again.
+    - Broker resets: before each batch, at takeover and every `idle_broker_check` seconds when idle,
+      the relay writes a marker record to its own topic and compares the offset with the last one it
+      saw. A smaller offset means the broker lost its data (the local broker keeps nothing on
+      restart): every retained row is marked unpublished and sent again.
     """
 
     def __init__(self, pool: asyncpg.Pool, config: RelayConfig) -> None:
@@ -114,6 +116,7 @@ class OutboxRelay:
         self._stopping = asyncio.Event()
         self.is_leader = False
         self._last_purge = 0.0
+        self._last_marker = 0.0
 
     async def run(self) -> None:
         """Run until `stop()`: wait for leadership, publish, step down on any infrastructure loss."""
@@ -174,6 +177,9 @@ class OutboxRelay:
         await producer.start()
         try:
             await self._provision_all()
+            # At takeover too: the broker may have lost its data while nobody published.
+            if await self._broker_lost_data(producer):
+                await self._republish_retained()
             while not self._stopping.is_set():
                 if lock_conn.is_closed():
                     raise LostLeadership
@@ -181,6 +187,10 @@ class OutboxRelay:
                 self._wake.clear()
                 if await self.publish_batch(producer) == 0:
                     await self._purge_expired()
+                    if time.monotonic() - self._last_marker > self.config.idle_broker_check:
+                        if await self._broker_lost_data(producer):
+                            await self._republish_retained()
+                        continue
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self.config.poll_interval)
         finally:
@@ -219,6 +229,7 @@ class OutboxRelay:
         return len(ids)
 
     async def _broker_lost_data(self, producer: AIOKafkaProducer) -> bool:
+        self._last_marker = time.monotonic()
         sent = await producer.send(self.config.marker_topic, value=b"", partition=0)
         offset = (await asyncio.wait_for(sent, self.config.send_timeout)).offset
         previous = await self.pool.fetchval(

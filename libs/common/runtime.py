@@ -96,6 +96,7 @@ class Service:
                 poll_interval=s.outbox_poll_interval_s,
                 retention=timedelta(hours=s.outbox_retention_hours),
                 idempotence=s.kafka_enable_idempotence,
+                idle_broker_check=s.outbox_idle_broker_check_s,
             ),
         )
 

@@ -43,6 +43,7 @@ class ServiceSettings(BaseSettings):
     outbox_batch_size: int = 500
     outbox_poll_interval_s: float = 0.5
     outbox_retention_hours: float = 168.0
+    outbox_idle_broker_check_s: float = 10.0
     consumer_max_attempts: int = 5
     consumer_retry_backoff_s: float = 0.2
     consumer_fetch_max_wait_ms: int = 10

@@ -19,6 +19,7 @@ from tests.backbone.conftest import (
     effect_counts,
     event_id,
     wait_for_effects,
+    wait_until,
     write_events,
 )
 
@@ -140,3 +141,26 @@ async def test_broker_frozen_for_10s_while_writing_loses_nothing_and_doubles_not
 
     assert writer.total > paused_at + 500, "events kept being committed while the broker was frozen"
     await assert_each_applied_once(probe_db, writer)
+
+
+async def test_broker_restarted_empty_while_idle_gets_the_retained_outbox_without_new_writes(
+    stack: LocalStack, probe_db: asyncpg.Pool, probes: Callable[..., ProbeProcess]
+) -> None:
+    relay = probes("relay", outbox_idle_broker_check_s=1)
+    await relay.wait_ready()
+    await write_events(probe_db, [(f"k{i % 3}", i) for i in range(30)])
+    await wait_until(lambda: _all_published(probe_db), what="the outbox to be published")
+    restarted_at = await probe_db.fetchval("SELECT now()")
+
+    assert stack.broker is not None
+    stack.broker.restart()
+    consumer = probes("consumer")  # a consumer arriving on the empty broker still gets everything
+
+    await wait_for_effects(probe_db, 30)
+    assert await effect_counts(probe_db) == (30, 30)
+    assert await probe_db.fetchval("SELECT count(*) FROM outbox WHERE published_at > $1", restarted_at) == 30
+    assert consumer.proc.poll() is None
+
+
+async def _all_published(pool: asyncpg.Pool) -> bool:
+    return await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
