@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import random
 import time
 import traceback
@@ -112,8 +113,8 @@ class Message:
 class EventConsumer:
     """One consumer group over a service's subscribed topics.
 
-    Per partition, messages are applied one after the other; partitions run concurrently. Each
-    message is applied in one database transaction together with its inbox row, so a redelivered
+    Per partition, messages are applied in order (in chunks sharing a transaction); partitions run
+    concurrently. Each message is applied in the same transaction as its inbox row, so a redelivered
     event changes nothing. Offsets are committed after the transactions commit.
 
     - Infrastructure errors (database or broker away) retry forever with back-off: nothing is
@@ -370,7 +371,8 @@ class EventConsumer:
             msg.topic,
             msg.key,
             status,
-            event.id if event else uuid.uuid4(),
+            # A malformed message has no id: its content stands in, so a redelivery is not a new row.
+            event.id if event else uuid.uuid5(uuid.NAMESPACE_OID, hashlib.sha256(msg.value).hexdigest()),
             event.type if event else None,
             msg.partition,
             msg.offset,
