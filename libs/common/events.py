@@ -87,7 +87,9 @@ class EventCatalog:
         for model in events:
             if model.event_type in self.events:
                 raise ValueError(f"event type {model.event_type} registered twice")
-            if not model.event_type.startswith(f"{source}.") or not model.topic.startswith(f"{source}."):
+            # An internal request may go to another service's inbox topic (notify.requests.v1).
+            own_topic = model.topic.startswith(f"{source}.") or model.internal
+            if not model.event_type.startswith(f"{source}.") or not own_topic:
                 raise ValueError(f"{model.__name__} must be named after its service {source}")
             self.events[model.event_type] = model
 

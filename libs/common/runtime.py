@@ -8,17 +8,20 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import aiohttp
 import asyncpg
 import structlog
 from aiohttp import web
 from aiokafka.admin import AIOKafkaAdminClient
 
+from libs.common.api import VERIFIER, Endpoint, add_endpoints, openapi_document
+from libs.common.auth import KeySource, TokenVerifier, jwks_source
 from libs.common.consumer import ConsumerConfig, EventConsumer, HandlerTable, list_dead_letters
 from libs.common.db import create_pool, migrate, provision_service, service_migrations
 from libs.common.events import EventCatalog
@@ -46,7 +49,8 @@ class ServiceSpec:
     folder: Path
     events: EventCatalog
     handlers: HandlerTable = field(default_factory=dict)
-    api: ApiSetup | None = None
+    endpoints: Sequence[Endpoint] = ()
+    api: ApiSetup | None = None  # extra wiring of the api role (clients, key stores…)
 
     @property
     def topics(self) -> list[str]:
@@ -163,15 +167,66 @@ def build_app(service: Service, *, with_api: bool) -> web.Application:
     )
     app[POOL] = service.pool
     app[SETTINGS] = service.settings
-    if with_api and service.spec.api is not None:
-        service.spec.api(app)
+    spec = service.spec
+    app.router.add_get("/events.json", _serve_json(spec.events.json_schemas()))
+    if with_api:
+        app.router.add_get("/openapi.json", _serve_json(openapi_document(spec.name, spec.endpoints)))
+        app.cleanup_ctx.append(_http_client)
+        app[VERIFIER] = TokenVerifier(_lazy_jwks(app, service.settings.jwks_url))
+        if spec.api is not None:
+            spec.api(app)
+        add_endpoints(app, spec.endpoints)
     return app
 
 
-async def serve(spec: ServiceSpec, settings: ServiceSettings, stop: asyncio.Event) -> None:
-    """Run the roles the settings ask for until `stop` is set, then shut down in order."""
+HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
+
+
+async def _http_client(app: web.Application) -> AsyncIterator[None]:
+    app[HTTP_CLIENT] = aiohttp.ClientSession()
+    yield
+    await app[HTTP_CLIENT].close()
+
+
+def _lazy_jwks(app: web.Application, url: str) -> KeySource:
+    async def fetch() -> Mapping[str, Any]:
+        return await jwks_source(url, app[HTTP_CLIENT])()
+
+    return fetch
+
+
+def _serve_json(document: Mapping[str, Any]) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def serve_document(request: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    return serve_document
+
+
+@dataclass
+class Running:
+    """A service started by `start`: stop it with `stop()`; `tasks` are its relay and consumer."""
+
+    service: Service
+    runner: web.AppRunner
+    tasks: list[asyncio.Task[None]]
+
+    async def stop(self) -> None:
+        if self.service.consumer:
+            self.service.consumer.stop()
+        if self.service.relay:
+            self.service.relay.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*self.tasks, return_exceptions=True), 15)
+        await self.runner.cleanup()
+        await self.service.pool.close()
+        log.info("service stopped", service=self.service.spec.name)
+
+
+async def start(
+    spec: ServiceSpec, settings: ServiceSettings, *, configure: ApiSetup | None = None
+) -> Running:
+    """Start the roles the settings ask for; `configure` may adjust the app (tests swap the key set)."""
     service = await open_service(spec, settings)
-    runner: web.AppRunner | None = None
     tasks: list[asyncio.Task[None]] = []
     try:
         relay = settings.role in ("all", "worker", "relay")
@@ -192,27 +247,32 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings, stop: asyncio.Even
         if consume:
             service.consumer = service.consumer_for()
             tasks.append(asyncio.create_task(service.consumer.run(), name="consumer"))
-        with_api = settings.role in ("all", "api")
-        runner = web.AppRunner(build_app(service, with_api=with_api), access_log=None)
+        app = build_app(service, with_api=settings.role in ("all", "api"))
+        if configure is not None:
+            configure(app)
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, settings.http_host, settings.http_port).start()
-        log.info("service started", service=spec.name, role=settings.role, port=settings.http_port)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await service.pool.close()
+        raise
+    log.info("service started", service=spec.name, role=settings.role, port=settings.http_port)
+    return Running(service, runner, tasks)
+
+
+async def serve(spec: ServiceSpec, settings: ServiceSettings, stop: asyncio.Event) -> None:
+    """Run until `stop` is set (or a worker task dies), then shut down in order."""
+    running = await start(spec, settings)
+    try:
         done = asyncio.create_task(stop.wait())
-        finished, _ = await asyncio.wait([done, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        finished, _ = await asyncio.wait([done, *running.tasks], return_when=asyncio.FIRST_COMPLETED)
         for task in finished:
             if task is not done and task.exception():
                 raise task.exception()  # type: ignore[misc]
     finally:
-        if service.consumer:
-            service.consumer.stop()
-        if service.relay:
-            service.relay.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 15)
-        if runner is not None:
-            await runner.cleanup()
-        await service.pool.close()
-        log.info("service stopped", service=spec.name)
+        await running.stop()
 
 
 async def _dlq_command(spec: ServiceSpec, settings: ServiceSettings, args: argparse.Namespace) -> int:

@@ -37,6 +37,10 @@ class ServiceSettings(BaseSettings):
     topic_partitions: int = 4
     topic_replication_factor: int = Field(1, description="3 on a real Kafka cluster")
     smtp_url: str = "smtp://127.0.0.1:1025"
+    jwks_url: str = Field(
+        "http://127.0.0.1:8081/.well-known/jwks.json", description="Identity's key set, to verify tokens"
+    )
+    public_url: str = Field("http://127.0.0.1:8080", description="The gateway, as users reach it (links)")
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
     http_max_body_bytes: int = 1_048_576

@@ -6,16 +6,23 @@ import contextlib
 import os
 import shutil
 import tempfile
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import jwt
 import pytest
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from libs.common.api import VERIFIER
+from libs.common.auth import ALGORITHM, AUDIENCE, ISSUER, TokenVerifier
 from libs.common.db import create_pool, drop_service, provision_service, url_for_role
+from libs.common.runtime import ServiceSpec, start
 from libs.common.settings import ServiceSettings
 from libs.common.stack import LocalStack, StackConfig, free_port
 
@@ -102,3 +109,62 @@ async def pool(isolated: Isolated) -> AsyncIterator[asyncpg.Pool]:
     created = await create_pool(isolated.database_url, isolated.name, max_size=5)
     yield created
     await created.close()
+
+
+class TokenMinter:
+    """Signs access tokens as identity would, with a key of its own; `source` gives its key set."""
+
+    def __init__(self) -> None:
+        self._key = Ed25519PrivateKey.generate()
+        self.kid = f"test-{uuid.uuid4().hex[:8]}"
+
+    def mint(
+        self,
+        *,
+        account_id: str,
+        tenant_id: str,
+        roles: Sequence[str],
+        organisation_id: str | None = None,
+        ttl: int = 900,
+    ) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": account_id,
+            "tid": tenant_id,
+            "roles": list(roles),
+            "iat": now,
+            "exp": now + ttl,
+        }
+        if organisation_id:
+            claims["org"] = organisation_id
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self.kid})
+
+    def headers(self, **claims: Any) -> dict[str, str]:
+        """`Authorization` header for a token with these claims (see `mint`)."""
+        return {"Authorization": f"Bearer {self.mint(**claims)}"}
+
+    async def source(self) -> Mapping[str, Any]:
+        return {self.kid: self._key.public_key()}
+
+    def install(self, app: web.Application) -> None:
+        """Make a service app trust this minter's tokens (pass as `start(..., configure=)`)."""
+        app[VERIFIER] = TokenVerifier(self.source)
+
+
+@pytest.fixture
+def tokens() -> TokenMinter:
+    return TokenMinter()
+
+
+@contextlib.asynccontextmanager
+async def service_running(
+    spec: ServiceSpec, settings: ServiceSettings, tokens: TokenMinter | None = None
+) -> AsyncIterator[str]:
+    """Run a service in this process on its settings' port; yields its base URL."""
+    running = await start(spec, settings, configure=tokens.install if tokens else None)
+    try:
+        yield f"http://127.0.0.1:{settings.http_port}"
+    finally:
+        await running.stop()

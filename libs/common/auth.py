@@ -1,0 +1,124 @@
+"""Access tokens: every service verifies identity's JWTs locally, with the key set identity publishes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import jwt
+from aiohttp import web
+
+from libs.common.http import Problem
+
+ISSUER = "comptoir-identity"
+AUDIENCE = "comptoir"
+ALGORITHM = "EdDSA"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who calls: taken from a verified token, never from the request body."""
+
+    account_id: str
+    tenant_id: str
+    roles: frozenset[str]
+    organisation_id: str | None = None
+
+    def has_role(self, *names: str) -> bool:
+        return bool(self.roles & set(names))
+
+
+PRINCIPAL = web.RequestKey("principal", Principal)
+
+KeySource = Callable[[], Awaitable[Mapping[str, Any]]]
+"""Returns the current public keys by key id (`kid`)."""
+
+
+def _invalid(detail: str) -> Problem:
+    return Problem(
+        401, "Invalid token", type="invalid-token", detail=detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+class TokenVerifier:
+    """Verifies EdDSA access tokens; refetches the key set when it meets an unknown key id (at most
+    once per `min_refresh` seconds, so that a flood of forged kids cannot hammer identity)."""
+
+    def __init__(self, source: KeySource, *, min_refresh: float = 5.0) -> None:
+        self._source = source
+        self._keys: Mapping[str, Any] = {}
+        self._fetched_at = float("-inf")
+        self._min_refresh = min_refresh
+        self._lock = asyncio.Lock()
+
+    async def _key(self, kid: str) -> Any:
+        if kid not in self._keys:
+            async with self._lock:
+                if kid not in self._keys and time.monotonic() - self._fetched_at >= self._min_refresh:
+                    self._fetched_at = time.monotonic()
+                    try:
+                        self._keys = await self._source()
+                    except (aiohttp.ClientError, TimeoutError) as exc:
+                        raise Problem(
+                            503,
+                            "Key set unavailable",
+                            type="key-set-unavailable",
+                            detail="the token signing keys could not be fetched",
+                        ) from exc
+        if kid not in self._keys:
+            raise _invalid("unknown signing key")
+        return self._keys[kid]
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError as exc:
+            raise _invalid("malformed token") from exc
+        if not isinstance(kid, str):
+            raise _invalid("token without key id")
+        key = await self._key(kid)
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                options={"require": ["exp", "sub", "tid", "roles"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise _invalid("token expired") from exc
+        except jwt.PyJWTError as exc:
+            raise _invalid("token rejected") from exc
+        return Principal(
+            account_id=str(claims["sub"]),
+            tenant_id=str(claims["tid"]),
+            roles=frozenset(claims["roles"]),
+            organisation_id=claims.get("org"),
+        )
+
+
+def jwks_source(url: str, session: aiohttp.ClientSession, timeout: float = 3.0) -> KeySource:
+    """Fetch a JSON Web Key Set over HTTP (identity's `/.well-known/jwks.json`)."""
+
+    async def fetch() -> Mapping[str, Any]:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+            resp.raise_for_status()
+            document = await resp.json()
+        return keys_from_jwks(document)
+
+    return fetch
+
+
+def keys_from_jwks(document: Mapping[str, Any]) -> dict[str, Any]:
+    """Public keys by kid from a JWKS document."""
+    return {jwk["kid"]: jwt.PyJWK(jwk, algorithm=ALGORITHM).key for jwk in document.get("keys", [])}
+
+
+def principal(request: web.Request) -> Principal:
+    """The verified caller of a guarded endpoint."""
+    return request[PRINCIPAL]
