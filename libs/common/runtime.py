@@ -40,6 +40,9 @@ SETTINGS = web.AppKey("settings", ServiceSettings)
 ApiSetup = Callable[[web.Application], None]
 """Adds a service's routes (and anything they need) to its aiohttp application."""
 
+Worker = Callable[[asyncpg.Pool, ServiceSettings, asyncio.Event], Awaitable[None]]
+"""A background loop of the worker role (e.g. notify's mail dispatcher); returns once the event is set."""
+
 
 @dataclass(frozen=True)
 class ServiceSpec:
@@ -51,6 +54,7 @@ class ServiceSpec:
     handlers: HandlerTable = field(default_factory=dict)
     endpoints: Sequence[Endpoint] = ()
     api: ApiSetup | None = None  # extra wiring of the api role (clients, key stores…)
+    workers: Sequence[Worker] = ()  # extra loops run beside the consumers
 
     @property
     def topics(self) -> list[str]:
@@ -209,8 +213,10 @@ class Running:
     service: Service
     runner: web.AppRunner
     tasks: list[asyncio.Task[None]]
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def stop(self) -> None:
+        self.stopping.set()
         if self.service.consumer:
             self.service.consumer.stop()
         if self.service.relay:
@@ -247,6 +253,12 @@ async def start(
         if consume:
             service.consumer = service.consumer_for()
             tasks.append(asyncio.create_task(service.consumer.run(), name="consumer"))
+        stopping = asyncio.Event()
+        if settings.role in ("all", "worker", "consumer"):
+            for worker in spec.workers:
+                tasks.append(
+                    asyncio.create_task(worker(service.pool, settings, stopping), name=worker.__name__)
+                )
         app = build_app(service, with_api=settings.role in ("all", "api"))
         if configure is not None:
             configure(app)
@@ -259,7 +271,7 @@ async def start(
         await service.pool.close()
         raise
     log.info("service started", service=spec.name, role=settings.role, port=settings.http_port)
-    return Running(service, runner, tasks)
+    return Running(service, runner, tasks, stopping)
 
 
 async def serve(spec: ServiceSpec, settings: ServiceSettings, stop: asyncio.Event) -> None:
