@@ -8,7 +8,7 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -40,7 +40,7 @@ SETTINGS = web.AppKey("settings", ServiceSettings)
 ApiSetup = Callable[[web.Application], None]
 """Adds a service's routes (and anything they need) to its aiohttp application."""
 
-Worker = Callable[[asyncpg.Pool, ServiceSettings, asyncio.Event], Awaitable[None]]
+Worker = Callable[[asyncpg.Pool, ServiceSettings, asyncio.Event], Coroutine[Any, Any, None]]
 """A background loop of the worker role (e.g. notify's mail dispatcher); returns once the event is set."""
 
 
