@@ -7,87 +7,217 @@ import asyncio
 import os
 import signal
 import sys
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
+
+import aiohttp
 
 from libs.common.db import provision_service, url_for_role
 from libs.common.stack import LocalStack, StackConfig, child_setup
 
 ROOT = Path(__file__).resolve().parents[2]
 COLOURS = ["36", "32", "33", "35", "34", "31"]
+ORDER = ["identity", "catalog", "ordering", "loyalty", "notify", "gateway"]
+DEFAULT_PORTS = {
+    "gateway": 8080,
+    "identity": 8081,
+    "catalog": 8082,
+    "ordering": 8083,
+    "loyalty": 8084,
+    "notify": 8085,
+}
+GATEWAY = "gateway"
 
 
 def runnable_services() -> list[str]:
     """Service packages that can run (`services/<name>/__main__.py`), in a stable order."""
-    order = ["identity", "catalog", "ordering", "loyalty", "notify", "gateway"]
     found = [p.parent.name for p in (ROOT / "services").glob("*/__main__.py")]
-    return sorted(found, key=lambda name: (order.index(name) if name in order else len(order), name))
+    return sorted(found, key=lambda name: (ORDER.index(name) if name in ORDER else len(ORDER), name))
 
 
 @dataclass
 class Child:
     name: str
     proc: asyncio.subprocess.Process
-    colour: str
+    prefix: str
+    sink: IO[str]
 
     async def pump(self) -> None:
         assert self.proc.stdout is not None
-        prefix = (
-            f"\033[{self.colour}m{self.name:>9}\033[0m │ " if sys.stdout.isatty() else f"{self.name:>9} | "
-        )
         async for line in self.proc.stdout:
-            sys.stdout.write(prefix + line.decode(errors="replace"))
-            sys.stdout.flush()
+            self.sink.write(self.prefix + line.decode(errors="replace"))
+            self.sink.flush()
 
 
-async def _start(name: str, env: dict[str, str], colour: str) -> Child:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        f"services.{name}",
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        preexec_fn=child_setup,  # own process group and parent-death signal: nothing outlives us
-    )
-    return Child(name, proc, colour)
+@dataclass
+class Platform:
+    """Every service as its own OS process against one stack; `make run` and the e2e tests use it.
+
+    `namespace` prefixes schemas, roles and topics (tests run several platforms on one stack);
+    empty for `make run`, where each service's schema and role is its own name.
+    """
+
+    stack: LocalStack
+    services: list[str]
+    ports: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    namespace: str = ""
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    log: IO[str] = field(default_factory=lambda: sys.stdout)
+    children: dict[str, Child] = field(default_factory=dict)
+    _pumps: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports[GATEWAY]}"
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def schema(self, service: str) -> str:
+        return f"{self.namespace}_{service}" if self.namespace else service
+
+    def environ(self, service: str) -> dict[str, str]:
+        """The environment of one service process."""
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "KAFKA_BOOTSTRAP", "SMTP_"))
+        }
+        env |= {
+            "KAFKA_BOOTSTRAP_SERVERS": self.stack.kafka_bootstrap_servers,
+            "SMTP_URL": self.stack.smtp_url,
+            "HTTP_PORT": str(self.ports[service]),
+            "JWKS_URL": f"{self.url('identity')}/.well-known/jwks.json",
+            "PUBLIC_URL": self.gateway_url,
+            "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"),
+        }
+        if self.namespace:
+            env["TOPIC_PREFIX"] = f"{self.namespace}."
+        if service == GATEWAY:
+            env |= {f"{name.upper()}_URL": self.url(name) for name in self.services if name != GATEWAY}
+        else:
+            schema = self.schema(service)
+            env["DATABASE_SCHEMA"] = schema
+            env["DATABASE_URL"] = os.environ.get(f"{service.upper()}_DATABASE_URL") or url_for_role(
+                self.stack.database_url, schema
+            )
+        return env | dict(self.extra_env)
+
+    async def start(self) -> None:
+        for name in self.services:
+            if name != GATEWAY:
+                await provision_service(
+                    self.stack.database_url, role=self.schema(name), schema=self.schema(name)
+                )
+        for name in self.services:
+            await self.start_service(name)
+
+    async def start_service(self, name: str) -> None:
+        colour = COLOURS[ORDER.index(name) % len(COLOURS)] if name in ORDER else "37"
+        tty = getattr(self.log, "isatty", lambda: False)()
+        prefix = f"\033[{colour}m{name:>9}\033[0m │ " if tty else f"{name:>9} | "
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            f"services.{name}",
+            cwd=ROOT,
+            env=self.environ(name),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            preexec_fn=child_setup,  # own process group and parent-death signal: nothing outlives us
+        )
+        self.children[name] = child = Child(name, proc, prefix, self.log)
+        self._pumps.append(asyncio.create_task(child.pump()))
+
+    async def stop_service(self, name: str, sig: int = signal.SIGTERM) -> None:
+        child = self.children.pop(name)
+        if child.proc.returncode is None:
+            child.proc.send_signal(sig)
+        try:
+            await asyncio.wait_for(child.proc.wait(), 20)
+        except TimeoutError:
+            child.proc.kill()
+            await child.proc.wait()
+
+    async def wait_ready(self, timeout: float = 60) -> None:
+        """Until every service answers its /readyz with 200."""
+        deadline = time.monotonic() + timeout
+        pending = set(self.services)
+        async with aiohttp.ClientSession() as http:
+            while pending:
+                for name in list(pending):
+                    child = self.children.get(name)
+                    if child is not None and child.proc.returncode is not None:
+                        raise RuntimeError(f"{name} exited with code {child.proc.returncode}")
+                    try:
+                        async with http.get(
+                            f"{self.url(name)}/readyz", timeout=aiohttp.ClientTimeout(total=2)
+                        ) as r:
+                            if r.status == 200:
+                                pending.discard(name)
+                    except (aiohttp.ClientError, TimeoutError):
+                        pass
+                if pending and time.monotonic() > deadline:
+                    raise TimeoutError(f"not ready after {timeout}s: {', '.join(sorted(pending))}")
+                await asyncio.sleep(0.1)
+
+    async def stop(self) -> None:
+        for name in reversed(list(self.children)):
+            child = self.children[name]
+            if child.proc.returncode is None:
+                child.proc.send_signal(signal.SIGTERM)
+        for name in list(self.children):
+            await self.stop_service(name)
+        await asyncio.gather(*self._pumps, return_exceptions=True)
 
 
-async def run(services: list[str]) -> int:
+async def run(services: list[str], seed: bool) -> int:
     """Start the stack and the services; stop all on Ctrl-C, SIGTERM or when one service dies."""
     stack = LocalStack(StackConfig.from_environ())
     stack.start()
-    children: list[Child] = []
-    pumps: list[asyncio.Task[None]] = []
+    base = int(os.environ.get("COMPTOIR_PORT_BASE", DEFAULT_PORTS[GATEWAY]))
+    ports = {name: base + port - DEFAULT_PORTS[GATEWAY] for name, port in DEFAULT_PORTS.items()}
+    platform = Platform(stack, services, ports=ports)
     try:
-        base_env = {**os.environ, **stack.environ(), "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console")}
-        base_env.pop("DATABASE_ADMIN_URL", None)
-        for name in services:
-            if name != "gateway":
-                await provision_service(stack.database_url, role=name, schema=name)
-        for i, name in enumerate(services):
-            env = dict(base_env)
-            if name != "gateway":
-                env["DATABASE_URL"] = os.environ.get(f"{name.upper()}_DATABASE_URL") or url_for_role(
-                    stack.database_url, name
-                )
-            children.append(await _start(name, env, COLOURS[i % len(COLOURS)]))
-            pumps.append(asyncio.create_task(children[-1].pump()))
-        _print_banner(stack, services)
-        return await _supervise(children)
+        await platform.start()
+        _print_banner(platform)
+        if seed and GATEWAY in services:
+            try:
+                await platform.wait_ready()
+            except (TimeoutError, RuntimeError) as exc:
+                print(f"not seeding the demo data: {exc}", flush=True)
+            else:
+                await _seed(platform)
+        return await _supervise(platform)
     finally:
-        await _stop(children)
-        await asyncio.gather(*pumps, return_exceptions=True)
+        await platform.stop()
         stack.stop()
 
 
-async def _supervise(children: list[Child]) -> int:
+async def _seed(platform: Platform) -> None:
+    """The demo tenant, users and products (`demo/seed.py`), idempotent across restarts."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "demo.seed",
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "GATEWAY_URL": platform.gateway_url,
+            "COMPTOIR_MAILDIR": str(platform.stack.maildir),
+        },
+    )
+    if await proc.wait() != 0:
+        print("demo data could not be created (see above); the services keep running", flush=True)
+
+
+async def _supervise(platform: Platform) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    exits = {asyncio.create_task(child.proc.wait()): child for child in children}
+    exits = {asyncio.create_task(child.proc.wait()): child for child in platform.children.values()}
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopper, *exits], return_when=asyncio.FIRST_COMPLETED)
     code = 0
@@ -99,40 +229,31 @@ async def _supervise(children: list[Child]) -> int:
     return code
 
 
-async def _stop(children: list[Child]) -> None:
-    for child in children:
-        if child.proc.returncode is None:
-            child.proc.send_signal(signal.SIGTERM)
-    for child in children:
-        try:
-            await asyncio.wait_for(child.proc.wait(), 20)
-        except TimeoutError:
-            child.proc.kill()
-            await child.proc.wait()
-
-
-def _print_banner(stack: LocalStack, services: list[str]) -> None:
+def _print_banner(platform: Platform) -> None:
+    stack, services = platform.stack, platform.services
     lines = [
         "",
         "Comptoir is starting. Ctrl-C stops everything.",
+        f"  gateway     {platform.gateway_url}" if GATEWAY in services else None,
         f"  PostgreSQL  {stack.database_url}",
         f"  broker      {stack.kafka_bootstrap_servers}",
         f"  SMTP sink   {stack.smtp_url} (messages in {stack.maildir})",
         f"  services    {', '.join(services) or '(none)'}",
         "",
     ]
-    print("\n".join(lines), flush=True)
+    print("\n".join(line for line in lines if line is not None), flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="make run", description=__doc__)
     parser.add_argument("services", nargs="*", help="run only these services (default: all)")
+    parser.add_argument("--no-seed", action="store_true", help="do not create the demo tenant and data")
     args = parser.parse_args()
     services = args.services or runnable_services()
     unknown = set(services) - set(runnable_services())
     if unknown:
         parser.error(f"unknown services: {', '.join(sorted(unknown))}")
-    sys.exit(asyncio.run(run(services)))
+    sys.exit(asyncio.run(run(services, seed=not args.no_seed)))
 
 
 if __name__ == "__main__":

@@ -96,10 +96,10 @@ def test_make_run_leaves_no_process_behind(sig: signal.Signals) -> None:
         "COMPTOIR_POSTGRES_PORT": str(free_port()),
         "COMPTOIR_BROKER_PORT": str(free_port()),
         "COMPTOIR_SMTP_PORT": str(free_port()),
-        "HTTP_PORT": str(free_port()),
+        "COMPTOIR_PORT_BASE": str(free_port() + 10),
     }
     launcher = subprocess.Popen(
-        [sys.executable, "-m", "libs.common.devrun", "loyalty"],
+        [sys.executable, "-m", "libs.common.devrun", "--no-seed", "loyalty"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
