@@ -34,6 +34,7 @@ class Endpoint:
     roles: frozenset[str] | None = AUTHENTICATED
     body: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None  # query parameters, read with `http.read_query`
     status: int = 200
     idempotent: bool = False  # accepts an Idempotency-Key header; a replay answers the first result
 
@@ -150,6 +151,14 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         for part in endpoint.path.split("/")
         if part.startswith("{") and part.endswith("}")
     ]
+    if endpoint.query is not None:
+        schema = endpoint.query.model_json_schema()
+        required = set(schema.get("required", []))
+        parameters += [
+            {"name": name, "in": "query", "required": name in required, "schema": prop}
+            | ({"description": prop["description"]} if "description" in prop else {})
+            for name, prop in schema.get("properties", {}).items()
+        ]
     if endpoint.idempotent:
         parameters.append(
             {

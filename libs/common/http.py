@@ -116,6 +116,18 @@ async def read_json(request: web.Request, model: type[M]) -> M:
         raise Problem(422, "Invalid request body", errors=fields) from None
 
 
+def read_query(request: web.Request, model: type[M]) -> M:
+    """The query string as `model`, or a 422 problem naming the bad parameters."""
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as exc:
+        fields = [
+            {"field": ".".join(str(part) for part in e["loc"]), "message": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        raise Problem(422, "Invalid query parameters", errors=fields) from None
+
+
 def json_response(
     body: BaseModel | Sequence[BaseModel] | Mapping[str, Any],
     *,

@@ -320,7 +320,7 @@ class SmtpSink:
 
     def start(self) -> None:
         _ensure_port_free(self.port, "The SMTP sink")
-        self.maildir.mkdir(parents=True, exist_ok=True)
+        mailbox.Maildir(str(self.maildir), create=True)  # tmp/, new/, cur/: aiosmtpd only writes into them
         self._controller = Controller(Mailbox(self.maildir), hostname="127.0.0.1", port=self.port)
         self._controller.start()
 

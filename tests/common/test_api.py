@@ -98,3 +98,22 @@ async def test_openapi_document_is_generated_from_the_endpoint_table(
         == "What the item is called"
     )
     assert "security" not in doc["paths"]["/ping"]["get"]
+
+
+def test_query_models_become_openapi_query_parameters() -> None:
+    from pydantic import BaseModel, ConfigDict, Field
+
+    from libs.common.api import Endpoint, openapi_document
+
+    class Filter(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        limit: int = Field(100, ge=1, le=500, description="At most this many")
+        account_id: str | None = None
+
+    async def listing(request: object) -> object:  # pragma: no cover - only documented here
+        raise NotImplementedError
+
+    doc = openapi_document("x", [Endpoint("GET", "/things", listing, "List", query=Filter)])  # type: ignore[arg-type]
+    params = {p["name"]: p for p in doc["paths"]["/things"]["get"]["parameters"]}
+    assert params["limit"]["in"] == "query" and params["limit"]["description"] == "At most this many"
+    assert params["account_id"]["required"] is False
