@@ -1,4 +1,4 @@
-"""Wiring of the notify service: its settings, events, consumers and routes."""
+"""Wiring of the notify service: its settings, events, consumers, routes and mail dispatcher."""
 
 from __future__ import annotations
 
@@ -6,12 +6,18 @@ from pathlib import Path
 
 from libs.common.events import EventCatalog
 from libs.common.runtime import ServiceSpec
-from libs.common.settings import ServiceSettings
+from services.notify.api import ENDPOINTS
+from services.notify.consumers import HANDLERS
+from services.notify.dispatch import dispatch_mail
+from services.notify.settings import Settings
 
+__all__ = ["SPEC", "Settings"]
 
-class Settings(ServiceSettings):
-    service_name: str = "notify"
-    http_port: int = 8085
-
-
-SPEC = ServiceSpec(name="notify", folder=Path(__file__).parent, events=EventCatalog("notify", []))
+SPEC = ServiceSpec(
+    name="notify",
+    folder=Path(__file__).parent,
+    events=EventCatalog("notify", []),  # notify publishes nothing yet
+    handlers=HANDLERS,
+    endpoints=ENDPOINTS,
+    workers=[dispatch_mail],
+)

@@ -1,0 +1,75 @@
+"""Notify's HTTP API: administrators follow the messages of their tenant."""
+
+from __future__ import annotations
+
+import uuid
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
+
+from libs.common.api import Endpoint, roles
+from libs.common.auth import principal
+from libs.common.http import Problem, json_response
+from libs.common.runtime import POOL
+from services.notify import store
+from services.notify.store import MessageView
+
+
+class MessageQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    account_id: str | None = Field(None, min_length=1, max_length=200, description="Only this account's")
+    limit: int = Field(100, ge=1, le=500, description="At most this many, newest first")
+
+
+class MessageList(RootModel[list[MessageView]]):
+    """The tenant's messages, newest first."""
+
+
+def _query(request: web.Request) -> MessageQuery:
+    try:
+        return MessageQuery.model_validate(dict(request.query))
+    except ValidationError as exc:
+        fields = [
+            {"field": ".".join(map(str, e["loc"])), "message": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        raise Problem(422, "Invalid query", errors=fields) from None
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    query = _query(request)
+    messages = await store.list_messages(
+        request.app[POOL], principal(request).tenant_id, account_id=query.account_id, limit=query.limit
+    )
+    return json_response(MessageList(messages))
+
+
+async def get_message(request: web.Request) -> web.Response:
+    try:
+        message_id = uuid.UUID(request.match_info["message_id"])
+    except ValueError:
+        raise Problem(404, "No such message") from None
+    message = await store.get_message(request.app[POOL], principal(request).tenant_id, message_id)
+    if message is None:
+        raise Problem(404, "No such message")
+    return json_response(message)
+
+
+ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/messages",
+        list_messages,
+        "The tenant's messages, newest first",
+        roles=roles("admin"),
+        response=MessageList,
+    ),
+    Endpoint(
+        "GET",
+        "/messages/{message_id}",
+        get_message,
+        "One message of the tenant",
+        roles=roles("admin"),
+        response=MessageView,
+    ),
+]

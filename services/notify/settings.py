@@ -1,0 +1,20 @@
+"""Notify's settings: the shared ones plus how mail leaves (sender, batch size, polling)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from libs.common.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    service_name: str = "notify"
+    http_port: int = 8085
+    mail_from: str = Field("Comptoir <no-reply@comptoir.local>", description="From header of every email")
+    dispatch_batch: int = Field(50, ge=1, description="Queued messages the dispatcher sends per transaction")
+    dispatch_poll_s: float = Field(0.5, gt=0, description="Seconds between looks for queued messages")
+
+    @classmethod
+    def of(cls, settings: ServiceSettings) -> Settings:
+        """Notify's settings from whatever a worker is handed (tests may pass the shared base class)."""
+        return settings if isinstance(settings, cls) else cls(**settings.model_dump())

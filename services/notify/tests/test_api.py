@@ -1,0 +1,121 @@
+"""GET /messages: administrators only, scoped by tenant, newest first, filtered by account."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import aiohttp
+import asyncpg
+import pytest
+
+from libs.common.testing import Isolated, TokenMinter, service_running
+from services.notify import store
+from services.notify.app import SPEC
+from services.notify.domain import Addressee, PointsEarned, render
+from services.notify.tests.conftest import notify_settings
+
+
+@pytest.fixture
+async def api(isolated: Isolated, tokens: TokenMinter) -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
+    async with (
+        service_running(SPEC, notify_settings(isolated, role="api"), tokens) as url,
+        aiohttp.ClientSession() as http,
+    ):
+        yield http, url
+
+
+async def add(pool: asyncpg.Pool, tenant: str, account: str, *, known: bool = True) -> uuid.UUID:
+    facts = PointsEarned(points=1, balance=1)
+    to = Addressee(f"{account}@example.test", "", "fr")
+    message = store.NewMessage(
+        tenant_id=tenant,
+        account_id=account,
+        source_event_id=uuid.uuid4(),
+        facts=facts,
+        recipient=to.email if known else None,
+        rendered=render(facts, to) if known else None,
+    )
+    async with pool.acquire() as conn:
+        await store.add_message(conn, message)
+    return message.id
+
+
+FIELDS = {"id", "kind", "channel", "recipient", "subject", "status", "attempts", "error"}
+FIELDS |= {"created_at", "sent_at"}
+
+
+def admin(tokens: TokenMinter, tenant: str = "brand-a") -> dict[str, str]:
+    return tokens.headers(account_id="admin", tenant_id=tenant, roles=["admin"])
+
+
+async def test_admin_lists_the_tenant_messages_newest_first(
+    api: tuple[aiohttp.ClientSession, str], pool: asyncpg.Pool, tokens: TokenMinter
+) -> None:
+    http, url = api
+    older = await add(pool, "brand-a", "a1")
+    newer = await add(pool, "brand-a", "a2", known=False)
+    await add(pool, "brand-b", "b1")
+
+    async with http.get(f"{url}/messages", headers=admin(tokens)) as resp:
+        assert resp.status == 200
+        listed = await resp.json()
+
+    assert [m["id"] for m in listed] == [str(newer), str(older)]
+    waiting = listed[0]
+    assert set(waiting) == FIELDS
+    assert (waiting["status"], waiting["recipient"], waiting["subject"]) == ("waiting_contact", None, None)
+    assert listed[1]["kind"] == "points_earned" and listed[1]["channel"] == "email"
+
+
+async def test_account_filter_keeps_that_account_only(
+    api: tuple[aiohttp.ClientSession, str], pool: asyncpg.Pool, tokens: TokenMinter
+) -> None:
+    http, url = api
+    mine = await add(pool, "brand-a", "a1")
+    await add(pool, "brand-a", "a2")
+
+    async with http.get(f"{url}/messages", params={"account_id": "a1"}, headers=admin(tokens)) as resp:
+        assert [m["id"] for m in await resp.json()] == [str(mine)]
+
+
+async def test_only_administrators_may_read_messages(
+    api: tuple[aiohttp.ClientSession, str], pool: asyncpg.Pool, tokens: TokenMinter
+) -> None:
+    http, url = api
+    message_id = await add(pool, "brand-a", "a1")
+    partner = tokens.headers(account_id="p1", tenant_id="brand-a", roles=["partner"])
+    for path in ("/messages", f"/messages/{message_id}"):
+        async with http.get(url + path, headers=partner) as resp:
+            assert resp.status == 403
+            assert resp.content_type == "application/problem+json"
+        async with http.get(url + path) as resp:
+            assert resp.status == 401
+
+
+async def test_a_message_of_another_tenant_is_not_found(
+    api: tuple[aiohttp.ClientSession, str], pool: asyncpg.Pool, tokens: TokenMinter
+) -> None:
+    http, url = api
+    message_id = await add(pool, "brand-a", "a1")
+
+    async with http.get(f"{url}/messages/{message_id}", headers=admin(tokens, "brand-b")) as resp:
+        assert resp.status == 404
+    async with http.get(f"{url}/messages", headers=admin(tokens, "brand-b")) as resp:
+        assert await resp.json() == []
+    async with http.get(f"{url}/messages/{message_id}", headers=admin(tokens)) as resp:
+        assert resp.status == 200
+        assert (await resp.json())["id"] == str(message_id)
+    for unknown in (uuid.uuid4(), "not-a-uuid"):
+        async with http.get(f"{url}/messages/{unknown}", headers=admin(tokens)) as resp:
+            assert resp.status == 404
+
+
+async def test_bad_query_is_a_422_problem(
+    api: tuple[aiohttp.ClientSession, str], tokens: TokenMinter
+) -> None:
+    http, url = api
+    for params in ({"limit": "0"}, {"limit": "many"}, {"colour": "red"}):
+        async with http.get(f"{url}/messages", params=params, headers=admin(tokens)) as resp:
+            assert resp.status == 422
+            assert resp.content_type == "application/problem+json"
