@@ -23,12 +23,12 @@ class IntegrationEvent(BaseModel):
 
     event_type: ClassVar[str]
     topic: ClassVar[str]
-    version: ClassVar[int] = 1
+    schema_version: ClassVar[int] = 1  # bumped with the topic version on a breaking change
     internal: ClassVar[bool] = False  # internal topics carry secrets or contact data: never for partners
 
     @classmethod
     def dataschema(cls) -> str:
-        return f"urn:comptoir:event:{cls.event_type}:v{cls.version}"
+        return f"urn:comptoir:event:{cls.event_type}:v{cls.schema_version}"
 
 
 class Envelope(BaseModel):
@@ -102,7 +102,7 @@ class EventCatalog:
         return {
             name: {
                 "topic": model.topic,
-                "version": model.version,
+                "version": model.schema_version,
                 "internal": model.internal,
                 "dataschema": model.dataschema(),
                 "schema": model.model_json_schema(),

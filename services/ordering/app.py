@@ -7,11 +7,20 @@ from pathlib import Path
 from libs.common.events import EventCatalog
 from libs.common.runtime import ServiceSpec
 from libs.common.settings import ServiceSettings
+from services.ordering.api import ENDPOINTS
+from services.ordering.consumers import HANDLERS
+from services.ordering.events import SERVICE, OrderSubmitted
 
 
 class Settings(ServiceSettings):
-    service_name: str = "ordering"
+    service_name: str = SERVICE
     http_port: int = 8083
 
 
-SPEC = ServiceSpec(name="ordering", folder=Path(__file__).parent, events=EventCatalog("ordering", []))
+SPEC = ServiceSpec(
+    name=SERVICE,
+    folder=Path(__file__).parent,
+    events=EventCatalog(SERVICE, [OrderSubmitted]),
+    handlers=HANDLERS,
+    endpoints=ENDPOINTS,
+)

@@ -1,0 +1,212 @@
+"""Ordering's HTTP API: submit an order priced from the catalog read model, read one's orders."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+from libs.common import idempotency, outbox
+from libs.common.api import AUTHENTICATED, Endpoint, roles
+from libs.common.auth import Principal, principal
+from libs.common.events import envelope
+from libs.common.http import Problem, json_response, read_json
+from libs.common.runtime import POOL
+from services.ordering import store
+from services.ordering.domain import (
+    MAX_QUANTITY,
+    Order,
+    OrderRejected,
+    PricedOrder,
+    merge_lines,
+    price_order,
+)
+from services.ordering.events import SERVICE, OrderSubmitted, SubmittedLine
+
+MAX_LINES = 200
+DEFAULT_LIMIT, MAX_LIMIT = 50, 200
+
+
+class OrderLineRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(
+        min_length=1, max_length=100, description="A catalog product code; case does not matter"
+    )
+    quantity: int = Field(strict=True, ge=1, le=MAX_QUANTITY, description="How many units")
+
+
+class SubmitOrder(BaseModel):
+    """What to order. Prices come from the catalog, never from the request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lines: list[OrderLineRequest] = Field(
+        min_length=1,
+        max_length=MAX_LINES,
+        description="The products and quantities; lines naming the same code are added up into one",
+    )
+
+
+class OrderLineView(BaseModel):
+    product_id: uuid.UUID = Field(description="The catalog product")
+    code: str = Field(description="The product's code, as catalog spells it")
+    name: str = Field(description="The product's name when the order was submitted")
+    quantity: int = Field(description="How many units")
+    unit_price_minor: int = Field(description="Price of one unit at submission, in minor units")
+    line_total_minor: int = Field(description="quantity * unit_price_minor")
+
+
+class OrderView(BaseModel):
+    order_id: uuid.UUID = Field(description="The order's id")
+    status: str = Field(description="Where the order stands: submitted")
+    lines: list[OrderLineView] = Field(description="One line per product")
+    total_minor: int = Field(description="Sum of the line totals, in minor units of `currency`")
+    currency: str = Field(description="ISO 4217 currency of every amount")
+    submitted_at: datetime = Field(description="When the order was submitted (UTC)")
+
+    @classmethod
+    def of(cls, order: Order) -> OrderView:
+        return cls.model_validate(order.model_dump(include=set(cls.model_fields)))
+
+
+class OrderList(RootModel[list[OrderView]]):
+    """Orders, newest first."""
+
+
+async def submit_order(request: web.Request) -> web.Response:
+    caller = principal(request)
+    body = await read_json(request, SubmitOrder)
+    key = idempotency.key_of(request)
+    scope = f"{caller.tenant_id}:{caller.account_id}:submit_order"
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        if key:
+            stored = await idempotency.claim(conn, scope, key, idempotency.fingerprint(body.model_dump()))
+            if stored:
+                return stored.to_response()
+        order = _new_order(caller, await _price(conn, caller.tenant_id, body))
+        await store.add_order(conn, order)
+        submitted = OrderSubmitted(
+            order_id=order.order_id,
+            account_id=order.account_id,
+            organisation_id=order.organisation_id,
+            lines=[SubmittedLine.model_validate(line.model_dump()) for line in order.lines],
+            total_minor=order.total_minor,
+            currency=order.currency,
+            submitted_at=order.submitted_at,
+        )
+        await outbox.append(
+            conn,
+            OrderSubmitted.topic,
+            envelope(SERVICE, submitted, subject=str(order.order_id), tenant_id=order.tenant_id),
+        )
+        view = OrderView.of(order)
+        if key:
+            await idempotency.remember(conn, scope, key, 201, view.model_dump(mode="json"))
+    return json_response(view, status=201)
+
+
+async def _price(conn: asyncpg.Connection, tenant_id: str, body: SubmitOrder) -> PricedOrder:
+    """The order priced from the read model, or a 422 naming each line that cannot be ordered."""
+    try:
+        requested = merge_lines((line.code, line.quantity) for line in body.lines)
+        products = await store.products_by_code(conn, tenant_id, [line.code for line in requested])
+        return price_order(requested, products)
+    except OrderRejected as rejected:
+        raise Problem(
+            422,
+            "The order cannot be submitted",
+            type="order-rejected",
+            detail=str(rejected),
+            errors=[problem.model_dump() for problem in rejected.problems],
+        ) from None
+
+
+def _new_order(caller: Principal, priced: PricedOrder) -> Order:
+    return Order(
+        order_id=uuid.uuid4(),
+        tenant_id=caller.tenant_id,
+        account_id=caller.account_id,
+        organisation_id=caller.organisation_id,
+        status="submitted",
+        lines=priced.lines,
+        total_minor=priced.total_minor,
+        currency=priced.currency,
+        submitted_at=datetime.now(UTC),
+    )
+
+
+def _owner_filter(caller: Principal) -> str | None:
+    """Whose orders the caller may see: an admin every order of the tenant, anyone else their own."""
+    return None if caller.has_role("admin") else caller.account_id
+
+
+async def list_orders(request: web.Request) -> web.Response:
+    caller = principal(request)
+    orders = await store.list_orders(
+        request.app[POOL], caller.tenant_id, _owner_filter(caller), _limit(request)
+    )
+    return json_response(OrderList([OrderView.of(order) for order in orders]))
+
+
+def _limit(request: web.Request) -> int:
+    raw = request.query.get("limit", str(DEFAULT_LIMIT))
+    if not re.fullmatch(r"[0-9]{1,4}", raw) or not 1 <= int(raw) <= MAX_LIMIT:
+        raise Problem(
+            422,
+            "Invalid query",
+            errors=[{"field": "limit", "message": f"a number from 1 to {MAX_LIMIT}", "type": "limit"}],
+        )
+    return int(raw)
+
+
+async def get_order(request: web.Request) -> web.Response:
+    caller = principal(request)
+    try:
+        order_id = uuid.UUID(request.match_info["order_id"])
+    except ValueError:
+        raise _order_not_found() from None
+    order = await store.find_order(request.app[POOL], caller.tenant_id, order_id, _owner_filter(caller))
+    if order is None:
+        raise _order_not_found()
+    return json_response(OrderView.of(order))
+
+
+def _order_not_found() -> Problem:
+    # Someone else's order answers exactly like a missing one: its existence is not revealed.
+    return Problem(404, "No such order", type="order-not-found")
+
+
+ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/orders",
+        submit_order,
+        "Submit an order, priced from the catalog",
+        roles=roles("partner", "validator", "seller", "customer", "admin"),
+        body=SubmitOrder,
+        response=OrderView,
+        status=201,
+        idempotent=True,
+    ),
+    Endpoint(
+        "GET",
+        "/orders",
+        list_orders,
+        f"The caller's orders (an admin's: the tenant's), newest first; ?limit=1..{MAX_LIMIT}",
+        roles=AUTHENTICATED,
+        response=OrderList,
+    ),
+    Endpoint(
+        "GET",
+        "/orders/{order_id}",
+        get_order,
+        "One order: its owner's or, for an admin, any of the tenant's",
+        roles=AUTHENTICATED,
+        response=OrderView,
+    ),
+]

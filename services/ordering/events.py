@@ -1,0 +1,40 @@
+"""Events ordering publishes (docs/contracts.md): their JSON Schemas are generated from these models."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from libs.common.events import IntegrationEvent
+
+SERVICE = "ordering"
+
+
+class SubmittedLine(BaseModel):
+    """One line of a submitted order, priced when the order was submitted."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    product_id: uuid.UUID = Field(description="The catalog product ordered")
+    code: str = Field(description="The product's code, as catalog spells it")
+    name: str = Field(description="The product's name when the order was submitted")
+    quantity: int = Field(ge=1, description="How many units")
+    unit_price_minor: int = Field(ge=0, description="Price of one unit in minor units of `currency`")
+    line_total_minor: int = Field(ge=0, description="quantity * unit_price_minor, in minor units")
+
+
+class OrderSubmitted(IntegrationEvent):
+    """A customer or partner submitted an order; prices are those of ordering's catalog read model."""
+
+    event_type = "ordering.order.submitted"
+    topic = "ordering.order.v1"
+
+    order_id: uuid.UUID = Field(description="The order, also the event's subject and Kafka key")
+    account_id: str = Field(description="The account that submitted the order")
+    organisation_id: str | None = Field(description="The submitter's organisation, if it belongs to one")
+    lines: list[SubmittedLine] = Field(min_length=1, description="What was ordered, one line per product")
+    total_minor: int = Field(ge=0, description="Sum of the line totals, in minor units of `currency`")
+    currency: str = Field(description="ISO 4217 currency of every amount of the order, e.g. EUR")
+    submitted_at: datetime = Field(description="When the order was submitted (UTC)")

@@ -1,0 +1,220 @@
+"""Submitting and reading orders: prices from the read model, refusals, idempotency, who sees what."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import pytest
+import pytest_asyncio
+
+from services.ordering.tests.conftest import Caller, Ordering
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@dataclass
+class Shop:
+    """Ordering with a mug at 12.50 EUR and a tea at 3.99 EUR in tenant A's catalog."""
+
+    ordering: Ordering
+    mug: uuid.UUID
+    tea: uuid.UUID
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def shop(ordering: Ordering) -> Shop:
+    mug, tea = uuid.uuid4(), uuid.uuid4()
+    await ordering.publish(ordering.product(mug, "MUG", 1250), ordering.product(tea, "TEA", 399))
+    return Shop(ordering, mug, tea)
+
+
+async def test_an_order_is_priced_from_the_catalog_and_published_with_it(shop: Shop) -> None:
+    ordering = shop.ordering
+    status, order = await ordering.submit(
+        ordering.partner_a,
+        [{"code": "mug", "quantity": 2}, {"code": "TEA", "quantity": 3}, {"code": "Mug", "quantity": 1}],
+    )
+
+    assert status == 201, order
+    assert order["status"] == "submitted"
+    assert order["lines"] == [
+        {
+            "product_id": str(shop.mug),
+            "code": "MUG",
+            "name": "Product MUG",
+            "quantity": 3,
+            "unit_price_minor": 1250,
+            "line_total_minor": 3750,
+        },
+        {
+            "product_id": str(shop.tea),
+            "code": "TEA",
+            "name": "Product TEA",
+            "quantity": 3,
+            "unit_price_minor": 399,
+            "line_total_minor": 1197,
+        },
+    ]
+    assert (order["total_minor"], order["currency"]) == (4947, "EUR")
+    row = await ordering.db.fetchrow(
+        "SELECT account_id, organisation_id FROM orders WHERE tenant_id = $1", ordering.tenant_a
+    )
+    assert dict(row) == {"account_id": "partner-a1", "organisation_id": "org-1"}
+
+    [(key, event)] = await ordering.published()
+    assert key == order["order_id"]
+    assert (event["type"], event["subject"], event["tenantid"]) == (
+        "ordering.order.submitted",
+        order["order_id"],
+        ordering.tenant_a,
+    )
+    assert event["data"] == {
+        "order_id": order["order_id"],
+        "account_id": "partner-a1",
+        "organisation_id": "org-1",
+        "lines": order["lines"],
+        "total_minor": 4947,
+        "currency": "EUR",
+        "submitted_at": event["data"]["submitted_at"],
+    }
+    assert (await ordering.call("GET", f"/orders/{order['order_id']}", ordering.partner_a))[:2] == (
+        200,
+        order,
+    )
+
+
+async def test_a_client_cannot_set_a_price(shop: Shop) -> None:
+    ordering = shop.ordering
+    status, problem = await ordering.submit(
+        ordering.partner_a, [{"code": "MUG", "quantity": 1, "unit_price_minor": 1}]
+    )
+
+    assert status == 422
+    assert [e["field"] for e in problem["errors"]] == ["lines.0.unit_price_minor"]
+    assert await ordering.counts() == (0, 0)
+
+
+async def test_unknown_codes_are_refused_naming_each_and_nothing_is_created(shop: Shop) -> None:
+    ordering = shop.ordering
+    status, problem = await ordering.submit(
+        ordering.partner_a,
+        [{"code": "MUG", "quantity": 1}, {"code": "XYZ", "quantity": 1}, {"code": "nope", "quantity": 1}],
+    )
+
+    assert status == 422
+    assert [(e["field"], e["message"]) for e in problem["errors"]] == [
+        ("lines.1.code", "unknown product code XYZ"),
+        ("lines.2.code", "unknown product code nope"),
+    ]
+    assert await ordering.counts() == (0, 0)
+
+
+async def test_a_product_no_longer_for_sale_is_refused(shop: Shop) -> None:
+    ordering = shop.ordering
+    await ordering.publish(ordering.product(shop.tea, "TEA", 399, version=2, active=False))
+
+    status, problem = await ordering.submit(
+        ordering.partner_a, [{"code": "MUG", "quantity": 1}, {"code": "TEA", "quantity": 1}]
+    )
+
+    assert status == 422
+    assert [(e["field"], e["type"]) for e in problem["errors"]] == [("lines.1.code", "inactive-product")]
+    assert await ordering.counts() == (0, 0)
+
+
+async def test_products_in_different_currencies_cannot_share_an_order(shop: Shop) -> None:
+    ordering = shop.ordering
+    await ordering.publish(ordering.product(uuid.uuid4(), "HAT", 900, currency="CHF"))
+
+    status, problem = await ordering.submit(
+        ordering.partner_a, [{"code": "MUG", "quantity": 1}, {"code": "HAT", "quantity": 1}]
+    )
+
+    assert status == 422
+    assert [(e["field"], e["type"]) for e in problem["errors"]] == [("lines.1.code", "currency-mismatch")]
+    assert await ordering.counts() == (0, 0)
+
+
+MALFORMED = {
+    "no line": {"lines": []},
+    "zero units": {"lines": [{"code": "MUG", "quantity": 0}]},
+    "too many units": {"lines": [{"code": "MUG", "quantity": 10_000}]},
+    "quantity as text": {"lines": [{"code": "MUG", "quantity": "2"}]},
+    "too many lines": {"lines": [{"code": "MUG", "quantity": 1}] * 201},
+    "unknown field": {"lines": [{"code": "MUG", "quantity": 1}], "account_id": "someone-else"},
+}
+
+
+async def test_malformed_orders_are_refused(shop: Shop) -> None:
+    ordering = shop.ordering
+    for case, body in MALFORMED.items():
+        status, problem, _ = await ordering.call("POST", "/orders", ordering.partner_a, body)
+        assert status == 422, case
+        assert problem["errors"], case
+    assert await ordering.counts() == (0, 0)
+
+
+async def test_the_same_idempotency_key_submits_once_and_answers_the_first_result(shop: Shop) -> None:
+    ordering = shop.ordering
+    lines = [{"code": "MUG", "quantity": 1}]
+    status, first = await ordering.submit(ordering.partner_a, lines, key="order-1")
+    again_status, again, headers = await ordering.call(
+        "POST", "/orders", ordering.partner_a, {"lines": lines}, key="order-1"
+    )
+
+    assert (status, again_status) == (201, 201)
+    assert again == first
+    assert headers["Idempotent-Replayed"] == "true"
+    assert await ordering.counts() == (1, 1)
+
+    status, problem = await ordering.submit(
+        ordering.partner_a, [{"code": "MUG", "quantity": 2}], key="order-1"
+    )
+    assert status == 422
+    assert problem["type"].endswith("idempotency-key-reused")
+    # Keys belong to their caller: another account's "order-1" is an order of its own.
+    assert (await ordering.submit(ordering.partner_a2, lines, key="order-1"))[0] == 201
+    assert await ordering.counts() == (2, 2)
+
+
+async def test_an_order_is_seen_by_its_owner_and_the_tenant_admin_only(shop: Shop) -> None:
+    ordering = shop.ordering
+    _, order = await ordering.submit(ordering.partner_a, [{"code": "MUG", "quantity": 1}])
+    path = f"/orders/{order['order_id']}"
+
+    for stranger in (ordering.partner_b, ordering.admin_b, ordering.partner_a2):
+        status, problem, _ = await ordering.call("GET", path, stranger)
+        assert status == 404, stranger
+        assert problem["type"].endswith("order-not-found")
+    for allowed in (ordering.partner_a, ordering.admin_a):
+        assert (await ordering.call("GET", path, allowed))[:2] == (200, order)
+    assert (await ordering.call("GET", "/orders/not-an-id", ordering.partner_a))[0] == 404
+
+
+async def test_a_partner_lists_only_their_own_orders_and_an_admin_all_of_the_tenant(shop: Shop) -> None:
+    ordering = shop.ordering
+    _, first = await ordering.submit(ordering.partner_a, [{"code": "MUG", "quantity": 1}])
+    _, other = await ordering.submit(ordering.partner_a2, [{"code": "TEA", "quantity": 1}])
+    _, second = await ordering.submit(ordering.partner_a, [{"code": "TEA", "quantity": 2}])
+
+    async def listed(caller: Caller) -> list[str]:
+        status, body, _ = await ordering.call("GET", "/orders", caller)
+        assert status == 200
+        return [order["order_id"] for order in body]
+
+    assert await listed(ordering.partner_a) == [second["order_id"], first["order_id"]]
+    assert await listed(ordering.partner_a2) == [other["order_id"]]
+    assert await listed(ordering.admin_a) == [second["order_id"], other["order_id"], first["order_id"]]
+    assert await listed(ordering.admin_b) == []
+    status, body, _ = await ordering.call("GET", "/orders?limit=1", ordering.admin_a)
+    assert (status, [o["order_id"] for o in body]) == (200, [second["order_id"]])
+    assert (await ordering.call("GET", "/orders?limit=0", ordering.admin_a))[0] == 422
+
+
+async def test_an_account_without_an_ordering_role_cannot_submit(shop: Shop) -> None:
+    ordering = shop.ordering
+    shop_account: Caller = {"account_id": "shop-1", "tenant_id": ordering.tenant_a, "roles": ["shop"]}
+
+    assert (await ordering.submit(shop_account, [{"code": "MUG", "quantity": 1}]))[0] == 403
+    assert (await ordering.call("GET", "/orders", shop_account))[:2] == (200, [])
