@@ -4,14 +4,43 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
+
 from libs.common.events import EventCatalog
 from libs.common.runtime import ServiceSpec
 from libs.common.settings import ServiceSettings
+from services.loyalty import api, consumers
+from services.loyalty.domain import DEFAULT_POINTS_PER_UNIT, MAX_POINTS_PER_UNIT
+from services.loyalty.events import SERVICE, PointsAwarded
 
 
 class Settings(ServiceSettings):
-    service_name: str = "loyalty"
+    service_name: str = SERVICE
     http_port: int = 8084
+    default_points_per_unit: int = Field(
+        DEFAULT_POINTS_PER_UNIT,
+        ge=0,
+        le=MAX_POINTS_PER_UNIT,
+        description="Points per currency unit of an order for tenants that set no earning rule",
+    )
 
 
-SPEC = ServiceSpec(name="loyalty", folder=Path(__file__).parent, events=EventCatalog("loyalty", []))
+def build_spec(settings: Settings) -> ServiceSpec:
+    """The service under these settings.
+
+    Consumer handlers are given only a connection and an event, so the settings they need are
+    bound here; the API takes the same values, so the two cannot disagree.
+    """
+    default = settings.default_points_per_unit
+    return ServiceSpec(
+        name=SERVICE,
+        folder=Path(__file__).parent,
+        events=EventCatalog(SERVICE, [PointsAwarded]),
+        handlers=consumers.handlers(default),
+        endpoints=api.ENDPOINTS,
+        api=api.configure(default),
+    )
+
+
+# The service with default settings, read from no environment; `__main__` builds it from the environment.
+SPEC = build_spec(Settings.model_construct())

@@ -1,0 +1,66 @@
+"""Loyalty's pure rules: how many points an order earns, and what accounts and ledger entries are."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+MINOR_PER_UNIT = 100  # minor units in one currency unit (cents in a euro)
+DEFAULT_POINTS_PER_UNIT = 1
+MAX_POINTS_PER_UNIT = 10_000  # far above any real programme; keeps points within bigint
+MAX_POINTS = 2**63 - 1  # points and balances are stored as PostgreSQL bigint
+
+EntryKind = Literal["earn", "redeem", "reverse", "expire", "adjust"]
+"""What a ledger entry does: earn credits, redeem and expire debit, reverse and adjust go either way."""
+
+
+def points_for_order(total_minor: int, points_per_unit: int) -> int:
+    """Points an order earns: `points_per_unit` per currency unit of its total, rounded down.
+
+    An order of 12.99 EUR at 1 point per euro earns 12 points; 0.99 EUR earns none.
+    """
+    if total_minor < 0:
+        raise ValueError(f"an order total cannot be negative: {total_minor}")
+    if points_per_unit < 0:
+        raise ValueError(f"a rule cannot take points away: {points_per_unit} points per unit")
+    # Integer arithmetic: a float would round large totals wrongly.
+    return total_minor * points_per_unit // MINOR_PER_UNIT
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class EarningRule(_Value):
+    """How a tenant's members earn points; `updated_at` is None for the service default."""
+
+    points_per_unit: int
+    updated_at: datetime | None = None
+
+
+class Account(_Value):
+    """A member's points account in one tenant."""
+
+    account_id: str
+    balance: int
+
+
+class LedgerEntry(_Value):
+    """One movement of points; the balance is the sum of the member's entries."""
+
+    entry_id: uuid.UUID
+    kind: EntryKind
+    points: int
+    cause_type: str
+    cause_id: str
+    created_at: datetime
+
+
+class PostedEntry(LedgerEntry):
+    """An entry just added, with the account's balance right after it."""
+
+    account_id: str
+    balance: int

@@ -1,0 +1,102 @@
+"""Loyalty's SQL: earning rules, points accounts and their append-only ledger."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TypeAlias
+
+import asyncpg
+
+from services.loyalty.domain import Account, EarningRule, EntryKind, LedgerEntry, PostedEntry
+
+Db: TypeAlias = asyncpg.Connection | asyncpg.Pool  # reads run on either; writes need a connection
+
+# --- earning rules ---
+
+_RULE = "SELECT points_per_unit, updated_at FROM earning_rules WHERE tenant_id = $1"
+_SET_RULE = """
+INSERT INTO earning_rules (tenant_id, points_per_unit, updated_at) VALUES ($1, $2, now())
+ON CONFLICT (tenant_id) DO UPDATE
+SET points_per_unit = EXCLUDED.points_per_unit, updated_at = EXCLUDED.updated_at
+RETURNING points_per_unit, updated_at
+"""
+
+
+async def earning_rule(db: Db, tenant_id: str) -> EarningRule | None:
+    """The tenant's own rule; None when it has not set one."""
+    row = await db.fetchrow(_RULE, tenant_id)
+    return EarningRule(**dict(row)) if row else None
+
+
+async def set_earning_rule(db: Db, tenant_id: str, points_per_unit: int) -> EarningRule:
+    row = await db.fetchrow(_SET_RULE, tenant_id, points_per_unit)
+    assert row is not None
+    return EarningRule(**dict(row))
+
+
+# --- accounts and the ledger ---
+
+_ACCOUNT = "SELECT account_id, balance FROM accounts WHERE tenant_id = $1 AND account_id = $2"
+_OPEN_ACCOUNT = """
+INSERT INTO accounts (tenant_id, account_id) VALUES ($1, $2)
+ON CONFLICT (tenant_id, account_id) DO NOTHING
+"""
+_LOCK_ACCOUNT = f"{_ACCOUNT} FOR UPDATE"
+# One statement adds the entry and moves the balance by its points, or does neither when the cause
+# was already entered: no code path can write one without the other.
+_POST_ENTRY = """
+WITH entry AS (
+    INSERT INTO ledger (entry_id, tenant_id, account_id, kind, points, cause_type, cause_id)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT (tenant_id, kind, cause_type, cause_id) DO NOTHING
+    RETURNING entry_id, tenant_id, account_id, kind, points, cause_type, cause_id, created_at
+)
+UPDATE accounts AS a SET balance = a.balance + entry.points, updated_at = entry.created_at
+FROM entry
+WHERE a.tenant_id = entry.tenant_id AND a.account_id = entry.account_id
+RETURNING entry.entry_id, entry.account_id, entry.kind, entry.points, entry.cause_type, entry.cause_id,
+    entry.created_at, a.balance
+"""
+_LEDGER = """
+SELECT entry_id, kind, points, cause_type, cause_id, created_at FROM ledger
+WHERE tenant_id = $1 AND account_id = $2
+ORDER BY seq DESC
+LIMIT $3
+"""
+
+
+async def find_account(db: Db, tenant_id: str, account_id: str) -> Account | None:
+    """The member's account in this tenant; None when the member never had an entry here."""
+    row = await db.fetchrow(_ACCOUNT, tenant_id, account_id)
+    return Account(**dict(row)) if row else None
+
+
+async def post_entry(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    account_id: str,
+    kind: EntryKind,
+    points: int,
+    cause_type: str,
+    cause_id: str,
+) -> PostedEntry | None:
+    """Add an entry and move the balance with it, in the caller's transaction; None (and no change)
+    when this cause already has an entry of this kind.
+
+    The account is opened if needed and locked until the transaction ends, so concurrent entries of
+    one member apply one after the other, and events appended after this keep their commit order.
+    """
+    if not conn.is_in_transaction():
+        raise RuntimeError("post_entry needs a transaction: the entry must commit with its event")
+    await conn.execute(_OPEN_ACCOUNT, tenant_id, account_id)
+    await conn.fetchrow(_LOCK_ACCOUNT, tenant_id, account_id)
+    row = await conn.fetchrow(
+        _POST_ENTRY, uuid.uuid4(), tenant_id, account_id, kind, points, cause_type, cause_id
+    )
+    return PostedEntry(**dict(row)) if row else None
+
+
+async def ledger(db: Db, tenant_id: str, account_id: str, limit: int) -> list[LedgerEntry]:
+    """The member's latest entries in this tenant, newest first."""
+    rows = await db.fetch(_LEDGER, tenant_id, account_id, limit)
+    return [LedgerEntry(**dict(row)) for row in rows]

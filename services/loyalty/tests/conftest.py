@@ -1,0 +1,229 @@
+"""Loyalty under test: one running service per test module, fresh tenants per test, ordering played by hand.
+
+Starting a service costs seconds while its consumer joins its group, so a module shares one running
+service (in a schema and topic prefix of its own) and each test works in tenants of its own: the
+service scopes everything by tenant, so tests cannot see each other's accounts, rules or events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+import pytest_asyncio
+from aiokafka import AIOKafkaProducer
+
+from libs.common.db import create_pool, drop_service, provision_service
+from libs.common.events import Envelope
+from libs.common.stack import LocalStack
+from libs.common.testing import Isolated, TokenMinter, service_running
+from services.loyalty.app import Settings, build_spec
+
+ORDERS_TOPIC = "ordering.order.v1"
+DEFAULT_POINTS_PER_UNIT = 2  # not the built-in 1: shows the setting reaches the consumer and the API
+Caller = dict[str, Any]
+"""The claims of a caller's token."""
+
+
+def order_submitted(
+    tenant_id: str,
+    account_id: str,
+    total_minor: int,
+    *,
+    order_id: uuid.UUID | None = None,
+    event_id: uuid.UUID | None = None,
+) -> Envelope:
+    """An ordering.order.submitted event as ordering publishes it (docs/contracts.md), plus a field
+    loyalty does not read. Written by hand: loyalty does not import ordering."""
+    order_id = order_id or uuid.uuid4()
+    now = datetime.now(UTC)
+    return Envelope(
+        id=event_id or uuid.uuid4(),
+        source="ordering",
+        type="ordering.order.submitted",
+        time=now,
+        subject=str(order_id),
+        dataschema="urn:comptoir:event:ordering.order.submitted:v1",
+        tenantid=tenant_id,
+        data={
+            "order_id": str(order_id),
+            "account_id": account_id,
+            "organisation_id": None,
+            "lines": [
+                {
+                    "product_id": str(uuid.uuid4()),
+                    "code": "MUG",
+                    "name": "Mug",
+                    "quantity": 1,
+                    "unit_price_minor": total_minor,
+                    "line_total_minor": total_minor,
+                }
+            ],
+            "total_minor": total_minor,
+            "currency": "EUR",
+            "submitted_at": now.isoformat(),
+            "channel": "a field loyalty does not read",
+        },
+    )
+
+
+def fence(tenant_id: str, key: str) -> Envelope:
+    """An event type loyalty does not handle: once its inbox row exists, everything sent before it
+    on the same key (hence the same partition) has been consumed."""
+    return Envelope(
+        id=uuid.uuid4(),
+        source="ordering",
+        type="ordering.order.fenced-by-tests",
+        time=datetime.now(UTC),
+        subject=key,
+        dataschema="urn:comptoir:event:ordering.order.fenced-by-tests:v1",
+        tenantid=tenant_id,
+        data={},
+    )
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@dataclass
+class Service:
+    """The running service, its database, and who may sign tokens for it."""
+
+    http: aiohttp.ClientSession
+    url: str
+    tokens: TokenMinter
+    isolated: Isolated
+    db: asyncpg.Pool
+    producer: AIOKafkaProducer
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def service(stack: LocalStack) -> AsyncIterator[Service]:
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    await provision_service(stack.database_url, role=name, schema=name)
+    isolated = Isolated(
+        name, stack.database_url, stack.kafka_bootstrap_servers, stack.smtp_url, stack.maildir
+    )
+    settings = Settings(
+        **isolated.settings("loyalty", role="all", default_points_per_unit=DEFAULT_POINTS_PER_UNIT)
+    )
+    tokens = TokenMinter()
+    producer = AIOKafkaProducer(bootstrap_servers=isolated.bootstrap_servers)
+    try:
+        async with (
+            service_running(build_spec(settings), settings, tokens) as url,
+            aiohttp.ClientSession() as http,
+        ):
+            await producer.start()
+            db = await create_pool(isolated.database_url, name, max_size=3)
+            try:
+                yield Service(http, url, tokens, isolated, db, producer)
+            finally:
+                await db.close()
+                await producer.stop()
+    finally:
+        await drop_service(stack.database_url, role=name, schema=name)
+
+
+@dataclass
+class Loyalty:
+    """One test's view of the service: two tenants of its own, their callers, ordering's events."""
+
+    service: Service
+    tenant_a: str
+    tenant_b: str
+
+    @property
+    def db(self) -> asyncpg.Pool:
+        return self.service.db
+
+    def member(self, tenant_id: str, name: str = "claire") -> Caller:
+        return {"account_id": f"{name}-{tenant_id}", "tenant_id": tenant_id, "roles": ["partner"]}
+
+    @property
+    def member_a(self) -> Caller:
+        return self.member(self.tenant_a)
+
+    @property
+    def member_b(self) -> Caller:
+        return self.member(self.tenant_b)
+
+    @property
+    def admin_a(self) -> Caller:
+        return {"account_id": "admin-a", "tenant_id": self.tenant_a, "roles": ["admin"]}
+
+    @property
+    def admin_b(self) -> Caller:
+        return {"account_id": "admin-b", "tenant_id": self.tenant_b, "roles": ["admin"]}
+
+    def order(self, caller: Caller, total_minor: int, **kwargs: Any) -> Envelope:
+        """An order of `caller`, in the caller's tenant (see `order_submitted`)."""
+        return order_submitted(caller["tenant_id"], caller["account_id"], total_minor, **kwargs)
+
+    async def send(self, *events: Envelope, key: str | None = None) -> None:
+        """Publish events on ordering's topic, keyed by their subject unless `key` is given."""
+        topic = self.service.isolated.topic_prefix + ORDERS_TOPIC
+        for event in events:
+            await self.service.producer.send_and_wait(
+                topic, event.to_bytes(), key=(key or event.subject).encode()
+            )
+
+    async def publish(self, *events: Envelope, key: str | None = None) -> None:
+        """Publish events and wait until loyalty has consumed every one of them, redeliveries included."""
+        await self.send(*events, key=key)
+        fences = [fence(event.tenantid, key or event.subject) for event in events]
+        for one in fences:
+            await self.send(one)
+        ids = [one.id for one in fences]
+
+        async def consumed() -> bool:
+            count = await self.db.fetchval("SELECT count(*) FROM inbox WHERE event_id = ANY($1)", ids)
+            return bool(count == len(ids))
+
+        await wait_until(consumed, f"{len(events)} order events consumed")
+
+    async def call(self, method: str, path: str, caller: Caller | None, body: Any = None) -> tuple[int, Any]:
+        headers = self.service.tokens.headers(**caller) if caller else {}
+        async with self.service.http.request(
+            method, self.service.url + path, json=body, headers=headers
+        ) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+    async def balance(self, caller: Caller) -> int:
+        status, body = await self.call("GET", "/accounts/me", caller)
+        assert status == 200, body
+        return int(body["balance"])
+
+    async def ledger(self, caller: Caller) -> list[dict[str, Any]]:
+        status, body = await self.call("GET", "/accounts/me/ledger", caller)
+        assert status == 200, body
+        return list(body)
+
+    async def awarded(self) -> list[tuple[str, dict[str, Any]]]:
+        """(key, envelope) of each loyalty.points.awarded of this test's tenants (outbox), oldest first."""
+        rows = await self.db.fetch(
+            "SELECT key, payload FROM outbox WHERE topic = 'loyalty.points.v1'"
+            " AND convert_from(payload, 'UTF8')::jsonb ->> 'tenantid' = ANY($1) ORDER BY id",
+            [self.tenant_a, self.tenant_b],
+        )
+        return [(row["key"], json.loads(row["payload"])) for row in rows]
+
+
+@pytest.fixture
+def loyalty(service: Service) -> Loyalty:
+    suffix = uuid.uuid4().hex[:8]
+    return Loyalty(service, tenant_a=f"brand-a-{suffix}", tenant_b=f"brand-b-{suffix}")
