@@ -1,0 +1,155 @@
+"""Catalog's HTTP API: admins add and change products; every caller of the tenant reads them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from aiohttp import web
+from pydantic import BaseModel, Field, RootModel
+
+from libs.common import idempotency
+from libs.common.api import AUTHENTICATED, Endpoint, roles
+from libs.common.auth import principal
+from libs.common.http import json_response, read_json
+from libs.common.runtime import POOL
+from services.catalog import commands, store
+from services.catalog.domain import NewProduct, Product, ProductDetails, is_valid_code, visible_to
+
+ADMIN_ROLE = "admin"
+
+
+class ProductView(BaseModel):
+    id: uuid.UUID = Field(description="The product's id")
+    code: str = Field(description="The code partners type to order it, as the admin wrote it")
+    name: str = Field(description="The product's name")
+    price_minor: int = Field(description="Unit price in minor units of `currency` (cents)")
+    currency: str = Field(description="ISO 4217 currency of the price")
+    active: bool = Field(description="False once withdrawn: only admins still see it")
+    version: int = Field(description="1 on creation, +1 on each change")
+    created_at: datetime = Field(description="When the product was added (UTC)")
+    updated_at: datetime = Field(description="When it last changed (UTC)")
+
+    @classmethod
+    def of(cls, product: Product) -> ProductView:
+        return cls.model_validate(product.model_dump(include=set(cls.model_fields)))
+
+
+class ProductList(RootModel[list[ProductView]]):
+    """Products ordered by code."""
+
+
+def _is_admin(request: web.Request) -> bool:
+    return principal(request).has_role(ADMIN_ROLE)
+
+
+def _product_id(request: web.Request) -> uuid.UUID:
+    """The id in the path; one that is not a UUID names no product."""
+    try:
+        return uuid.UUID(request.match_info["product_id"])
+    except ValueError:
+        raise commands.product_not_found() from None
+
+
+def _visible(request: web.Request, product: Product | None) -> Product:
+    if product is None or not visible_to(product, is_admin=_is_admin(request)):
+        raise commands.product_not_found()
+    return product
+
+
+async def create_product(request: web.Request) -> web.Response:
+    caller = principal(request)
+    body = await read_json(request, NewProduct)
+    key = idempotency.key_of(request)
+    scope = f"{caller.tenant_id}:{caller.account_id}:create_product"
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        if key:
+            stored = await idempotency.claim(conn, scope, key, idempotency.fingerprint(body.model_dump()))
+            if stored:
+                return stored.to_response()
+        view = ProductView.of(await commands.create_product(conn, caller.tenant_id, body))
+        if key:
+            await idempotency.remember(conn, scope, key, 201, view.model_dump(mode="json"))
+    return json_response(view, status=201)
+
+
+async def update_product(request: web.Request) -> web.Response:
+    tenant_id = principal(request).tenant_id
+    product_id = _product_id(request)
+    body = await read_json(request, ProductDetails)
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        product = await commands.update_product(conn, tenant_id, product_id, body)
+    return json_response(ProductView.of(product))
+
+
+async def list_products(request: web.Request) -> web.Response:
+    products = await store.list_products(
+        request.app[POOL], principal(request).tenant_id, include_inactive=_is_admin(request)
+    )
+    return json_response(ProductList([ProductView.of(p) for p in products]))
+
+
+async def get_product(request: web.Request) -> web.Response:
+    found = await store.find_product(request.app[POOL], principal(request).tenant_id, _product_id(request))
+    return json_response(ProductView.of(_visible(request, found)))
+
+
+async def get_product_by_code(request: web.Request) -> web.Response:
+    code = request.match_info["code"]
+    # A malformed code names no product: no need to ask the database.
+    found = (
+        await store.find_by_code(request.app[POOL], principal(request).tenant_id, code)
+        if is_valid_code(code)
+        else None
+    )
+    return json_response(ProductView.of(_visible(request, found)))
+
+
+ADMIN = roles(ADMIN_ROLE)
+
+ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/products",
+        create_product,
+        "Add a product to the tenant's catalog",
+        roles=ADMIN,
+        body=NewProduct,
+        response=ProductView,
+        status=201,
+        idempotent=True,
+    ),
+    Endpoint(
+        "GET",
+        "/products",
+        list_products,
+        "The tenant's products by code (inactive ones for admins only)",
+        roles=AUTHENTICATED,
+        response=ProductList,
+    ),
+    Endpoint(
+        "GET",
+        "/products/by-code/{code}",
+        get_product_by_code,
+        "A product by its code, whatever its case",
+        roles=AUTHENTICATED,
+        response=ProductView,
+    ),
+    Endpoint(
+        "GET",
+        "/products/{product_id}",
+        get_product,
+        "A product by its id",
+        roles=AUTHENTICATED,
+        response=ProductView,
+    ),
+    Endpoint(
+        "PUT",
+        "/products/{product_id}",
+        update_product,
+        "Change a product's name, price, currency or availability (its code never changes)",
+        roles=ADMIN,
+        body=ProductDetails,
+        response=ProductView,
+    ),
+]

@@ -1,0 +1,303 @@
+"""Adding, changing and reading products: who may, what they see, what is refused, what is announced."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from services.catalog.tests.conftest import PRODUCTS_TOPIC, Catalog
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+STATE_FIELDS = {"product_id", "code", "name", "price_minor", "currency", "active", "version"}
+
+
+def changes(**overrides: Any) -> dict[str, Any]:
+    """A valid PUT body."""
+    return {"name": "Crème riche", "price_minor": 1490, "currency": "EUR", "active": True, **overrides}
+
+
+async def test_an_admin_adds_a_product_and_its_full_state_is_announced(catalog: Catalog) -> None:
+    body = {"code": "Sku-1.a_B", "name": "Crème de jour", "price_minor": 1250, "currency": "EUR"}
+    status, product, _ = await catalog.call("POST", "/products", catalog.admin_a, body)
+
+    assert status == 201, product
+    assert {k: product[k] for k in body} == body  # the code is kept as typed
+    assert product["active"] is True and product["version"] == 1
+    assert product["created_at"] == product["updated_at"]
+    assert (await catalog.call("GET", f"/products/{product['id']}", catalog.admin_a))[:2] == (200, product)
+
+    [(key, event)] = await catalog.events()
+    assert key == event["subject"] == product["id"]
+    assert event["type"] == "catalog.product.created" and event["source"] == "catalog"
+    assert event["tenantid"] == catalog.tenant_a
+    assert event["dataschema"] == "urn:comptoir:event:catalog.product.created:v1"
+    assert event["data"] == {
+        "product_id": product["id"],
+        "code": "Sku-1.a_B",
+        "name": "Crème de jour",
+        "price_minor": 1250,
+        "currency": "EUR",
+        "active": True,
+        "version": 1,
+    }
+
+
+async def test_an_update_bumps_the_version_and_announces_the_new_state(catalog: Catalog) -> None:
+    product = await catalog.create("MUG", 1250)
+
+    status, updated, _ = await catalog.call(
+        "PUT", f"/products/{product['id']}", catalog.admin_a, changes(currency="USD", active=False)
+    )
+
+    assert status == 200, updated
+    assert updated["version"] == 2 and updated["code"] == "MUG"
+    assert (updated["name"], updated["price_minor"], updated["currency"], updated["active"]) == (
+        "Crème riche",
+        1490,
+        "USD",
+        False,
+    )
+    assert updated["created_at"] == product["created_at"]
+    assert datetime.fromisoformat(updated["updated_at"]) > datetime.fromisoformat(product["updated_at"])
+    events = await catalog.events()
+    assert [e["type"] for _, e in events] == ["catalog.product.created", "catalog.product.updated"]
+    key, event = events[1]
+    assert key == event["subject"] == product["id"]
+    assert event["data"] == {
+        "product_id": product["id"],
+        "code": "MUG",
+        "name": "Crème riche",
+        "price_minor": 1490,
+        "currency": "USD",
+        "active": False,
+        "version": 2,
+    }
+
+
+async def test_concurrent_updates_get_one_version_each_and_leave_in_commit_order(catalog: Catalog) -> None:
+    product = await catalog.create("MUG", 100)
+    path = f"/products/{product['id']}"
+
+    answers = await asyncio.gather(
+        *(catalog.call("PUT", path, catalog.admin_a, changes(price_minor=price)) for price in range(101, 107))
+    )
+
+    assert sorted(body["version"] for _, body, _ in answers) == [2, 3, 4, 5, 6, 7]
+    versions = [event["data"]["version"] for _, event in await catalog.events()]
+    assert versions == [1, 2, 3, 4, 5, 6, 7]  # outbox order is the order consumers will see
+    final = max((body for _, body, _ in answers), key=lambda body: body["version"])
+    assert (await catalog.call("GET", path, catalog.admin_a))[1] == final
+
+
+async def test_partners_cannot_add_or_change_products_and_strangers_nothing(catalog: Catalog) -> None:
+    product = await catalog.create("MUG")
+    new = {"code": "TEA", "name": "Tea", "price_minor": 399, "currency": "EUR"}
+    calls: list[tuple[str, str, Any]] = [
+        ("POST", "/products", new),
+        ("PUT", f"/products/{product['id']}", changes()),
+    ]
+    for method, path, body in calls:
+        status, problem, _ = await catalog.call(method, path, catalog.partner_a, body)
+        assert status == 403, (method, path)
+        assert "admin" in problem["detail"]
+        status, _, _ = await catalog.call(method, path, None, body)
+        assert status == 401
+    for path in ("/products", f"/products/{product['id']}", "/products/by-code/MUG"):
+        assert (await catalog.call("GET", path, None))[0] == 401
+    assert await catalog.product_count() == 1
+    assert len(await catalog.events()) == 1
+    assert (await catalog.call("GET", f"/products/{product['id']}", catalog.admin_a))[1] == product
+
+
+async def test_another_tenant_cannot_read_or_change_a_product_by_its_real_id(catalog: Catalog) -> None:
+    product = await catalog.create("MUG")
+    path = f"/products/{product['id']}"
+
+    for method, body in (("GET", None), ("PUT", changes(price_minor=1))):
+        status, problem, _ = await catalog.call(method, path, catalog.admin_b, body)
+        assert status == 404, method
+        assert problem["type"] == "urn:comptoir:problem:product-not-found"
+    assert (await catalog.call("GET", "/products/by-code/MUG", catalog.admin_b))[0] == 404
+    assert (await catalog.call("GET", "/products", catalog.admin_b))[:2] == (200, [])
+    assert (await catalog.call("GET", path, catalog.admin_a))[1] == product
+    assert len(await catalog.events()) == 1
+
+
+async def test_unknown_or_malformed_product_ids_are_404(catalog: Catalog) -> None:
+    for product_id in ("7b0cf1f4-9bd5-4a5e-8d1a-0d0d0d0d0d0d", "not-a-uuid"):
+        path = f"/products/{product_id}"
+        assert (await catalog.call("GET", path, catalog.admin_a))[0] == 404
+        assert (await catalog.call("PUT", path, catalog.admin_a, changes()))[0] == 404
+    assert await catalog.events() == []
+
+
+async def test_a_code_taken_in_any_case_is_409_and_adds_nothing(catalog: Catalog) -> None:
+    await catalog.create("Mug-1")
+
+    body = {"code": "MUG-1", "name": "Another mug", "price_minor": 1, "currency": "EUR"}
+    status, problem, _ = await catalog.call("POST", "/products", catalog.admin_a, body)
+
+    assert status == 409
+    assert problem["type"] == "urn:comptoir:problem:product-code-taken"
+    assert "MUG-1" in problem["detail"]
+    assert await catalog.product_count() == 1
+    assert len(await catalog.events()) == 1
+    # Codes are unique per tenant: another tenant may use the same one.
+    assert (await catalog.call("POST", "/products", catalog.admin_b, body))[0] == 201
+
+
+VALID = {"code": "MUG", "name": "Mug", "price_minor": 1250, "currency": "EUR"}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"price_minor": -1}, "price_minor"),
+        ({"price_minor": "1250"}, "price_minor"),
+        ({"price_minor": 12.5}, "price_minor"),
+        ({"price_minor": 2**63}, "price_minor"),
+        ({"currency": "eur"}, "currency"),
+        ({"currency": "EURO"}, "currency"),
+        ({"code": "MUG 1"}, "code"),
+        ({"code": "mug/1"}, "code"),
+        ({"code": "crème"}, "code"),
+        ({"code": ""}, "code"),
+        ({"code": "X" * 33}, "code"),
+        ({"name": ""}, "name"),
+        ({"name": "   "}, "name"),
+        ({"name": "bad\x00name"}, "name"),
+        ({"name": "N" * 201}, "name"),
+        ({"active": "yes"}, "active"),
+        ({"colour": "red"}, "colour"),
+        ({"code": None}, "code"),
+    ],
+)
+async def test_an_invalid_new_product_is_422_naming_the_field_and_adds_nothing(
+    catalog: Catalog, change: dict[str, Any], field: str
+) -> None:
+    status, problem, _ = await catalog.call("POST", "/products", catalog.admin_a, {**VALID, **change})
+
+    assert status == 422, problem
+    assert [error["field"] for error in problem["errors"]] == [field]
+    assert await catalog.product_count() == 0
+    assert await catalog.events() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (changes(price_minor=-5), "price_minor"),
+        (changes(currency="E1R"), "currency"),
+        (changes(code="OTHER"), "code"),  # the code never changes
+        ({"name": "Mug", "price_minor": 1, "currency": "EUR"}, "active"),  # a PUT gives the whole state
+    ],
+)
+async def test_an_invalid_update_is_422_naming_the_field_and_changes_nothing(
+    catalog: Catalog, body: dict[str, Any], field: str
+) -> None:
+    product = await catalog.create("MUG")
+
+    status, problem, _ = await catalog.call("PUT", f"/products/{product['id']}", catalog.admin_a, body)
+
+    assert status == 422, problem
+    assert [error["field"] for error in problem["errors"]] == [field]
+    assert (await catalog.call("GET", f"/products/{product['id']}", catalog.admin_a))[1] == product
+    assert len(await catalog.events()) == 1
+
+
+async def test_malformed_json_is_400_and_adds_nothing(catalog: Catalog) -> None:
+    headers = {**catalog.service.tokens.headers(**catalog.admin_a), "Content-Type": "application/json"}
+    async with catalog.service.http.post(
+        f"{catalog.service.url}/products", data=b"{not json", headers=headers
+    ) as resp:
+        assert resp.status == 400
+    assert await catalog.product_count() == 0
+
+
+async def test_a_replayed_create_answers_the_first_result_and_adds_once(catalog: Catalog) -> None:
+    body = {"code": "MUG", "name": "Mug", "price_minor": 1250, "currency": "EUR"}
+
+    first = await catalog.call("POST", "/products", catalog.admin_a, body, key="create-mug")
+    again = await catalog.call("POST", "/products", catalog.admin_a, body, key="create-mug")
+
+    assert first[0] == again[0] == 201
+    assert again[1] == first[1]
+    assert again[2]["Idempotent-Replayed"] == "true"
+    assert await catalog.product_count() == 1
+    assert len(await catalog.events()) == 1
+    # The same key with another body is refused rather than answered with the wrong product.
+    tea = {**body, "code": "TEA"}
+    other = await catalog.call("POST", "/products", catalog.admin_a, tea, key="create-mug")
+    assert other[0] == 422 and other[1]["type"] == "urn:comptoir:problem:idempotency-key-reused"
+    # Keys belong to one caller: another tenant's admin with the same key adds its own product.
+    theirs = await catalog.call("POST", "/products", catalog.admin_b, body, key="create-mug")
+    assert theirs[0] == 201 and theirs[1]["id"] != first[1]["id"]
+
+
+async def test_partners_list_only_active_products_and_admins_list_all_by_code(catalog: Catalog) -> None:
+    tea = await catalog.create("tea")
+    mug = await catalog.create("MUG")
+    old = await catalog.create("Apron", active=False)
+    assert old["active"] is False
+
+    status, seen_by_admin, _ = await catalog.call("GET", "/products", catalog.admin_a)
+    assert status == 200 and seen_by_admin == [old, mug, tea]
+    status, seen_by_partner, _ = await catalog.call("GET", "/products", catalog.partner_a)
+    assert status == 200 and seen_by_partner == [mug, tea]
+
+    assert (await catalog.call("GET", f"/products/{old['id']}", catalog.partner_a))[0] == 404
+    assert (await catalog.call("GET", f"/products/{old['id']}", catalog.admin_a))[1] == old
+    assert (await catalog.call("GET", f"/products/{mug['id']}", catalog.partner_a))[1] == mug
+
+
+async def test_a_product_is_found_by_its_code_in_any_case(catalog: Catalog) -> None:
+    product = await catalog.create("Sku-42.b")
+
+    for typed in ("Sku-42.b", "SKU-42.B", "sku-42.b"):
+        status, found, _ = await catalog.call("GET", f"/products/by-code/{typed}", catalog.partner_a)
+        assert (status, found) == (200, product), typed
+    for unknown in ("SKU-43", "sku 42", "%C3%A9"):
+        status, problem, _ = await catalog.call("GET", f"/products/by-code/{unknown}", catalog.partner_a)
+        assert status == 404, unknown
+        assert problem["type"] == "urn:comptoir:problem:product-not-found"
+
+    await catalog.call("PUT", f"/products/{product['id']}", catalog.admin_a, changes(active=False))
+    assert (await catalog.call("GET", "/products/by-code/SKU-42.B", catalog.partner_a))[0] == 404
+    assert (await catalog.call("GET", "/products/by-code/SKU-42.B", catalog.admin_a))[0] == 200
+
+
+async def test_product_events_reach_the_topic_keyed_by_product_in_order(catalog: Catalog) -> None:
+    product = await catalog.create("MUG")
+    await catalog.call("PUT", f"/products/{product['id']}", catalog.admin_a, changes())
+    isolated = catalog.service.isolated
+    consumer = AIOKafkaConsumer(
+        isolated.topic_prefix + PRODUCTS_TOPIC,
+        bootstrap_servers=isolated.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    received: list[tuple[bytes | None, dict[str, Any]]] = []
+    try:
+        async with asyncio.timeout(30):
+            while len(received) < 2:
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    for record in records:
+                        assert record.value is not None
+                        event = json.loads(record.value)
+                        if event["tenantid"] == catalog.tenant_a:
+                            received.append((record.key, event))
+    finally:
+        await consumer.stop()
+
+    assert [key for key, _ in received] == [product["id"].encode()] * 2
+    assert [(e["type"], e["data"]["version"]) for _, e in received] == [
+        ("catalog.product.created", 1),
+        ("catalog.product.updated", 2),
+    ]
