@@ -1,17 +1,68 @@
-"""Wiring of the identity service: its settings, events, consumers and routes."""
+"""Wiring of the identity service: its settings, events and routes (it consumes nothing yet)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
+import structlog
+from aiohttp import web
+from pydantic import Field
+
 from libs.common.events import EventCatalog
-from libs.common.runtime import ServiceSpec
+from libs.common.runtime import SETTINGS, ServiceSpec
 from libs.common.settings import ServiceSettings
+from services.identity import api
+from services.identity.commands import Policy
+from services.identity.events import (
+    SERVICE,
+    AccountActivated,
+    AccountRegistered,
+    ActivationRequested,
+    ContactChanged,
+)
+
+DEV_PLATFORM_KEY = "dev-platform-key"
 
 
 class Settings(ServiceSettings):
-    service_name: str = "identity"
+    service_name: str = SERVICE
     http_port: int = 8081
+    activation_ttl_hours: float = Field(48, description="How long the link of an activation email works")
+    access_token_ttl_s: int = Field(900, gt=0, description="Lifetime of an access token, in seconds")
+    platform_key: str = Field(
+        DEV_PLATFORM_KEY,
+        description="The secret that allows creating tenants (X-Platform-Key): CHANGE IT IN PRODUCTION",
+    )
+
+    @classmethod
+    def of(cls, settings: ServiceSettings) -> Settings:
+        """Identity's settings from whatever the runtime holds (tests may pass the shared base class,
+        whose missing fields take their defaults here: only `__main__` reads the environment)."""
+        return settings if isinstance(settings, cls) else cls.model_construct(**settings.model_dump())
+
+    def policy(self) -> Policy:
+        return Policy(
+            public_url=self.public_url.rstrip("/"),
+            activation_ttl=timedelta(hours=self.activation_ttl_hours),
+            access_token_ttl=timedelta(seconds=self.access_token_ttl_s),
+            platform_key=self.platform_key,
+        )
 
 
-SPEC = ServiceSpec(name="identity", folder=Path(__file__).parent, events=EventCatalog("identity", []))
+def _setup_api(app: web.Application) -> None:
+    settings = Settings.of(app[SETTINGS])
+    if settings.platform_key == DEV_PLATFORM_KEY:
+        structlog.get_logger(__name__).warning(
+            "PLATFORM_KEY is the development default: set it in production"
+        )
+    api.setup(app, settings.policy())
+
+
+SPEC = ServiceSpec(
+    name=SERVICE,
+    folder=Path(__file__).parent,
+    events=EventCatalog(SERVICE, [AccountRegistered, AccountActivated, ContactChanged, ActivationRequested]),
+    endpoints=api.ENDPOINTS,
+    api=_setup_api,
+)
