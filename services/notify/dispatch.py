@@ -82,7 +82,8 @@ def compose(message: store.OutgoingMessage, mail_from: str, now: datetime) -> Em
     mail["Date"] = format_datetime(now)
     mail["Message-ID"] = message_id_header(message.id, mail_from)
     mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies to notifications
-    mail.set_content(message.body)
+    # 8bit, not quoted-printable: links stay whole on one line, readable in the raw file too.
+    mail.set_content(message.body, cte="8bit")
     return mail
 
 

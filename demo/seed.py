@@ -1,0 +1,142 @@
+"""Demo data for `make run`: a tenant, its admin, a pharmacy with a partner user, a few products.
+
+Talks to the gateway only, like any frontend; safe to run again (what exists is kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mailbox
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+TENANT = "demo"
+PLATFORM_KEY = os.environ.get("PLATFORM_KEY", "dev-platform-key")
+ADMIN = ("admin@demo.comptoir.test", "Demo-Admin-2026")
+PARTNER = ("claire@pharmacie-du-marche.test", "Demo-Partner-2026")
+PRODUCTS = [
+    ("CREME-01", "Crème hydratante 50 ml", 1290),
+    ("SERUM-02", "Sérum éclat 30 ml", 2450),
+    ("BAUME-03", "Baume lèvres", 890),
+]
+
+
+class Seeder:
+    def __init__(self, http: aiohttp.ClientSession, gateway: str, maildir: Path) -> None:
+        self.http, self.gateway, self.maildir = http, gateway, maildir
+
+    async def call(self, method: str, path: str, ok: tuple[int, ...], **kwargs: Any) -> tuple[int, Any]:
+        async with self.http.request(method, self.gateway + path, **kwargs) as resp:
+            body = await resp.json(content_type=None)
+            if resp.status not in ok:
+                raise RuntimeError(f"{method} {path} → {resp.status} {body}")
+            return resp.status, body
+
+    async def token(self, email: str, password: str) -> str:
+        _, body = await self.call(
+            "POST",
+            "/api/identity/sessions",
+            (200,),
+            json={"tenant_id": TENANT, "email": email, "password": password},
+        )
+        return str(body["access_token"])
+
+    def activation_link(self, address: str) -> str | None:
+        for message in mailbox.Maildir(str(self.maildir), create=True):
+            if address in str(message["To"]):
+                payload = message.get_payload(decode=True)
+                text = payload.decode(errors="replace") if isinstance(payload, bytes) else str(message)
+                found = re.search(r"https?://\S+/activations/[\w-]+", text)
+                if found:
+                    return found.group(0)
+        return None
+
+    async def run(self) -> None:
+        await self.call(
+            "POST",
+            "/api/identity/tenants",
+            (201, 409),
+            headers={"X-Platform-Key": PLATFORM_KEY},
+            json={
+                "tenant_id": TENANT,
+                "name": "Demo Cosmetics",
+                "admin": {"email": ADMIN[0], "password": ADMIN[1], "display_name": "Gérante", "locale": "fr"},
+            },
+        )
+        admin = {"Authorization": f"Bearer {await self.token(*ADMIN)}"}
+        await self.call(
+            "POST",
+            "/api/identity/organisations",
+            (201, 409),
+            headers=admin,
+            json={"name": "Pharmacie du Marché", "customer_code": "C-1001"},
+        )
+        for code, name, price in PRODUCTS:
+            await self.call(
+                "POST",
+                "/api/catalog/products",
+                (201, 409),
+                headers=admin,
+                json={"code": code, "name": name, "price_minor": price, "currency": "EUR"},
+            )
+        await self.call(
+            "POST",
+            "/api/identity/accounts",
+            (201, 409),
+            json={
+                "tenant_id": TENANT,
+                "email": PARTNER[0],
+                "password": PARTNER[1],
+                "display_name": "Claire Martin",
+                "locale": "fr",
+            },
+        )
+        for _ in range(100):  # the activation email takes a moment to arrive
+            status, _ = await self.call(
+                "POST",
+                "/api/identity/sessions",
+                (200, 403),
+                json={"tenant_id": TENANT, "email": PARTNER[0], "password": PARTNER[1]},
+            )
+            if status == 200:
+                break
+            link = self.activation_link(PARTNER[0])
+            if link:
+                async with self.http.get(link) as resp:
+                    resp.raise_for_status()
+            await asyncio.sleep(0.2)
+        else:
+            raise RuntimeError("the partner account could not be activated")
+
+
+async def main(gateway: str, maildir: Path) -> None:
+    async with aiohttp.ClientSession() as http:
+        await Seeder(http, gateway, maildir).run()
+    lines = [
+        "",
+        f"Demo data ready on {gateway} (tenant '{TENANT}'):",
+        f"  admin    {ADMIN[0]} / {ADMIN[1]}",
+        f"  partner  {PARTNER[0]} / {PARTNER[1]}  (Pharmacie du Marché, customer code C-1001)",
+        "  products " + ", ".join(f"{code} ({price / 100:.2f} EUR)" for code, _, price in PRODUCTS),
+        f"  emails   {maildir}/new",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(
+            main(
+                os.environ.get("GATEWAY_URL", "http://127.0.0.1:8080"),
+                Path(os.environ.get("COMPTOIR_MAILDIR", ".data/mail")).absolute(),
+            )
+        )
+    except (RuntimeError, aiohttp.ClientError) as exc:
+        print(f"demo seed failed: {exc}", file=sys.stderr)
+        sys.exit(1)

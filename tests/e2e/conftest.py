@@ -1,0 +1,190 @@
+"""The whole platform as separate processes on the test stack, driven through the gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import email.message
+import io
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from libs.common.db import drop_service
+from libs.common.devrun import Platform, runnable_services
+from libs.common.stack import LocalStack, free_port
+
+T = TypeVar("T")
+PLATFORM_KEY = "dev-platform-key"
+PASSWORD = "Correct-Horse-9"
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def platform(stack: LocalStack) -> AsyncIterator[Platform]:
+    """Identity, catalog, ordering, loyalty, notify and the gateway, each its own OS process."""
+    namespace = f"e2e_{uuid.uuid4().hex[:8]}"
+    services = runnable_services()
+    log = io.StringIO()
+    running = Platform(
+        stack,
+        services,
+        ports={name: free_port() for name in services},
+        namespace=namespace,
+        log=log,
+        extra_env={"CONSUMER_RETRY_BACKOFF_S": "0.05", "OUTBOX_POLL_INTERVAL_S": "0.2"},
+    )
+    await running.start()
+    try:
+        await running.wait_ready()
+    except BaseException:
+        await running.stop()
+        print(log.getvalue()[-20000:])
+        raise
+    yield running
+    await running.stop()
+    if any(word in log.getvalue() for word in ("Traceback", "dead-lettered")):
+        print(log.getvalue()[-20000:])
+    for name in services:
+        if name != "gateway":
+            await drop_service(stack.database_url, role=running.schema(name), schema=running.schema(name))
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]], what: str, timeout: float = 30) -> T:
+    """Poll until `check` returns something truthy (events travel asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+@dataclass
+class Api:
+    """A client of the gateway, as a frontend would use it."""
+
+    http: aiohttp.ClientSession
+    base: str
+    stack: LocalStack
+
+    async def call(
+        self, method: str, path: str, *, token: str | None = None, expect: int | None = None, **kwargs: Any
+    ) -> tuple[int, Any]:
+        headers = dict(kwargs.pop("headers", {}))
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        async with self.http.request(method, self.base + path, headers=headers, **kwargs) as resp:
+            body = await resp.json() if resp.content_type.endswith("json") else await resp.text()
+            if expect is not None:
+                assert resp.status == expect, f"{method} {path} → {resp.status}: {body}"
+            return resp.status, body
+
+    def mails_to(self, address: str) -> list[email.message.Message]:
+        assert self.stack.smtp is not None
+        return [m for m in self.stack.smtp.messages() if address in str(m["To"])]
+
+    async def create_tenant(self, tenant_id: str) -> str:
+        """A tenant with its admin; returns the admin's token."""
+        admin = f"admin@{tenant_id}.test"
+        await self.call(
+            "POST",
+            "/api/identity/tenants",
+            expect=201,
+            headers={"X-Platform-Key": PLATFORM_KEY},
+            json={
+                "tenant_id": tenant_id,
+                "name": tenant_id.title(),
+                "admin": {"email": admin, "password": PASSWORD, "display_name": "Admin", "locale": "fr"},
+            },
+        )
+        return await self.login(tenant_id, admin)
+
+    async def login(self, tenant_id: str, address: str) -> str:
+        _, body = await self.call(
+            "POST",
+            "/api/identity/sessions",
+            expect=200,
+            json={"tenant_id": tenant_id, "email": address, "password": PASSWORD},
+        )
+        return str(body["access_token"])
+
+    async def register_and_activate(self, tenant_id: str, address: str) -> tuple[str, str]:
+        """A partner registers, clicks the link of her activation email, logs in: (account id, token)."""
+        _, account = await self.call(
+            "POST",
+            "/api/identity/accounts",
+            expect=201,
+            json={
+                "tenant_id": tenant_id,
+                "email": address,
+                "password": PASSWORD,
+                "display_name": "Claire",
+                "locale": "fr",
+            },
+        )
+
+        async def activation_link() -> str | None:
+            for mail in self.mails_to(address):
+                found = re.search(r"https?://\S+/activations/[\w-]+", _text(mail))
+                if found:
+                    return found.group(0)
+            return None
+
+        link = await eventually(activation_link, f"the activation email to {address}")
+        async with self.http.get(link) as resp:
+            assert resp.status == 200, await resp.text()
+        return str(account["account_id"]), await self.login(tenant_id, address)
+
+    async def create_product(self, admin: str, code: str, price_minor: int) -> dict[str, Any]:
+        _, product = await self.call(
+            "POST",
+            "/api/catalog/products",
+            token=admin,
+            expect=201,
+            json={"code": code, "name": f"Crème {code}", "price_minor": price_minor, "currency": "EUR"},
+        )
+        return dict(product)
+
+    async def order(self, token: str, lines: list[dict[str, Any]], key: str | None = None) -> dict[str, Any]:
+        """Submit an order, waiting until ordering's read model knows the products."""
+        headers = {"Idempotency-Key": key} if key else {}
+
+        async def submit() -> dict[str, Any] | None:
+            status, body = await self.call(
+                "POST", "/api/ordering/orders", token=token, headers=headers, json={"lines": lines}
+            )
+            if status == 422 and "code" in str(body):
+                return None  # the product has not reached ordering yet
+            assert status == 201, body
+            return dict(body)
+
+        return await eventually(submit, "the order to be accepted")
+
+
+def _text(mail: email.message.Message) -> str:
+    if mail.is_multipart():
+        return "\n".join(_text(part) for part in mail.get_payload())  # type: ignore[union-attr]
+    payload = mail.get_payload(decode=True)
+    return payload.decode(errors="replace") if isinstance(payload, bytes) else str(payload)
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def api(platform: Platform) -> AsyncIterator[Api]:
+    async with aiohttp.ClientSession() as http:
+        yield Api(http, platform.gateway_url, platform.stack)
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+mail_text = _text
