@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 import jwt
 import pytest
 from aiohttp import web
+from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from libs.common.api import VERIFIER
 from libs.common.auth import ALGORITHM, AUDIENCE, ISSUER, TokenVerifier
 from libs.common.db import create_pool, drop_service, provision_service, url_for_role
+from libs.common.events import Envelope
 from libs.common.runtime import ServiceSpec, start
 from libs.common.settings import ServiceSettings
 from libs.common.stack import LocalStack, StackConfig, free_port
@@ -59,6 +63,10 @@ class Isolated:
     bootstrap_servers: str
     smtp_url: str
     maildir: Path
+
+    @classmethod
+    def on(cls, stack: LocalStack, name: str) -> Isolated:
+        return cls(name, stack.database_url, stack.kafka_bootstrap_servers, stack.smtp_url, stack.maildir)
 
     @property
     def database_url(self) -> str:
@@ -99,7 +107,7 @@ async def isolated(stack: LocalStack) -> AsyncIterator[Isolated]:
     """A clean schema, role and topic prefix for this test, dropped afterwards."""
     name = f"t_{uuid.uuid4().hex[:10]}"
     await provision_service(stack.database_url, role=name, schema=name)
-    yield Isolated(name, stack.database_url, stack.kafka_bootstrap_servers, stack.smtp_url, stack.maildir)
+    yield Isolated.on(stack, name)
     await drop_service(stack.database_url, role=name, schema=name)
 
 
@@ -168,3 +176,62 @@ async def service_running(
         yield f"http://127.0.0.1:{settings.http_port}"
     finally:
         await running.stop()
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 30) -> None:
+    """Poll `check` until it is true; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@dataclass
+class ServiceUnderTest:
+    """A service running in this process on a schema and topic prefix of its own, with a client,
+    a pool on its schema, a producer for the events it consumes and the minter its tokens trust."""
+
+    http: aiohttp.ClientSession
+    url: str
+    tokens: TokenMinter
+    isolated: Isolated
+    db: asyncpg.Pool
+    producer: AIOKafkaProducer
+
+    async def publish(self, topic: str, event: Envelope) -> None:
+        """Put an event on one of the service's input topics, keyed by its subject."""
+        await self.producer.send_and_wait(
+            self.isolated.topic_prefix + topic, event.to_bytes(), key=event.subject.encode()
+        )
+
+
+@contextlib.asynccontextmanager
+async def service_under_test(
+    stack: LocalStack,
+    spec: ServiceSpec | Callable[[Any], ServiceSpec],
+    service_name: str,
+    settings_class: type[ServiceSettings] = ServiceSettings,
+    **overrides: Any,
+) -> AsyncIterator[ServiceUnderTest]:
+    """Start a service for a whole test module (starting one costs seconds: its consumer joins its
+    group). Tests share it and stay apart by using tenants of their own. `spec` may be built from
+    the settings (a service whose consumers need them)."""
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    await provision_service(stack.database_url, role=name, schema=name)
+    isolated = Isolated.on(stack, name)
+    settings = settings_class(**isolated.settings(service_name, role="all", **overrides))
+    tokens = TokenMinter()
+    producer = AIOKafkaProducer(bootstrap_servers=isolated.bootstrap_servers)
+    try:
+        resolved = spec if isinstance(spec, ServiceSpec) else spec(settings)
+        async with service_running(resolved, settings, tokens) as url, aiohttp.ClientSession() as http:
+            await producer.start()
+            db = await create_pool(isolated.database_url, name, max_size=3)
+            try:
+                yield ServiceUnderTest(http, url, tokens, isolated, db, producer)
+            finally:
+                await db.close()
+                await producer.stop()
+    finally:
+        await drop_service(stack.database_url, role=name, schema=name)

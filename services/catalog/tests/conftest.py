@@ -13,14 +13,12 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import asyncpg
 import pytest
 import pytest_asyncio
 
-from libs.common.db import create_pool, drop_service, provision_service
 from libs.common.stack import LocalStack
-from libs.common.testing import Isolated, TokenMinter, service_running
+from libs.common.testing import ServiceUnderTest, service_under_test
 from services.catalog.app import SPEC
 
 PRODUCTS_TOPIC = "catalog.product.v1"
@@ -28,44 +26,17 @@ Caller = dict[str, Any]
 """The claims of a caller's token."""
 
 
-@dataclass
-class Service:
-    """The running service, its database, and who may sign tokens for it."""
-
-    http: aiohttp.ClientSession
-    url: str
-    tokens: TokenMinter
-    isolated: Isolated
-    db: asyncpg.Pool
-
-
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def service(stack: LocalStack) -> AsyncIterator[Service]:
-    name = f"t_{uuid.uuid4().hex[:10]}"
-    await provision_service(stack.database_url, role=name, schema=name)
-    isolated = Isolated(
-        name, stack.database_url, stack.kafka_bootstrap_servers, stack.smtp_url, stack.maildir
-    )
-    tokens = TokenMinter()
-    try:
-        async with (
-            service_running(SPEC, isolated.service_settings("catalog", role="all"), tokens) as url,
-            aiohttp.ClientSession() as http,
-        ):
-            db = await create_pool(isolated.database_url, name, max_size=3)
-            try:
-                yield Service(http, url, tokens, isolated, db)
-            finally:
-                await db.close()
-    finally:
-        await drop_service(stack.database_url, role=name, schema=name)
+async def service(stack: LocalStack) -> AsyncIterator[ServiceUnderTest]:
+    async with service_under_test(stack, SPEC, "catalog") as running:
+        yield running
 
 
 @dataclass
 class Catalog:
     """One test's view of the service: two tenants of its own and their callers."""
 
-    service: Service
+    service: ServiceUnderTest
     tenant_a: str
     tenant_b: str
 
@@ -129,6 +100,6 @@ class Catalog:
 
 
 @pytest.fixture
-def catalog(service: Service) -> Catalog:
+def catalog(service: ServiceUnderTest) -> Catalog:
     suffix = uuid.uuid4().hex[:8]
     return Catalog(service, tenant_a=f"brand-a-{suffix}", tenant_b=f"brand-b-{suffix}")

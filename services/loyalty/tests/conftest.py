@@ -7,25 +7,20 @@ service scopes everything by tenant, so tests cannot see each other's accounts, 
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 import asyncpg
 import pytest
 import pytest_asyncio
-from aiokafka import AIOKafkaProducer
 
-from libs.common.db import create_pool, drop_service, provision_service
 from libs.common.events import Envelope
 from libs.common.stack import LocalStack
-from libs.common.testing import Isolated, TokenMinter, service_running
+from libs.common.testing import ServiceUnderTest, service_under_test, wait_until
 from services.loyalty.app import Settings, build_spec
 
 ORDERS_TOPIC = "ordering.order.v1"
@@ -91,59 +86,19 @@ def fence(tenant_id: str, key: str) -> Envelope:
     )
 
 
-async def wait_until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-@dataclass
-class Service:
-    """The running service, its database, and who may sign tokens for it."""
-
-    http: aiohttp.ClientSession
-    url: str
-    tokens: TokenMinter
-    isolated: Isolated
-    db: asyncpg.Pool
-    producer: AIOKafkaProducer
-
-
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def service(stack: LocalStack) -> AsyncIterator[Service]:
-    name = f"t_{uuid.uuid4().hex[:10]}"
-    await provision_service(stack.database_url, role=name, schema=name)
-    isolated = Isolated(
-        name, stack.database_url, stack.kafka_bootstrap_servers, stack.smtp_url, stack.maildir
-    )
-    settings = Settings(
-        **isolated.settings("loyalty", role="all", default_points_per_unit=DEFAULT_POINTS_PER_UNIT)
-    )
-    tokens = TokenMinter()
-    producer = AIOKafkaProducer(bootstrap_servers=isolated.bootstrap_servers)
-    try:
-        async with (
-            service_running(build_spec(settings), settings, tokens) as url,
-            aiohttp.ClientSession() as http,
-        ):
-            await producer.start()
-            db = await create_pool(isolated.database_url, name, max_size=3)
-            try:
-                yield Service(http, url, tokens, isolated, db, producer)
-            finally:
-                await db.close()
-                await producer.stop()
-    finally:
-        await drop_service(stack.database_url, role=name, schema=name)
+async def service(stack: LocalStack) -> AsyncIterator[ServiceUnderTest]:
+    async with service_under_test(
+        stack, build_spec, "loyalty", Settings, default_points_per_unit=DEFAULT_POINTS_PER_UNIT
+    ) as running:
+        yield running
 
 
 @dataclass
 class Loyalty:
     """One test's view of the service: two tenants of its own, their callers, ordering's events."""
 
-    service: Service
+    service: ServiceUnderTest
     tenant_a: str
     tenant_b: str
 
@@ -224,6 +179,6 @@ class Loyalty:
 
 
 @pytest.fixture
-def loyalty(service: Service) -> Loyalty:
+def loyalty(service: ServiceUnderTest) -> Loyalty:
     suffix = uuid.uuid4().hex[:8]
     return Loyalty(service, tenant_a=f"brand-a-{suffix}", tenant_b=f"brand-b-{suffix}")

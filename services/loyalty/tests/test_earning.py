@@ -6,7 +6,8 @@ import uuid
 
 import pytest
 
-from services.loyalty.tests.conftest import DEFAULT_POINTS_PER_UNIT, Loyalty, wait_until
+from libs.common.testing import wait_until
+from services.loyalty.tests.conftest import DEFAULT_POINTS_PER_UNIT, Loyalty
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

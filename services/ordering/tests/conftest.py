@@ -7,25 +7,20 @@ service scopes everything by tenant, so tests cannot see each other's products o
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 import asyncpg
 import pytest
 import pytest_asyncio
-from aiokafka import AIOKafkaProducer
 
-from libs.common.db import create_pool, drop_service, provision_service
 from libs.common.events import Envelope
 from libs.common.stack import LocalStack
-from libs.common.testing import Isolated, TokenMinter, service_running
+from libs.common.testing import ServiceUnderTest, service_under_test, wait_until
 from services.ordering.app import SPEC
 
 CATALOG_TOPIC = "catalog.product.v1"
@@ -77,52 +72,17 @@ def at(seconds: int) -> datetime:
     return datetime(2025, 1, 1, tzinfo=UTC).replace(second=seconds)
 
 
-async def wait_until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-@dataclass
-class Service:
-    """The running service, its database, and who may sign tokens for it."""
-
-    http: aiohttp.ClientSession
-    url: str
-    tokens: TokenMinter
-    isolated: Isolated
-    db: asyncpg.Pool
-
-
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def service(stack: LocalStack) -> AsyncIterator[Service]:
-    name = f"t_{uuid.uuid4().hex[:10]}"
-    await provision_service(stack.database_url, role=name, schema=name)
-    isolated = Isolated(
-        name, stack.database_url, stack.kafka_bootstrap_servers, stack.smtp_url, stack.maildir
-    )
-    tokens = TokenMinter()
-    try:
-        async with (
-            service_running(SPEC, isolated.service_settings("ordering", role="all"), tokens) as url,
-            aiohttp.ClientSession() as http,
-        ):
-            db = await create_pool(isolated.database_url, name, max_size=3)
-            try:
-                yield Service(http, url, tokens, isolated, db)
-            finally:
-                await db.close()
-    finally:
-        await drop_service(stack.database_url, role=name, schema=name)
+async def service(stack: LocalStack) -> AsyncIterator[ServiceUnderTest]:
+    async with service_under_test(stack, SPEC, "ordering") as running:
+        yield running
 
 
 @dataclass
 class Ordering:
     """One test's view of the service: two tenants of its own, their callers, catalog's events."""
 
-    service: Service
+    service: ServiceUnderTest
     tenant_a: str
     tenant_b: str
 
@@ -166,14 +126,8 @@ class Ordering:
 
     async def publish(self, *events: Envelope) -> None:
         """Publish catalog events and wait until ordering has consumed them all (applied or ignored)."""
-        producer = AIOKafkaProducer(bootstrap_servers=self.service.isolated.bootstrap_servers)
-        await producer.start()
-        try:
-            for event in events:
-                topic = self.service.isolated.topic_prefix + CATALOG_TOPIC
-                await producer.send_and_wait(topic, event.to_bytes(), key=event.subject.encode())
-        finally:
-            await producer.stop()
+        for event in events:
+            await self.service.publish(CATALOG_TOPIC, event)
         ids = [event.id for event in events]
 
         async def consumed() -> bool:
@@ -218,6 +172,6 @@ class Ordering:
 
 
 @pytest.fixture
-def ordering(service: Service) -> Ordering:
+def ordering(service: ServiceUnderTest) -> Ordering:
     suffix = uuid.uuid4().hex[:8]
     return Ordering(service, tenant_a=f"brand-a-{suffix}", tenant_b=f"brand-b-{suffix}")
