@@ -9,6 +9,8 @@ from typing import Any
 
 import asyncpg
 from aiohttp import web
+from pydantic import BaseModel
+from pydantic.main import IncEx
 
 from libs.common.http import Problem
 
@@ -85,3 +87,33 @@ async def remember(conn: asyncpg.Connection, scope: str, key: str, status: int, 
         status,
         json.dumps(body, default=str),
     )
+
+
+@dataclass(frozen=True)
+class Once:
+    """One command's Idempotency-Key (if sent), its scope and a fingerprint of what it asked.
+
+    In the command's transaction: `replay` answers the first result of a retried request (None
+    otherwise), `remember` stores this one's result before commit. Without a key both do nothing.
+    """
+
+    scope: str
+    key: str | None
+    fingerprint: str
+
+    @classmethod
+    def of(cls, request: web.Request, scope: str, asked: BaseModel, exclude: IncEx | None = None) -> Once:
+        """`scope` names the caller and the command (keys are per caller); `exclude` keeps secrets
+        such as a password out of the stored fingerprint (a fast hash of them could be guessed)."""
+        payload = asked.model_dump(mode="json", exclude=exclude)
+        return cls(scope, key_of(request), fingerprint(payload))
+
+    async def replay(self, conn: asyncpg.Connection) -> web.Response | None:
+        if self.key is None:
+            return None
+        stored = await claim(conn, self.scope, self.key, self.fingerprint)
+        return stored.to_response() if stored else None
+
+    async def remember(self, conn: asyncpg.Connection, status: int, body: BaseModel) -> None:
+        if self.key is not None:
+            await remember(conn, self.scope, self.key, status, body.model_dump(mode="json"))

@@ -60,16 +60,12 @@ def _visible(request: web.Request, product: Product | None) -> Product:
 async def create_product(request: web.Request) -> web.Response:
     caller = principal(request)
     body = await read_json(request, NewProduct)
-    key = idempotency.key_of(request)
-    scope = f"{caller.tenant_id}:{caller.account_id}:create_product"
+    once = idempotency.Once.of(request, f"{caller.tenant_id}:{caller.account_id}:create_product", body)
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        if key:
-            stored = await idempotency.claim(conn, scope, key, idempotency.fingerprint(body.model_dump()))
-            if stored:
-                return stored.to_response()
+        if (replayed := await once.replay(conn)) is not None:
+            return replayed
         view = ProductView.of(await commands.create_product(conn, caller.tenant_id, body))
-        if key:
-            await idempotency.remember(conn, scope, key, 201, view.model_dump(mode="json"))
+        await once.remember(conn, 201, view)
     return json_response(view, status=201)
 
 

@@ -5,13 +5,10 @@ from __future__ import annotations
 import hmac
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
-from pydantic.main import IncEx
 
 from libs.common import idempotency
 from libs.common.api import AUTHENTICATED, PUBLIC, VERIFIER, Endpoint, roles
@@ -163,34 +160,6 @@ class Jwks(BaseModel):
     keys: list[Jwk] = Field(description="Every key whose tokens may still be valid")
 
 
-# --- idempotency of the commands that create something ---
-
-
-@dataclass(frozen=True)
-class _Once:
-    """A command's Idempotency-Key (if sent), its scope, and what the request asked."""
-
-    scope: str
-    key: str | None
-    fingerprint: str
-
-    @classmethod
-    def of(cls, request: web.Request, scope: str, asked: BaseModel, secret: IncEx | None = None) -> _Once:
-        # A password stays out of the fingerprint: a fast hash of it would be open to guessing.
-        payload = asked.model_dump(mode="json", exclude=secret)
-        return cls(scope, idempotency.key_of(request), idempotency.fingerprint(payload))
-
-    async def replay(self, conn: asyncpg.Connection) -> web.Response | None:
-        if self.key is None:
-            return None
-        stored = await idempotency.claim(conn, self.scope, self.key, self.fingerprint)
-        return stored.to_response() if stored else None
-
-    async def remember(self, conn: asyncpg.Connection, status: int, body: BaseModel) -> None:
-        if self.key is not None:
-            await idempotency.remember(conn, self.scope, self.key, status, body.model_dump(mode="json"))
-
-
 # --- handlers ---
 
 
@@ -216,7 +185,7 @@ async def create_tenant(request: web.Request) -> web.Response:
         locale=body.admin.locale,
         roles=[ADMIN],
     )
-    once = _Once.of(request, "platform:create_tenant", body, secret={"admin": {"password"}})
+    once = idempotency.Once.of(request, "platform:create_tenant", body, exclude={"admin": {"password"}})
     async with request.app[POOL].acquire() as conn, conn.transaction():
         if replayed := await once.replay(conn):
             return replayed
@@ -231,7 +200,7 @@ async def create_tenant(request: web.Request) -> web.Response:
 async def create_organisation(request: web.Request) -> web.Response:
     caller = principal(request)
     body = await read_json(request, CreateOrganisation)
-    once = _Once.of(request, f"{caller.tenant_id}:{caller.account_id}:create_organisation", body)
+    once = idempotency.Once.of(request, f"{caller.tenant_id}:{caller.account_id}:create_organisation", body)
     async with request.app[POOL].acquire() as conn, conn.transaction():
         if replayed := await once.replay(conn):
             return replayed
@@ -260,7 +229,7 @@ async def register_account(request: web.Request) -> web.Response:
         organisation_id=body.organisation_id,
     )
     # The caller is anonymous: the key is unique per tenant and route.
-    once = _Once.of(request, f"{body.tenant_id}:register_account", body, secret={"password"})
+    once = idempotency.Once.of(request, f"{body.tenant_id}:register_account", body, exclude={"password"})
     async with request.app[POOL].acquire() as conn, conn.transaction():
         if replayed := await once.replay(conn):
             return replayed

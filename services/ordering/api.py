@@ -81,13 +81,10 @@ class OrderList(RootModel[list[OrderView]]):
 async def submit_order(request: web.Request) -> web.Response:
     caller = principal(request)
     body = await read_json(request, SubmitOrder)
-    key = idempotency.key_of(request)
-    scope = f"{caller.tenant_id}:{caller.account_id}:submit_order"
+    once = idempotency.Once.of(request, f"{caller.tenant_id}:{caller.account_id}:submit_order", body)
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        if key:
-            stored = await idempotency.claim(conn, scope, key, idempotency.fingerprint(body.model_dump()))
-            if stored:
-                return stored.to_response()
+        if (replayed := await once.replay(conn)) is not None:
+            return replayed
         order = _new_order(caller, await _price(conn, caller.tenant_id, body))
         await store.add_order(conn, order)
         submitted = OrderSubmitted(
@@ -105,8 +102,7 @@ async def submit_order(request: web.Request) -> web.Response:
             envelope(SERVICE, submitted, subject=str(order.order_id), tenant_id=order.tenant_id),
         )
         view = OrderView.of(order)
-        if key:
-            await idempotency.remember(conn, scope, key, 201, view.model_dump(mode="json"))
+        await once.remember(conn, 201, view)
     return json_response(view, status=201)
 
 

@@ -33,17 +33,13 @@ async def ping(request: web.Request) -> web.Response:
 async def create_item(request: web.Request) -> web.Response:
     caller = principal(request)
     body = await read_json(request, NewItem)
-    key = idempotency.key_of(request)
-    scope = f"{caller.tenant_id}:{caller.account_id}:create_item"
+    once = idempotency.Once.of(request, f"{caller.tenant_id}:{caller.account_id}:create_item", body)
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        if key:
-            stored = await idempotency.claim(conn, scope, key, idempotency.fingerprint(body.model_dump()))
-            if stored:
-                return stored.to_response()
+        if (replayed := await once.replay(conn)) is not None:
+            return replayed
         item = Item(id=uuid.uuid4(), name=body.name)
         await conn.execute("INSERT INTO items VALUES ($1, $2, $3)", item.id, caller.tenant_id, item.name)
-        if key:
-            await idempotency.remember(conn, scope, key, 201, item.model_dump(mode="json"))
+        await once.remember(conn, 201, item)
     return json_response(item, status=201)
 
 
