@@ -53,8 +53,9 @@ topics: $(STAMP) ## list the broker's topics
 dlq: $(STAMP) ## list SERVICE's dead letters; ARGS="replay ID" or ARGS="discard ID"
 	DATABASE_URL=postgresql://$(SERVICE)@127.0.0.1:55432/comptoir $(PY) -m services.$(SERVICE) dlq $(or $(ARGS),list)
 
-bench: $(STAMP) ## measure the event backbone (relay throughput, commit-to-applied latency)
-	$(PY) -m bench.backbone
+bench: $(STAMP) ## machine limits, then the platform's throughput and latency against them (~5 min)
+	@$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) -m bench $(ARGS)
 
 clean: ## remove the local data folder (database, mail) and the virtualenv
 	rm -rf .data $(VENV)

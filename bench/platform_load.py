@@ -1,0 +1,342 @@
+"""The platform under load: every service its own process (as `make run` starts them), driven through
+the gateway by the load generator, itself in another process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import aiohttp
+import asyncpg
+
+from bench.load import LoadResult, LoadSpec, Request, percentiles, run_load_async
+from libs.common.db import drop_service
+from libs.common.devrun import Platform, runnable_services
+from libs.common.stack import LocalStack, free_port
+from tests.e2e.conftest import PASSWORD, Api
+
+Progress = Callable[[str], None]
+TENANT = "bench"
+PARTNERS = 20
+PRODUCTS = [("BENCH-1", 1290), ("BENCH-2", 2450), ("BENCH-3", 890)]
+ORDER_LINES = [{"code": "BENCH-1", "quantity": 2}, {"code": "BENCH-2", "quantity": 1}]
+# As in production: warnings and errors only; the services never write an access log.
+PRODUCTION_ENV = {"LOG_LEVEL": "WARNING", "LOG_FORMAT": "json"}
+
+
+@dataclass
+class Partner:
+    email: str
+    token: str
+
+
+@dataclass
+class Bench:
+    """A running platform with its seeded tenant, and an admin connection to look at every schema."""
+
+    platform: Platform
+    db: asyncpg.Pool
+    http: aiohttp.ClientSession
+    partners: list[Partner] = field(default_factory=list)
+
+    @property
+    def gateway(self) -> str:
+        return self.platform.gateway_url
+
+    def table(self, service: str, table: str) -> str:
+        return f"{self.platform.schema(service)}.{table}"
+
+    async def relogin(self) -> None:
+        """Fresh tokens for every partner (they live 15 minutes)."""
+        api = Api(self.http, self.gateway, self.platform.stack)
+        tokens = await asyncio.gather(*(api.login(TENANT, p.email) for p in self.partners))
+        for partner, token in zip(self.partners, tokens, strict=True):
+            partner.token = token
+
+    def order_requests(self) -> list[Request]:
+        return [
+            Request(
+                "/api/ordering/orders",
+                "POST",
+                {"Authorization": f"Bearer {p.token}"},
+                {"lines": ORDER_LINES},
+            )
+            for p in self.partners
+        ]
+
+    async def counts(self) -> dict[str, int]:
+        """Orders written, relayed to the broker, credited with points, emailed (handed to SMTP)."""
+        row = await self.db.fetchrow(
+            f"SELECT (SELECT count(*) FROM {self.table('ordering', 'orders')}) AS orders,"
+            f" (SELECT count(*) FROM {self.table('ordering', 'outbox')}"
+            "   WHERE topic = 'ordering.order.v1' AND published_at IS NOT NULL) AS relayed,"
+            f" (SELECT count(*) FROM {self.table('loyalty', 'ledger')}"
+            "   WHERE kind = 'earn' AND cause_type = 'order') AS points,"
+            f" (SELECT count(*) FROM {self.table('notify', 'messages')}"
+            "   WHERE kind = 'order_copy' AND sent_at IS NOT NULL) AS emails"
+        )
+        assert row is not None
+        return dict(row)
+
+    async def drain(self, progress: Progress, timeout: float = 60) -> bool:
+        """Wait until every order has its points and its email (events of a load still flowing)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            counts = await self.counts()
+            if counts["points"] >= counts["orders"] and counts["emails"] >= counts["orders"]:
+                return True
+            if time.monotonic() > deadline:
+                progress(f"pipeline not drained after {timeout:.0f} s: {counts}")
+                return False
+            await asyncio.sleep(0.5)
+
+
+@contextlib.asynccontextmanager
+async def running_platform(stack: LocalStack, log: IO[str], progress: Progress) -> AsyncIterator[Bench]:
+    namespace = f"bench_{uuid.uuid4().hex[:8]}"
+    services = runnable_services()
+    platform = Platform(
+        stack,
+        services,
+        ports={name: free_port() for name in services},
+        namespace=namespace,
+        log=log,
+        extra_env=PRODUCTION_ENV,
+    )
+    progress(f"starting {', '.join(services)} as processes (namespace {namespace})")
+    await platform.start()
+    db = await asyncpg.create_pool(stack.database_url, min_size=1, max_size=2)
+    assert db is not None
+    try:
+        await platform.wait_ready()
+        async with aiohttp.ClientSession() as http:
+            bench = Bench(platform, db, http)
+            await seed(bench, progress)
+            yield bench
+    finally:
+        await db.close()
+        await platform.stop()
+        for name in services:
+            if name != "gateway":
+                schema = platform.schema(name)
+                await drop_service(stack.database_url, role=schema, schema=schema)
+
+
+async def seed(bench: Bench, progress: Progress) -> None:
+    """A tenant, its products, and partners who registered, activated their account and logged in."""
+    api = Api(bench.http, bench.gateway, bench.platform.stack)
+    progress(f"seeding tenant '{TENANT}', {len(PRODUCTS)} products, {PARTNERS} activated partners")
+    admin = await api.create_tenant(TENANT)
+    for code, price in PRODUCTS:
+        await api.create_product(admin, code, price)
+    emails = [f"partner{i:02d}-{uuid.uuid4().hex[:6]}@bench.test" for i in range(PARTNERS)]
+    accounts = await asyncio.gather(*(api.register_and_activate(TENANT, email) for email in emails))
+    bench.partners = [Partner(email, token) for email, (_, token) in zip(emails, accounts, strict=True)]
+    # One order per partner: waits until ordering's read model knows the products, warms every path.
+    for partner in bench.partners:
+        await api.order(partner.token, ORDER_LINES, key=uuid.uuid4().hex)
+    await bench.drain(progress)
+
+
+# --- memory ---
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of a process, from /proc/<pid>/status (VmRSS, kB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class MemoryWatch:
+    """Samples every service's RSS; keeps the peak over each named phase."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.peaks: dict[str, float] = {}
+
+    def sample(self) -> dict[str, float]:
+        return {name: rss_mb(child.proc.pid) for name, child in self.platform.children.items()}
+
+    @contextlib.asynccontextmanager
+    async def peak(self) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+
+        async def loop() -> None:
+            while not stop.is_set():
+                for name, value in self.sample().items():
+                    self.peaks[name] = max(self.peaks.get(name, 0.0), value)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.5)
+
+        task = asyncio.create_task(loop())
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+
+
+# --- the measurements ---
+
+
+def _rate_row(rate: float, seconds: float, result: LoadResult) -> dict[str, Any]:
+    return {"target_per_s": rate, **result.summary(window_s=seconds)}
+
+
+async def order_ramp(
+    bench: Bench, rates: list[int], seconds: float, p99_limit_ms: float, progress: Progress
+) -> list[dict[str, Any]]:
+    """Orders at rising rates, until p99 passes the limit or errors appear."""
+    rows: list[dict[str, Any]] = []
+    for rate in rates:
+        await bench.relogin()
+        progress(f"orders: {rate}/s for {seconds:.0f} s, open loop")
+        result = await run_load_async(
+            LoadSpec(bench.gateway, bench.order_requests(), seconds, rate=rate, idempotency_key=True)
+        )
+        row = _rate_row(rate, seconds, result)
+        rows.append(row)
+        progress(
+            f"  → {row['achieved_per_s']:.0f} orders/s, p50 {row['p50_ms']:.1f} ms,"
+            f" p99 {row['p99_ms']:.1f} ms, {row['errors']} errors"
+        )
+        progress("  letting the pipeline drain before the next rate")
+        await bench.drain(progress)
+        if row["errors"] or not row["p99_ms"] <= p99_limit_ms:
+            break
+    return rows
+
+
+async def catalog_reads(bench: Bench, rate: int, seconds: float, progress: Progress) -> dict[str, Any]:
+    await bench.relogin()
+    progress(f"catalog read by code: {rate}/s for {seconds:.0f} s")
+    requests = [
+        Request(f"/api/catalog/products/by-code/{code}", headers={"Authorization": f"Bearer {p.token}"})
+        for p in bench.partners
+        for code, _ in PRODUCTS
+    ]
+    result = await run_load_async(LoadSpec(bench.gateway, requests, seconds, rate=rate))
+    return _rate_row(rate, seconds, result)
+
+
+async def logins(bench: Bench, rate: int, seconds: float, progress: Progress) -> dict[str, Any]:
+    progress(f"login: {rate}/s for {seconds:.0f} s")
+    requests = [
+        Request(
+            "/api/identity/sessions",
+            "POST",
+            json={"tenant_id": TENANT, "email": p.email, "password": PASSWORD},
+        )
+        for p in bench.partners
+    ]
+    result = await run_load_async(LoadSpec(bench.gateway, requests, seconds, rate=rate))
+    return _rate_row(rate, seconds, result)
+
+
+@contextlib.asynccontextmanager
+async def backlog_watch(bench: Bench, every: float = 0.5) -> AsyncIterator[list[dict[str, float]]]:
+    """Every `every` seconds: orders not yet relayed (relay backlog), not yet credited by loyalty
+    and not yet emailed by notify (consumer lag, in orders)."""
+    samples: list[dict[str, float]] = []
+    base = await bench.counts()
+    start = time.monotonic()
+    stop = asyncio.Event()
+
+    async def loop() -> None:
+        while not stop.is_set():
+            c = await bench.counts()
+            samples.append(
+                {
+                    "at_s": time.monotonic() - start,
+                    "orders": c["orders"] - base["orders"],
+                    "relay_backlog": c["orders"] - c["relayed"],
+                    "loyalty_lag": c["orders"] - c["points"],
+                    "notify_lag": c["orders"] - c["emails"],
+                }
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield samples
+    finally:
+        stop.set()
+        await task
+
+
+# Notify keeps no order id on a sent message: its source event is ordering's outbox row of the order.
+_PIPELINE = """
+SELECT o.order_id, extract(epoch FROM o.submitted_at) AS submitted,
+       extract(epoch FROM ob.published_at) AS published,
+       extract(epoch FROM l.created_at) AS points, extract(epoch FROM m.sent_at) AS email
+FROM {orders} o
+LEFT JOIN {outbox} ob ON ob.key = o.order_id::text AND ob.topic = 'ordering.order.v1'
+LEFT JOIN {ledger} l ON l.cause_id = o.order_id::text AND l.kind = 'earn' AND l.cause_type = 'order'
+LEFT JOIN {messages} m ON m.kind = 'order_copy' AND m.source_event_id = ob.event_id
+WHERE o.order_id = ANY ($1::uuid[])
+ORDER BY o.submitted_at
+"""
+
+
+def _after(row: asyncpg.Record, column: str) -> float | None:
+    """Milliseconds from the order's submission to `column`, None when it has not happened."""
+    value = row[column]
+    return None if value is None else (float(value) - float(row["submitted"])) * 1000
+
+
+async def pipeline(bench: Bench, rate: int, seconds: float, progress: Progress) -> dict[str, Any]:
+    """Orders at a steady rate; per order, its commit → points credited and → email handed to SMTP."""
+    await bench.relogin()
+    progress(f"event pipeline: {rate} orders/s for {seconds:.0f} s")
+    async with backlog_watch(bench) as backlog:
+        result = await run_load_async(
+            LoadSpec(bench.gateway, bench.order_requests(), seconds, rate=rate, idempotency_key=True)
+        )
+        progress("  waiting for every order's points and email")
+        drained = await bench.drain(progress, timeout=90)
+    order_ids = [uuid.UUID(s.body["order_id"]) for s in result.ok if s.body]
+    rows = await bench.db.fetch(
+        _PIPELINE.format(
+            orders=bench.table("ordering", "orders"),
+            outbox=bench.table("ordering", "outbox"),
+            ledger=bench.table("loyalty", "ledger"),
+            messages=bench.table("notify", "messages"),
+        ),
+        order_ids,
+    )
+    start = float(rows[0]["submitted"]) if rows else 0.0
+    series = [
+        {
+            "at_s": float(r["submitted"]) - start,
+            "published_ms": _after(r, "published"),
+            "points_ms": _after(r, "points"),
+            "email_ms": _after(r, "email"),
+        }
+        for r in rows
+    ]
+    points = [s["points_ms"] for s in series if s["points_ms"] is not None]
+    emails = [s["email_ms"] for s in series if s["email_ms"] is not None]
+    published = [s["published_ms"] for s in series if s["published_ms"] is not None]
+    return {
+        "target_per_s": rate,
+        "seconds": seconds,
+        "submission": result.summary(window_s=seconds),
+        "orders": len(rows),
+        "drained": drained,
+        "points_missing": len(rows) - len(points),
+        "emails_missing": len(rows) - len(emails),
+        "order_to_published": percentiles(published),
+        "order_to_points": percentiles(points),
+        "order_to_email": percentiles(emails),
+        "series": series,
+        "backlog": backlog,
+    }

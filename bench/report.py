@@ -1,0 +1,238 @@
+"""The verdicts, the printed table and the charts of a `make bench` run."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+ORDER_P99_MS = 100.0
+ORDER_SHARE_OF_PGBENCH = 0.30
+POINTS_P99_MS = 100.0
+EMAIL_P99_MS = 250.0
+CATALOG_P99_MS = 20.0
+LOGIN_P99_MS = 150.0
+RSS_LIMIT_MB = 120.0
+
+
+def best_order_rate(ramp: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The rate with the most orders/s achieved while p99 stayed within the limit, without errors."""
+    good = [r for r in ramp if not r["errors"] and r["p99_ms"] <= ORDER_P99_MS]
+    return max(good, key=lambda r: r["achieved_per_s"]) if good else None
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target: what it asks, what was measured, met or not (None: not measured)."""
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, measured: str, met: bool | None) -> None:
+        out.append({"target": name, "measured": measured, "met": met})
+
+    limits, platform = results.get("limits", {}), results.get("platform", {})
+    pg16 = limits.get("pgbench_orders", {}).get("clients_16", {}).get("tps")
+    best = best_order_rate(platform.get("orders", []))
+    if pg16 and "orders" in platform:
+        share = best["achieved_per_s"] / pg16 if best else 0.0
+        shown = f"{best['achieved_per_s']:.0f}/s" if best else "no rate"
+        add(
+            f"order submission ≥ {ORDER_SHARE_OF_PGBENCH:.0%} of pgbench (16 clients)"
+            f" at p99 ≤ {ORDER_P99_MS:.0f} ms",
+            f"{shown} = {share:.0%} of {pg16:.0f} TPS",
+            share >= ORDER_SHARE_OF_PGBENCH,
+        )
+    if "pipeline" in platform:
+        pipe = platform["pipeline"]
+        rate = pipe["target_per_s"]
+        for key, label, limit in (
+            ("order_to_points", "order → points", POINTS_P99_MS),
+            ("order_to_email", "order → email", EMAIL_P99_MS),
+        ):
+            missing = pipe["points_missing" if key == "order_to_points" else "emails_missing"]
+            p99 = pipe[key]["p99_ms"]
+            measured = f"p99 {p99:.0f} ms" + (f", {missing} missing" if missing else "")
+            add(f"{label} p99 ≤ {limit:.0f} ms at {rate} orders/s", measured, p99 <= limit and not missing)
+    if "catalog" in platform:
+        cat = platform["catalog"]
+        add(
+            f"catalog read p99 ≤ {CATALOG_P99_MS:.0f} ms at {cat['target_per_s']} requests/s",
+            f"p99 {cat['p99_ms']:.1f} ms, {cat['achieved_per_s']:.0f}/s, {cat['errors']} errors",
+            cat["p99_ms"] <= CATALOG_P99_MS and not cat["errors"],
+        )
+    if "login" in platform:
+        login = platform["login"]
+        add(
+            f"login p99 ≤ {LOGIN_P99_MS:.0f} ms at {login['target_per_s']} logins/s",
+            f"p99 {login['p99_ms']:.0f} ms, {login['errors']} errors",
+            login["p99_ms"] <= LOGIN_P99_MS and not login["errors"],
+        )
+    if "memory" in platform:
+        peaks = platform["memory"]["peak_under_load_mb"]
+        worst = max(peaks, key=peaks.get)
+        add(
+            f"every service ≤ {RSS_LIMIT_MB:.0f} MB resident under load",
+            f"largest: {worst} {peaks[worst]:.0f} MB",
+            all(v <= RSS_LIMIT_MB for v in peaks.values()),
+        )
+    return out
+
+
+def _ms(value: float) -> str:
+    return "—" if value is None or math.isnan(value) else f"{value:.1f}"
+
+
+def table(results: dict[str, Any]) -> str:
+    lines: list[str] = []
+    limits, platform = results.get("limits", {}), results.get("platform", {})
+    lines.append("Limits of this machine (same run)")
+    pg = limits.get("pgbench_orders", {})
+    for key in ("clients_1", "clients_16"):
+        if key in pg:
+            r = pg[key]
+            lines.append(
+                f"  pgbench, SQL of one order submission, {r['clients']:>2} client(s)"
+                f"  {r['tps']:>8.0f} TPS   (avg {r['latency_avg_ms']:.2f} ms)"
+            )
+    if "hello_world" in limits:
+        h = limits["hello_world"]
+        lines.append(
+            f"  aiohttp hello-world, {h['workers']} workers back to back   {h['achieved_per_s']:>8.0f} req/s"
+            f"  (p99 {_ms(h['p99_ms'])} ms)"
+        )
+    if platform.get("orders"):
+        lines.append("")
+        lines.append("Order submission through the gateway (open loop)")
+        lines.append(
+            f"  {'target/s':>9} {'ok/s':>7} {'errors':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
+            f" {'max ms':>8} {'late send ms':>13}"
+        )
+        for r in platform["orders"]:
+            lines.append(
+                f"  {r['target_per_s']:>9} {r['achieved_per_s']:>7.0f} {r['errors']:>7}"
+                f" {_ms(r['p50_ms']):>8} {_ms(r['p95_ms']):>8} {_ms(r['p99_ms']):>8} {_ms(r['max_ms']):>8}"
+                f" {_ms(r['max_send_lag_ms']):>13}"
+            )
+        best = best_order_rate(platform["orders"])
+        pg16 = limits.get("pgbench_orders", {}).get("clients_16", {}).get("tps")
+        if best and pg16:
+            lines.append(
+                f"  best rate with p99 ≤ {ORDER_P99_MS:.0f} ms: {best['achieved_per_s']:.0f} orders/s"
+                f" = {best['achieved_per_s'] / pg16:.1%} of pgbench at 16 clients"
+            )
+    for key, label in (("catalog", "Catalog read by code"), ("login", "Login")):
+        if key in platform:
+            r = platform[key]
+            lines.append("")
+            lines.append(
+                f"{label} at {r['target_per_s']}/s: {r['achieved_per_s']:.0f}/s achieved,"
+                f" {r['errors']} errors,"
+                f" p50 {_ms(r['p50_ms'])} ms, p95 {_ms(r['p95_ms'])} ms, p99 {_ms(r['p99_ms'])} ms"
+            )
+    if "pipeline" in platform:
+        p = platform["pipeline"]
+        lines.append("")
+        lines.append(
+            f"Event pipeline at {p['target_per_s']} orders/s for {p['seconds']:.0f} s ({p['orders']} orders,"
+            f" submission p99 {_ms(p['submission']['p99_ms'])} ms)"
+        )
+        for key, label in (
+            ("order_to_published", "order → relayed"),
+            ("order_to_points", "order → points"),
+            ("order_to_email", "order → email"),
+        ):
+            r = p[key]
+            lines.append(
+                f"  {label:<16} p50 {_ms(r['p50_ms']):>7} ms  p95 {_ms(r['p95_ms']):>7} ms"
+                f"  p99 {_ms(r['p99_ms']):>7} ms  max {_ms(r['max_ms']):>7} ms"
+            )
+    if "memory" in platform:
+        m = platform["memory"]
+        lines.append("")
+        lines.append(f"Resident memory (MB)   {'idle':>6} {'peak under load':>16} {'after load':>11}")
+        for name in m["idle_mb"]:
+            lines.append(
+                f"  {name:<20} {m['idle_mb'][name]:>6.0f} {m['peak_under_load_mb'].get(name, 0):>16.0f}"
+                f" {m['after_load_mb'].get(name, 0):>11.0f}"
+            )
+    backbone = results.get("backbone")
+    if backbone:
+        lines.append("")
+        lines.append(
+            f"Event backbone: relay {backbone['backlog']['relay_events_per_s']:.0f} events/s, consumer"
+            f" {backbone['backlog']['consumer_events_per_s']:.0f} events/s, commit → applied p99"
+            f" {backbone['latency']['p99_ms']:.1f} ms"
+            + (" (from an earlier run)" if backbone.get("from_an_earlier_run") else "")
+        )
+    lines.append("")
+    lines.append("Targets")
+    for t in results.get("targets", []):
+        verdict = {True: "met", False: "NOT MET", None: "not measured"}[t["met"]]
+        lines.append(f"  [{verdict:^8}] {t['target']}: {t['measured']}")
+    return "\n".join(lines)
+
+
+def charts(results: dict[str, Any], folder: Path) -> list[Path]:
+    """PNG charts: order latency percentiles per rate; pipeline latency and backlog over time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written: list[Path] = []
+    platform = results.get("platform", {})
+    if platform.get("orders"):
+        ramp = platform["orders"]
+        fig, ax = plt.subplots(figsize=(8, 5))
+        rates = [r["target_per_s"] for r in ramp]
+        for key in ("p50_ms", "p95_ms", "p99_ms"):
+            ax.plot(rates, [r[key] for r in ramp], marker="o", label=key.removesuffix("_ms"))
+        ax.axhline(ORDER_P99_MS, color="red", linestyle="--", linewidth=1, label=f"{ORDER_P99_MS:.0f} ms")
+        ax.set_xlabel("target rate (orders/s, open loop)")
+        ax.set_ylabel("latency from scheduled send (ms)")
+        ax.set_yscale("log")
+        ax.set_title("Order submission through the gateway")
+        ax.legend()
+        ax.grid(True, which="both", alpha=0.3)
+        path = folder / "orders_latency.png"
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        written.append(path)
+    if platform.get("pipeline", {}).get("series"):
+        series = platform["pipeline"]["series"]
+        fig, ax = plt.subplots(figsize=(10, 5))
+        for key, label in (("points_ms", "order → points"), ("email_ms", "order → email")):
+            xs = [s["at_s"] for s in series if s[key] is not None]
+            ys = [s[key] for s in series if s[key] is not None]
+            ax.scatter(xs, ys, s=4, label=label, alpha=0.6)
+        ax.axhline(POINTS_P99_MS, color="C0", linestyle="--", linewidth=1)
+        ax.axhline(EMAIL_P99_MS, color="C1", linestyle="--", linewidth=1)
+        ax.set_xlabel("order submitted at (s from the first)")
+        ax.set_ylabel("latency from the order's commit (ms)")
+        ax.set_yscale("log")
+        ax.set_title(f"Event pipeline at {platform['pipeline']['target_per_s']} orders/s")
+        ax.legend()
+        ax.grid(True, which="both", alpha=0.3)
+        path = folder / "pipeline_latency.png"
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        written.append(path)
+    backlog = platform.get("pipeline", {}).get("backlog")
+    if backlog:
+        fig, ax = plt.subplots(figsize=(10, 5))
+        xs = [b["at_s"] for b in backlog]
+        for key, label in (
+            ("relay_backlog", "ordering outbox not yet relayed"),
+            ("loyalty_lag", "orders not yet credited (loyalty)"),
+            ("notify_lag", "order copies not yet sent (notify)"),
+        ):
+            ax.plot(xs, [b[key] for b in backlog], label=label)
+        ax.axvline(platform["pipeline"]["seconds"], color="grey", linestyle=":", label="load stops")
+        ax.set_xlabel("time since the pipeline load started (s)")
+        ax.set_ylabel("orders behind")
+        ax.set_title(f"Backlog and consumer lag at {platform['pipeline']['target_per_s']} orders/s")
+        ax.legend()
+        ax.grid(True, alpha=0.3)
+        path = folder / "pipeline_backlog.png"
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        written.append(path)
+    return written
