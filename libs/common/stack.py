@@ -320,7 +320,8 @@ class SmtpSink:
 
     def start(self) -> None:
         _ensure_port_free(self.port, "The SMTP sink")
-        mailbox.Maildir(str(self.maildir), create=True)  # tmp/, new/, cur/: aiosmtpd only writes into them
+        for sub in ("tmp", "new", "cur"):  # aiosmtpd only writes into them, even in an existing folder
+            (self.maildir / sub).mkdir(parents=True, exist_ok=True)
         self._controller = Controller(Mailbox(self.maildir), hostname="127.0.0.1", port=self.port)
         self._controller.start()
 
