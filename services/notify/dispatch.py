@@ -174,18 +174,9 @@ async def _record_refusal(
 
 
 async def dispatch_mail(pool: asyncpg.Pool, settings: ServiceSettings, stopping: asyncio.Event) -> None:
-    """Worker: `dispatch_concurrency` loops send queued mail until `stopping` is set, each over its
-    own SMTP connection (SKIP LOCKED gives them different messages). One connection is bound by
-    round trips, ~300 mails/s on an idle machine, less under load: 100 orders/s need 200 mails/s."""
+    """Worker loop: send queued mail until `stopping` is set. Looks at most every `dispatch_poll_s`
+    (at once after a full batch); an SMTP or database outage pauses it with back-off, never ends it."""
     config = Settings.of(settings)
-    await asyncio.gather(
-        *(_dispatch_loop(pool, config, stopping) for _ in range(config.dispatch_concurrency))
-    )
-
-
-async def _dispatch_loop(pool: asyncpg.Pool, config: Settings, stopping: asyncio.Event) -> None:
-    """Looks at most every `dispatch_poll_s` (at once after a full batch); an SMTP or database
-    outage pauses it with back-off, never ends it."""
     failures = 0
     while not stopping.is_set():
         result: DispatchResult | None = None

@@ -12,7 +12,6 @@ class Settings(ServiceSettings):
     http_port: int = 8085
     mail_from: str = Field("Comptoir <no-reply@comptoir.local>", description="From header of every email")
     dispatch_batch: int = Field(50, ge=1, description="Queued messages the dispatcher sends per transaction")
-    dispatch_concurrency: int = Field(4, ge=1, le=32, description="SMTP connections sending in parallel")
     dispatch_poll_s: float = Field(0.5, gt=0, description="Seconds between looks for queued messages")
 
     @classmethod
