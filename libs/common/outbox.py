@@ -80,6 +80,7 @@ class RelayConfig:
     topic_prefix: str = ""
     partitions: int = 4
     replication_factor: int = 1
+    topics: tuple[str, ...] = ()  # every topic the outbox may hold, created at takeover and after a reset
     batch_size: int = 500
     poll_interval: float = 0.5
     retention: timedelta = timedelta(days=7)
@@ -253,10 +254,9 @@ class OutboxRelay:
         return int(count)
 
     async def _provision_all(self) -> None:
-        topics = [r["topic"] for r in await self.pool.fetch("SELECT DISTINCT topic FROM outbox")]
         await ensure_topics(
             self.config.bootstrap_servers,
-            [self.config.topic_prefix + t for t in topics],
+            [self.config.topic_prefix + t for t in self.config.topics],
             self.config.partitions,
             self.config.replication_factor,
         )

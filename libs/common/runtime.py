@@ -100,6 +100,7 @@ class Service:
                 topic_prefix=s.topic_prefix,
                 partitions=s.topic_partitions,
                 replication_factor=s.topic_replication_factor,
+                topics=tuple(self.spec.topics),
                 batch_size=s.outbox_batch_size,
                 poll_interval=s.outbox_poll_interval_s,
                 retention=timedelta(hours=s.outbox_retention_hours),

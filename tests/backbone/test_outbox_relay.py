@@ -15,7 +15,6 @@ from libs.common.events import Envelope, envelope
 from libs.common.testing import Isolated
 from tests.backbone.conftest import (
     ProbeProcess,
-    applied_sequences,
     effect_counts,
     wait_for_effects,
     wait_until,
@@ -160,6 +159,3 @@ async def test_relay_publishes_within_milliseconds_of_commit(
 
 async def test_spec_declares_the_probe_topic_and_its_dead_letter_topic() -> None:
     assert SPEC.topics == ["probe.item.v1", "probe.item.v1.dlq"]
-
-
-__all__ = ["applied_sequences"]
