@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import enum
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,52 +11,158 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from libs.common.auth import PRINCIPAL, TokenVerifier
+from libs.common.auth import PRINCIPAL, Principal, TokenVerifier, principal
 from libs.common.http import Problem
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-PUBLIC: frozenset[str] | None = None
+
+class Reach(enum.IntEnum):
+    """How far a role reaches over a route's resources (a larger value reaches further)."""
+
+    SELF = 1  # what belongs to the caller's own account
+    ORGANISATION = 2  # what belongs to the caller's organisation (or to the caller)
+    TENANT = 3  # anything of the caller's tenant
+
+
+SELF, ORGANISATION, TENANT = Reach.SELF, Reach.ORGANISATION, Reach.TENANT
+ANY_ROLE = "*"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Who may call a route: each allowed role, and how far it reaches (`ANY_ROLE` for every role)."""
+
+    reach: Mapping[str, Reach]
+
+    def reach_of(self, caller: Principal) -> Reach | None:
+        """The furthest reach any of the caller's roles has here; None when no role is allowed."""
+        reaches = [r for role, r in self.reach.items() if role == ANY_ROLE or role in caller.roles]
+        return max(reaches, default=None)
+
+    @property
+    def roles(self) -> list[str]:
+        return sorted(self.reach)
+
+
+PUBLIC: Grant | None = None
 """No token needed."""
-AUTHENTICATED: frozenset[str] = frozenset()
-"""Any valid token of any role."""
+AUTHENTICATED = Grant({ANY_ROLE: TENANT})
+"""Any valid token of any role, reaching the caller's whole tenant (e.g. reading the catalog)."""
+
+
+def roles(*names: str) -> Grant:
+    """These roles (any one suffices), reaching the caller's whole tenant."""
+    return Grant(dict.fromkeys(names, TENANT))
+
+
+def grant(**reach: Reach) -> Grant:
+    """Roles with their reach, e.g. `grant(admin=TENANT, validator=ORGANISATION, partner=SELF)`."""
+    return Grant(reach)
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whose a resource is. An owner lookup returns it (with what it loaded, for the handler)."""
+
+    tenant_id: str
+    organisation_id: str | None = None
+    account_id: str | None = None
+    resource: Any = None
+
+    def within(self, caller: Principal, reach: Reach) -> bool:
+        """Whether a caller reaching this far may see this resource."""
+        if self.tenant_id != caller.tenant_id:
+            return False
+        if reach == TENANT:
+            return True
+        if self.account_id is not None and self.account_id == caller.account_id:
+            return True
+        return (
+            reach == ORGANISATION
+            and caller.organisation_id is not None
+            and self.organisation_id == caller.organisation_id
+        )
+
+
+OwnerLookup = Callable[[web.Request, Principal], Awaitable[Owner | None]]
+"""Finds the owner of the resource a request names in its path; None when there is no such resource."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a caller may see of a collection: filter every query by each field that is not None."""
+
+    tenant_id: str
+    organisation_id: str | None
+    account_id: str | None
+
 
 VERIFIER = web.AppKey("verifier", TokenVerifier)
+_OWNER = web.RequestKey("owner", Owner)
+_REACH = web.RequestKey("reach", Reach)
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One route: what it does, who may call it, what it reads and answers (for OpenAPI)."""
+    """One route: what it does, who may call it and how far they reach, what it reads and answers.
+
+    A route whose path names a resource (`/orders/{order_id}`) must give `owner`, the lookup of that
+    resource's owner: the guard answers 404 when it is missing, of another tenant, or beyond the
+    caller's reach, before the handler runs. `add_endpoints` refuses a guarded route without one.
+    """
 
     method: str
     path: str
     handler: Handler
     summary: str
-    roles: frozenset[str] | None = AUTHENTICATED
+    roles: Grant | None = AUTHENTICATED
     body: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
     query: type[BaseModel] | None = None  # query parameters, read with `http.read_query`
     status: int = 200
     idempotent: bool = False  # accepts an Idempotency-Key header; a replay answers the first result
+    owner: OwnerLookup | None = None
 
     @property
     def operation_id(self) -> str:
         return self.handler.__name__
 
-
-def roles(*names: str) -> frozenset[str]:
-    """The roles allowed to call an endpoint (any one of them suffices)."""
-    return frozenset(names)
+    @property
+    def path_parameters(self) -> list[str]:
+        return [part[1:-1] for part in self.path.split("/") if part.startswith("{") and part.endswith("}")]
 
 
 def add_endpoints(app: web.Application, endpoints: Sequence[Endpoint]) -> None:
-    """Route each endpoint behind its access rule: no route can forget to check the token."""
+    """Route each endpoint behind its access rule: no route can forget to check the token, the
+    caller's roles, or whose resource it names."""
     for endpoint in endpoints:
+        if endpoint.roles is not None and endpoint.path_parameters and endpoint.owner is None:
+            raise ValueError(f"{endpoint.method} {endpoint.path} names a resource but gives no owner lookup")
         app.router.add_route(endpoint.method, endpoint.path, _guarded(endpoint))
 
 
+def owner(request: web.Request) -> Owner:
+    """The owner the route's lookup found (with the resource it loaded)."""
+    return request[_OWNER]
+
+
+def scope(request: web.Request) -> Scope:
+    """The part of a collection the caller may see, from the reach of their roles on this route."""
+    caller, reach = principal(request), request[_REACH]
+    if reach == TENANT:
+        return Scope(caller.tenant_id, None, None)
+    if reach == ORGANISATION and caller.organisation_id is not None:
+        return Scope(caller.tenant_id, caller.organisation_id, None)
+    return Scope(caller.tenant_id, None, caller.account_id)
+
+
+_NOT_FOUND = Problem(404, "Not found", type="not-found", detail="no such resource here")
+
+
 def _guarded(endpoint: Endpoint) -> Handler:
-    if endpoint.roles is None:
+    grant = endpoint.roles
+    if grant is None:
         return endpoint.handler
 
     async def guarded(request: web.Request) -> web.StreamResponse:
@@ -68,15 +175,23 @@ def _guarded(endpoint: Endpoint) -> Handler:
                 detail="send an access token as 'Authorization: Bearer <token>'",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        principal = await request.app[VERIFIER].verify(header.removeprefix("Bearer ").strip())
-        if endpoint.roles and not principal.roles & endpoint.roles:
+        caller = await request.app[VERIFIER].verify(header.removeprefix("Bearer ").strip())
+        reach = grant.reach_of(caller)
+        if reach is None:
             raise Problem(
                 403,
                 "Forbidden",
                 type="forbidden",
-                detail=f"this needs one of the roles: {', '.join(sorted(endpoint.roles))}",
+                detail=f"this needs one of the roles: {', '.join(grant.roles)}",
             )
-        request[PRINCIPAL] = principal
+        request[PRINCIPAL] = caller
+        request[_REACH] = reach
+        if endpoint.owner is not None:
+            found = await endpoint.owner(request, caller)
+            # Another tenant's or another owner's resource is as absent as a missing one.
+            if found is None or not found.within(caller, reach):
+                raise _NOT_FOUND
+            request[_OWNER] = found
         return await endpoint.handler(request)
 
     guarded.__name__ = endpoint.handler.__name__
@@ -147,9 +262,8 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         codes |= {"401": "Missing or invalid token", "403": "Not allowed"}
     responses |= {code: {"description": text, "content": problem} for code, text in sorted(codes.items())}
     parameters = [
-        {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
-        for part in endpoint.path.split("/")
-        if part.startswith("{") and part.endswith("}")
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in endpoint.path_parameters
     ]
     if endpoint.query is not None:
         schema = endpoint.query.model_json_schema()
@@ -183,6 +297,5 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         }
     if endpoint.roles is not None:
         operation["security"] = [{"bearer": []}]
-        if endpoint.roles:
-            operation["x-roles"] = sorted(endpoint.roles)
+        operation["x-roles"] = {role: reach.name.lower() for role, reach in endpoint.roles.reach.items()}
     return operation

@@ -122,18 +122,6 @@ class AccountActivated(BaseModel):
     status: Literal["active"] = Field(description="Always active")
 
 
-class OpenSession(_Body):
-    tenant_id: str = Field(max_length=40, description="The tenant the account belongs to")
-    email: str = Field(max_length=254, description="The account's email, in any case")
-    password: str = Field(max_length=MAX_PASSWORD, description="The account's password")
-
-
-class SessionView(BaseModel):
-    access_token: str = Field(description="An EdDSA-signed JWT (see docs/contracts.md for its claims)")
-    token_type: Literal["Bearer"] = Field(description="Send it as 'Authorization: Bearer <token>'")
-    expires_in: int = Field(description="Seconds until the token expires")
-
-
 class MeView(BaseModel):
     account_id: uuid.UUID = Field(description="The caller's account id")
     tenant_id: str = Field(description="The caller's tenant")
@@ -143,21 +131,6 @@ class MeView(BaseModel):
     roles: list[str] = Field(description="The caller's roles")
     organisation_id: uuid.UUID | None = Field(description="The caller's organisation, if any")
     status: AccountStatus = Field(description="pending or active")
-
-
-class Jwk(BaseModel):
-    kty: Literal["OKP"] = Field(description="Key type: octet key pair")
-    crv: Literal["Ed25519"] = Field(description="The curve")
-    alg: Literal["EdDSA"] = Field(description="The signature algorithm")
-    use: Literal["sig"] = Field(description="Signature keys")
-    kid: str = Field(description="The key id, in the header of the tokens it signs")
-    x: str = Field(description="The public key, base64url without padding")
-
-
-class Jwks(BaseModel):
-    """The public keys that verify identity's access tokens."""
-
-    keys: list[Jwk] = Field(description="Every key whose tokens may still be valid")
 
 
 # --- handlers ---
@@ -253,14 +226,6 @@ async def activate_account(request: web.Request) -> web.Response:
     return await _activate(request, body.token)
 
 
-async def open_session(request: web.Request) -> web.Response:
-    body = await read_json(request, OpenSession)
-    policy = request.app[POLICY]
-    token = await commands.open_session(request.app[POOL], policy, body.tenant_id, body.email, body.password)
-    expires_in = int(policy.access_token_ttl.total_seconds())
-    return json_response(SessionView(access_token=token, token_type="Bearer", expires_in=expires_in))
-
-
 async def get_me(request: web.Request) -> web.Response:
     caller = principal(request)
     try:
@@ -273,22 +238,9 @@ async def get_me(request: web.Request) -> web.Response:
     return json_response(MeView.model_validate(account.model_dump(include=set(MeView.model_fields))))
 
 
-async def get_jwks(request: web.Request) -> web.Response:
-    keys = await signing.all_keys(request.app[POOL])
-    return json_response(Jwks(keys=[Jwk.model_validate(key.jwk()) for key in keys]))
-
-
 ADMIN_ONLY = roles(ADMIN)
 
 ENDPOINTS = [
-    Endpoint(
-        "GET",
-        "/.well-known/jwks.json",
-        get_jwks,
-        "The public keys that verify access tokens (JWKS)",
-        roles=PUBLIC,
-        response=Jwks,
-    ),
     Endpoint(
         "POST",
         "/tenants",
@@ -346,15 +298,6 @@ ENDPOINTS = [
         roles=PUBLIC,
         body=ActivateAccount,
         response=AccountActivated,
-    ),
-    Endpoint(
-        "POST",
-        "/sessions",
-        open_session,
-        "Log in: exchange an email and password for an access token",
-        roles=PUBLIC,
-        body=OpenSession,
-        response=SessionView,
     ),
     Endpoint("GET", "/me", get_me, "The caller's account", roles=AUTHENTICATED, response=MeView),
 ]

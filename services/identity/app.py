@@ -12,7 +12,7 @@ from pydantic import Field
 from libs.common.events import EventCatalog
 from libs.common.runtime import SETTINGS, ServiceSpec
 from libs.common.settings import ServiceSettings
-from services.identity import api
+from services.identity import api, session_api
 from services.identity.commands import Policy
 from services.identity.events import (
     SERVICE,
@@ -30,6 +30,15 @@ class Settings(ServiceSettings):
     http_port: int = 8081
     activation_ttl_hours: float = Field(48, description="How long the link of an activation email works")
     access_token_ttl_s: int = Field(900, gt=0, description="Lifetime of an access token, in seconds")
+    activation_code_ttl_minutes: float = Field(30, gt=0, description="How long an activation code works")
+    refresh_token_ttl_days: float = Field(
+        30, gt=0, description="Lifetime of a refresh token (and its family)"
+    )
+    recovery_code_ttl_minutes: float = Field(15, gt=0, description="How long a recovery code works")
+    code_attempts: int = Field(5, ge=1, le=20, description="Wrong guesses that kill a one-time code")
+    key_rotation_days: float = Field(
+        30, gt=0, description="Age at which a new signing key replaces the current one"
+    )
     platform_key: str = Field(
         DEV_PLATFORM_KEY,
         description="The secret that allows creating tenants (X-Platform-Key): CHANGE IT IN PRODUCTION",
@@ -45,6 +54,11 @@ class Settings(ServiceSettings):
         return Policy(
             public_url=self.public_url.rstrip("/"),
             activation_ttl=timedelta(hours=self.activation_ttl_hours),
+            activation_code_ttl=timedelta(minutes=self.activation_code_ttl_minutes),
+            refresh_token_ttl=timedelta(days=self.refresh_token_ttl_days),
+            recovery_code_ttl=timedelta(minutes=self.recovery_code_ttl_minutes),
+            code_attempts=self.code_attempts,
+            key_rotation=timedelta(days=self.key_rotation_days),
             access_token_ttl=timedelta(seconds=self.access_token_ttl_s),
             platform_key=self.platform_key,
         )
@@ -63,6 +77,6 @@ SPEC = ServiceSpec(
     name=SERVICE,
     folder=Path(__file__).parent,
     events=EventCatalog(SERVICE, [AccountRegistered, AccountActivated, ContactChanged, ActivationRequested]),
-    endpoints=api.ENDPOINTS,
+    endpoints=[*api.ENDPOINTS, *session_api.ENDPOINTS],
     api=_setup_api,
 )

@@ -12,12 +12,11 @@ import asyncpg
 from libs.common import outbox
 from libs.common.events import IntegrationEvent, envelope
 from libs.common.http import Problem
-from services.identity import passwords, signing, store
+from services.identity import store
 from services.identity.domain import (
     Account,
     NewAccount,
     Organisation,
-    access_claims,
     activation_decision,
     activation_url,
     new_activation_token,
@@ -44,6 +43,11 @@ class Policy:
     activation_ttl: timedelta
     access_token_ttl: timedelta
     platform_key: str
+    activation_code_ttl: timedelta = timedelta(minutes=30)
+    refresh_token_ttl: timedelta = timedelta(days=30)
+    recovery_code_ttl: timedelta = timedelta(minutes=15)
+    code_attempts: int = 5
+    key_rotation: timedelta = timedelta(days=30)
     clock: Callable[[], datetime] = field(default=_utc_now)
 
 
@@ -167,33 +171,6 @@ async def activate_account(pool: asyncpg.Pool, policy: Policy, token: str) -> uu
             )
         await store.use_activation_token(conn, digest, now)
     return account.account_id
-
-
-async def open_session(pool: asyncpg.Pool, policy: Policy, tenant_id: str, email: str, password: str) -> str:
-    """An access token for the account these credentials prove.
-
-    An unknown email and a wrong password get the same answer, after the same hashing work, so that
-    nobody can learn who has an account. Whether an account is activated is told only to its owner.
-    """
-    account = await store.account_by_email(pool, tenant_id, email)
-    matches = await passwords.verify_password(account.password_hash if account else None, password)
-    if account is None or not matches:
-        # One answer for both cases: which of the two it was is exactly what must not leak.
-        raise Problem(
-            401,
-            "Invalid credentials",
-            type="invalid-credentials",
-            detail="the email or the password is wrong",
-        )
-    if account.status != "active":
-        raise Problem(
-            403,
-            "Account not activated",
-            type="account-not-activated",
-            detail="follow the link of the activation email first",
-        )
-    key = await signing.current_key(pool)
-    return key.sign(access_claims(account, policy.clock(), policy.access_token_ttl))
 
 
 async def create_organisation(

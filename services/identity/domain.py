@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -52,7 +53,68 @@ class Account(_Value):
     status: AccountStatus
     created_at: datetime
     activated_at: datetime | None
-    password_hash: str = Field(repr=False, exclude=True)
+    first_name: str | None = None
+    last_name: str | None = None
+    birth_date: date | None = None
+    phone: str | None = None
+    address: dict[str, Any] | None = None
+    passport: str | None = Field(None, repr=False)
+    registration_number: str | None = None
+    card_number: str | None = None
+    sponsor_id: uuid.UUID | None = None
+    password_change_required: bool = False
+    failed_logins: int = 0
+    locked_at: datetime | None = None
+    last_login_at: datetime | None = None
+    last_order_at: datetime | None = None
+    # None until the owner chooses one (an account created by someone else).
+    password_hash: str | None = Field(repr=False, exclude=True)
+
+
+PasswordClass = Literal["lower", "upper", "digit", "special"]
+LoginIdentifier = Literal["email", "registration_number", "card_number"]
+
+
+class TenantSettings(_Value):
+    """What a tenant decides about its accounts (the `tenant_settings` row; defaults for a new tenant)."""
+
+    password_min_length: int = Field(MIN_PASSWORD, ge=MIN_PASSWORD, le=MAX_PASSWORD)
+    password_classes: tuple[PasswordClass, ...] = ("lower", "upper", "digit", "special")
+    password_change_at_first_login: bool = False
+    login_identifiers: tuple[LoginIdentifier, ...] = Field(
+        ("email", "registration_number", "card_number"), min_length=1
+    )
+    lockout_threshold: int = Field(5, ge=1, le=100)
+    lockout_minutes: int | None = Field(15, gt=0)
+    delete_without_order_days: int | None = Field(None, gt=0)
+    delete_after_last_order_days: int | None = Field(None, gt=0)
+
+
+_CLASS_TESTS: dict[str, Callable[[str], bool]] = {
+    "lower": str.islower,
+    "upper": str.isupper,
+    "digit": str.isdigit,
+    "special": lambda c: not c.isalnum() and not c.isspace(),
+}
+_CLASS_NAMES = {
+    "lower": "a lowercase letter",
+    "upper": "an uppercase letter",
+    "digit": "a digit",
+    "special": "a special character",
+}
+
+
+def password_problems(settings: TenantSettings, password: str) -> list[str]:
+    """What a password lacks under the tenant's policy (empty when it is acceptable)."""
+    problems = []
+    if len(password) < settings.password_min_length:
+        problems.append(f"at least {settings.password_min_length} characters")
+    if len(password) > MAX_PASSWORD:
+        problems.append(f"at most {MAX_PASSWORD} characters")
+    for name in settings.password_classes:
+        if not any(_CLASS_TESTS[name](c) for c in password):
+            problems.append(_CLASS_NAMES[name])
+    return problems
 
 
 class ActivationToken(_Value):

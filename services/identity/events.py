@@ -14,6 +14,9 @@ SERVICE = "identity"
 Locale = Literal["fr", "en", "ru"]
 """Languages an account can be written to in."""
 
+Channel = Literal["email", "sms"]
+"""How a message reaches a person."""
+
 
 class AccountRegistered(IntegrationEvent):
     """An account was created (pending activation, or active at once for a tenant's first admin).
@@ -51,17 +54,62 @@ class ContactChanged(IntegrationEvent):
     email: str = Field(description="The address to write to")
     display_name: str = Field(description="How to greet the person")
     locale: Locale = Field(description="Language to write in: fr, en or ru")
+    phone: str | None = Field(None, description="Mobile number for SMS (E.164), if the person gave one")
 
 
-class ActivationRequested(IntegrationEvent):
-    """Ask notify to send the activation email. Internal: the URL holds the secret activation token."""
+class AccountDeleted(IntegrationEvent):
+    """An account was deleted: closed by its owner or an admin, or after inactivity. Every service
+    that stores personal data of this account erases or anonymises it on this event."""
 
-    event_type = "identity.activation.requested"
+    event_type = "identity.account.deleted"
+    topic = "identity.account.v1"
+
+    account_id: str = Field(description="The deleted account's id; also the subject and Kafka key")
+    reason: Literal["closed", "inactive"] = Field(
+        description="closed: by its owner or an admin; inactive: the tenant's inactivity rule"
+    )
+    deleted_at: datetime = Field(description="When the account was deleted (UTC)")
+
+
+class _MessageRequest(IntegrationEvent):
+    """Something identity asks notify to send to one person, by email or SMS. Internal: it holds
+    contact data and a secret."""
+
     topic = "notify.requests.v1"
     internal = True
 
-    account_id: str = Field(description="The account to activate; also the subject and Kafka key")
-    email: str = Field(description="Where to send the activation link")
+    account_id: str = Field(description="Whom it is for; also the subject and Kafka key")
+    channel: Channel = Field(description="email or sms")
+    email: str | None = Field(description="The address, when the channel is email")
+    phone: str | None = Field(description="The mobile number (E.164), when the channel is sms")
     display_name: str = Field(description="How to greet the person")
-    locale: Locale = Field(description="Language of the email: fr, en or ru")
+    locale: Locale = Field(description="Language of the message: fr, en or ru")
+
+
+class ActivationRequested(_MessageRequest):
+    """Send the activation link (seed 001: by SMS; seed 003: by email)."""
+
+    event_type = "identity.activation.requested"
+
+    channel: Channel = Field("email", description="email or sms")
+    email: str | None = Field(None, description="The address, when the channel is email")
+    phone: str | None = Field(None, description="The mobile number (E.164), when the channel is sms")
     activation_url: str = Field(description="The link to click; it holds a single-use secret token")
+
+
+class ActivationCodeRequested(_MessageRequest):
+    """Send a numeric activation code, to type instead of following a link."""
+
+    event_type = "identity.activation.code.requested"
+
+    code: str = Field(description="The digits to type; single use")
+    expires_at: datetime = Field(description="When the code stops working (UTC)")
+
+
+class RecoveryCodeRequested(_MessageRequest):
+    """Send a temporary numeric code that lets the person choose a new password (seed 001)."""
+
+    event_type = "identity.recovery.requested"
+
+    code: str = Field(description="The digits to type; single use")
+    expires_at: datetime = Field(description="When the code stops working (UTC)")

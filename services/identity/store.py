@@ -10,7 +10,7 @@ from typing import TypeAlias
 import asyncpg
 from pydantic import BaseModel, ConfigDict
 
-from services.identity.domain import Account, ActivationToken, NewAccount, Organisation
+from services.identity.domain import Account, ActivationToken, NewAccount, Organisation, TenantSettings
 
 Db: TypeAlias = asyncpg.Connection | asyncpg.Pool  # reads run on either; writes need a connection
 
@@ -100,11 +100,26 @@ async def organisations(db: Db, tenant_id: str) -> list[Organisation]:
     return [Organisation(**dict(row)) for row in await db.fetch(_ORGANISATIONS, tenant_id)]
 
 
+# --- tenant settings ---
+
+_TENANT_SETTINGS = (
+    f"SELECT {', '.join(TenantSettings.model_fields)} FROM tenant_settings WHERE tenant_id = $1"
+)
+
+
+async def tenant_settings(db: Db, tenant_id: str) -> TenantSettings | None:
+    """The tenant's settings; None when there is no such tenant."""
+    row = await db.fetchrow(_TENANT_SETTINGS, tenant_id)
+    return TenantSettings(**dict(row)) if row else None
+
+
 # --- accounts ---
 
 _ACCOUNT_COLUMNS = (
     "account_id, tenant_id, email, display_name, locale, roles, organisation_id, status,"
-    " created_at, activated_at, password_hash"
+    " created_at, activated_at, first_name, last_name, birth_date, phone, address, passport,"
+    " registration_number, card_number, sponsor_id, password_change_required, failed_logins,"
+    " locked_at, last_login_at, last_order_at, password_hash"
 )
 # The email's uniqueness is per tenant and case-insensitive (the accounts_email index).
 _ADD_ACCOUNT = f"""

@@ -91,7 +91,7 @@ async def test_openapi_document_is_generated_from_the_endpoint_table(
     assert create["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/NewItem"
     }
-    assert create["x-roles"] == ["admin"]
+    assert create["x-roles"] == {"admin": "tenant"}
     assert any(p["name"] == "Idempotency-Key" for p in create["parameters"])
     assert (
         doc["components"]["schemas"]["NewItem"]["properties"]["name"]["description"]

@@ -33,10 +33,11 @@ async def test_registration_publishes_the_account_its_contact_and_an_activation_
         "email": "Claire@Pharmacie.test",
         "display_name": "Claire",
         "locale": "ru",
+        "phone": None,
     }
     url = request.pop("activation_url")
     assert url.startswith("http://127.0.0.1:8080" + ACTIVATION_PREFIX)
-    assert request == contact
+    assert request == contact | {"channel": "email"}
 
     # The token is a secret: only notify's internal request carries it; the password goes nowhere.
     token = url.rsplit("/", 1)[1]

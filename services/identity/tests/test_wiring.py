@@ -29,8 +29,8 @@ def test_openapi_says_which_routes_need_a_token() -> None:
         ("POST", "/activations"),
         ("POST", "/sessions"),
     }
-    assert paths["/organisations"]["post"]["x-roles"] == ["admin"]
-    assert "x-roles" not in paths["/me"]["get"]
+    assert paths["/organisations"]["post"]["x-roles"] == {"admin": "tenant"}
+    assert paths["/me"]["get"]["x-roles"] == {"*": "tenant"}
 
 
 def test_settings_defaults() -> None:

@@ -130,8 +130,8 @@ async def test_the_ledger_lists_newest_first_and_honours_its_limit(loyalty: Loya
 async def test_openapi_and_event_catalog_describe_the_routes_and_points_awarded(loyalty: Loyalty) -> None:
     status, doc = await loyalty.call("GET", "/openapi.json", None)
     assert status == 200
-    assert doc["paths"]["/rules/earning"]["put"]["x-roles"] == ["admin"]
-    assert "x-roles" not in doc["paths"]["/accounts/me"]["get"]
+    assert doc["paths"]["/rules/earning"]["put"]["x-roles"] == {"admin": "tenant"}
+    assert doc["paths"]["/accounts/me"]["get"]["x-roles"] == {"*": "tenant"}
     status, catalog = await loyalty.call("GET", "/events.json", None)
     awarded = catalog["loyalty.points.awarded"]
     assert awarded["topic"] == "loyalty.points.v1" and awarded["internal"] is False

@@ -1,0 +1,49 @@
+"""Erasure of a person's data from the backbone tables every schema carries.
+
+A service that erases a person (on `identity.account.deleted`) clears its own tables itself, then
+calls `scrub` with the personal values it held: the events, dead letters and remembered responses
+that carried them are deleted. The account id stays: without the erased data it identifies nobody.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import asyncpg
+
+MIN_NEEDLE = 3  # shorter values (initials, a two-letter name) would match unrelated rows
+
+# Outbox rows go whether published or not: an event about an erased person must not leave with
+# their data, and once published it is kept only to republish after a broker loss.
+_SCRUB = """
+WITH needles AS (SELECT convert_to(n, 'UTF8') AS n FROM unnest($1::text[]) AS n),
+outbox_gone AS (
+    DELETE FROM outbox o WHERE EXISTS (SELECT 1 FROM needles WHERE position(n IN o.payload) > 0)
+    RETURNING 1
+),
+dead_gone AS (
+    DELETE FROM dead_letters d WHERE EXISTS (SELECT 1 FROM needles WHERE position(n IN d.payload) > 0)
+    RETURNING 1
+),
+responses_gone AS (
+    DELETE FROM idempotency_keys k
+    WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) AS n WHERE strpos(k.response::text, n) > 0)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM outbox_gone) + (SELECT count(*) FROM dead_gone)
+     + (SELECT count(*) FROM responses_gone)
+"""
+
+
+def needles(values: Iterable[object]) -> list[str]:
+    """The personal values worth searching for: non-empty text of at least `MIN_NEEDLE` characters."""
+    return sorted({str(v).strip() for v in values if v is not None and len(str(v).strip()) >= MIN_NEEDLE})
+
+
+async def scrub(conn: asyncpg.Connection, values: Iterable[object]) -> int:
+    """Delete the outbox rows, dead letters and remembered responses holding any of these values
+    (in the caller's transaction); return how many rows went."""
+    found = needles(values)
+    if not found:
+        return 0
+    return int(await conn.fetchval(_SCRUB, found))
