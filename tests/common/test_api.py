@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from aiohttp import web
 
+from libs.common.api import PUBLIC, Endpoint, add_endpoints
 from libs.common.testing import Isolated, TokenMinter, service_running
 from tests.common.sample.app import SPEC
 
@@ -60,6 +62,72 @@ async def test_another_tenant_cannot_read_an_item_by_its_real_id(
         assert resp.status == 404
     async with http.get(f"{url}/items/{item['id']}", headers=tokens.headers(**ADMIN_A)) as resp:
         assert resp.status == 200
+
+
+async def test_each_role_reaches_as_far_as_its_grant_says(
+    sample: tuple[aiohttp.ClientSession, str], tokens: TokenMinter
+) -> None:
+    http, url = sample
+    people = {
+        "admin": tokens.headers(account_id="a1", tenant_id="brand-a", roles=["admin"]),
+        "claire": tokens.headers(
+            account_id="c1", tenant_id="brand-a", roles=["partner"], organisation_id="o1"
+        ),
+        "chloe": tokens.headers(
+            account_id="c2", tenant_id="brand-a", roles=["partner"], organisation_id="o1"
+        ),
+        "val": tokens.headers(
+            account_id="v1", tenant_id="brand-a", roles=["validator"], organisation_id="o1"
+        ),
+        "other-val": tokens.headers(
+            account_id="v2", tenant_id="brand-a", roles=["validator"], organisation_id="o2"
+        ),
+        "shop": tokens.headers(account_id="s1", tenant_id="brand-a", roles=["shop"]),
+        "b-admin": tokens.headers(account_id="b1", tenant_id="brand-b", roles=["admin"]),
+    }
+    async with http.post(f"{url}/items/mine", json={"name": "claire's"}, headers=people["claire"]) as resp:
+        assert resp.status == 201
+        item_id = (await resp.json())["id"]
+
+    seen = {}
+    for who, headers in people.items():
+        async with http.get(f"{url}/items/{item_id}", headers=headers) as resp:
+            seen[who] = resp.status
+    assert seen == {
+        "admin": 200,  # tenant reach
+        "claire": 200,  # her own
+        "chloe": 404,  # same organisation, but a partner reaches only her own
+        "val": 200,  # her organisation's
+        "other-val": 404,  # another organisation's
+        "shop": 403,  # not granted at all
+        "b-admin": 404,  # another tenant's: as absent as a missing item
+    }
+
+    listed = {}
+    for who in ("admin", "claire", "chloe", "val", "other-val", "b-admin"):
+        async with http.get(f"{url}/items", headers=people[who]) as resp:
+            listed[who] = [item["id"] for item in await resp.json()]
+    assert listed == {
+        "admin": [item_id],
+        "claire": [item_id],
+        "chloe": [],
+        "val": [item_id],
+        "other-val": [],
+        "b-admin": [],
+    }
+    async with http.get(f"{url}/items/not-a-uuid", headers=people["admin"]) as resp:
+        assert resp.status == 404
+
+
+def test_a_route_naming_a_resource_without_an_owner_lookup_is_refused_at_startup() -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response()
+
+    app = web.Application()
+    with pytest.raises(ValueError, match="owner lookup"):
+        add_endpoints(app, [Endpoint("GET", "/things/{thing_id}", handler, "Read a thing")])
+    # A public route may name a token or a code: nobody's resource, nothing to check.
+    add_endpoints(app, [Endpoint("GET", "/links/{token}", handler, "Follow a link", roles=PUBLIC)])
 
 
 async def test_same_idempotency_key_answers_the_first_result_and_creates_once(

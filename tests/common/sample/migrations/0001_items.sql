@@ -1,5 +1,7 @@
 CREATE TABLE items (
-    id        uuid PRIMARY KEY,
-    tenant_id text NOT NULL,
-    name      text NOT NULL
+    id              uuid PRIMARY KEY,
+    tenant_id       text NOT NULL,
+    organisation_id text,
+    account_id      text NOT NULL,
+    name            text NOT NULL
 );
