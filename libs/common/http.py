@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, TypeVar
 
@@ -33,6 +34,14 @@ REQUEST_DURATION = Histogram(
     "Time to answer an HTTP request",
     ["service", "method", "route", "status"],
 )
+
+LOOP_LAG = Histogram(
+    "comptoir_event_loop_lag_seconds",
+    "How late the event loop ran a timer: time the loop was blocked (e.g. by CPU work in a handler)",
+    ["service"],
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+LOOP_LAG_INTERVAL = 0.05
 
 _SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 # Statuses whose reason phrase would make a vague or version-dependent slug.
@@ -90,7 +99,26 @@ def create_app(
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
+    app.cleanup_ctx.append(_loop_lag_probe)
     return app
+
+
+async def _loop_lag_probe(app: web.Application) -> AsyncIterator[None]:
+    """Measure, every `LOOP_LAG_INTERVAL`, how much later than asked the loop woke a sleeper."""
+    observe = LOOP_LAG.labels(app[SERVICE]).observe
+
+    async def probe() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            asked = loop.time() + LOOP_LAG_INTERVAL
+            await asyncio.sleep(LOOP_LAG_INTERVAL)
+            observe(max(0.0, loop.time() - asked))
+
+    task = asyncio.create_task(probe(), name="loop-lag-probe")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def read_json(request: web.Request, model: type[M]) -> M:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -403,3 +404,25 @@ async def test_metrics_label_requests_by_route_template_not_raw_path(serve: Serv
     assert any('route="unmatched"' in line and 'status="404"' in line for line in counts), counts
     assert "ord-8f3a91" not in text
     assert "thing-77" not in text
+
+
+async def test_metrics_show_how_long_blocking_work_held_the_event_loop(serve: Serve) -> None:
+    async def block(request: web.Request) -> web.Response:
+        time.sleep(0.3)  # CPU work done on the loop: exactly what the probe must reveal
+        return web.Response()
+
+    app = create_app(service="lag-test")
+    app.router.add_get("/block", block)
+    client = await serve(app)
+    await asyncio.sleep(0.2)  # the probe's first rounds, with nothing blocking
+    assert (await client.get("/block")).status == 200
+    await asyncio.sleep(0.2)
+
+    text = await (await client.get("/metrics")).text()
+    buckets = {
+        line.split('le="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("comptoir_event_loop_lag_seconds_bucket{") and 'service="lag-test"' in line
+    }
+    assert buckets["+Inf"] >= 4  # it keeps probing, about every 50 ms
+    assert buckets["0.1"] < buckets["+Inf"]  # and one wake-up came over 100 ms late: the blocked one
