@@ -237,8 +237,40 @@ async def logins(bench: Bench, rate: int, seconds: float, progress: Progress) ->
         )
         for p in bench.partners
     ]
+    before = await loop_lag_buckets(bench.http, bench.platform.url("identity"))
     result = await run_load_async(LoadSpec(bench.gateway, requests, seconds, rate=rate))
-    return _rate_row(rate, seconds, result)
+    after = await loop_lag_buckets(bench.http, bench.platform.url("identity"))
+    return _rate_row(rate, seconds, result) | {"identity_loop_lag": lag_summary(before, after)}
+
+
+async def loop_lag_buckets(http: aiohttp.ClientSession, service_url: str) -> dict[float, float]:
+    """The cumulative buckets of a service's event-loop lag histogram (upper bound in s → count)."""
+    async with http.get(f"{service_url}/metrics") as resp:
+        text = await resp.text()
+    buckets = {}
+    for line in text.splitlines():
+        if line.startswith("comptoir_event_loop_lag_seconds_bucket{"):
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets[float("inf") if bound == "+Inf" else float(bound)] = float(line.rsplit(" ", 1)[1])
+    return buckets
+
+
+def lag_summary(before: dict[float, float], after: dict[float, float]) -> dict[str, float]:
+    """Probes taken between two scrapes, and the bucket bounds holding their p50, p99 and maximum
+    (a histogram gives bounds, not exact values: "≤ 5 ms")."""
+    counts = {bound: after[bound] - before.get(bound, 0.0) for bound in sorted(after)}
+    total = counts.get(float("inf"), 0.0)
+
+    def bound_of(share: float) -> float:
+        return next((b for b, c in counts.items() if total and c >= share * total), float("inf"))
+
+    worst = next((b for b, c in counts.items() if c >= total), float("inf"))
+    return {
+        "probes": total,
+        "p50_le_ms": bound_of(0.5) * 1000,
+        "p99_le_ms": bound_of(0.99) * 1000,
+        "max_le_ms": worst * 1000,
+    }
 
 
 @contextlib.asynccontextmanager

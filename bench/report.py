@@ -127,6 +127,12 @@ def table(results: dict[str, Any]) -> str:
                 f" {r['errors']} errors,"
                 f" p50 {_ms(r['p50_ms'])} ms, p95 {_ms(r['p95_ms'])} ms, p99 {_ms(r['p99_ms'])} ms"
             )
+            if lag := r.get("identity_loop_lag"):
+                lines.append(
+                    f"  identity's event loop meanwhile ({lag['probes']:.0f} probes every 50 ms):"
+                    f" lag p50 ≤ {lag['p50_le_ms']:g} ms, p99 ≤ {lag['p99_le_ms']:g} ms,"
+                    f" max ≤ {lag['max_le_ms']:g} ms"
+                )
     if "pipeline" in platform:
         p = platform["pipeline"]
         lines.append("")
