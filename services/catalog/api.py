@@ -9,8 +9,8 @@ from aiohttp import web
 from pydantic import BaseModel, Field, RootModel
 
 from libs.common import idempotency
-from libs.common.api import AUTHENTICATED, Endpoint, roles
-from libs.common.auth import principal
+from libs.common.api import AUTHENTICATED, Endpoint, Owner, owner, roles
+from libs.common.auth import Principal, principal
 from libs.common.http import json_response, read_json
 from libs.common.runtime import POOL
 from services.catalog import commands, store
@@ -39,21 +39,38 @@ class ProductList(RootModel[list[ProductView]]):
     """Products ordered by code."""
 
 
-def _is_admin(request: web.Request) -> bool:
-    return principal(request).has_role(ADMIN_ROLE)
+def _is_admin(caller: Principal) -> bool:
+    return caller.has_role(ADMIN_ROLE)
 
 
-def _product_id(request: web.Request) -> uuid.UUID:
-    """The id in the path; one that is not a UUID names no product."""
+def _owner_of(product: Product | None, caller: Principal) -> Owner | None:
+    """A product belongs to its tenant; a withdrawn one is as absent as a missing one to non-admins."""
+    if product is None or not visible_to(product, is_admin=_is_admin(caller)):
+        return None
+    return Owner(tenant_id=product.tenant_id, resource=product)
+
+
+async def product_owner(request: web.Request, caller: Principal) -> Owner | None:
+    """The product named by id in the path; an id that is not a UUID names no product."""
     try:
-        return uuid.UUID(request.match_info["product_id"])
+        product_id = uuid.UUID(request.match_info["product_id"])
     except ValueError:
-        raise commands.product_not_found() from None
+        return None
+    return _owner_of(await store.find_product(request.app[POOL], caller.tenant_id, product_id), caller)
 
 
-def _visible(request: web.Request, product: Product | None) -> Product:
-    if product is None or not visible_to(product, is_admin=_is_admin(request)):
-        raise commands.product_not_found()
+async def product_by_code_owner(request: web.Request, caller: Principal) -> Owner | None:
+    """The product named by code in the path, in one query: quick order looks codes up as they are typed."""
+    code = request.match_info["code"]
+    # A malformed code names no product: no need to ask the database.
+    if not is_valid_code(code):
+        return None
+    return _owner_of(await store.find_by_code(request.app[POOL], caller.tenant_id, code), caller)
+
+
+def _product(request: web.Request) -> Product:
+    """The product the route's owner lookup loaded."""
+    product: Product = owner(request).resource
     return product
 
 
@@ -70,35 +87,27 @@ async def create_product(request: web.Request) -> web.Response:
 
 
 async def update_product(request: web.Request) -> web.Response:
-    tenant_id = principal(request).tenant_id
-    product_id = _product_id(request)
+    found = _product(request)
     body = await read_json(request, ProductDetails)
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        product = await commands.update_product(conn, tenant_id, product_id, body)
+        product = await commands.update_product(conn, found.tenant_id, found.id, body)
     return json_response(ProductView.of(product))
 
 
 async def list_products(request: web.Request) -> web.Response:
+    caller = principal(request)
     products = await store.list_products(
-        request.app[POOL], principal(request).tenant_id, include_inactive=_is_admin(request)
+        request.app[POOL], caller.tenant_id, include_inactive=_is_admin(caller)
     )
     return json_response(ProductList([ProductView.of(p) for p in products]))
 
 
 async def get_product(request: web.Request) -> web.Response:
-    found = await store.find_product(request.app[POOL], principal(request).tenant_id, _product_id(request))
-    return json_response(ProductView.of(_visible(request, found)))
+    return json_response(ProductView.of(_product(request)))
 
 
 async def get_product_by_code(request: web.Request) -> web.Response:
-    code = request.match_info["code"]
-    # A malformed code names no product: no need to ask the database.
-    found = (
-        await store.find_by_code(request.app[POOL], principal(request).tenant_id, code)
-        if is_valid_code(code)
-        else None
-    )
-    return json_response(ProductView.of(_visible(request, found)))
+    return json_response(ProductView.of(_product(request)))
 
 
 ADMIN = roles(ADMIN_ROLE)
@@ -130,6 +139,7 @@ ENDPOINTS = [
         "A product by its code, whatever its case",
         roles=AUTHENTICATED,
         response=ProductView,
+        owner=product_by_code_owner,
     ),
     Endpoint(
         "GET",
@@ -138,6 +148,7 @@ ENDPOINTS = [
         "A product by its id",
         roles=AUTHENTICATED,
         response=ProductView,
+        owner=product_owner,
     ),
     Endpoint(
         "PUT",
@@ -147,5 +158,6 @@ ENDPOINTS = [
         roles=ADMIN,
         body=ProductDetails,
         response=ProductView,
+        owner=product_owner,
     ),
 ]

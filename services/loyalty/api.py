@@ -1,4 +1,4 @@
-"""Loyalty's HTTP API: a member's balance and ledger, and the tenant's earning rule (admins)."""
+"""Loyalty's HTTP API: points balances and ledgers (one's own; any, for admins and shops), earning rule."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from datetime import datetime
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from libs.common.api import AUTHENTICATED, Endpoint, roles
-from libs.common.auth import principal
-from libs.common.http import Problem, json_response, read_json, read_query
+from libs.common.api import AUTHENTICATED, SELF, TENANT, Endpoint, Owner, grant, owner, roles
+from libs.common.auth import Principal, principal
+from libs.common.http import json_response, read_json, read_query
 from libs.common.runtime import POOL, ApiSetup
 from services.loyalty import store
 from services.loyalty.domain import MAX_POINTS_PER_UNIT, Account, EarningRule, EntryKind, LedgerEntry
@@ -50,14 +50,23 @@ class EarningRuleView(BaseModel):
 class AccountView(BaseModel):
     account_id: str = Field(description="The member (identity's account id)")
     balance: int = Field(description="Points available: the sum of the member's ledger entries")
+    closed_at: datetime | None = Field(
+        None,
+        description="When the member's account was deleted: her points were forfeited and she earns no"
+        " more; null while open",
+    )
+
+    @classmethod
+    def of(cls, account: Account) -> AccountView:
+        return cls(account_id=account.account_id, balance=account.balance, closed_at=account.closed_at)
 
 
 class LedgerEntryView(BaseModel):
     entry_id: uuid.UUID = Field(description="The entry's id")
-    kind: EntryKind = Field(description="earn, redeem, reverse, expire or adjust")
+    kind: EntryKind = Field(description="earn, redeem, reverse, expire, adjust or forfeit")
     points: int = Field(description="Points credited (positive) or debited (negative)")
-    cause_type: str = Field(description='What caused the entry, e.g. "order"')
-    cause_id: str = Field(description="Which one, e.g. the order id")
+    cause_type: str = Field(description='What caused the entry: "order", "account-deletion"')
+    cause_id: str = Field(description="Which one: the order id, the deletion event's id")
     created_at: datetime = Field(description="When the entry was written (UTC)")
 
 
@@ -96,8 +105,7 @@ async def get_my_account(request: web.Request) -> web.Response:
     caller = principal(request)
     account = await store.find_account(request.app[POOL], caller.tenant_id, caller.account_id)
     # A member who has earned nothing yet has no account row, but a balance all the same.
-    balance = account.balance if account else 0
-    return json_response(AccountView(account_id=caller.account_id, balance=balance))
+    return json_response(AccountView.of(account or Account(account_id=caller.account_id, balance=0)))
 
 
 async def get_my_ledger(request: web.Request) -> web.Response:
@@ -107,23 +115,26 @@ async def get_my_ledger(request: web.Request) -> web.Response:
     return json_response(_ledger_view(entries))
 
 
-async def _member_account(request: web.Request) -> Account:
-    """The account named in the path, in the caller's tenant; 404 when it has none there."""
-    tenant_id, account_id = principal(request).tenant_id, request.match_info["account_id"]
-    account = await store.find_account(request.app[POOL], tenant_id, account_id)
+async def member_account_owner(request: web.Request, caller: Principal) -> Owner | None:
+    """The points account named in the path, in the caller's tenant; None when it has none there."""
+    account = await store.find_account(request.app[POOL], caller.tenant_id, request.match_info["account_id"])
     if account is None:
-        raise Problem(404, "No such points account", type="account-not-found")
+        return None
+    return Owner(caller.tenant_id, account_id=account.account_id, resource=account)
+
+
+def _member_account(request: web.Request) -> Account:
+    account: Account = owner(request).resource
     return account
 
 
 async def get_member_account(request: web.Request) -> web.Response:
-    account = await _member_account(request)
-    return json_response(AccountView(account_id=account.account_id, balance=account.balance))
+    return json_response(AccountView.of(_member_account(request)))
 
 
 async def get_member_ledger(request: web.Request) -> web.Response:
     query = read_query(request, LedgerQuery)
-    account = await _member_account(request)
+    account = _member_account(request)
     entries = await store.ledger(
         request.app[POOL], principal(request).tenant_id, account.account_id, query.limit
     )
@@ -131,6 +142,9 @@ async def get_member_ledger(request: web.Request) -> web.Response:
 
 
 ADMIN = roles("admin")
+# Admins and shops (seed 003: a shop manages its customers' cards) reach every member's account of
+# the tenant; a member reaches her own. Someone else's account answers like a missing one.
+ACCOUNT_READERS = grant(admin=TENANT, shop=TENANT, partner=SELF, validator=SELF, seller=SELF, customer=SELF)
 
 # `/accounts/me` comes before `/accounts/{account_id}`: routes match in this order.
 ENDPOINTS = [
@@ -155,17 +169,19 @@ ENDPOINTS = [
         "GET",
         "/accounts/{account_id}",
         get_member_account,
-        "A member's points balance",
-        roles=ADMIN,
+        "A member's points balance (admins and shops: any member's; a member: her own)",
+        roles=ACCOUNT_READERS,
         response=AccountView,
+        owner=member_account_owner,
     ),
     Endpoint(
         "GET",
         "/accounts/{account_id}/ledger",
         get_member_ledger,
-        "A member's points ledger, newest first",
-        roles=ADMIN,
+        "A member's points ledger, newest first (admins and shops: any member's; a member: her own)",
+        roles=ACCOUNT_READERS,
         response=LedgerView,
+        owner=member_account_owner,
         query=LedgerQuery,
     ),
     Endpoint(

@@ -11,7 +11,7 @@ from libs.common.runtime import ServiceSpec
 from libs.common.settings import ServiceSettings
 from services.loyalty import api, consumers
 from services.loyalty.domain import DEFAULT_POINTS_PER_UNIT, MAX_POINTS_PER_UNIT
-from services.loyalty.events import SERVICE, PointsAwarded
+from services.loyalty.events import SERVICE, PointsAwarded, PointsForfeited
 
 
 class Settings(ServiceSettings):
@@ -35,7 +35,7 @@ def build_spec(settings: Settings) -> ServiceSpec:
     return ServiceSpec(
         name=SERVICE,
         folder=Path(__file__).parent,
-        events=EventCatalog(SERVICE, [PointsAwarded]),
+        events=EventCatalog(SERVICE, [PointsAwarded, PointsForfeited]),
         handlers=consumers.handlers(default),
         endpoints=api.ENDPOINTS,
         api=api.configure(default),

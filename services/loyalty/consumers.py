@@ -1,25 +1,30 @@
-"""Loyalty's consumers: credit a member's points for each order they submit, once per order."""
+"""Loyalty's consumers: credit a member's points for each order they submit, once per order; close a
+deleted member's account, forfeiting what is left on it."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import asyncpg
 import structlog
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from libs.common import outbox
 from libs.common.consumer import HandlerTable, PermanentError
 from libs.common.events import Envelope, envelope
 from services.loyalty import store
-from services.loyalty.domain import MAX_POINTS, points_for_order
-from services.loyalty.events import SERVICE, PointsAwarded
+from services.loyalty.domain import MAX_POINTS, forfeit_points, points_for_order
+from services.loyalty.events import SERVICE, PointsAwarded, PointsForfeited
 
 log = structlog.get_logger(__name__)
 
 ORDERS = "ordering.order.v1"
 ORDER_SUBMITTED = "ordering.order.submitted"
 ORDER_CAUSE = "order"
+ACCOUNTS = "identity.account.v1"
+ACCOUNT_DELETED = "identity.account.deleted"
+DELETION_CAUSE = "account-deletion"
 
 
 class OrderSubmitted(BaseModel):
@@ -32,6 +37,28 @@ class OrderSubmitted(BaseModel):
     total_minor: int = Field(ge=0)
 
 
+class AccountDeleted(BaseModel):
+    """Loyalty's own reading of identity.account.deleted: whose points account to close, and when."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    account_id: str = Field(min_length=1)
+    reason: str | None = None  # closed or inactive: logged, it changes nothing here
+    deleted_at: datetime
+
+    @field_validator("deleted_at")
+    @classmethod
+    def _in_utc(cls, at: datetime) -> datetime:
+        # Times are UTC here (docs/contracts.md): a time without an offset is read as UTC.
+        return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _tenant(event: Envelope) -> str:
+    if not event.tenantid:
+        raise PermanentError(f"a {event.type} event without a tenant names no member")
+    return event.tenantid
+
+
 async def award_points_for_order(
     conn: asyncpg.Connection, event: Envelope, *, default_points_per_unit: int
 ) -> None:
@@ -41,9 +68,7 @@ async def award_points_for_order(
     event for an order already credited (replayed under a new id) changes nothing.
     """
     order = OrderSubmitted.model_validate(event.data)
-    tenant_id = event.tenantid
-    if not tenant_id:
-        raise PermanentError("an order event without a tenant cannot be credited to anyone")
+    tenant_id = _tenant(event)
     rule = await store.earning_rule(conn, tenant_id)
     points = points_for_order(order.total_minor, rule.points_per_unit if rule else default_points_per_unit)
     cause_id = str(order.order_id)
@@ -52,6 +77,11 @@ async def award_points_for_order(
         return
     if points > MAX_POINTS:
         raise PermanentError(f"order {cause_id} would earn {points} points, more than a balance can hold")
+    account = await store.open_account(conn, tenant_id, order.account_id)
+    if account.closed:
+        # The member's identity account was deleted (perhaps while this order was on its way).
+        log.info("closed account earns nothing", order_id=cause_id)
+        return
     entry = await store.post_entry(conn, tenant_id, order.account_id, "earn", points, ORDER_CAUSE, cause_id)
     if entry is None:
         log.info("order already credited", order_id=cause_id, event_id=str(event.id))
@@ -71,10 +101,52 @@ async def award_points_for_order(
     log.info("points awarded", order_id=cause_id, points=points, balance=entry.balance)
 
 
+async def close_deleted_members_account(conn: asyncpg.Connection, event: Envelope) -> None:
+    """Close the points account of a member whose identity account was deleted: one forfeit entry
+    brings the balance to 0 (announced), and later orders of hers earn nothing.
+
+    Loyalty holds no personal data to erase: an account is known by identity's pseudonymous id alone.
+    The account is opened closed when the member never earned, so that a late order cannot open it.
+    A redelivery, or another deletion event for the same account, finds it closed and changes nothing.
+    """
+    deleted = AccountDeleted.model_validate(event.data)
+    tenant_id = _tenant(event)
+    account = await store.open_account(conn, tenant_id, deleted.account_id)
+    if account.closed:
+        log.info("points account already closed", event_id=str(event.id))
+        return
+    points = forfeit_points(account.balance)
+    if points != 0:
+        entry = await store.post_entry(
+            conn, tenant_id, deleted.account_id, "forfeit", points, DELETION_CAUSE, str(event.id)
+        )
+        # The lock and the open account make a second forfeit of this cause impossible.
+        assert entry is not None, "an open account has no forfeit entry yet"
+        forfeited = PointsForfeited(
+            account_id=entry.account_id,
+            entry_id=entry.entry_id,
+            points=entry.points,
+            balance=entry.balance,
+            cause_type=entry.cause_type,
+            cause_id=entry.cause_id,
+            forfeited_at=entry.created_at,
+        )
+        await outbox.append(
+            conn,
+            PointsForfeited.topic,
+            envelope(SERVICE, forfeited, subject=entry.account_id, tenant_id=tenant_id),
+        )
+    await store.close_account(conn, tenant_id, deleted.account_id, deleted.deleted_at)
+    log.info("points account closed", forfeited=-points, reason=deleted.reason)
+
+
 def handlers(default_points_per_unit: int) -> HandlerTable:
     """What loyalty consumes; tenants without a rule of their own earn `default_points_per_unit`."""
 
     async def award_order_points(conn: asyncpg.Connection, event: Envelope) -> None:
         await award_points_for_order(conn, event, default_points_per_unit=default_points_per_unit)
 
-    return {ORDERS: {ORDER_SUBMITTED: award_order_points}}
+    return {
+        ORDERS: {ORDER_SUBMITTED: award_order_points},
+        ACCOUNTS: {ACCOUNT_DELETED: close_deleted_members_account},
+    }

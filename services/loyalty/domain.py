@@ -1,4 +1,5 @@
-"""Loyalty's pure rules: how many points an order earns, and what accounts and ledger entries are."""
+"""Loyalty's pure rules: how many points an order earns, what a closed account forfeits, and what
+accounts and ledger entries are."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ DEFAULT_POINTS_PER_UNIT = 1
 MAX_POINTS_PER_UNIT = 10_000  # far above any real programme; keeps points within bigint
 MAX_POINTS = 2**63 - 1  # points and balances are stored as PostgreSQL bigint
 
-EntryKind = Literal["earn", "redeem", "reverse", "expire", "adjust"]
-"""What a ledger entry does: earn credits, redeem and expire debit, reverse and adjust go either way."""
+EntryKind = Literal["earn", "redeem", "reverse", "expire", "adjust", "forfeit"]
+"""What a ledger entry does: earn credits, redeem and expire debit, reverse and adjust go either way,
+forfeit brings a closed account's balance to 0."""
 
 
 def points_for_order(total_minor: int, points_per_unit: int) -> int:
@@ -30,6 +32,14 @@ def points_for_order(total_minor: int, points_per_unit: int) -> int:
     return total_minor * points_per_unit // MINOR_PER_UNIT
 
 
+def forfeit_points(balance: int) -> int:
+    """The points of the entry that closes an account: whatever brings its balance to 0.
+
+    Usually a debit of everything left; a debt (a negative balance) is written off the same way.
+    """
+    return -balance
+
+
 class _Value(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -42,10 +52,15 @@ class EarningRule(_Value):
 
 
 class Account(_Value):
-    """A member's points account in one tenant."""
+    """A member's points account in one tenant; closed once the member's identity account is deleted."""
 
     account_id: str
     balance: int
+    closed_at: datetime | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_at is not None
 
 
 class LedgerEntry(_Value):

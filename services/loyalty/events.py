@@ -27,3 +27,28 @@ class PointsAwarded(IntegrationEvent):
     cause_type: str = Field(description='What earned the points: "order"')
     cause_id: str = Field(description="Which one: the order id for an order")
     awarded_at: datetime = Field(description="When the points were credited (UTC)")
+
+
+class PointsForfeited(IntegrationEvent):
+    """A member's points account was closed because her identity account was deleted: one last
+    ledger entry brought the balance to 0, and the account earns nothing any more.
+
+    Not sent when the balance was already 0: no points moved.
+    """
+
+    event_type = "loyalty.points.forfeited"
+    topic = "loyalty.points.v1"
+
+    account_id: str = Field(
+        description="The member whose points were forfeited (identity's account id); also the subject and"
+        " Kafka key"
+    )
+    entry_id: uuid.UUID = Field(description="The ledger entry that brought the balance to 0")
+    points: int = Field(
+        description="The entry's points, signed as in the ledger: minus the balance the account held"
+        " (negative, unless a debt was written off)"
+    )
+    balance: int = Field(description="The member's balance right after this entry: always 0")
+    cause_type: str = Field(description='What closed the account: "account-deletion"')
+    cause_id: str = Field(description="Which one: the id of the identity.account.deleted event")
+    forfeited_at: datetime = Field(description="When the points were forfeited (UTC)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import TypeAlias
 
 import asyncpg
@@ -36,12 +37,16 @@ async def set_earning_rule(db: Db, tenant_id: str, points_per_unit: int) -> Earn
 
 # --- accounts and the ledger ---
 
-_ACCOUNT = "SELECT account_id, balance FROM accounts WHERE tenant_id = $1 AND account_id = $2"
+_ACCOUNT = "SELECT account_id, balance, closed_at FROM accounts WHERE tenant_id = $1 AND account_id = $2"
 _OPEN_ACCOUNT = """
 INSERT INTO accounts (tenant_id, account_id) VALUES ($1, $2)
 ON CONFLICT (tenant_id, account_id) DO NOTHING
 """
 _LOCK_ACCOUNT = f"{_ACCOUNT} FOR UPDATE"
+_CLOSE_ACCOUNT = """
+UPDATE accounts SET closed_at = $3, updated_at = now()
+WHERE tenant_id = $1 AND account_id = $2 AND closed_at IS NULL
+"""
 # One statement adds the entry and moves the balance by its points, or does neither when the cause
 # was already entered: no code path can write one without the other.
 _POST_ENTRY = """
@@ -71,6 +76,17 @@ async def find_account(db: Db, tenant_id: str, account_id: str) -> Account | Non
     return Account(**dict(row)) if row else None
 
 
+async def open_account(conn: asyncpg.Connection, tenant_id: str, account_id: str) -> Account:
+    """The member's account, opened if she has none yet and locked until the transaction ends, so
+    concurrent entries of one member apply one after the other, a closure cannot slip between the
+    check and the entry, and events appended after this keep their commit order."""
+    if not conn.is_in_transaction():
+        raise RuntimeError("open_account needs a transaction: the lock must cover the change and its event")
+    await conn.execute(_OPEN_ACCOUNT, tenant_id, account_id)
+    row = await conn.fetchrow(_LOCK_ACCOUNT, tenant_id, account_id)
+    return Account(**dict(row))
+
+
 async def post_entry(
     conn: asyncpg.Connection,
     tenant_id: str,
@@ -80,20 +96,21 @@ async def post_entry(
     cause_type: str,
     cause_id: str,
 ) -> PostedEntry | None:
-    """Add an entry and move the balance with it, in the caller's transaction; None (and no change)
-    when this cause already has an entry of this kind.
-
-    The account is opened if needed and locked until the transaction ends, so concurrent entries of
-    one member apply one after the other, and events appended after this keep their commit order.
-    """
+    """Add an entry to an account locked with `open_account` and move the balance with it, in the
+    caller's transaction; None (and no change) when this cause already has an entry of this kind."""
     if not conn.is_in_transaction():
         raise RuntimeError("post_entry needs a transaction: the entry must commit with its event")
-    await conn.execute(_OPEN_ACCOUNT, tenant_id, account_id)
-    await conn.fetchrow(_LOCK_ACCOUNT, tenant_id, account_id)
     row = await conn.fetchrow(
         _POST_ENTRY, uuid.uuid4(), tenant_id, account_id, kind, points, cause_type, cause_id
     )
     return PostedEntry(**dict(row)) if row else None
+
+
+async def close_account(
+    conn: asyncpg.Connection, tenant_id: str, account_id: str, closed_at: datetime
+) -> None:
+    """Mark an account locked with `open_account` closed: it earns nothing from now on."""
+    await conn.execute(_CLOSE_ACCOUNT, tenant_id, account_id, closed_at)
 
 
 async def ledger(db: Db, tenant_id: str, account_id: str, limit: int) -> list[LedgerEntry]:

@@ -1,4 +1,4 @@
-"""Ordering's HTTP API: submit an order priced from the catalog read model, read one's orders."""
+"""Ordering's HTTP API: submit an order priced from the catalog read model, read the orders one may see."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from libs.common import idempotency, outbox
-from libs.common.api import AUTHENTICATED, Endpoint, roles
+from libs.common.api import ORGANISATION, SELF, TENANT, Endpoint, Owner, grant, owner, roles, scope
 from libs.common.auth import Principal, principal
 from libs.common.events import envelope
 from libs.common.http import Problem, json_response, read_json
@@ -136,15 +136,14 @@ def _new_order(caller: Principal, priced: PricedOrder) -> Order:
     )
 
 
-def _owner_filter(caller: Principal) -> str | None:
-    """Whose orders the caller may see: an admin every order of the tenant, anyone else their own."""
-    return None if caller.has_role("admin") else caller.account_id
-
-
 async def list_orders(request: web.Request) -> web.Response:
-    caller = principal(request)
+    seen = scope(request)
     orders = await store.list_orders(
-        request.app[POOL], caller.tenant_id, _owner_filter(caller), _limit(request)
+        request.app[POOL],
+        seen.tenant_id,
+        organisation_id=seen.organisation_id,
+        account_id=seen.account_id,
+        limit=_limit(request),
     )
     return json_response(OrderList([OrderView.of(order) for order in orders]))
 
@@ -160,22 +159,26 @@ def _limit(request: web.Request) -> int:
     return int(raw)
 
 
-async def get_order(request: web.Request) -> web.Response:
-    caller = principal(request)
+async def order_owner(request: web.Request, caller: Principal) -> Owner | None:
+    """The order named in the path, with whoever placed it; an id that is not a UUID names no order."""
     try:
         order_id = uuid.UUID(request.match_info["order_id"])
     except ValueError:
-        raise _order_not_found() from None
-    order = await store.find_order(request.app[POOL], caller.tenant_id, order_id, _owner_filter(caller))
+        return None
+    order = await store.find_order(request.app[POOL], caller.tenant_id, order_id)
     if order is None:
-        raise _order_not_found()
+        return None
+    return Owner(order.tenant_id, order.organisation_id, order.account_id, resource=order)
+
+
+async def get_order(request: web.Request) -> web.Response:
+    order: Order = owner(request).resource
     return json_response(OrderView.of(order))
 
 
-def _order_not_found() -> Problem:
-    # Someone else's order answers exactly like a missing one: its existence is not revealed.
-    return Problem(404, "No such order", type="order-not-found")
-
+# Who reads orders: an admin the tenant's, a validator her organisation's (she approves them), every
+# other role its own. Someone else's order answers exactly like a missing one (the guard's 404).
+READERS = grant(admin=TENANT, validator=ORGANISATION, partner=SELF, seller=SELF, customer=SELF, shop=SELF)
 
 ENDPOINTS = [
     Endpoint(
@@ -193,16 +196,18 @@ ENDPOINTS = [
         "GET",
         "/orders",
         list_orders,
-        f"The caller's orders (an admin's: the tenant's), newest first; ?limit=1..{MAX_LIMIT}",
-        roles=AUTHENTICATED,
+        "The orders the caller may see (an admin's: the tenant's; a validator's: her organisation's;"
+        f" anyone else's: their own), newest first; ?limit=1..{MAX_LIMIT}",
+        roles=READERS,
         response=OrderList,
     ),
     Endpoint(
         "GET",
         "/orders/{order_id}",
         get_order,
-        "One order: its owner's or, for an admin, any of the tenant's",
-        roles=AUTHENTICATED,
+        "One order: its owner's, her organisation's for a validator, any of the tenant's for an admin",
+        roles=READERS,
         response=OrderView,
+        owner=order_owner,
     ),
 ]

@@ -14,6 +14,7 @@ from services.catalog.tests.conftest import PRODUCTS_TOPIC, Catalog
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
+NOT_FOUND = "urn:comptoir:problem:not-found"
 STATE_FIELDS = {"product_id", "code", "name", "price_minor", "currency", "active", "version"}
 
 
@@ -122,7 +123,8 @@ async def test_another_tenant_cannot_read_or_change_a_product_by_its_real_id(cat
     for method, body in (("GET", None), ("PUT", changes(price_minor=1))):
         status, problem, _ = await catalog.call(method, path, catalog.admin_b, body)
         assert status == 404, method
-        assert problem["type"] == "urn:comptoir:problem:product-not-found"
+        # The shared guard answers: another tenant's product is exactly as absent as a missing one.
+        assert problem["type"] == NOT_FOUND
     assert (await catalog.call("GET", "/products/by-code/MUG", catalog.admin_b))[0] == 404
     assert (await catalog.call("GET", "/products", catalog.admin_b))[:2] == (200, [])
     assert (await catalog.call("GET", path, catalog.admin_a))[1] == product
@@ -265,7 +267,7 @@ async def test_a_product_is_found_by_its_code_in_any_case(catalog: Catalog) -> N
     for unknown in ("SKU-43", "sku 42", "%C3%A9"):
         status, problem, _ = await catalog.call("GET", f"/products/by-code/{unknown}", catalog.partner_a)
         assert status == 404, unknown
-        assert problem["type"] == "urn:comptoir:problem:product-not-found"
+        assert problem["type"] == NOT_FOUND
 
     await catalog.call("PUT", f"/products/{product['id']}", catalog.admin_a, changes(active=False))
     assert (await catalog.call("GET", "/products/by-code/SKU-42.B", catalog.partner_a))[0] == 404
@@ -301,3 +303,17 @@ async def test_product_events_reach_the_topic_keyed_by_product_in_order(catalog:
         ("catalog.product.created", 1),
         ("catalog.product.updated", 2),
     ]
+
+
+async def test_an_admin_puts_a_withdrawn_product_back_on_sale_and_partners_see_it_again(
+    catalog: Catalog,
+) -> None:
+    product = await catalog.create("MUG", active=False)
+    path = f"/products/{product['id']}"
+    assert (await catalog.call("GET", path, catalog.partner_a))[0] == 404
+
+    status, back, _ = await catalog.call("PUT", path, catalog.admin_a, changes(active=True))
+
+    assert status == 200 and back["active"] is True and back["version"] == 2
+    assert (await catalog.call("GET", path, catalog.partner_a))[1] == back
+    assert (await catalog.call("GET", "/products/by-code/mug", catalog.partner_a))[1] == back

@@ -24,6 +24,7 @@ from libs.common.testing import ServiceUnderTest, service_under_test, wait_until
 from services.loyalty.app import Settings, build_spec
 
 ORDERS_TOPIC = "ordering.order.v1"
+ACCOUNTS_TOPIC = "identity.account.v1"
 DEFAULT_POINTS_PER_UNIT = 2  # not the built-in 1: shows the setting reaches the consumer and the API
 Caller = dict[str, Any]
 """The claims of a caller's token."""
@@ -71,16 +72,39 @@ def order_submitted(
     )
 
 
-def fence(tenant_id: str, key: str) -> Envelope:
+def account_deleted(
+    tenant_id: str, account_id: str, *, reason: str = "closed", event_id: uuid.UUID | None = None
+) -> Envelope:
+    """An identity.account.deleted event as identity publishes it (services/identity/events.py), plus
+    a field loyalty does not read. Written by hand: loyalty does not import identity."""
+    now = datetime.now(UTC)
+    return Envelope(
+        id=event_id or uuid.uuid4(),
+        source="identity",
+        type="identity.account.deleted",
+        time=now,
+        subject=account_id,
+        dataschema="urn:comptoir:event:identity.account.deleted:v1",
+        tenantid=tenant_id,
+        data={
+            "account_id": account_id,
+            "reason": reason,
+            "deleted_at": now.isoformat(),
+            "requested_by": "a field loyalty does not read",
+        },
+    )
+
+
+def fence(tenant_id: str, key: str, source: str = "ordering") -> Envelope:
     """An event type loyalty does not handle: once its inbox row exists, everything sent before it
     on the same key (hence the same partition) has been consumed."""
     return Envelope(
         id=uuid.uuid4(),
-        source="ordering",
-        type="ordering.order.fenced-by-tests",
+        source=source,
+        type=f"{source}.fenced-by-tests",
         time=datetime.now(UTC),
         subject=key,
-        dataschema="urn:comptoir:event:ordering.order.fenced-by-tests:v1",
+        dataschema=f"urn:comptoir:event:{source}.fenced-by-tests:v1",
         tenantid=tenant_id,
         data={},
     )
@@ -129,18 +153,25 @@ class Loyalty:
         """An order of `caller`, in the caller's tenant (see `order_submitted`)."""
         return order_submitted(caller["tenant_id"], caller["account_id"], total_minor, **kwargs)
 
+    def deleted(self, caller: Caller, **kwargs: Any) -> Envelope:
+        """The deletion of `caller`'s identity account, in the caller's tenant (see `account_deleted`)."""
+        return account_deleted(caller["tenant_id"], caller["account_id"], **kwargs)
+
     async def send(self, *events: Envelope, key: str | None = None) -> None:
-        """Publish events on ordering's topic, keyed by their subject unless `key` is given."""
-        topic = self.service.isolated.topic_prefix + ORDERS_TOPIC
+        """Publish events on the topic of their source (ordering's or identity's), keyed by their
+        subject unless `key` is given."""
         for event in events:
+            topic = ACCOUNTS_TOPIC if event.source == "identity" else ORDERS_TOPIC
             await self.service.producer.send_and_wait(
-                topic, event.to_bytes(), key=(key or event.subject).encode()
+                self.service.isolated.topic_prefix + topic,
+                event.to_bytes(),
+                key=(key or event.subject).encode(),
             )
 
     async def publish(self, *events: Envelope, key: str | None = None) -> None:
         """Publish events and wait until loyalty has consumed every one of them, redeliveries included."""
         await self.send(*events, key=key)
-        fences = [fence(event.tenantid, key or event.subject) for event in events]
+        fences = [fence(event.tenantid, key or event.subject, event.source) for event in events]
         for one in fences:
             await self.send(one)
         ids = [one.id for one in fences]
@@ -168,14 +199,22 @@ class Loyalty:
         assert status == 200, body
         return list(body)
 
-    async def awarded(self) -> list[tuple[str, dict[str, Any]]]:
-        """(key, envelope) of each loyalty.points.awarded of this test's tenants (outbox), oldest first."""
+    async def points_events(self) -> list[tuple[str, dict[str, Any]]]:
+        """(key, envelope) of each loyalty.points.* event of this test's tenants (outbox), oldest first."""
         rows = await self.db.fetch(
             "SELECT key, payload FROM outbox WHERE topic = 'loyalty.points.v1'"
             " AND convert_from(payload, 'UTF8')::jsonb ->> 'tenantid' = ANY($1) ORDER BY id",
             [self.tenant_a, self.tenant_b],
         )
         return [(row["key"], json.loads(row["payload"])) for row in rows]
+
+    async def awarded(self) -> list[tuple[str, dict[str, Any]]]:
+        """(key, envelope) of each loyalty.points.awarded of this test's tenants (outbox), oldest first."""
+        return [(k, e) for k, e in await self.points_events() if e["type"] == "loyalty.points.awarded"]
+
+    async def forfeited(self) -> list[tuple[str, dict[str, Any]]]:
+        """(key, envelope) of each loyalty.points.forfeited of this test's tenants (outbox), oldest first."""
+        return [(k, e) for k, e in await self.points_events() if e["type"] == "loyalty.points.forfeited"]
 
 
 @pytest.fixture

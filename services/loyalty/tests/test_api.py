@@ -15,12 +15,13 @@ async def test_a_member_without_points_has_a_zero_balance_and_no_account_for_adm
     member = loyalty.member_a
     assert await loyalty.call("GET", "/accounts/me", member) == (
         200,
-        {"account_id": member["account_id"], "balance": 0},
+        {"account_id": member["account_id"], "balance": 0, "closed_at": None},
     )
     assert await loyalty.ledger(member) == []
     for path in (f"/accounts/{member['account_id']}", f"/accounts/{member['account_id']}/ledger"):
-        status, problem = await loyalty.call("GET", path, loyalty.admin_a)
-        assert status == 404 and problem["type"] == "urn:comptoir:problem:account-not-found"
+        for caller in (loyalty.admin_a, member):
+            status, problem = await loyalty.call("GET", path, caller)
+            assert status == 404 and problem["type"] == "urn:comptoir:problem:not-found"
 
 
 async def test_an_admin_reads_a_members_account_and_another_tenant_cannot(loyalty: Loyalty) -> None:
@@ -30,7 +31,7 @@ async def test_an_admin_reads_a_members_account_and_another_tenant_cannot(loyalt
 
     assert await loyalty.call("GET", account_path, loyalty.admin_a) == (
         200,
-        {"account_id": member["account_id"], "balance": 20},
+        {"account_id": member["account_id"], "balance": 20, "closed_at": None},
     )
     status, ledger = await loyalty.call("GET", f"{account_path}/ledger", loyalty.admin_a)
     assert status == 200 and [e["points"] for e in ledger] == [20]
@@ -44,12 +45,43 @@ async def test_an_admin_reads_a_members_account_and_another_tenant_cannot(loyalt
     assert await loyalty.ledger(stranger) == []
 
 
-async def test_partners_cannot_call_admin_routes_and_strangers_nothing(loyalty: Loyalty) -> None:
+async def test_a_shop_reads_any_members_account_of_its_tenant(loyalty: Loyalty) -> None:
+    member = loyalty.member_a
+    await loyalty.publish(loyalty.order(member, 1000))
+    shop_a = {"account_id": "shop-a", "tenant_id": loyalty.tenant_a, "roles": ["shop"]}
+    shop_b = {**shop_a, "tenant_id": loyalty.tenant_b}
+    account_path = f"/accounts/{member['account_id']}"
+
+    status, account = await loyalty.call("GET", account_path, shop_a)
+    assert (status, account["balance"]) == (200, 20)
+    status, ledger = await loyalty.call("GET", f"{account_path}/ledger", shop_a)
+    assert status == 200 and [e["points"] for e in ledger] == [20]
+    for path in (account_path, f"{account_path}/ledger"):
+        assert (await loyalty.call("GET", path, shop_b))[0] == 404
+    # The earning rule stays the admin's.
+    assert (await loyalty.call("GET", "/rules/earning", shop_a))[0] == 403
+
+
+async def test_a_member_reads_her_own_account_by_id_but_not_anothers(loyalty: Loyalty) -> None:
+    member, other = loyalty.member_a, loyalty.member(loyalty.tenant_a, "marc")
+    await loyalty.publish(loyalty.order(member, 1000), loyalty.order(other, 500))
+    mine, theirs = f"/accounts/{member['account_id']}", f"/accounts/{other['account_id']}"
+
+    assert await loyalty.call("GET", mine, member) == (
+        200,
+        {"account_id": member["account_id"], "balance": 20, "closed_at": None},
+    )
+    assert (await loyalty.call("GET", f"{mine}/ledger", member))[1] == await loyalty.ledger(member)
+    for path in (theirs, f"{theirs}/ledger"):
+        status, problem = await loyalty.call("GET", path, member)
+        # Someone else's account answers exactly like a missing one: its existence is not revealed.
+        assert status == 404 and problem["type"] == "urn:comptoir:problem:not-found", path
+
+
+async def test_members_cannot_call_admin_routes_and_strangers_nothing(loyalty: Loyalty) -> None:
     member = loyalty.member_a
     await loyalty.publish(loyalty.order(member, 1000))
     admin_calls: list[tuple[str, str, Any]] = [
-        ("GET", f"/accounts/{member['account_id']}", None),
-        ("GET", f"/accounts/{member['account_id']}/ledger", None),
         ("GET", "/rules/earning", None),
         ("PUT", "/rules/earning", {"points_per_unit": 50}),
     ]
@@ -57,6 +89,10 @@ async def test_partners_cannot_call_admin_routes_and_strangers_nothing(loyalty: 
         status, problem = await loyalty.call(method, path, member, body)
         assert status == 403, (method, path)
         assert "admin" in problem["detail"]
+    no_role = {**member, "roles": ["auditor"]}
+    for path in (f"/accounts/{member['account_id']}", f"/accounts/{member['account_id']}/ledger"):
+        assert (await loyalty.call("GET", path, no_role))[0] == 403, path
+        assert (await loyalty.call("GET", path, None))[0] == 401, path
     for path in ("/accounts/me", "/accounts/me/ledger"):
         status, _ = await loyalty.call("GET", path, None)
         assert status == 401
@@ -127,7 +163,7 @@ async def test_the_ledger_lists_newest_first_and_honours_its_limit(loyalty: Loya
         assert status == 422, query
 
 
-async def test_openapi_and_event_catalog_describe_the_routes_and_points_awarded(loyalty: Loyalty) -> None:
+async def test_openapi_and_event_catalog_describe_the_routes_and_points_events(loyalty: Loyalty) -> None:
     status, doc = await loyalty.call("GET", "/openapi.json", None)
     assert status == 200
     assert doc["paths"]["/rules/earning"]["put"]["x-roles"] == {"admin": "tenant"}
@@ -146,3 +182,25 @@ async def test_openapi_and_event_catalog_describe_the_routes_and_points_awarded(
         "awarded_at",
     }
     assert all(field.get("description") for field in fields.values())
+    forfeited = catalog["loyalty.points.forfeited"]
+    assert forfeited["topic"] == "loyalty.points.v1" and forfeited["internal"] is False
+    fields = forfeited["schema"]["properties"]
+    assert set(fields) == {
+        "account_id",
+        "entry_id",
+        "points",
+        "balance",
+        "cause_type",
+        "cause_id",
+        "forfeited_at",
+    }
+    assert all(field.get("description") for field in fields.values())
+    member_route = doc["paths"]["/accounts/{account_id}"]["get"]["x-roles"]
+    assert member_route == {
+        "admin": "tenant",
+        "shop": "tenant",
+        "partner": "self",
+        "validator": "self",
+        "seller": "self",
+        "customer": "self",
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.loyalty.app import SPEC, Settings
-from services.loyalty.domain import points_for_order
+from services.loyalty.domain import forfeit_points, points_for_order
 
 
 def test_points_are_n_per_currency_unit_of_the_total() -> None:
@@ -37,6 +37,14 @@ def test_negative_totals_or_rates_are_refused(total_minor: int, points_per_unit:
         points_for_order(total_minor, points_per_unit)
 
 
+def test_forfeiting_brings_any_balance_to_zero() -> None:
+    assert forfeit_points(120) == -120
+    assert forfeit_points(0) == 0
+    assert forfeit_points(-15) == 15  # a debt is written off the same way
+    for balance in (120, 0, -15):
+        assert balance + forfeit_points(balance) == 0
+
+
 def test_by_default_members_earn_one_point_per_unit_on_port_8084() -> None:
     settings = Settings.model_construct()
     assert (settings.service_name, settings.http_port, settings.default_points_per_unit) == (
@@ -44,8 +52,8 @@ def test_by_default_members_earn_one_point_per_unit_on_port_8084() -> None:
         8084,
         1,
     )
-    assert SPEC.topics == ["loyalty.points.v1", "ordering.order.v1.dlq"]
-    assert list(SPEC.handlers) == ["ordering.order.v1"]
+    assert SPEC.topics == ["identity.account.v1.dlq", "loyalty.points.v1", "ordering.order.v1.dlq"]
+    assert sorted(SPEC.handlers) == ["identity.account.v1", "ordering.order.v1"]
 
 
 def test_the_default_rate_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

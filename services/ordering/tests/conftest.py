@@ -109,6 +109,16 @@ class Ordering:
         }
 
     @property
+    def validator_a(self) -> Caller:
+        """Validates the orders of organisation org-1 (partner_a's)."""
+        return {
+            "account_id": "validator-a1",
+            "tenant_id": self.tenant_a,
+            "roles": ["validator"],
+            "organisation_id": "org-1",
+        }
+
+    @property
     def admin_a(self) -> Caller:
         return {"account_id": "admin-a", "tenant_id": self.tenant_a, "roles": ["admin"]}
 

@@ -186,10 +186,12 @@ async def test_an_order_is_seen_by_its_owner_and_the_tenant_admin_only(shop: Sho
     for stranger in (ordering.partner_b, ordering.admin_b, ordering.partner_a2):
         status, problem, _ = await ordering.call("GET", path, stranger)
         assert status == 404, stranger
-        assert problem["type"].endswith("order-not-found")
+        # The shared guard answers: someone else's order is exactly as absent as a missing one.
+        assert problem["type"] == "urn:comptoir:problem:not-found"
     for allowed in (ordering.partner_a, ordering.admin_a):
         assert (await ordering.call("GET", path, allowed))[:2] == (200, order)
     assert (await ordering.call("GET", "/orders/not-an-id", ordering.partner_a))[0] == 404
+    assert (await ordering.call("GET", f"/orders/{uuid.uuid4()}", ordering.admin_a))[0] == 404
 
 
 async def test_a_partner_lists_only_their_own_orders_and_an_admin_all_of_the_tenant(shop: Shop) -> None:
@@ -218,3 +220,56 @@ async def test_an_account_without_an_ordering_role_cannot_submit(shop: Shop) -> 
 
     assert (await ordering.submit(shop_account, [{"code": "MUG", "quantity": 1}]))[0] == 403
     assert (await ordering.call("GET", "/orders", shop_account))[:2] == (200, [])
+
+
+async def test_a_validator_sees_her_organisations_orders_and_not_another_organisations(shop: Shop) -> None:
+    ordering = shop.ordering
+    _, mine = await ordering.submit(ordering.partner_a, [{"code": "MUG", "quantity": 1}])  # org-1
+    _, theirs = await ordering.submit(ordering.partner_a2, [{"code": "TEA", "quantity": 1}])  # org-2
+    _, own = await ordering.submit(ordering.validator_a, [{"code": "TEA", "quantity": 2}])  # org-1
+    validator = ordering.validator_a
+
+    for order in (mine, own):
+        assert (await ordering.call("GET", f"/orders/{order['order_id']}", validator))[:2] == (200, order)
+    status, problem, _ = await ordering.call("GET", f"/orders/{theirs['order_id']}", validator)
+    assert status == 404 and problem["type"] == "urn:comptoir:problem:not-found"
+    status, listed, _ = await ordering.call("GET", "/orders", validator)
+    assert (status, [o["order_id"] for o in listed]) == (200, [own["order_id"], mine["order_id"]])
+
+    # The same role in another tenant, even with the same organisation id, sees nothing of tenant A.
+    elsewhere = {**validator, "tenant_id": ordering.tenant_b}
+    assert (await ordering.call("GET", f"/orders/{mine['order_id']}", elsewhere))[0] == 404
+    assert (await ordering.call("GET", "/orders", elsewhere))[:2] == (200, [])
+
+
+async def test_a_validator_without_an_organisation_sees_only_her_own_orders(shop: Shop) -> None:
+    ordering = shop.ordering
+    loner: Caller = {"account_id": "validator-x", "tenant_id": ordering.tenant_a, "roles": ["validator"]}
+    _, partners = await ordering.submit(ordering.partner_a, [{"code": "MUG", "quantity": 1}])
+    _, own = await ordering.submit(loner, [{"code": "TEA", "quantity": 1}])
+
+    assert (await ordering.call("GET", f"/orders/{own['order_id']}", loner))[:2] == (200, own)
+    assert (await ordering.call("GET", f"/orders/{partners['order_id']}", loner))[0] == 404
+    status, listed, _ = await ordering.call("GET", "/orders", loner)
+    assert (status, [o["order_id"] for o in listed]) == (200, [own["order_id"]])
+
+
+async def test_a_partner_of_the_validators_organisation_still_sees_only_her_own(shop: Shop) -> None:
+    ordering = shop.ordering
+    _, validators = await ordering.submit(ordering.validator_a, [{"code": "MUG", "quantity": 1}])  # org-1
+    _, own = await ordering.submit(ordering.partner_a, [{"code": "TEA", "quantity": 1}])  # org-1 too
+
+    path = f"/orders/{validators['order_id']}"
+    assert (await ordering.call("GET", path, ordering.partner_a))[0] == 404
+    status, listed, _ = await ordering.call("GET", "/orders", ordering.partner_a)
+    assert (status, [o["order_id"] for o in listed]) == (200, [own["order_id"]])
+
+
+async def test_reading_orders_needs_a_token_with_an_ordering_role(shop: Shop) -> None:
+    ordering = shop.ordering
+    _, order = await ordering.submit(ordering.partner_a, [{"code": "MUG", "quantity": 1}])
+    no_role: Caller = {"account_id": "partner-a1", "tenant_id": ordering.tenant_a, "roles": ["auditor"]}
+    for path in ("/orders", f"/orders/{order['order_id']}"):
+        async with ordering.service.http.get(ordering.service.url + path) as resp:
+            assert resp.status == 401, path
+        assert (await ordering.call("GET", path, no_role))[0] == 403, path
