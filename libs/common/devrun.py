@@ -81,12 +81,12 @@ class Platform:
 
     def environ(self, service: str) -> dict[str, str]:
         """The environment of one service process."""
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "KAFKA_BOOTSTRAP", "SMTP_"))
-        }
+        outside = ("DATABASE_", "KAFKA_BOOTSTRAP", "SMTP_", "SMS_")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(outside)}
         env |= {
             "KAFKA_BOOTSTRAP_SERVERS": self.stack.kafka_bootstrap_servers,
             "SMTP_URL": self.stack.smtp_url,
+            "SMS_URL": self.stack.sms_url,
             "HTTP_PORT": str(self.ports[service]),
             "JWKS_URL": f"{self.url('identity')}/.well-known/jwks.json",
             "PUBLIC_URL": self.gateway_url,
@@ -206,6 +206,7 @@ async def _seed(platform: Platform) -> None:
             **os.environ,
             "GATEWAY_URL": platform.gateway_url,
             "COMPTOIR_MAILDIR": str(platform.stack.maildir),
+            "COMPTOIR_SMS_DIR": str(platform.stack.sms_dir),
         },
     )
     if await proc.wait() != 0:
@@ -238,6 +239,9 @@ def _print_banner(platform: Platform) -> None:
         f"  PostgreSQL  {stack.database_url}",
         f"  broker      {stack.kafka_bootstrap_servers}",
         f"  SMTP sink   {stack.smtp_url} (messages in {stack.maildir})",
+        f"  SMS sink    {stack.sms_url} (messages in {stack.sms_dir})"
+        if stack.sms is not None
+        else f"  SMS         {stack.sms_url}",
         f"  services    {', '.join(services) or '(none)'}",
         "",
     ]

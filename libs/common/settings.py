@@ -37,6 +37,10 @@ class ServiceSettings(BaseSettings):
     topic_partitions: int = 4
     topic_replication_factor: int = Field(1, description="3 on a real Kafka cluster")
     smtp_url: str = "smtp://127.0.0.1:1025"
+    sms_url: str = Field(
+        "http://127.0.0.1:1026/messages",
+        description="The SMS provider's endpoint: POST JSON {to, text, reference}; the local SMS sink in dev",
+    )
     jwks_url: str = Field(
         "http://127.0.0.1:8081/.well-known/jwks.json", description="Identity's key set, to verify tokens"
     )

@@ -1,4 +1,4 @@
-"""The local stack: embedded PostgreSQL, the Tansu broker and an SMTP sink, as child processes."""
+"""The local stack: embedded PostgreSQL and the Tansu broker as child processes, SMTP and SMS sinks."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import email
 import hashlib
 import importlib.resources
 import importlib.util
+import json
 import mailbox
 import os
 import pwd
@@ -16,11 +17,17 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
+from urllib.parse import urlsplit
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
@@ -337,6 +344,160 @@ class SmtpSink:
         return [msg for _, msg in sorted(found, key=lambda pair: pair[0])]
 
 
+@dataclass(frozen=True)
+class Sms:
+    """One text message the SMS sink received."""
+
+    id: str
+    to: str
+    text: str
+    reference: str
+    received_at: datetime
+
+
+SMS_FIELDS = ("to", "text", "reference")
+_SMS_MAX_BODY = 64 * 1024
+
+
+def read_sms(folder: Path) -> list[Sms]:
+    """Every SMS stored in an SMS sink's folder, oldest first (a sink need not be running)."""
+    found = []
+    for path in sorted(folder.glob("*.json")):  # names start with the arrival time
+        data = json.loads(path.read_text(encoding="utf-8"))
+        found.append(
+            Sms(
+                id=data["id"],
+                to=data["to"],
+                text=data["text"],
+                reference=data["reference"],
+                received_at=datetime.fromisoformat(data["received_at"]),
+            )
+        )
+    return found
+
+
+class SmsSink:
+    """A local SMS provider: `POST /messages` with JSON `{"to", "text", "reference"}` answers 202
+    `{"id": ...}` and keeps the message as a JSON file in `folder`; malformed JSON or a missing or
+    empty field answers 400 and keeps nothing. `messages()` reads them back, oldest first."""
+
+    def __init__(self, folder: Path, port: int) -> None:
+        self.folder = folder
+        self.port = port
+        self._server: _SmsServer | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._last_ns = 0
+
+    @property
+    def url(self) -> str:
+        """The endpoint services post to (their SMS_URL)."""
+        return f"http://127.0.0.1:{self.port}/messages"
+
+    def start(self) -> None:
+        _ensure_port_free(self.port, "The SMS sink")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._server = _SmsServer(("127.0.0.1", self.port), self)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="sms-sink", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+    def messages(self) -> list[Sms]:
+        """Every SMS received so far, oldest first."""
+        return read_sms(self.folder)
+
+    def store(self, to: str, text: str, reference: str) -> str:
+        """Keep one message; its file name starts with a strictly increasing arrival time."""
+        with self._lock:
+            self._last_ns = max(time.time_ns(), self._last_ns + 1)
+            arrived = self._last_ns
+        sms_id = uuid.uuid4().hex
+        record = {
+            "id": sms_id,
+            "to": to,
+            "text": text,
+            "reference": reference,
+            "received_at": datetime.fromtimestamp(arrived / 1e9, UTC).isoformat(),
+        }
+        name = f"{arrived:020d}-{sms_id}.json"
+        # Written aside then renamed: a reader never sees half a message.
+        partial = self.folder / f".{name}.tmp"
+        partial.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+        os.replace(partial, self.folder / name)
+        return sms_id
+
+
+def _filled(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+class _SmsServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], sink: SmsSink) -> None:
+        super().__init__(address, _SmsRequestHandler)
+        self.sink = sink
+
+
+class _SmsRequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: the dispatcher sends a batch over one connection
+    server: _SmsServer
+
+    def do_POST(self) -> None:
+        if urlsplit(self.path).path != "/messages":
+            self._answer(HTTPStatus.NOT_FOUND, {"error": "messages are posted to /messages"}, close=True)
+            return
+        try:
+            size = int(self.headers.get("Content-Length", ""))
+        except ValueError:
+            self._answer(HTTPStatus.LENGTH_REQUIRED, {"error": "a Content-Length is required"}, close=True)
+            return
+        if not 0 <= size <= _SMS_MAX_BODY:
+            self._answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "body too large"}, close=True)
+            return
+        try:
+            data = json.loads(self.rfile.read(size))
+        except (ValueError, UnicodeDecodeError):
+            self._answer(HTTPStatus.BAD_REQUEST, {"error": "the body is not JSON"})
+            return
+        if not isinstance(data, dict):
+            self._answer(HTTPStatus.BAD_REQUEST, {"error": "the body must be a JSON object"})
+            return
+        missing = [name for name in SMS_FIELDS if not _filled(data.get(name))]
+        if missing:
+            self._answer(HTTPStatus.BAD_REQUEST, {"error": f"missing or empty fields: {', '.join(missing)}"})
+            return
+        sms_id = self.server.sink.store(data["to"], data["text"], data["reference"])
+        self._answer(HTTPStatus.ACCEPTED, {"id": sms_id})
+
+    def _refuse_method(self) -> None:
+        self._answer(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "only POST /messages"}, close=True)
+
+    do_GET = do_PUT = do_PATCH = do_DELETE = _refuse_method
+
+    def _answer(self, status: HTTPStatus, body: dict[str, Any], *, close: bool = False) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        if close:  # the request body may be unread: the connection cannot carry another request
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: `make run` prints the services' logs, not one line per SMS."""
+
+
 @dataclass
 class StackConfig:
     """Where the local stack lives; ports default to DESIGN.md's local defaults."""
@@ -345,9 +506,11 @@ class StackConfig:
     postgres_port: int = 55432
     broker_port: int = 19092
     smtp_port: int = 1025
+    sms_port: int = 1026
     database_url: str | None = None
     kafka_bootstrap_servers: str | None = None
     smtp_url: str | None = None
+    sms_url: str | None = None
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> StackConfig:
@@ -357,9 +520,11 @@ class StackConfig:
             postgres_port=int(env.get("COMPTOIR_POSTGRES_PORT", 55432)),
             broker_port=int(env.get("COMPTOIR_BROKER_PORT", 19092)),
             smtp_port=int(env.get("COMPTOIR_SMTP_PORT", 1025)),
+            sms_port=int(env.get("COMPTOIR_SMS_PORT", 1026)),
             database_url=env.get("DATABASE_URL") or None,
             kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
             smtp_url=env.get("SMTP_URL") or None,
+            sms_url=env.get("SMS_URL") or None,
         )
 
 
@@ -371,7 +536,8 @@ class LocalStack:
     postgres: PostgresServer | None = None
     broker: TansuBroker | None = None
     smtp: SmtpSink | None = None
-    _started: list[PostgresServer | TansuBroker | SmtpSink] = field(default_factory=list)
+    sms: SmsSink | None = None
+    _started: list[PostgresServer | TansuBroker | SmtpSink | SmsSink] = field(default_factory=list)
 
     @property
     def database_url(self) -> str:
@@ -399,6 +565,18 @@ class LocalStack:
     def maildir(self) -> Path:
         return self.config.data_dir / "mail"
 
+    @property
+    def sms_url(self) -> str:
+        if self.config.sms_url:
+            return self.config.sms_url
+        assert self.sms is not None
+        return self.sms.url
+
+    @property
+    def sms_dir(self) -> Path:
+        """Where the SMS sink keeps what it receives (one JSON file per message)."""
+        return self.config.data_dir / "sms"
+
     def start(self) -> None:
         try:
             if not self.config.database_url:
@@ -413,6 +591,10 @@ class LocalStack:
                 self.smtp = SmtpSink(self.maildir, self.config.smtp_port)
                 self.smtp.start()
                 self._started.append(self.smtp)
+            if not self.config.sms_url:
+                self.sms = SmsSink(self.sms_dir, self.config.sms_port)
+                self.sms.start()
+                self._started.append(self.sms)
         except BaseException:
             self.stop()
             raise
@@ -428,6 +610,8 @@ class LocalStack:
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
             "SMTP_URL": self.smtp_url,
             "COMPTOIR_MAILDIR": str(self.maildir),
+            "SMS_URL": self.sms_url,
+            "COMPTOIR_SMS_DIR": str(self.sms_dir),
         }
 
     def __enter__(self) -> Self:

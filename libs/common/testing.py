@@ -34,12 +34,13 @@ from libs.common.stack import LocalStack, StackConfig, free_port
 @contextlib.contextmanager
 def running_stack(*, use_environ: bool = True) -> Iterator[LocalStack]:
     """A local stack on free ports in a temporary folder; with `use_environ`, external services
-    named by DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS or SMTP_URL are used instead."""
+    named by DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, SMTP_URL or SMS_URL are used instead."""
     data_dir = Path(tempfile.mkdtemp(prefix="comptoir-test-"))
     data_dir.chmod(0o755)  # PostgreSQL runs as an unprivileged user when the tests run as root
     config = StackConfig.from_environ() if use_environ else StackConfig.from_environ({})
     config.data_dir = data_dir
     config.postgres_port, config.broker_port, config.smtp_port = free_port(), free_port(), free_port()
+    config.sms_port = free_port()
     try:
         with LocalStack(config) as running:
             yield running
@@ -49,24 +50,37 @@ def running_stack(*, use_environ: bool = True) -> Iterator[LocalStack]:
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
-    """PostgreSQL, the broker and the SMTP sink, started once for the whole test session."""
+    """PostgreSQL, the broker, the SMTP and SMS sinks, started once for the whole test session."""
     with running_stack() as running:
         yield running
 
 
 @dataclass(frozen=True)
 class Isolated:
-    """One test's own corner of the stack: a schema and role of its own, and a topic prefix."""
+    """One test's own corner of the stack: a schema and role of its own, and a topic prefix.
+
+    `maildir` and `sms_dir` are where the stack's sinks keep what the services sent (shared by the
+    session: a test reads only its own recipients)."""
 
     name: str
     admin_url: str
     bootstrap_servers: str
     smtp_url: str
     maildir: Path
+    sms_url: str | None = None  # None: the settings' default
+    sms_dir: Path | None = None
 
     @classmethod
     def on(cls, stack: LocalStack, name: str) -> Isolated:
-        return cls(name, stack.database_url, stack.kafka_bootstrap_servers, stack.smtp_url, stack.maildir)
+        return cls(
+            name,
+            stack.database_url,
+            stack.kafka_bootstrap_servers,
+            stack.smtp_url,
+            stack.maildir,
+            stack.sms_url,
+            stack.sms_dir,
+        )
 
     @property
     def database_url(self) -> str:
@@ -85,6 +99,7 @@ class Isolated:
             "kafka_bootstrap_servers": self.bootstrap_servers,
             "topic_prefix": self.topic_prefix,
             "smtp_url": self.smtp_url,
+            **({"sms_url": self.sms_url} if self.sms_url else {}),
             "http_port": free_port(),
             "consumer_retry_backoff_s": 0.05,
             "outbox_poll_interval_s": 0.2,
@@ -94,7 +109,8 @@ class Isolated:
 
     def environ(self, service_name: str, **overrides: Any) -> dict[str, str]:
         """The environment of a service process of this test."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "KAFKA_", "SMTP_"))}
+        outside = ("DATABASE_", "KAFKA_", "SMTP_", "SMS_")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(outside)}
         env.update({k.upper(): str(v) for k, v in self.settings(service_name, **overrides).items()})
         return env
 

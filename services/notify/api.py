@@ -7,8 +7,9 @@ import uuid
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 
-from libs.common.api import Endpoint, roles
-from libs.common.auth import principal
+from libs.common import api
+from libs.common.api import TENANT, Endpoint, Owner, grant
+from libs.common.auth import Principal
 from libs.common.http import Problem, json_response
 from libs.common.runtime import POOL
 from services.notify import store
@@ -38,21 +39,32 @@ def _query(request: web.Request) -> MessageQuery:
 
 async def list_messages(request: web.Request) -> web.Response:
     query = _query(request)
+    # Only admins (tenant reach) are granted: the scope is the caller's tenant.
+    scope = api.scope(request)
     messages = await store.list_messages(
-        request.app[POOL], principal(request).tenant_id, account_id=query.account_id, limit=query.limit
+        request.app[POOL], scope.tenant_id, account_id=query.account_id, limit=query.limit
     )
     return json_response(MessageList(messages))
 
 
-async def get_message(request: web.Request) -> web.Response:
+async def message_owner(request: web.Request, caller: Principal) -> Owner | None:
+    """The message the path names, whoever's it is: the guard compares its tenant with the caller's."""
     try:
         message_id = uuid.UUID(request.match_info["message_id"])
     except ValueError:
-        raise Problem(404, "No such message") from None
-    message = await store.get_message(request.app[POOL], principal(request).tenant_id, message_id)
+        return None
+    message = await store.get_message(request.app[POOL], message_id)
     if message is None:
-        raise Problem(404, "No such message")
+        return None
+    return Owner(tenant_id=message.tenant_id, account_id=message.account_id, resource=message.view)
+
+
+async def get_message(request: web.Request) -> web.Response:
+    message: MessageView = api.owner(request).resource
     return json_response(message)
+
+
+ADMINS = grant(admin=TENANT)
 
 
 ENDPOINTS = [
@@ -61,7 +73,7 @@ ENDPOINTS = [
         "/messages",
         list_messages,
         "The tenant's messages, newest first",
-        roles=roles("admin"),
+        roles=ADMINS,
         response=MessageList,
     ),
     Endpoint(
@@ -69,7 +81,8 @@ ENDPOINTS = [
         "/messages/{message_id}",
         get_message,
         "One message of the tenant",
-        roles=roles("admin"),
+        roles=ADMINS,
         response=MessageView,
+        owner=message_owner,
     ),
 ]

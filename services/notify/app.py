@@ -1,4 +1,4 @@
-"""Wiring of the notify service: its settings, events, consumers, routes and mail dispatcher."""
+"""Wiring of the notify service: its settings, events, consumers, routes and message dispatcher."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from libs.common.events import EventCatalog
 from libs.common.runtime import ServiceSpec
 from services.notify.api import ENDPOINTS
 from services.notify.consumers import HANDLERS
-from services.notify.dispatch import dispatch_mail
+from services.notify.dispatch import dispatch_messages
 from services.notify.settings import Settings
 
 __all__ = ["SPEC", "Settings"]
@@ -19,5 +19,5 @@ SPEC = ServiceSpec(
     events=EventCatalog("notify", []),  # notify publishes nothing yet
     handlers=HANDLERS,
     endpoints=ENDPOINTS,
-    workers=[dispatch_mail],
+    workers=[dispatch_messages],
 )

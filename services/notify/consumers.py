@@ -1,17 +1,31 @@
-"""Notify's consumers: keep contacts, turn events into queued messages (never send from here)."""
+"""Notify's consumers: keep contacts, turn events into queued messages (never send from here), and
+erase what notify held of a deleted account."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from datetime import datetime
+from typing import Literal, Self, TypeVar
 
 import asyncpg
 import structlog
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from libs.common import erasure
 from libs.common.consumer import HandlerTable, PermanentError
 from libs.common.events import Envelope
 from services.notify import store
-from services.notify.domain import Activation, Addressee, Facts, OrderCopy, OrderLine, PointsEarned, render
+from services.notify.domain import (
+    Activation,
+    ActivationCode,
+    Addressee,
+    Contact,
+    Facts,
+    OrderCopy,
+    OrderLine,
+    PointsEarned,
+    RecoveryCode,
+    render,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -29,16 +43,51 @@ class ContactChanged(_Reading):
     email: str
     display_name: str
     locale: str
+    phone: str | None = None
 
 
-class ActivationRequested(_Reading):
-    """identity.activation.requested on notify.requests.v1 (internal: the URL holds a secret)."""
+class MessageRequest(_Reading):
+    """What every request on notify.requests.v1 (internal) carries: whom to reach, and how."""
 
     account_id: str
-    email: str
+    channel: Literal["email", "sms"] = "email"
+    email: str | None = None
+    phone: str | None = None
     display_name: str
     locale: str
+
+    @model_validator(mode="after")
+    def _has_its_destination(self) -> Self:
+        if not (self.email if self.channel == "email" else self.phone):
+            raise ValueError(
+                f"a request by {self.channel} needs its {'email' if self.channel == 'email' else 'phone'}"
+            )
+        return self
+
+    @property
+    def recipient(self) -> str:
+        destination = self.email if self.channel == "email" else self.phone
+        assert destination is not None  # checked above
+        return destination
+
+
+class ActivationRequested(MessageRequest):
+    """identity.activation.requested: the URL holds a secret token."""
+
     activation_url: str
+
+
+class CodeRequested(MessageRequest):
+    """identity.activation.code.requested and identity.recovery.requested: the code is a secret."""
+
+    code: str
+    expires_at: datetime
+
+
+class AccountDeleted(_Reading):
+    """identity.account.deleted on identity.account.v1 (reason and time are not needed here)."""
+
+    account_id: str
 
 
 class SubmittedLine(_Reading):
@@ -73,33 +122,71 @@ def _read(model: type[R], event: Envelope) -> R:
     try:
         return model.model_validate(event.data)
     except ValidationError as exc:
-        # Retrying cannot fix the payload. Field names only: the input may hold an email or a secret.
-        fields = ", ".join(".".join(map(str, e["loc"])) + f" ({e['type']})" for e in exc.errors())
+        # Retrying cannot fix the payload. Field names only: the input may hold an email or a secret
+        # (the whole-request rule says only which field is missing).
+        fields = ", ".join(
+            ".".join(map(str, e["loc"])) + f" ({e['type']})" if e["loc"] else e["msg"] for e in exc.errors()
+        )
         raise PermanentError(f"{event.type} {event.id} does not match notify's reading: {fields}") from None
+
+
+async def _erased(conn: asyncpg.Connection, event: Envelope, account_id: str) -> bool:
+    """Whether the account was deleted; events about it that arrive late bring nothing back."""
+    if await store.is_erased(conn, event.tenantid, account_id):
+        log.info("event about a deleted account dropped", event_type=event.type, event_id=str(event.id))
+        return True
+    return False
 
 
 async def record_contact(conn: asyncpg.Connection, event: Envelope) -> None:
     """Keep the account's contact, and queue the messages that were waiting for it."""
     changed = _read(ContactChanged, event)
-    contact = Addressee(changed.email, changed.display_name, changed.locale)
     await store.lock_account(conn, event.tenantid, changed.account_id)
+    if await _erased(conn, event, changed.account_id):
+        return
+    contact = Contact(
+        email=changed.email, phone=changed.phone, display_name=changed.display_name, locale=changed.locale
+    )
     await store.save_contact(conn, event.tenantid, changed.account_id, contact)
     for waiting in await store.waiting_messages(conn, event.tenantid, changed.account_id):
         await store.queue_rendered(conn, waiting.id, contact.email, render(waiting.facts, contact))
 
 
 async def queue_activation(conn: asyncpg.Connection, event: Envelope) -> None:
-    """The request carries its own address: the activation email never waits for a contact."""
+    """The activation link, by email (seed 003) or SMS (seed 001)."""
     request = _read(ActivationRequested, event)
-    to = Addressee(request.email, request.display_name, request.locale)
-    facts = Activation(activation_url=request.activation_url)
+    await _queue_request(conn, event, request, Activation(activation_url=request.activation_url))
+
+
+async def queue_activation_code(conn: asyncpg.Connection, event: Envelope) -> None:
+    request = _read(CodeRequested, event)
+    facts = ActivationCode(code=request.code, valid_for=request.expires_at - event.time)
+    await _queue_request(conn, event, request, facts)
+
+
+async def queue_recovery_code(conn: asyncpg.Connection, event: Envelope) -> None:
+    request = _read(CodeRequested, event)
+    facts = RecoveryCode(code=request.code, valid_for=request.expires_at - event.time)
+    await _queue_request(conn, event, request, facts)
+
+
+async def _queue_request(
+    conn: asyncpg.Connection, event: Envelope, request: MessageRequest, facts: Facts
+) -> None:
+    """A request carries its own destination: it never waits for a contact. How long a code stays
+    valid is told from the request's time, so a late consumer does not change the wording."""
+    await store.lock_account(conn, event.tenantid, request.account_id)
+    if await _erased(conn, event, request.account_id):
+        return
+    to = Addressee(display_name=request.display_name, locale=request.locale)
     message = store.NewMessage(
         tenant_id=event.tenantid,
         account_id=request.account_id,
         source_event_id=event.id,
         facts=facts,
-        recipient=to.email,
-        rendered=render(facts, to),
+        channel=request.channel,
+        recipient=request.recipient,
+        rendered=render(facts, to, request.channel),
     )
     await store.add_message(conn, message)
 
@@ -125,6 +212,8 @@ async def _queue_for_account(
     """Queue the message to the account's contact, or keep it waiting until the contact arrives
     (topics are not ordered with one another: an order can overtake its customer's contact)."""
     await store.lock_account(conn, event.tenantid, account_id)
+    if await _erased(conn, event, account_id):
+        return
     contact = await store.find_contact(conn, event.tenantid, account_id)
     message = store.NewMessage(
         tenant_id=event.tenantid,
@@ -138,9 +227,25 @@ async def _queue_for_account(
         log.info("message waits for the account's contact", kind=facts.kind, message_id=str(message.id))
 
 
+async def erase_account(conn: asyncpg.Connection, event: Envelope) -> None:
+    """Forget the deleted account's contact and the content of its messages (what was not sent yet
+    never will be), then every event, dead letter or answer that held one of its values.
+    Running it again finds nothing more to erase."""
+    deleted = _read(AccountDeleted, event)
+    await store.lock_account(conn, event.tenantid, deleted.account_id)
+    held = await store.erase_account(conn, event.tenantid, deleted.account_id)
+    scrubbed = await erasure.scrub(conn, held)
+    log.info("account erased", account_id=deleted.account_id, values=len(held), scrubbed=scrubbed)
+
+
 HANDLERS: HandlerTable = {
     "identity.contact.v1": {"identity.contact.changed": record_contact},
-    "notify.requests.v1": {"identity.activation.requested": queue_activation},
+    "identity.account.v1": {"identity.account.deleted": erase_account},
+    "notify.requests.v1": {
+        "identity.activation.requested": queue_activation,
+        "identity.activation.code.requested": queue_activation_code,
+        "identity.recovery.requested": queue_recovery_code,
+    },
     "ordering.order.v1": {"ordering.order.submitted": queue_order_copy},
     "loyalty.points.v1": {"loyalty.points.awarded": queue_points_earned},
 }

@@ -1,17 +1,22 @@
-"""The mail dispatcher (worker role): sends queued messages over SMTP and records what happened."""
+"""The dispatcher (worker role): sends queued messages, email over SMTP and SMS over the provider's
+HTTP API, and records what happened. One mechanism for both: each channel is a `Transport` whose
+sends either succeed, are refused (retried later, failed after MAX_ATTEMPTS) or meet an outage
+(the channel's messages stay queued and the channel pauses with back-off, the other goes on)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
+from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
+import aiohttp
 import aiosmtplib
 import asyncpg
 import structlog
@@ -19,18 +24,45 @@ import structlog
 from libs.common.db import is_infrastructure_error
 from libs.common.settings import ServiceSettings
 from services.notify import store
-from services.notify.domain import Retry, after_refusal
+from services.notify.domain import CHANNELS, Channel, Retry, after_refusal
 from services.notify.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
 SMTP_TIMEOUT_S = 15.0
-MAX_PAUSE_S = 30.0  # longest wait between tries while the SMTP server or the database is away
+MAX_PAUSE_S = 30.0  # longest wait between tries while a provider or the database is away
+# The SMS provider is busy, not refusing: wait and try again without counting a refusal.
+SMS_RETRY_LATER = frozenset({408, 425, 429})
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class Refused(Exception):
+    """The provider refused this message. `final`: no retry can help (it cannot even be composed)."""
+
+    def __init__(self, reason: str, *, final: bool = False) -> None:
+        super().__init__(reason)
+        self.final = final
+
+
+class Unavailable(Exception):
+    """The provider cannot be reached or cannot take messages now: nothing is refused, all waits."""
+
+
+Send = Callable[[store.OutgoingMessage], Awaitable[None]]
+"""Sends one message; raises `Refused` or `Unavailable` when it does not."""
+
+
+class Transport(Protocol):
+    """How one channel's messages leave: `connect` opens what a batch shares and yields `send`."""
+
+    def connect(self) -> contextlib.AbstractAsyncContextManager[Send]: ...
+
+
+# Email.
 
 
 @dataclass(frozen=True)
@@ -75,6 +107,8 @@ def message_id_header(message_id: uuid.UUID, mail_from: str) -> str:
 
 
 def compose(message: store.OutgoingMessage, mail_from: str, now: datetime) -> EmailMessage:
+    if message.subject is None:
+        raise ValueError("an email needs a subject")
     mail = EmailMessage()
     mail["From"] = mail_from
     mail["To"] = message.recipient
@@ -95,74 +129,180 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-@dataclass
-class DispatchResult:
-    """What one pass over the queue did; `outage` says why the SMTP server could not be used."""
+@dataclass(frozen=True)
+class SmtpTransport:
+    """Email: one SMTP connection per batch."""
 
-    claimed: int = 0
-    sent: int = 0
-    refused: int = 0
-    outage: str | None = None
+    server: SmtpServer
+    mail_from: str
+    clock: Clock
 
-
-async def dispatch_once(pool: asyncpg.Pool, settings: Settings, *, clock: Clock = utc_now) -> DispatchResult:
-    """Claim a batch of due messages, send them over one SMTP connection, record each outcome.
-
-    The claimed rows stay locked (SKIP LOCKED for other dispatchers) until their outcome commits.
-    An unreachable server is an outage: the messages stay queued with the error, and do not fail.
-    A message the server refuses is retried later and fails after MAX_ATTEMPTS tries.
-    """
-    server = SmtpServer.from_url(settings.smtp_url)
-    result = DispatchResult()
-    async with pool.acquire() as conn, conn.transaction():
-        batch = await store.claim_due(conn, clock(), settings.dispatch_batch)
-        result.claimed = len(batch)
-        if not batch:
-            return result
-        smtp = server.client()
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[Send]:
+        smtp = self.server.client()
         try:
             await smtp.connect()
         except (OSError, aiosmtplib.SMTPException) as exc:
-            result.outage = _describe(exc)
-            await store.record_outage(
-                conn, [m.id for m in batch], f"SMTP server unavailable: {result.outage}"
-            )
-            return result
+            raise Unavailable(f"SMTP server unavailable: {_describe(exc)}") from exc
+
+        async def send(message: store.OutgoingMessage) -> None:
+            try:
+                mail = compose(message, self.mail_from, self.clock())
+            except ValueError as exc:  # a header the email library refuses: no retry can help
+                raise Refused(f"cannot compose: {exc}", final=True) from exc
+            try:
+                await smtp.send_message(mail)
+            except OSError as exc:  # disconnected or timed out (before SMTPException: both match)
+                raise Unavailable(f"SMTP server unavailable: {_describe(exc)}") from exc
+            except aiosmtplib.SMTPException as exc:
+                raise Refused(_describe(exc)) from exc
+
         try:
-            for index, message in enumerate(batch):
-                try:
-                    mail = compose(message, settings.mail_from, clock())
-                except ValueError as exc:  # a header the email library refuses: no retry can help
-                    await _record_refusal(conn, message, f"cannot compose: {exc}", Retry("failed", clock()))
-                    result.refused += 1
-                    continue
-                try:
-                    await smtp.send_message(mail)
-                except OSError as exc:  # disconnected or timed out: the rest of the batch waits
-                    result.outage = _describe(exc)
-                    error = f"SMTP server unavailable: {result.outage}"
-                    await store.record_outage(conn, [m.id for m in batch[index:]], error)
-                    break
-                except aiosmtplib.SMTPException as exc:
-                    now = clock()
-                    await _record_refusal(
-                        conn, message, _describe(exc), after_refusal(message.attempts + 1, now)
-                    )
-                    result.refused += 1
-                else:
-                    await store.mark_sent(conn, message.id, clock())
-                    result.sent += 1
+            yield send
         finally:
             with contextlib.suppress(OSError, aiosmtplib.SMTPException):
                 await smtp.quit()
             smtp.close()
+
+
+# SMS.
+
+
+@dataclass(frozen=True)
+class SmsTransport:
+    """SMS: `POST url` with JSON {"to", "text", "reference"} (the message id, the same on every try,
+    so a provider can drop a duplicate after a timeout). 2xx sent; 4xx refused (408, 425 and 429
+    excepted: busy); anything else, a timeout or no connection is an outage."""
+
+    url: str
+    timeout_s: float
+
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[Send]:
+        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+
+            async def send(message: store.OutgoingMessage) -> None:
+                payload = {"to": message.recipient, "text": message.body, "reference": str(message.id)}
+                try:
+                    async with http.post(self.url, json=payload, allow_redirects=False) as resp:
+                        if 200 <= resp.status < 300:
+                            return
+                        detail = " ".join((await resp.text(errors="replace"))[:300].split())
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    raise Unavailable(f"SMS provider unavailable: {_describe(exc)}") from exc
+                answer = f"{resp.status} {resp.reason or ''} {detail}".strip()
+                if 400 <= resp.status < 500 and resp.status not in SMS_RETRY_LATER:
+                    raise Refused(f"SMS provider refused: {answer}")
+                raise Unavailable(f"SMS provider unavailable: {answer}")
+
+            yield send
+
+
+def transports(settings: Settings, clock: Clock) -> dict[Channel, Transport]:
+    return {
+        "email": SmtpTransport(SmtpServer.from_url(settings.smtp_url), settings.mail_from, clock),
+        "sms": SmsTransport(settings.sms_url, settings.sms_timeout_s),
+    }
+
+
+# One pass over the queue.
+
+
+@dataclass
+class DispatchResult:
+    """What one pass over the queue did; `outages` says, per channel, why its provider was not usable."""
+
+    claimed: int = 0
+    sent: int = 0
+    refused: int = 0
+    outages: dict[Channel, str] = field(default_factory=dict)
+
+    @property
+    def outage(self) -> str | None:
+        return "; ".join(self.outages.values()) or None
+
+
+async def dispatch_once(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    *,
+    clock: Clock = utc_now,
+    channels: Collection[Channel] = CHANNELS,
+) -> DispatchResult:
+    """Claim a batch of due messages of these channels, send each channel's over one connection,
+    record each outcome.
+
+    The claimed rows stay locked (SKIP LOCKED for other dispatchers) until their outcome commits.
+    An unreachable provider is an outage: its messages stay queued with the error, and do not fail.
+    A message the provider refuses is retried later and fails after MAX_ATTEMPTS tries.
+    """
+    ways = transports(settings, clock)
+    result = DispatchResult()
+    async with pool.acquire() as conn, conn.transaction():
+        batch = await store.claim_due(
+            conn, clock(), settings.dispatch_batch, [c for c in CHANNELS if c in channels]
+        )
+        result.claimed = len(batch)
+        for channel in CHANNELS:
+            messages = [m for m in batch if m.channel == channel]
+            if messages:
+                await _send_all(conn, channel, ways[channel], messages, result, clock)
     return result
+
+
+async def _send_all(
+    conn: asyncpg.Connection,
+    channel: Channel,
+    transport: Transport,
+    messages: list[store.OutgoingMessage],
+    result: DispatchResult,
+    clock: Clock,
+) -> None:
+    try:
+        async with transport.connect() as send:
+            for index, message in enumerate(messages):
+                try:
+                    await send(message)
+                except Refused as exc:
+                    retry = (
+                        Retry("failed", clock())
+                        if exc.final
+                        else after_refusal(message.attempts + 1, clock())
+                    )
+                    await _record_refusal(conn, message, str(exc), retry)
+                    result.refused += 1
+                except Unavailable as exc:  # the rest of this channel's batch waits
+                    await _record_outage(conn, channel, messages[index:], str(exc), result)
+                    return
+                else:
+                    await store.mark_sent(conn, message.id, clock())
+                    result.sent += 1
+    except Unavailable as exc:  # could not even connect
+        await _record_outage(conn, channel, messages, str(exc), result)
+
+
+async def _record_outage(
+    conn: asyncpg.Connection,
+    channel: Channel,
+    messages: list[store.OutgoingMessage],
+    error: str,
+    result: DispatchResult,
+) -> None:
+    result.outages[channel] = error
+    await store.record_outage(conn, [m.id for m in messages], error[:2000])
 
 
 async def _record_refusal(
     conn: asyncpg.Connection, message: store.OutgoingMessage, error: str, retry: Retry
 ) -> None:
-    log.warning("message refused", message_id=str(message.id), error=error, status=retry.status)
+    log.warning(
+        "message refused",
+        message_id=str(message.id),
+        channel=message.channel,
+        error=error,
+        status=retry.status,
+    )
     await store.record_refusal(
         conn,
         message.id,
@@ -173,28 +313,70 @@ async def _record_refusal(
     )
 
 
-async def dispatch_mail(pool: asyncpg.Pool, settings: ServiceSettings, stopping: asyncio.Event) -> None:
-    """Worker loop: send queued mail until `stopping` is set. Looks at most every `dispatch_poll_s`
-    (at once after a full batch); an SMTP or database outage pauses it with back-off, never ends it."""
+# The worker loop.
+
+
+@dataclass
+class _Backoff:
+    """Pauses something that keeps failing: the poll interval doubled per failure, up to MAX_PAUSE_S."""
+
+    failures: int = 0
+    resume_at: float = 0.0
+
+    def ready(self, now: float) -> bool:
+        return now >= self.resume_at
+
+    def fail(self, now: float, base: float) -> None:
+        self.failures = min(self.failures + 1, 10)
+        self.resume_at = now + min(base * 2**self.failures, MAX_PAUSE_S)
+
+    def succeed(self) -> None:
+        self.failures, self.resume_at = 0, 0.0
+
+
+async def dispatch_messages(pool: asyncpg.Pool, settings: ServiceSettings, stopping: asyncio.Event) -> None:
+    """Worker loop: send queued messages until `stopping` is set. Looks at most every
+    `dispatch_poll_s` (at once after a full batch). A channel whose provider is away pauses with
+    back-off while the other goes on; a database outage pauses everything; neither ends the loop."""
     config = Settings.of(settings)
-    failures = 0
+    loop = asyncio.get_running_loop()
+    database = _Backoff()
+    paused = {channel: _Backoff() for channel in CHANNELS}
     while not stopping.is_set():
-        result: DispatchResult | None = None
-        try:
-            result = await dispatch_once(pool, config)
-        except Exception as exc:  # the loop outlives any failure; the messages stay queued
-            if is_infrastructure_error(exc):
-                log.warning("mail dispatch paused: database unavailable", error=repr(exc))
+        ready = [channel for channel in CHANNELS if paused[channel].ready(loop.time())]
+        full = False
+        if ready and database.ready(loop.time()):
+            try:
+                result = await dispatch_once(pool, config, channels=ready)
+            except Exception as exc:  # the loop outlives any failure; the messages stay queued
+                if is_infrastructure_error(exc):
+                    log.warning("dispatch paused: database unavailable", error=repr(exc))
+                else:
+                    log.exception("dispatch failed")
+                database.fail(loop.time(), config.dispatch_poll_s)
             else:
-                log.exception("mail dispatch failed")
-        if result is None or result.outage:
-            if result is not None:
-                log.warning("SMTP server unavailable, mail stays queued", error=result.outage)
-            failures = min(failures + 1, 10)
-            pause = min(config.dispatch_poll_s * 2**failures, MAX_PAUSE_S)
-        else:
-            failures = 0
-            pause = 0.0 if result.claimed >= config.dispatch_batch else config.dispatch_poll_s
-        if pause:
+                database.succeed()
+                full = result.claimed >= config.dispatch_batch
+                for channel in ready:
+                    if channel in result.outages:
+                        log.warning(
+                            "provider unavailable, messages stay queued",
+                            channel=channel,
+                            error=result.outages[channel],
+                        )
+                        paused[channel].fail(loop.time(), config.dispatch_poll_s)
+                    else:
+                        paused[channel].succeed()
+        pause = 0.0 if full else _next_look(loop.time(), config.dispatch_poll_s, database, paused.values())
+        if pause > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), pause)
+
+
+def _next_look(now: float, poll: float, database: _Backoff, channels: Collection[_Backoff]) -> float:
+    """Seconds until the next pass: after the database's pause, or when a channel may send again."""
+    if not database.ready(now):
+        return database.resume_at - now
+    if not any(channel.ready(now) for channel in channels):
+        return min(channel.resume_at for channel in channels) - now
+    return poll

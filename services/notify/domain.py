@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
@@ -10,18 +11,22 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from services.notify.templates import (
     DEFAULT_LOCALE,
+    DURATION_WORDS,
     GREETINGS,
     ORDER_LINES,
     POINT_WORDS,
+    SMS_TEMPLATES,
     TEMPLATES,
     Locale,
 )
 
 MAX_ATTEMPTS = 5
-"""Refusals by the mail server after which a message is `failed`."""
+"""Refusals by the mail server or the SMS provider after which a message is `failed`."""
 
-Kind = Literal["activation", "order_copy", "points_earned"]
-Status = Literal["waiting_contact", "queued", "sent", "failed"]
+Kind = Literal["activation", "activation_code", "recovery", "order_copy", "points_earned"]
+Channel = Literal["email", "sms"]
+CHANNELS: tuple[Channel, ...] = ("email", "sms")
+Status = Literal["waiting_contact", "queued", "sent", "failed", "cancelled"]
 
 
 class Activation(BaseModel):
@@ -30,6 +35,24 @@ class Activation(BaseModel):
     model_config = ConfigDict(frozen=True)
     kind: Literal["activation"] = "activation"
     activation_url: str
+
+
+class ActivationCode(BaseModel):
+    """A numeric code that activates an account, typed instead of following a link (secret)."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["activation_code"] = "activation_code"
+    code: str
+    valid_for: timedelta
+
+
+class RecoveryCode(BaseModel):
+    """A temporary numeric code that lets the person choose a new password (secret)."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["recovery"] = "recovery"
+    code: str
+    valid_for: timedelta
 
 
 class OrderLine(BaseModel):
@@ -60,23 +83,34 @@ class PointsEarned(BaseModel):
     balance: int
 
 
-Facts = Annotated[Activation | OrderCopy | PointsEarned, Field(discriminator="kind")]
+Facts = Annotated[
+    Activation | ActivationCode | RecoveryCode | OrderCopy | PointsEarned, Field(discriminator="kind")
+]
 """What a message says, before it is put into words for its recipient."""
 FACTS: TypeAdapter[Facts] = TypeAdapter(Facts)
 
 
 @dataclass(frozen=True)
 class Addressee:
-    """Who a message goes to, and the language they read."""
+    """Whom a message is written to: how to greet them and the language they read."""
 
-    email: str
     display_name: str
     locale: str
 
 
 @dataclass(frozen=True)
+class Contact(Addressee):
+    """How to reach an account's owner, as identity last told (identity.contact.changed)."""
+
+    email: str
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
 class Rendered:
-    subject: str
+    """A message put into words: an email has a subject, an SMS only its text (`body`)."""
+
+    subject: str | None
     body: str
 
 
@@ -129,17 +163,81 @@ def _points(count: int, locale: Locale) -> str:
     return f"{format_count(count, locale)} {plural(count, locale, POINT_WORDS[locale])}"
 
 
+def format_duration(duration: timedelta, locale: Locale) -> str:
+    """How long something lasts, as a sentence says it: "10 minutes", "2 heures", "3 дня".
+
+    Minutes are rounded (the request's clock and the code's expiry are a few milliseconds apart);
+    hours and days are rounded down, so a message never promises more time than there is."""
+    minutes = max(1, round(duration.total_seconds() / 60))
+    if minutes < 120:
+        unit, count = "minutes", minutes
+    elif minutes < 48 * 60:
+        unit, count = "hours", minutes // 60
+    else:
+        unit, count = "days", minutes // (24 * 60)
+    return f"{format_count(count, locale)} {plural(count, locale, DURATION_WORDS[unit][locale])}"
+
+
 def _greeting(name: str, locale: Locale) -> str:
     with_name, without = GREETINGS[locale]
-    return with_name.substitute(name=name.strip()) if name.strip() else without
+    name = " ".join(name.split())  # one line, whatever the event held
+    return with_name.substitute(name=name) if name else without
 
 
-def render(facts: Facts, to: Addressee) -> Rendered:
-    """Subject and body of a message for this addressee, in their language (French by default)."""
+# GSM 03.38: the 7-bit alphabet of SMS (the extension characters cost two), else UCS-2.
+_GSM7 = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM7_EXTENSION = set("^{}\\[~]|€\f")
+
+
+def sms_segments(text: str) -> int:
+    """How many SMS a text takes: 160 GSM 7-bit characters in one (153 each when split), or 70
+    UCS-2 units (67 when split) as soon as one character is outside the GSM alphabet."""
+    if all(c in _GSM7 or c in _GSM7_EXTENSION for c in text):
+        units, single, part = sum(2 if c in _GSM7_EXTENSION else 1 for c in text), 160, 153
+    else:
+        units, single, part = len(text.encode("utf-16-le")) // 2, 70, 67
+    return 1 if units <= single else math.ceil(units / part)
+
+
+def render(facts: Facts, to: Addressee, channel: Channel = "email") -> Rendered:
+    """A message for this addressee, in their language (French by default): subject and body of
+    an email, or the one line of an SMS."""
     locale = pick_locale(to.locale)
-    values: dict[str, str] = {"greeting": _greeting(to.display_name, locale)}
+    values = _values(facts, locale)
+    if channel == "sms":
+        return _render_sms(facts.kind, values, to.display_name, locale)
+    values["greeting"] = _greeting(to.display_name, locale)
+    template = TEMPLATES[facts.kind][locale]
+    # One line, whatever the event held: a line break in a header would break (or forge) headers.
+    subject = " ".join(template.subject.substitute(values).split())
+    return Rendered(subject, template.body.substitute(values))
+
+
+def _render_sms(kind: str, values: dict[str, str], name: str, locale: Locale) -> Rendered:
+    if kind not in SMS_TEMPLATES:
+        raise ValueError(f"{kind} messages are not sent by SMS")
+    template = SMS_TEMPLATES[kind][locale]
+
+    def text(greeted: str) -> str:
+        return " ".join(template.substitute(values, greeting=_greeting(greeted, locale)).split())
+
+    greeted = text(name)
+    # A long name, or one outside the GSM alphabet, must not double what the SMS costs.
+    nameless = text("")
+    return Rendered(None, nameless if sms_segments(nameless) < sms_segments(greeted) else greeted)
+
+
+def _values(facts: Facts, locale: Locale) -> dict[str, str]:
+    """What a template says for these facts, written for this locale (the greeting aside)."""
+    values: dict[str, str] = {}
     if isinstance(facts, Activation):
         values["activation_url"] = facts.activation_url
+    elif isinstance(facts, ActivationCode | RecoveryCode):
+        values["code"] = facts.code
+        values["validity"] = format_duration(facts.valid_for, locale)
     elif isinstance(facts, OrderCopy):
         values["order_id"] = facts.order_id
         values["total"] = format_money(facts.total_minor, facts.currency, locale)
@@ -155,15 +253,12 @@ def render(facts: Facts, to: Addressee) -> Rendered:
     else:
         values["points"] = _points(facts.points, locale)
         values["balance"] = _points(facts.balance, locale)
-    template = TEMPLATES[facts.kind][locale]
-    # One line, whatever the event held: a line break in a header would break (or forge) headers.
-    subject = " ".join(template.subject.substitute(values).split())
-    return Rendered(subject, template.body.substitute(values))
+    return values
 
 
 @dataclass(frozen=True)
 class Retry:
-    """What becomes of a message the mail server refused."""
+    """What becomes of a message the mail server or the SMS provider refused."""
 
     status: Status
     next_attempt_at: datetime

@@ -1,4 +1,4 @@
-"""Notify's settings: the shared ones plus how mail leaves (sender, batch size, polling)."""
+"""Notify's settings: the shared ones plus how messages leave (sender, SMS timeout, batch, polling)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ class Settings(ServiceSettings):
     service_name: str = "notify"
     http_port: int = 8085
     mail_from: str = Field("Comptoir <no-reply@comptoir.local>", description="From header of every email")
+    sms_timeout_s: float = Field(
+        10.0, gt=0, description="Seconds the SMS provider has to answer one message before it counts as away"
+    )
     dispatch_batch: int = Field(50, ge=1, description="Queued messages the dispatcher sends per transaction")
     dispatch_poll_s: float = Field(0.5, gt=0, description="Seconds between looks for queued messages")
 

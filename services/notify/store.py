@@ -1,4 +1,4 @@
-"""Notify's SQL: contacts, messages waiting for a contact, the send queue and the admin listing."""
+"""Notify's SQL: contacts, messages waiting for a contact, the send queue, erasure and the listing."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from datetime import datetime
 import asyncpg
 from pydantic import BaseModel, Field
 
-from services.notify.domain import FACTS, Addressee, Facts, Kind, Rendered, Status
+from services.notify.domain import FACTS, Channel, Contact, Facts, Kind, Rendered, Status
 
 # Serialises, per account, "is the contact known?" (consumers of orders, points) with "the contact
-# is now known, render what waits for it" (consumer of contacts): they run on different partitions.
+# is now known, render what waits for it" (consumer of contacts) and with the account's erasure:
+# they run on different partitions.
 _LOCK_ACCOUNT = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 
 
@@ -22,26 +23,38 @@ async def lock_account(conn: asyncpg.Connection, tenant_id: str, account_id: str
 
 
 _UPSERT_CONTACT = """
-INSERT INTO contacts (tenant_id, account_id, email, display_name, locale)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO contacts (tenant_id, account_id, email, phone, display_name, locale)
+VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (tenant_id, account_id) DO UPDATE
-SET email = EXCLUDED.email, display_name = EXCLUDED.display_name, locale = EXCLUDED.locale,
-    updated_at = now()
+SET email = EXCLUDED.email, phone = EXCLUDED.phone, display_name = EXCLUDED.display_name,
+    locale = EXCLUDED.locale, updated_at = now()
 """
 
 
-async def save_contact(conn: asyncpg.Connection, tenant_id: str, account_id: str, contact: Addressee) -> None:
+async def save_contact(conn: asyncpg.Connection, tenant_id: str, account_id: str, contact: Contact) -> None:
     await conn.execute(
-        _UPSERT_CONTACT, tenant_id, account_id, contact.email, contact.display_name, contact.locale
+        _UPSERT_CONTACT,
+        tenant_id,
+        account_id,
+        contact.email,
+        contact.phone,
+        contact.display_name,
+        contact.locale,
     )
 
 
-_CONTACT = "SELECT email, display_name, locale FROM contacts WHERE tenant_id = $1 AND account_id = $2"
+_CONTACT = """
+SELECT email, phone, display_name, locale FROM contacts WHERE tenant_id = $1 AND account_id = $2
+"""
 
 
-async def find_contact(conn: asyncpg.Connection, tenant_id: str, account_id: str) -> Addressee | None:
+async def find_contact(conn: asyncpg.Connection, tenant_id: str, account_id: str) -> Contact | None:
     row = await conn.fetchrow(_CONTACT, tenant_id, account_id)
-    return Addressee(row["email"], row["display_name"], row["locale"]) if row else None
+    if row is None:
+        return None
+    return Contact(
+        email=row["email"], phone=row["phone"], display_name=row["display_name"], locale=row["locale"]
+    )
 
 
 class NewMessage(BaseModel):
@@ -52,6 +65,7 @@ class NewMessage(BaseModel):
     account_id: str
     source_event_id: uuid.UUID
     facts: Facts
+    channel: Channel = "email"
     recipient: str | None = None
     rendered: Rendered | None = None
 
@@ -62,8 +76,8 @@ class NewMessage(BaseModel):
 
 _INSERT_MESSAGE = """
 INSERT INTO messages
-    (id, tenant_id, account_id, kind, recipient, subject, body, facts, status, source_event_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10)
+    (id, tenant_id, account_id, kind, channel, recipient, subject, body, facts, status, source_event_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11)
 ON CONFLICT (source_event_id) DO NOTHING
 """
 
@@ -77,6 +91,7 @@ async def add_message(conn: asyncpg.Connection, message: NewMessage) -> bool:
         message.tenant_id,
         message.account_id,
         message.facts.kind,
+        message.channel,
         message.recipient,
         rendered.subject if rendered else None,
         rendered.body if rendered else None,
@@ -120,28 +135,32 @@ async def queue_rendered(
 
 
 class OutgoingMessage(BaseModel):
-    """A queued message as the dispatcher sends it."""
+    """A queued message as the dispatcher sends it (an SMS has no subject)."""
 
     id: uuid.UUID
+    channel: Channel = "email"
     recipient: str
-    subject: str
+    subject: str | None
     body: str
     attempts: int
 
 
 # SKIP LOCKED: several dispatchers share the queue, each message goes to one of them.
 _CLAIM_DUE = """
-SELECT id, recipient, subject, body, attempts FROM messages
-WHERE status = 'queued' AND next_attempt_at <= $1
+SELECT id, channel, recipient, subject, body, attempts FROM messages
+WHERE status = 'queued' AND next_attempt_at <= $1 AND channel = ANY($3::text[])
 ORDER BY next_attempt_at, created_at
 LIMIT $2
 FOR UPDATE SKIP LOCKED
 """
 
 
-async def claim_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list[OutgoingMessage]:
-    """Lock up to `limit` messages due for sending, until the transaction ends."""
-    return [OutgoingMessage(**dict(row)) for row in await conn.fetch(_CLAIM_DUE, now, limit)]
+async def claim_due(
+    conn: asyncpg.Connection, now: datetime, limit: int, channels: Sequence[Channel]
+) -> list[OutgoingMessage]:
+    """Lock up to `limit` messages of these channels due for sending, until the transaction ends."""
+    rows = await conn.fetch(_CLAIM_DUE, now, limit, list(channels))
+    return [OutgoingMessage(**dict(row)) for row in rows]
 
 
 _MARK_SENT = """
@@ -179,29 +198,86 @@ async def record_outage(conn: asyncpg.Connection, message_ids: Sequence[uuid.UUI
     await conn.execute(_RECORD_OUTAGE, list(message_ids), error)
 
 
-class MessageView(BaseModel):
-    """A message as an administrator sees it (never its body, which may hold a secret link)."""
+# Erasure (identity.account.deleted).
 
-    id: uuid.UUID = Field(description="The message id, also in its Message-ID header")
-    kind: Kind = Field(description="activation, order_copy or points_earned")
-    channel: str = Field(description="How it is delivered: email")
-    recipient: str | None = Field(description="Address it goes to; null while the contact is unknown")
-    subject: str | None = Field(description="Subject line; null while waiting for the contact")
-    status: Status = Field(description="waiting_contact, queued, sent or failed")
+_IS_ERASED = "SELECT EXISTS (SELECT 1 FROM erased_accounts WHERE tenant_id = $1 AND account_id = $2)"
+
+
+async def is_erased(conn: asyncpg.Connection, tenant_id: str, account_id: str) -> bool:
+    """Whether the account was deleted: what still arrives about it is dropped."""
+    return bool(await conn.fetchval(_IS_ERASED, tenant_id, account_id))
+
+
+_MARK_ERASED = """
+INSERT INTO erased_accounts (tenant_id, account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING
+"""
+_DELETE_CONTACT = """
+DELETE FROM contacts WHERE tenant_id = $1 AND account_id = $2 RETURNING email, phone, display_name
+"""
+# Content goes, the count stays: a message still to be sent is cancelled, a sent or failed one keeps
+# its status, and every one keeps its id, kind, channel, attempts and times. Its error goes too: a
+# server's refusal often repeats the address. The rows the dispatcher is sending are locked: this
+# waits for their outcome, then erases them with it.
+_ERASE_MESSAGES = """
+WITH erased AS (
+    SELECT id, recipient FROM messages
+    WHERE tenant_id = $1 AND account_id = $2 AND erased_at IS NULL
+    FOR UPDATE
+)
+UPDATE messages m
+SET recipient = NULL, subject = NULL, body = NULL, facts = NULL, error = NULL, erased_at = now(),
+    status = CASE WHEN m.status IN ('queued', 'waiting_contact') THEN 'cancelled' ELSE m.status END
+FROM erased
+WHERE m.id = erased.id
+RETURNING erased.recipient
+"""
+
+
+async def erase_account(conn: asyncpg.Connection, tenant_id: str, account_id: str) -> set[str]:
+    """Forget the account's contact and the content of its messages, and remember that it is gone.
+    Returns the personal values that were held (to scrub them from the backbone tables too)."""
+    await conn.execute(_MARK_ERASED, tenant_id, account_id)
+    held: set[str] = set()
+    contact = await conn.fetchrow(_DELETE_CONTACT, tenant_id, account_id)
+    if contact is not None:
+        held |= {v for v in (contact["email"], contact["phone"], contact["display_name"]) if v}
+    # A message still waiting for the contact had no recipient.
+    held |= {
+        r["recipient"] for r in await conn.fetch(_ERASE_MESSAGES, tenant_id, account_id) if r["recipient"]
+    }
+    return held
+
+
+class MessageView(BaseModel):
+    """A message as an administrator sees it (never its body, which may hold a secret link or code)."""
+
+    id: uuid.UUID = Field(description="The message id, also in its Message-ID header or SMS reference")
+    kind: Kind = Field(description="activation, activation_code, recovery, order_copy or points_earned")
+    channel: Channel = Field(description="How it is delivered: email or sms")
+    recipient: str | None = Field(
+        description="Address or phone number it goes to; null while the contact is unknown or once erased"
+    )
+    subject: str | None = Field(
+        description="Subject line of an email; null for an SMS, while waiting, or erased"
+    )
+    status: Status = Field(description="waiting_contact, queued, sent, failed or cancelled")
     attempts: int = Field(description="Delivery tries so far")
     error: str | None = Field(description="Why the last try did not deliver it")
     created_at: datetime
     sent_at: datetime | None
+    erased_at: datetime | None = Field(
+        description="When its account was deleted and its content erased (a queued message is cancelled)"
+    )
 
 
-_COLUMNS = "id, kind, channel, recipient, subject, status, attempts, error, created_at, sent_at"
+_COLUMNS = "id, kind, channel, recipient, subject, status, attempts, error, created_at, sent_at, erased_at"
 _LIST = f"""
 SELECT {_COLUMNS} FROM messages
 WHERE tenant_id = $1 AND ($2::text IS NULL OR account_id = $2)
 ORDER BY created_at DESC, id DESC
 LIMIT $3
 """
-_GET = f"SELECT {_COLUMNS} FROM messages WHERE tenant_id = $1 AND id = $2"
+_GET = f"SELECT tenant_id, account_id, {_COLUMNS} FROM messages WHERE id = $1"
 
 
 async def list_messages(
@@ -211,6 +287,19 @@ async def list_messages(
     return [MessageView(**dict(row)) for row in await pool.fetch(_LIST, tenant_id, account_id, limit)]
 
 
-async def get_message(pool: asyncpg.Pool, tenant_id: str, message_id: uuid.UUID) -> MessageView | None:
-    row = await pool.fetchrow(_GET, tenant_id, message_id)
-    return MessageView(**dict(row)) if row else None
+class FoundMessage(BaseModel):
+    """A message with whose it is, for the API's owner check."""
+
+    tenant_id: str
+    account_id: str
+    view: MessageView
+
+
+async def get_message(pool: asyncpg.Pool, message_id: uuid.UUID) -> FoundMessage | None:
+    """The message, whatever its tenant: the caller checks that it may see it."""
+    row = await pool.fetchrow(_GET, message_id)
+    if row is None:
+        return None
+    found = dict(row)
+    tenant_id, account_id = found.pop("tenant_id"), found.pop("account_id")
+    return FoundMessage(tenant_id=tenant_id, account_id=account_id, view=MessageView(**found))

@@ -1,4 +1,4 @@
-"""Wording of every message, per kind and locale (fr, en, ru); `domain.render` fills them in."""
+"""Wording of every message, per kind, channel and locale (fr, en, ru); `domain.render` fills them in."""
 
 # Russian wording and the multiplication sign are meant, not look-alikes of Latin letters.
 # ruff: noqa: RUF001
@@ -39,6 +39,18 @@ POINT_WORDS: dict[Locale, tuple[str, ...]] = {
     "ru": ("балл", "балла", "баллов"),
 }
 
+# How long a code stays valid, in the accusative a sentence needs ("valable 10 minutes",
+# "действует 10 минут"); singular then plural forms, three in Russian.
+DURATION_WORDS: dict[str, dict[Locale, tuple[str, ...]]] = {
+    "minutes": {
+        "fr": ("minute", "minutes"),
+        "en": ("minute", "minutes"),
+        "ru": ("минуту", "минуты", "минут"),
+    },
+    "hours": {"fr": ("heure", "heures"), "en": ("hour", "hours"), "ru": ("час", "часа", "часов")},
+    "days": {"fr": ("jour", "jours"), "en": ("day", "days"), "ru": ("день", "дня", "дней")},
+}
+
 ORDER_LINES: dict[Locale, Template] = {
     "fr": Template("- $code $name × $quantity : $line_total"),
     "en": Template("- $code $name × $quantity: $line_total"),
@@ -66,6 +78,58 @@ TEMPLATES: dict[str, dict[Locale, MessageTemplate]] = {
             "$greeting\n\n"
             "Чтобы активировать учётную запись Comptoir, откройте ссылку:\n$activation_url\n\n"
             "Если вы не создавали учётную запись, просто проигнорируйте это письмо.\n\n"
+            "Команда Comptoir\n",
+        ),
+    },
+    "activation_code": {
+        "fr": _template(
+            "Votre code d'activation Comptoir",
+            "$greeting\n\n"
+            "Voici le code qui active votre compte Comptoir :\n\n    $code\n\n"
+            "Il est valable $validity et ne sert qu'une fois. Ne le communiquez à personne.\n\n"
+            "Si vous n'avez pas créé de compte, ignorez ce message.\n\n"
+            "L'équipe Comptoir\n",
+        ),
+        "en": _template(
+            "Your Comptoir activation code",
+            "$greeting\n\n"
+            "Here is the code that activates your Comptoir account:\n\n    $code\n\n"
+            "It is valid for $validity and works once. Do not share it with anyone.\n\n"
+            "If you did not create an account, ignore this message.\n\n"
+            "The Comptoir team\n",
+        ),
+        "ru": _template(
+            "Код активации Comptoir",
+            "$greeting\n\n"
+            "Код для активации учётной записи Comptoir:\n\n    $code\n\n"
+            "Код действует $validity и подходит только один раз. Никому его не сообщайте.\n\n"
+            "Если вы не создавали учётную запись, просто проигнорируйте это письмо.\n\n"
+            "Команда Comptoir\n",
+        ),
+    },
+    "recovery": {
+        "fr": _template(
+            "Votre code pour choisir un nouveau mot de passe Comptoir",
+            "$greeting\n\n"
+            "Pour choisir un nouveau mot de passe Comptoir, saisissez ce code :\n\n    $code\n\n"
+            "Il est valable $validity et ne sert qu'une fois. Ne le communiquez à personne.\n\n"
+            "Si vous n'avez rien demandé, ignorez ce message : votre mot de passe ne change pas.\n\n"
+            "L'équipe Comptoir\n",
+        ),
+        "en": _template(
+            "Your code to choose a new Comptoir password",
+            "$greeting\n\n"
+            "To choose a new Comptoir password, enter this code:\n\n    $code\n\n"
+            "It is valid for $validity and works once. Do not share it with anyone.\n\n"
+            "If you did not ask for it, ignore this message: your password stays as it is.\n\n"
+            "The Comptoir team\n",
+        ),
+        "ru": _template(
+            "Код для смены пароля Comptoir",
+            "$greeting\n\n"
+            "Чтобы задать новый пароль Comptoir, введите код:\n\n    $code\n\n"
+            "Код действует $validity и подходит только один раз. Никому его не сообщайте.\n\n"
+            "Если вы не запрашивали смену пароля, проигнорируйте это письмо: пароль останется прежним.\n\n"
             "Команда Comptoir\n",
         ),
     },
@@ -105,5 +169,28 @@ TEMPLATES: dict[str, dict[Locale, MessageTemplate]] = {
             "Вам начислено $points",
             "$greeting\n\nВам начислено $points. Ваш баланс: $balance.\n\nКоманда Comptoir\n",
         ),
+    },
+}
+
+# SMS: one plain line, a greeting and the link or the code, nothing personal beyond the greeting.
+# French and English stay within the GSM 7-bit alphabet (no ç, ê, ô, typographic quotes or
+# no-break spaces) so that a message fits one 160-character segment; Russian is sent as UCS-2.
+SMS_TEMPLATES: dict[str, dict[Locale, Template]] = {
+    "activation": {
+        "fr": Template("$greeting activez votre compte Comptoir : $activation_url"),
+        "en": Template("$greeting activate your Comptoir account: $activation_url"),
+        "ru": Template("$greeting Активируйте учётную запись Comptoir: $activation_url"),
+    },
+    "activation_code": {
+        "fr": Template("$greeting votre code d'activation Comptoir : $code (valable $validity)"),
+        "en": Template("$greeting your Comptoir activation code: $code (valid for $validity)"),
+        "ru": Template("$greeting Код активации Comptoir: $code (действует $validity)"),
+    },
+    "recovery": {
+        "fr": Template(
+            "$greeting votre code pour un nouveau mot de passe Comptoir : $code (valable $validity)"
+        ),
+        "en": Template("$greeting your code for a new Comptoir password: $code (valid for $validity)"),
+        "ru": Template("$greeting Код для смены пароля Comptoir: $code (действует $validity)"),
     },
 }

@@ -9,13 +9,27 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from libs.common.devrun import Platform
 from libs.common.kafka import ensure_topics
-from libs.common.stack import LocalStack, StackConfig, StackError, TansuBroker, free_port
+from libs.common.settings import ServiceSettings
+from libs.common.stack import (
+    LocalStack,
+    SmsSink,
+    StackConfig,
+    StackError,
+    TansuBroker,
+    free_port,
+    read_sms,
+)
+from libs.common.testing import Isolated
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,6 +77,125 @@ async def test_topics_are_provisioned_with_the_configured_partition_count(stack:
         await producer.stop()
 
 
+@pytest.fixture
+def sms_sink(tmp_path: Path) -> Iterator[SmsSink]:
+    """A sink of its own: the session's sink is shared by every test that sends SMS."""
+    sink = SmsSink(tmp_path / "sms", free_port())
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+async def _post(url: str, body: Any) -> tuple[int, dict[str, Any]]:
+    async with aiohttp.ClientSession() as http:
+        data = body if isinstance(body, bytes) else None
+        async with http.post(url, json=None if data else body, data=data) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+
+async def test_sms_sink_keeps_each_posted_message_and_lists_them_oldest_first(sms_sink: SmsSink) -> None:
+    sent = [
+        {"to": "+33612345678", "text": "Bonjour Camille, votre code : 123456", "reference": "m-1"},
+        {"to": "+79161234567", "text": "Здравствуйте! Код: 654321", "reference": "m-2"},
+    ]
+    answers = [await _post(sms_sink.url, body) for body in sent]
+
+    assert [status for status, _ in answers] == [202, 202]
+    received = sms_sink.messages()
+    assert [(m.to, m.text, m.reference) for m in received] == [tuple(b.values()) for b in sent]
+    assert [m.id for m in received] == [answer["id"] for _, answer in answers]
+    assert received[0].received_at < received[1].received_at
+    assert read_sms(sms_sink.folder) == received, "the folder alone tells what was sent"
+    assert len(list(sms_sink.folder.glob("*.json"))) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"{not json", "not JSON"),
+        (b"\xff\xfe", "not JSON"),
+        (["+33612345678", "text"], "JSON object"),
+        ({"to": "+33612345678", "text": "hi"}, "reference"),
+        ({"to": " ", "text": "hi", "reference": "m-1"}, "to"),
+        ({"to": "+33612345678", "text": 42, "reference": "m-1"}, "text"),
+    ],
+)
+async def test_sms_sink_answers_400_to_a_malformed_message_and_keeps_nothing(
+    sms_sink: SmsSink, body: Any, error: str
+) -> None:
+    status, answer = await _post(sms_sink.url, body)
+
+    assert status == 400
+    assert error in answer["error"]
+    assert sms_sink.messages() == []
+
+
+async def test_sms_sink_only_takes_posts_to_messages(sms_sink: SmsSink) -> None:
+    other = sms_sink.url.replace("/messages", "/elsewhere")
+    async with aiohttp.ClientSession() as http:
+        async with http.post(other, json={"to": "+1", "text": "t", "reference": "r"}) as resp:
+            assert resp.status == 404
+        async with http.get(sms_sink.url) as resp:
+            assert resp.status == 405
+    assert sms_sink.messages() == []
+
+
+def test_sms_sink_messages_outlive_a_restart(tmp_path: Path) -> None:
+    first = SmsSink(tmp_path, free_port())
+    first.start()
+    first.store("+33612345678", "Code : 111111", "m-1")
+    first.stop()
+    again = SmsSink(tmp_path, free_port())
+    again.start()
+    try:
+        again.store("+33612345678", "Code : 222222", "m-2")
+        assert [m.reference for m in again.messages()] == ["m-1", "m-2"]
+    finally:
+        again.stop()
+
+
+def test_sms_sink_on_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        with pytest.raises(StackError, match="SMS sink cannot start"):
+            SmsSink(tmp_path, busy.getsockname()[1]).start()
+
+
+def test_the_stack_starts_the_sms_sink_and_hands_its_url_to_services(stack: LocalStack) -> None:
+    assert stack.sms is not None, "the session's stack runs the sink"
+    assert stack.sms_url == stack.sms.url and stack.sms.folder == stack.sms_dir
+    assert stack.sms_dir == stack.config.data_dir / "sms"
+    assert stack.environ()["SMS_URL"] == stack.sms_url
+    assert stack.environ()["COMPTOIR_SMS_DIR"] == str(stack.sms_dir)
+
+    isolated = Isolated.on(stack, "t_sms")
+    assert isolated.settings("notify")["sms_url"] == stack.sms_url
+    assert isolated.environ("notify")["SMS_URL"] == stack.sms_url
+    assert isolated.sms_dir == stack.sms_dir
+    assert Platform(stack, ["notify"]).environ("notify")["SMS_URL"] == stack.sms_url
+
+
+def test_an_sms_provider_named_by_sms_url_replaces_the_sink(tmp_path: Path) -> None:
+    provider = "https://sms.example/v1/messages"
+    config = StackConfig.from_environ(
+        {
+            "COMPTOIR_DATA_DIR": str(tmp_path),
+            "DATABASE_URL": "postgresql://unused@127.0.0.1:1/x",
+            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+            "SMTP_URL": "smtp://127.0.0.1:1",
+            "SMS_URL": provider,
+            "COMPTOIR_SMS_PORT": "1999",
+        }
+    )
+    assert (config.sms_url, config.sms_port) == (provider, 1999)
+    with LocalStack(config) as stack:
+        assert stack.sms is None
+        assert stack.sms_url == provider == stack.environ()["SMS_URL"]
+    assert StackConfig.from_environ({}).sms_port == 1026
+    assert ServiceSettings(service_name="x").sms_url == "http://127.0.0.1:1026/messages"
+
+
 def _descendants(pid: int) -> set[int]:
     found: set[int] = set()
     for task in Path("/proc").glob("[0-9]*"):
@@ -91,11 +224,13 @@ def test_make_run_leaves_no_process_behind(sig: signal.Signals) -> None:
     """`make run`'s launcher with one service: after Ctrl-C, SIGTERM or even SIGKILL, all are gone."""
     data = Path(tempfile.mkdtemp(prefix="comptoir-run-"))
     data.chmod(0o755)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "KAFKA_", "SMTP_"))} | {
+    outside = ("DATABASE_", "KAFKA_", "SMTP_", "SMS_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(outside)} | {
         "COMPTOIR_DATA_DIR": str(data),
         "COMPTOIR_POSTGRES_PORT": str(free_port()),
         "COMPTOIR_BROKER_PORT": str(free_port()),
         "COMPTOIR_SMTP_PORT": str(free_port()),
+        "COMPTOIR_SMS_PORT": str(free_port()),
         "COMPTOIR_PORT_BASE": str(free_port() + 10),
     }
     launcher = subprocess.Popen(

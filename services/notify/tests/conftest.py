@@ -1,24 +1,24 @@
-"""Fixtures of notify's tests: the service in-process, contract events, a producer, the SMTP sink."""
+"""Fixtures of notify's tests: the service in-process, contract events, the SMTP and SMS sinks."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.header
 import email.message
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from libs.common.db import migrate, service_migrations
 from libs.common.events import Envelope
-from libs.common.stack import LocalStack, SmtpSink
-from libs.common.testing import Isolated, TokenMinter, service_running
+from libs.common.stack import LocalStack, Sms, SmsSink, SmtpSink
+from libs.common.testing import Isolated, ServiceUnderTest, service_under_test
 from services.notify.app import SPEC, Settings
 
 TENANT = "brand-a"
@@ -27,6 +27,15 @@ TENANT = "brand-a"
 def unique_address() -> str:
     """The sink is shared by the whole session: each test reads only its own recipients."""
     return f"u-{uuid.uuid4().hex[:12]}@example.test"
+
+
+def unique_phone() -> str:
+    """A French mobile number (E.164) of this test only: the SMS sink is shared too."""
+    return f"+336{uuid.uuid4().int % 10**8:08d}"
+
+
+def account() -> str:
+    return str(uuid.uuid4())
 
 
 def notify_settings(isolated: Isolated, **overrides: Any) -> Settings:
@@ -38,18 +47,23 @@ def notify_settings(isolated: Isolated, **overrides: Any) -> Settings:
 def sink(stack: LocalStack) -> SmtpSink:
     if stack.smtp is None:
         pytest.skip("SMTP_URL points at an external server: there is no sink to read")
-    # Work-around for libs.common.stack.SmtpSink.start: it creates the Maildir folder before
-    # aiosmtpd's Mailbox opens it, so the tmp/new/cur subfolders are never made and every DATA fails.
-    for sub in ("tmp", "new", "cur"):
-        (stack.smtp.maildir / sub).mkdir(parents=True, exist_ok=True)
     return stack.smtp
 
 
 @pytest.fixture
-async def notify(isolated: Isolated, tokens: TokenMinter) -> AsyncIterator[str]:
-    """Notify with every role (API, consumers, mail dispatcher); yields its base URL."""
-    async with service_running(SPEC, notify_settings(isolated), tokens) as url:
-        yield url
+def sms_sink(stack: LocalStack) -> SmsSink:
+    if stack.sms is None:
+        pytest.skip("SMS_URL points at an external provider: there is no sink to read")
+    return stack.sms
+
+
+@contextlib.asynccontextmanager
+async def notify_running(stack: LocalStack, **overrides: Any) -> AsyncIterator[ServiceUnderTest]:
+    """Notify with every role (API, consumers, dispatcher), for a whole test module."""
+    async with service_under_test(
+        stack, SPEC, "notify", Settings, dispatch_poll_s=0.1, **overrides
+    ) as running:
+        yield running
 
 
 @pytest.fixture
@@ -76,20 +90,73 @@ def event(event_type: str, data: dict[str, Any], *, subject: str, tenant: str = 
     )
 
 
-def contact_changed(account_id: str, email: str, *, locale: str = "fr", name: str = "Camille") -> Envelope:
+def contact_changed(
+    account_id: str,
+    email: str,
+    *,
+    locale: str = "fr",
+    name: str = "Camille",
+    phone: str | None = None,
+    tenant: str = TENANT,
+) -> Envelope:
     data = {"account_id": account_id, "email": email, "display_name": name, "locale": locale}
-    return event("identity.contact.changed", data, subject=account_id)
+    if phone is not None:
+        data["phone"] = phone
+    return event("identity.contact.changed", data, subject=account_id, tenant=tenant)
 
 
-def activation_requested(account_id: str, email: str, url: str, *, locale: str = "fr") -> Envelope:
-    data = {
+def activation_requested(
+    account_id: str,
+    email: str | None,
+    url: str,
+    *,
+    locale: str = "fr",
+    channel: str | None = None,
+    phone: str | None = None,
+) -> Envelope:
+    """As identity sent it before SMS (no channel) unless `channel` is given."""
+    data: dict[str, Any] = {
         "account_id": account_id,
         "email": email,
         "display_name": "Camille",
         "locale": locale,
         "activation_url": url,
     }
+    if channel is not None:
+        data |= {"channel": channel, "phone": phone}
     return event("identity.activation.requested", data, subject=account_id)
+
+
+def code_requested(
+    event_type: str,
+    account_id: str,
+    *,
+    channel: str,
+    to: str,
+    code: str,
+    locale: str = "fr",
+    name: str = "Camille",
+    valid_for: timedelta = timedelta(minutes=10),
+) -> Envelope:
+    """identity.activation.code.requested or identity.recovery.requested, by email or SMS."""
+    now = datetime.now(UTC)
+    data = {
+        "account_id": account_id,
+        "channel": channel,
+        "email": to if channel == "email" else None,
+        "phone": to if channel == "sms" else None,
+        "display_name": name,
+        "locale": locale,
+        "code": code,
+        "expires_at": (now + valid_for).isoformat(),
+    }
+    envelope = event(event_type, data, subject=account_id)
+    return envelope.model_copy(update={"time": now})
+
+
+def account_deleted(account_id: str, *, tenant: str = TENANT, reason: str = "closed") -> Envelope:
+    data = {"account_id": account_id, "reason": reason, "deleted_at": datetime.now(UTC).isoformat()}
+    return event("identity.account.deleted", data, subject=account_id, tenant=tenant)
 
 
 def order_submitted(account_id: str, *, order_id: str | None = None) -> Envelope:
@@ -136,26 +203,19 @@ def points_awarded(account_id: str, points: int, balance: int) -> Envelope:
 
 TOPICS = {
     "identity.contact.changed": "identity.contact.v1",
+    "identity.account.deleted": "identity.account.v1",
     "identity.activation.requested": "notify.requests.v1",
+    "identity.activation.code.requested": "notify.requests.v1",
+    "identity.recovery.requested": "notify.requests.v1",
     "ordering.order.submitted": "ordering.order.v1",
     "loyalty.points.awarded": "loyalty.points.v1",
 }
 
-Publish = Callable[[Envelope], Awaitable[None]]
 
-
-@pytest.fixture
-async def publish(isolated: Isolated) -> AsyncIterator[Publish]:
-    """Publish an envelope on its contract topic (under the test's prefix), keyed by its subject."""
-    producer = AIOKafkaProducer(bootstrap_servers=isolated.bootstrap_servers)
-    await producer.start()
-
-    async def send(envelope: Envelope) -> None:
-        topic = isolated.topic_prefix + TOPICS[envelope.type]
-        await producer.send_and_wait(topic, envelope.to_bytes(), key=envelope.subject.encode())
-
-    yield send
-    await producer.stop()
+async def publish_to(running: ServiceUnderTest, *envelopes: Envelope) -> None:
+    """Publish envelopes on their contract topics (keyed by subject), to a service of `notify_running`."""
+    for envelope in envelopes:
+        await running.publish(TOPICS[envelope.type], envelope)
 
 
 async def wait_until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 20) -> None:
@@ -190,3 +250,20 @@ def text_of(mail: email.message.Message) -> str:
 def subject_of(mail: email.message.Message) -> str:
     """The decoded Subject header (encoded words when it is not ASCII)."""
     return str(email.header.make_header(email.header.decode_header(mail["Subject"])))
+
+
+def sms_to(sink: SmsSink, phone: str) -> list[Sms]:
+    return [m for m in sink.messages() if m.to == phone]
+
+
+async def wait_for_sms(sink: SmsSink, phone: str, count: int = 1, timeout: float = 20) -> list[Sms]:
+    async def arrived() -> bool:
+        return len(sms_to(sink, phone)) >= count
+
+    await wait_until(arrived, f"{count} SMS to {phone}", timeout)
+    return sms_to(sink, phone)
+
+
+async def message_rows(pool: asyncpg.Pool, account_id: str) -> list[dict[str, Any]]:
+    rows = await pool.fetch("SELECT * FROM messages WHERE account_id = $1 ORDER BY created_at", account_id)
+    return [dict(row) for row in rows]

@@ -12,7 +12,7 @@ import pytest
 from libs.common.testing import Isolated, TokenMinter, service_running
 from services.notify import store
 from services.notify.app import SPEC
-from services.notify.domain import Addressee, PointsEarned, render
+from services.notify.domain import Contact, PointsEarned, render
 from services.notify.tests.conftest import notify_settings
 
 
@@ -27,7 +27,7 @@ async def api(isolated: Isolated, tokens: TokenMinter) -> AsyncIterator[tuple[ai
 
 async def add(pool: asyncpg.Pool, tenant: str, account: str, *, known: bool = True) -> uuid.UUID:
     facts = PointsEarned(points=1, balance=1)
-    to = Addressee(f"{account}@example.test", "", "fr")
+    to = Contact(email=f"{account}@example.test", display_name="", locale="fr")
     message = store.NewMessage(
         tenant_id=tenant,
         account_id=account,
@@ -42,7 +42,7 @@ async def add(pool: asyncpg.Pool, tenant: str, account: str, *, known: bool = Tr
 
 
 FIELDS = {"id", "kind", "channel", "recipient", "subject", "status", "attempts", "error"}
-FIELDS |= {"created_at", "sent_at"}
+FIELDS |= {"created_at", "sent_at", "erased_at"}
 
 
 def admin(tokens: TokenMinter, tenant: str = "brand-a") -> dict[str, str]:

@@ -1,34 +1,46 @@
-"""The mail dispatcher: an SMTP outage keeps mail queued, a refusal is retried then fails, never a crash."""
+"""The dispatcher: a provider outage keeps messages queued (email and SMS alike, one channel's outage
+holding back nothing of the other), a refusal is retried then fails, never a crash."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
+from aiohttp import web
 from aiosmtpd.controller import Controller
 
-from libs.common.stack import SmtpSink, free_port
+from libs.common.stack import SmsSink, SmtpSink, free_port
 from libs.common.testing import Isolated
 from services.notify import store
-from services.notify.dispatch import dispatch_mail, dispatch_once
-from services.notify.domain import Activation, Addressee, render
-from services.notify.tests.conftest import TENANT, mail_to, notify_settings, unique_address, wait_until
+from services.notify.dispatch import dispatch_messages, dispatch_once
+from services.notify.domain import Activation, Addressee, Channel, render
+from services.notify.tests.conftest import (
+    TENANT,
+    mail_to,
+    notify_settings,
+    sms_to,
+    unique_address,
+    unique_phone,
+    wait_until,
+)
 
 
-async def queue_message(pool: asyncpg.Pool, address: str) -> uuid.UUID:
+async def queue_message(pool: asyncpg.Pool, address: str, channel: Channel = "email") -> uuid.UUID:
     facts = Activation(activation_url="https://shop.example/activate?token=t")
     message = store.NewMessage(
         tenant_id=TENANT,
         account_id="a-1",
         source_event_id=uuid.uuid4(),
         facts=facts,
+        channel=channel,
         recipient=address,
-        rendered=render(facts, Addressee(address, "Camille", "fr")),
+        rendered=render(facts, Addressee("Camille", "fr"), channel),
     )
     async with pool.acquire() as conn:
         assert await store.add_message(conn, message)
@@ -57,7 +69,7 @@ async def test_unreachable_smtp_server_keeps_mail_queued_with_the_error_until_it
 
     # The worker loop, as the runtime runs it (with the shared settings class), survives the outage.
     stopping = asyncio.Event()
-    worker = asyncio.create_task(dispatch_mail(notify_db, down, stopping))
+    worker = asyncio.create_task(dispatch_messages(notify_db, down, stopping))
 
     async def retried() -> bool:
         return int((await row(notify_db, message_id))["attempts"]) >= 2
@@ -125,3 +137,140 @@ async def test_refused_message_is_retried_later_and_fails_after_five_attempts(
     assert (stored["status"], stored["attempts"]) == ("failed", 5)
     clock.now += timedelta(days=1)
     assert (await dispatch_once(notify_db, settings, clock=clock)).claimed == 0
+
+
+@dataclass
+class FakeProvider:
+    """An SMS provider that answers what the test says (a real HTTP server, not a mock)."""
+
+    url: str = ""
+    status: int = 202
+    delay_s: float = 0.0
+    received: list[Any] = field(default_factory=list)
+
+
+@pytest.fixture
+async def provider() -> AsyncIterator[FakeProvider]:
+    fake = FakeProvider()
+
+    async def messages(request: web.Request) -> web.Response:
+        fake.received.append(await request.json())
+        await asyncio.sleep(fake.delay_s)
+        return web.json_response({"error": f"answer {fake.status}"}, status=fake.status)
+
+    app = web.Application()
+    app.router.add_post("/messages", messages)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    fake.url = f"http://127.0.0.1:{port}/messages"
+    yield fake
+    await runner.cleanup()
+
+
+async def test_sms_goes_to_the_provider_as_to_text_and_reference(
+    isolated: Isolated, notify_db: asyncpg.Pool, sms_sink: SmsSink
+) -> None:
+    phone = unique_phone()
+    message_id = await queue_message(notify_db, phone, "sms")
+
+    result = await dispatch_once(notify_db, notify_settings(isolated))
+
+    assert (result.sent, result.outage) == (1, None)
+    [sms] = sms_to(sms_sink, phone)
+    assert sms.reference == str(message_id)
+    assert sms.text.startswith("Bonjour Camille, activez votre compte Comptoir : https://")
+    stored = await row(notify_db, message_id)
+    assert (stored["status"], stored["attempts"], stored["error"]) == ("sent", 1, None)
+
+
+async def test_refused_sms_is_retried_later_and_fails_after_five_attempts(
+    isolated: Isolated, notify_db: asyncpg.Pool, provider: FakeProvider
+) -> None:
+    provider.status = 400
+    phone = unique_phone()
+    message_id = await queue_message(notify_db, phone, "sms")
+    settings = notify_settings(isolated, sms_url=provider.url)
+    clock = Clock()
+
+    first = await dispatch_once(notify_db, settings, clock=clock)
+
+    assert (first.refused, first.outage) == (1, None)
+    stored = await row(notify_db, message_id)
+    assert (stored["status"], stored["attempts"]) == ("queued", 1)
+    assert stored["error"].startswith("SMS provider refused: 400")
+    assert stored["next_attempt_at"] > clock.now
+    assert (await dispatch_once(notify_db, settings, clock=clock)).claimed == 0, "not before its time"
+
+    for _ in range(4):
+        clock.now += timedelta(hours=2)
+        assert (await dispatch_once(notify_db, settings, clock=clock)).refused == 1
+
+    stored = await row(notify_db, message_id)
+    assert (stored["status"], stored["attempts"]) == ("failed", 5)
+    assert provider.received == [{"to": phone, "text": stored["body"], "reference": str(message_id)}] * 5
+
+
+@pytest.mark.parametrize("answer", [503, 500, 429, "timeout", "nobody listens"])
+async def test_sms_provider_outage_keeps_sms_queued_until_it_comes_back(
+    isolated: Isolated,
+    notify_db: asyncpg.Pool,
+    provider: FakeProvider,
+    sms_sink: SmsSink,
+    answer: int | str,
+) -> None:
+    phone = unique_phone()
+    message_id = await queue_message(notify_db, phone, "sms")
+    url = f"http://127.0.0.1:{free_port()}/messages" if answer == "nobody listens" else provider.url
+    if answer == "timeout":
+        provider.delay_s = 1.0
+    elif isinstance(answer, int):
+        provider.status = answer
+    down = notify_settings(isolated, sms_url=url, sms_timeout_s=0.3)
+
+    for attempt in (1, 2, 3):
+        result = await dispatch_once(notify_db, down)
+        assert result.outages.keys() == {"sms"} and (result.sent, result.refused) == (0, 0)
+        stored = await row(notify_db, message_id)
+        assert (stored["status"], stored["attempts"]) == ("queued", attempt), "an outage never fails it"
+        assert stored["error"].startswith("SMS provider unavailable")
+        assert stored["next_attempt_at"] <= datetime.now(UTC), "retried as soon as the provider is back"
+
+    back = await dispatch_once(notify_db, notify_settings(isolated))
+
+    assert (back.sent, back.outage) == (1, None)
+    assert [sms.reference for sms in sms_to(sms_sink, phone)] == [str(message_id)]
+    assert (await row(notify_db, message_id))["status"] == "sent"
+
+
+async def test_an_sms_outage_holds_back_no_email_and_is_retried_with_back_off(
+    isolated: Isolated, notify_db: asyncpg.Pool, sink: SmtpSink, provider: FakeProvider
+) -> None:
+    provider.status = 503
+    address = unique_address()
+    sms_id = await queue_message(notify_db, unique_phone(), "sms")
+    stopping = asyncio.Event()
+    settings = notify_settings(isolated, sms_url=provider.url)
+    worker = asyncio.create_task(dispatch_messages(notify_db, settings, stopping))
+    try:
+
+        async def sms_retried() -> bool:
+            return int((await row(notify_db, sms_id))["attempts"]) >= 2
+
+        await wait_until(sms_retried, "the dispatcher to try the SMS again", timeout=10)
+        email_id = await queue_message(notify_db, address)
+
+        async def email_sent() -> bool:
+            return bool((await row(notify_db, email_id))["status"] == "sent")
+
+        await wait_until(email_sent, "the email to leave while the SMS provider is away", timeout=5)
+        assert len(mail_to(sink, address)) == 1
+        assert (await row(notify_db, sms_id))["status"] == "queued"
+        tries = len(provider.received)
+        await asyncio.sleep(0.5)
+        assert len(provider.received) <= tries + 1, "the SMS channel backs off instead of hammering"
+        assert not worker.done()
+    finally:
+        stopping.set()
+        await asyncio.wait_for(worker, 5)

@@ -1,4 +1,5 @@
-"""Pure rules: templates per locale, amounts and plurals, retry schedule, SMTP URL and headers."""
+"""Pure rules: templates per kind, channel and locale, amounts, durations and plurals, SMS length,
+retry schedule, SMTP URL and headers."""
 
 # Russian expectations are meant, not look-alikes of Latin letters.
 # ruff: noqa: RUF001
@@ -14,19 +15,24 @@ from services.notify.dispatch import SmtpServer, compose, message_id_header
 from services.notify.domain import (
     MAX_ATTEMPTS,
     Activation,
+    ActivationCode,
     Addressee,
     Facts,
     OrderCopy,
     OrderLine,
     PointsEarned,
+    RecoveryCode,
+    Rendered,
     after_refusal,
+    format_duration,
     format_money,
     pick_locale,
     plural,
     render,
+    sms_segments,
 )
 from services.notify.store import OutgoingMessage
-from services.notify.templates import POINT_WORDS, TEMPLATES
+from services.notify.templates import POINT_WORDS, SMS_TEMPLATES, TEMPLATES
 
 ORDER = OrderCopy(
     order_id="3f1c",
@@ -40,7 +46,7 @@ ORDER = OrderCopy(
 
 
 def to(locale: str, name: str = "Anna") -> Addressee:
-    return Addressee("anna@example.test", name, locale)
+    return Addressee(display_name=name, locale=locale)
 
 
 @pytest.mark.parametrize(
@@ -98,6 +104,179 @@ def test_every_kind_has_every_locale(kind: str) -> None:
     assert sorted(TEMPLATES[kind]) == ["en", "fr", "ru"]
 
 
+def test_identity_requests_have_sms_wording_in_every_locale() -> None:
+    assert sorted(SMS_TEMPLATES) == ["activation", "activation_code", "recovery"]
+    for kind in SMS_TEMPLATES:
+        assert sorted(SMS_TEMPLATES[kind]) == ["en", "fr", "ru"]
+
+
+TEN_MINUTES = timedelta(minutes=10)
+LINK = "https://comptoir.example/activate?token=" + "x" * 43  # a URL-safe 32-byte token
+ACTIVATION_CODE = ActivationCode(code="482913", valid_for=TEN_MINUTES)
+RECOVERY_CODE = RecoveryCode(code="774201", valid_for=TEN_MINUTES)
+
+
+@pytest.mark.parametrize(
+    ("facts", "locale", "expected"),
+    [
+        (Activation(activation_url=LINK), "fr", f"Bonjour Anna, activez votre compte Comptoir : {LINK}"),
+        (Activation(activation_url=LINK), "en", f"Hello Anna, activate your Comptoir account: {LINK}"),
+        (
+            Activation(activation_url=LINK),
+            "ru",
+            f"Здравствуйте! Активируйте учётную запись Comptoir: {LINK}",
+        ),
+        (
+            ACTIVATION_CODE,
+            "fr",
+            "Bonjour Anna, votre code d'activation Comptoir : 482913 (valable 10 minutes)",
+        ),
+        (ACTIVATION_CODE, "en", "Hello Anna, your Comptoir activation code: 482913 (valid for 10 minutes)"),
+        (ACTIVATION_CODE, "ru", "Здравствуйте! Код активации Comptoir: 482913 (действует 10 минут)"),
+        (
+            RECOVERY_CODE,
+            "fr",
+            "Bonjour Anna, votre code pour un nouveau mot de passe Comptoir : 774201 (valable 10 minutes)",
+        ),
+        (
+            RECOVERY_CODE,
+            "en",
+            "Hello Anna, your code for a new Comptoir password: 774201 (valid for 10 minutes)",
+        ),
+        (
+            RECOVERY_CODE,
+            "ru",
+            "Здравствуйте, Anna! Код для смены пароля Comptoir: 774201 (действует 10 минут)",
+        ),
+    ],
+)
+def test_sms_says_only_a_greeting_and_the_link_or_code(facts: Facts, locale: str, expected: str) -> None:
+    rendered = render(facts, to(locale), "sms")
+    assert rendered == Rendered(None, expected)
+
+
+@pytest.mark.parametrize("facts", [Activation(activation_url=LINK), ACTIVATION_CODE, RECOVERY_CODE])
+@pytest.mark.parametrize("locale", ["fr", "en"])
+def test_french_and_english_sms_fit_one_gsm_segment(facts: Facts, locale: str) -> None:
+    text = render(facts, to(locale, name="Marie-Christine"), "sms").body
+    assert sms_segments(text) == 1
+    assert "Marie-Christine" in text
+
+
+def test_a_name_that_would_cost_another_sms_is_left_out() -> None:
+    short = render(ACTIVATION_CODE, to("ru", name="Ян"), "sms").body
+    assert short.startswith("Здравствуйте, Ян! ")
+    long_name = "Анна-Мария Константиновна"
+    assert render(ACTIVATION_CODE, to("ru", name=long_name), "sms").body.startswith("Здравствуйте! ")
+    # A name outside the GSM alphabet would turn a French SMS into UCS-2 and split it.
+    assert render(Activation(activation_url=LINK), to("fr", name="Zoë"), "sms").body.startswith("Bonjour, ")
+
+
+def test_sms_stays_on_one_line_whatever_the_name_holds() -> None:
+    text = render(ACTIVATION_CODE, to("en", name="Sam\r\nEvil  text"), "sms").body
+    assert text.startswith("Hello Sam Evil text, your Comptoir activation code") and "\n" not in text
+
+
+@pytest.mark.parametrize(
+    ("facts", "locale", "subject", "excerpts"),
+    [
+        (
+            ACTIVATION_CODE,
+            "fr",
+            "Votre code d'activation Comptoir",
+            ["Bonjour Anna,", "\n    482913\n", "valable 10 minutes", "ne sert qu'une fois"],
+        ),
+        (
+            ACTIVATION_CODE,
+            "en",
+            "Your Comptoir activation code",
+            ["Hello Anna,", "\n    482913\n", "valid for 10 minutes", "works once"],
+        ),
+        (
+            ACTIVATION_CODE,
+            "ru",
+            "Код активации Comptoir",
+            ["Здравствуйте, Anna!", "\n    482913\n", "действует 10 минут", "только один раз"],
+        ),
+        (
+            RECOVERY_CODE,
+            "fr",
+            "Votre code pour choisir un nouveau mot de passe Comptoir",
+            ["Bonjour Anna,", "\n    774201\n", "valable 10 minutes", "votre mot de passe ne change pas"],
+        ),
+        (
+            RECOVERY_CODE,
+            "en",
+            "Your code to choose a new Comptoir password",
+            ["Hello Anna,", "\n    774201\n", "valid for 10 minutes", "your password stays as it is"],
+        ),
+        (
+            RECOVERY_CODE,
+            "ru",
+            "Код для смены пароля Comptoir",
+            ["Здравствуйте, Anna!", "\n    774201\n", "действует 10 минут", "пароль останется прежним"],
+        ),
+    ],
+)
+def test_code_emails_carry_the_code_and_how_long_it_lasts_in_each_locale(
+    facts: Facts, locale: str, subject: str, excerpts: list[str]
+) -> None:
+    rendered = render(facts, to(locale), "email")
+    assert rendered.subject == subject
+    for excerpt in excerpts:
+        assert excerpt in rendered.body
+
+
+@pytest.mark.parametrize("facts", [ORDER, PointsEarned(points=1, balance=1)])
+def test_order_copies_and_points_are_not_written_as_sms(facts: Facts) -> None:
+    with pytest.raises(ValueError, match="not sent by SMS"):
+        render(facts, to("fr"), "sms")
+
+
+@pytest.mark.parametrize(
+    ("duration", "locale", "expected"),
+    [
+        (timedelta(minutes=10), "fr", "10 minutes"),
+        (timedelta(minutes=10, milliseconds=-3), "en", "10 minutes"),
+        (timedelta(minutes=1), "fr", "1 minute"),
+        (timedelta(seconds=5), "en", "1 minute"),
+        (timedelta(minutes=1), "ru", "1 минуту"),
+        (timedelta(minutes=3), "ru", "3 минуты"),
+        (timedelta(minutes=15), "ru", "15 минут"),
+        (timedelta(hours=2), "fr", "2 heures"),
+        (timedelta(hours=2, minutes=59), "en", "2 hours"),
+        (timedelta(hours=24), "ru", "24 часа"),
+        (timedelta(hours=21), "ru", "21 час"),
+        (timedelta(days=3), "fr", "3 jours"),
+        (timedelta(days=7), "ru", "7 дней"),
+    ],
+)
+def test_durations_read_as_people_say_them_never_longer_than_they_are(
+    duration: timedelta, locale: str, expected: str
+) -> None:
+    assert format_duration(duration, locale) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "segments"),
+    [
+        ("a" * 160, 1),
+        ("a" * 161, 2),
+        ("é" * 160, 1),  # in the GSM alphabet
+        ("€" * 80, 1),  # an extension character counts twice
+        ("€" * 81, 2),
+        ("a" * 306, 2),
+        ("a" * 307, 3),
+        ("ж" * 70, 1),
+        ("ж" * 71, 2),
+        ("ê" + "a" * 69, 1),  # ê is not GSM: the whole text is UCS-2
+        ("ê" + "a" * 70, 2),
+    ],
+)
+def test_sms_segments_follow_the_gsm_and_ucs2_limits(text: str, segments: int) -> None:
+    assert sms_segments(text) == segments
+
+
 @pytest.mark.parametrize("facts", [Activation(activation_url="u"), ORDER, PointsEarned(points=2, balance=3)])
 def test_unknown_or_missing_locale_falls_back_to_french(facts: Facts) -> None:
     assert render(facts, to("de")) == render(facts, to("fr")) == render(facts, to(""))
@@ -119,7 +298,8 @@ def test_greeting_without_a_name_stays_polite() -> None:
 
 def test_subject_stays_on_one_line_whatever_the_event_holds() -> None:
     forged = ORDER.model_copy(update={"order_id": "1\r\nBcc: victim@example.test"})
-    assert "\n" not in render(forged, to("fr")).subject
+    subject = render(forged, to("fr")).subject
+    assert subject is not None and "\n" not in subject
 
 
 @pytest.mark.parametrize(
@@ -168,6 +348,14 @@ def test_smtp_url_gives_host_port_tls_and_credentials() -> None:
     )
     with pytest.raises(ValueError, match="smtp://"):
         SmtpServer.from_url("http://mail.example")
+
+
+def test_an_email_without_a_subject_cannot_be_composed() -> None:
+    outgoing = OutgoingMessage(
+        id=uuid.uuid4(), recipient="a@example.test", subject=None, body="b", attempts=0
+    )
+    with pytest.raises(ValueError, match="subject"):
+        compose(outgoing, "Comptoir <no-reply@comptoir.local>", datetime.now(UTC))
 
 
 def test_message_id_is_derived_from_the_message_id() -> None:
