@@ -23,7 +23,7 @@ install: $(STAMP) ## create .venv and install everything (done on first use by t
 run: $(STAMP) ## start the local stack and every service; Ctrl-C stops all
 	$(PY) -m libs.common.devrun $(ARGS)
 
-stack: $(STAMP) ## start only PostgreSQL, the broker and the SMTP sink
+stack: $(STAMP) ## start only PostgreSQL, the broker and the SMTP and SMS sinks
 	$(PY) -m libs.common.stack
 
 test: $(STAMP) ## the whole test suite on a real PostgreSQL and broker it starts itself
