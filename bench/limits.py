@@ -114,7 +114,7 @@ def order_script(product_ids: list[uuid.UUID]) -> str:
         "\\set r random(1, 4000000000000000000)",
         "BEGIN;",
         _bind(_CLAIM, scope, key, _literal(fingerprint(body.model_dump()))),
-        _bind(store._PRODUCTS_BY_CODE, _literal(TENANT), _literal("{BENCH-1,BENCH-2}")),
+        _bind(store._OFFERS, _literal(TENANT), _literal("{BENCH-1,BENCH-2}"), "NULL", "now()"),
         _bind(
             store._INSERT_ORDER,
             order_id,
@@ -139,6 +139,7 @@ def order_script(product_ids: list[uuid.UUID]) -> str:
                 str(line.quantity),
                 str(line.unit_price_minor),
                 str(line.line_total_minor),
+                "NULL",  # priced by no list: the base price
             )
             for no, line in enumerate(lines, start=1)
         ],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import asyncpg
@@ -30,6 +31,23 @@ from services.ordering.events import SERVICE, OrderSubmitted, SubmittedLine
 MAX_LINES = 200
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 
+Clock = Callable[[], datetime]
+"""The submission instant: prices are those valid then (tests move it to cross validity dates)."""
+CLOCK = web.AppKey[Clock]("ordering_clock")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def with_clock(clock: Clock) -> Callable[[web.Application], None]:
+    """The api role's wiring: the clock submissions read."""
+
+    def install(app: web.Application) -> None:
+        app[CLOCK] = clock
+
+    return install
+
 
 class OrderLineRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -41,7 +59,8 @@ class OrderLineRequest(BaseModel):
 
 
 class SubmitOrder(BaseModel):
-    """What to order. Prices come from the catalog, never from the request."""
+    """What to order. Prices come from the catalog (the most specific price list valid now for the
+    caller's organisation, else the product's base price), never from the request."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -59,6 +78,9 @@ class OrderLineView(BaseModel):
     quantity: int = Field(description="How many units")
     unit_price_minor: int = Field(description="Price of one unit at submission, in minor units")
     line_total_minor: int = Field(description="quantity * unit_price_minor")
+    price_list_id: uuid.UUID | None = Field(
+        description="The price list that set the unit price; null: the product's base price"
+    )
 
 
 class OrderView(BaseModel):
@@ -85,7 +107,8 @@ async def submit_order(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn, conn.transaction():
         if (replayed := await once.replay(conn)) is not None:
             return replayed
-        order = _new_order(caller, await _price(conn, caller.tenant_id, body))
+        submitted_at = request.app[CLOCK]()
+        order = _new_order(caller, await _price(conn, caller, body, submitted_at), submitted_at)
         await store.add_order(conn, order)
         submitted = OrderSubmitted(
             order_id=order.order_id,
@@ -106,12 +129,20 @@ async def submit_order(request: web.Request) -> web.Response:
     return json_response(view, status=201)
 
 
-async def _price(conn: asyncpg.Connection, tenant_id: str, body: SubmitOrder) -> PricedOrder:
-    """The order priced from the read model, or a 422 naming each line that cannot be ordered."""
+async def _price(conn: asyncpg.Connection, caller: Principal, body: SubmitOrder, at: datetime) -> PricedOrder:
+    """The order priced from the read model for the caller's organisation at `at`, or a 422 naming
+    each line that cannot be ordered (unknown, outside the organisation's assortment, not for sale,
+    priced in another currency)."""
     try:
         requested = merge_lines((line.code, line.quantity) for line in body.lines)
-        products = await store.products_by_code(conn, tenant_id, [line.code for line in requested])
-        return price_order(requested, products)
+        buyer, offers = await store.offers_by_code(
+            conn,
+            caller.tenant_id,
+            [line.code for line in requested],
+            organisation_id=caller.organisation_id,
+            at=at,
+        )
+        return price_order(requested, offers, buyer, at)
     except OrderRejected as rejected:
         raise Problem(
             422,
@@ -122,7 +153,7 @@ async def _price(conn: asyncpg.Connection, tenant_id: str, body: SubmitOrder) ->
         ) from None
 
 
-def _new_order(caller: Principal, priced: PricedOrder) -> Order:
+def _new_order(caller: Principal, priced: PricedOrder, submitted_at: datetime) -> Order:
     return Order(
         order_id=uuid.uuid4(),
         tenant_id=caller.tenant_id,
@@ -132,7 +163,7 @@ def _new_order(caller: Principal, priced: PricedOrder) -> Order:
         lines=priced.lines,
         total_minor=priced.total_minor,
         currency=priced.currency,
-        submitted_at=datetime.now(UTC),
+        submitted_at=submitted_at,
     )
 
 
@@ -185,7 +216,8 @@ ENDPOINTS = [
         "POST",
         "/orders",
         submit_order,
-        "Submit an order, priced from the catalog",
+        "Submit an order, priced from the catalog for the caller's organisation (its own list, else its"
+        " group's, else the brand's, else the base price); products outside its assortment are refused",
         roles=roles("partner", "validator", "seller", "customer", "admin"),
         body=SubmitOrder,
         response=OrderView,

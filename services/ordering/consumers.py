@@ -1,28 +1,40 @@
-"""Ordering's consumers: keep the read model of catalog's products that orders are priced from."""
+"""Ordering's consumers: the read model of catalog's products, price lists and organisation terms that
+orders are priced and checked from (never a call to catalog)."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC
+from datetime import UTC, datetime
+from typing import Literal, Self
 
 import asyncpg
 import structlog
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from libs.common.consumer import HandlerTable
 from libs.common.events import Envelope
 from services.ordering import store
-from services.ordering.domain import MAX_MINOR, Product
+from services.ordering.domain import MAX_MINOR, OrganisationTerms, PriceList, Product
 
 log = structlog.get_logger(__name__)
 
 CATALOG_PRODUCTS = "catalog.product.v1"
+CATALOG_PRICES = "catalog.price.v1"
+CATALOG_ORGANISATIONS = "catalog.organisation.v1"
+MAX_PRICES = 5_000  # per list: catalog refuses more (docs/contracts.md)
 
 
-class CatalogProduct(BaseModel):
-    """Ordering's own reading of catalog.product.created / catalog.product.updated (full state)."""
+class _Reading(BaseModel):
+    """A tolerant reading: fields ordering does not use are ignored."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class CatalogProduct(_Reading):
+    """Ordering's own reading of catalog.product.created / catalog.product.updated (full state).
+
+    `brand_id`, `vat_rate_bp` and `status` came later (issue 6): an older event without them reads as null.
+    """
 
     product_id: uuid.UUID
     code: str = Field(min_length=1)
@@ -31,6 +43,70 @@ class CatalogProduct(BaseModel):
     currency: str = Field(min_length=3, max_length=3)
     active: bool
     version: int = Field(ge=1)
+    brand_id: uuid.UUID | None = None
+    vat_rate_bp: int | None = Field(None, ge=0, le=10_000)
+    status: str | None = None
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """Catalog publishes UTC; a time without its offset is read as UTC rather than dead-lettered."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+class CatalogPrice(_Reading):
+    product_id: uuid.UUID
+    price_minor: int = Field(ge=0, le=MAX_MINOR)
+
+
+class CatalogPriceList(_Reading):
+    """Ordering's own reading of catalog.price-list.changed: the full state of one list."""
+
+    price_list_id: uuid.UUID
+    scope: Literal["brand", "group", "organisation"]
+    brand_id: uuid.UUID | None = None
+    group_id: str | None = None
+    organisation_id: str | None = None
+    currency: str = Field(min_length=3, max_length=3)
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    prices: list[CatalogPrice] = Field(max_length=MAX_PRICES)
+    active: bool
+    version: int = Field(ge=1)
+
+    @field_validator("valid_from", "valid_until")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        return _utc(value)
+
+    @model_validator(mode="after")
+    def _names_its_target(self) -> Self:
+        """A list without the target of its scope, or with two prices for one product, is malformed
+        (dead-lettered): applying it would price something nobody meant to."""
+        if self.target_id is None:
+            raise ValueError(f"a {self.scope} list needs its {self.scope} id")
+        if len({price.product_id for price in self.prices}) != len(self.prices):
+            raise ValueError("a product is priced twice in the list")
+        return self
+
+    @property
+    def target_id(self) -> str | None:
+        if self.scope == "brand":
+            return str(self.brand_id) if self.brand_id else None
+        return self.group_id if self.scope == "group" else self.organisation_id
+
+
+class CatalogOrganisationTerms(_Reading):
+    """Ordering's own reading of catalog.organisation.terms.changed."""
+
+    organisation_id: str = Field(min_length=1)
+    group_id: str | None = None
+    assortment: list[uuid.UUID] | None = None
+    entitlements: list[str] = Field(default_factory=list)
+    version: int = Field(ge=1)
+
+
+def _event_time(event: Envelope) -> datetime:
+    return event.time if event.time.tzinfo else event.time.replace(tzinfo=UTC)
 
 
 async def record_product(conn: asyncpg.Connection, event: Envelope) -> None:
@@ -40,10 +116,46 @@ async def record_product(conn: asyncpg.Connection, event: Envelope) -> None:
     """
     data = CatalogProduct.model_validate(event.data)
     product = Product.model_validate(data.model_dump(exclude={"version"}))
-    changed_at = event.time if event.time.tzinfo else event.time.replace(tzinfo=UTC)
-    kept = await store.record_product(conn, event.tenantid, product, data.version, changed_at)
+    kept = await store.record_product(conn, event.tenantid, product, data.version, _event_time(event))
     if not kept:
         log.info("stale product event ignored", product_id=str(data.product_id), version=data.version)
+
+
+async def record_price_list(conn: asyncpg.Connection, event: Envelope) -> None:
+    """Keep the list's new state (a withdrawn list stops pricing); an older or repeated version changes
+    nothing. Validity dates need no event: submissions compare them with their own instant."""
+    data = CatalogPriceList.model_validate(event.data)
+    assert data.target_id is not None  # checked by the model
+    price_list = PriceList(
+        price_list_id=data.price_list_id,
+        scope=data.scope,
+        target_id=data.target_id,
+        brand_id=data.brand_id,
+        currency=data.currency,
+        valid_from=data.valid_from,
+        valid_until=data.valid_until,
+        active=data.active,
+        prices={price.product_id: price.price_minor for price in data.prices},
+    )
+    if not await store.record_price_list(conn, event.tenantid, price_list, data.version):
+        log.info(
+            "stale price list event ignored", price_list_id=str(data.price_list_id), version=data.version
+        )
+
+
+async def record_organisation_terms(conn: asyncpg.Connection, event: Envelope) -> None:
+    """Keep the organisation's new terms (group, assortment, entitlements); older versions change nothing."""
+    data = CatalogOrganisationTerms.model_validate(event.data)
+    terms = OrganisationTerms(
+        organisation_id=data.organisation_id,
+        group_id=data.group_id,
+        assortment=frozenset(data.assortment) if data.assortment is not None else None,
+        entitlements=tuple(data.entitlements),
+    )
+    if not await store.record_terms(conn, event.tenantid, terms, data.version):
+        log.info(
+            "stale organisation terms ignored", organisation_id=data.organisation_id, version=data.version
+        )
 
 
 HANDLERS: HandlerTable = {
@@ -51,4 +163,6 @@ HANDLERS: HandlerTable = {
         "catalog.product.created": record_product,
         "catalog.product.updated": record_product,
     },
+    CATALOG_PRICES: {"catalog.price-list.changed": record_price_list},
+    CATALOG_ORGANISATIONS: {"catalog.organisation.terms.changed": record_organisation_terms},
 }

@@ -1,10 +1,13 @@
-"""Ordering's pure rules: merging requested lines, pricing them from the read model, the order total."""
+"""Ordering's pure rules: which price list prices a product, merging requested lines, pricing them
+from the read model for one buyer at one instant, the order total."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -21,8 +24,68 @@ class _Value(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+Scope = Literal["brand", "group", "organisation"]
+
+# Most specific last: an organisation's own list beats its group's, which beats the brand's.
+_SPECIFICITY: dict[Scope, int] = {"brand": 0, "group": 1, "organisation": 2}
+_EARLIEST = datetime.min.replace(tzinfo=UTC)  # only compared once both lists have a valid_from
+
+
+@dataclass(frozen=True)
+class PriceListTerms:
+    """One price list's offer for one product (catalog.price.v1, as ordering keeps it)."""
+
+    list_id: str
+    scope: Scope
+    target_id: str | None  # brand id, group id or organisation id, by scope
+    valid_from: datetime | None  # None: since always
+    valid_until: datetime | None  # exclusive; None: open
+    price_minor: int
+    currency: str
+    active: bool = True
+
+
+def resolve_price(
+    candidates: Iterable[PriceListTerms],
+    *,
+    brand_id: str | None,
+    group_id: str | None,
+    organisation_id: str | None,
+    at: datetime,
+) -> PriceListTerms | None:
+    """The list that prices a product of `brand_id` for an organisation (of group `group_id`) at `at`.
+
+    A list applies when it is active, valid at `at` (valid_from <= at < valid_until) and aimed at the
+    product's brand, the organisation's group or the organisation itself. The most specific scope
+    wins; within a scope the latest `valid_from`, then the greatest list id. None: no list applies,
+    the product's base price does. Catalog applies the same rule (tests/contracts).
+    """
+    targets: dict[Scope, str | None] = {
+        "brand": brand_id,
+        "group": group_id,
+        "organisation": organisation_id,
+    }
+
+    def applies(terms: PriceListTerms) -> bool:
+        target = targets[terms.scope]
+        return (
+            terms.active
+            and target is not None
+            and terms.target_id == target
+            and (terms.valid_from is None or terms.valid_from <= at)
+            and (terms.valid_until is None or at < terms.valid_until)
+        )
+
+    return max(
+        filter(applies, candidates),
+        # A list valid "since always" started before any dated one.
+        key=lambda t: (_SPECIFICITY[t.scope], t.valid_from is not None, t.valid_from or _EARLIEST, t.list_id),
+        default=None,
+    )
+
+
 class Product(_Value):
-    """A product as ordering last heard of it from catalog."""
+    """A product as ordering last heard of it from catalog; `price_minor` is its base price."""
 
     product_id: uuid.UUID
     code: str
@@ -30,6 +93,63 @@ class Product(_Value):
     price_minor: int
     currency: str
     active: bool
+    brand_id: uuid.UUID | None = None
+    vat_rate_bp: int | None = None  # VAT in basis points (2000 = 20 %)
+    status: str | None = None  # "active" | "retired"; None from events older than the field
+
+
+class PriceList(_Value):
+    """A price list as ordering last heard of it from catalog (full state of one version)."""
+
+    price_list_id: uuid.UUID
+    scope: Scope
+    target_id: str  # by scope: the brand id, the group id or the organisation id
+    brand_id: uuid.UUID | None
+    currency: str
+    valid_from: datetime | None
+    valid_until: datetime | None
+    active: bool
+    prices: dict[uuid.UUID, int]  # product id → price in minor units
+
+
+class OrganisationTerms(_Value):
+    """An organisation's terms as catalog last described them."""
+
+    organisation_id: str
+    group_id: str | None
+    assortment: frozenset[uuid.UUID] | None  # None: it may order any product
+    entitlements: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Buyer:
+    """Whom an order is priced for: the caller's organisation and its customer group (catalog's terms)."""
+
+    organisation_id: str | None
+    group_id: str | None
+
+
+@dataclass(frozen=True)
+class Offer:
+    """One requested product as a buyer may order it: whether the organisation's assortment holds it,
+    and the price lists that might price it (the read model's prefilter; `resolve_price` decides)."""
+
+    product: Product
+    in_assortment: bool = True
+    price_lists: tuple[PriceListTerms, ...] = ()
+
+    def price_for(self, buyer: Buyer, at: datetime) -> tuple[int, str, uuid.UUID | None]:
+        """(unit price in minor units, its currency, the list that set it or None for the base price)."""
+        chosen = resolve_price(
+            self.price_lists,
+            brand_id=str(self.product.brand_id) if self.product.brand_id else None,
+            group_id=buyer.group_id,
+            organisation_id=buyer.organisation_id,
+            at=at,
+        )
+        if chosen is None:
+            return self.product.price_minor, self.product.currency, None
+        return chosen.price_minor, chosen.currency, uuid.UUID(chosen.list_id)
 
 
 class RequestedLine(_Value):
@@ -47,6 +167,7 @@ class PricedLine(_Value):
     quantity: int
     unit_price_minor: int
     line_total_minor: int
+    price_list_id: uuid.UUID | None = None  # the list that set the unit price; None: the base price
 
 
 class PricedOrder(_Value):
@@ -111,21 +232,34 @@ def merge_lines(lines: Iterable[tuple[str, int]]) -> list[RequestedLine]:
     return list(merged.values())
 
 
-def price_order(requested: Sequence[RequestedLine], products: Mapping[str, Product]) -> PricedOrder:
-    """Price each line at the read model's price (`products` keyed by `code_key`).
+def price_order(
+    requested: Sequence[RequestedLine], offers: Mapping[str, Offer], buyer: Buyer, at: datetime
+) -> PricedOrder:
+    """Price each line for `buyer` at the instant `at` (`offers` keyed by `code_key`).
 
-    Refuses unknown and inactive codes and a mix of currencies; the order's currency is that of its
-    first orderable line.
+    Refuses unknown codes, products outside the buyer's assortment, products not for sale and a mix
+    of currencies; the order's currency is that of its first orderable line's price (its price list's
+    currency, or the product's when the base price applies).
     """
     problems: list[LineProblem] = []
     lines: list[PricedLine] = []
     currency: str | None = None
     for line in requested:
         field = f"lines.{line.position}.code"
-        product = products.get(code_key(line.code))
-        if product is None:
+        offer = offers.get(code_key(line.code))
+        if offer is None:
             problems.append(
                 LineProblem(field=field, message=f"unknown product code {line.code}", type="unknown-product")
+            )
+            continue
+        product = offer.product
+        if not offer.in_assortment:
+            problems.append(
+                LineProblem(
+                    field=field,
+                    message=f"product {line.code} is not in your organisation's assortment",
+                    type="not-in-assortment",
+                )
             )
             continue
         if not product.active:
@@ -135,12 +269,13 @@ def price_order(requested: Sequence[RequestedLine], products: Mapping[str, Produ
                 )
             )
             continue
-        currency = currency or product.currency
-        if product.currency != currency:
+        unit_price, price_currency, price_list_id = offer.price_for(buyer, at)
+        currency = currency or price_currency
+        if price_currency != currency:
             problems.append(
                 LineProblem(
                     field=field,
-                    message=f"product {line.code} is priced in {product.currency}, the order in {currency}",
+                    message=f"product {line.code} is priced in {price_currency}, the order in {currency}",
                     type="currency-mismatch",
                 )
             )
@@ -151,8 +286,9 @@ def price_order(requested: Sequence[RequestedLine], products: Mapping[str, Produ
                 code=product.code,
                 name=product.name,
                 quantity=line.quantity,
-                unit_price_minor=product.price_minor,
-                line_total_minor=line.quantity * product.price_minor,
+                unit_price_minor=unit_price,
+                line_total_minor=line.quantity * unit_price,
+                price_list_id=price_list_id,
             )
         )
     if problems:

@@ -23,10 +23,16 @@ class SubmittedLine(BaseModel):
     quantity: int = Field(ge=1, description="How many units")
     unit_price_minor: int = Field(ge=0, description="Price of one unit in minor units of `currency`")
     line_total_minor: int = Field(ge=0, description="quantity * unit_price_minor, in minor units")
+    price_list_id: uuid.UUID | None = Field(
+        None,
+        description="The catalog price list that set the unit price (the most specific one valid at"
+        " submission for the submitter's organisation); null: the product's base price",
+    )
 
 
 class OrderSubmitted(IntegrationEvent):
-    """A customer or partner submitted an order; prices are those of ordering's catalog read model."""
+    """A customer or partner submitted an order; prices are resolved from ordering's catalog read model
+    (price lists, else base prices) for the submitter's organisation at the submission instant."""
 
     event_type = "ordering.order.submitted"
     topic = "ordering.order.v1"

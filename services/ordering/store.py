@@ -1,4 +1,4 @@
-"""Ordering's SQL: the catalog read model (products) and orders with their lines."""
+"""Ordering's SQL: the catalog read model (products, price lists, organisation terms) and orders."""
 
 from __future__ import annotations
 
@@ -9,7 +9,17 @@ from typing import Any
 
 import asyncpg
 
-from services.ordering.domain import Order, PricedLine, Product, code_key
+from services.ordering.domain import (
+    Buyer,
+    Offer,
+    Order,
+    OrganisationTerms,
+    PricedLine,
+    PriceList,
+    PriceListTerms,
+    Product,
+    code_key,
+)
 
 # --- products: the read model of catalog.product.v1 ---
 
@@ -24,12 +34,14 @@ FOR UPDATE
 _RELEASE_CODE = "UPDATE products SET code_held = false WHERE tenant_id = $1 AND product_id = $2"
 _UPSERT_PRODUCT = """
 INSERT INTO products
-    (tenant_id, product_id, code, name, price_minor, currency, active, version, changed_at, code_held)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    (tenant_id, product_id, code, name, price_minor, currency, active, version, changed_at, code_held,
+     brand_id, vat_rate_bp, status)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 ON CONFLICT (tenant_id, product_id) DO UPDATE
 SET code = EXCLUDED.code, name = EXCLUDED.name, price_minor = EXCLUDED.price_minor,
     currency = EXCLUDED.currency, active = EXCLUDED.active, version = EXCLUDED.version,
-    changed_at = EXCLUDED.changed_at, code_held = EXCLUDED.code_held
+    changed_at = EXCLUDED.changed_at, code_held = EXCLUDED.code_held, brand_id = EXCLUDED.brand_id,
+    vat_rate_bp = EXCLUDED.vat_rate_bp, status = EXCLUDED.status
 WHERE products.version < EXCLUDED.version
 """
 
@@ -61,22 +73,193 @@ async def record_product(
         version,
         changed_at,
         held,
+        product.brand_id,
+        product.vat_rate_bp,
+        product.status,
     )
     return True
 
 
-_PRODUCTS_BY_CODE = """
-SELECT product_id, code, name, price_minor, currency, active FROM products
-WHERE tenant_id = $1 AND code_held AND upper(code) = ANY (SELECT upper(c) FROM unnest($2::text[]) AS c)
+# --- price lists: the read model of catalog.price.v1 ---
+
+_UPSERT_PRICE_LIST = """
+INSERT INTO price_lists
+    (tenant_id, price_list_id, scope, target_id, brand_id, currency, valid_from, valid_until, active, version)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT (tenant_id, price_list_id) DO UPDATE
+SET scope = EXCLUDED.scope, target_id = EXCLUDED.target_id, brand_id = EXCLUDED.brand_id,
+    currency = EXCLUDED.currency, valid_from = EXCLUDED.valid_from, valid_until = EXCLUDED.valid_until,
+    active = EXCLUDED.active, version = EXCLUDED.version
+WHERE price_lists.version < EXCLUDED.version
+RETURNING true
+"""
+_DELETE_PRICES = "DELETE FROM price_list_prices WHERE tenant_id = $1 AND price_list_id = $2"
+_INSERT_PRICES = """
+INSERT INTO price_list_prices (tenant_id, price_list_id, product_id, price_minor)
+SELECT $1, $2, product_id, price_minor FROM unnest($3::uuid[], $4::bigint[]) AS p (product_id, price_minor)
 """
 
 
-async def products_by_code(
-    conn: asyncpg.Connection, tenant_id: str, codes: Sequence[str]
-) -> dict[str, Product]:
-    """The tenant's products holding these codes, keyed by `code_key`."""
-    rows = await conn.fetch(_PRODUCTS_BY_CODE, tenant_id, list(codes))
-    return {code_key(row["code"]): Product(**dict(row)) for row in rows}
+async def record_price_list(
+    conn: asyncpg.Connection, tenant_id: str, price_list: PriceList, version: int
+) -> bool:
+    """Keep the list's state if `version` is newer than the one held; True when it was kept.
+
+    A withdrawn list keeps its row (its version) and loses its prices: it prices nothing any more.
+    """
+    kept = await conn.fetchval(
+        _UPSERT_PRICE_LIST,
+        tenant_id,
+        price_list.price_list_id,
+        price_list.scope,
+        price_list.target_id,
+        price_list.brand_id,
+        price_list.currency,
+        price_list.valid_from,
+        price_list.valid_until,
+        price_list.active,
+        version,
+    )
+    if not kept:
+        return False
+    await conn.execute(_DELETE_PRICES, tenant_id, price_list.price_list_id)
+    if price_list.active and price_list.prices:
+        await conn.execute(
+            _INSERT_PRICES,
+            tenant_id,
+            price_list.price_list_id,
+            list(price_list.prices),
+            list(price_list.prices.values()),
+        )
+    return True
+
+
+# --- organisation terms: the read model of catalog.organisation.v1 ---
+
+_UPSERT_TERMS = """
+INSERT INTO organisation_terms (tenant_id, organisation_id, group_id, restricted, entitlements, version)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (tenant_id, organisation_id) DO UPDATE
+SET group_id = EXCLUDED.group_id, restricted = EXCLUDED.restricted,
+    entitlements = EXCLUDED.entitlements, version = EXCLUDED.version
+WHERE organisation_terms.version < EXCLUDED.version
+RETURNING true
+"""
+_DELETE_ASSORTMENT = "DELETE FROM organisation_assortments WHERE tenant_id = $1 AND organisation_id = $2"
+_INSERT_ASSORTMENT = """
+INSERT INTO organisation_assortments (tenant_id, organisation_id, product_id)
+SELECT $1, $2, product_id FROM unnest($3::uuid[]) AS a (product_id)
+"""
+
+
+async def record_terms(
+    conn: asyncpg.Connection, tenant_id: str, terms: OrganisationTerms, version: int
+) -> bool:
+    """Keep the organisation's terms if `version` is newer than the one held; True when they were kept."""
+    kept = await conn.fetchval(
+        _UPSERT_TERMS,
+        tenant_id,
+        terms.organisation_id,
+        terms.group_id,
+        terms.assortment is not None,
+        list(terms.entitlements),
+        version,
+    )
+    if not kept:
+        return False
+    await conn.execute(_DELETE_ASSORTMENT, tenant_id, terms.organisation_id)
+    if terms.assortment:
+        await conn.execute(_INSERT_ASSORTMENT, tenant_id, terms.organisation_id, list(terms.assortment))
+    return True
+
+
+# --- what a submission reads: one statement for the products, the buyer's terms and the lists ---
+
+# One row per (product, candidate list), or one row with null list columns for a product no list
+# prices. $3 (the organisation) may be null: no terms, no group, no organisation list, no assortment.
+# `aimed` holds the lists that could concern this buyer at $4 (active, not expired, aimed at her
+# organisation, her group or the brand of a requested product): a handful, found by index whatever
+# the number of other organisations' lists. Each product then probes the prices of those lists by
+# primary key. Which list applies is `resolve_price`'s decision; the SQL only narrows the candidates.
+# The plan is pinned (MATERIALIZED, OFFSET 0, a scalar subquery rather than EXISTS): the planner
+# cannot tell how many codes match and, guessing many, would hash every price of the tenant or the
+# whole assortment rather than probe the primary keys of the few products asked for.
+_OFFERS = """
+WITH terms AS MATERIALIZED (
+    SELECT group_id, restricted FROM organisation_terms WHERE tenant_id = $1 AND organisation_id = $3
+), wanted AS MATERIALIZED (
+    SELECT product_id, code, name, price_minor, currency, active, brand_id FROM products
+    WHERE tenant_id = $1 AND code_held
+      AND upper(code) = ANY (ARRAY(SELECT upper(c) FROM unnest($2::text[]) AS c))
+), aimed AS MATERIALIZED (
+    SELECT price_list_id, scope, target_id, valid_from, valid_until, currency FROM price_lists
+    WHERE tenant_id = $1 AND active AND (valid_until IS NULL OR valid_until > $4)
+      AND (   (scope = 'organisation' AND target_id = $3::text)
+           OR (scope = 'group' AND target_id = (SELECT group_id FROM terms))
+           OR (scope = 'brand' AND target_id = ANY (ARRAY(SELECT brand_id::text FROM wanted))))
+)
+SELECT w.product_id, w.code, w.name, w.price_minor, w.currency, w.active, w.brand_id,
+       (SELECT group_id FROM terms) AS group_id,
+       NOT coalesce((SELECT restricted FROM terms), false) OR coalesce((
+           SELECT true FROM organisation_assortments oa
+           WHERE oa.tenant_id = $1 AND oa.organisation_id = $3 AND oa.product_id = w.product_id
+       ), false) AS in_assortment,
+       l.price_list_id, l.scope, l.target_id, l.valid_from, l.valid_until,
+       l.currency AS list_currency, l.price_minor AS list_price_minor
+FROM wanted w
+LEFT JOIN LATERAL (
+    SELECT a.price_list_id, a.scope, a.target_id, a.valid_from, a.valid_until, a.currency, pp.price_minor
+    FROM aimed a
+    JOIN price_list_prices pp
+      ON pp.tenant_id = $1 AND pp.product_id = w.product_id AND pp.price_list_id = a.price_list_id
+    WHERE a.scope <> 'brand' OR a.target_id = w.brand_id::text
+    OFFSET 0
+) l ON true
+"""
+
+_PRODUCT_COLUMNS = ("product_id", "code", "name", "price_minor", "currency", "active", "brand_id")
+
+
+async def offers_by_code(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    codes: Sequence[str],
+    *,
+    organisation_id: str | None,
+    at: datetime,
+) -> tuple[Buyer, dict[str, Offer]]:
+    """The buyer (the organisation and its group) and, keyed by `code_key`, the tenant's products
+    holding these codes with whether the buyer may order them and the lists that may price them at `at`.
+    """
+    rows = await conn.fetch(_OFFERS, tenant_id, list(codes), organisation_id, at)
+    products: dict[uuid.UUID, Product] = {}
+    in_assortment: dict[uuid.UUID, bool] = {}
+    lists: dict[uuid.UUID, list[PriceListTerms]] = {}
+    group_id: str | None = None
+    for row in rows:
+        product_id = row["product_id"]
+        if product_id not in products:
+            products[product_id] = Product(**{column: row[column] for column in _PRODUCT_COLUMNS})
+            in_assortment[product_id] = row["in_assortment"]
+            lists[product_id] = []
+            group_id = row["group_id"]
+        if row["price_list_id"] is not None:
+            lists[product_id].append(
+                PriceListTerms(
+                    list_id=str(row["price_list_id"]),
+                    scope=row["scope"],
+                    target_id=row["target_id"],
+                    valid_from=row["valid_from"],
+                    valid_until=row["valid_until"],
+                    price_minor=row["list_price_minor"],
+                    currency=row["list_currency"],
+                )
+            )
+    offers = {
+        code_key(product.code): Offer(product, in_assortment[pid], tuple(lists[pid]))
+        for pid, product in products.items()
+    }
+    return Buyer(organisation_id=organisation_id, group_id=group_id), offers
 
 
 # --- orders ---
@@ -88,8 +271,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 """
 _INSERT_LINE = """
 INSERT INTO order_lines
-    (order_id, line_no, product_id, code, name, quantity, unit_price_minor, line_total_minor)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    (order_id, line_no, product_id, code, name, quantity, unit_price_minor, line_total_minor, price_list_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 """
 
 
@@ -117,6 +300,7 @@ async def add_order(conn: asyncpg.Connection, order: Order) -> None:
                 line.quantity,
                 line.unit_price_minor,
                 line.line_total_minor,
+                line.price_list_id,
             )
             for line_no, line in enumerate(order.lines, start=1)
         ],
@@ -139,7 +323,7 @@ WHERE tenant_id = $1 AND account_id = $2 AND ($3::text IS NULL OR organisation_i
 {_NEWEST_FIRST} LIMIT $4
 """
 _LINES = """
-SELECT order_id, product_id, code, name, quantity, unit_price_minor, line_total_minor
+SELECT order_id, product_id, code, name, quantity, unit_price_minor, line_total_minor, price_list_id
 FROM order_lines WHERE order_id = ANY ($1::uuid[]) ORDER BY order_id, line_no
 """
 

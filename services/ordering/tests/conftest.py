@@ -2,7 +2,9 @@
 
 Starting a service costs ~5 s while its consumer joins its group, so a module shares one running
 service (in a schema and topic prefix of its own) and each test works in tenants of its own: the
-service scopes everything by tenant, so tests cannot see each other's products or orders.
+service scopes everything by tenant, so tests cannot see each other's products or orders. The
+service reads a clock the tests may stop and move (price list validity); each test starts on the
+real time.
 """
 
 from __future__ import annotations
@@ -21,11 +23,37 @@ import pytest_asyncio
 from libs.common.events import Envelope
 from libs.common.stack import LocalStack
 from libs.common.testing import ServiceUnderTest, service_under_test, wait_until
-from services.ordering.app import SPEC
+from services.ordering.app import build_spec
 
-CATALOG_TOPIC = "catalog.product.v1"
+# Where catalog publishes each event type ordering reads (docs/contracts.md).
+CATALOG_TOPICS = {
+    "catalog.product.created": "catalog.product.v1",
+    "catalog.product.updated": "catalog.product.v1",
+    "catalog.price-list.changed": "catalog.price.v1",
+    "catalog.organisation.terms.changed": "catalog.organisation.v1",
+}
 Caller = dict[str, Any]
 """The claims of a caller's token."""
+
+
+def catalog_event(
+    tenant_id: str, event_type: str, subject: uuid.UUID | str, data: dict[str, Any]
+) -> Envelope:
+    """An envelope as catalog publishes it.
+
+    Written by hand rather than from an IntegrationEvent model: the contract's `version` data field
+    would shadow the model's schema `version` class variable.
+    """
+    return Envelope(
+        id=uuid.uuid4(),
+        source="catalog",
+        type=event_type,
+        time=datetime.now(UTC),
+        subject=str(subject),
+        dataschema=f"urn:comptoir:event:{event_type}:v1",
+        tenantid=tenant_id,
+        data=data,
+    )
 
 
 def product_event(
@@ -38,31 +66,84 @@ def product_event(
     active: bool = True,
     currency: str = "EUR",
     at: datetime | None = None,
+    brand_id: uuid.UUID | None = None,
 ) -> Envelope:
-    """A catalog product event as catalog publishes it (docs/contracts.md): created at version 1,
-    updated after; plus a field ordering does not read.
-
-    Written by hand rather than from an IntegrationEvent model: the contract's `version` data field
-    would shadow the model's schema `version` class variable.
-    """
+    """A catalog product event (docs/contracts.md): created at version 1, updated after; plus a field
+    ordering does not read. Without `brand_id`, an event from before brands (no brand, VAT, status)."""
     event_type = "catalog.product.created" if version == 1 else "catalog.product.updated"
-    return Envelope(
-        id=uuid.uuid4(),
-        source="catalog",
-        type=event_type,
-        time=at or datetime.now(UTC),
-        subject=str(product_id),
-        dataschema=f"urn:comptoir:event:{event_type}:v1",
-        tenantid=tenant_id,
-        data={
-            "product_id": str(product_id),
-            "code": code,
-            "name": f"Product {code}",
-            "price_minor": price_minor,
+    data: dict[str, Any] = {
+        "product_id": str(product_id),
+        "code": code,
+        "name": f"Product {code}",
+        "price_minor": price_minor,
+        "currency": currency,
+        "active": active,
+        "version": version,
+        "description": "a catalog field ordering does not read",
+    }
+    if brand_id is not None:
+        data |= {"brand_id": str(brand_id), "vat_rate_bp": 2000, "status": "active" if active else "retired"}
+    event = catalog_event(tenant_id, event_type, product_id, data)
+    return event.model_copy(update={"time": at}) if at else event
+
+
+def price_list_event(
+    tenant_id: str,
+    price_list_id: uuid.UUID,
+    prices: Mapping[uuid.UUID, int],
+    *,
+    brand_id: uuid.UUID,
+    group_id: str | None = None,
+    organisation_id: str | None = None,
+    currency: str = "EUR",
+    valid_from: datetime | None = None,
+    valid_until: datetime | None = None,
+    active: bool = True,
+    version: int = 1,
+) -> Envelope:
+    """catalog.price-list.changed: a brand list, or a group's or an organisation's when given one."""
+    scope = "organisation" if organisation_id else "group" if group_id else "brand"
+    return catalog_event(
+        tenant_id,
+        "catalog.price-list.changed",
+        price_list_id,
+        {
+            "price_list_id": str(price_list_id),
+            "name": f"{scope} list",
+            "scope": scope,
+            "brand_id": str(brand_id),
+            "group_id": group_id,
+            "organisation_id": organisation_id,
             "currency": currency,
+            "valid_from": valid_from.isoformat() if valid_from else None,
+            "valid_until": valid_until.isoformat() if valid_until else None,
+            "prices": [{"product_id": str(p), "price_minor": price} for p, price in prices.items()],
             "active": active,
             "version": version,
-            "description": "a catalog field ordering does not read",
+        },
+    )
+
+
+def terms_event(
+    tenant_id: str,
+    organisation_id: str,
+    *,
+    group_id: str | None = None,
+    assortment: list[uuid.UUID] | None = None,
+    entitlements: list[str] | None = None,
+    version: int = 1,
+) -> Envelope:
+    """catalog.organisation.terms.changed."""
+    return catalog_event(
+        tenant_id,
+        "catalog.organisation.terms.changed",
+        organisation_id,
+        {
+            "organisation_id": organisation_id,
+            "group_id": group_id,
+            "assortment": None if assortment is None else [str(p) for p in assortment],
+            "entitlements": entitlements or [],
+            "version": version,
         },
     )
 
@@ -72,9 +153,24 @@ def at(seconds: int) -> datetime:
     return datetime(2025, 1, 1, tzinfo=UTC).replace(second=seconds)
 
 
+class MovableClock:
+    """The service's clock: the real time until a test stops it at an instant."""
+
+    def __init__(self) -> None:
+        self.stopped_at: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.stopped_at or datetime.now(UTC)
+
+
+@pytest.fixture(scope="module")
+def clock() -> MovableClock:
+    return MovableClock()
+
+
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def service(stack: LocalStack) -> AsyncIterator[ServiceUnderTest]:
-    async with service_under_test(stack, SPEC, "ordering") as running:
+async def service(stack: LocalStack, clock: MovableClock) -> AsyncIterator[ServiceUnderTest]:
+    async with service_under_test(stack, build_spec(clock), "ordering") as running:
         yield running
 
 
@@ -83,6 +179,7 @@ class Ordering:
     """One test's view of the service: two tenants of its own, their callers, catalog's events."""
 
     service: ServiceUnderTest
+    clock: MovableClock
     tenant_a: str
     tenant_b: str
 
@@ -137,7 +234,7 @@ class Ordering:
     async def publish(self, *events: Envelope) -> None:
         """Publish catalog events and wait until ordering has consumed them all (applied or ignored)."""
         for event in events:
-            await self.service.publish(CATALOG_TOPIC, event)
+            await self.service.publish(CATALOG_TOPICS[event.type], event)
         ids = [event.id for event in events]
 
         async def consumed() -> bool:
@@ -182,6 +279,7 @@ class Ordering:
 
 
 @pytest.fixture
-def ordering(service: ServiceUnderTest) -> Ordering:
+def ordering(service: ServiceUnderTest, clock: MovableClock) -> Ordering:
     suffix = uuid.uuid4().hex[:8]
-    return Ordering(service, tenant_a=f"brand-a-{suffix}", tenant_b=f"brand-b-{suffix}")
+    clock.stopped_at = None
+    return Ordering(service, clock, tenant_a=f"brand-a-{suffix}", tenant_b=f"brand-b-{suffix}")

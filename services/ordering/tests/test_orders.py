@@ -46,6 +46,7 @@ async def test_an_order_is_priced_from_the_catalog_and_published_with_it(shop: S
             "quantity": 3,
             "unit_price_minor": 1250,
             "line_total_minor": 3750,
+            "price_list_id": None,
         },
         {
             "product_id": str(shop.tea),
@@ -54,6 +55,7 @@ async def test_an_order_is_priced_from_the_catalog_and_published_with_it(shop: S
             "quantity": 3,
             "unit_price_minor": 399,
             "line_total_minor": 1197,
+            "price_list_id": None,
         },
     ]
     assert (order["total_minor"], order["currency"]) == (4947, "EUR")

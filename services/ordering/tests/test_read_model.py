@@ -81,3 +81,22 @@ async def test_a_code_moved_to_another_product_goes_to_the_most_recent_event_in_
         (str(new), "MUG"),
         (str(old), "MUG-OLD"),
     ]
+
+
+async def test_brand_vat_and_status_are_kept_and_events_from_before_them_leave_them_empty(
+    ordering: Ordering,
+) -> None:
+    branded, older, brand = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await ordering.publish(
+        ordering.product(branded, "MUG", 1000, brand_id=brand),
+        ordering.product(older, "TEA", 500),  # an event without brand_id, vat_rate_bp, status
+    )
+
+    rows = await ordering.db.fetch(
+        "SELECT product_id, brand_id, vat_rate_bp, status FROM products WHERE tenant_id = $1",
+        ordering.tenant_a,
+    )
+    assert {row["product_id"]: tuple(row)[1:] for row in rows} == {
+        branded: (brand, 2000, "active"),
+        older: (None, None, None),
+    }
