@@ -1,42 +1,82 @@
-"""Identity's HTTP API: tenants, organisations, registration, activation, sessions, the key set."""
+"""Identity's HTTP API: tenants and their settings, organisations, registration in its four ways,
+activation, profiles, accounts, closure; `ENDPOINTS` says who may call what."""
 
 from __future__ import annotations
 
 import hmac
 import uuid
 from collections.abc import Mapping
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
 from libs.common import idempotency
-from libs.common.api import AUTHENTICATED, PUBLIC, VERIFIER, Endpoint, roles
-from libs.common.auth import TokenVerifier, principal
-from libs.common.http import Problem, json_response, read_json
+from libs.common.api import (
+    ANY_ROLE,
+    AUTHENTICATED,
+    ORGANISATION,
+    PUBLIC,
+    SELF,
+    TENANT,
+    VERIFIER,
+    Endpoint,
+    Grant,
+    Owner,
+    grant,
+    owner,
+    roles,
+    scope,
+)
+from libs.common.auth import Principal, TokenVerifier, principal
+from libs.common.http import Problem, json_response, read_json, read_query
 from libs.common.runtime import POOL
 from services.identity import commands, passwords, signing, store
-from services.identity.commands import Policy
+from services.identity.commands import Delivery, Policy, invalid_field
 from services.identity.domain import (
     ADMIN,
+    CARD_NUMBER_PATTERN,
+    CUSTOMER,
     EMAIL_PATTERN,
+    MAX_AGE,
     MAX_PASSWORD,
-    MIN_PASSWORD,
+    MIN_AGE,
     PARTNER,
+    PASSPORT_PATTERN,
+    SELLER,
+    SHOP,
     TENANT_ID_PATTERN,
+    VALIDATOR,
+    Account,
     AccountStatus,
+    Address,
     NewAccount,
     Organisation,
+    Role,
+    TenantSettings,
+    display_name_of,
+    normalise_phone,
 )
-from services.identity.events import Locale
+from services.identity.events import Channel, Locale
 
 POLICY = web.AppKey("identity_policy", Policy)
 PLATFORM_KEY_HEADER = "X-Platform-Key"
+TEAM_DEPTH = 20  # how deep a downline listing goes (a guard: real sponsor trees are shallower)
 
 TenantId = Annotated[str, StringConstraints(pattern=TENANT_ID_PATTERN)]
 Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=EMAIL_PATTERN)]
-Password = Annotated[str, StringConstraints(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)]
+# Only the length here: what else a password needs is the tenant's policy, checked with its settings.
+Password = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PASSWORD)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Phone = Annotated[str, StringConstraints(max_length=32), AfterValidator(normalise_phone)]
+Passport = Annotated[str, StringConstraints(strip_whitespace=True, pattern=PASSPORT_PATTERN)]
+CardNumber = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=CARD_NUMBER_PATTERN)
+]
+CustomerCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Login = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=254)]
 
 
 def setup(app: web.Application, policy: Policy) -> None:
@@ -58,7 +98,7 @@ class _Body(BaseModel):
 
 class AdminAccount(_Body):
     email: Email = Field(description="The admin's email, also their login")
-    password: Password = Field(description=f"{MIN_PASSWORD} to {MAX_PASSWORD} characters")
+    password: Password = Field(description="Checked against the default password policy")
     display_name: Name = Field(description="How to greet the admin")
     locale: Locale = Field("fr", description="Language to write to the admin in: fr, en or ru")
 
@@ -76,11 +116,22 @@ class TenantCreated(BaseModel):
     admin_account_id: uuid.UUID = Field(description="Its first admin's account id")
 
 
+class TenantSettingsBody(TenantSettings):
+    """Every setting of the tenant (PUT replaces them all: each field must be given)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
 class CreateOrganisation(_Body):
     name: Name = Field(description="The organisation's name, e.g. a pharmacy")
-    customer_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] = (
-        Field(description="The tenant's reference for this customer; unique in the tenant")
+    customer_code: CustomerCode = Field(
+        description="The tenant's reference for this customer; unique in the tenant"
     )
+
+
+class EditOrganisation(_Body):
+    name: Name | None = Field(None, description="A new name")
+    customer_code: CustomerCode | None = Field(None, description="A new customer code, unique in the tenant")
 
 
 class OrganisationView(BaseModel):
@@ -97,24 +148,125 @@ class OrganisationList(RootModel[list[OrganisationView]]):
     """The tenant's organisations, by name."""
 
 
-class RegisterAccount(_Body):
-    """A partner asks for an account; it stays pending until the link of the activation email is followed."""
+class PersonDetails(_Body):
+    """Who the person is and how to reach her (seed 001). A display name is derived from the first
+    and last name when none is given."""
+
+    email: Email = Field(description="The login, unique in the tenant whatever its case")
+    display_name: Name | None = Field(
+        None, description="How to greet the person (default: first and last name)"
+    )
+    locale: Locale = Field("fr", description="Language to write in: fr, en or ru")
+    first_name: PersonName | None = Field(None, description="First name")
+    last_name: PersonName | None = Field(None, description="Last name")
+    birth_date: date | None = Field(
+        None, description=f"Birth date (ISO); the person is {MIN_AGE} to {MAX_AGE} years old"
+    )
+    address: Address | None = Field(None, description="Postal address")
+    phone: Phone | None = Field(
+        None, description="Mobile number, international form (E.164), e.g. +33612345678"
+    )
+    passport: Passport | None = Field(None, description="Passport number (optional, seed 001)")
+
+
+class _Activation(BaseModel):
+    activation_channel: Channel = Field("email", description="Where the activation goes: email or sms")
+    activation_method: Literal["link", "code"] = Field(
+        "link", description="A link to follow, or a numeric code to type"
+    )
+
+    @property
+    def delivery(self) -> Delivery:
+        return Delivery(channel=self.activation_channel, method=self.activation_method)
+
+
+class RegisterAccount(PersonDetails, _Activation):
+    """A partner asks for an account; it stays pending until activated. Her organisation is named by
+    its customer code (seed 000) or its id. Without a password here, she chooses one at activation."""
 
     tenant_id: TenantId = Field(description="The tenant (brand) to register with")
-    email: Email = Field(description="The login, unique in the tenant whatever its case")
-    password: Password = Field(description=f"{MIN_PASSWORD} to {MAX_PASSWORD} characters")
-    display_name: Name = Field(description="How to greet the person")
-    locale: Locale = Field("fr", description="Language to write in: fr, en or ru")
+    password: Password | None = Field(None, description="The password she chooses (tenant's policy)")
     organisation_id: uuid.UUID | None = Field(None, description="An organisation of the tenant to belong to")
+    customer_code: CustomerCode | None = Field(
+        None, description="Her organisation's customer code, printed on its invoices (seed 000)"
+    )
+
+
+class InviteAccount(PersonDetails, _Activation):
+    """An admin creates an account. Without an initial password the person gets an activation and
+    chooses her own; with one (given to her in person, never sent: seed 002) it is active at once."""
+
+    roles: list[Role] = Field(min_length=1, description="admin, shop, partner, validator, seller, customer")
+    organisation_id: uuid.UUID | None = Field(None, description="The organisation she belongs to")
+    card_number: CardNumber | None = Field(None, description="Her loyalty card number, if she has one")
+    initial_password: Password | None = Field(
+        None,
+        description="A password to hand over in person; the tenant may ask her to change it at first login",
+    )
+
+
+class RegisterTeamSeller(PersonDetails, _Activation):
+    """A seller registers a new seller into her team (seed 001): every registration field but the
+    passport is required; the recruit chooses her password at activation (by SMS by default)."""
+
+    first_name: PersonName = Field(description="First name")
+    last_name: PersonName = Field(description="Last name")
+    birth_date: date = Field(description="Birth date (ISO)")
+    address: Address = Field(description="Postal address")
+    phone: Phone = Field(description="Mobile number (E.164), where the activation link is sent")
+    activation_channel: Channel = Field(
+        "sms", description="Where the activation goes: sms (default) or email"
+    )
+
+
+class RegisterCustomer(PersonDetails, _Activation):
+    """An admin or a shop registers a customer at the counter (seed 003), with the number of the
+    card she is handed, or without: a card number is then generated. She chooses her password at
+    activation."""
+
+    card_number: CardNumber | None = Field(None, description="The card's number; generated when absent")
 
 
 class AccountCreated(BaseModel):
     account_id: uuid.UUID = Field(description="The new account's id")
-    status: Literal["pending"] = Field(description="pending until the activation link is followed")
+    status: AccountStatus = Field(description="pending until activated; active when an admin set a password")
+    registration_number: str = Field(description="The account's registration number (a login identifier)")
+    card_number: str | None = Field(None, description="The loyalty card number, if any (a login identifier)")
+
+    @classmethod
+    def of(cls, account: Account) -> AccountCreated:
+        return cls.model_validate(account.model_dump(include=set(cls.model_fields)))
 
 
 class ActivateAccount(_Body):
     token: str = Field(min_length=1, max_length=200, description="The token of the activation link")
+    password: Password | None = Field(
+        None, description="The password she chooses; required when the account has none yet"
+    )
+
+
+class ActivateWithCode(_Body):
+    tenant_id: TenantId = Field(description="The tenant of the account")
+    login: Login | None = Field(None, description="Email, registration number or card number (or account_id)")
+    account_id: uuid.UUID | None = Field(None, description="The account's id (or login)")
+    code: str = Field(pattern=r"^[0-9]{4,10}$", description="The digits received")
+    password: Password | None = Field(
+        None, description="The password she chooses; required when the account has none yet"
+    )
+
+
+class ResendActivation(_Body):
+    tenant_id: TenantId = Field(description="The tenant of the account")
+    login: Login = Field(description="Email, registration number or card number")
+    channel: Channel = Field("email", description="email or sms (email when the account has no phone)")
+    method: Literal["link", "code"] = Field("link", description="A link to follow, or a numeric code")
+
+
+class ResendAccepted(BaseModel):
+    status: Literal["accepted"] = Field(
+        description="Always the same answer: if an account of this login awaits activation, a new link or"
+        " code is sent (at most one a minute), and earlier ones stop working"
+    )
 
 
 class AccountActivated(BaseModel):
@@ -122,18 +274,115 @@ class AccountActivated(BaseModel):
     status: Literal["active"] = Field(description="Always active")
 
 
-class MeView(BaseModel):
-    account_id: uuid.UUID = Field(description="The caller's account id")
-    tenant_id: str = Field(description="The caller's tenant")
-    email: str = Field(description="The caller's email")
-    display_name: str = Field(description="How the caller is greeted")
-    locale: Locale = Field(description="The caller's language")
-    roles: list[str] = Field(description="The caller's roles")
-    organisation_id: uuid.UUID | None = Field(description="The caller's organisation, if any")
+class AccountView(BaseModel):
+    """An account as its owner, her validator or an admin sees it (the passport: only its owner)."""
+
+    account_id: uuid.UUID = Field(description="The account's id")
+    tenant_id: str = Field(description="Its tenant")
+    email: str = Field(description="Email, also a login")
+    display_name: str = Field(description="How the person is greeted")
+    locale: Locale = Field(description="Language")
+    roles: list[str] = Field(description="Roles")
+    organisation_id: uuid.UUID | None = Field(description="Organisation, if any")
     status: AccountStatus = Field(description="pending or active")
+    registration_number: str | None = Field(description="Registration number (a login identifier)")
+    card_number: str | None = Field(description="Loyalty card number, if any (a login identifier)")
+    first_name: str | None = Field(description="First name")
+    last_name: str | None = Field(description="Last name")
+    birth_date: date | None = Field(description="Birth date")
+    phone: str | None = Field(description="Mobile number (E.164)")
+    address: Address | None = Field(description="Postal address")
+    sponsor_id: uuid.UUID | None = Field(description="The seller who registered her into her team")
+    has_password: bool = Field(description="False until its owner chose a password")
+    password_change_required: bool = Field(description="Must choose a new password at next login")
+    locked_at: datetime | None = Field(description="Locked after failed logins since, if locked")
+    created_at: datetime = Field(description="Registered at (UTC)")
+    activated_at: datetime | None = Field(description="Activated at (UTC)")
+    last_login_at: datetime | None = Field(description="Last login (UTC)")
+    last_order_at: datetime | None = Field(description="Last order (UTC), as ordering told")
+
+    @classmethod
+    def of(cls, account: Account) -> AccountView:
+        return cls.model_validate(account.model_dump() | {"has_password": account.password_hash is not None})
 
 
-# --- handlers ---
+class MeView(AccountView):
+    passport: str | None = Field(description="Passport number, if given")
+
+    @classmethod
+    def of_own(cls, account: Account) -> MeView:
+        return cls.model_validate(account.model_dump() | {"has_password": account.password_hash is not None})
+
+
+class AccountList(RootModel[list[AccountView]]):
+    """Accounts, oldest first."""
+
+
+class TeamMember(BaseModel):
+    account_id: uuid.UUID = Field(description="The recruit's account id")
+    display_name: str = Field(description="How she is greeted")
+    registration_number: str | None = Field(description="Her registration number")
+    status: AccountStatus = Field(description="pending or active")
+    sponsor_id: uuid.UUID | None = Field(description="Who recruited her (the caller at depth 1)")
+    depth: int = Field(description="1: recruited by the caller; 2: by one of her recruits…")
+    created_at: datetime = Field(description="Registered at (UTC)")
+    last_order_at: datetime | None = Field(description="Her last order (UTC), if any")
+
+
+class TeamList(RootModel[list[TeamMember]]):
+    """The caller's downline, nearest first."""
+
+
+class AccountQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role | None = Field(None, description="Only accounts with this role")
+    status: AccountStatus | None = Field(None, description="Only pending or only active accounts")
+    organisation_id: uuid.UUID | None = Field(None, description="Only members of this organisation")
+    sponsor_id: uuid.UUID | None = Field(None, description="Only recruits of this seller")
+    q: str | None = Field(
+        None, min_length=1, max_length=100, description="Part of an email, name, registration or card number"
+    )
+    limit: int = Field(50, ge=1, le=200, description="At most this many")
+    offset: int = Field(0, ge=0, le=100_000, description="Skip this many")
+
+
+class PageQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(50, ge=1, le=200, description="At most this many")
+    offset: int = Field(0, ge=0, le=100_000, description="Skip this many")
+
+
+class EditProfile(_Body):
+    """The owner's changes to her details: a field left out stays; null removes an optional one."""
+
+    email: Email | None = Field(None, description="New email (also the login)")
+    display_name: Name | None = Field(None, description="How to greet her")
+    locale: Locale | None = Field(None, description="Language: fr, en or ru")
+    first_name: PersonName | None = Field(None, description="First name")
+    last_name: PersonName | None = Field(None, description="Last name")
+    birth_date: date | None = Field(None, description="Birth date (ISO)")
+    address: Address | None = Field(None, description="Postal address")
+    phone: Phone | None = Field(None, description="Mobile number (E.164)")
+    passport: Passport | None = Field(None, description="Passport number")
+
+
+_REQUIRED_IN_PROFILE = ("email", "display_name", "locale")
+
+
+class ChangeMembership(_Body):
+    """An admin changes an account's roles and/or organisation (null: no organisation)."""
+
+    roles: list[Role] | None = Field(None, min_length=1, description="The account's roles from now on")
+    organisation_id: uuid.UUID | None = Field(None, description="Its organisation from now on; null for none")
+
+
+class CloseAccount(_Body):
+    password: Password = Field(description="The account's password, to confirm")
+
+
+# --- shared steps ---
 
 
 def _check_platform_key(request: web.Request) -> None:
@@ -147,10 +396,75 @@ def _check_platform_key(request: web.Request) -> None:
         )
 
 
+def _as_uuid(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+def _new_account(
+    tenant_id: str, person: PersonDetails, roles: list[str], organisation_id: uuid.UUID | None, **extra: Any
+) -> NewAccount:
+    display_name = display_name_of(person.display_name, person.first_name, person.last_name)
+    if display_name is None:
+        raise invalid_field("display_name", "give a display_name, or a first_name and a last_name", "missing")
+    return NewAccount(
+        tenant_id=tenant_id,
+        email=person.email,
+        display_name=display_name,
+        locale=person.locale,
+        roles=roles,
+        organisation_id=organisation_id,
+        first_name=person.first_name,
+        last_name=person.last_name,
+        birth_date=person.birth_date,
+        phone=person.phone,
+        address=person.address.model_dump() if person.address else None,
+        passport=person.passport,
+        **extra,
+    )
+
+
+async def _caller_account(request: web.Request) -> Account:
+    caller = principal(request)
+    account_id = _as_uuid(caller.account_id)
+    account = await store.account(request.app[POOL], caller.tenant_id, account_id) if account_id else None
+    if account is None:
+        raise Problem(404, "No such account", type="account-not-found", detail="the account no longer exists")
+    return account
+
+
+# --- owner lookups ---
+
+
+async def organisation_owner(request: web.Request, caller: Principal) -> Owner | None:
+    organisation_id = _as_uuid(request.match_info["organisation_id"])
+    found = await store.organisation(request.app[POOL], organisation_id) if organisation_id else None
+    if found is None:
+        return None
+    return Owner(found.tenant_id, organisation_id=str(found.organisation_id), resource=found)
+
+
+async def account_owner(request: web.Request, caller: Principal) -> Owner | None:
+    account_id = _as_uuid(request.match_info["account_id"])
+    found = await store.account_anywhere(request.app[POOL], account_id) if account_id else None
+    if found is None:
+        return None
+    organisation_id = str(found.organisation_id) if found.organisation_id else None
+    return Owner(found.tenant_id, organisation_id, str(found.account_id), resource=found)
+
+
+# --- tenants and their settings ---
+
+
 async def create_tenant(request: web.Request) -> web.Response:
     _check_platform_key(request)
     body = await read_json(request, CreateTenant)
-    password_hash = await passwords.hash_password(body.admin.password)
+    # The tenant has no settings yet: its first admin's password meets the default policy.
+    password_hash = await commands.hash_chosen_password(
+        TenantSettings(), body.admin.password, "admin.password"
+    )
     admin = NewAccount(
         tenant_id=body.tenant_id,
         email=body.admin.email,
@@ -168,6 +482,32 @@ async def create_tenant(request: web.Request) -> web.Response:
         created = TenantCreated(tenant_id=body.tenant_id, admin_account_id=account.account_id)
         await once.remember(conn, 201, created)
     return json_response(created, status=201)
+
+
+async def get_tenant_settings(request: web.Request) -> web.Response:
+    settings = await commands.settings_of(request.app[POOL], principal(request).tenant_id)
+    return json_response(settings)
+
+
+async def replace_tenant_settings(request: web.Request) -> web.Response:
+    body = await read_json(request, TenantSettingsBody)
+    missing = [name for name in TenantSettings.model_fields if name not in body.model_fields_set]
+    if missing:
+        raise Problem(
+            422,
+            "Invalid request body",
+            errors=[
+                {"field": name, "message": "PUT replaces every setting: give it", "type": "missing"}
+                for name in missing
+            ],
+        )
+    settings = TenantSettings.model_validate(body.model_dump())
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        stored = await store.replace_tenant_settings(conn, principal(request).tenant_id, settings)
+    return json_response(stored)
+
+
+# --- organisations ---
 
 
 async def create_organisation(request: web.Request) -> web.Response:
@@ -190,55 +530,289 @@ async def list_organisations(request: web.Request) -> web.Response:
     return json_response(OrganisationList([OrganisationView.of(o) for o in organisations]))
 
 
+async def get_organisation(request: web.Request) -> web.Response:
+    return json_response(OrganisationView.of(owner(request).resource))
+
+
+async def edit_organisation(request: web.Request) -> web.Response:
+    body = await read_json(request, EditOrganisation)
+    found: Organisation = owner(request).resource
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        updated = await commands.update_organisation(
+            conn, found.organisation_id, body.name, body.customer_code
+        )
+    return json_response(OrganisationView.of(updated))
+
+
+async def list_members(request: web.Request) -> web.Response:
+    query = read_query(request, PageQuery)
+    found: Organisation = owner(request).resource
+    members = await store.accounts(
+        request.app[POOL],
+        found.tenant_id,
+        organisation_id=found.organisation_id,
+        limit=query.limit,
+        offset=query.offset,
+    )
+    return json_response(AccountList([AccountView.of(m) for m in members]))
+
+
+# --- registration ---
+
+
 async def register_account(request: web.Request) -> web.Response:
     body = await read_json(request, RegisterAccount)
-    password_hash = await passwords.hash_password(body.password)
-    new = NewAccount(
-        tenant_id=body.tenant_id,
-        email=body.email,
-        display_name=body.display_name,
-        locale=body.locale,
-        roles=[PARTNER],
-        organisation_id=body.organisation_id,
-    )
+    pool, policy = request.app[POOL], request.app[POLICY]
+    settings = await commands.settings_of(pool, body.tenant_id)
+    password_hash = None
+    if body.password is not None:
+        password_hash = await commands.hash_chosen_password(settings, body.password)
     # The caller is anonymous: the key is unique per tenant and route.
     once = idempotency.Once.of(request, f"{body.tenant_id}:register_account", body, exclude={"password"})
-    async with request.app[POOL].acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn, conn.transaction():
         if replayed := await once.replay(conn):
             return replayed
-        account = await commands.register_account(conn, request.app[POLICY], new, password_hash)
-        created = AccountCreated(account_id=account.account_id, status="pending")
+        organisation_id = await commands.membership_organisation(
+            conn, body.tenant_id, body.organisation_id, body.customer_code
+        )
+        new = _new_account(body.tenant_id, body, [PARTNER], organisation_id)
+        account = await commands.open_account(
+            conn, policy, new, password_hash=password_hash, activation=body.delivery
+        )
+        created = AccountCreated.of(account)
         await once.remember(conn, 201, created)
     return json_response(created, status=201)
 
 
-async def _activate(request: web.Request, token: str) -> web.Response:
-    account_id = await commands.activate_account(request.app[POOL], request.app[POLICY], token)
-    return json_response(AccountActivated(account_id=account_id, status="active"))
+async def invite_account(request: web.Request) -> web.Response:
+    caller = principal(request)
+    body = await read_json(request, InviteAccount)
+    pool, policy = request.app[POOL], request.app[POLICY]
+    settings = await commands.settings_of(pool, caller.tenant_id)
+    password_hash = None
+    if body.initial_password is not None:
+        password_hash = await commands.hash_chosen_password(
+            settings, body.initial_password, "initial_password"
+        )
+    once = idempotency.Once.of(
+        request, f"{caller.tenant_id}:{caller.account_id}:invite_account", body, exclude={"initial_password"}
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        if replayed := await once.replay(conn):
+            return replayed
+        organisation_id = await commands.membership_organisation(conn, caller.tenant_id, body.organisation_id)
+        new = _new_account(
+            caller.tenant_id,
+            body,
+            list(body.roles),
+            organisation_id,
+            card_number=body.card_number,
+            password_change_required=password_hash is not None and settings.password_change_at_first_login,
+        )
+        account = await commands.open_account(
+            conn,
+            policy,
+            new,
+            password_hash=password_hash,
+            activation=None if password_hash is not None else body.delivery,
+        )
+        created = AccountCreated.of(account)
+        await once.remember(conn, 201, created)
+    return json_response(created, status=201)
+
+
+async def register_team_seller(request: web.Request) -> web.Response:
+    caller = principal(request)
+    body = await read_json(request, RegisterTeamSeller)
+    sponsor = await _caller_account(request)
+    once = idempotency.Once.of(request, f"{caller.tenant_id}:{caller.account_id}:register_team_seller", body)
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        if replayed := await once.replay(conn):
+            return replayed
+        new = _new_account(caller.tenant_id, body, [SELLER], None, sponsor_id=sponsor.account_id)
+        account = await commands.open_account(
+            conn, request.app[POLICY], new, password_hash=None, activation=body.delivery
+        )
+        created = AccountCreated.of(account)
+        await once.remember(conn, 201, created)
+    return json_response(created, status=201)
+
+
+async def list_team(request: web.Request) -> web.Response:
+    sponsor = await _caller_account(request)
+    members = await store.team(request.app[POOL], sponsor.account_id, TEAM_DEPTH)
+    return json_response(
+        TeamList(
+            [TeamMember.model_validate(account.model_dump() | {"depth": depth}) for depth, account in members]
+        )
+    )
+
+
+async def register_customer(request: web.Request) -> web.Response:
+    caller = principal(request)
+    body = await read_json(request, RegisterCustomer)
+    once = idempotency.Once.of(request, f"{caller.tenant_id}:{caller.account_id}:register_customer", body)
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        if replayed := await once.replay(conn):
+            return replayed
+        new = _new_account(caller.tenant_id, body, [CUSTOMER], None, card_number=body.card_number)
+        account = await commands.open_account(
+            conn,
+            request.app[POLICY],
+            new,
+            password_hash=None,
+            activation=body.delivery,
+            generate_card=body.card_number is None,
+        )
+        created = AccountCreated.of(account)
+        await once.remember(conn, 201, created)
+    return json_response(created, status=201)
+
+
+# --- activation ---
+
+
+def _activated(account: Account) -> web.Response:
+    return json_response(AccountActivated(account_id=account.account_id, status="active"))
 
 
 async def follow_activation_link(request: web.Request) -> web.Response:
-    return await _activate(request, request.match_info["token"])
+    account = await commands.activate_with_token(
+        request.app[POOL], request.app[POLICY], request.match_info["token"], None
+    )
+    return _activated(account)
 
 
 async def activate_account(request: web.Request) -> web.Response:
     body = await read_json(request, ActivateAccount)
-    return await _activate(request, body.token)
+    account = await commands.activate_with_token(
+        request.app[POOL], request.app[POLICY], body.token, body.password
+    )
+    return _activated(account)
+
+
+async def activate_with_code(request: web.Request) -> web.Response:
+    body = await read_json(request, ActivateWithCode)
+    if (body.login is None) == (body.account_id is None):
+        raise invalid_field("login", "give either a login or an account_id", "missing")
+    account = await commands.activate_with_code(
+        request.app[POOL],
+        request.app[POLICY],
+        body.tenant_id,
+        body.account_id,
+        body.login,
+        body.code,
+        body.password,
+    )
+    return _activated(account)
+
+
+async def resend_activation(request: web.Request) -> web.Response:
+    body = await read_json(request, ResendActivation)
+    await commands.resend_activation(
+        request.app[POOL],
+        request.app[POLICY],
+        body.tenant_id,
+        body.login,
+        Delivery(channel=body.channel, method=body.method),
+    )
+    return json_response(ResendAccepted(status="accepted"), status=202)
+
+
+# --- the caller's own account ---
 
 
 async def get_me(request: web.Request) -> web.Response:
-    caller = principal(request)
-    try:
-        account_id = uuid.UUID(caller.account_id)
-    except ValueError:
-        account_id = None
-    account = await store.account(request.app[POOL], caller.tenant_id, account_id) if account_id else None
-    if account is None:
-        raise Problem(404, "No such account", type="account-not-found", detail="the account no longer exists")
-    return json_response(MeView.model_validate(account.model_dump(include=set(MeView.model_fields))))
+    account = await _caller_account(request)
+    return json_response(MeView.of_own(account))
 
+
+async def edit_me(request: web.Request) -> web.Response:
+    body = await read_json(request, EditProfile)
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    for name in _REQUIRED_IN_PROFILE:
+        if name in changes and changes[name] is None:
+            raise invalid_field(name, "cannot be removed", "missing")
+    if isinstance(address := changes.get("address"), Address):
+        changes["address"] = address.model_dump()
+    account = await _caller_account(request)
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        updated = await commands.update_profile(conn, request.app[POLICY], account.account_id, changes)
+    return json_response(MeView.of_own(updated))
+
+
+async def close_my_account(request: web.Request) -> web.Response:
+    body = await read_json(request, CloseAccount)
+    account = await _caller_account(request)
+    if not await passwords.verify_password(account.password_hash, body.password):
+        raise Problem(403, "Wrong password", type="wrong-password", detail="the password does not match")
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        await commands.close_account(conn, request.app[POLICY], account.account_id)
+    return web.Response(status=204)
+
+
+# --- accounts (admins, validators) ---
+
+
+async def list_accounts(request: web.Request) -> web.Response:
+    query = read_query(request, AccountQuery)
+    seen = scope(request)
+    if seen.organisation_id is not None and query.organisation_id not in (
+        None,
+        uuid.UUID(seen.organisation_id),
+    ):
+        return json_response(AccountList([]))
+    found = await store.accounts(
+        request.app[POOL],
+        seen.tenant_id,
+        organisation_id=_as_uuid(seen.organisation_id) or query.organisation_id,
+        account_id=_as_uuid(seen.account_id),
+        role=query.role,
+        status=query.status,
+        sponsor_id=query.sponsor_id,
+        text=query.q,
+        limit=query.limit,
+        offset=query.offset,
+    )
+    return json_response(AccountList([AccountView.of(a) for a in found]))
+
+
+async def get_account(request: web.Request) -> web.Response:
+    return json_response(AccountView.of(owner(request).resource))
+
+
+async def change_account_membership(request: web.Request) -> web.Response:
+    body = await read_json(request, ChangeMembership)
+    if "roles" in body.model_fields_set and body.roles is None:
+        raise invalid_field("roles", "cannot be removed: give at least one role", "missing")
+    account: Account = owner(request).resource
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        updated = await commands.change_membership(
+            conn,
+            request.app[POLICY],
+            account,
+            body.roles,
+            body.organisation_id,
+            organisation_given="organisation_id" in body.model_fields_set,
+        )
+    return json_response(AccountView.of(updated))
+
+
+async def delete_account(request: web.Request) -> web.Response:
+    account: Account = owner(request).resource
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        await commands.close_account(conn, request.app[POLICY], account.account_id)
+    return web.Response(status=204)
+
+
+# --- the route table ---
 
 ADMIN_ONLY = roles(ADMIN)
+ADMIN_OR_VALIDATOR = grant(admin=TENANT, validator=ORGANISATION)
+# Every member reads her own organisation; an admin reads any of the tenant's.
+MEMBER_OR_ADMIN = Grant({ANY_ROLE: ORGANISATION, ADMIN: TENANT})
+# Everyone reads her own account; a validator those of her organisation; an admin any of the tenant's.
+SELF_VALIDATOR_OR_ADMIN = Grant({ANY_ROLE: SELF, VALIDATOR: ORGANISATION, ADMIN: TENANT})
 
 ENDPOINTS = [
     Endpoint(
@@ -251,6 +825,23 @@ ENDPOINTS = [
         response=TenantCreated,
         status=201,
         idempotent=True,
+    ),
+    Endpoint(
+        "GET",
+        "/tenant/settings",
+        get_tenant_settings,
+        "The caller's tenant's settings: password policy, logins, lockout, inactivity",
+        roles=ADMIN_ONLY,
+        response=TenantSettings,
+    ),
+    Endpoint(
+        "PUT",
+        "/tenant/settings",
+        replace_tenant_settings,
+        "Replace the caller's tenant's settings (every field must be given)",
+        roles=ADMIN_ONLY,
+        body=TenantSettingsBody,
+        response=TenantSettings,
     ),
     Endpoint(
         "POST",
@@ -272,10 +863,39 @@ ENDPOINTS = [
         response=OrganisationList,
     ),
     Endpoint(
+        "GET",
+        "/organisations/{organisation_id}",
+        get_organisation,
+        "An organisation (its members read their own)",
+        roles=MEMBER_OR_ADMIN,
+        response=OrganisationView,
+        owner=organisation_owner,
+    ),
+    Endpoint(
+        "PATCH",
+        "/organisations/{organisation_id}",
+        edit_organisation,
+        "Rename an organisation or change its customer code",
+        roles=ADMIN_ONLY,
+        body=EditOrganisation,
+        response=OrganisationView,
+        owner=organisation_owner,
+    ),
+    Endpoint(
+        "GET",
+        "/organisations/{organisation_id}/members",
+        list_members,
+        "The accounts of an organisation (its validators see their own)",
+        roles=ADMIN_OR_VALIDATOR,
+        query=PageQuery,
+        response=AccountList,
+        owner=organisation_owner,
+    ),
+    Endpoint(
         "POST",
         "/accounts",
         register_account,
-        "Register a partner account; an activation email is sent",
+        "A partner registers herself (with her organisation's customer code); an activation is sent",
         roles=PUBLIC,
         body=RegisterAccount,
         response=AccountCreated,
@@ -283,10 +903,88 @@ ENDPOINTS = [
         idempotent=True,
     ),
     Endpoint(
+        "POST",
+        "/accounts/invitations",
+        invite_account,
+        "An admin creates an account: an activation is sent, or it is active with a password given in person",
+        roles=ADMIN_ONLY,
+        body=InviteAccount,
+        response=AccountCreated,
+        status=201,
+        idempotent=True,
+    ),
+    Endpoint(
+        "POST",
+        "/accounts/customers",
+        register_customer,
+        "An admin or a shop registers a customer, with her card number or a generated one",
+        roles=roles(ADMIN, SHOP),
+        body=RegisterCustomer,
+        response=AccountCreated,
+        status=201,
+        idempotent=True,
+    ),
+    Endpoint(
+        "POST",
+        "/accounts/me/team",
+        register_team_seller,
+        "A seller registers a new seller into her team; an activation is sent (SMS by default)",
+        roles=grant(seller=SELF),
+        body=RegisterTeamSeller,
+        response=AccountCreated,
+        status=201,
+        idempotent=True,
+    ),
+    Endpoint(
+        "GET",
+        "/accounts/me/team",
+        list_team,
+        "The caller's downline: her recruits, theirs, and so on",
+        roles=grant(seller=SELF),
+        response=TeamList,
+    ),
+    Endpoint(
+        "GET",
+        "/accounts",
+        list_accounts,
+        "Accounts of the tenant (a validator sees her organisation's)",
+        roles=ADMIN_OR_VALIDATOR,
+        query=AccountQuery,
+        response=AccountList,
+    ),
+    Endpoint(
+        "GET",
+        "/accounts/{account_id}",
+        get_account,
+        "An account (one's own; a validator's organisation's; any for an admin)",
+        roles=SELF_VALIDATOR_OR_ADMIN,
+        response=AccountView,
+        owner=account_owner,
+    ),
+    Endpoint(
+        "PATCH",
+        "/accounts/{account_id}",
+        change_account_membership,
+        "Change an account's roles or organisation",
+        roles=ADMIN_ONLY,
+        body=ChangeMembership,
+        response=AccountView,
+        owner=account_owner,
+    ),
+    Endpoint(
+        "DELETE",
+        "/accounts/{account_id}",
+        delete_account,
+        "Delete an account and erase its personal data",
+        roles=ADMIN_ONLY,
+        status=204,
+        owner=account_owner,
+    ),
+    Endpoint(
         "GET",
         "/activations/{token}",
         follow_activation_link,
-        "Activate an account: the link of the activation email",
+        "Activate an account: the link of the activation message (409 when a password must be chosen)",
         roles=PUBLIC,
         response=AccountActivated,
     ),
@@ -294,10 +992,47 @@ ENDPOINTS = [
         "POST",
         "/activations",
         activate_account,
-        "Activate an account with the token of its activation email",
+        "Activate an account with the token of its link, and the password its owner chooses",
         roles=PUBLIC,
         body=ActivateAccount,
         response=AccountActivated,
     ),
+    Endpoint(
+        "POST",
+        "/activations/code",
+        activate_with_code,
+        "Activate an account with the numeric code it was sent, and the password its owner chooses",
+        roles=PUBLIC,
+        body=ActivateWithCode,
+        response=AccountActivated,
+    ),
+    Endpoint(
+        "POST",
+        "/activations/resend",
+        resend_activation,
+        "Send a new activation link or code (same answer whether or not the account exists)",
+        roles=PUBLIC,
+        body=ResendActivation,
+        response=ResendAccepted,
+        status=202,
+    ),
     Endpoint("GET", "/me", get_me, "The caller's account", roles=AUTHENTICATED, response=MeView),
+    Endpoint(
+        "PATCH",
+        "/me",
+        edit_me,
+        "Edit one's own details (a new email or phone is announced to notify)",
+        roles=AUTHENTICATED,
+        body=EditProfile,
+        response=MeView,
+    ),
+    Endpoint(
+        "DELETE",
+        "/me",
+        close_my_account,
+        "Close one's account for good (needs its password): every personal value is erased",
+        roles=AUTHENTICATED,
+        body=CloseAccount,
+        status=204,
+    ),
 ]

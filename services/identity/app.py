@@ -1,26 +1,37 @@
-"""Wiring of the identity service: its settings, events and routes (it consumes nothing yet)."""
+"""Wiring of the identity service: its settings, events, routes, consumers and the inactivity sweep."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
 from pathlib import Path
 
+import asyncpg
 import structlog
 from aiohttp import web
 from pydantic import Field
 
+from libs.common.db import INFRASTRUCTURE_ERRORS
 from libs.common.events import EventCatalog
 from libs.common.runtime import SETTINGS, ServiceSpec
 from libs.common.settings import ServiceSettings
-from services.identity import api, session_api
+from services.identity import api, commands, session_api
 from services.identity.commands import Policy
+from services.identity.consumers import HANDLERS
 from services.identity.events import (
     SERVICE,
     AccountActivated,
+    AccountDeleted,
+    AccountMembershipChanged,
     AccountRegistered,
+    ActivationCodeRequested,
     ActivationRequested,
     ContactChanged,
+    RecoveryCodeRequested,
 )
+
+log = structlog.get_logger(__name__)
 
 DEV_PLATFORM_KEY = "dev-platform-key"
 
@@ -39,6 +50,13 @@ class Settings(ServiceSettings):
     key_rotation_days: float = Field(
         30, gt=0, description="Age at which a new signing key replaces the current one"
     )
+    activation_resend_interval_s: float = Field(
+        60, ge=0, description="Shortest time between two activation messages to one account (resend)"
+    )
+    inactivity_sweep_interval_s: float = Field(
+        3600, gt=0, description="How often the worker deletes accounts past their tenant's inactivity delays"
+    )
+    inactivity_sweep_batch: int = Field(100, ge=1, le=10_000, description="Accounts deleted per transaction")
     platform_key: str = Field(
         DEV_PLATFORM_KEY,
         description="The secret that allows creating tenants (X-Platform-Key): CHANGE IT IN PRODUCTION",
@@ -61,6 +79,8 @@ class Settings(ServiceSettings):
             key_rotation=timedelta(days=self.key_rotation_days),
             access_token_ttl=timedelta(seconds=self.access_token_ttl_s),
             platform_key=self.platform_key,
+            activation_resend_interval=timedelta(seconds=self.activation_resend_interval_s),
+            inactivity_batch=self.inactivity_sweep_batch,
         )
 
 
@@ -73,10 +93,49 @@ def _setup_api(app: web.Application) -> None:
     api.setup(app, settings.policy())
 
 
+async def sweep_inactive_accounts(
+    pool: asyncpg.Pool, settings: ServiceSettings, stopping: asyncio.Event
+) -> None:
+    """The worker that deletes inactive accounts: at start, then every interval, until stopped."""
+    identity = Settings.of(settings)
+    policy = identity.policy()
+    while not stopping.is_set():
+        try:
+            deleted = await commands.sweep_inactive_accounts(pool, policy)
+        except INFRASTRUCTURE_ERRORS as exc:
+            log.warning("inactivity sweep postponed", error=repr(exc))
+        except Exception:
+            # A failing sweep must not take the API and consumers down with it: it is logged, and
+            # tried again at the next interval.
+            log.exception("inactivity sweep failed")
+        else:
+            if deleted:
+                log.info("inactive accounts deleted", count=deleted)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), identity.inactivity_sweep_interval_s)
+
+
+EVENTS = EventCatalog(
+    SERVICE,
+    [
+        AccountRegistered,
+        AccountActivated,
+        AccountMembershipChanged,
+        AccountDeleted,
+        ContactChanged,
+        ActivationRequested,
+        ActivationCodeRequested,
+        # Published by the sessions' recovery; declared here, where the catalog is.
+        RecoveryCodeRequested,
+    ],
+)
+
 SPEC = ServiceSpec(
     name=SERVICE,
     folder=Path(__file__).parent,
-    events=EventCatalog(SERVICE, [AccountRegistered, AccountActivated, ContactChanged, ActivationRequested]),
+    events=EVENTS,
+    handlers=HANDLERS,
     endpoints=[*api.ENDPOINTS, *session_api.ENDPOINTS],
     api=_setup_api,
+    workers=[sweep_inactive_accounts],
 )

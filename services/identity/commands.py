@@ -1,32 +1,48 @@
-"""Identity's use cases: bootstrap a tenant, register and activate accounts, open sessions."""
+"""Identity's use cases: tenants and their settings, organisations, opening, activating, editing and
+deleting accounts, and the sweep of inactive accounts."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import asyncpg
 
-from libs.common import outbox
+from libs.common import erasure, outbox
 from libs.common.events import IntegrationEvent, envelope
 from libs.common.http import Problem
-from services.identity import store
+from services.identity import passwords, store
 from services.identity.domain import (
+    ADMIN,
     Account,
     NewAccount,
     Organisation,
+    TenantSettings,
     activation_decision,
     activation_url,
+    birth_date_problem,
+    code_decision,
+    code_digest,
     new_activation_token,
+    new_card_number,
+    new_code,
+    password_problems,
+    personal_data,
+    roles_problem,
     token_digest,
 )
 from services.identity.events import (
     SERVICE,
     AccountActivated,
+    AccountDeleted,
+    AccountMembershipChanged,
     AccountRegistered,
+    ActivationCodeRequested,
     ActivationRequested,
+    Channel,
     ContactChanged,
 )
 
@@ -48,12 +64,78 @@ class Policy:
     recovery_code_ttl: timedelta = timedelta(minutes=15)
     code_attempts: int = 5
     key_rotation: timedelta = timedelta(days=30)
+    activation_resend_interval: timedelta = timedelta(seconds=60)
+    inactivity_batch: int = 100
     clock: Callable[[], datetime] = field(default=_utc_now)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How an activation reaches its person: a link or a code, by email or SMS."""
+
+    channel: Channel = "email"
+    method: Literal["link", "code"] = "link"
 
 
 def invalid_field(name: str, message: str, kind: str) -> Problem:
     """A 422 naming one field, shaped like the problems of `read_json`."""
     return Problem(422, "Invalid request body", errors=[{"field": name, "message": message, "type": kind}])
+
+
+def check_password(settings: TenantSettings, password: str, field_name: str = "password") -> None:
+    """A 422 naming the field and listing what the password lacks under the tenant's policy."""
+    problems = password_problems(settings, password)
+    if problems:
+        raise Problem(
+            422,
+            "Password too weak",
+            type="password-policy",
+            detail="the password needs " + ", ".join(problems),
+            errors=[
+                {
+                    "field": field_name,
+                    "message": "the password needs " + ", ".join(problems),
+                    "type": "password_policy",
+                    "lacks": problems,
+                }
+            ],
+        )
+
+
+async def settings_of(db: store.Db, tenant_id: str, field_name: str = "tenant_id") -> TenantSettings:
+    """The tenant's settings, or a 422 naming the field that named an unknown tenant."""
+    settings = await store.tenant_settings(db, tenant_id)
+    if settings is None:
+        raise invalid_field(field_name, "no such tenant", "unknown_tenant")
+    return settings
+
+
+async def hash_chosen_password(settings: TenantSettings, password: str, field_name: str = "password") -> str:
+    """The hash of a password someone chose, once the tenant's policy accepts it."""
+    check_password(settings, password, field_name)
+    return await passwords.hash_password(password)
+
+
+def _taken(exc: store.Taken) -> Problem:
+    what = {
+        "email": (
+            "Email already registered",
+            "email-taken",
+            "an account of this tenant already uses this email",
+        ),
+        "card_number": (
+            "Card number already registered",
+            "card-number-taken",
+            "an account of this tenant already has this card number",
+        ),
+        "customer_code": (
+            "Customer code already used",
+            "customer-code-taken",
+            "another organisation of this tenant has this customer code",
+        ),
+    }
+    title, kind, detail = what.get(exc.field, ("Already used", "conflict", f"{exc.field} is already used"))
+    return Problem(409, title, type=kind, detail=detail)
 
 
 async def _publish(conn: asyncpg.Connection, account: Account, event: IntegrationEvent) -> None:
@@ -64,90 +146,280 @@ async def _publish(conn: asyncpg.Connection, account: Account, event: Integratio
     )
 
 
+def _contact(account: Account) -> ContactChanged:
+    return ContactChanged(
+        account_id=str(account.account_id),
+        email=account.email,
+        display_name=account.display_name,
+        locale=account.locale,
+        phone=account.phone,
+    )
+
+
 async def _announce_account(conn: asyncpg.Connection, account: Account) -> None:
     """The public account event and the internal contact event every new account causes."""
-    account_id = str(account.account_id)
     organisation_id = str(account.organisation_id) if account.organisation_id else None
     await _publish(
         conn,
         account,
         AccountRegistered(
-            account_id=account_id,
+            account_id=str(account.account_id),
             roles=account.roles,
             organisation_id=organisation_id,
             registered_at=account.created_at,
         ),
     )
-    await _publish(
-        conn,
-        account,
-        ContactChanged(
-            account_id=account_id,
-            email=account.email,
-            display_name=account.display_name,
-            locale=account.locale,
-        ),
-    )
+    await _publish(conn, account, _contact(account))
+
+
+# --- tenants and organisations ---
 
 
 async def create_tenant(
     conn: asyncpg.Connection, policy: Policy, tenant_id: str, name: str, admin: NewAccount, password_hash: str
 ) -> Account:
-    """Create a tenant and its first admin, active at once: nobody could approve an activation yet."""
+    """Create a tenant, its default settings and its first admin, active at once: nobody could
+    approve an activation yet."""
     if not await store.add_tenant(conn, tenant_id, name):
         raise Problem(
             409, "Tenant already exists", type="tenant-exists", detail=f"tenant {tenant_id!r} exists"
         )
     now = policy.clock()
     account = await store.add_account(conn, admin, password_hash, created_at=now, activated_at=now)
-    assert account is not None, "a new tenant has no accounts"
     await _announce_account(conn, account)
     await _publish(conn, account, AccountActivated(account_id=str(account.account_id), activated_at=now))
     return account
 
 
-async def register_account(
-    conn: asyncpg.Connection, policy: Policy, new: NewAccount, password_hash: str
-) -> Account:
-    """Create a pending account and ask notify to send its activation link (one transaction)."""
-    if not await store.tenant_exists(conn, new.tenant_id):
-        raise invalid_field("tenant_id", "no such tenant", "unknown_tenant")
-    if new.organisation_id is not None and not await store.organisation_exists(
-        conn, new.tenant_id, new.organisation_id
-    ):
-        raise invalid_field("organisation_id", "no such organisation in this tenant", "unknown_organisation")
-    now = policy.clock()
-    account = await store.add_account(conn, new, password_hash, created_at=now)
-    if account is None:
+async def create_organisation(
+    conn: asyncpg.Connection, tenant_id: str, name: str, customer_code: str
+) -> Organisation:
+    organisation = await store.add_organisation(conn, tenant_id, name, customer_code)
+    if organisation is None:
         raise Problem(
             409,
-            "Email already registered",
-            type="email-taken",
-            detail="an account of this tenant already uses this email",
+            "Customer code already used",
+            type="customer-code-taken",
+            detail=f"another organisation of this tenant has customer code {customer_code!r}",
         )
-    token = new_activation_token()
-    await store.add_activation_token(
-        conn, token_digest(token), account.account_id, now + policy.activation_ttl
-    )
+    return organisation
+
+
+async def update_organisation(
+    conn: asyncpg.Connection, organisation_id: uuid.UUID, name: str | None, customer_code: str | None
+) -> Organisation:
+    current = await store.lock_organisation(conn, organisation_id)
+    if current is None:
+        raise Problem(404, "Not found", type="not-found", detail="no such resource here")
+    try:
+        return await store.update_organisation(
+            conn, organisation_id, name or current.name, customer_code or current.customer_code
+        )
+    except store.Taken as exc:
+        raise _taken(exc) from None
+
+
+async def membership_organisation(
+    db: store.Db,
+    tenant_id: str,
+    organisation_id: uuid.UUID | None,
+    customer_code: str | None = None,
+) -> uuid.UUID | None:
+    """The organisation an account joins, named by its id or its customer code (both must agree)."""
+    if customer_code is not None:
+        found = await store.organisation_by_code(db, tenant_id, customer_code)
+        if found is None:
+            raise invalid_field(
+                "customer_code",
+                "no organisation of this tenant has this customer code",
+                "unknown_customer_code",
+            )
+        if organisation_id is not None and organisation_id != found.organisation_id:
+            raise invalid_field("organisation_id", "not the organisation of this customer code", "mismatch")
+        return found.organisation_id
+    if organisation_id is not None and not await store.organisation_exists(db, tenant_id, organisation_id):
+        raise invalid_field("organisation_id", "no such organisation in this tenant", "unknown_organisation")
+    return organisation_id
+
+
+# --- opening accounts ---
+
+
+def check_new_account(policy: Policy, new: NewAccount, delivery: Delivery | None) -> None:
+    """What the request's models cannot check alone: plausible age, roles, a phone for SMS."""
+    if new.birth_date is not None and (problem := birth_date_problem(new.birth_date, policy.clock().date())):
+        raise invalid_field("birth_date", problem, "implausible_birth_date")
+    if problem := roles_problem(new.roles, new.organisation_id):
+        raise invalid_field("roles", problem, "invalid_roles")
+    if delivery is not None and delivery.channel == "sms" and new.phone is None:
+        raise invalid_field("phone", "a mobile number is needed to send the activation by SMS", "missing")
+
+
+async def open_account(
+    conn: asyncpg.Connection,
+    policy: Policy,
+    new: NewAccount,
+    *,
+    password_hash: str | None,
+    activation: Delivery | None,
+    generate_card: bool = False,
+) -> Account:
+    """Create an account in one transaction with its events.
+
+    With `activation`, it stays pending and its activation link or code is sent; without, it is
+    active at once (a password someone set for its owner, who got it in person: seed 002). With
+    `generate_card`, it gets a new loyalty card number (seed 003).
+    """
+    check_new_account(policy, new, activation)
+    if not await store.tenant_exists(conn, new.tenant_id):
+        raise invalid_field("tenant_id", "no such tenant", "unknown_tenant")
+    now = policy.clock()
+    activated_at = None if activation is not None else now
+    try:
+        account = await _add_account(conn, new, password_hash, now, activated_at, generate_card)
+    except store.Taken as exc:
+        raise _taken(exc) from None
     await _announce_account(conn, account)
-    # The token travels only here, on notify's internal topic: never on a public one.
-    await _publish(
-        conn,
-        account,
-        ActivationRequested(
-            account_id=str(account.account_id),
-            email=account.email,
-            display_name=account.display_name,
-            locale=account.locale,
-            activation_url=activation_url(policy.public_url, token),
-        ),
-    )
+    if activation is None:
+        await _publish(conn, account, AccountActivated(account_id=str(account.account_id), activated_at=now))
+    else:
+        await send_activation(conn, policy, account, activation)
     return account
 
 
-async def activate_account(pool: asyncpg.Pool, policy: Policy, token: str) -> uuid.UUID:
-    """Activate the account of an activation token; return its id. Presenting it again is harmless."""
+async def _add_account(
+    conn: asyncpg.Connection,
+    new: NewAccount,
+    password_hash: str | None,
+    now: datetime,
+    activated_at: datetime | None,
+    generate_card: bool,
+) -> Account:
+    if not generate_card:
+        return await store.add_account(conn, new, password_hash, created_at=now, activated_at=activated_at)
+    # 10^15 numbers: a collision is unlikely, but must not fail the registration.
+    for _ in range(5):
+        card = new_card_number()
+        try:
+            return await store.add_account(
+                conn,
+                new.model_copy(update={"card_number": card}),
+                password_hash,
+                created_at=now,
+                activated_at=activated_at,
+            )
+        except store.Taken as exc:
+            if exc.field != "card_number":
+                raise
+    raise RuntimeError("no free card number after 5 tries")
+
+
+async def send_activation(
+    conn: asyncpg.Connection, policy: Policy, account: Account, delivery: Delivery
+) -> None:
+    """Send a new activation link or code: the links and code sent before stop working. The secret
+    travels only on notify's internal topic; an SMS to an account without a phone goes by email."""
+    now = policy.clock()
+    channel: Channel = "sms" if delivery.channel == "sms" and account.phone else "email"
+    email, phone = (account.email, None) if channel == "email" else (None, account.phone)
+    await store.drop_pending_activations(conn, account.account_id)
+    if delivery.method == "link":
+        token = new_activation_token()
+        await store.add_activation_token(
+            conn, token_digest(token), account.account_id, now + policy.activation_ttl
+        )
+        event: IntegrationEvent = ActivationRequested(
+            account_id=str(account.account_id),
+            channel=channel,
+            email=email,
+            phone=phone,
+            display_name=account.display_name,
+            locale=account.locale,
+            activation_url=activation_url(policy.public_url, token),
+        )
+    else:
+        code = new_code()
+        expires_at = now + policy.activation_code_ttl
+        await store.put_code(
+            conn,
+            account.account_id,
+            "activation",
+            code_digest(account.account_id, "activation", code),
+            channel,
+            expires_at,
+            now,
+        )
+        event = ActivationCodeRequested(
+            account_id=str(account.account_id),
+            channel=channel,
+            email=email,
+            phone=phone,
+            display_name=account.display_name,
+            locale=account.locale,
+            code=code,
+            expires_at=expires_at,
+        )
+    await store.mark_activation_sent(conn, account.account_id, now)
+    await _publish(conn, account, event)
+
+
+async def resend_activation(
+    pool: asyncpg.Pool, policy: Policy, tenant_id: str, login: str, delivery: Delivery
+) -> None:
+    """Send a new activation link or code to a pending account, unless one went out less than the
+    resend interval ago. Says nothing either way: whether an account exists must not leak here."""
+    found = await store.account_by_identifier(pool, tenant_id, login)
+    if found is None or found.status != "pending":
+        return
+    async with pool.acquire() as conn, conn.transaction():
+        account = await store.lock_account(conn, found.account_id)
+        if account is None or account.status != "pending":
+            return
+        sent_at = await store.activation_sent_at(conn, account.account_id)
+        if sent_at is not None and policy.clock() - sent_at < policy.activation_resend_interval:
+            return
+        await send_activation(conn, policy, account, delivery)
+
+
+# --- activation ---
+
+
+def _password_required() -> Problem:
+    return Problem(
+        409,
+        "Password required",
+        type="password-required",
+        detail="this account has no password yet: activate it by sending the token (or code) with the"
+        " password you choose",
+    )
+
+
+def _already_active() -> Problem:
+    return Problem(
+        409,
+        "Account already active",
+        type="already-active",
+        detail="this account is active: its password is changed from the profile or by recovery",
+    )
+
+
+async def _hash_for(db: store.Db, account: Account | None, password: str | None) -> str | None:
+    """The hash of the password given at activation, checked against the account's tenant policy."""
+    if password is None or account is None:
+        return None
+    return await hash_chosen_password(await settings_of(db, account.tenant_id), password)
+
+
+async def activate_with_token(
+    pool: asyncpg.Pool, policy: Policy, token: str, password: str | None
+) -> Account:
+    """Activate the account of an activation token, with the password its owner chooses (needed when
+    it has none). Presenting the token again without a password is harmless."""
     digest = token_digest(token)
+    # The password is checked and hashed before the transaction: hashing holds no row lock.
+    password_hash = None
+    if password is not None:
+        password_hash = await _hash_for(pool, await store.activation_token_account(pool, digest), password)
     async with pool.acquire() as conn, conn.transaction():
         found = await store.lock_activation_token(conn, digest)
         account = await store.lock_account(conn, found.account_id) if found else None
@@ -164,24 +436,206 @@ async def activate_account(pool: asyncpg.Pool, policy: Policy, token: str) -> uu
             )
         if decision == "used":
             raise Problem(410, "Activation link already used", type="activation-used")
-        if decision == "activate":
-            await store.activate_account(conn, account.account_id, now)
-            await _publish(
-                conn, account, AccountActivated(account_id=str(account.account_id), activated_at=now)
-            )
+        if decision == "already-active":
+            if password is not None:
+                raise _already_active()
+            return account
+        if account.password_hash is None and password_hash is None:
+            raise _password_required()
+        await _activate(conn, account, now, password_hash)
         await store.use_activation_token(conn, digest, now)
-    return account.account_id
+    return account
 
 
-async def create_organisation(
-    conn: asyncpg.Connection, tenant_id: str, name: str, customer_code: str
-) -> Organisation:
-    organisation = await store.add_organisation(conn, tenant_id, name, customer_code)
-    if organisation is None:
+async def _activate(
+    conn: asyncpg.Connection, account: Account, now: datetime, password_hash: str | None
+) -> None:
+    await store.activate_account(conn, account.account_id, now, password_hash)
+    await _publish(conn, account, AccountActivated(account_id=str(account.account_id), activated_at=now))
+
+
+def _invalid_code() -> Problem:
+    return Problem(
+        422,
+        "Invalid code",
+        type="invalid-code",
+        detail="this code does not activate this account",
+        errors=[{"field": "code", "message": "wrong code", "type": "invalid_code"}],
+    )
+
+
+async def activate_with_code(
+    pool: asyncpg.Pool,
+    policy: Policy,
+    tenant_id: str,
+    account_id: uuid.UUID | None,
+    login: str | None,
+    code: str,
+    password: str | None,
+) -> Account:
+    """Activate an account with the numeric code it was sent. An unknown account, one without a code
+    and a wrong code get one answer; a wrong code counts against the code's attempts."""
+    if account_id is not None:
+        found = await store.account(pool, tenant_id, account_id)
+    else:
+        found = await store.account_by_identifier(pool, tenant_id, login or "")
+    if found is None:
+        raise _invalid_code()
+    password_hash = await _hash_for(pool, found, password)
+    async with pool.acquire() as conn, conn.transaction():
+        account = await store.lock_account(conn, found.account_id)
+        stored = await store.lock_code(conn, found.account_id, "activation")
+        if account is None or stored is None:
+            raise _invalid_code()
+        now = policy.clock()
+        decision = code_decision(stored, code, now, policy.code_attempts)
+        if decision == "wrong":
+            await store.count_wrong_code(conn, account.account_id, "activation")
+        elif decision == "accept":
+            if account.status == "active":
+                if password is not None:
+                    raise _already_active()
+            elif account.password_hash is None and password_hash is None:
+                raise _password_required()
+            else:
+                await _activate(conn, account, now, password_hash)
+            await store.use_code(conn, account.account_id, "activation", now)
+            return account
+    # Outside the transaction: a wrong guess must be counted even though the request fails.
+    if decision == "expired":
         raise Problem(
-            409,
-            "Customer code already used",
-            type="customer-code-taken",
-            detail=f"another organisation of this tenant has customer code {customer_code!r}",
+            410, "Code expired", type="code-expired", detail="this code is no longer valid: ask for a new one"
         )
-    return organisation
+    if decision == "exhausted":
+        raise Problem(
+            410,
+            "Too many wrong codes",
+            type="code-exhausted",
+            detail="this code was mistyped too many times and no longer works: ask for a new one",
+        )
+    raise _invalid_code()
+
+
+# --- profile and membership ---
+
+
+async def update_profile(
+    conn: asyncpg.Connection, policy: Policy, account_id: uuid.UUID, changes: dict[str, object]
+) -> Account:
+    """Apply the owner's changes to her details; a change of how to reach her is announced."""
+    current = await store.lock_account(conn, account_id)
+    if current is None:
+        raise Problem(404, "No such account", type="account-not-found", detail="the account no longer exists")
+    wanted = current.model_copy(update=changes)
+    if wanted.birth_date is not None and (
+        problem := birth_date_problem(wanted.birth_date, policy.clock().date())
+    ):
+        raise invalid_field("birth_date", problem, "implausible_birth_date")
+    try:
+        updated = await store.update_profile(conn, wanted)
+    except store.Taken as exc:
+        raise _taken(exc) from None
+    contact = ("email", "phone", "display_name", "locale")
+    if any(getattr(current, name) != getattr(updated, name) for name in contact):
+        await _publish(conn, updated, _contact(updated))
+    return updated
+
+
+def _last_admin() -> Problem:
+    return Problem(
+        409,
+        "Last admin",
+        type="last-admin",
+        detail="this is the tenant's last admin: make another account admin first",
+    )
+
+
+async def change_membership(
+    conn: asyncpg.Connection,
+    policy: Policy,
+    account: Account,
+    roles: Sequence[str] | None,
+    organisation_id: uuid.UUID | None,
+    organisation_given: bool,
+) -> Account:
+    """An admin changes an account's roles and/or organisation; the tenant always keeps an admin."""
+    await store.lock_tenant(conn, account.tenant_id)
+    current = await store.lock_account(conn, account.account_id)
+    if current is None:
+        raise Problem(404, "Not found", type="not-found", detail="no such resource here")
+    new_roles = list(roles) if roles is not None else current.roles
+    new_organisation = (
+        await membership_organisation(conn, current.tenant_id, organisation_id)
+        if organisation_given
+        else current.organisation_id
+    )
+    if problem := roles_problem(new_roles, new_organisation):
+        raise invalid_field("roles", problem, "invalid_roles")
+    if (
+        ADMIN in current.roles
+        and ADMIN not in new_roles
+        and not await store.other_admins(conn, current.tenant_id, current.account_id)
+    ):
+        raise _last_admin()
+    if new_roles == current.roles and new_organisation == current.organisation_id:
+        return current
+    updated = await store.set_membership(conn, current.account_id, new_roles, new_organisation)
+    await _publish(
+        conn,
+        updated,
+        AccountMembershipChanged(
+            account_id=str(updated.account_id),
+            roles=updated.roles,
+            organisation_id=str(new_organisation) if new_organisation else None,
+            changed_at=policy.clock(),
+        ),
+    )
+    return updated
+
+
+# --- deletion ---
+
+
+async def delete_account(
+    conn: asyncpg.Connection, policy: Policy, account: Account, reason: Literal["closed", "inactive"]
+) -> None:
+    """Delete a (locked) account and every personal value identity holds of it, in the caller's
+    transaction: the row (its codes, tokens and sessions go with it; recruits lose their sponsor),
+    then the events, dead letters and remembered responses that carried its values. Then announce it,
+    so that every other service erases what it holds."""
+    await store.delete_account(conn, account.account_id)
+    identifiers, details = personal_data(account)
+    await erasure.scrub(conn, str(account.account_id), identifiers, details)
+    await _publish(
+        conn,
+        account,
+        AccountDeleted(account_id=str(account.account_id), reason=reason, deleted_at=policy.clock()),
+    )
+
+
+async def close_account(conn: asyncpg.Connection, policy: Policy, account_id: uuid.UUID) -> None:
+    """Close an account (by its owner or an admin): a tenant's last admin cannot go."""
+    found = await store.account_anywhere(conn, account_id)
+    # The tenant first, then the account: the order `change_membership` locks them in.
+    if found is not None:
+        await store.lock_tenant(conn, found.tenant_id)
+    account = await store.lock_account(conn, account_id)
+    if account is None:
+        raise Problem(404, "No such account", type="account-not-found", detail="the account no longer exists")
+    if ADMIN in account.roles and not await store.other_admins(conn, account.tenant_id, account.account_id):
+        raise _last_admin()
+    await delete_account(conn, policy, account, "closed")
+
+
+async def sweep_inactive_accounts(pool: asyncpg.Pool, policy: Policy) -> int:
+    """Delete the accounts past their tenant's inactivity delays, a batch per transaction; return
+    how many went. Safe with several replicas: each locks its batch and skips what another holds."""
+    deleted = 0
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            batch = await store.lock_inactive_accounts(conn, policy.clock(), policy.inactivity_batch)
+            for account in batch:
+                await delete_account(conn, policy, account, "inactive")
+        deleted += len(batch)
+        if len(batch) < policy.inactivity_batch:
+            return deleted

@@ -43,6 +43,19 @@ class AccountActivated(IntegrationEvent):
     activated_at: datetime = Field(description="When the account became active (UTC)")
 
 
+class AccountMembershipChanged(IntegrationEvent):
+    """An admin changed an account's roles or organisation. Tokens issued before keep the old claims
+    until they expire (15 minutes)."""
+
+    event_type = "identity.account.membership.changed"
+    topic = "identity.account.v1"
+
+    account_id: str = Field(description="The account's id; also the subject and Kafka key")
+    roles: list[str] = Field(description="The account's roles now")
+    organisation_id: str | None = Field(description="The organisation the account belongs to now, if any")
+    changed_at: datetime = Field(description="When the change was made (UTC)")
+
+
 class ContactChanged(IntegrationEvent):
     """How to reach an account's owner, on creation and whenever it changes. Internal: personal data."""
 

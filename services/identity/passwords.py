@@ -28,6 +28,14 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
     return await asyncio.get_running_loop().run_in_executor(_HASHING, _verify, password_hash, password)
 
 
+def needs_rehash(password_hash: str) -> bool:
+    """Whether a stored hash was made with other parameters than today's (rehash it at the next login)."""
+    try:
+        return _HASHER.check_needs_rehash(password_hash)
+    except InvalidHashError:
+        return True
+
+
 def _verify(password_hash: str | None, password: str) -> bool:
     try:
         _HASHER.verify(password_hash or _dummy_hash(), password)

@@ -233,9 +233,14 @@ async def erase_account(conn: asyncpg.Connection, event: Envelope) -> None:
     Running it again finds nothing more to erase."""
     deleted = _read(AccountDeleted, event)
     await store.lock_account(conn, event.tenantid, deleted.account_id)
-    held = await store.erase_account(conn, event.tenantid, deleted.account_id)
-    scrubbed = await erasure.scrub(conn, held)
-    log.info("account erased", account_id=deleted.account_id, values=len(held), scrubbed=scrubbed)
+    identifiers, details = await store.erase_account(conn, event.tenantid, deleted.account_id)
+    scrubbed = await erasure.scrub(conn, deleted.account_id, identifiers, details)
+    log.info(
+        "account erased",
+        account_id=deleted.account_id,
+        values=len(identifiers) + len(details),
+        scrubbed=scrubbed,
+    )
 
 
 HANDLERS: HandlerTable = {

@@ -233,19 +233,24 @@ RETURNING erased.recipient
 """
 
 
-async def erase_account(conn: asyncpg.Connection, tenant_id: str, account_id: str) -> set[str]:
+async def erase_account(
+    conn: asyncpg.Connection, tenant_id: str, account_id: str
+) -> tuple[set[str], set[str]]:
     """Forget the account's contact and the content of its messages, and remember that it is gone.
-    Returns the personal values that were held (to scrub them from the backbone tables too)."""
+    Returns the personal identifiers (addresses, phones) and details (name) that were held, to scrub
+    them from the backbone tables too."""
     await conn.execute(_MARK_ERASED, tenant_id, account_id)
-    held: set[str] = set()
+    identifiers: set[str] = set()
+    details: set[str] = set()
     contact = await conn.fetchrow(_DELETE_CONTACT, tenant_id, account_id)
     if contact is not None:
-        held |= {v for v in (contact["email"], contact["phone"], contact["display_name"]) if v}
+        identifiers |= {v for v in (contact["email"], contact["phone"]) if v}
+        details |= {contact["display_name"]} if contact["display_name"] else set()
     # A message still waiting for the contact had no recipient.
-    held |= {
+    identifiers |= {
         r["recipient"] for r in await conn.fetch(_ERASE_MESSAGES, tenant_id, account_id) if r["recipient"]
     }
-    return held
+    return identifiers, details
 
 
 class MessageView(BaseModel):

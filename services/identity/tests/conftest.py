@@ -1,6 +1,8 @@
 """Identity under test: the API role on a schema of its own; tokens are real ones, got by logging in.
 
 The API role runs no relay, so what identity publishes stays in its outbox, where tests read it.
+`identity` gives each test a service and schema of its own; `shared_identity` one per module, for
+tests that stay apart by working in tenants of their own (starting a service costs half a second).
 """
 
 from __future__ import annotations
@@ -14,13 +16,25 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
+import pytest_asyncio
 
+from libs.common.db import create_pool, drop_service, provision_service
+from libs.common.stack import LocalStack
 from libs.common.testing import Isolated, service_running
 from services.identity.app import SPEC
 
 PLATFORM_KEY = "dev-platform-key"
 PASSWORD = "Correct-Horse-9"
 ACTIVATION_PREFIX = "/api/identity/activations/"
+# The registration fields of seed 001, valid.
+PERSON: dict[str, Any] = {
+    "first_name": "Anna",
+    "last_name": "Ivanova",
+    "birth_date": "1990-04-12",
+    "address": {"line1": "12 rue des Lilas", "postal_code": "75011", "city": "Paris", "country": "fr"},
+    "phone": "+33 6 12 34 56 78",
+    "passport": "4510 123456",
+}
 
 
 @dataclass
@@ -97,6 +111,73 @@ class Identity:
         url = str(requests[0]["data"]["activation_url"])
         return "/activations/" + url.split(ACTIVATION_PREFIX, 1)[1]
 
+    async def requests(self, account_id: str, event_type: str | None = None) -> list[dict[str, Any]]:
+        """The data of what identity asked notify to send about an account, oldest first."""
+        return [
+            e["data"]
+            for t, _, e in await self.published(account_id)
+            if t == "notify.requests.v1" and event_type in (None, e["type"])
+        ]
+
+    async def latest_token(self, account_id: str) -> str:
+        """The token of the latest activation link sent to an account."""
+        [*_, latest] = await self.requests(account_id, "identity.activation.requested")
+        return str(latest["activation_url"]).rsplit("/", 1)[1]
+
+    async def latest_code(self, account_id: str) -> str:
+        """The latest activation code sent to an account."""
+        [*_, latest] = await self.requests(account_id, "identity.activation.code.requested")
+        return str(latest["code"])
+
+    async def event_types(self, account_id: str) -> list[str]:
+        return [e["type"] for _, _, e in await self.published(account_id)]
+
+    async def organisation(self, admin: str, customer_code: str = "C-1001", name: str = "Pharmacie") -> str:
+        status, body = await self.call(
+            "POST", "/organisations", {"name": name, "customer_code": customer_code}, token=admin
+        )
+        assert status == 201, body
+        return str(body["organisation_id"])
+
+    async def invite(self, admin: str, email: str, roles: list[str], **fields: Any) -> dict[str, Any]:
+        """An account an admin creates; returns the creation's answer."""
+        body = {"email": email, "display_name": email.split("@")[0].title(), "roles": roles} | fields
+        status, created = await self.call("POST", "/accounts/invitations", body, token=admin)
+        assert status == 201, created
+        return dict(created)
+
+    async def member(
+        self, tenant_id: str, admin: str, email: str, roles: list[str], **fields: Any
+    ) -> tuple[str, str]:
+        """An active account with these roles, created by an admin with a password: (id, token)."""
+        created = await self.invite(admin, email, roles, initial_password=PASSWORD, **fields)
+        return str(created["account_id"]), await self.login(tenant_id, email)
+
+    async def settings(self, admin: str, **changes: Any) -> dict[str, Any]:
+        """Change some of the tenant's settings (PUT with the others as they are)."""
+        status, current = await self.call("GET", "/tenant/settings", token=admin)
+        assert status == 200, current
+        status, stored = await self.call("PUT", "/tenant/settings", current | changes, token=admin)
+        assert status == 200, stored
+        return dict(stored)
+
+    async def rows_holding(self, values: list[str]) -> list[tuple[str, str]]:
+        """(table, value) for every row of the schema, in every table, that holds one of these values
+        (bytes read as UTF-8, as the outbox and dead letters store their payloads)."""
+        tables = await self.db.fetch(
+            "SELECT table_name FROM information_schema.tables"
+            " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+        )
+        found = []
+        for table in tables:
+            name = table["table_name"]
+            for row in await self.db.fetch(f'SELECT * FROM "{name}"'):
+                text = " ".join(
+                    v.decode(errors="replace") if isinstance(v, bytes) else str(v) for v in row.values()
+                )
+                found += [(name, value) for value in values if value in text]
+        return found
+
     async def activated(self, tenant_id: str, email: str) -> tuple[str, str]:
         """A partner registered and activated: (account id, token)."""
         account_id = await self.registered(tenant_id, email)
@@ -111,3 +192,19 @@ async def identity(isolated: Isolated, pool: asyncpg.Pool) -> AsyncIterator[Iden
     settings = isolated.service_settings("identity", role="api")
     async with service_running(SPEC, settings) as url, aiohttp.ClientSession() as http:
         yield Identity(http, url, pool)
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def shared_identity(stack: LocalStack) -> AsyncIterator[Identity]:
+    """One identity service for a whole module (its tests use `pytest.mark.asyncio(loop_scope="module")`)."""
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    await provision_service(stack.database_url, role=name, schema=name)
+    isolated = Isolated.on(stack, name)
+    try:
+        db = await create_pool(isolated.database_url, name, max_size=5)
+        settings = isolated.service_settings("identity", role="api")
+        async with service_running(SPEC, settings) as url, aiohttp.ClientSession() as http:
+            yield Identity(http, url, db)
+        await db.close()
+    finally:
+        await drop_service(stack.database_url, role=name, schema=name)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from typing import Any
 
-from services.identity.tests.conftest import ACTIVATION_PREFIX, PASSWORD, Identity
+from services.identity.tests.conftest import ACTIVATION_PREFIX, PASSWORD, PERSON, Identity
 
 
 async def test_registration_publishes_the_account_its_contact_and_an_activation_request(
@@ -187,3 +188,152 @@ async def test_a_partner_of_an_organisation_carries_it_in_events_token_and_profi
     token = await identity.login(tenant, "claire@pharmacie.test")
     status, me = await identity.call("GET", "/me", token=token)
     assert status == 200 and me["organisation_id"] == organisation_id
+
+
+# --- issue 5: customer code, registration fields, policy, numbers, SMS ---
+
+
+async def test_a_partner_registers_with_her_organisations_customer_code(identity: Identity) -> None:
+    tenant, admin = await identity.create_tenant()
+    organisation_id = await identity.organisation(admin, "C-1001")
+    status, created = await identity.register(tenant, "claire@pharmacie.test", customer_code=" C-1001 ")
+    assert status == 201 and created["status"] == "pending", created
+    account_id = created["account_id"]
+    registered = (await identity.published(account_id))[0][2]["data"]
+    assert registered["roles"] == ["partner"] and registered["organisation_id"] == organisation_id
+
+    status, problem = await identity.register(tenant, "other@pharmacie.test", customer_code="C-9999")
+    assert status == 422 and [e["field"] for e in problem["errors"]] == ["customer_code"]
+    other = await identity.organisation(admin, "C-2002")
+    status, problem = await identity.register(
+        tenant, "other@pharmacie.test", customer_code="C-1001", organisation_id=other
+    )
+    assert status == 422 and [e["field"] for e in problem["errors"]] == ["organisation_id"]
+    # Another tenant's customer code names nothing here.
+    other_tenant, _ = await identity.create_tenant()
+    status, _ = await identity.register(other_tenant, "other@pharmacie.test", customer_code="C-1001")
+    assert status == 422
+
+
+async def test_the_seed_001_fields_are_stored_and_shown_to_their_owner(identity: Identity) -> None:
+    tenant, _ = await identity.create_tenant()
+    body = {"tenant_id": tenant, "email": "anna@example.test", "password": PASSWORD, "locale": "ru"} | PERSON
+    status, created = await identity.call("POST", "/accounts", body)
+    assert status == 201, created
+    link = await identity.activation_link(created["account_id"])
+    assert (await identity.call("GET", link))[0] == 200
+    token = await identity.login(tenant, "anna@example.test")
+    status, me = await identity.call("GET", "/me", token=token)
+    assert status == 200
+    assert {
+        k: me[k] for k in ("display_name", "first_name", "last_name", "birth_date", "phone", "passport")
+    } == {
+        "display_name": "Anna Ivanova",  # derived from the names
+        "first_name": "Anna",
+        "last_name": "Ivanova",
+        "birth_date": "1990-04-12",
+        "phone": "+33612345678",
+        "passport": "4510 123456",
+    }
+    assert me["address"] == {
+        "line1": "12 rue des Lilas",
+        "line2": None,
+        "postal_code": "75011",
+        "city": "Paris",
+        "country": "FR",
+    }
+    assert me["registration_number"] == created["registration_number"] and me["has_password"] is True
+
+
+async def test_bad_registration_fields_are_422s_naming_each_field(identity: Identity) -> None:
+    tenant, _ = await identity.create_tenant()
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"phone": "06 12 34 56 78"}, "phone"),
+        ({"phone": "+33 6 12"}, "phone"),
+        ({"birth_date": "2031-01-01"}, "birth_date"),
+        ({"birth_date": "1850-01-01"}, "birth_date"),
+        ({"birth_date": "2024-06-01"}, "birth_date"),
+        ({"birth_date": "12/04/1990"}, "birth_date"),
+        ({"address": PERSON["address"] | {"country": "ZZ"}}, "address.country"),
+        ({"address": PERSON["address"] | {"postal_code": ""}}, "address.postal_code"),
+        ({"address": {"line1": "12 rue des Lilas"}}, "address.postal_code"),
+        ({"passport": "#"}, "passport"),
+        ({"first_name": ""}, "first_name"),
+    ]
+    for fields, field in cases:
+        status, problem = await identity.register(tenant, "anna@example.test", **fields)
+        assert status == 422, (fields, problem)
+        assert field in [e["field"] for e in problem["errors"]], (fields, problem)
+    # Neither a display name nor first and last names: nothing to greet her with.
+    status, problem = await identity.call(
+        "POST", "/accounts", {"tenant_id": tenant, "email": "anna@example.test", "first_name": "Anna"}
+    )
+    assert status == 422 and [e["field"] for e in problem["errors"]] == ["display_name"]
+    assert await identity.db.fetchval("SELECT count(*) FROM accounts WHERE roles = '{partner}'") == 0
+
+
+async def test_a_password_outside_the_tenants_policy_is_a_422_saying_what_it_lacks(
+    identity: Identity,
+) -> None:
+    tenant, admin = await identity.create_tenant()
+    status, problem = await identity.register(tenant, "claire@pharmacie.test", password="alllowercase")
+    assert status == 422 and problem["type"] == "urn:comptoir:problem:password-policy"
+    [error] = problem["errors"]
+    assert error["field"] == "password"
+    assert error["lacks"] == ["an uppercase letter", "a digit", "a special character"]
+    assert "alllowercase" not in str(problem)
+
+    await identity.settings(admin, password_min_length=12, password_classes=["digit"])
+    status, problem = await identity.register(tenant, "claire@pharmacie.test", password="Short-1")
+    assert status == 422 and problem["errors"][0]["lacks"] == ["at least 12 characters"]
+    await identity.registered(tenant, "claire@pharmacie.test", password="twelve chars 1")
+    assert await identity.db.fetchval("SELECT count(*) FROM accounts WHERE roles = '{partner}'") == 1
+
+
+async def test_every_account_gets_the_tenants_next_registration_number(identity: Identity) -> None:
+    tenant, _ = await identity.create_tenant()
+    other, _ = await identity.create_tenant()
+    first = await identity.register(tenant, "one@example.test")
+    second = await identity.register(tenant, "two@example.test")
+    elsewhere = await identity.register(other, "one@example.test")
+    # The admins are number 1 of their tenants.
+    assert [first[1]["registration_number"], second[1]["registration_number"]] == ["00000002", "00000003"]
+    assert elsewhere[1]["registration_number"] == "00000002"
+    # A refused registration uses no number.
+    assert (await identity.register(tenant, "ONE@example.test"))[0] == 409
+    assert (await identity.register(tenant, "three@example.test"))[1]["registration_number"] == "00000004"
+
+
+async def test_registering_with_the_sms_channel_sends_the_link_to_her_phone_only(identity: Identity) -> None:
+    tenant, _ = await identity.create_tenant()
+    status, problem = await identity.register(tenant, "anna@example.test", activation_channel="sms")
+    assert status == 422 and [e["field"] for e in problem["errors"]] == ["phone"]
+
+    account_id = await identity.registered(
+        tenant, "anna@example.test", activation_channel="sms", phone="+7 912 345 67 89"
+    )
+    [request] = await identity.requests(account_id)
+    assert request["channel"] == "sms" and request["phone"] == "+79123456789" and request["email"] is None
+    assert request["activation_url"].startswith("http://127.0.0.1:8080" + ACTIVATION_PREFIX)
+    contact = [e["data"] for t, _, e in await identity.published(account_id) if t == "identity.contact.v1"]
+    assert contact[0]["phone"] == "+79123456789"
+
+
+async def test_a_partner_may_choose_her_password_at_activation_instead(identity: Identity) -> None:
+    tenant, _ = await identity.create_tenant()
+    status, created = await identity.call(
+        "POST", "/accounts", {"tenant_id": tenant, "email": "anna@example.test", "display_name": "Anna"}
+    )
+    assert status == 201, created
+    link = await identity.activation_link(created["account_id"])
+    status, problem = await identity.call("GET", link)
+    assert status == 409 and problem["type"] == "urn:comptoir:problem:password-required"
+    token = link.rsplit("/", 1)[1]
+    assert (await identity.call("POST", "/activations", {"token": token, "password": "weak"}))[0] == 422
+    assert (
+        await identity.db.fetchval("SELECT status FROM accounts WHERE email = 'anna@example.test'")
+        == "pending"
+    )
+    status, body = await identity.call("POST", "/activations", {"token": token, "password": PASSWORD})
+    assert (status, body["status"]) == (200, "active")
+    await identity.login(tenant, "anna@example.test")

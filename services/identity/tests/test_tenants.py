@@ -79,3 +79,83 @@ async def test_a_replayed_organisation_creation_answers_the_first_result(identit
     first = await identity.call("POST", "/organisations", body, token=admin, headers=headers)
     again = await identity.call("POST", "/organisations", body, token=admin, headers=headers)
     assert first[0] == again[0] == 201 and first[1] == again[1]
+
+
+# --- tenant settings ---
+
+
+async def test_a_tenant_starts_with_the_default_settings_and_its_admin_replaces_them(
+    identity: Identity,
+) -> None:
+    tenant, admin = await identity.create_tenant()
+    _, other_admin = await identity.create_tenant()
+    status, settings = await identity.call("GET", "/tenant/settings", token=admin)
+    assert (status, settings) == (
+        200,
+        {
+            "password_min_length": 8,
+            "password_classes": ["lower", "upper", "digit", "special"],
+            "password_change_at_first_login": False,
+            "login_identifiers": ["email", "registration_number", "card_number"],
+            "lockout_threshold": 5,
+            "lockout_minutes": 15,
+            "delete_without_order_days": None,
+            "delete_after_last_order_days": None,
+        },
+    )
+    seed_001 = settings | {
+        "login_identifiers": ["registration_number", "email"],
+        "lockout_minutes": None,
+        "delete_without_order_days": 90,
+        "delete_after_last_order_days": 365,
+    }
+    assert await identity.call("PUT", "/tenant/settings", seed_001, token=admin) == (200, seed_001)
+    assert await identity.call("GET", "/tenant/settings", token=admin) == (200, seed_001)
+    # Tenants are apart: the other tenant's settings did not move.
+    assert await identity.call("GET", "/tenant/settings", token=other_admin) == (200, settings)
+    stored = await identity.db.fetchval(
+        "SELECT delete_without_order_days FROM tenant_settings WHERE tenant_id = $1", tenant
+    )
+    assert stored == 90
+
+
+async def test_bad_settings_are_422s_naming_the_field_and_change_nothing(identity: Identity) -> None:
+    _, admin = await identity.create_tenant()
+    _, settings = await identity.call("GET", "/tenant/settings", token=admin)
+    for change, field in (
+        ({"password_min_length": 6}, "password_min_length"),
+        ({"password_min_length": 129}, "password_min_length"),
+        ({"password_classes": ["emoji"]}, "password_classes.0"),
+        ({"login_identifiers": []}, "login_identifiers"),
+        ({"login_identifiers": ["phone"]}, "login_identifiers.0"),
+        ({"lockout_threshold": 0}, "lockout_threshold"),
+        ({"lockout_minutes": 0}, "lockout_minutes"),
+        ({"delete_without_order_days": -1}, "delete_without_order_days"),
+        ({"delete_after_last_order_days": "a year"}, "delete_after_last_order_days"),
+        ({"colour": "blue"}, "colour"),
+    ):
+        status, problem = await identity.call("PUT", "/tenant/settings", settings | change, token=admin)
+        assert status == 422 and field in [e["field"] for e in problem["errors"]], (change, problem)
+    # PUT replaces everything: a setting left out is named, not silently reset.
+    partial = {k: v for k, v in settings.items() if k != "lockout_threshold"}
+    status, problem = await identity.call("PUT", "/tenant/settings", partial, token=admin)
+    assert status == 422 and [e["field"] for e in problem["errors"]] == ["lockout_threshold"]
+    assert await identity.call("GET", "/tenant/settings", token=admin) == (200, settings)
+
+
+async def test_only_admins_read_or_change_the_settings(identity: Identity) -> None:
+    tenant, admin = await identity.create_tenant()
+    _, partner = await identity.activated(tenant, "claire@pharmacie.test")
+    _, settings = await identity.call("GET", "/tenant/settings", token=admin)
+    assert (await identity.call("GET", "/tenant/settings", token=partner))[0] == 403
+    assert (await identity.call("PUT", "/tenant/settings", settings, token=partner))[0] == 403
+    assert (await identity.call("GET", "/tenant/settings"))[0] == 401
+
+
+async def test_the_first_admins_password_meets_the_default_policy(identity: Identity) -> None:
+    body = tenant_body("brand-weak")
+    body["admin"]["password"] = "password"
+    status, problem = await identity.call("POST", "/tenants", body, headers={"X-Platform-Key": PLATFORM_KEY})
+    assert status == 422 and [e["field"] for e in problem["errors"]] == ["admin.password"]
+    assert problem["errors"][0]["lacks"] == ["an uppercase letter", "a digit", "a special character"]
+    assert await identity.db.fetchval("SELECT count(*) FROM tenants") == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from libs.common.api import openapi_document
+from services.identity import api
 from services.identity.app import SPEC, Settings
 
 
@@ -11,26 +12,60 @@ def test_the_catalog_keeps_contact_data_and_activation_links_on_internal_topics(
     assert {name: (entry["topic"], entry["internal"]) for name, entry in catalog.items()} == {
         "identity.account.registered": ("identity.account.v1", False),
         "identity.account.activated": ("identity.account.v1", False),
+        "identity.account.membership.changed": ("identity.account.v1", False),
+        "identity.account.deleted": ("identity.account.v1", False),
         "identity.contact.changed": ("identity.contact.v1", True),
         "identity.activation.requested": ("notify.requests.v1", True),
+        "identity.activation.code.requested": ("notify.requests.v1", True),
+        "identity.recovery.requested": ("notify.requests.v1", True),
     }
     for entry in catalog.values():
         assert all(field.get("description") for field in entry["schema"]["properties"].values())
 
 
-def test_openapi_says_which_routes_need_a_token() -> None:
-    paths = openapi_document(SPEC.name, SPEC.endpoints)["paths"]
+def test_openapi_says_which_account_routes_need_a_token_and_who_reaches_what() -> None:
+    paths = openapi_document(SPEC.name, api.ENDPOINTS)["paths"]
     public = {(m.upper(), p) for p, ops in paths.items() for m, op in ops.items() if "security" not in op}
     assert public == {
-        ("GET", "/.well-known/jwks.json"),
         ("POST", "/tenants"),
         ("POST", "/accounts"),
         ("GET", "/activations/{token}"),
         ("POST", "/activations"),
-        ("POST", "/sessions"),
+        ("POST", "/activations/code"),
+        ("POST", "/activations/resend"),
     }
-    assert paths["/organisations"]["post"]["x-roles"] == {"admin": "tenant"}
-    assert paths["/me"]["get"]["x-roles"] == {"*": "tenant"}
+    grants = {
+        (m.upper(), p): op["x-roles"] for p, ops in paths.items() for m, op in ops.items() if "x-roles" in op
+    }
+    admin = {"admin": "tenant"}
+    assert grants == {
+        ("GET", "/tenant/settings"): admin,
+        ("PUT", "/tenant/settings"): admin,
+        ("POST", "/organisations"): admin,
+        ("GET", "/organisations"): admin,
+        ("GET", "/organisations/{organisation_id}"): {"*": "organisation", "admin": "tenant"},
+        ("PATCH", "/organisations/{organisation_id}"): admin,
+        ("GET", "/organisations/{organisation_id}/members"): {"admin": "tenant", "validator": "organisation"},
+        ("POST", "/accounts/invitations"): admin,
+        ("POST", "/accounts/customers"): {"admin": "tenant", "shop": "tenant"},
+        ("POST", "/accounts/me/team"): {"seller": "self"},
+        ("GET", "/accounts/me/team"): {"seller": "self"},
+        ("GET", "/accounts"): {"admin": "tenant", "validator": "organisation"},
+        ("GET", "/accounts/{account_id}"): {"*": "self", "validator": "organisation", "admin": "tenant"},
+        ("PATCH", "/accounts/{account_id}"): admin,
+        ("DELETE", "/accounts/{account_id}"): admin,
+        ("GET", "/me"): {"*": "tenant"},
+        ("PATCH", "/me"): {"*": "tenant"},
+        ("DELETE", "/me"): {"*": "tenant"},
+    }
+
+
+def test_every_route_naming_a_resource_looks_up_its_owner() -> None:
+    for endpoint in SPEC.endpoints:
+        if endpoint.roles is not None and endpoint.path_parameters:
+            assert endpoint.owner is not None, endpoint.path
+    routes = [(e.method, e.path) for e in SPEC.endpoints]
+    assert len(routes) == len(set(routes))
 
 
 def test_settings_defaults() -> None:
@@ -38,3 +73,12 @@ def test_settings_defaults() -> None:
     assert (settings.service_name, settings.http_port) == ("identity", 8081)
     policy = Settings(activation_ttl_hours=1.5, access_token_ttl_s=60).policy()
     assert policy.activation_ttl.total_seconds() == 5400 and policy.access_token_ttl.total_seconds() == 60
+    policy = Settings(activation_resend_interval_s=5, inactivity_sweep_batch=7).policy()
+    assert policy.activation_resend_interval.total_seconds() == 5 and policy.inactivity_batch == 7
+
+
+def test_identity_consumes_submitted_orders_and_runs_the_inactivity_sweep() -> None:
+    assert {topic: sorted(types) for topic, types in SPEC.handlers.items()} == {
+        "ordering.order.v1": ["ordering.order.submitted"]
+    }
+    assert [worker.__name__ for worker in SPEC.workers] == ["sweep_inactive_accounts"]

@@ -127,7 +127,7 @@ async def test_deleted_account_leaves_no_personal_value_in_any_table_of_notify(
         " VALUES ($1, $2, 'h', 201, $3)",
         f"{TENANT}:admin",
         uuid.uuid4().hex,
-        json.dumps({"name": name}),
+        json.dumps({"account_id": person, "name": name}),
     )
     schema = notify.isolated.name
     personal = [email, phone, name, token]

@@ -1,0 +1,47 @@
+"""Identity's consumers: when an account last ordered (from ordering's events), for inactivity deletion."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import asyncpg
+import structlog
+from pydantic import BaseModel, ConfigDict, Field
+
+from libs.common.consumer import HandlerTable, PermanentError
+from libs.common.events import Envelope
+from services.identity import store
+
+log = structlog.get_logger(__name__)
+
+ORDERS = "ordering.order.v1"
+ORDER_SUBMITTED = "ordering.order.submitted"
+
+
+class OrderSubmitted(BaseModel):
+    """Identity's own reading of ordering.order.submitted (docs/contracts.md): who ordered, and when."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    order_id: uuid.UUID
+    account_id: str = Field(min_length=1)
+    submitted_at: datetime
+
+
+async def record_last_order(conn: asyncpg.Connection, event: Envelope) -> None:
+    """Note the account's latest order: it keeps the account from the inactivity sweep. An order of
+    an account identity does not know (deleted since, or never its) changes nothing."""
+    order = OrderSubmitted.model_validate(event.data)
+    if not event.tenantid:
+        raise PermanentError("an order event without a tenant names no account")
+    try:
+        account_id = uuid.UUID(order.account_id)
+    except ValueError:
+        log.info("order of an account identity never issued", order_id=str(order.order_id))
+        return
+    if not await store.record_order(conn, event.tenantid, account_id, order.submitted_at):
+        log.info("order of an unknown account", order_id=str(order.order_id), account_id=order.account_id)
+
+
+HANDLERS: HandlerTable = {ORDERS: {ORDER_SUBMITTED: record_last_order}}

@@ -1,0 +1,356 @@
+"""Identity's SQL for credentials: logins and lockout, refresh tokens, change tickets, recovery codes, keys.
+
+Every change to an account's refresh tokens runs under that account's row lock (`store.lock_account`),
+so that a rotation, a logout and a password change serialise instead of missing each other's rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Literal, TypeAlias
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict
+
+from services.identity.domain import CodePurpose, OneTimeCode
+
+Db: TypeAlias = asyncpg.Connection | asyncpg.Pool
+
+LoginKind = Literal["email", "registration_number", "card_number", "phone"]
+"""What a typed login may be; searched in this order (the first kind that matches wins)."""
+LOGIN_KINDS: tuple[LoginKind, ...] = ("email", "registration_number", "card_number", "phone")
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+# --- accounts: lookup by login, lockout ---
+
+# One indexed arm per kind, ranked, so that the planner never scans a tenant's accounts. Phone
+# numbers are not unique: up to two rows tell "one account" from "several".
+_ACCOUNTS_BY_LOGIN = """
+SELECT 1 AS rank, account_id FROM accounts
+ WHERE 'email' = ANY($3::text[]) AND tenant_id = $1 AND lower(email) = lower($2)
+UNION ALL
+SELECT 2, account_id FROM accounts
+ WHERE 'registration_number' = ANY($3::text[]) AND tenant_id = $1 AND registration_number = $2
+UNION ALL
+SELECT 3, account_id FROM accounts
+ WHERE 'card_number' = ANY($3::text[]) AND tenant_id = $1 AND card_number = upper($2)
+UNION ALL
+(SELECT 4, account_id FROM accounts
+  WHERE 'phone' = ANY($3::text[]) AND tenant_id = $1 AND phone = $4 LIMIT 2)
+ORDER BY rank
+"""
+
+
+async def account_ids_by_login(
+    db: Db, tenant_id: str, login: str, phone: str, kinds: Sequence[LoginKind]
+) -> list[tuple[int, uuid.UUID]]:
+    """(rank, account id) of the accounts this login names, by kind: email 1, registration number 2,
+    card number 3, phone 4 (compared with `phone`, the login without separators)."""
+    rows = await db.fetch(_ACCOUNTS_BY_LOGIN, tenant_id, login, list(kinds), phone)
+    return [(row["rank"], row["account_id"]) for row in rows]
+
+
+class FailedLogins(_Row):
+    failed_logins: int
+    locked_at: datetime | None
+
+
+# Counting and locking in one statement: parallel wrong guesses cannot slip past the threshold.
+# An expired lock ($4: locks taken at or before it are over) starts a new count; a permanent one
+# ($4 NULL) matches no row, so a locked account's counter stays as it was.
+_RECORD_FAILED_LOGIN = """
+UPDATE accounts SET
+    failed_logins = CASE WHEN locked_at IS NULL THEN failed_logins + 1 ELSE 1 END,
+    locked_at = CASE WHEN (CASE WHEN locked_at IS NULL THEN failed_logins + 1 ELSE 1 END) >= $3
+                     THEN $2::timestamptz END
+ WHERE account_id = $1 AND (locked_at IS NULL OR locked_at <= $4::timestamptz)
+RETURNING failed_logins, locked_at
+"""
+_RECORD_LOGIN = """
+UPDATE accounts
+   SET failed_logins = 0, locked_at = NULL, last_login_at = coalesce($2::timestamptz, last_login_at)
+ WHERE account_id = $1
+"""
+
+
+async def record_failed_login(
+    db: Db, account_id: uuid.UUID, at: datetime, threshold: int, expired_locks_before: datetime | None
+) -> FailedLogins | None:
+    """Count one more failure, locking the account at the threshold; None when it is locked already."""
+    row = await db.fetchrow(_RECORD_FAILED_LOGIN, account_id, at, threshold, expired_locks_before)
+    return FailedLogins(**dict(row)) if row else None
+
+
+async def clear_failed_logins(
+    conn: asyncpg.Connection, account_id: uuid.UUID, login_at: datetime | None
+) -> None:
+    """Forget failures and any lock (a success, an unlock); `login_at` also records a login."""
+    await conn.execute(_RECORD_LOGIN, account_id, login_at)
+
+
+_SET_PASSWORD = """
+UPDATE accounts SET password_hash = $2, password_change_required = false, failed_logins = 0, locked_at = NULL
+ WHERE account_id = $1
+"""
+_REHASH_PASSWORD = "UPDATE accounts SET password_hash = $3 WHERE account_id = $1 AND password_hash = $2"
+
+
+async def set_password(conn: asyncpg.Connection, account_id: uuid.UUID, password_hash: str) -> None:
+    """A password its owner chose: no change is required any more, and any lockout is over."""
+    await conn.execute(_SET_PASSWORD, account_id, password_hash)
+
+
+async def rehash_password(conn: asyncpg.Connection, account_id: uuid.UUID, old: str, new: str) -> None:
+    """The same password under stronger hashing parameters (only if it did not change meanwhile)."""
+    await conn.execute(_REHASH_PASSWORD, account_id, old, new)
+
+
+# --- refresh tokens ---
+
+
+class RefreshToken(_Row):
+    family_id: uuid.UUID
+    account_id: uuid.UUID
+    issued_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+    revoked_at: datetime | None
+
+
+_REFRESH_TOKEN_COLUMNS = "family_id, account_id, issued_at, expires_at, used_at, revoked_at"
+_ADD_REFRESH_TOKEN = """
+INSERT INTO refresh_tokens (token_hash, family_id, account_id, issued_at, expires_at)
+VALUES ($1, $2, $3, $4, $5)
+"""
+_REFRESH_TOKEN_OWNER = "SELECT account_id FROM refresh_tokens WHERE token_hash = $1"
+_LOCK_REFRESH_TOKEN = f"SELECT {_REFRESH_TOKEN_COLUMNS} FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE"
+_USE_REFRESH_TOKEN = "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1"
+_REVOKE_FAMILY = "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL"
+_REVOKE_ACCOUNT_FAMILIES = """
+WITH revoked AS (
+    UPDATE refresh_tokens SET revoked_at = $2
+     WHERE account_id = $1 AND revoked_at IS NULL AND family_id IS DISTINCT FROM $3::uuid
+       AND expires_at > $2
+    RETURNING family_id
+)
+SELECT count(DISTINCT family_id) FROM revoked
+"""
+# All tokens of a family expire together: a family past its expiry is of no use, even for reuse detection.
+_PRUNE_EXPIRED = "DELETE FROM refresh_tokens WHERE account_id = $1 AND expires_at <= $2"
+
+
+async def add_refresh_token(
+    conn: asyncpg.Connection,
+    digest: bytes,
+    family_id: uuid.UUID,
+    account_id: uuid.UUID,
+    issued_at: datetime,
+    expires_at: datetime,
+) -> None:
+    await conn.execute(_ADD_REFRESH_TOKEN, digest, family_id, account_id, issued_at, expires_at)
+
+
+async def refresh_token_owner(db: Db, digest: bytes) -> uuid.UUID | None:
+    """The account of a refresh token (read without a lock: lock the account first, then the token)."""
+    owner: uuid.UUID | None = await db.fetchval(_REFRESH_TOKEN_OWNER, digest)
+    return owner
+
+
+async def lock_refresh_token(conn: asyncpg.Connection, digest: bytes) -> RefreshToken | None:
+    """The token, locked: of two refreshes with the same token, the second waits and sees it used."""
+    row = await conn.fetchrow(_LOCK_REFRESH_TOKEN, digest)
+    return RefreshToken(**dict(row)) if row else None
+
+
+async def use_refresh_token(conn: asyncpg.Connection, digest: bytes, at: datetime) -> None:
+    await conn.execute(_USE_REFRESH_TOKEN, digest, at)
+
+
+async def revoke_family(conn: asyncpg.Connection, family_id: uuid.UUID, at: datetime) -> None:
+    await conn.execute(_REVOKE_FAMILY, family_id, at)
+
+
+async def revoke_account_families(
+    conn: asyncpg.Connection, account_id: uuid.UUID, at: datetime, keep: uuid.UUID | None = None
+) -> int:
+    """Revoke every live family of the account but `keep`; returns how many were revoked."""
+    count: int = await conn.fetchval(_REVOKE_ACCOUNT_FAMILIES, account_id, at, keep)
+    return count
+
+
+async def prune_expired_refresh_tokens(
+    conn: asyncpg.Connection, account_id: uuid.UUID, now: datetime
+) -> None:
+    await conn.execute(_PRUNE_EXPIRED, account_id, now)
+
+
+# --- password-change tickets ---
+
+_PUT_CHANGE_TICKET = """
+INSERT INTO password_change_tickets (account_id, token_hash, expires_at) VALUES ($1, $2, $3)
+ON CONFLICT (account_id) DO UPDATE SET token_hash = excluded.token_hash, expires_at = excluded.expires_at
+"""
+_CHANGE_TICKET = """
+SELECT t.account_id, a.tenant_id, t.expires_at
+  FROM password_change_tickets t JOIN accounts a USING (account_id)
+ WHERE t.token_hash = $1
+"""
+_TAKE_CHANGE_TICKET = "DELETE FROM password_change_tickets WHERE token_hash = $1 RETURNING true"
+_DROP_CHANGE_TICKETS = "DELETE FROM password_change_tickets WHERE account_id = $1"
+
+
+class ChangeTicket(_Row):
+    account_id: uuid.UUID
+    tenant_id: str
+    expires_at: datetime
+
+
+async def put_change_ticket(
+    conn: asyncpg.Connection, account_id: uuid.UUID, digest: bytes, expires_at: datetime
+) -> None:
+    """The account's ticket (replacing an earlier one: only the latest works)."""
+    await conn.execute(_PUT_CHANGE_TICKET, account_id, digest, expires_at)
+
+
+async def change_ticket(db: Db, digest: bytes) -> ChangeTicket | None:
+    row = await db.fetchrow(_CHANGE_TICKET, digest)
+    return ChangeTicket(**dict(row)) if row else None
+
+
+async def take_change_ticket(conn: asyncpg.Connection, digest: bytes) -> bool:
+    """Use the ticket up (single use); False when it is gone (used, or replaced by a later login)."""
+    return bool(await conn.fetchval(_TAKE_CHANGE_TICKET, digest))
+
+
+async def drop_change_tickets(conn: asyncpg.Connection, account_id: uuid.UUID) -> None:
+    await conn.execute(_DROP_CHANGE_TICKETS, account_id)
+
+
+# --- one-time codes (recovery) ---
+
+
+class RecoveryCode(OneTimeCode):
+    """A stored code with its sending window: how many codes the account got lately."""
+
+    created_at: datetime
+    window_started_at: datetime
+    sent_in_window: int
+
+
+_CODE_COLUMNS = (
+    "account_id, purpose, code_hash, channel, attempts, expires_at, used_at, created_at,"
+    " window_started_at, sent_in_window"
+)
+_LOCK_CODE = f"SELECT {_CODE_COLUMNS} FROM one_time_codes WHERE account_id = $1 AND purpose = $2 FOR UPDATE"
+# A new code replaces the previous one, with fresh attempts; the sending window carries over.
+_PUT_CODE = """
+INSERT INTO one_time_codes (account_id, purpose, code_hash, channel, attempts, expires_at, used_at,
+                            created_at, window_started_at, sent_in_window)
+VALUES ($1, $2, $3, $4, 0, $5, NULL, $6, $7, $8)
+ON CONFLICT (account_id, purpose) DO UPDATE SET
+    code_hash = excluded.code_hash, channel = excluded.channel, attempts = 0,
+    expires_at = excluded.expires_at, used_at = NULL, created_at = excluded.created_at,
+    window_started_at = excluded.window_started_at, sent_in_window = excluded.sent_in_window
+"""
+_COUNT_WRONG_CODE = "UPDATE one_time_codes SET attempts = attempts + 1 WHERE account_id = $1 AND purpose = $2"
+_USE_CODE = "UPDATE one_time_codes SET used_at = $3 WHERE account_id = $1 AND purpose = $2"
+
+
+async def lock_code(
+    conn: asyncpg.Connection, account_id: uuid.UUID, purpose: CodePurpose
+) -> RecoveryCode | None:
+    row = await conn.fetchrow(_LOCK_CODE, account_id, purpose)
+    return RecoveryCode(**dict(row)) if row else None
+
+
+async def put_code(
+    conn: asyncpg.Connection,
+    account_id: uuid.UUID,
+    purpose: CodePurpose,
+    digest: bytes,
+    channel: str,
+    *,
+    created_at: datetime,
+    expires_at: datetime,
+    window_started_at: datetime,
+    sent_in_window: int,
+) -> None:
+    await conn.execute(
+        _PUT_CODE,
+        account_id,
+        purpose,
+        digest,
+        channel,
+        expires_at,
+        created_at,
+        window_started_at,
+        sent_in_window,
+    )
+
+
+async def count_wrong_code(conn: asyncpg.Connection, account_id: uuid.UUID, purpose: CodePurpose) -> None:
+    await conn.execute(_COUNT_WRONG_CODE, account_id, purpose)
+
+
+async def use_code(
+    conn: asyncpg.Connection, account_id: uuid.UUID, purpose: CodePurpose, at: datetime
+) -> None:
+    await conn.execute(_USE_CODE, account_id, purpose, at)
+
+
+# --- signing keys ---
+
+
+class StoredKey(_Row):
+    """A signing key as stored: its private half (PEM) and when it signs and is published."""
+
+    kid: str
+    private_pem: str
+    signs_from: datetime
+    retired_at: datetime | None
+    published_until: datetime | None
+
+
+_KEYS = """
+SELECT kid, private_pem, signs_from, retired_at, published_until FROM signing_keys ORDER BY signs_from, kid
+"""
+# The same lock as `store.active_signing_key`: whichever code creates keys, replicas take turns.
+_LOCK_KEYS = "SELECT pg_advisory_xact_lock(hashtextextended('comptoir.signing_keys.' || current_schema(), 0))"
+_ADD_KEY = """
+INSERT INTO signing_keys (kid, private_pem, active, created_at, signs_from) VALUES ($1, $2, true, $3, $4)
+"""
+_RETIRE_KEY = "UPDATE signing_keys SET retired_at = $2, published_until = $3 WHERE kid = $1"
+# A private key whose tokens have all expired is of no use any more: better gone than leaked.
+_DROP_KEYS = "DELETE FROM signing_keys WHERE published_until <= $1"
+
+
+async def signing_keys(db: Db) -> list[StoredKey]:
+    """Every stored key, oldest first."""
+    return [StoredKey(**dict(row)) for row in await db.fetch(_KEYS)]
+
+
+async def lock_signing_keys(conn: asyncpg.Connection) -> None:
+    """Until the transaction ends, no other replica creates or retires keys."""
+    await conn.execute(_LOCK_KEYS)
+
+
+async def add_signing_key(
+    conn: asyncpg.Connection, kid: str, private_pem: str, created_at: datetime, signs_from: datetime
+) -> None:
+    await conn.execute(_ADD_KEY, kid, private_pem, created_at, signs_from)
+
+
+async def retire_signing_key(
+    conn: asyncpg.Connection, kid: str, retired_at: datetime, published_until: datetime
+) -> None:
+    await conn.execute(_RETIRE_KEY, kid, retired_at, published_until)
+
+
+async def drop_signing_keys(conn: asyncpg.Connection, now: datetime) -> None:
+    await conn.execute(_DROP_KEYS, now)
