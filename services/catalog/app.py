@@ -1,25 +1,60 @@
-"""Wiring of the catalog service: its settings, events, consumers and routes."""
+"""Wiring of the catalog service: its settings, events and routes."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
+from aiohttp import web
+from pydantic import Field
+
 from libs.common.events import EventCatalog
-from libs.common.runtime import ServiceSpec
+from libs.common.runtime import SETTINGS, ServiceSpec
 from libs.common.settings import ServiceSettings
-from services.catalog.api import ENDPOINTS
-from services.catalog.events import SERVICE, ProductCreated, ProductUpdated
+from services.catalog import api, files_api, imports_api, pricing_api
+from services.catalog.access import CLOCK, LIMITS, Limits
+from services.catalog.events import EVENTS, SERVICE
 
 
 class Settings(ServiceSettings):
     service_name: str = SERVICE
     http_port: int = 8082
+    upload_max_bytes: int = Field(
+        10 * 1_048_576,
+        gt=0,
+        description="Largest document (PDF) or digital asset an admin may upload: 413 above",
+    )
+    import_max_bytes: int = Field(
+        5 * 1_048_576, gt=0, description="Largest CSV or XLSX import file: 413 above"
+    )
+    import_max_lines: int = Field(
+        5_000, gt=0, description="Most lines (besides the header) in one import file"
+    )
+
+    @classmethod
+    def of(cls, settings: ServiceSettings) -> Settings:
+        """Catalog's settings from whatever the runtime holds (tests may pass the shared base class,
+        whose missing fields take their defaults here: only `__main__` reads the environment)."""
+        return settings if isinstance(settings, cls) else cls.model_construct(**settings.model_dump())
+
+    def limits(self) -> Limits:
+        return Limits(self.upload_max_bytes, self.import_max_bytes, self.import_max_lines)
 
 
-# Catalog consumes nothing yet: it has no handlers.
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _setup_api(app: web.Application) -> None:
+    app[LIMITS] = Settings.of(app[SETTINGS]).limits()
+    app[CLOCK] = _now
+
+
+# Catalog consumes nothing: it has no handlers.
 SPEC = ServiceSpec(
     name=SERVICE,
     folder=Path(__file__).parent,
-    events=EventCatalog(SERVICE, [ProductCreated, ProductUpdated]),
-    endpoints=ENDPOINTS,
+    events=EventCatalog(SERVICE, EVENTS),
+    endpoints=[*api.ENDPOINTS, *pricing_api.ENDPOINTS, *files_api.ENDPOINTS, *imports_api.ENDPOINTS],
+    api=_setup_api,
 )

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Self
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from libs.common.events import IntegrationEvent
-from services.catalog.domain import Product
+from services.catalog.domain import OrganisationTerms, PriceList, PriceScope, Product, ProductStatus
 
 SERVICE = "catalog"
 PRODUCTS_TOPIC = "catalog.product.v1"
+PRICES_TOPIC = "catalog.price.v1"
+ORGANISATIONS_TOPIC = "catalog.organisation.v1"
 
 
 class _ProductState(IntegrationEvent):
@@ -23,13 +26,21 @@ class _ProductState(IntegrationEvent):
     code: str = Field(
         description="The code partners type to order it, as the admin wrote it; compare it upper-cased"
     )
-    name: str = Field(description="The product's name")
-    price_minor: int = Field(ge=0, description="Unit price in minor units of `currency` (cents)")
-    currency: str = Field(description="ISO 4217 currency of the price, e.g. EUR")
-    active: bool = Field(description="False once the product is withdrawn: it can no longer be ordered")
+    name: str = Field(description="The product's default name")
+    price_minor: int = Field(
+        ge=0,
+        description="Base unit price in minor units of `currency` (cents), used where no price list applies",
+    )
+    currency: str = Field(description="ISO 4217 currency of the base price, e.g. EUR")
+    active: bool = Field(description="False once the product is retired: it can no longer be ordered")
     version: int = Field(
         ge=1, description="1 on creation, +1 on each change: a consumer keeps the highest it has seen"
     )
+    brand_id: uuid.UUID | None = Field(
+        description="The product's brand (brand price lists aim at it), or null"
+    )
+    vat_rate_bp: int = Field(ge=0, le=10_000, description="VAT rate in basis points: 2000 = 20 %")
+    status: ProductStatus = Field(description="active or retired; `active` is status == 'active'")
 
     @classmethod
     def of(cls, product: Product) -> Self:
@@ -41,6 +52,9 @@ class _ProductState(IntegrationEvent):
             currency=product.currency,
             active=product.active,
             version=product.version,
+            brand_id=product.brand_id,
+            vat_rate_bp=product.vat_rate_bp,
+            status=product.status,
         )
 
 
@@ -51,6 +65,94 @@ class ProductCreated(_ProductState):
 
 
 class ProductUpdated(_ProductState):
-    """A product's name, price, currency or availability changed; carries the new full state."""
+    """A product changed (details, base price, brand, VAT or status); carries the new full state."""
 
     event_type = "catalog.product.updated"
+
+
+class PriceOfProduct(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    product_id: uuid.UUID = Field(description="The product priced")
+    price_minor: int = Field(ge=0, description="Its unit price in this list, in minor units of `currency`")
+
+
+class PriceListChanged(IntegrationEvent):
+    """A price list was created, replaced or withdrawn: its full state, so consumers need no earlier event.
+
+    Resolution (same in every service): a list applies while active and valid (valid_from <= at <
+    valid_until, nulls open) to its target; organisation lists beat group lists beat brand lists;
+    among one scope the latest valid_from wins, then the greatest price_list_id.
+    """
+
+    event_type = "catalog.price-list.changed"
+    topic = PRICES_TOPIC
+
+    price_list_id: uuid.UUID = Field(description="The list's id; also the subject and Kafka key")
+    name: str = Field(description="What admins call the list")
+    scope: PriceScope = Field(description="brand, group or organisation: whom the list is for")
+    brand_id: uuid.UUID = Field(
+        description="The brand whose products the list prices (target of a brand list)"
+    )
+    group_id: uuid.UUID | None = Field(description="The customer group of a group list, else null")
+    organisation_id: uuid.UUID | None = Field(
+        description="The organisation of an organisation list, else null"
+    )
+    currency: str = Field(description="ISO 4217 currency of every price of the list")
+    valid_from: datetime | None = Field(description="Start of validity, UTC; null = since always")
+    valid_until: datetime | None = Field(description="End of validity, UTC, exclusive; null = open-ended")
+    prices: list[PriceOfProduct] = Field(max_length=5_000, description="The list's prices, at most 5,000")
+    active: bool = Field(description="False once the list is withdrawn: it applies no more")
+    version: int = Field(ge=1, description="1, 2, … per list: a consumer keeps the highest it has seen")
+
+    @classmethod
+    def of(cls, price_list: PriceList) -> Self:
+        return cls(
+            price_list_id=price_list.id,
+            name=price_list.name,
+            scope=price_list.scope,
+            brand_id=price_list.brand_id,
+            group_id=price_list.group_id,
+            organisation_id=price_list.organisation_id,
+            currency=price_list.currency,
+            valid_from=price_list.valid_from,
+            valid_until=price_list.valid_until,
+            prices=[
+                PriceOfProduct(product_id=p.product_id, price_minor=p.price_minor) for p in price_list.prices
+            ],
+            active=price_list.active,
+            version=price_list.version,
+        )
+
+
+class OrganisationTermsChanged(IntegrationEvent):
+    """An organisation's terms changed: its customer group, assortment and entitlements, in full."""
+
+    event_type = "catalog.organisation.terms.changed"
+    topic = ORGANISATIONS_TOPIC
+
+    organisation_id: uuid.UUID = Field(description="The organisation (identity's id); subject and Kafka key")
+    group_id: uuid.UUID | None = Field(description="Its customer group (whose price lists apply), or null")
+    assortment: list[uuid.UUID] | None = Field(
+        description="The only products it may see and order; null = unrestricted"
+    )
+    entitlements: list[str] = Field(description="Contract entitlements, e.g. 'ecommerce'")
+    version: int = Field(ge=1, description="1, 2, … per organisation: a consumer keeps the highest")
+
+    @classmethod
+    def of(cls, terms: OrganisationTerms) -> Self:
+        return cls(
+            organisation_id=terms.organisation_id,
+            group_id=terms.group_id,
+            assortment=terms.assortment,
+            entitlements=terms.entitlements,
+            version=terms.version,
+        )
+
+
+EVENTS: list[type[IntegrationEvent]] = [
+    ProductCreated,
+    ProductUpdated,
+    PriceListChanged,
+    OrganisationTermsChanged,
+]

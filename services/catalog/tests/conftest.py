@@ -19,16 +19,28 @@ import pytest_asyncio
 
 from libs.common.stack import LocalStack
 from libs.common.testing import ServiceUnderTest, service_under_test
-from services.catalog.app import SPEC
+from services.catalog.app import SPEC, Settings
 
 PRODUCTS_TOPIC = "catalog.product.v1"
+# Small limits, so that tests of "too large" send little.
+UPLOAD_MAX_BYTES = 64 * 1024
+IMPORT_MAX_BYTES = 64 * 1024
+IMPORT_MAX_LINES = 40
 Caller = dict[str, Any]
 """The claims of a caller's token."""
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def service(stack: LocalStack) -> AsyncIterator[ServiceUnderTest]:
-    async with service_under_test(stack, SPEC, "catalog") as running:
+    async with service_under_test(
+        stack,
+        SPEC,
+        "catalog",
+        Settings,
+        upload_max_bytes=UPLOAD_MAX_BYTES,
+        import_max_bytes=IMPORT_MAX_BYTES,
+        import_max_lines=IMPORT_MAX_LINES,
+    ) as running:
         yield running
 
 
@@ -56,6 +68,15 @@ class Catalog:
     def admin_b(self) -> Caller:
         return {"account_id": "admin-b", "tenant_id": self.tenant_b, "roles": ["admin"]}
 
+    def member_of(self, organisation_id: str, role: str = "partner", tenant: str | None = None) -> Caller:
+        """A user of an organisation (of tenant A unless told)."""
+        return {
+            "account_id": f"{role}-{organisation_id[:8]}",
+            "tenant_id": tenant or self.tenant_a,
+            "roles": [role],
+            "organisation_id": organisation_id,
+        }
+
     async def call(
         self,
         method: str,
@@ -73,6 +94,32 @@ class Catalog:
         ) as resp:
             return resp.status, await resp.json(content_type=None), resp.headers
 
+    async def send(
+        self,
+        method: str,
+        path: str,
+        caller: Caller | None,
+        data: bytes = b"",
+        *,
+        content_type: str = "application/octet-stream",
+        key: str | None = None,
+    ) -> tuple[int, bytes, Mapping[str, str]]:
+        """A raw body in, raw bytes out: uploads, imports and downloads."""
+        headers = self.service.tokens.headers(**caller) if caller else {}
+        headers["Content-Type"] = content_type
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        async with self.service.http.request(
+            method, self.service.url + path, data=data, headers=headers
+        ) as resp:
+            return resp.status, await resp.read(), resp.headers
+
+    async def admin(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
+        """Tenant A's admin calls; the answer must have the expected status."""
+        status, answer, _ = await self.call(method, path, self.admin_a, body)
+        assert status == expect, (method, path, status, answer)
+        return answer
+
     async def create(self, code: str, price_minor: int = 1250, **fields: Any) -> dict[str, Any]:
         """Tenant A's admin adds a product; returns it."""
         body = {"code": code, "name": f"Crème {code}", "price_minor": price_minor, "currency": "EUR"}
@@ -81,6 +128,32 @@ class Catalog:
         assert status == 201, product
         return dict(product)
 
+    async def brand(self, name: str = "CeraVe") -> str:
+        """Tenant A's admin adds a brand; returns its id."""
+        return str((await self.admin("POST", "/brands", {"name": name}, 201))["id"])
+
+    async def priced(self, code: str, brand_id: str | None, price_minor: int, **fields: Any) -> str:
+        """Tenant A's admin adds a product of a brand at a base price; returns its id."""
+        return str((await self.create(code, price_minor, brand_id=brand_id, **fields))["id"])
+
+    async def price_list(
+        self, brand_id: str, prices: Mapping[str, int], scope: str = "brand", **fields: Any
+    ) -> dict[str, Any]:
+        """Tenant A's admin creates a price list: `prices` by product id."""
+        body = {
+            "name": f"{scope} list",
+            "scope": scope,
+            "brand_id": brand_id,
+            "currency": "EUR",
+            "prices": [{"product_id": pid, "price_minor": price} for pid, price in prices.items()],
+            **fields,
+        }
+        return dict(await self.admin("POST", "/price-lists", body, 201))
+
+    async def terms(self, organisation_id: str, **terms: Any) -> dict[str, Any]:
+        """Tenant A's admin sets an organisation's terms."""
+        return dict(await self.admin("PUT", f"/organisations/{organisation_id}/terms", terms))
+
     async def product_count(self) -> int:
         """Products of this test's tenants."""
         count = await self.db.fetchval(
@@ -88,12 +161,12 @@ class Catalog:
         )
         return int(count)
 
-    async def events(self) -> list[tuple[str, dict[str, Any]]]:
-        """(key, envelope) of each product event of this test's tenants in the outbox, oldest first."""
+    async def events(self, topic: str = PRODUCTS_TOPIC) -> list[tuple[str, dict[str, Any]]]:
+        """(key, envelope) of each event of this test's tenants on a topic in the outbox, oldest first."""
         rows = await self.db.fetch(
             "SELECT key, payload FROM outbox WHERE topic = $1"
             " AND convert_from(payload, 'UTF8')::jsonb ->> 'tenantid' = ANY($2) ORDER BY id",
-            PRODUCTS_TOPIC,
+            topic,
             [self.tenant_a, self.tenant_b],
         )
         return [(row["key"], json.loads(row["payload"])) for row in rows]

@@ -15,12 +15,24 @@ from services.catalog.tests.conftest import PRODUCTS_TOPIC, Catalog
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 NOT_FOUND = "urn:comptoir:problem:not-found"
-STATE_FIELDS = {"product_id", "code", "name", "price_minor", "currency", "active", "version"}
 
 
 def changes(**overrides: Any) -> dict[str, Any]:
-    """A valid PUT body."""
-    return {"name": "Crème riche", "price_minor": 1490, "currency": "EUR", "active": True, **overrides}
+    """A valid PUT body: a product's whole state but its code."""
+    return {
+        "name": "Crème riche",
+        "price_minor": 1490,
+        "currency": "EUR",
+        "active": True,
+        "brand_id": None,
+        "category_id": None,
+        "ean": None,
+        "names": {},
+        "descriptions": {},
+        "images": [],
+        "vat_rate_bp": 2000,
+        **overrides,
+    }
 
 
 async def test_an_admin_adds_a_product_and_its_full_state_is_announced(catalog: Catalog) -> None:
@@ -46,6 +58,9 @@ async def test_an_admin_adds_a_product_and_its_full_state_is_announced(catalog: 
         "currency": "EUR",
         "active": True,
         "version": 1,
+        "brand_id": None,
+        "vat_rate_bp": 2000,
+        "status": "active",
     }
 
 
@@ -78,6 +93,9 @@ async def test_an_update_bumps_the_version_and_announces_the_new_state(catalog: 
         "currency": "USD",
         "active": False,
         "version": 2,
+        "brand_id": None,
+        "vat_rate_bp": 2000,
+        "status": "retired",
     }
 
 
@@ -126,7 +144,10 @@ async def test_another_tenant_cannot_read_or_change_a_product_by_its_real_id(cat
         # The shared guard answers: another tenant's product is exactly as absent as a missing one.
         assert problem["type"] == NOT_FOUND
     assert (await catalog.call("GET", "/products/by-code/MUG", catalog.admin_b))[0] == 404
-    assert (await catalog.call("GET", "/products", catalog.admin_b))[:2] == (200, [])
+    assert (await catalog.call("GET", "/products", catalog.admin_b))[:2] == (
+        200,
+        {"items": [], "next_after": None},
+    )
     assert (await catalog.call("GET", path, catalog.admin_a))[1] == product
     assert len(await catalog.events()) == 1
 
@@ -197,7 +218,8 @@ async def test_an_invalid_new_product_is_422_naming_the_field_and_adds_nothing(
         (changes(price_minor=-5), "price_minor"),
         (changes(currency="E1R"), "currency"),
         (changes(code="OTHER"), "code"),  # the code never changes
-        ({"name": "Mug", "price_minor": 1, "currency": "EUR"}, "active"),  # a PUT gives the whole state
+        ({k: v for k, v in changes().items() if k != "active"}, "active"),  # a PUT gives the whole state
+        ({k: v for k, v in changes().items() if k != "vat_rate_bp"}, "vat_rate_bp"),
     ],
 )
 async def test_an_invalid_update_is_422_naming_the_field_and_changes_nothing(
@@ -248,10 +270,10 @@ async def test_partners_list_only_active_products_and_admins_list_all_by_code(ca
     old = await catalog.create("Apron", active=False)
     assert old["active"] is False
 
-    status, seen_by_admin, _ = await catalog.call("GET", "/products", catalog.admin_a)
-    assert status == 200 and seen_by_admin == [old, mug, tea]
+    status, seen_by_admin, _ = await catalog.call("GET", "/products?status=all", catalog.admin_a)
+    assert status == 200 and seen_by_admin == {"items": [old, mug, tea], "next_after": None}
     status, seen_by_partner, _ = await catalog.call("GET", "/products", catalog.partner_a)
-    assert status == 200 and seen_by_partner == [mug, tea]
+    assert status == 200 and seen_by_partner["items"] == [mug, tea]
 
     assert (await catalog.call("GET", f"/products/{old['id']}", catalog.partner_a))[0] == 404
     assert (await catalog.call("GET", f"/products/{old['id']}", catalog.admin_a))[1] == old

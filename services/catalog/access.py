@@ -1,0 +1,86 @@
+"""Who calls catalog and what the app gives its handlers: the caller's view of the catalog, the
+clock and limits, and the owner lookups that several route modules share."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiohttp import web
+
+from libs.common.api import ANY_ROLE, ORGANISATION, TENANT, Grant, Owner, owner, roles
+from libs.common.auth import Principal
+from libs.common.http import Problem
+from libs.common.runtime import POOL
+from services.catalog import store
+from services.catalog.store import Viewer
+
+ADMIN_ROLE = "admin"
+ADMIN = roles(ADMIN_ROLE)
+"""Admins of the tenant: everything that changes the catalog."""
+OWN_ORGANISATION = Grant({ANY_ROLE: ORGANISATION, ADMIN_ROLE: TENANT})
+"""Admins reach every organisation of the tenant; anyone else only their own organisation."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much a caller may send at once (settings `upload_max_bytes`, `import_max_*`)."""
+
+    upload_max_bytes: int
+    import_max_bytes: int
+    import_max_lines: int
+
+
+Clock = Callable[[], datetime]
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+"""The time prices are resolved at: validity dates take effect at their instant, with no event."""
+LIMITS = web.AppKey("limits", Limits)
+
+
+def is_admin(caller: Principal) -> bool:
+    return caller.has_role(ADMIN_ROLE)
+
+
+def organisation_of(caller: Principal) -> uuid.UUID | None:
+    """The caller's organisation (the token's `org` claim); a claim that is no UUID names none."""
+    if caller.organisation_id is None:
+        return None
+    try:
+        return uuid.UUID(caller.organisation_id)
+    except ValueError:
+        return None
+
+
+def viewer_of(caller: Principal) -> Viewer:
+    """Admins see the whole catalog; others only active products of their organisation's assortment."""
+    return Viewer(caller.tenant_id, organisation_of(caller), sees_everything=is_admin(caller))
+
+
+def path_uuid(request: web.Request, name: str) -> uuid.UUID | None:
+    """A path parameter that must be a UUID; None when it is not (it names nothing then)."""
+    try:
+        return uuid.UUID(request.match_info[name])
+    except ValueError:
+        return None
+
+
+def invalid(field: str, message: str, kind: str = "value_error") -> Problem:
+    """A 422 naming one field, shaped like the ones request bodies get."""
+    return Problem(422, "Invalid request body", errors=[{"field": field, "message": message, "type": kind}])
+
+
+async def brand_owner(request: web.Request, caller: Principal) -> Owner | None:
+    """The brand named by `brand_id` in the path, belonging to its tenant."""
+    brand_id = path_uuid(request, "brand_id")
+    if brand_id is None:
+        return None
+    brand = await store.find_brand(request.app[POOL], caller.tenant_id, brand_id)
+    return Owner(tenant_id=brand.tenant_id, resource=brand) if brand else None
+
+
+def the_brand(request: web.Request) -> store.Brand:
+    """The brand the route's owner lookup loaded."""
+    brand: store.Brand = owner(request).resource
+    return brand
