@@ -48,6 +48,9 @@ class Settings(ServiceSettings):
     loyalty_url: str = "http://127.0.0.1:8084"
     notify_url: str = "http://127.0.0.1:8085"
     upstream_timeout_s: float = Field(10.0, description="Longest wait for a service's answer")
+    # Each service enforces its own limits (catalog takes 10 MiB documents); the gateway only stops
+    # what no service would take.
+    http_max_body_bytes: int = Field(16 * 1_048_576, description="Largest request body forwarded")
 
     def upstreams(self) -> dict[str, str]:
         return {name: str(getattr(self, f"{name}_url")).rstrip("/") for name in SERVICES}
