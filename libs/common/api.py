@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +37,11 @@ class Grant:
 
     def reach_of(self, caller: Principal) -> Reach | None:
         """The furthest reach any of the caller's roles has here; None when no role is allowed."""
-        reaches = [r for role, r in self.reach.items() if role == ANY_ROLE or role in caller.roles]
+        return self.reach_of_roles(caller.roles)
+
+    def reach_of_roles(self, roles: Iterable[str]) -> Reach | None:
+        held = set(roles)
+        reaches = [r for role, r in self.reach.items() if role == ANY_ROLE or role in held]
         return max(reaches, default=None)
 
     @property

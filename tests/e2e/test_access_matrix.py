@@ -1,0 +1,273 @@
+"""The access matrix: every guarded route of every service, walked through the gateway with real
+tokens aimed at real resources of another tenant, or of another person, or with a role the route
+does not grant. It reads the services' endpoint tables, so a new route is covered the day it is
+declared — and fails here until this file knows a real resource for each of its path parameters.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from libs.common.api import ANY_ROLE, TENANT, Endpoint
+from libs.common.devrun import Platform
+from services.catalog.app import SPEC as CATALOG
+from services.identity.app import SPEC as IDENTITY
+from services.loyalty.app import SPEC as LOYALTY
+from services.notify.app import SPEC as NOTIFY
+from services.ordering.app import SPEC as ORDERING
+from tests.e2e.conftest import PASSWORD, Api, eventually
+
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
+
+ROLES = ("admin", "shop", "partner", "validator", "seller", "customer")
+TABLES = {spec.name: spec.endpoints for spec in (IDENTITY, CATALOG, ORDERING, LOYALTY, NOTIFY)}
+PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+
+
+@dataclass
+class World:
+    """Tenant A with one person of each role (insiders: the owners' organisation O1), people of
+    another organisation O2 and without one (outsiders), real resources of A, and tenant B."""
+
+    insiders: dict[str, str] = field(default_factory=dict)  # role → token, in O1 where it has one
+    outsiders: dict[str, str] = field(default_factory=dict)  # role → token, in O2 or none
+    other_tenant: dict[str, str] = field(default_factory=dict)  # role → token, in tenant B
+    resources: dict[str, str] = field(default_factory=dict)  # path parameter → a real value of A
+
+
+async def _invite(api: Api, admin: str, tenant: str, role: str, organisation: str | None) -> str:
+    """An account of `role` created by the admin with an initial password; its token."""
+    address = f"{role}-{uuid.uuid4().hex[:6]}@{tenant}.test"
+    await api.call(
+        "POST",
+        "/api/identity/accounts/invitations",
+        token=admin,
+        expect=201,
+        json={
+            "email": address,
+            "display_name": role.title(),
+            "roles": [role],
+            "organisation_id": organisation,
+            "initial_password": PASSWORD,
+        },
+    )
+    return await api.login(tenant, address)
+
+
+async def _organisation(api: Api, admin: str, code: str) -> str:
+    _, body = await api.call(
+        "POST",
+        "/api/identity/organisations",
+        token=admin,
+        expect=201,
+        json={"name": code, "customer_code": code},
+    )
+    return str(body["organisation_id"])
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def world(platform: Platform) -> AsyncIterator[World]:
+    async with aiohttp.ClientSession() as http:
+        yield await _populate(Api(http, platform.gateway_url, platform.stack))
+
+
+async def _populate(api: Api) -> World:
+    world = World()
+    a, b = f"acl-a-{uuid.uuid4().hex[:6]}", f"acl-b-{uuid.uuid4().hex[:6]}"
+    admin = await api.create_tenant(a)
+    o1, o2 = await _organisation(api, admin, "O1"), await _organisation(api, admin, "O2")
+    world.insiders["admin"] = admin
+    for role in ROLES[1:]:
+        in_org = role in ("partner", "validator", "customer")
+        world.insiders[role] = await _invite(api, admin, a, role, o1 if in_org else None)
+        world.outsiders[role] = await _invite(api, admin, a, role, o2 if in_org else None)
+    b_admin = await api.create_tenant(b)
+    world.other_tenant = {"admin": b_admin, "partner": await _invite(api, b_admin, b, "partner", None)}
+
+    # Real resources of tenant A, owned by the insider partner and her organisation O1.
+    partner = world.insiders["partner"]
+    _, me = await api.call("GET", "/api/identity/me", token=partner, expect=200)
+    _, brand = await api.call(
+        "POST", "/api/catalog/brands", token=admin, expect=201, json={"name": "Brand A"}
+    )
+    _, category = await api.call(
+        "POST", "/api/catalog/categories", token=admin, expect=201, json={"names": {"fr": "Soins"}}
+    )
+    code = f"ACL-{uuid.uuid4().hex[:6]}"
+    _, product = await api.call(
+        "POST",
+        "/api/catalog/products",
+        token=admin,
+        expect=201,
+        json={
+            "code": code,
+            "name": "Crème",
+            "price_minor": 1000,
+            "currency": "EUR",
+            "brand_id": brand["id"],
+        },
+    )
+    _, group = await api.call(
+        "POST", "/api/catalog/customer-groups", token=admin, expect=201, json={"name": "G"}
+    )
+    await api.call(
+        "PUT",
+        f"/api/catalog/organisations/{o1}/terms",
+        token=admin,
+        expect=200,
+        json={"group_id": group["id"], "assortment": None, "entitlements": ["ecommerce"]},
+    )
+    _, price_list = await api.call(
+        "POST",
+        "/api/catalog/price-lists",
+        token=admin,
+        expect=201,
+        json={
+            "name": "O1 2026",
+            "scope": "organisation",
+            "brand_id": brand["id"],
+            "organisation_id": o1,
+            "currency": "EUR",
+            "prices": [{"product_id": product["id"], "price_minor": 900}],
+        },
+    )
+    pdf = {"Content-Type": "application/pdf"}
+    _, document = await api.call(
+        "POST",
+        f"/api/catalog/brands/{brand['id']}/documents?kind=terms-of-sale&period=2026&title=CGV",
+        token=admin,
+        expect=201,
+        headers=pdf,
+        data=PDF,
+    )
+    _, asset = await api.call(
+        "POST", "/api/catalog/assets?title=Kit", token=admin, expect=201, headers=pdf, data=PDF
+    )
+    order = await api.order(partner, [{"code": code, "quantity": 2}])
+
+    async def awarded() -> bool:
+        status, _ = await api.call("GET", f"/api/loyalty/accounts/{me['account_id']}", token=admin)
+        return status == 200
+
+    await eventually(awarded, "the partner's points account")
+
+    async def a_message() -> str | None:
+        _, messages = await api.call(
+            "GET", f"/api/notify/messages?account_id={me['account_id']}", token=admin, expect=200
+        )
+        return str(messages[0]["id"]) if messages else None
+
+    world.resources = {
+        "account_id": str(me["account_id"]),
+        "organisation_id": o1,
+        "brand_id": str(brand["id"]),
+        "category_id": str(category["id"]),
+        "product_id": str(product["id"]),
+        "code": code,
+        "group_id": str(group["id"]),
+        "price_list_id": str(price_list["id"]),
+        "document_id": str(document["id"]),
+        "asset_id": str(asset["id"]),
+        "order_id": str(order["order_id"]),
+        "message_id": await eventually(a_message, "a message to the partner"),
+    }
+    return world
+
+
+def _url(service: str, endpoint: Endpoint, resources: dict[str, str]) -> str:
+    path = endpoint.path
+    for name in endpoint.path_parameters:
+        path = path.replace(f"{{{name}}}", resources[name])
+    return f"/api/{service}{path}"
+
+
+async def _status(api: Api, method: str, url: str, token: str) -> tuple[int, str]:
+    body: dict[str, Any] = {"json": {}} if method in ("POST", "PUT", "PATCH") else {}
+    async with api.http.request(
+        method, api.base + url, headers={"Authorization": f"Bearer {token}"}, **body
+    ) as resp:
+        return resp.status, (await resp.read()).decode(errors="replace")
+
+
+def _guarded() -> list[tuple[str, Endpoint]]:
+    return [(service, e) for service, table in TABLES.items() for e in table if e.roles is not None]
+
+
+async def test_every_guarded_route_names_only_parameters_with_a_real_resource(world: World) -> None:
+    missing = [
+        f"{service} {e.method} {e.path}: {name}"
+        for service, e in _guarded()
+        for name in e.path_parameters
+        if name not in world.resources
+    ]
+    assert not missing, f"give the access matrix a real resource for: {missing}"
+
+
+async def test_no_route_lets_another_tenant_reach_a_real_resource(api: Api, world: World) -> None:
+    leaks = []
+    for service, endpoint in _guarded():
+        granted = endpoint.roles.reach if endpoint.roles else {}
+        role = "admin" if ANY_ROLE in granted or "admin" in granted else "partner"
+        if role not in granted and ANY_ROLE not in granted:
+            continue  # no role of tenant B is granted: the role test covers it
+        url = _url(service, endpoint, world.resources)
+        status, text = await _status(api, endpoint.method, url, world.other_tenant[role])
+        if endpoint.path_parameters:
+            if status not in (403, 404):
+                leaks.append(f"{endpoint.method} {url} as tenant B's {role}: {status} {text[:200]}")
+        elif endpoint.method == "GET":
+            # A collection: tenant B sees its own, never one of A's resources.
+            seen = [name for name, value in world.resources.items() if value in text]
+            if status != 200 or seen:
+                leaks.append(f"{endpoint.method} {url} as tenant B's {role}: {status}, shows A's {seen}")
+    assert not leaks, "\n".join(leaks)
+
+
+async def test_no_route_answers_a_role_it_does_not_grant(api: Api, world: World) -> None:
+    leaks = []
+    for service, endpoint in _guarded():
+        granted = endpoint.roles.reach if endpoint.roles else {}
+        if ANY_ROLE in granted:
+            continue
+        url = _url(service, endpoint, world.resources)
+        for role in ROLES:
+            if role in granted:
+                continue
+            status, text = await _status(api, endpoint.method, url, world.insiders[role])
+            if status != 403:
+                leaks.append(f"{endpoint.method} {url} as a {role}: {status} {text[:200]}")
+    assert not leaks, "\n".join(leaks)
+
+
+async def test_no_route_lets_a_role_reach_beyond_its_organisation_or_itself(api: Api, world: World) -> None:
+    """A role granted less than the whole tenant, aimed at a resource of the partner of O1 by someone
+    of O2 or of no organisation, finds nothing."""
+    leaks = []
+    checked = 0
+    for service, endpoint in _guarded():
+        if not endpoint.path_parameters or endpoint.roles is None:
+            continue
+        url = _url(service, endpoint, world.resources)
+        for granted_role, reach in endpoint.roles.reach.items():
+            if reach >= TENANT:
+                continue
+            for role in ROLES if granted_role == ANY_ROLE else (granted_role,):
+                if endpoint.roles.reach_of_roles({role}) == TENANT:
+                    continue  # another grant gives this role the whole tenant
+                status, text = await _status(api, endpoint.method, url, world.outsiders[role])
+                checked += 1
+                if status != 404:
+                    leaks.append(f"{endpoint.method} {url} as an outside {role}: {status} {text[:200]}")
+    assert checked, "no route grants less than the tenant: this test checks nothing"
+    assert not leaks, "\n".join(leaks)
+
+
+def test_the_matrix_covers_every_service_with_routes(platform: Platform) -> None:
+    assert set(TABLES) == {name for name in platform.services if name != "gateway"}
