@@ -38,7 +38,11 @@ async def platform(stack: LocalStack) -> AsyncIterator[Platform]:
         ports={name: free_port() for name in services},
         namespace=namespace,
         log=log,
-        extra_env={"CONSUMER_RETRY_BACKOFF_S": "0.05", "OUTBOX_POLL_INTERVAL_S": "0.2"},
+        extra_env={
+            "CONSUMER_RETRY_BACKOFF_S": "0.05",
+            "OUTBOX_POLL_INTERVAL_S": "0.2",
+            "ACTIVATION_RESEND_INTERVAL_S": "1",
+        },
     )
     await running.start()
     try:
