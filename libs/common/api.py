@@ -127,6 +127,7 @@ class Endpoint:
     status: int = 200
     idempotent: bool = False  # accepts an Idempotency-Key header; a replay answers the first result
     owner: OwnerLookup | None = None
+    upload: tuple[str, ...] = ()  # media types of a raw (file) body, for OpenAPI
 
     @property
     def operation_id(self) -> str:
@@ -299,6 +300,9 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": _ref(endpoint.body)}},
         }
+    elif endpoint.upload:
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        operation["requestBody"] = {"required": True, "content": dict.fromkeys(endpoint.upload, binary)}
     if endpoint.roles is not None:
         operation["security"] = [{"bearer": []}]
         operation["x-roles"] = {role: reach.name.lower() for role, reach in endpoint.roles.reach.items()}

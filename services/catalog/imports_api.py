@@ -98,6 +98,8 @@ async def import_prices(request: web.Request) -> web.Response:
     )
 
 
+SPREADSHEETS = ("text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
 ENDPOINTS = [
     Endpoint(
         "POST",
@@ -105,6 +107,7 @@ ENDPOINTS = [
         import_products,
         "Create or update products from a CSV or XLSX file (raw body): all lines or none",
         roles=ADMIN,
+        upload=SPREADSHEETS,
         response=ProductImportView,
     ),
     Endpoint(
@@ -113,6 +116,7 @@ ENDPOINTS = [
         import_prices,
         "Set a price list's prices from a CSV or XLSX file (columns code, price_minor): all lines or none",
         roles=ADMIN,
+        upload=SPREADSHEETS,
         response=PriceImportView,
         owner=price_list_owner,
     ),

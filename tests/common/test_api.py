@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from libs.common.api import PUBLIC, Endpoint, add_endpoints
+from libs.common.api import PUBLIC, Endpoint, add_endpoints, openapi_document
 from libs.common.testing import Isolated, TokenMinter, service_running
 from tests.common.sample.app import SPEC
 
@@ -185,3 +185,15 @@ def test_query_models_become_openapi_query_parameters() -> None:
     params = {p["name"]: p for p in doc["paths"]["/things"]["get"]["parameters"]}
     assert params["limit"]["in"] == "query" and params["limit"]["description"] == "At most this many"
     assert params["account_id"]["required"] is False
+
+
+def test_raw_file_bodies_are_described_as_binary_uploads() -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response()
+
+    upload = Endpoint("POST", "/files", handler, "Upload a file", upload=("application/pdf", "image/png"))
+    operation = openapi_document("sample", [upload])["paths"]["/files"]["post"]
+    assert operation["requestBody"]["content"] == {
+        "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+        "image/png": {"schema": {"type": "string", "format": "binary"}},
+    }
