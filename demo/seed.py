@@ -94,6 +94,7 @@ class Seeder:
                 "password": PARTNER[1],
                 "display_name": "Claire Martin",
                 "locale": "fr",
+                "customer_code": "C-1001",  # she joins her pharmacy's organisation (seed 000)
             },
         )
         for _ in range(100):  # the activation email takes a moment to arrive
@@ -124,6 +125,7 @@ async def main(gateway: str, maildir: Path) -> None:
         f"  partner  {PARTNER[0]} / {PARTNER[1]}  (Pharmacie du Marché, customer code C-1001)",
         "  products " + ", ".join(f"{code} ({price / 100:.2f} EUR)" for code, _, price in PRODUCTS),
         f"  emails   {maildir}/new",
+        f"  SMS      {os.environ.get('COMPTOIR_SMS_DIR', '.data/sms')}",
         "",
     ]
     print("\n".join(lines), flush=True)
