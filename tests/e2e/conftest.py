@@ -24,6 +24,7 @@ from libs.common.stack import LocalStack, free_port
 T = TypeVar("T")
 PLATFORM_KEY = "dev-platform-key"
 PASSWORD = "Correct-Horse-9"
+RECOVERY_CODE_TTL_S = 15
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -42,6 +43,8 @@ async def platform(stack: LocalStack) -> AsyncIterator[Platform]:
             "CONSUMER_RETRY_BACKOFF_S": "0.05",
             "OUTBOX_POLL_INTERVAL_S": "0.2",
             "ACTIVATION_RESEND_INTERVAL_S": "1",
+            # Short enough for a test to see a recovery code expire, long enough to use one.
+            "RECOVERY_CODE_TTL_MINUTES": str(RECOVERY_CODE_TTL_S / 60),
         },
     )
     await running.start()

@@ -13,7 +13,15 @@ from typing import Any
 import pytest
 
 from libs.common.devrun import Platform
-from tests.e2e.conftest import PASSWORD, PLATFORM_KEY, Api, eventually, mail_text, rows_holding
+from tests.e2e.conftest import (
+    PASSWORD,
+    PLATFORM_KEY,
+    RECOVERY_CODE_TTL_S,
+    Api,
+    eventually,
+    mail_text,
+    rows_holding,
+)
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 
@@ -327,6 +335,24 @@ async def test_recovery_by_code_sets_a_new_password_and_ends_every_session(api: 
     assert status == 401  # the session opened before the recovery is over
     assert (await _login(api, tenant, partner["email"]))[0] == 401
     assert (await _login(api, tenant, partner["email"], NEW_PASSWORD))[0] == 200
+
+
+async def test_an_expired_recovery_code_is_refused_like_a_wrong_one(api: Api, unique: str) -> None:
+    tenant = f"id-expiry-{unique}"
+    admin = await api.create_tenant(tenant)
+    partner = await _invite(api, admin, tenant, "partner")
+    await api.call(
+        "POST",
+        "/api/identity/recoveries",
+        expect=202,
+        json={"tenant_id": tenant, "login": partner["email"], "channel": "sms"},
+    )
+    code = await _sms_to(api, partner["phone"], CODE)
+    await asyncio.sleep(RECOVERY_CODE_TTL_S + 0.5)
+    confirm = {"tenant_id": tenant, "login": partner["email"], "code": code, "new_password": NEW_PASSWORD}
+    status, problem = await api.call("POST", "/api/identity/recoveries/confirm", json=confirm)
+    assert status == 400, problem
+    assert (await _login(api, tenant, partner["email"]))[0] == 200  # nothing changed
 
 
 async def test_refresh_tokens_rotate_and_a_reused_one_ends_its_whole_family(api: Api, unique: str) -> None:
