@@ -1,7 +1,8 @@
 """`make bench`: this machine's limits and the platform's throughput and latency, in one run.
 
 Parts, in order (progress on stderr):
-1. limits: pgbench with the SQL of one order submission (1 and 16 clients), aiohttp hello-world;
+1. limits: pgbench with the SQL of one order submission (1 and 16 clients), aiohttp hello-world,
+   the broker's raw produce and consume rates and produce → consume latency with aiokafka;
 2. order submission through the gateway at rising rates, open loop;
 3. catalog read by code, login;
 4. the event pipeline at a steady order rate: order → points, order → email;
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench import backbone, limits, platform_load, report
+from bench import backbone, broker, limits, platform_load, report
 from libs.common.logging import configure_logging
 from libs.common.testing import running_stack
 
@@ -42,6 +43,7 @@ async def on_stack(args: argparse.Namespace, results: dict[str, Any]) -> None:
             stack.database_url, port, progress, seconds=args.pgbench_seconds
         )
         lim["hello_world"] = await limits.hello_world(progress, seconds=args.hello_seconds)
+        lim["broker"] = await broker.limits(stack.kafka_bootstrap_servers, progress)
 
         log_path = RESULTS / "logs" / "platform.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)

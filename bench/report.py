@@ -98,6 +98,17 @@ def table(results: dict[str, Any]) -> str:
             f"  aiohttp hello-world, {h['workers']} workers back to back   {h['achieved_per_s']:>8.0f} req/s"
             f"  (p99 {_ms(h['p99_ms'])} ms)"
         )
+    if "broker" in limits:
+        b = limits["broker"]
+        lat = b["latency"]
+        lines.append(
+            f"  broker (aiokafka), {b['messages']:,} messages of 500 B: produce {b['produce_per_s']:,.0f}/s,"
+            f" consume {b['consume_per_s']:,.0f}/s"
+        )
+        lines.append(
+            f"  broker produce → consume at {lat['rate_per_s']}/s (fetch wait {lat['fetch_max_wait_ms']} ms):"
+            f" p50 {_ms(lat['p50_ms'])} ms, p99 {_ms(lat['p99_ms'])} ms, max {_ms(lat['max_ms'])} ms"
+        )
     if platform.get("orders"):
         lines.append("")
         lines.append("Order submission through the gateway (open loop)")
