@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -48,12 +49,16 @@ class TokenVerifier:
     """Verifies EdDSA access tokens; refetches the key set when it meets an unknown key id (at most
     once per `min_refresh` seconds, so that a flood of forged kids cannot hammer identity)."""
 
-    def __init__(self, source: KeySource, *, min_refresh: float = 5.0) -> None:
+    def __init__(self, source: KeySource, *, min_refresh: float = 5.0, cache_size: int = 4096) -> None:
         self._source = source
         self._keys: Mapping[str, Any] = {}
         self._fetched_at = float("-inf")
         self._min_refresh = min_refresh
         self._lock = asyncio.Lock()
+        # Tokens already verified, with their expiry: a client sends the same token for 15 minutes,
+        # and an Ed25519 check costs more than the rest of a cheap read (measured with py-spy).
+        self._verified: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+        self._cache_size = cache_size
 
     async def _key(self, kid: str) -> Any:
         if kid not in self._keys:
@@ -74,6 +79,20 @@ class TokenVerifier:
         return self._keys[kid]
 
     async def verify(self, token: str) -> Principal:
+        cached = self._verified.get(token)
+        if cached is not None:
+            expires, principal = cached
+            if time.time() < expires:
+                self._verified.move_to_end(token)
+                return principal
+            del self._verified[token]
+        principal, expires = await self._verify(token)
+        self._verified[token] = (expires, principal)
+        if len(self._verified) > self._cache_size:
+            self._verified.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError as exc:
@@ -94,12 +113,13 @@ class TokenVerifier:
             raise _invalid("token expired") from exc
         except jwt.PyJWTError as exc:
             raise _invalid("token rejected") from exc
-        return Principal(
+        principal = Principal(
             account_id=str(claims["sub"]),
             tenant_id=str(claims["tid"]),
             roles=frozenset(claims["roles"]),
             organisation_id=claims.get("org"),
         )
+        return principal, float(claims["exp"])
 
 
 def jwks_source(url: str, session: aiohttp.ClientSession, timeout: float = 3.0) -> KeySource:

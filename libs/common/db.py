@@ -86,6 +86,14 @@ async def drop_service(admin_url: str, role: str, schema: str) -> None:
         await conn.close()
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Release a connection to the pool as it is. asyncpg still rolls back an open transaction and
+    drops listeners itself; its default reset adds a round trip (`RESET ALL; UNLISTEN *; CLOSE ALL;
+    pg_advisory_unlock_all()`) on every release, i.e. on every request. Nothing here leaves session
+    state behind: settings are per transaction (SET LOCAL / SET CONSTRAINTS), and the session advisory
+    locks (relay leadership, migrations) are released in `finally` blocks of their own."""
+
+
 async def create_pool(url: str, schema: str, *, max_size: int = 10, name: str = "") -> asyncpg.Pool:
     """A pool whose connections see the service's schema first and nothing they were not granted."""
     pool = await asyncpg.create_pool(
@@ -94,6 +102,7 @@ async def create_pool(url: str, schema: str, *, max_size: int = 10, name: str = 
         max_size=max_size,
         server_settings={"search_path": check_identifier(schema), "application_name": name or schema},
         command_timeout=30,
+        reset=_keep_session,
     )
     assert pool is not None
     return pool

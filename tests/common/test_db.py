@@ -128,3 +128,19 @@ async def test_provisioning_twice_at_once_is_harmless(isolated: Isolated) -> Non
             await conn.close()
     finally:
         await drop_service(isolated.admin_url, role=name, schema=name)
+
+
+async def test_a_connection_comes_back_from_the_pool_without_its_transaction_or_listeners(
+    pool: asyncpg.Pool,
+) -> None:
+    """The pool skips asyncpg's reset query: what a handler may leave behind must still go."""
+    async with pool.acquire() as conn:
+        await conn.execute("BEGIN")  # a handler that failed before COMMIT
+        await conn.execute("CREATE TEMP TABLE scratch (id int)")
+        await conn.add_listener("some_channel", lambda *_: None)
+        backend = await conn.fetchval("SELECT pg_backend_pid()")
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT pg_backend_pid()") == backend  # the same connection
+        assert not conn.is_in_transaction()
+        assert await conn.fetchval("SELECT to_regclass('pg_temp.scratch')") is None  # rolled back
+        assert await conn.fetchval("SELECT count(*) FROM pg_listening_channels()") == 0
