@@ -11,7 +11,9 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.charset import QP, Charset
+from email.header import Header
+from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import format_datetime, parseaddr
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
@@ -106,19 +108,31 @@ def message_id_header(message_id: uuid.UUID, mail_from: str) -> str:
     return f"<{message_id}@{domain}>"
 
 
-def compose(message: store.OutgoingMessage, mail_from: str, now: datetime) -> EmailMessage:
+# The legacy (compat32) API of the email package: it writes headers as given instead of parsing each
+# one into objects, 4 times cheaper per email than EmailMessage (measured: 0.43 vs 1.8 ms), which
+# matters at hundreds of emails a second. 8bit body: links stay whole on one line, readable raw too.
+_UTF8 = Charset("utf-8")
+_UTF8.header_encoding = QP
+_UTF8.body_encoding = None  # type: ignore[assignment]  # None: no transfer encoding (8bit)
+
+
+def compose(message: store.OutgoingMessage, mail_from: str, now: datetime) -> bytes:
+    """The email as it goes on the wire."""
     if message.subject is None:
         raise ValueError("an email needs a subject")
-    mail = EmailMessage()
+    if message.recipient is None or any(c in message.recipient for c in "\r\n"):
+        raise ValueError("an email needs one recipient address")
+    mail = MIMENonMultipart("text", "plain")
+    mail.set_payload(message.body, _UTF8)
     mail["From"] = mail_from
     mail["To"] = message.recipient
-    mail["Subject"] = message.subject
+    # A Header, which the generator folds after "Subject: " (RFC 2047 when not ASCII); typeshed
+    # only knows str values, the compat32 API takes both.
+    mail["Subject"] = Header(message.subject, _UTF8)  # type: ignore[assignment]
     mail["Date"] = format_datetime(now)
     mail["Message-ID"] = message_id_header(message.id, mail_from)
     mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies to notifications
-    # 8bit, not quoted-printable: links stay whole on one line, readable in the raw file too.
-    mail.set_content(message.body, cte="8bit")
-    return mail
+    return mail.as_bytes()
 
 
 def _describe(exc: BaseException) -> str:
@@ -137,6 +151,10 @@ class SmtpTransport:
     mail_from: str
     clock: Clock
 
+    @property
+    def envelope_from(self) -> str:
+        return parseaddr(self.mail_from)[1]
+
     @contextlib.asynccontextmanager
     async def connect(self) -> AsyncIterator[Send]:
         smtp = self.server.client()
@@ -151,7 +169,7 @@ class SmtpTransport:
             except ValueError as exc:  # a header the email library refuses: no retry can help
                 raise Refused(f"cannot compose: {exc}", final=True) from exc
             try:
-                await smtp.send_message(mail)
+                await smtp.sendmail(self.envelope_from, [str(message.recipient)], mail)
             except OSError as exc:  # disconnected or timed out (before SMTPException: both match)
                 raise Unavailable(f"SMTP server unavailable: {_describe(exc)}") from exc
             except aiosmtplib.SMTPException as exc:

@@ -6,6 +6,8 @@ retry schedule, SMTP URL and headers."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -363,8 +365,34 @@ def test_message_id_is_derived_from_the_message_id() -> None:
     outgoing = OutgoingMessage(
         id=message_id, recipient="a@example.test", subject="Сумма", body="Тело", attempts=0
     )
-    mail = compose(outgoing, "Comptoir <no-reply@comptoir.local>", datetime.now(UTC))
+    mail = email.message_from_bytes(
+        compose(outgoing, "Comptoir <no-reply@comptoir.local>", datetime.now(UTC)),
+        policy=email.policy.default,
+    )
     assert mail["Message-ID"] == message_id_header(message_id, "Comptoir <no-reply@comptoir.local>")
     assert mail["Message-ID"] == f"<{message_id}@comptoir.local>"
     assert mail["To"] == "a@example.test" and mail["Subject"] == "Сумма"
     assert mail.get_content().strip() == "Тело"
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Order received",
+        "Votre commande a été reçue",
+        "Вы получили 1234 балла за заказ — спасибо, что вы с нами!",
+    ],
+)
+def test_composed_emails_read_back_whole_whatever_the_subject(subject: str) -> None:
+    link = "https://shop.example/activate?token=" + "a" * 120
+    outgoing = OutgoingMessage(
+        id=uuid.uuid4(),
+        recipient="a@example.test",
+        subject=subject,
+        body=f"Bonjour Léa,\n{link}\n",
+        attempts=0,
+    )
+    raw = compose(outgoing, "Comptoir <no-reply@comptoir.local>", datetime.now(UTC))
+    mail = email.message_from_bytes(raw, policy=email.policy.default)
+    assert mail["Subject"] == subject and mail["To"] == "a@example.test"
+    assert mail["Content-Transfer-Encoding"] == "8bit" and link in raw.decode()  # the link on one line
