@@ -205,7 +205,12 @@ class EventConsumer:
 
     async def _handle_batch(self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
         assert self._consumer is not None
-        done = await asyncio.gather(*(self._handle_partition(records) for records in batch.values()))
+        # One partition after the other: handlers lock rows that events of several partitions share
+        # (loyalty's points account gets orders keyed by order id, so from every partition), and
+        # chunks of two partitions applied at once held those locks against each other until
+        # PostgreSQL's deadlock detector broke the tie a second later. Concurrency comes from more
+        # consumer processes, whose chunks rarely meet.
+        done = [await self._handle_partition(records) for records in batch.values()]
         offsets = {tp: last + 1 for tp, last in zip(batch, done, strict=True) if last is not None}
         if offsets:
             try:
