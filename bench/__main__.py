@@ -2,7 +2,8 @@
 
 Parts, in order (progress on stderr):
 1. limits: pgbench with the SQL of one order submission (1 and 16 clients), aiohttp hello-world,
-   the broker's raw produce and consume rates and produce → consume latency with aiokafka;
+   the broker's raw produce and consume rates and produce → consume latency with aiokafka, the
+   SMTP sink's emails/s over one connection;
 2. order submission through the gateway at rising rates, open loop;
 3. catalog read by code, login;
 4. the event pipeline at a steady order rate: order → points, order → email;
@@ -44,6 +45,7 @@ async def on_stack(args: argparse.Namespace, results: dict[str, Any]) -> None:
         )
         lim["hello_world"] = await limits.hello_world(progress, seconds=args.hello_seconds)
         lim["broker"] = await broker.limits(stack.kafka_bootstrap_servers, progress)
+        lim["smtp_sink"] = await broker.smtp_sink(stack.smtp_url, progress)
 
         log_path = RESULTS / "logs" / "platform.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
-"""The broker's own limits with aiokafka, in the same run: raw produce and consume throughput, and the
-produce → consume latency of single messages at a steady rate. Nothing of ours in the path: what the
-event pipeline can never beat."""
+"""Limits of the parts the event pipeline stands on, in the same run: the broker (raw produce and
+consume throughput, produce → consume latency at a steady rate, with aiokafka) and the SMTP sink
+(emails/s over one connection). Nothing of ours in the path: what the pipeline can never beat."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import asyncio
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
+import aiosmtplib
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -116,3 +118,24 @@ async def limits(bootstrap: str, progress: Any) -> dict[str, Any]:
     raw = await throughput(bootstrap)
     progress(f"broker: produce → consume latency, one message at a time at {LATENCY_RATE}/s")
     return raw | {"latency": await latency(bootstrap)}
+
+
+async def smtp_sink(smtp_url: str, progress: Any, count: int = 1_000) -> dict[str, float]:
+    """How many mails/s the SMTP sink takes over one connection, sent as notify sends them (bytes
+    with `sendmail`): the ceiling of order → email on this machine, whatever notify does."""
+    progress(f"SMTP sink: {count:,} emails over one connection (aiosmtplib)")
+    parts = urlsplit(smtp_url)
+    mail = (
+        b"From: bench@comptoir.local\r\nTo: sink@comptoir.local\r\nSubject: bench\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + b"Bonjour, votre commande est partie.\r\n" * 10
+    )
+    smtp = aiosmtplib.SMTP(hostname=parts.hostname or "127.0.0.1", port=parts.port or 25)
+    await smtp.connect()
+    try:
+        started = time.perf_counter()
+        for _ in range(count):
+            await smtp.sendmail("bench@comptoir.local", ["sink@comptoir.local"], mail)
+        elapsed = time.perf_counter() - started
+    finally:
+        await smtp.quit()
+    return {"emails": count, "per_s": count / elapsed}

@@ -109,6 +109,8 @@ def table(results: dict[str, Any]) -> str:
             f"  broker produce → consume at {lat['rate_per_s']}/s (fetch wait {lat['fetch_max_wait_ms']} ms):"
             f" p50 {_ms(lat['p50_ms'])} ms, p99 {_ms(lat['p99_ms'])} ms, max {_ms(lat['max_ms'])} ms"
         )
+    if "smtp_sink" in limits:
+        lines.append(f"  SMTP sink, one connection: {limits['smtp_sink']['per_s']:,.0f} emails/s")
     if platform.get("orders"):
         lines.append("")
         lines.append("Order submission through the gateway (open loop)")

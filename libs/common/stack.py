@@ -30,7 +30,6 @@ from typing import Any, Self
 from urllib.parse import urlsplit
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Mailbox
 
 _PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True)  # loaded before any fork: the child must not import
@@ -313,6 +312,22 @@ class TansuBroker:
         self._proc.send_signal(signal.SIGCONT)
 
 
+class _MaildirWriter:
+    """Stores each message's bytes as received, as one Maildir file (written in tmp/, renamed into
+    new/). aiosmtpd's own Mailbox handler parses every message and writes it back out: the sink
+    then took about 6 ms of CPU per email, below notify's rate under load."""
+
+    def __init__(self, maildir: Path) -> None:
+        self.maildir = maildir
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        name = f"{time.time_ns()}.{uuid.uuid4().hex}.comptoir"
+        tmp = self.maildir / "tmp" / name
+        tmp.write_bytes(envelope.original_content or envelope.content)
+        tmp.rename(self.maildir / "new" / name)
+        return "250 Message accepted for delivery"
+
+
 class SmtpSink:
     """An aiosmtpd server that stores every message it receives in a Maildir."""
 
@@ -329,7 +344,7 @@ class SmtpSink:
         _ensure_port_free(self.port, "The SMTP sink")
         for sub in ("tmp", "new", "cur"):  # aiosmtpd only writes into them, even in an existing folder
             (self.maildir / sub).mkdir(parents=True, exist_ok=True)
-        self._controller = Controller(Mailbox(self.maildir), hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(_MaildirWriter(self.maildir), hostname="127.0.0.1", port=self.port)
         self._controller.start()
 
     def stop(self) -> None:
