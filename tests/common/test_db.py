@@ -130,6 +130,7 @@ async def test_provisioning_twice_at_once_is_harmless(isolated: Isolated) -> Non
         await drop_service(isolated.admin_url, role=name, schema=name)
 
 
+@pytest.mark.filterwarnings("ignore:.*active notification listener:asyncpg.InterfaceWarning")
 async def test_a_connection_comes_back_from_the_pool_without_its_transaction_or_listeners(
     pool: asyncpg.Pool,
 ) -> None:

@@ -269,5 +269,5 @@ async def test_no_route_lets_a_role_reach_beyond_its_organisation_or_itself(api:
     assert not leaks, "\n".join(leaks)
 
 
-def test_the_matrix_covers_every_service_with_routes(platform: Platform) -> None:
+async def test_the_matrix_covers_every_service_with_routes(platform: Platform) -> None:
     assert set(TABLES) == {name for name in platform.services if name != "gateway"}
