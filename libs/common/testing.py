@@ -194,6 +194,31 @@ async def service_running(
         await running.stop()
 
 
+async def rows_holding(
+    db: asyncpg.Pool | asyncpg.Connection, values: Sequence[str], schemas: Sequence[str] | None = None
+) -> list[tuple[str, str, str]]:
+    """(schema, table, value) for every row, in every table of these schemas (default: the current
+    one), that holds one of these values: where a person's data still is. Bytes (event payloads)
+    are read as UTF-8, everything else as text."""
+    tables = await db.fetch(
+        "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
+        " AND table_schema = ANY(coalesce($1::text[], ARRAY[current_schema()::text]))",
+        schemas,
+    )
+    empty = set(schemas or ()) - {t["table_schema"] for t in tables}
+    assert not empty, f"no tables in {sorted(empty)}: a search there would find nothing, whatever is stored"
+    found = []
+    for table in tables:
+        schema, name = table["table_schema"], table["table_name"]
+        for row in await db.fetch(f'SELECT * FROM "{schema}"."{name}"'):
+            text = " ".join(
+                bytes(v).decode(errors="replace") if isinstance(v, bytes | memoryview) else str(v)
+                for v in row.values()
+            )
+            found += [(schema, name, value) for value in values if value in text]
+    return found
+
+
 async def wait_until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 30) -> None:
     """Poll `check` until it is true; fail naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout

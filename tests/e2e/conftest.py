@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from libs.common import testing
 from libs.common.db import drop_service
 from libs.common.devrun import Platform, runnable_services
 from libs.common.stack import LocalStack, free_port
@@ -199,27 +200,11 @@ mail_text = _text
 
 
 async def rows_holding(platform: Platform, values: list[str]) -> list[str]:
-    """Every row, in every table of every service's schema, holding any of these values: where a
-    person's data still is. Bytes (event payloads) are read as UTF-8, everything else as text."""
-    services = [name for name in platform.services if name != "gateway"]
-    schemas = [platform.schema(name) for name in services]
-    found = []
+    """Where any of these values still is, in every table of every service's schema."""
+    schemas = [platform.schema(name) for name in platform.services if name != "gateway"]
     conn = await asyncpg.connect(platform.stack.database_url)
     try:
-        tables = await conn.fetch(
-            "SELECT table_schema, table_name FROM information_schema.tables"
-            " WHERE table_schema = ANY($1::text[]) AND table_type = 'BASE TABLE'",
-            schemas,
-        )
-        assert {t["table_schema"] for t in tables} == set(schemas), "a service schema has no tables"
-        for table in tables:
-            name = f'"{table["table_schema"]}"."{table["table_name"]}"'
-            for row in await conn.fetch(f"SELECT * FROM {name}"):
-                text = " ".join(
-                    bytes(v).decode(errors="replace") if isinstance(v, bytes | memoryview) else str(v)
-                    for v in row.values()
-                )
-                found += [f"{name}: {value!r} in {text[:300]}" for value in values if value in text]
+        found = await testing.rows_holding(conn, values, schemas)
     finally:
         await conn.close()
-    return found
+    return [f"{schema}.{table}: {value!r}" for schema, table, value in found]

@@ -20,7 +20,7 @@ import pytest_asyncio
 
 from libs.common.db import create_pool, drop_service, provision_service
 from libs.common.stack import LocalStack
-from libs.common.testing import Isolated, service_running
+from libs.common.testing import Isolated, rows_holding, service_running
 from services.identity.app import SPEC
 
 PLATFORM_KEY = "dev-platform-key"
@@ -162,21 +162,8 @@ class Identity:
         return dict(stored)
 
     async def rows_holding(self, values: list[str]) -> list[tuple[str, str]]:
-        """(table, value) for every row of the schema, in every table, that holds one of these values
-        (bytes read as UTF-8, as the outbox and dead letters store their payloads)."""
-        tables = await self.db.fetch(
-            "SELECT table_name FROM information_schema.tables"
-            " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
-        )
-        found = []
-        for table in tables:
-            name = table["table_name"]
-            for row in await self.db.fetch(f'SELECT * FROM "{name}"'):
-                text = " ".join(
-                    v.decode(errors="replace") if isinstance(v, bytes) else str(v) for v in row.values()
-                )
-                found += [(name, value) for value in values if value in text]
-        return found
+        """(table, value) for every row of identity's schema that holds one of these values."""
+        return [(table, value) for _, table, value in await rows_holding(self.db, values)]
 
     async def activated(self, tenant_id: str, email: str) -> tuple[str, str]:
         """A partner registered and activated: (account id, token)."""

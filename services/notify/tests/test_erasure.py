@@ -13,7 +13,7 @@ import pytest_asyncio
 
 from libs.common.events import Envelope
 from libs.common.stack import LocalStack, SmtpSink, free_port
-from libs.common.testing import ServiceUnderTest
+from libs.common.testing import ServiceUnderTest, rows_holding
 from services.notify.tests.conftest import (
     TENANT,
     account,
@@ -46,19 +46,7 @@ async def notify(stack: LocalStack) -> AsyncIterator[ServiceUnderTest]:
 
 async def values_left(pool: asyncpg.Pool, schema: str, values: Iterable[str]) -> list[str]:
     """Where any of these values still is, in any table of the schema (bytea decoded as text)."""
-    tables = await pool.fetch(
-        "SELECT table_name FROM information_schema.tables"
-        " WHERE table_schema = $1 AND table_type = 'BASE TABLE'",
-        schema,
-    )
-    found = []
-    for table in [t["table_name"] for t in tables]:
-        for row in await pool.fetch(f'SELECT * FROM "{table}"'):
-            text = " ".join(
-                v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in row.values()
-            )
-            found += [f"{table}: {value}" for value in values if value in text]
-    return found
+    return [f"{table}: {value}" for _, table, value in await rows_holding(pool, list(values), [schema])]
 
 
 async def consumed(notify: ServiceUnderTest, *events: Envelope) -> None:
