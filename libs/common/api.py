@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -87,6 +88,15 @@ class Owner:
             and caller.organisation_id is not None
             and self.organisation_id == caller.organisation_id
         )
+
+
+def path_uuid(request: web.Request, name: str) -> uuid.UUID | None:
+    """A path parameter that must be a UUID, for owner lookups; None when it is not one (it names
+    nothing then: the guard answers 404 as for a missing resource)."""
+    try:
+        return uuid.UUID(request.match_info[name])
+    except ValueError:
+        return None
 
 
 OwnerLookup = Callable[[web.Request, Principal], Awaitable[Owner | None]]

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from aiohttp import web
 
-from libs.common.api import ANY_ROLE, ORGANISATION, TENANT, Grant, Owner, owner, roles
+from libs.common.api import ANY_ROLE, ORGANISATION, TENANT, Grant, Owner, owner, path_uuid, roles
 from libs.common.auth import Principal
 from libs.common.http import Problem
 from libs.common.runtime import POOL
@@ -56,14 +56,6 @@ def organisation_of(caller: Principal) -> uuid.UUID | None:
 def viewer_of(caller: Principal) -> Viewer:
     """Admins see the whole catalog; others only active products of their organisation's assortment."""
     return Viewer(caller.tenant_id, organisation_of(caller), sees_everything=is_admin(caller))
-
-
-def path_uuid(request: web.Request, name: str) -> uuid.UUID | None:
-    """A path parameter that must be a UUID; None when it is not (it names nothing then)."""
-    try:
-        return uuid.UUID(request.match_info[name])
-    except ValueError:
-        return None
 
 
 def invalid(field: str, message: str, kind: str = "value_error") -> Problem:

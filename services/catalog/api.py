@@ -13,7 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from libs.common import idempotency
-from libs.common.api import AUTHENTICATED, Endpoint, Owner, owner
+from libs.common.api import AUTHENTICATED, Endpoint, Owner, owner, path_uuid
 from libs.common.auth import Principal, principal
 from libs.common.http import Problem, json_response, read_json, read_query
 from libs.common.runtime import POOL
@@ -24,7 +24,6 @@ from services.catalog.access import (
     Clock,
     brand_owner,
     is_admin,
-    path_uuid,
     the_brand,
     viewer_of,
 )

@@ -14,7 +14,7 @@ import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from libs.common.api import AUTHENTICATED, Endpoint, Owner, owner
+from libs.common.api import AUTHENTICATED, Endpoint, Owner, owner, path_uuid
 from libs.common.auth import Principal, principal
 from libs.common.http import Problem, json_response, read_query
 from libs.common.runtime import POOL
@@ -27,7 +27,6 @@ from services.catalog.access import (
     invalid,
     is_admin,
     organisation_of,
-    path_uuid,
     the_brand,
     viewer_of,
 )

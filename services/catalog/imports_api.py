@@ -9,7 +9,7 @@ import uuid
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from libs.common.api import Endpoint
+from libs.common.api import Endpoint, owner
 from libs.common.auth import principal
 from libs.common.http import Problem, json_response
 from libs.common.runtime import POOL
@@ -85,7 +85,7 @@ async def import_products(request: web.Request) -> web.Response:
 async def import_prices(request: web.Request) -> web.Response:
     caller = principal(request)
     table = await _table(request)
-    list_id = uuid.UUID(request.match_info["price_list_id"])  # the owner lookup found it
+    list_id = owner(request).resource.id  # the price list the owner lookup found
     try:
         async with request.app[POOL].acquire() as conn, conn.transaction():
             report = await imports.import_prices(conn, caller.tenant_id, list_id, table)

@@ -10,12 +10,12 @@ import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from libs.common.api import Endpoint, Owner, owner
+from libs.common.api import Endpoint, Owner, owner, path_uuid
 from libs.common.auth import Principal, principal
 from libs.common.http import json_response, read_json, read_query
 from libs.common.runtime import POOL
 from services.catalog import commands, pricing_store
-from services.catalog.access import ADMIN, OWN_ORGANISATION, path_uuid
+from services.catalog.access import ADMIN, OWN_ORGANISATION
 from services.catalog.api import created_once
 from services.catalog.domain import GroupDetails, OrganisationTerms, PriceList, PriceListDetails, TermsDetails
 

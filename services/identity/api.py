@@ -26,6 +26,7 @@ from libs.common.api import (
     Owner,
     grant,
     owner,
+    path_uuid,
     roles,
     scope,
 )
@@ -385,14 +386,15 @@ class CloseAccount(_Body):
 # --- shared steps ---
 
 
-def _check_platform_key(request: web.Request) -> None:
+def check_platform_key(request: web.Request, action: str) -> None:
+    """Platform operations (creating a tenant, rotating keys) need the platform's key."""
     given = request.headers.get(PLATFORM_KEY_HEADER, "")
     if not hmac.compare_digest(given.encode(), request.app[POLICY].platform_key.encode()):
         raise Problem(
             403,
             "Forbidden",
             type="platform-key-required",
-            detail=f"creating a tenant needs the platform's key in the {PLATFORM_KEY_HEADER} header",
+            detail=f"{action} needs the platform's key in the {PLATFORM_KEY_HEADER} header",
         )
 
 
@@ -439,7 +441,7 @@ async def _caller_account(request: web.Request) -> Account:
 
 
 async def organisation_owner(request: web.Request, caller: Principal) -> Owner | None:
-    organisation_id = _as_uuid(request.match_info["organisation_id"])
+    organisation_id = path_uuid(request, "organisation_id")
     found = await store.organisation(request.app[POOL], organisation_id) if organisation_id else None
     if found is None:
         return None
@@ -447,7 +449,7 @@ async def organisation_owner(request: web.Request, caller: Principal) -> Owner |
 
 
 async def account_owner(request: web.Request, caller: Principal) -> Owner | None:
-    account_id = _as_uuid(request.match_info["account_id"])
+    account_id = path_uuid(request, "account_id")
     found = await store.account_anywhere(request.app[POOL], account_id) if account_id else None
     if found is None:
         return None
@@ -459,7 +461,7 @@ async def account_owner(request: web.Request, caller: Principal) -> Owner | None
 
 
 async def create_tenant(request: web.Request) -> web.Response:
-    _check_platform_key(request)
+    check_platform_key(request, "creating a tenant")
     body = await read_json(request, CreateTenant)
     # The tenant has no settings yet: its first admin's password meets the default policy.
     password_hash = await commands.hash_chosen_password(

@@ -3,7 +3,6 @@ account, and the signing keys (their JWKS and their rotation)."""
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from datetime import datetime
 from typing import Annotated, Literal
@@ -12,12 +11,12 @@ import jwt
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from libs.common.api import ANY_ROLE, PUBLIC, SELF, Endpoint, Grant, Owner, owner, roles
-from libs.common.auth import Principal, principal
-from libs.common.http import Problem, json_response, read_json
+from libs.common.api import ANY_ROLE, PUBLIC, SELF, Endpoint, Grant, owner, roles
+from libs.common.auth import principal
+from libs.common.http import json_response, read_json
 from libs.common.runtime import POOL
-from services.identity import sessions, signing, store
-from services.identity.api import PLATFORM_KEY_HEADER, POLICY
+from services.identity import sessions, signing
+from services.identity.api import POLICY, account_owner, check_platform_key
 from services.identity.commands import invalid_field
 from services.identity.domain import ADMIN, MAX_PASSWORD, Account
 
@@ -256,37 +255,14 @@ async def confirm_recovery(request: web.Request) -> web.Response:
     return _no_content()
 
 
-async def _account_owner(request: web.Request, caller: Principal) -> Owner | None:
-    try:
-        account_id = uuid.UUID(request.match_info["account_id"])
-    except ValueError:
-        return None
-    account = await store.account(request.app[POOL], caller.tenant_id, account_id)
-    if account is None:
-        return None
-    organisation_id = str(account.organisation_id) if account.organisation_id else None
-    return Owner(account.tenant_id, organisation_id, str(account.account_id), account)
-
-
 async def unlock_account(request: web.Request) -> web.Response:
     account: Account = owner(request).resource
     await sessions.unlock_account(request.app[POOL], account.account_id)
     return _no_content()
 
 
-def _check_platform_key(request: web.Request) -> None:
-    given = request.headers.get(PLATFORM_KEY_HEADER, "")
-    if not hmac.compare_digest(given.encode(), request.app[POLICY].platform_key.encode()):
-        raise Problem(
-            403,
-            "Forbidden",
-            type="platform-key-required",
-            detail=f"rotating the signing keys needs the platform's key in the {PLATFORM_KEY_HEADER} header",
-        )
-
-
 async def rotate_signing_keys(request: web.Request) -> web.Response:
-    _check_platform_key(request)
+    check_platform_key(request, "rotating the signing keys")
     rotation = await signing.rotate(request.app[POOL], request.app[POLICY])
     return json_response(
         KeyRotated(
@@ -403,7 +379,7 @@ ENDPOINTS = [
         unlock_account,
         "Unlock an account locked after failed logins",
         roles=roles(ADMIN),
-        owner=_account_owner,
+        owner=account_owner,
         status=204,
     ),
 ]

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 
 from libs.common import api
-from libs.common.api import TENANT, Endpoint, Owner, grant
+from libs.common.api import TENANT, Endpoint, Owner, grant, path_uuid
 from libs.common.auth import Principal
 from libs.common.http import Problem, json_response
 from libs.common.runtime import POOL
@@ -49,9 +47,8 @@ async def list_messages(request: web.Request) -> web.Response:
 
 async def message_owner(request: web.Request, caller: Principal) -> Owner | None:
     """The message the path names, whoever's it is: the guard compares its tenant with the caller's."""
-    try:
-        message_id = uuid.UUID(request.match_info["message_id"])
-    except ValueError:
+    message_id = path_uuid(request, "message_id")
+    if message_id is None:
         return None
     message = await store.get_message(request.app[POOL], message_id)
     if message is None:

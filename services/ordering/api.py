@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from libs.common import idempotency, outbox
-from libs.common.api import ORGANISATION, SELF, TENANT, Endpoint, Owner, grant, owner, roles, scope
+from libs.common.api import ORGANISATION, SELF, TENANT, Endpoint, Owner, grant, owner, path_uuid, roles, scope
 from libs.common.auth import Principal, principal
 from libs.common.events import envelope
 from libs.common.http import Problem, json_response, read_json
@@ -192,9 +192,8 @@ def _limit(request: web.Request) -> int:
 
 async def order_owner(request: web.Request, caller: Principal) -> Owner | None:
     """The order named in the path, with whoever placed it; an id that is not a UUID names no order."""
-    try:
-        order_id = uuid.UUID(request.match_info["order_id"])
-    except ValueError:
+    order_id = path_uuid(request, "order_id")
+    if order_id is None:
         return None
     order = await store.find_order(request.app[POOL], caller.tenant_id, order_id)
     if order is None:
