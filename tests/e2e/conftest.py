@@ -116,6 +116,33 @@ class Api:
         )
         return await self.login(tenant_id, admin)
 
+    async def organisation(self, admin: str, code: str) -> str:
+        """A new organisation of the admin's tenant, named and coded `code`; its id."""
+        _, body = await self.call(
+            "POST",
+            "/api/identity/organisations",
+            token=admin,
+            expect=201,
+            json={"name": code, "customer_code": code},
+        )
+        return str(body["organisation_id"])
+
+    async def invite(
+        self, admin: str, email: str, role: str, organisation_id: str | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        """An account of `role` created by the admin with an initial password (it may log in at
+        once unless the tenant forces a change); the created account."""
+        body = {"display_name": role.title()} | fields
+        body |= {"email": email, "roles": [role], "organisation_id": organisation_id}
+        _, account = await self.call(
+            "POST",
+            "/api/identity/accounts/invitations",
+            token=admin,
+            expect=201,
+            json=body | {"initial_password": PASSWORD},
+        )
+        return dict(account)
+
     async def login(self, tenant_id: str, address: str) -> str:
         _, body = await self.call(
             "POST",

@@ -22,7 +22,7 @@ from services.identity.app import SPEC as IDENTITY
 from services.loyalty.app import SPEC as LOYALTY
 from services.notify.app import SPEC as NOTIFY
 from services.ordering.app import SPEC as ORDERING
-from tests.e2e.conftest import PASSWORD, Api, eventually
+from tests.e2e.conftest import Api, eventually
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 
@@ -45,31 +45,8 @@ class World:
 async def _invite(api: Api, admin: str, tenant: str, role: str, organisation: str | None) -> str:
     """An account of `role` created by the admin with an initial password; its token."""
     address = f"{role}-{uuid.uuid4().hex[:6]}@{tenant}.test"
-    await api.call(
-        "POST",
-        "/api/identity/accounts/invitations",
-        token=admin,
-        expect=201,
-        json={
-            "email": address,
-            "display_name": role.title(),
-            "roles": [role],
-            "organisation_id": organisation,
-            "initial_password": PASSWORD,
-        },
-    )
+    await api.invite(admin, address, role, organisation)
     return await api.login(tenant, address)
-
-
-async def _organisation(api: Api, admin: str, code: str) -> str:
-    _, body = await api.call(
-        "POST",
-        "/api/identity/organisations",
-        token=admin,
-        expect=201,
-        json={"name": code, "customer_code": code},
-    )
-    return str(body["organisation_id"])
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -82,7 +59,7 @@ async def _populate(api: Api) -> World:
     world = World()
     a, b = f"acl-a-{uuid.uuid4().hex[:6]}", f"acl-b-{uuid.uuid4().hex[:6]}"
     admin = await api.create_tenant(a)
-    o1, o2 = await _organisation(api, admin, "O1"), await _organisation(api, admin, "O2")
+    o1, o2 = await api.organisation(admin, "O1"), await api.organisation(admin, "O2")
     world.insiders["admin"] = admin
     for role in ROLES[1:]:
         in_org = role in ("partner", "validator", "customer")

@@ -11,7 +11,7 @@ from typing import Any
 import openpyxl
 import pytest
 
-from tests.e2e.conftest import PASSWORD, Api, eventually
+from tests.e2e.conftest import Api, eventually
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 
@@ -20,34 +20,18 @@ async def _post(api: Api, token: str, path: str, body: Any, expect: int = 201) -
     return (await api.call("POST", f"/api/catalog{path}", token=token, expect=expect, json=body))[1]
 
 
+async def _partner_of_an_organisation(api: Api, tenant: str) -> tuple[str, str, str]:
+    """A new tenant with an organisation and a partner of it: (admin token, organisation, partner token)."""
+    admin = await api.create_tenant(tenant)
+    organisation = await api.organisation(admin, "O1")
+    await api.invite(admin, f"claire@{tenant}.test", "partner", organisation)
+    return admin, organisation, await api.login(tenant, f"claire@{tenant}.test")
+
+
 async def test_a_partner_sees_orders_and_downloads_her_organisations_prices_within_her_assortment(
     api: Api, unique: str
 ) -> None:
-    tenant = f"cat-{unique}"
-    admin = await api.create_tenant(tenant)
-    _, organisation = await api.call(
-        "POST",
-        "/api/identity/organisations",
-        token=admin,
-        expect=201,
-        json={"name": "O1", "customer_code": "O1"},
-    )
-    org = organisation["organisation_id"]
-    email = f"claire@{tenant}.test"
-    await api.call(
-        "POST",
-        "/api/identity/accounts/invitations",
-        token=admin,
-        expect=201,
-        json={
-            "email": email,
-            "display_name": "Claire",
-            "roles": ["partner"],
-            "organisation_id": org,
-            "initial_password": PASSWORD,
-        },
-    )
-    partner = await api.login(tenant, email)
+    admin, org, partner = await _partner_of_an_organisation(api, f"cat-{unique}")
 
     brand = await _post(api, admin, "/brands", {"name": "Laboratoire"})
     products = {
@@ -124,31 +108,7 @@ async def test_a_partner_sees_orders_and_downloads_her_organisations_prices_with
 
 
 async def test_a_gated_asset_needs_the_organisations_entitlement(api: Api, unique: str) -> None:
-    tenant = f"asset-{unique}"
-    admin = await api.create_tenant(tenant)
-    _, organisation = await api.call(
-        "POST",
-        "/api/identity/organisations",
-        token=admin,
-        expect=201,
-        json={"name": "O", "customer_code": "O"},
-    )
-    org = organisation["organisation_id"]
-    email = f"claire@{tenant}.test"
-    await api.call(
-        "POST",
-        "/api/identity/accounts/invitations",
-        token=admin,
-        expect=201,
-        json={
-            "email": email,
-            "display_name": "Claire",
-            "roles": ["partner"],
-            "organisation_id": org,
-            "initial_password": PASSWORD,
-        },
-    )
-    partner = await api.login(tenant, email)
+    admin, org, partner = await _partner_of_an_organisation(api, f"asset-{unique}")
     png = b"\x89PNG\r\n\x1a\n" + uuid.uuid4().bytes * 4
     _, asset = await api.call(
         "POST",

@@ -82,11 +82,12 @@ async def _settings(api: Api, admin: str, **changes: Any) -> dict[str, Any]:
 
 
 async def _invite(api: Api, admin: str, tenant: str, role: str, **extra: Any) -> dict[str, Any]:
-    body = _person(tenant, roles=[role], initial_password=PASSWORD) | extra
-    _, account = await api.call(
-        "POST", "/api/identity/accounts/invitations", token=admin, expect=201, json=body
-    )
-    return dict(account) | {"email": body["email"], "phone": body["phone"]}
+    """An account of `role` with every registration field, created by the admin with an initial
+    password: the account, its email and phone."""
+    person = _person(tenant) | extra
+    email, organisation_id = person.pop("email"), person.pop("organisation_id", None)
+    account = await api.invite(admin, email, role, organisation_id, **person)
+    return account | {"email": email, "phone": person["phone"]}
 
 
 async def test_a_partner_registers_with_her_customer_code_under_the_tenant_policy_and_logs_in_by_number(
