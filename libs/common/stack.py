@@ -41,23 +41,44 @@ class StackError(RuntimeError):
     """A local stack component could not start."""
 
 
+class PortTaken(StackError):
+    """A component's port was taken by someone else; another port may do."""
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """Return `count` distinct TCP ports on 127.0.0.1 that nothing listens on right now.
+
+    The sockets stay bound until all ports are chosen, so the kernel cannot hand out one twice.
+    Another process may still take a port before its server binds it: callers that start
+    servers retry on PortTaken."""
+    with contextlib.ExitStack() as held:
+        ports = []
+        for _ in range(count):
+            sock = held.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
 
 
 def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
     """Tell whether something accepts TCP connections on host:port."""
     with socket.socket() as sock:
         sock.settimeout(0.2)
-        return sock.connect_ex((host, port)) == 0
+        if sock.connect_ex((host, port)) != 0:
+            return False
+        # A connect to a free port of the ephemeral range can pick that very port as its own
+        # source and "succeed" by connecting to itself (TCP simultaneous open): nobody listens.
+        return bool(sock.getsockname() != sock.getpeername())
 
 
 def _ensure_port_free(port: int, what: str) -> None:
     if port_is_open(port):
-        raise StackError(
+        raise PortTaken(
             f"{what} cannot start: port 127.0.0.1:{port} is already taken. "
             f"Stop whatever listens there or choose another port."
         )

@@ -28,7 +28,7 @@ from libs.common.db import create_pool, drop_service, provision_service, url_for
 from libs.common.events import Envelope
 from libs.common.runtime import ServiceSpec, start
 from libs.common.settings import ServiceSettings
-from libs.common.stack import LocalStack, StackConfig, free_port
+from libs.common.stack import LocalStack, PortTaken, StackConfig, free_port, free_ports
 
 
 @contextlib.contextmanager
@@ -39,13 +39,29 @@ def running_stack(*, use_environ: bool = True) -> Iterator[LocalStack]:
     data_dir.chmod(0o755)  # PostgreSQL runs as an unprivileged user when the tests run as root
     config = StackConfig.from_environ() if use_environ else StackConfig.from_environ({})
     config.data_dir = data_dir
-    config.postgres_port, config.broker_port, config.smtp_port = free_port(), free_port(), free_port()
-    config.sms_port = free_port()
     try:
-        with LocalStack(config) as running:
+        running = _started(config)
+        try:
             yield running
+        finally:
+            running.stop()
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _started(config: StackConfig, attempts: int = 3) -> LocalStack:
+    """Start the stack on free ports, on other ports when another process took one meanwhile."""
+    for attempt in range(1, attempts + 1):
+        config.postgres_port, config.broker_port, config.smtp_port, config.sms_port = free_ports(4)
+        stack = LocalStack(config)
+        try:
+            stack.start()
+        except PortTaken:
+            if attempt == attempts:
+                raise
+            continue
+        return stack
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture(scope="session")

@@ -27,9 +27,11 @@ from libs.common.stack import (
     StackError,
     TansuBroker,
     free_port,
+    free_ports,
+    port_is_open,
     read_sms,
 )
-from libs.common.testing import Isolated
+from libs.common.testing import Isolated, _started
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,6 +43,35 @@ def test_a_taken_port_is_a_clear_error() -> None:
         port = busy.getsockname()[1]
         with pytest.raises(StackError, match=f"port 127.0.0.1:{port} is already taken"):
             TansuBroker(port).start()
+
+
+def test_free_ports_are_distinct() -> None:
+    ports = free_ports(64)
+    assert len(set(ports)) == 64
+
+
+def test_a_stack_whose_port_was_taken_meanwhile_starts_on_other_ports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        offers = iter([[1, 2, 3, taken], free_ports(4)])
+        monkeypatch.setattr("libs.common.testing.free_ports", lambda count: next(offers))
+        config = StackConfig(
+            data_dir=tmp_path,
+            database_url="postgresql://unused@127.0.0.1:1/x",
+            kafka_bootstrap_servers="127.0.0.1:1",
+            smtp_url="smtp://127.0.0.1:1",
+        )
+        stack = _started(config)
+    try:
+        assert stack.sms is not None
+        assert config.sms_port != taken
+        assert port_is_open(config.sms_port)
+    finally:
+        stack.stop()
 
 
 def test_a_failing_component_stops_the_ones_already_started(tmp_path: Path) -> None:
