@@ -18,7 +18,7 @@ import asyncpg
 from bench.load import LoadResult, LoadSpec, Request, percentiles, run_load_async
 from libs.common.db import drop_service
 from libs.common.devrun import Platform, runnable_services
-from libs.common.stack import LocalStack, free_port
+from libs.common.stack import LocalStack, free_ports
 from tests.e2e.conftest import PASSWORD, Api
 
 Progress = Callable[[str], None]
@@ -104,7 +104,7 @@ async def running_platform(stack: LocalStack, log: IO[str], progress: Progress) 
     platform = Platform(
         stack,
         services,
-        ports={name: free_port() for name in services},
+        ports=dict(zip(services, free_ports(len(services)), strict=True)),
         namespace=namespace,
         log=log,
         extra_env=PRODUCTION_ENV,

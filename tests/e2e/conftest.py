@@ -20,7 +20,7 @@ import pytest_asyncio
 from libs.common import testing
 from libs.common.db import drop_service
 from libs.common.devrun import Platform, runnable_services
-from libs.common.stack import LocalStack, free_port
+from libs.common.stack import LocalStack, free_ports
 
 T = TypeVar("T")
 PLATFORM_KEY = "dev-platform-key"
@@ -37,7 +37,7 @@ async def platform(stack: LocalStack) -> AsyncIterator[Platform]:
     running = Platform(
         stack,
         services,
-        ports={name: free_port() for name in services},
+        ports=dict(zip(services, free_ports(len(services)), strict=True)),
         namespace=namespace,
         log=log,
         extra_env={
