@@ -309,7 +309,8 @@ async def backlog_watch(bench: Bench, every: float = 0.5) -> AsyncIterator[list[
 _PIPELINE = """
 SELECT o.order_id, extract(epoch FROM o.submitted_at) AS submitted,
        extract(epoch FROM ob.published_at) AS published,
-       extract(epoch FROM l.created_at) AS points, extract(epoch FROM m.sent_at) AS email
+       extract(epoch FROM l.created_at) AS points, extract(epoch FROM m.created_at) AS queued,
+       extract(epoch FROM m.sent_at) AS email
 FROM {orders} o
 LEFT JOIN {outbox} ob ON ob.key = o.order_id::text AND ob.topic = 'ordering.order.v1'
 LEFT JOIN {ledger} l ON l.cause_id = o.order_id::text AND l.kind = 'earn' AND l.cause_type = 'order'
@@ -351,10 +352,12 @@ async def pipeline(bench: Bench, rate: int, seconds: float, progress: Progress) 
             "at_s": float(r["submitted"]) - start,
             "published_ms": _after(r, "published"),
             "points_ms": _after(r, "points"),
+            "queued_ms": _after(r, "queued"),
             "email_ms": _after(r, "email"),
         }
         for r in rows
     ]
+    queued = [s["queued_ms"] for s in series if s["queued_ms"] is not None]
     points = [s["points_ms"] for s in series if s["points_ms"] is not None]
     emails = [s["email_ms"] for s in series if s["email_ms"] is not None]
     published = [s["published_ms"] for s in series if s["published_ms"] is not None]
@@ -368,6 +371,7 @@ async def pipeline(bench: Bench, rate: int, seconds: float, progress: Progress) 
         "emails_missing": len(rows) - len(emails),
         "order_to_published": percentiles(published),
         "order_to_points": percentiles(points),
+        "order_to_queued": percentiles(queued),  # notify's consumer composed it; email: the dispatcher sent it
         "order_to_email": percentiles(emails),
         "series": series,
         "backlog": backlog,

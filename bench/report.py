@@ -156,11 +156,14 @@ def table(results: dict[str, Any]) -> str:
         for key, label in (
             ("order_to_published", "order → relayed"),
             ("order_to_points", "order → points"),
+            ("order_to_queued", "order → mail queued"),
             ("order_to_email", "order → email"),
         ):
-            r = p[key]
+            r = p.get(key)
+            if r is None:  # a run from before this stage was measured
+                continue
             lines.append(
-                f"  {label:<16} p50 {_ms(r['p50_ms']):>7} ms  p95 {_ms(r['p95_ms']):>7} ms"
+                f"  {label:<19} p50 {_ms(r['p50_ms']):>7} ms  p95 {_ms(r['p95_ms']):>7} ms"
                 f"  p99 {_ms(r['p99_ms']):>7} ms  max {_ms(r['max_ms']):>7} ms"
             )
     if "memory" in platform:

@@ -76,8 +76,9 @@ Outcome = Literal["applied", "duplicate", "ignored", "parked", "dead"]
 """What happened to one message; only settled messages have their offset committed."""
 
 
-_PARKED = "SELECT EXISTS (SELECT 1 FROM dead_letters WHERE consumer = $1 AND topic = $2 AND key = $3)"
-_KEY_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+_KEY_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"  # "<consumer>:<topic>:<key>"
+# Key lock, parked check and inbox claim in one round trip (libs/common/migrations/0003).
+_CLAIM = "SELECT consumer_claim($1, $2, $3, $4)"
 _INBOX = "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true"
 _PARK = """
 INSERT INTO dead_letters
@@ -205,12 +206,24 @@ class EventConsumer:
 
     async def _handle_batch(self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
         assert self._consumer is not None
-        # One partition after the other: handlers lock rows that events of several partitions share
-        # (loyalty's points account gets orders keyed by order id, so from every partition), and
-        # chunks of two partitions applied at once held those locks against each other until
-        # PostgreSQL's deadlock detector broke the tie a second later. Concurrency comes from more
-        # consumer processes, whose chunks rarely meet.
-        done = [await self._handle_partition(records) for records in batch.values()]
+        # Partitions are never applied concurrently: handlers lock rows that events of several
+        # partitions share (loyalty's points account gets orders keyed by order id, so from every
+        # partition), and chunks of two partitions applied at once held those locks against each
+        # other until PostgreSQL's deadlock detector broke the tie a second later. Concurrency comes
+        # from more consumer processes, whose chunks rarely meet.
+        # A poll's records of several partitions, when few, share one transaction: at a steady rate
+        # polls bring one or two records per partition, and a transaction each costs more round
+        # trips than the handlers themselves. If that fails, each partition goes on its own.
+        records = [record for part in batch.values() for record in part]
+        if (
+            len(batch) > 1
+            and len(records) <= self.config.chunk_size
+            and not self._stopping.is_set()
+            and await self._apply_chunk(self._messages(records))
+        ):
+            done: list[int | None] = [part[-1].offset for part in batch.values()]
+        else:
+            done = [await self._handle_partition(part) for part in batch.values()]
         offsets = {tp: last + 1 for tp, last in zip(batch, done, strict=True) if last is not None}
         if offsets:
             try:
@@ -232,19 +245,9 @@ class EventConsumer:
         by one, which isolates the culprit for retries and dead-lettering.
         """
         last: int | None = None
-        prefix_len = len(self.config.topic_prefix)
         for start in range(0, len(records), self.config.chunk_size):
             chunk = records[start : start + self.config.chunk_size]
-            msgs = [
-                Message.parse(
-                    r.topic[prefix_len:],
-                    (r.key or b"").decode(errors="replace"),
-                    r.partition,
-                    r.offset,
-                    r.value or b"",
-                )
-                for r in chunk
-            ]
+            msgs = self._messages(chunk)
             if self._stopping.is_set():
                 break
             if len(msgs) > 1 and await self._apply_chunk(msgs):
@@ -255,6 +258,19 @@ class EventConsumer:
                     return last  # stopping during an outage: leave the rest for the next owner
                 last = msg.offset
         return last
+
+    def _messages(self, records: list[ConsumerRecord[bytes, bytes]]) -> list[Message]:
+        prefix_len = len(self.config.topic_prefix)
+        return [
+            Message.parse(
+                r.topic[prefix_len:],
+                (r.key or b"").decode(errors="replace"),
+                r.partition,
+                r.offset,
+                r.value or b"",
+            )
+            for r in records
+        ]
 
     async def _apply_chunk(self, msgs: list[Message]) -> bool:
         """Apply every message in one transaction; False (nothing applied) if any of them fails."""
@@ -322,19 +338,27 @@ class EventConsumer:
 
     async def _apply_in(self, conn: asyncpg.Connection, msg: Message) -> Outcome:
         """Park behind a dead letter of the same key, or apply once via the inbox."""
-        await conn.execute(_KEY_LOCK, f"{self.config.name}:{msg.topic}:{msg.key}")
-        if await conn.fetchval(_PARKED, self.config.name, msg.topic, msg.key):
+        event_id = msg.envelope.id if msg.envelope else None
+        claim = await conn.fetchval(_CLAIM, self.config.name, msg.topic, msg.key, event_id)
+        if claim == "parked":
             await self._insert_parked(conn, msg, "waiting", None)
             log.info("event parked behind a dead letter", topic=msg.topic, key=msg.key)
             return "parked"
-        return await self._apply_once(conn, msg)
+        if claim == "duplicate":
+            return "duplicate"
+        return await self._handle(conn, msg)
 
     async def _apply_once(self, conn: asyncpg.Connection, msg: Message) -> Outcome:
+        """Apply via the inbox, under a key lock the caller holds (replay)."""
+        if msg.envelope is not None and not await conn.fetchval(_INBOX, self.config.name, msg.envelope.id):
+            return "duplicate"
+        return await self._handle(conn, msg)
+
+    async def _handle(self, conn: asyncpg.Connection, msg: Message) -> Outcome:
+        """Run the message's handler; its event is claimed in the inbox already."""
         if msg.envelope is None:
             raise PermanentError(msg.parse_error)
         event = msg.envelope
-        if not await conn.fetchval(_INBOX, self.config.name, event.id):
-            return "duplicate"
         handler = self.handlers.get(msg.topic, {}).get(event.type)
         if handler is None:
             return "ignored"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
@@ -118,6 +120,66 @@ class Migration:
     @property
     def checksum(self) -> str:
         return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def doorbell_channel(bell: str, schema: str) -> str:
+    """The LISTEN/NOTIFY channel of one of a schema's doorbells: `pg_notify('comptoir_<bell>_' ||
+    <schema>, '')` in a transaction rings it when that transaction commits."""
+    return f"comptoir_{check_identifier(bell)}_{check_identifier(schema)}"
+
+
+class Doorbell:
+    """Wakes a polling worker as soon as a transaction that rang its channel commits.
+
+    The worker still polls: the doorbell only shortens the wait. `wait` listens on a connection of
+    its own, taken again after a loss; while it has none, it just waits out the timeout. Rings that
+    arrive while the worker is busy are kept, so the next `wait` returns at once.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, channel: str) -> None:
+        self._pool = pool
+        self._channel = channel
+        self._conn: asyncpg.pool.PoolConnectionProxy | None = None
+        self._rung = asyncio.Event()
+
+    async def wait(self, timeout: float, stopping: asyncio.Event) -> None:
+        """Until the doorbell rings, `stopping` is set or `timeout` seconds pass."""
+        await self._listen()
+        waiters = [asyncio.ensure_future(self._rung.wait()), asyncio.ensure_future(stopping.wait())]
+        _, pending = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in pending:
+            waiter.cancel()
+        self._rung.clear()
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(*INFRASTRUCTURE_ERRORS):
+                if not conn.is_closed():
+                    await conn.remove_listener(self._channel, self._ring)
+                await self._pool.release(conn, timeout=5)
+
+    async def _listen(self) -> None:
+        if self._conn is not None and not self._conn.is_closed():
+            return
+        await self.close()
+        try:
+            conn = await self._pool.acquire()
+        except INFRASTRUCTURE_ERRORS:
+            return
+        try:
+            await conn.add_listener(self._channel, self._ring)
+        except BaseException as exc:
+            with contextlib.suppress(*INFRASTRUCTURE_ERRORS):
+                await self._pool.release(conn, timeout=5)
+            if is_infrastructure_error(exc):
+                return
+            raise
+        self._conn = conn
+        self._rung.set()  # what was rung while nobody listened: look once
+
+    def _ring(self, *_: object) -> None:
+        self._rung.set()
 
 
 def load_migrations(*sources: tuple[str, Path]) -> list[Migration]:

@@ -17,7 +17,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge
 
-from libs.common.db import check_identifier, is_infrastructure_error
+from libs.common.db import doorbell_channel, is_infrastructure_error
 from libs.common.events import Envelope
 from libs.common.kafka import ensure_topics, is_broker_error, make_producer
 
@@ -38,9 +38,19 @@ SELECT pg_notify('comptoir_outbox_' || current_schema(), '')
 """
 
 
-def doorbell_channel(schema: str) -> str:
-    """The LISTEN/NOTIFY channel that wakes a service's relay right after a commit."""
-    return f"comptoir_outbox_{check_identifier(schema)}"
+# Marks a published batch and records the marker's offset; returns the marker's previous offset.
+# The subquery reads the snapshot taken before the statement: the value being replaced.
+_MARK_PUBLISHED = """
+WITH published AS (UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[]))
+INSERT INTO outbox_relay_state (marker_offset) VALUES ($2)
+ON CONFLICT (singleton) DO UPDATE SET marker_offset = EXCLUDED.marker_offset
+RETURNING (SELECT marker_offset FROM outbox_relay_state)
+"""
+
+
+def _lost_data(previous_offset: int | None, offset: int) -> bool:
+    """A marker offset not above the last one seen: the broker started again from nothing."""
+    return previous_offset is not None and offset <= previous_offset
 
 
 async def append(
@@ -86,6 +96,7 @@ class RelayConfig:
     retention: timedelta = timedelta(days=7)
     send_timeout: float = 60.0
     idle_broker_check: float = 10.0  # seconds without publishing before the broker is checked anyway
+    check_after_pause: float = 1.0  # seconds since the last marker after which a batch checks first
     idempotence: bool = False
 
     @property
@@ -104,8 +115,9 @@ class OutboxRelay:
       lock is released and a standby replica takes over; it republishes the unmarked rows, which the
       consumers' inboxes make harmless.
     - Batches: up to `batch_size` rows are sent, then all acknowledgements awaited, then marked.
-    - Broker resets: before each batch, at takeover and every `idle_broker_check` seconds when idle,
-      the relay writes a marker record to its own topic and compares the offset with the last one it
+    - Broker resets: with each batch (in the same produce request, or just before it after a pause
+      of `check_after_pause`), at takeover and every `idle_broker_check` seconds when idle, the
+      relay writes a marker record to its own topic and compares the offset with the last one it
       saw. A smaller offset means the broker lost its data (the local broker keeps nothing on
       restart): every retained row is marked unpublished and sent again.
     """
@@ -150,7 +162,7 @@ class OutboxRelay:
         """Hold the relay lock on a dedicated connection; yields None if stopped while waiting."""
         conn = await self.pool.acquire()
         lock_key = f"comptoir.relay.{self.config.schema}"
-        channel = doorbell_channel(self.config.schema)
+        channel = doorbell_channel("outbox", self.config.schema)
         try:
             while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", lock_key):
                 with contextlib.suppress(TimeoutError):
@@ -207,8 +219,15 @@ class OutboxRelay:
         if not rows:
             BACKLOG.labels(self.config.service).set(0)
             return 0
-        if await self._broker_lost_data(producer):
+        # After a pause the broker may have restarted empty meanwhile: check before sending, so that
+        # nothing newer reaches a fresh broker ahead of what it lost.
+        pause = time.monotonic() - self._last_marker
+        if pause > self.config.check_after_pause and await self._broker_lost_data(producer):
             return await self._republish_retained()
+        # While busy, the marker goes with the batch, first in the same produce request: one round
+        # trip to the broker, and one statement records both the marker and the batch.
+        self._last_marker = time.monotonic()
+        marker = await producer.send(self.config.marker_topic, value=b"", partition=0)
         prefix = self.config.topic_prefix
         futures = [
             await producer.send(
@@ -219,9 +238,11 @@ class OutboxRelay:
             )
             for row in rows
         ]
-        await asyncio.wait_for(asyncio.gather(*futures), self.config.send_timeout)
+        sent = await asyncio.wait_for(asyncio.gather(marker, *futures), self.config.send_timeout)
         ids = [row["id"] for row in rows]
-        await self.pool.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1)", ids)
+        if _lost_data(await self.pool.fetchval(_MARK_PUBLISHED, ids, sent[0].offset), sent[0].offset):
+            # The broker lost what it had before this batch: send everything retained again, in order.
+            return await self._republish_retained()
         PUBLISHED.labels(self.config.service).inc(len(ids))
         if len(ids) == self.config.batch_size:
             BACKLOG.labels(self.config.service).set(
@@ -233,15 +254,7 @@ class OutboxRelay:
         self._last_marker = time.monotonic()
         sent = await producer.send(self.config.marker_topic, value=b"", partition=0)
         offset = (await asyncio.wait_for(sent, self.config.send_timeout)).offset
-        previous = await self.pool.fetchval(
-            """
-            INSERT INTO outbox_relay_state (marker_offset) VALUES ($1)
-            ON CONFLICT (singleton) DO UPDATE SET marker_offset = EXCLUDED.marker_offset
-            RETURNING (SELECT marker_offset FROM outbox_relay_state)
-            """,
-            offset,
-        )
-        return previous is not None and offset <= previous
+        return _lost_data(await self.pool.fetchval(_MARK_PUBLISHED, [], offset), offset)
 
     async def _republish_retained(self) -> int:
         REPUBLISHED.labels(self.config.service).inc()

@@ -38,11 +38,13 @@ async def set_earning_rule(db: Db, tenant_id: str, points_per_unit: int) -> Earn
 # --- accounts and the ledger ---
 
 _ACCOUNT = "SELECT account_id, balance, closed_at FROM accounts WHERE tenant_id = $1 AND account_id = $2"
+# Opens or finds the account and locks its row, in one statement: DO UPDATE takes the row lock
+# (waiting for a concurrent holder, then reading the latest version), which DO NOTHING does not.
 _OPEN_ACCOUNT = """
 INSERT INTO accounts (tenant_id, account_id) VALUES ($1, $2)
-ON CONFLICT (tenant_id, account_id) DO NOTHING
+ON CONFLICT (tenant_id, account_id) DO UPDATE SET account_id = EXCLUDED.account_id
+RETURNING account_id, balance, closed_at
 """
-_LOCK_ACCOUNT = f"{_ACCOUNT} FOR UPDATE"
 _CLOSE_ACCOUNT = """
 UPDATE accounts SET closed_at = $3, updated_at = now()
 WHERE tenant_id = $1 AND account_id = $2 AND closed_at IS NULL
@@ -82,8 +84,7 @@ async def open_account(conn: asyncpg.Connection, tenant_id: str, account_id: str
     check and the entry, and events appended after this keep their commit order."""
     if not conn.is_in_transaction():
         raise RuntimeError("open_account needs a transaction: the lock must cover the change and its event")
-    await conn.execute(_OPEN_ACCOUNT, tenant_id, account_id)
-    row = await conn.fetchrow(_LOCK_ACCOUNT, tenant_id, account_id)
+    row = await conn.fetchrow(_OPEN_ACCOUNT, tenant_id, account_id)
     return Account(**dict(row))
 
 

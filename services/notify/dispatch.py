@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.charset import QP, Charset
 from email.header import Header
 from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import format_datetime, parseaddr
-from typing import Protocol
+from typing import ClassVar, Protocol
 from urllib.parse import unquote, urlsplit
 
 import aiohttp
@@ -23,7 +24,7 @@ import aiosmtplib
 import asyncpg
 import structlog
 
-from libs.common.db import is_infrastructure_error
+from libs.common.db import Doorbell, doorbell_channel, is_infrastructure_error
 from libs.common.settings import ServiceSettings
 from services.notify import store
 from services.notify.domain import CHANNELS, Channel, Retry, after_refusal
@@ -59,9 +60,12 @@ Send = Callable[[store.OutgoingMessage], Awaitable[None]]
 
 
 class Transport(Protocol):
-    """How one channel's messages leave: `connect` opens what a batch shares and yields `send`."""
+    """How one channel's messages leave: `connect` opens (or reuses) what a batch shares and yields
+    `send`; `close` lets go of what is kept between batches."""
 
     def connect(self) -> contextlib.AbstractAsyncContextManager[Send]: ...
+
+    async def close(self) -> None: ...
 
 
 # Email.
@@ -143,13 +147,19 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-@dataclass(frozen=True)
+@dataclass
 class SmtpTransport:
-    """Email: one SMTP connection per batch."""
+    """Email: one SMTP connection, kept between batches while they follow each other closely (the
+    dispatcher wakes for every few queued messages); closed after KEEP_OPEN_S idle, and at once
+    after any trouble."""
 
     server: SmtpServer
     mail_from: str
     clock: Clock
+    _smtp: aiosmtplib.SMTP | None = field(default=None, init=False, repr=False)
+    _last_used: float = field(default=0.0, init=False, repr=False)
+
+    KEEP_OPEN_S: ClassVar[float] = 5.0  # far below the 5 minutes a server must wait (RFC 5321 4.5.3.2.7)
 
     @property
     def envelope_from(self) -> str:
@@ -157,11 +167,7 @@ class SmtpTransport:
 
     @contextlib.asynccontextmanager
     async def connect(self) -> AsyncIterator[Send]:
-        smtp = self.server.client()
-        try:
-            await smtp.connect()
-        except (OSError, aiosmtplib.SMTPException) as exc:
-            raise Unavailable(f"SMTP server unavailable: {_describe(exc)}") from exc
+        smtp = await self._connection()
 
         async def send(message: store.OutgoingMessage) -> None:
             try:
@@ -171,15 +177,37 @@ class SmtpTransport:
             try:
                 await smtp.sendmail(self.envelope_from, [str(message.recipient)], mail)
             except OSError as exc:  # disconnected or timed out (before SMTPException: both match)
+                await self.close()
                 raise Unavailable(f"SMTP server unavailable: {_describe(exc)}") from exc
             except aiosmtplib.SMTPException as exc:
-                raise Refused(_describe(exc)) from exc
+                raise Refused(_describe(exc)) from exc  # sendmail has reset the envelope
 
         try:
             yield send
-        finally:
-            with contextlib.suppress(OSError, aiosmtplib.SMTPException):
-                await smtp.quit()
+        except BaseException:
+            await self.close()
+            raise
+        self._last_used = time.monotonic()
+
+    async def _connection(self) -> aiosmtplib.SMTP:
+        smtp = self._smtp
+        if smtp is not None and smtp.is_connected and time.monotonic() - self._last_used < self.KEEP_OPEN_S:
+            return smtp
+        await self.close()
+        smtp = self.server.client()
+        try:
+            await smtp.connect()
+        except (OSError, aiosmtplib.SMTPException) as exc:
+            raise Unavailable(f"SMTP server unavailable: {_describe(exc)}") from exc
+        self._smtp = smtp
+        return smtp
+
+    async def close(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            if smtp.is_connected:
+                with contextlib.suppress(OSError, aiosmtplib.SMTPException):
+                    await smtp.quit()
             smtp.close()
 
 
@@ -216,12 +244,20 @@ class SmsTransport:
 
             yield send
 
+    async def close(self) -> None:
+        """Nothing is kept between batches."""
+
 
 def transports(settings: Settings, clock: Clock) -> dict[Channel, Transport]:
     return {
         "email": SmtpTransport(SmtpServer.from_url(settings.smtp_url), settings.mail_from, clock),
         "sms": SmsTransport(settings.sms_url, settings.sms_timeout_s),
     }
+
+
+async def close_transports(ways: Mapping[Channel, Transport]) -> None:
+    for transport in ways.values():
+        await transport.close()
 
 
 # One pass over the queue.
@@ -247,6 +283,7 @@ async def dispatch_once(
     *,
     clock: Clock = utc_now,
     channels: Collection[Channel] = CHANNELS,
+    ways: Mapping[Channel, Transport] | None = None,
 ) -> DispatchResult:
     """Claim a batch of due messages of these channels, send each channel's over one connection,
     record each outcome.
@@ -254,18 +291,24 @@ async def dispatch_once(
     The claimed rows stay locked (SKIP LOCKED for other dispatchers) until their outcome commits.
     An unreachable provider is an outage: its messages stay queued with the error, and do not fail.
     A message the provider refuses is retried later and fails after MAX_ATTEMPTS tries.
+    `ways`: transports kept between passes (the worker loop's); by default, this pass's own.
     """
-    ways = transports(settings, clock)
+    own = ways is None
+    ways = transports(settings, clock) if ways is None else ways
     result = DispatchResult()
-    async with pool.acquire() as conn, conn.transaction():
-        batch = await store.claim_due(
-            conn, clock(), settings.dispatch_batch, [c for c in CHANNELS if c in channels]
-        )
-        result.claimed = len(batch)
-        for channel in CHANNELS:
-            messages = [m for m in batch if m.channel == channel]
-            if messages:
-                await _send_all(conn, channel, ways[channel], messages, result, clock)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            batch = await store.claim_due(
+                conn, clock(), settings.dispatch_batch, [c for c in CHANNELS if c in channels]
+            )
+            result.claimed = len(batch)
+            for channel in CHANNELS:
+                messages = [m for m in batch if m.channel == channel]
+                if messages:
+                    await _send_all(conn, channel, ways[channel], messages, result, clock)
+    finally:
+        if own:
+            await close_transports(ways)
     return result
 
 
@@ -277,6 +320,7 @@ async def _send_all(
     result: DispatchResult,
     clock: Clock,
 ) -> None:
+    sent: list[tuple[uuid.UUID, datetime]] = []  # recorded together, in the batch's transaction
     try:
         async with transport.connect() as send:
             for index, message in enumerate(messages):
@@ -292,12 +336,13 @@ async def _send_all(
                     result.refused += 1
                 except Unavailable as exc:  # the rest of this channel's batch waits
                     await _record_outage(conn, channel, messages[index:], str(exc), result)
-                    return
+                    break
                 else:
-                    await store.mark_sent(conn, message.id, clock())
-                    result.sent += 1
+                    sent.append((message.id, clock()))
     except Unavailable as exc:  # could not even connect
         await _record_outage(conn, channel, messages, str(exc), result)
+    await store.mark_sent(conn, sent)
+    result.sent += len(sent)
 
 
 async def _record_outage(
@@ -353,10 +398,27 @@ class _Backoff:
 
 
 async def dispatch_messages(pool: asyncpg.Pool, settings: ServiceSettings, stopping: asyncio.Event) -> None:
-    """Worker loop: send queued messages until `stopping` is set. Looks at most every
-    `dispatch_poll_s` (at once after a full batch). A channel whose provider is away pauses with
-    back-off while the other goes on; a database outage pauses everything; neither ends the loop."""
+    """Worker loop: send queued messages until `stopping` is set. Looks as soon as a message is
+    queued (the queue's doorbell rings), at the latest every `dispatch_poll_s`, at once after a
+    full batch. A channel whose provider is away pauses with back-off while the other goes on; a
+    database outage pauses everything; neither ends the loop."""
     config = Settings.of(settings)
+    doorbell = Doorbell(pool, doorbell_channel("queue", config.db_schema))  # migrations/0003
+    ways = transports(config, utc_now)
+    try:
+        await _dispatch_until_stopped(pool, config, stopping, doorbell, ways)
+    finally:
+        await doorbell.close()
+        await close_transports(ways)
+
+
+async def _dispatch_until_stopped(
+    pool: asyncpg.Pool,
+    config: Settings,
+    stopping: asyncio.Event,
+    doorbell: Doorbell,
+    ways: Mapping[Channel, Transport],
+) -> None:
     loop = asyncio.get_running_loop()
     database = _Backoff()
     paused = {channel: _Backoff() for channel in CHANNELS}
@@ -365,7 +427,7 @@ async def dispatch_messages(pool: asyncpg.Pool, settings: ServiceSettings, stopp
         full = False
         if ready and database.ready(loop.time()):
             try:
-                result = await dispatch_once(pool, config, channels=ready)
+                result = await dispatch_once(pool, config, channels=ready, ways=ways)
             except Exception as exc:  # the loop outlives any failure; the messages stay queued
                 if is_infrastructure_error(exc):
                     log.warning("dispatch paused: database unavailable", error=repr(exc))
@@ -385,16 +447,18 @@ async def dispatch_messages(pool: asyncpg.Pool, settings: ServiceSettings, stopp
                         paused[channel].fail(loop.time(), config.dispatch_poll_s)
                     else:
                         paused[channel].succeed()
-        pause = 0.0 if full else _next_look(loop.time(), config.dispatch_poll_s, database, paused.values())
-        if pause > 0:
+        if full:
+            continue
+        now = loop.time()
+        if database.ready(now) and any(channel.ready(now) for channel in paused.values()):
+            await doorbell.wait(config.dispatch_poll_s, stopping)  # a message queued rings it
+        else:  # pausing after failures: new messages do not cut the pause short
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), pause)
+                await asyncio.wait_for(stopping.wait(), _resume_in(now, database, paused.values()))
 
 
-def _next_look(now: float, poll: float, database: _Backoff, channels: Collection[_Backoff]) -> float:
-    """Seconds until the next pass: after the database's pause, or when a channel may send again."""
+def _resume_in(now: float, database: _Backoff, channels: Collection[_Backoff]) -> float:
+    """Seconds until the database's pause ends, or else until the first channel may send again."""
     if not database.ready(now):
         return database.resume_at - now
-    if not any(channel.ready(now) for channel in channels):
-        return min(channel.resume_at for channel in channels) - now
-    return poll
+    return min(channel.resume_at for channel in channels) - now

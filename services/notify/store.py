@@ -164,12 +164,16 @@ async def claim_due(
 
 
 _MARK_SENT = """
-UPDATE messages SET status = 'sent', sent_at = $2, attempts = attempts + 1, error = NULL WHERE id = $1
+UPDATE messages AS m SET status = 'sent', sent_at = s.sent_at, attempts = m.attempts + 1, error = NULL
+FROM unnest($1::uuid[], $2::timestamptz[]) AS s(id, sent_at)
+WHERE m.id = s.id
 """
 
 
-async def mark_sent(conn: asyncpg.Connection, message_id: uuid.UUID, now: datetime) -> None:
-    await conn.execute(_MARK_SENT, message_id, now)
+async def mark_sent(conn: asyncpg.Connection, sent: Sequence[tuple[uuid.UUID, datetime]]) -> None:
+    """Record messages as handed to their provider, each at its own time, in one statement."""
+    if sent:
+        await conn.execute(_MARK_SENT, [m for m, _ in sent], [at for _, at in sent])
 
 
 _RECORD_REFUSAL = """

@@ -274,3 +274,70 @@ async def test_an_sms_outage_holds_back_no_email_and_is_retried_with_back_off(
     finally:
         stopping.set()
         await asyncio.wait_for(worker, 5)
+
+
+async def test_a_queued_message_rings_the_dispatcher_which_sends_it_at_once(
+    isolated: Isolated, notify_db: asyncpg.Pool, sink: SmtpSink
+) -> None:
+    """With a 30 s poll, only the queue's doorbell can send the message within seconds."""
+    stopping = asyncio.Event()
+    settings = notify_settings(isolated, dispatch_poll_s=30)
+    worker = asyncio.create_task(dispatch_messages(notify_db, settings, stopping))
+    try:
+        await asyncio.sleep(0.5)  # the dispatcher has looked once and waits on its doorbell
+        address = unique_address()
+        message_id = await queue_message(notify_db, address)
+
+        async def sent() -> bool:
+            return bool((await row(notify_db, message_id))["status"] == "sent")
+
+        await wait_until(sent, "the doorbell to wake the dispatcher", timeout=3)
+        assert len(mail_to(sink, address)) == 1
+    finally:
+        stopping.set()
+        await asyncio.wait_for(worker, 2)  # stopping wakes it too, long before the next poll
+
+
+class RecordPeers:
+    """Accepts every message and notes which client connection brought it."""
+
+    def __init__(self) -> None:
+        self.peers: dict[str, Any] = {}
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        for recipient in envelope.rcpt_tos:
+            self.peers[recipient] = session.peer
+        return "250 OK"
+
+
+async def test_the_worker_keeps_its_smtp_connection_between_batches_until_the_server_closes_it(
+    isolated: Isolated, notify_db: asyncpg.Pool
+) -> None:
+    handler = RecordPeers()
+    # The server closes a connection idle for 1 s, as real servers do after minutes.
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), timeout=1)
+    controller.start()
+    stopping = asyncio.Event()
+    settings = notify_settings(isolated, smtp_url=f"smtp://127.0.0.1:{controller.port}")
+    worker = asyncio.create_task(dispatch_messages(notify_db, settings, stopping))
+    try:
+        first, second, third = unique_address(), unique_address(), unique_address()
+        sent_ids = []
+        for address, pause in ((first, 0.3), (second, 1.8), (third, 0)):
+            sent_ids.append(await queue_message(notify_db, address))
+
+            async def delivered(address: str = address) -> bool:
+                return address in handler.peers
+
+            await wait_until(delivered, f"the message to {address}", timeout=5)
+            await asyncio.sleep(pause)
+
+        assert handler.peers[first] == handler.peers[second], "one connection for batches close together"
+        assert handler.peers[third] != handler.peers[second], "a new connection once the server closed it"
+        for message_id in sent_ids:
+            stored = await row(notify_db, message_id)
+            assert (stored["status"], stored["attempts"], stored["error"]) == ("sent", 1, None)
+    finally:
+        stopping.set()
+        await asyncio.wait_for(worker, 5)
+        controller.stop()
