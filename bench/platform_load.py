@@ -371,7 +371,7 @@ async def pipeline(bench: Bench, rate: int, seconds: float, progress: Progress) 
         "emails_missing": len(rows) - len(emails),
         "order_to_published": percentiles(published),
         "order_to_points": percentiles(points),
-        "order_to_queued": percentiles(queued),  # notify's consumer composed it; email: the dispatcher sent it
+        "order_to_queued": percentiles(queued),  # notify composed it; then its dispatcher sends it
         "order_to_email": percentiles(emails),
         "series": series,
         "backlog": backlog,
