@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,9 @@ class LoadSpec:
     ok_statuses: tuple[int, ...] = (200, 201)
     timeout_s: float = 30.0
     connections: int = 2000
+    # Open loop: first this many seconds at the same rate, not counted (connections open in the
+    # generator, the gateway and the services' pools); their latencies are reported apart.
+    warmup_s: float = 0.0
 
 
 @dataclass
@@ -68,6 +71,7 @@ class LoadResult:
     samples: list[Sample]
     duration_s: float  # wall time from the first scheduled send to the last completion
     max_send_lag_ms: float  # how late the generator itself sent a request, at worst
+    warmup: dict[str, Any] | None = None  # the warm-up's own figures, when there was one
 
     @property
     def ok(self) -> list[Sample]:
@@ -94,7 +98,13 @@ class LoadResult:
                 kinds[s.error] = kinds.get(s.error, 0) + 1
         if kinds:
             out["error_kinds"] = dict(sorted(kinds.items(), key=lambda kv: -kv[1])[:5])
+        if self.warmup is not None:
+            out["warmup"] = self.warmup
         return out
+
+    @property
+    def warmup_ok(self) -> int:
+        return int(self.warmup["ok"]) if self.warmup else 0
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -122,6 +132,7 @@ def run_load(spec: LoadSpec) -> LoadResult:
         samples=[Sample(**s) for s in raw["samples"]],
         duration_s=raw["duration_s"],
         max_send_lag_ms=raw["max_send_lag_ms"],
+        warmup=raw["warmup"],
     )
 
 
@@ -203,7 +214,14 @@ class Generator:
 async def _child(spec: LoadSpec) -> dict[str, Any]:
     connector = aiohttp.TCPConnector(limit=spec.connections, force_close=False)
     timeout = aiohttp.ClientTimeout(total=spec.timeout_s)
+    warmup: dict[str, Any] | None = None
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+        if spec.rate and spec.warmup_s > 0:
+            warm = Generator(replace(spec, duration_s=spec.warmup_s), http)
+            await warm.open_loop(spec.rate)
+            latencies = [s.latency_ms for s in warm.samples if s.error is None]
+            warmup = {"seconds": spec.warmup_s, "sent": len(warm.samples), "ok": len(latencies)}
+            warmup |= percentiles(latencies)
         generator = Generator(spec, http)
         if spec.rate:
             lag = await generator.open_loop(spec.rate)
@@ -213,6 +231,7 @@ async def _child(spec: LoadSpec) -> dict[str, Any]:
         "samples": [asdict(s) for s in generator.samples],
         "duration_s": generator.last_done - generator.start,
         "max_send_lag_ms": lag * 1000,
+        "warmup": warmup,
     }
 
 

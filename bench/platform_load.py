@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -28,6 +29,10 @@ PRODUCTS = [("BENCH-1", 1290), ("BENCH-2", 2450), ("BENCH-3", 890)]
 ORDER_LINES = [{"code": "BENCH-1", "quantity": 2}, {"code": "BENCH-2", "quantity": 1}]
 # As in production: warnings and errors only; the services never write an access log.
 PRODUCTION_ENV = {"LOG_LEVEL": "WARNING", "LOG_FORMAT": "json"}
+# Each step first runs this long at its rate, not counted: the first burst after idle opens
+# connections (generator → gateway → service → its database pool), a cost the step's figures would
+# otherwise charge to its first second. The warm-up's own p99 is in the results and the table.
+WARMUP_S = 1.0
 
 
 @dataclass
@@ -155,6 +160,49 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(platform: Platform) -> dict[str, float]:
+    """CPU time (user + system) used so far, by kind of process: each service, PostgreSQL (all its
+    processes), the broker, this bench process (it hosts the SMTP sink) and the load generator (the
+    bench's finished children); `machine busy` from /proc/stat, for all cores together."""
+    services = {child.proc.pid: name for name, child in platform.children.items()}
+    totals: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # ended meanwhile
+            continue
+        # Fields after "(comm)": state is 3rd in the man page, utime 14th, stime 15th, cutime 16th...
+        fields = stat[stat.rindex(")") + 2 :].split()
+        own = (int(fields[11]) + int(fields[12])) / _TICK
+        pid = int(entry.name)
+        if pid in services:
+            kind = services[pid]
+        elif stat[stat.index("(") + 1 : stat.rindex(")")] == "postgres":
+            kind = "postgres"
+        elif "tansu" in command:
+            kind = "broker"
+        elif pid == os.getpid():
+            kind = "bench + SMTP sink"
+            totals["load generator"] = (int(fields[13]) + int(fields[14])) / _TICK
+        else:
+            continue
+        totals[kind] = totals.get(kind, 0.0) + own
+    cpu = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    ticks = [int(t) for t in cpu]
+    totals["machine busy"] = (sum(ticks) - ticks[3] - ticks[4]) / _TICK  # all but idle and iowait
+    return totals
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {kind: after[kind] - before.get(kind, 0.0) for kind in after}
+
+
 class MemoryWatch:
     """Samples every service's RSS; keeps the peak over each named phase."""
 
@@ -200,7 +248,14 @@ async def order_ramp(
         await bench.relogin()
         progress(f"orders: {rate}/s for {seconds:.0f} s, open loop")
         result = await run_load_async(
-            LoadSpec(bench.gateway, bench.order_requests(), seconds, rate=rate, idempotency_key=True)
+            LoadSpec(
+                bench.gateway,
+                bench.order_requests(),
+                seconds,
+                rate=rate,
+                idempotency_key=True,
+                warmup_s=WARMUP_S,
+            )
         )
         row = _rate_row(rate, seconds, result)
         rows.append(row)
@@ -223,7 +278,7 @@ async def catalog_reads(bench: Bench, rate: int, seconds: float, progress: Progr
         for p in bench.partners
         for code, _ in PRODUCTS
     ]
-    result = await run_load_async(LoadSpec(bench.gateway, requests, seconds, rate=rate))
+    result = await run_load_async(LoadSpec(bench.gateway, requests, seconds, rate=rate, warmup_s=WARMUP_S))
     return _rate_row(rate, seconds, result)
 
 
@@ -238,7 +293,7 @@ async def logins(bench: Bench, rate: int, seconds: float, progress: Progress) ->
         for p in bench.partners
     ]
     before = await loop_lag_buckets(bench.http, bench.platform.url("identity"))
-    result = await run_load_async(LoadSpec(bench.gateway, requests, seconds, rate=rate))
+    result = await run_load_async(LoadSpec(bench.gateway, requests, seconds, rate=rate, warmup_s=WARMUP_S))
     after = await loop_lag_buckets(bench.http, bench.platform.url("identity"))
     return _rate_row(rate, seconds, result) | {"identity_loop_lag": lag_summary(before, after)}
 
@@ -330,12 +385,22 @@ async def pipeline(bench: Bench, rate: int, seconds: float, progress: Progress) 
     """Orders at a steady rate; per order, its commit → points credited and → email handed to SMTP."""
     await bench.relogin()
     progress(f"event pipeline: {rate} orders/s for {seconds:.0f} s")
+    cpu_before, started = cpu_seconds(bench.platform), time.monotonic()
     async with backlog_watch(bench) as backlog:
         result = await run_load_async(
-            LoadSpec(bench.gateway, bench.order_requests(), seconds, rate=rate, idempotency_key=True)
+            LoadSpec(
+                bench.gateway,
+                bench.order_requests(),
+                seconds,
+                rate=rate,
+                idempotency_key=True,
+                warmup_s=WARMUP_S,
+            )
         )
         progress("  waiting for every order's points and email")
         drained = await bench.drain(progress, timeout=90)
+    cpu = cpu_used(cpu_before, cpu_seconds(bench.platform))
+    elapsed = time.monotonic() - started
     order_ids = [uuid.UUID(s.body["order_id"]) for s in result.ok if s.body]
     rows = await bench.db.fetch(
         _PIPELINE.format(
@@ -373,6 +438,16 @@ async def pipeline(bench: Bench, rate: int, seconds: float, progress: Progress) 
         "order_to_points": percentiles(points),
         "order_to_queued": percentiles(queued),  # notify composed it; then its dispatcher sends it
         "order_to_email": percentiles(emails),
+        # From the first order to the last email: the machine's busy share of all its cores, and
+        # each kind of process's CPU per order (warm-up orders included, as they cost CPU too).
+        "cpu": {
+            "seconds": elapsed,
+            "machine_busy_share": cpu.pop("machine busy") / (elapsed * (os.cpu_count() or 1)),
+            "ms_per_order": {
+                kind: used * 1000 / (result.warmup_ok + len(result.ok))
+                for kind, used in sorted(cpu.items(), key=lambda kv: -kv[1])
+            },
+        },
         "series": series,
         "backlog": backlog,
     }

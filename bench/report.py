@@ -76,6 +76,11 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _warmup_p99(row: dict[str, Any]) -> str:
+    warmup = row.get("warmup")
+    return _ms(warmup["p99_ms"]) if warmup else "-"
+
+
 def _ms(value: float) -> str:
     return "—" if value is None or math.isnan(value) else f"{value:.1f}"
 
@@ -116,13 +121,13 @@ def table(results: dict[str, Any]) -> str:
         lines.append("Order submission through the gateway (open loop)")
         lines.append(
             f"  {'target/s':>9} {'ok/s':>7} {'errors':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
-            f" {'max ms':>8} {'late send ms':>13}"
+            f" {'max ms':>8} {'late send ms':>13} {'warm-up p99':>12}"
         )
         for r in platform["orders"]:
             lines.append(
                 f"  {r['target_per_s']:>9} {r['achieved_per_s']:>7.0f} {r['errors']:>7}"
                 f" {_ms(r['p50_ms']):>8} {_ms(r['p95_ms']):>8} {_ms(r['p99_ms']):>8} {_ms(r['max_ms']):>8}"
-                f" {_ms(r['max_send_lag_ms']):>13}"
+                f" {_ms(r['max_send_lag_ms']):>13} {_warmup_p99(r):>12}"
             )
         best = best_order_rate(platform["orders"])
         pg16 = limits.get("pgbench_orders", {}).get("clients_16", {}).get("tps")
@@ -139,6 +144,7 @@ def table(results: dict[str, Any]) -> str:
                 f"{label} at {r['target_per_s']}/s: {r['achieved_per_s']:.0f}/s achieved,"
                 f" {r['errors']} errors,"
                 f" p50 {_ms(r['p50_ms'])} ms, p95 {_ms(r['p95_ms'])} ms, p99 {_ms(r['p99_ms'])} ms"
+                f" (after a {r.get('warmup', {}).get('seconds', 0):g} s warm-up: p99 {_warmup_p99(r)} ms)"
             )
             if lag := r.get("identity_loop_lag"):
                 lines.append(
@@ -165,6 +171,12 @@ def table(results: dict[str, Any]) -> str:
             lines.append(
                 f"  {label:<19} p50 {_ms(r['p50_ms']):>7} ms  p95 {_ms(r['p95_ms']):>7} ms"
                 f"  p99 {_ms(r['p99_ms']):>7} ms  max {_ms(r['max_ms']):>7} ms"
+            )
+        if cpu := p.get("cpu"):
+            per_order = ", ".join(f"{kind} {ms:.2f}" for kind, ms in cpu["ms_per_order"].items())
+            lines.append(
+                f"  CPU over {cpu['seconds']:.0f} s: machine {cpu['machine_busy_share']:.0%} busy;"
+                f" ms per order: {per_order}"
             )
     if "memory" in platform:
         m = platform["memory"]

@@ -66,7 +66,7 @@ class ConsumerConfig:
     topic_prefix: str = ""
     max_attempts: int = 5
     retry_backoff: float = 0.2
-    fetch_max_wait_ms: int = 10
+    fetch_max_wait_ms: int = 50
     session_timeout_ms: int = 10_000
     chunk_size: int = 100
     inbox_retention: timedelta = timedelta(days=14)

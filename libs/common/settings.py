@@ -54,7 +54,12 @@ class ServiceSettings(BaseSettings):
     outbox_idle_broker_check_s: float = 10.0
     consumer_max_attempts: int = 5
     consumer_retry_backoff_s: float = 0.2
-    consumer_fetch_max_wait_ms: int = 10
+    consumer_fetch_max_wait_ms: int = Field(
+        50,
+        description="Longest a fetch waits for data. A Kafka broker answers as soon as data comes; the"
+        " local broker waits it out, so it bounds each hop's delay there, while each idle poll costs"
+        " CPU (measured idle, all services: 350 ms/s of CPU at 10 ms, 140 at 50)",
+    )
     consumer_session_timeout_ms: int = 10_000
     inbox_retention_hours: float = Field(336.0, description="Must exceed every publisher's outbox retention")
 

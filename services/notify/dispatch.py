@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.charset import QP, Charset
@@ -248,16 +248,24 @@ class SmsTransport:
         """Nothing is kept between batches."""
 
 
-def transports(settings: Settings, clock: Clock) -> dict[Channel, Transport]:
+Ways = Mapping[Channel, Sequence[Transport]]
+"""Per channel, the transports a batch is sent over at once, each over its own connection."""
+
+
+def transports(settings: Settings, clock: Clock) -> Ways:
+    lanes = range(settings.dispatch_connections)
     return {
-        "email": SmtpTransport(SmtpServer.from_url(settings.smtp_url), settings.mail_from, clock),
-        "sms": SmsTransport(settings.sms_url, settings.sms_timeout_s),
+        "email": [
+            SmtpTransport(SmtpServer.from_url(settings.smtp_url), settings.mail_from, clock) for _ in lanes
+        ],
+        "sms": [SmsTransport(settings.sms_url, settings.sms_timeout_s) for _ in lanes],
     }
 
 
-async def close_transports(ways: Mapping[Channel, Transport]) -> None:
-    for transport in ways.values():
-        await transport.close()
+async def close_transports(ways: Ways) -> None:
+    for lanes in ways.values():
+        for transport in lanes:
+            await transport.close()
 
 
 # One pass over the queue.
@@ -283,7 +291,7 @@ async def dispatch_once(
     *,
     clock: Clock = utc_now,
     channels: Collection[Channel] = CHANNELS,
-    ways: Mapping[Channel, Transport] | None = None,
+    ways: Ways | None = None,
 ) -> DispatchResult:
     """Claim a batch of due messages of these channels, send each channel's over one connection,
     record each outcome.
@@ -315,34 +323,58 @@ async def dispatch_once(
 async def _send_all(
     conn: asyncpg.Connection,
     channel: Channel,
-    transport: Transport,
+    lanes: Sequence[Transport],
     messages: list[store.OutgoingMessage],
     result: DispatchResult,
     clock: Clock,
 ) -> None:
-    sent: list[tuple[uuid.UUID, datetime]] = []  # recorded together, in the batch's transaction
+    """Send over every lane at once (sending is mostly waiting for the provider's answers), then
+    record the outcomes in the batch's transaction."""
+    shares = [messages[i :: len(lanes)] for i in range(len(lanes))]
+    sent: list[tuple[uuid.UUID, datetime]] = []
+    for lane in await asyncio.gather(
+        *(_send_lane(t, share, clock) for t, share in zip(lanes, shares, strict=True) if share)
+    ):
+        sent += lane.sent
+        for message, refusal in lane.refused:
+            retry = (
+                Retry("failed", clock()) if refusal.final else after_refusal(message.attempts + 1, clock())
+            )
+            await _record_refusal(conn, message, str(refusal), retry)
+            result.refused += 1
+        if lane.unsent:
+            await _record_outage(conn, channel, lane.unsent, lane.outage, result)
+    await store.mark_sent(conn, sent)
+    result.sent += len(sent)
+
+
+@dataclass
+class _Lane:
+    """What one lane did with its share of a batch."""
+
+    sent: list[tuple[uuid.UUID, datetime]] = field(default_factory=list)
+    refused: list[tuple[store.OutgoingMessage, Refused]] = field(default_factory=list)
+    unsent: list[store.OutgoingMessage] = field(default_factory=list)  # held back by an outage
+    outage: str = ""
+
+
+async def _send_lane(transport: Transport, messages: list[store.OutgoingMessage], clock: Clock) -> _Lane:
+    lane = _Lane()
     try:
         async with transport.connect() as send:
             for index, message in enumerate(messages):
                 try:
                     await send(message)
                 except Refused as exc:
-                    retry = (
-                        Retry("failed", clock())
-                        if exc.final
-                        else after_refusal(message.attempts + 1, clock())
-                    )
-                    await _record_refusal(conn, message, str(exc), retry)
-                    result.refused += 1
-                except Unavailable as exc:  # the rest of this channel's batch waits
-                    await _record_outage(conn, channel, messages[index:], str(exc), result)
+                    lane.refused.append((message, exc))
+                except Unavailable as exc:  # the rest of this share waits
+                    lane.unsent, lane.outage = messages[index:], str(exc)
                     break
                 else:
-                    sent.append((message.id, clock()))
+                    lane.sent.append((message.id, clock()))
     except Unavailable as exc:  # could not even connect
-        await _record_outage(conn, channel, messages, str(exc), result)
-    await store.mark_sent(conn, sent)
-    result.sent += len(sent)
+        lane.unsent, lane.outage = messages, str(exc)
+    return lane
 
 
 async def _record_outage(
@@ -401,7 +433,9 @@ async def dispatch_messages(pool: asyncpg.Pool, settings: ServiceSettings, stopp
     """Worker loop: send queued messages until `stopping` is set. Looks as soon as a message is
     queued (the queue's doorbell rings), at the latest every `dispatch_poll_s`, at once after a
     full batch. A channel whose provider is away pauses with back-off while the other goes on; a
-    database outage pauses everything; neither ends the loop."""
+    database outage pauses everything; neither ends the loop.
+
+    """
     config = Settings.of(settings)
     doorbell = Doorbell(pool, doorbell_channel("queue", config.db_schema))  # migrations/0003
     ways = transports(config, utc_now)
@@ -417,7 +451,7 @@ async def _dispatch_until_stopped(
     config: Settings,
     stopping: asyncio.Event,
     doorbell: Doorbell,
-    ways: Mapping[Channel, Transport],
+    ways: Ways,
 ) -> None:
     loop = asyncio.get_running_loop()
     database = _Backoff()

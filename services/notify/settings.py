@@ -16,6 +16,9 @@ class Settings(ServiceSettings):
     )
     dispatch_batch: int = Field(50, ge=1, description="Queued messages the dispatcher sends per transaction")
     dispatch_poll_s: float = Field(0.5, gt=0, description="Seconds between looks for queued messages")
+    dispatch_connections: int = Field(
+        4, ge=1, description="Connections to a provider a batch is sent over at once"
+    )
 
     @classmethod
     def of(cls, settings: ServiceSettings) -> Settings:

@@ -318,7 +318,9 @@ async def test_the_worker_keeps_its_smtp_connection_between_batches_until_the_se
     controller = Controller(handler, hostname="127.0.0.1", port=free_port(), timeout=1)
     controller.start()
     stopping = asyncio.Event()
-    settings = notify_settings(isolated, smtp_url=f"smtp://127.0.0.1:{controller.port}")
+    settings = notify_settings(
+        isolated, smtp_url=f"smtp://127.0.0.1:{controller.port}", dispatch_connections=1
+    )
     worker = asyncio.create_task(dispatch_messages(notify_db, settings, stopping))
     try:
         first, second, third = unique_address(), unique_address(), unique_address()
@@ -340,4 +342,27 @@ async def test_the_worker_keeps_its_smtp_connection_between_batches_until_the_se
     finally:
         stopping.set()
         await asyncio.wait_for(worker, 5)
+        controller.stop()
+
+
+async def test_a_batch_goes_out_over_several_connections_at_once(
+    isolated: Isolated, notify_db: asyncpg.Pool
+) -> None:
+    handler = RecordPeers()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        addresses = [unique_address() for _ in range(6)]
+        ids = [await queue_message(notify_db, address) for address in addresses]
+        settings = notify_settings(
+            isolated, smtp_url=f"smtp://127.0.0.1:{controller.port}", dispatch_connections=3
+        )
+
+        result = await dispatch_once(notify_db, settings)
+
+        assert (result.claimed, result.sent) == (6, 6)
+        assert len({handler.peers[address] for address in addresses}) == 3
+        for message_id in ids:
+            assert (await row(notify_db, message_id))["status"] == "sent"
+    finally:
         controller.stop()
