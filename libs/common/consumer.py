@@ -280,8 +280,8 @@ class EventConsumer:
                 for msg in msgs:
                     outcomes.append(await self._apply_in(conn, msg))
         except Exception as exc:
-            if not (is_infrastructure_error(exc) or is_broker_error(exc)):
-                log.info("chunk failed, applying its messages one by one", error=repr(exc))
+            # A warning: one by one is much slower, and a deadlock between chunks lands here too.
+            log.warning("chunk failed, applying its messages one by one", size=len(msgs), error=repr(exc))
             return False
         for msg, outcome in zip(msgs, outcomes, strict=True):
             if outcome == "applied":
