@@ -4,13 +4,25 @@ clock and limits, and the owner lookups that several route modules share."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
+import asyncpg
 from aiohttp import web
 
-from libs.common.api import ANY_ROLE, ORGANISATION, TENANT, Grant, Owner, owner, path_uuid, roles
+from libs.common.api import (
+    ANY_ROLE,
+    ORGANISATION,
+    TENANT,
+    Grant,
+    Owner,
+    OwnerLookup,
+    owner,
+    path_uuid,
+    roles,
+)
 from libs.common.auth import Principal
 from libs.common.http import Problem
 from libs.common.runtime import POOL
@@ -63,13 +75,28 @@ def invalid(field: str, message: str, kind: str = "value_error") -> Problem:
     return Problem(422, "Invalid request body", errors=[{"field": field, "message": message, "type": kind}])
 
 
-async def brand_owner(request: web.Request, caller: Principal) -> Owner | None:
-    """The brand named by `brand_id` in the path, belonging to its tenant."""
-    brand_id = path_uuid(request, "brand_id")
-    if brand_id is None:
-        return None
-    brand = await store.find_brand(request.app[POOL], caller.tenant_id, brand_id)
-    return Owner(tenant_id=brand.tenant_id, resource=brand) if brand else None
+class TenantOwned(Protocol):
+    @property
+    def tenant_id(self) -> str: ...
+
+
+def owned_by_tenant(
+    param: str, find: Callable[[asyncpg.Pool, str, uuid.UUID], Awaitable[TenantOwned | None]]
+) -> OwnerLookup:
+    """The owner lookup of a resource that belongs to its tenant as a whole, named by the UUID path
+    parameter `param` and found with `find(pool, tenant_id, id)`."""
+
+    async def lookup(request: web.Request, caller: Principal) -> Owner | None:
+        resource_id = path_uuid(request, param)
+        if resource_id is None:
+            return None
+        found = await find(request.app[POOL], caller.tenant_id, resource_id)
+        return Owner(tenant_id=found.tenant_id, resource=found) if found else None
+
+    return lookup
+
+
+brand_owner = owned_by_tenant("brand_id", store.find_brand)
 
 
 def the_brand(request: web.Request) -> store.Brand:

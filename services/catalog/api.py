@@ -24,6 +24,7 @@ from services.catalog.access import (
     Clock,
     brand_owner,
     is_admin,
+    owned_by_tenant,
     the_brand,
     viewer_of,
 )
@@ -350,12 +351,7 @@ class CategoryList(RootModel[list[CategoryView]]):
     """The tenant's whole category tree, flat: each category names its parent."""
 
 
-async def category_owner(request: web.Request, caller: Principal) -> Owner | None:
-    category_id = path_uuid(request, "category_id")
-    if category_id is None:
-        return None
-    category = await store.find_category(request.app[POOL], caller.tenant_id, category_id)
-    return Owner(tenant_id=category.tenant_id, resource=category) if category else None
+category_owner = owned_by_tenant("category_id", store.find_category)
 
 
 def _category(request: web.Request) -> store.Category:

@@ -14,7 +14,7 @@ import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from libs.common.api import AUTHENTICATED, Endpoint, Owner, owner, path_uuid
+from libs.common.api import AUTHENTICATED, Endpoint, owner
 from libs.common.auth import Principal, principal
 from libs.common.http import Problem, json_response, read_query
 from libs.common.runtime import POOL
@@ -27,6 +27,7 @@ from services.catalog.access import (
     invalid,
     is_admin,
     organisation_of,
+    owned_by_tenant,
     the_brand,
     viewer_of,
 )
@@ -128,12 +129,7 @@ async def list_documents(request: web.Request) -> web.Response:
     )
 
 
-async def document_owner(request: web.Request, caller: Principal) -> Owner | None:
-    document_id = path_uuid(request, "document_id")
-    if document_id is None:
-        return None
-    document = await files_store.find_document(request.app[POOL], caller.tenant_id, document_id)
-    return Owner(tenant_id=document.tenant_id, resource=document) if document else None
+document_owner = owned_by_tenant("document_id", files_store.find_document)
 
 
 def _document(request: web.Request) -> files_store.Document:
@@ -292,12 +288,7 @@ async def list_assets(request: web.Request) -> web.Response:
     )
 
 
-async def asset_owner(request: web.Request, caller: Principal) -> Owner | None:
-    asset_id = path_uuid(request, "asset_id")
-    if asset_id is None:
-        return None
-    asset = await files_store.find_asset(request.app[POOL], caller.tenant_id, asset_id)
-    return Owner(tenant_id=asset.tenant_id, resource=asset) if asset else None
+asset_owner = owned_by_tenant("asset_id", files_store.find_asset)
 
 
 def _asset(request: web.Request) -> files_store.Asset:

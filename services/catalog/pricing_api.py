@@ -15,7 +15,7 @@ from libs.common.auth import Principal, principal
 from libs.common.http import json_response, read_json, read_query
 from libs.common.runtime import POOL
 from services.catalog import commands, pricing_store
-from services.catalog.access import ADMIN, OWN_ORGANISATION
+from services.catalog.access import ADMIN, OWN_ORGANISATION, owned_by_tenant
 from services.catalog.api import created_once
 from services.catalog.domain import GroupDetails, OrganisationTerms, PriceList, PriceListDetails, TermsDetails
 
@@ -37,12 +37,7 @@ class GroupList(RootModel[list[GroupView]]):
     """The tenant's customer groups by name."""
 
 
-async def group_owner(request: web.Request, caller: Principal) -> Owner | None:
-    group_id = path_uuid(request, "group_id")
-    if group_id is None:
-        return None
-    group = await pricing_store.find_group(request.app[POOL], caller.tenant_id, group_id)
-    return Owner(tenant_id=group.tenant_id, resource=group) if group else None
+group_owner = owned_by_tenant("group_id", pricing_store.find_group)
 
 
 def _group(request: web.Request) -> pricing_store.Group:
@@ -180,12 +175,7 @@ class PriceListQuery(BaseModel):
     active: bool | None = Field(None, description="true: in force or to come; false: withdrawn")
 
 
-async def price_list_owner(request: web.Request, caller: Principal) -> Owner | None:
-    list_id = path_uuid(request, "price_list_id")
-    if list_id is None:
-        return None
-    price_list = await pricing_store.find_price_list(request.app[POOL], caller.tenant_id, list_id)
-    return Owner(tenant_id=price_list.tenant_id, resource=price_list) if price_list else None
+price_list_owner = owned_by_tenant("price_list_id", pricing_store.find_price_list)
 
 
 def _price_list(request: web.Request) -> PriceList:
