@@ -141,7 +141,6 @@ class Doorbell:
         self._channel = channel
         self._conn: asyncpg.pool.PoolConnectionProxy | None = None
         self._rung = asyncio.Event()
-        self._connecting = asyncio.Lock()  # several workers may wait on one doorbell
 
     async def wait(self, timeout: float, stopping: asyncio.Event) -> None:
         """Until the doorbell rings, `stopping` is set or `timeout` seconds pass."""
@@ -161,11 +160,8 @@ class Doorbell:
                 await self._pool.release(conn, timeout=5)
 
     async def _listen(self) -> None:
-        async with self._connecting:
-            if self._conn is None or self._conn.is_closed():
-                await self._connect()
-
-    async def _connect(self) -> None:
+        if self._conn is not None and not self._conn.is_closed():
+            return
         await self.close()
         try:
             conn = await self._pool.acquire()
