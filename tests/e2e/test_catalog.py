@@ -89,6 +89,8 @@ async def test_a_partner_sees_orders_and_downloads_her_organisations_prices_with
         status, problem = await api.call(
             "POST", "/api/ordering/orders", token=partner, json={"lines": [{"code": "SRM-2", "quantity": 1}]}
         )
+        if status == 201:
+            return None  # the terms travel on their own topic and may still be on their way
         assert status == 422, problem
         return problem if "assortment" in str(problem) else None
 
