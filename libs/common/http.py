@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import re
 import time
 import uuid
@@ -28,6 +29,8 @@ READINESS_CHECKS = web.AppKey("readiness_checks", tuple[tuple[str, ReadinessChec
 READINESS_TIMEOUT = web.AppKey("readiness_timeout", float)
 REQUEST_ID = web.RequestKey("request_id", str)
 CORRELATION_ID = web.RequestKey("correlation_id", str)
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...])
+LOOPBACK = ("127.0.0.0/8", "::1/128")
 
 REQUEST_DURATION = Histogram(
     "comptoir_http_request_duration_seconds",
@@ -87,6 +90,7 @@ def create_app(
     readiness: Sequence[tuple[str, ReadinessCheck]] = (),
     readiness_timeout: float = 2.0,
     middlewares: Sequence[Middleware] = (),
+    trusted_proxies: Sequence[str] = LOOPBACK,
 ) -> web.Application:
     """An application with correlation ids, metrics, problem rendering, /healthz, /readyz and /metrics."""
     app = web.Application(
@@ -96,11 +100,38 @@ def create_app(
     app[SERVICE] = service
     app[READINESS_CHECKS] = tuple(readiness)
     app[READINESS_TIMEOUT] = readiness_timeout
+    app[TRUSTED_PROXIES] = tuple(ipaddress.ip_network(net) for net in trusted_proxies)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
     app.cleanup_ctx.append(_loop_lag_probe)
     return app
+
+
+def client_address(request: web.Request) -> str:
+    """The address of the client behind the request: the last `X-Forwarded-For` entry when the
+    TCP peer is a trusted proxy (the gateway, the portal), else the TCP peer itself.
+
+    The gateway replaces whatever `X-Forwarded-For` a client sent with the address it saw, so a
+    client cannot choose the address that services limit and lock by.
+    """
+    peer = request.remote or ""
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if not forwarded or not _is_trusted(request.app, peer):
+        return peer
+    last = forwarded.rsplit(",", 1)[-1].strip()
+    try:
+        return str(ipaddress.ip_address(last))
+    except ValueError:
+        return peer
+
+
+def _is_trusted(app: web.Application, peer: str) -> bool:
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    return any(address in net for net in app.get(TRUSTED_PROXIES, ()))
 
 
 async def _loop_lag_probe(app: web.Application) -> AsyncIterator[None]:

@@ -168,7 +168,10 @@ def build_app(service: Service, *, with_api: bool) -> web.Application:
     if service.relay is not None or service.consumer is not None:
         checks += [("broker", broker_ready), ("consumer", consumer_ready)]
     app = create_app(
-        service=service.spec.name, max_body_bytes=service.settings.http_max_body_bytes, readiness=checks
+        service=service.spec.name,
+        max_body_bytes=service.settings.http_max_body_bytes,
+        readiness=checks,
+        trusted_proxies=service.settings.trusted_proxies,
     )
     app[POOL] = service.pool
     app[SETTINGS] = service.settings

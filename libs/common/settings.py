@@ -48,6 +48,10 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
     http_max_body_bytes: int = 1_048_576
+    trusted_proxies: list[str] = Field(
+        ["127.0.0.0/8", "::1/128"],
+        description="Networks whose X-Forwarded-For is believed (gateway, portal): a JSON list of CIDRs",
+    )
     outbox_batch_size: int = 500
     outbox_poll_interval_s: float = 0.5
     outbox_retention_hours: float = 168.0
