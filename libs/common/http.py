@@ -91,8 +91,14 @@ def create_app(
     readiness_timeout: float = 2.0,
     middlewares: Sequence[Middleware] = (),
     trusted_proxies: Sequence[str] = LOOPBACK,
+    operator_routes: bool = True,
 ) -> web.Application:
-    """An application with correlation ids, metrics, problem rendering, /healthz, /readyz and /metrics."""
+    """An application with correlation ids, metrics, problem rendering, /healthz, /readyz and /metrics.
+
+    A service's port is internal, so its /readyz says why a check failed and it serves /metrics.
+    An app facing the public (the gateway) passes `operator_routes=False`: its /readyz says only
+    which checks pass, and `operator_app` serves the details and /metrics on another port.
+    """
     app = web.Application(
         client_max_size=max_body_bytes,
         middlewares=[_correlation_middleware, _metrics_middleware, _problem_middleware, *middlewares],
@@ -102,9 +108,27 @@ def create_app(
     app[READINESS_TIMEOUT] = readiness_timeout
     app[TRUSTED_PROXIES] = tuple(ipaddress.ip_network(net) for net in trusted_proxies)
     app.router.add_get("/healthz", _healthz)
+    if operator_routes:
+        app.router.add_get("/readyz", _readyz)
+        app.router.add_get("/metrics", _metrics)
+    else:
+        app.router.add_get("/readyz", _public_readyz)
+    app.cleanup_ctx.append(_loop_lag_probe)
+    return app
+
+
+def operator_app(
+    *, service: str, readiness: Sequence[tuple[str, ReadinessCheck]] = (), readiness_timeout: float = 2.0
+) -> web.Application:
+    """/healthz, the detailed /readyz and /metrics of a process whose main app faces the public,
+    to serve on a port only operators and Prometheus reach."""
+    app = web.Application(middlewares=[_problem_middleware])
+    app[SERVICE] = service
+    app[READINESS_CHECKS] = tuple(readiness)
+    app[READINESS_TIMEOUT] = readiness_timeout
+    app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
-    app.cleanup_ctx.append(_loop_lag_probe)
     return app
 
 
@@ -117,7 +141,7 @@ def client_address(request: web.Request) -> str:
     """
     peer = request.remote or ""
     forwarded = request.headers.get("X-Forwarded-For", "")
-    if not forwarded or not _is_trusted(request.app, peer):
+    if not forwarded or not from_trusted_proxy(request):
         return peer
     last = forwarded.rsplit(",", 1)[-1].strip()
     try:
@@ -126,12 +150,13 @@ def client_address(request: web.Request) -> str:
         return peer
 
 
-def _is_trusted(app: web.Application, peer: str) -> bool:
+def from_trusted_proxy(request: web.Request) -> bool:
+    """Whether the TCP peer is one of the app's trusted proxies, whose X-Forwarded-* it believes."""
     try:
-        address = ipaddress.ip_address(peer)
+        address = ipaddress.ip_address(request.remote or "")
     except ValueError:
         return False
-    return any(address in net for net in app.get(TRUSTED_PROXIES, ()))
+    return any(address in net for net in request.app.get(TRUSTED_PROXIES, ()))
 
 
 async def _loop_lag_probe(app: web.Application) -> AsyncIterator[None]:
@@ -296,6 +321,21 @@ async def _readyz(request: web.Request) -> web.Response:
     outcomes = await asyncio.gather(*(_run_check(name, check, limit) for name, check in checks))
     ready = all(outcome == "ok" for outcome in outcomes)
     report = {name: outcome for (name, _), outcome in zip(checks, outcomes, strict=True)}
+    return web.json_response(
+        {"status": "ready" if ready else "unavailable", "checks": report}, status=200 if ready else 503
+    )
+
+
+async def _public_readyz(request: web.Request) -> web.Response:
+    """Which checks pass, without why the others fail: the reasons name internal addresses."""
+    checks = request.app[READINESS_CHECKS]
+    limit = request.app[READINESS_TIMEOUT]
+    outcomes = await asyncio.gather(*(_run_check(name, check, limit) for name, check in checks))
+    ready = all(outcome == "ok" for outcome in outcomes)
+    report = {
+        name: "ok" if outcome == "ok" else "unavailable"
+        for (name, _), outcome in zip(checks, outcomes, strict=True)
+    }
     return web.json_response(
         {"status": "ready" if ready else "unavailable", "checks": report}, status=200 if ready else 503
     )
