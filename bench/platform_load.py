@@ -18,8 +18,8 @@ import asyncpg
 
 from bench.load import LoadResult, LoadSpec, Request, percentiles, run_load_async
 from libs.common.db import drop_service
-from libs.common.devrun import Platform, runnable_services
-from libs.common.stack import LocalStack, free_ports
+from libs.common.devrun import Platform, free_platform_ports, runnable_services
+from libs.common.stack import LocalStack
 from tests.e2e.conftest import PASSWORD, Api
 
 Progress = Callable[[str], None]
@@ -29,6 +29,8 @@ PRODUCTS = [("BENCH-1", 1290), ("BENCH-2", 2450), ("BENCH-3", 890)]
 ORDER_LINES = [{"code": "BENCH-1", "quantity": 2}, {"code": "BENCH-2", "quantity": 1}]
 # As in production: warnings and errors only; the services never write an access log.
 PRODUCTION_ENV = {"LOG_LEVEL": "WARNING", "LOG_FORMAT": "json"}
+# The load generator is one client address: the gateway's limit per address would measure itself.
+GATEWAY_RATE_LIMIT = {"RATE_LIMIT_BURST": "1000000", "RATE_LIMIT_PER_S": "1"}
 # Each step first runs this long at its rate, not counted: the first burst after idle opens
 # connections (generator → gateway → service → its database pool), a cost the step's figures would
 # otherwise charge to its first second. The warm-up's own p99 is in the results and the table.
@@ -109,10 +111,14 @@ async def running_platform(stack: LocalStack, log: IO[str], progress: Progress) 
     platform = Platform(
         stack,
         services,
-        ports=dict(zip(services, free_ports(len(services)), strict=True)),
+        ports=free_platform_ports(services),
         namespace=namespace,
         log=log,
-        extra_env=PRODUCTION_ENV,
+        extra_env=PRODUCTION_ENV | GATEWAY_RATE_LIMIT,
+    )
+    progress(
+        f"gateway rate limit raised to {GATEWAY_RATE_LIMIT['RATE_LIMIT_BURST']} requests"
+        f" per {GATEWAY_RATE_LIMIT['RATE_LIMIT_PER_S']} s per client address"
     )
     progress(f"starting {', '.join(services)} as processes (namespace {namespace})")
     await platform.start()

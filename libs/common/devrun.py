@@ -16,7 +16,7 @@ from typing import IO
 import aiohttp
 
 from libs.common.db import provision_service, url_for_role
-from libs.common.stack import LocalStack, StackConfig, child_setup
+from libs.common.stack import LocalStack, StackConfig, child_setup, free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 COLOURS = ["36", "32", "33", "35", "34", "31"]
@@ -28,8 +28,17 @@ DEFAULT_PORTS = {
     "ordering": 8083,
     "loyalty": 8084,
     "notify": 8085,
+    "gateway-operator": 8090,
 }
 GATEWAY = "gateway"
+GATEWAY_OPERATOR = "gateway-operator"
+"""The gateway's port for operators: /healthz, the detailed /readyz and /metrics."""
+
+
+def free_platform_ports(services: list[str]) -> dict[str, int]:
+    """A free port for each service, and one for the gateway's operator port."""
+    names = [*services, GATEWAY_OPERATOR]
+    return dict(zip(names, free_ports(len(names)), strict=True))
 
 
 def runnable_services() -> list[str]:
@@ -73,7 +82,14 @@ class Platform:
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.ports[GATEWAY]}"
 
+    @property
+    def gateway_operator_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports[GATEWAY_OPERATOR]}"
+
     def url(self, service: str) -> str:
+        """Where a service's own port answers (the gateway's: its operator port, with /metrics)."""
+        if service == GATEWAY:
+            return self.gateway_operator_url
         return f"http://127.0.0.1:{self.ports[service]}"
 
     def schema(self, service: str) -> str:
@@ -96,6 +112,9 @@ class Platform:
             env["TOPIC_PREFIX"] = f"{self.namespace}."
         if service == GATEWAY:
             env |= {f"{name.upper()}_URL": self.url(name) for name in self.services if name != GATEWAY}
+            env["OPERATOR_PORT"] = str(self.ports[GATEWAY_OPERATOR])
+            # Tenants are created through the gateway here; in production only if an operator says so.
+            env["PLATFORM_KEY_FORWARDING"] = "true"
         else:
             schema = self.schema(service)
             env["DATABASE_SCHEMA"] = schema
@@ -236,6 +255,9 @@ def _print_banner(platform: Platform) -> None:
         "",
         "Comptoir is starting. Ctrl-C stops everything.",
         f"  gateway     {platform.gateway_url}" if GATEWAY in services else None,
+        f"  operators   {platform.gateway_operator_url} (the gateway's /metrics and detailed /readyz)"
+        if GATEWAY in services
+        else None,
         f"  PostgreSQL  {stack.database_url}",
         f"  broker      {stack.kafka_bootstrap_servers}",
         f"  SMTP sink   {stack.smtp_url} (messages in {stack.maildir})",

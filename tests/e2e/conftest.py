@@ -6,6 +6,7 @@ import asyncio
 import email.message
 import io
 import re
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,13 +20,15 @@ import pytest_asyncio
 
 from libs.common import testing
 from libs.common.db import drop_service
-from libs.common.devrun import Platform, runnable_services
-from libs.common.stack import LocalStack, free_ports
+from libs.common.devrun import Platform, free_platform_ports, runnable_services
+from libs.common.stack import LocalStack
 
 T = TypeVar("T")
 PLATFORM_KEY = "dev-platform-key"
 PASSWORD = "Correct-Horse-9"
 RECOVERY_CODE_TTL_S = 15
+# Every test request comes from 127.0.0.1: one client address for the gateway's limit.
+GATEWAY_RATE_LIMIT = {"RATE_LIMIT_BURST": "100000", "RATE_LIMIT_PER_S": "1"}
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -37,16 +40,22 @@ async def platform(stack: LocalStack) -> AsyncIterator[Platform]:
     running = Platform(
         stack,
         services,
-        ports=dict(zip(services, free_ports(len(services)), strict=True)),
+        ports=free_platform_ports(services),
         namespace=namespace,
         log=log,
-        extra_env={
+        extra_env=GATEWAY_RATE_LIMIT
+        | {
             "CONSUMER_RETRY_BACKOFF_S": "0.05",
             "OUTBOX_POLL_INTERVAL_S": "0.2",
             "ACTIVATION_RESEND_INTERVAL_S": "1",
             # Short enough for a test to see a recovery code expire, long enough to use one.
             "RECOVERY_CODE_TTL_MINUTES": str(RECOVERY_CODE_TTL_S / 60),
         },
+    )
+    print(
+        f"e2e platform: gateway rate limit raised to {GATEWAY_RATE_LIMIT['RATE_LIMIT_BURST']} requests"
+        f" per {GATEWAY_RATE_LIMIT['RATE_LIMIT_PER_S']} s per client address",
+        file=sys.stderr,
     )
     await running.start()
     try:
