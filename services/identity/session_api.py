@@ -147,6 +147,10 @@ class Jwks(BaseModel):
 # --- handlers ---
 
 
+# Tokens are never kept by a browser's or a proxy's cache.
+NO_STORE = {"Cache-Control": "no-store"}
+
+
 def _no_content() -> web.Response:
     return web.Response(status=204)
 
@@ -174,8 +178,10 @@ async def open_session(request: web.Request) -> web.Response:
             change_token=required.change_token,
             change_token_expires_in=required.expires_in,
         )
-        return web.json_response(problem.model_dump(), status=403, content_type="application/problem+json")
-    return json_response(SessionView.of(session, policy.clock()))
+        return web.json_response(
+            problem.model_dump(), status=403, content_type="application/problem+json", headers=NO_STORE
+        )
+    return json_response(SessionView.of(session, policy.clock()), headers=NO_STORE)
 
 
 async def change_required_password(request: web.Request) -> web.Response:
@@ -184,14 +190,14 @@ async def change_required_password(request: web.Request) -> web.Response:
     session = await sessions.change_required_password(
         request.app[POOL], policy, body.change_token, body.new_password
     )
-    return json_response(SessionView.of(session, policy.clock()))
+    return json_response(SessionView.of(session, policy.clock()), headers=NO_STORE)
 
 
 async def refresh_session(request: web.Request) -> web.Response:
     body = await read_json(request, RefreshSession)
     policy = request.app[POLICY]
     session = await sessions.refresh_session(request.app[POOL], policy, body.refresh_token)
-    return json_response(SessionView.of(session, policy.clock()))
+    return json_response(SessionView.of(session, policy.clock()), headers=NO_STORE)
 
 
 async def log_out(request: web.Request) -> web.Response:
