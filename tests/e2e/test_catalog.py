@@ -4,6 +4,7 @@ a gated asset needs her organisation's entitlement; a bulk import is all or noth
 
 from __future__ import annotations
 
+import hashlib
 import io
 import uuid
 from typing import Any
@@ -103,6 +104,10 @@ async def test_a_partner_sees_orders_and_downloads_her_organisations_prices_with
         headers={"Authorization": f"Bearer {partner}"},
     ) as resp:
         assert resp.status == 200
+        # Her prices: never kept by a shared cache, and saved under the file's name.
+        assert resp.headers["Cache-Control"] == "private, no-store"
+        assert resp.headers["Content-Disposition"].startswith('attachment; filename="prices-Laboratoire-')
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
         book = openpyxl.load_workbook(io.BytesIO(await resp.read()), read_only=True)
     cells = [[c for c in row if c is not None] for row in book.active.iter_rows(values_only=True)]
     rows = [row for row in cells if row and row[0] in products]
@@ -132,6 +137,13 @@ async def test_a_gated_asset_needs_the_organisations_entitlement(api: Api, uniqu
     )
     async with api.http.get(api.base + url, headers={"Authorization": f"Bearer {partner}"}) as resp:
         assert resp.status == 200 and await resp.read() == png
+        assert (
+            resp.headers["Content-Disposition"]
+            == "attachment; filename=\"visuel.png\"; filename*=UTF-8''visuel.png"
+        )
+        assert resp.headers["Cache-Control"] == "private, no-store"
+        assert resp.headers["ETag"] == f'"{hashlib.sha256(png).hexdigest()}"'
+        assert resp.headers["X-Frame-Options"] == "DENY" and "Server" not in resp.headers
 
 
 async def test_a_bulk_import_with_one_bad_line_changes_nothing_and_names_that_line(
