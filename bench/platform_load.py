@@ -59,7 +59,7 @@ class Bench:
 
     async def relogin(self) -> None:
         """Fresh tokens for every partner (they live 15 minutes)."""
-        api = Api(self.http, self.gateway, self.platform.stack)
+        api = Api(self.http, self.gateway, self.platform.stack, self.platform.platform_key)
         tokens = await asyncio.gather(*(api.login(TENANT, p.email) for p in self.partners))
         for partner, token in zip(self.partners, tokens, strict=True):
             partner.token = token
@@ -135,7 +135,7 @@ async def running_platform(stack: LocalStack, log: IO[str], progress: Progress) 
 
 async def seed(bench: Bench, progress: Progress) -> None:
     """A tenant, its products, and partners who registered, activated their account and logged in."""
-    api = Api(bench.http, bench.gateway, bench.platform.stack)
+    api = Api(bench.http, bench.gateway, bench.platform.stack, bench.platform.platform_key)
     progress(f"seeding tenant '{TENANT}', {len(PRODUCTS)} products, {PARTNERS} activated partners")
     admin = await api.create_tenant(TENANT)
     for code, price in PRODUCTS:

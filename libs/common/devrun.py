@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import signal
 import sys
 import time
@@ -57,7 +58,9 @@ class Platform:
     """Every service as its own OS process against one stack; `make run` and the e2e tests use it.
 
     `namespace` prefixes schemas, roles and topics (tests run several platforms on one stack);
-    empty for `make run`, where each service's schema and role is its own name.
+    empty for `make run`, where each service's schema and role is its own name. `platform_key`
+    (new at every start unless given) is identity's key that creates tenants; the gateway forwards
+    it.
     """
 
     stack: LocalStack
@@ -65,6 +68,7 @@ class Platform:
     ports: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     namespace: str = ""
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    platform_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     log: IO[str] = field(default_factory=lambda: sys.stdout)
     children: dict[str, Child] = field(default_factory=dict)
     _pumps: list[asyncio.Task[None]] = field(default_factory=list)
@@ -96,6 +100,9 @@ class Platform:
             env["TOPIC_PREFIX"] = f"{self.namespace}."
         if service == GATEWAY:
             env |= {f"{name.upper()}_URL": self.url(name) for name in self.services if name != GATEWAY}
+            env["PLATFORM_KEY_FORWARDING"] = "true"
+        if service == "identity":
+            env["PLATFORM_KEY"] = self.platform_key
         else:
             schema = self.schema(service)
             env["DATABASE_SCHEMA"] = schema
@@ -207,6 +214,7 @@ async def _seed(platform: Platform) -> None:
             "GATEWAY_URL": platform.gateway_url,
             "COMPTOIR_MAILDIR": str(platform.stack.maildir),
             "COMPTOIR_SMS_DIR": str(platform.stack.sms_dir),
+            "PLATFORM_KEY": platform.platform_key,
         },
     )
     if await proc.wait() != 0:
@@ -243,6 +251,9 @@ def _print_banner(platform: Platform) -> None:
         if stack.sms is not None
         else f"  SMS         {stack.sms_url}",
         f"  services    {', '.join(services) or '(none)'}",
+        f"  platform key {platform.platform_key}  (X-Platform-Key: creates tenants; new at every start)"
+        if "identity" in services
+        else None,
         "",
     ]
     print("\n".join(line for line in lines if line is not None), flush=True)

@@ -387,9 +387,18 @@ class CloseAccount(_Body):
 
 
 def check_platform_key(request: web.Request, action: str) -> None:
-    """Platform operations (creating a tenant, rotating keys) need the platform's key."""
+    """Platform operations (creating a tenant, rotating keys) need the platform's key, compared in
+    constant time; a service given no key refuses them all."""
+    expected = request.app[POLICY].platform_key
+    if expected is None:
+        raise Problem(
+            403,
+            "Forbidden",
+            type="platform-key-unset",
+            detail=f"{action} is off: this identity service has no platform key (PLATFORM_KEY)",
+        )
     given = request.headers.get(PLATFORM_KEY_HEADER, "")
-    if not hmac.compare_digest(given.encode(), request.app[POLICY].platform_key.encode()):
+    if not hmac.compare_digest(given.encode(), expected.encode()):
         raise Problem(
             403,
             "Forbidden",

@@ -33,8 +33,6 @@ from services.identity.events import (
 
 log = structlog.get_logger(__name__)
 
-DEV_PLATFORM_KEY = "dev-platform-key"
-
 
 class Settings(ServiceSettings):
     service_name: str = SERVICE
@@ -57,9 +55,10 @@ class Settings(ServiceSettings):
         3600, gt=0, description="How often the worker deletes accounts past their tenant's inactivity delays"
     )
     inactivity_sweep_batch: int = Field(100, ge=1, le=10_000, description="Accounts deleted per transaction")
-    platform_key: str = Field(
-        DEV_PLATFORM_KEY,
-        description="The secret that allows creating tenants (X-Platform-Key): CHANGE IT IN PRODUCTION",
+    platform_key: str | None = Field(
+        None,
+        description="The secret that allows creating tenants and rotating signing keys (X-Platform-Key);"
+        " unset or empty: both are refused",
     )
 
     @classmethod
@@ -78,7 +77,7 @@ class Settings(ServiceSettings):
             code_attempts=self.code_attempts,
             key_rotation=timedelta(days=self.key_rotation_days),
             access_token_ttl=timedelta(seconds=self.access_token_ttl_s),
-            platform_key=self.platform_key,
+            platform_key=self.platform_key or None,
             activation_resend_interval=timedelta(seconds=self.activation_resend_interval_s),
             inactivity_batch=self.inactivity_sweep_batch,
         )
@@ -86,10 +85,8 @@ class Settings(ServiceSettings):
 
 def _setup_api(app: web.Application) -> None:
     settings = Settings.of(app[SETTINGS])
-    if settings.platform_key == DEV_PLATFORM_KEY:
-        structlog.get_logger(__name__).warning(
-            "PLATFORM_KEY is the development default: set it in production"
-        )
+    if not settings.platform_key:
+        log.warning("PLATFORM_KEY is not set: creating tenants and rotating signing keys by API are off")
     api.setup(app, settings.policy())
 
 

@@ -58,7 +58,7 @@ class Policy:
     public_url: str
     activation_ttl: timedelta
     access_token_ttl: timedelta
-    platform_key: str
+    platform_key: str | None  # None: platform operations are refused
     activation_code_ttl: timedelta = timedelta(minutes=30)
     refresh_token_ttl: timedelta = timedelta(days=30)
     recovery_code_ttl: timedelta = timedelta(minutes=15)

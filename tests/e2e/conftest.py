@@ -23,7 +23,6 @@ from libs.common.devrun import Platform, runnable_services
 from libs.common.stack import LocalStack, free_ports
 
 T = TypeVar("T")
-PLATFORM_KEY = "dev-platform-key"
 PASSWORD = "Correct-Horse-9"
 RECOVERY_CODE_TTL_S = 15
 
@@ -83,6 +82,7 @@ class Api:
     http: aiohttp.ClientSession
     base: str
     stack: LocalStack
+    platform_key: str
 
     async def call(
         self, method: str, path: str, *, token: str | None = None, expect: int | None = None, **kwargs: Any
@@ -107,7 +107,7 @@ class Api:
             "POST",
             "/api/identity/tenants",
             expect=201,
-            headers={"X-Platform-Key": PLATFORM_KEY},
+            headers={"X-Platform-Key": self.platform_key},
             json={
                 "tenant_id": tenant_id,
                 "name": tenant_id.title(),
@@ -215,7 +215,7 @@ def _text(mail: email.message.Message) -> str:
 @pytest_asyncio.fixture(loop_scope="module")
 async def api(platform: Platform) -> AsyncIterator[Api]:
     async with aiohttp.ClientSession() as http:
-        yield Api(http, platform.gateway_url, platform.stack)
+        yield Api(http, platform.gateway_url, platform.stack, platform.platform_key)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import secrets
 import statistics
 import time
 import uuid
@@ -30,12 +31,18 @@ from libs.common.runtime import start
 from libs.common.testing import Isolated, running_stack
 from services.identity import passwords
 from services.identity.api import POLICY
-from services.identity.app import SPEC
+from services.identity.app import SPEC, Settings
 from services.identity.commands import Policy
 
 PASSWORD = "Correct-Horse-9"
 NEW_PASSWORD = "Battery-Staple-7"
-PLATFORM_KEY = "dev-platform-key"
+# Identity has no platform key unless given one: the tests' is new at every run, like `make run`'s.
+PLATFORM_KEY = secrets.token_urlsafe(32)
+
+
+def identity_settings(isolated: Isolated, role: str = "api", **overrides: Any) -> Settings:
+    """Identity's settings for a test: its schema and topics, and the tests' platform key."""
+    return Settings(**isolated.settings("identity", role=role, platform_key=PLATFORM_KEY, **overrides))
 
 
 @dataclass
@@ -125,8 +132,11 @@ class Credentials:
 
 
 @contextlib.asynccontextmanager
-async def identity_running(isolated: Isolated, db: asyncpg.Pool) -> AsyncIterator[Credentials]:
-    """Identity in the API role on the test's schema, its policy reading a `FakeClock`."""
+async def identity_running(
+    isolated: Isolated, db: asyncpg.Pool, **settings: Any
+) -> AsyncIterator[Credentials]:
+    """Identity in the API role on the test's schema, its policy reading a `FakeClock`; `settings`
+    override identity's settings."""
     clock = FakeClock()
     policies: list[Policy] = []
 
@@ -134,11 +144,12 @@ async def identity_running(isolated: Isolated, db: asyncpg.Pool) -> AsyncIterato
         app[POLICY] = dataclasses.replace(app[POLICY], clock=clock)
         policies.append(app[POLICY])
 
-    settings = isolated.service_settings("identity", role="api")
-    running = await start(SPEC, settings, configure=use_clock)
+    running_settings = identity_settings(isolated, **settings)
+    running = await start(SPEC, running_settings, configure=use_clock)
     try:
         async with aiohttp.ClientSession() as http:
-            yield Credentials(http, f"http://127.0.0.1:{settings.http_port}", db, clock, policies[0])
+            url = f"http://127.0.0.1:{running_settings.http_port}"
+            yield Credentials(http, url, db, clock, policies[0])
     finally:
         await running.stop()
 
