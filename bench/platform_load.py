@@ -20,7 +20,7 @@ from bench.load import LoadResult, LoadSpec, Request, percentiles, run_load_asyn
 from libs.common.db import drop_service
 from libs.common.devrun import Platform, runnable_services
 from libs.common.stack import LocalStack, free_ports
-from tests.e2e.conftest import PASSWORD, Api
+from tests.e2e.conftest import PASSWORD, Api, raised_limits
 
 Progress = Callable[[str], None]
 TENANT = "bench"
@@ -112,7 +112,7 @@ async def running_platform(stack: LocalStack, log: IO[str], progress: Progress) 
         ports=dict(zip(services, free_ports(len(services)), strict=True)),
         namespace=namespace,
         log=log,
-        extra_env=PRODUCTION_ENV,
+        extra_env=PRODUCTION_ENV | raised_limits("make bench"),
     )
     progress(f"starting {', '.join(services)} as processes (namespace {namespace})")
     await platform.start()

@@ -66,6 +66,8 @@ class Policy:
     key_rotation: timedelta = timedelta(days=30)
     activation_resend_interval: timedelta = timedelta(seconds=60)
     inactivity_batch: int = 100
+    sign_in_failure_window: timedelta = timedelta(minutes=15)
+    sign_in_delay_cap: timedelta = timedelta(seconds=3)
     clock: Callable[[], datetime] = field(default=_utc_now)
 
 

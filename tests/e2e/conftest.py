@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import email.message
 import io
+import json
 import re
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,6 +26,22 @@ from libs.common.stack import LocalStack, free_ports
 
 T = TypeVar("T")
 PASSWORD = "Correct-Horse-9"
+# Every request of the tests (and of the bench) comes from one address: identity's limits per
+# address would refuse most of them.
+RAISED_IDENTITY_LIMITS = {"burst": 100_000, "per_s": 1}
+_LIMIT_SETTINGS = ("SIGN_IN_LIMIT", "REGISTRATION_LIMIT", "MESSAGE_LIMIT", "CODE_LIMIT")
+
+
+def raised_limits(who: str) -> dict[str, str]:
+    """The environment that raises identity's limits per address, said once on stderr."""
+    print(
+        f"{who}: identity's limits per client address raised to {RAISED_IDENTITY_LIMITS}:"
+        f" {', '.join(name.lower() for name in _LIMIT_SETTINGS)}",
+        file=sys.stderr,
+    )
+    return {name: json.dumps(RAISED_IDENTITY_LIMITS) for name in _LIMIT_SETTINGS}
+
+
 RECOVERY_CODE_TTL_S = 15
 
 
@@ -45,6 +63,7 @@ async def platform(stack: LocalStack) -> AsyncIterator[Platform]:
             "ACTIVATION_RESEND_INTERVAL_S": "1",
             # Short enough for a test to see a recovery code expire, long enough to use one.
             "RECOVERY_CODE_TTL_MINUTES": str(RECOVERY_CODE_TTL_S / 60),
+            **raised_limits("e2e test platform"),
         },
     )
     await running.start()

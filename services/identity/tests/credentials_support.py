@@ -27,6 +27,7 @@ import asyncpg
 from aiohttp import web
 
 from libs.common.db import create_pool, drop_service, provision_service
+from libs.common.ratelimit import Rate
 from libs.common.runtime import start
 from libs.common.testing import Isolated, running_stack
 from services.identity import passwords
@@ -40,9 +41,17 @@ NEW_PASSWORD = "Battery-Staple-7"
 PLATFORM_KEY = secrets.token_urlsafe(32)
 
 
+# Tests make many requests from one address: the limits per address are raised, but where a test
+# checks them (it passes the production ones, `Settings`' defaults).
+RAISED_LIMITS: dict[str, Any] = {
+    name: Rate(10_000, 1) for name in ("sign_in_limit", "registration_limit", "message_limit", "code_limit")
+}
+
+
 def identity_settings(isolated: Isolated, role: str = "api", **overrides: Any) -> Settings:
-    """Identity's settings for a test: its schema and topics, and the tests' platform key."""
-    return Settings(**isolated.settings("identity", role=role, platform_key=PLATFORM_KEY, **overrides))
+    """Identity's settings for a test: its schema and topics, the tests' platform key, raised limits."""
+    values = {"platform_key": PLATFORM_KEY, **RAISED_LIMITS, **overrides}
+    return Settings(**isolated.settings("identity", role=role, **values))
 
 
 @dataclass
@@ -121,6 +130,13 @@ class Credentials:
         row = await self.db.fetchrow("SELECT * FROM accounts WHERE account_id = $1", account_id)
         assert row is not None
         return row
+
+    async def failures(self, account_id: uuid.UUID) -> dict[str, tuple[int, datetime | None]]:
+        """{source: (failed logins in a row, lock taken)} of the account."""
+        rows = await self.db.fetch(
+            "SELECT source, failures, locked_at FROM sign_in_failures WHERE account_id = $1", account_id
+        )
+        return {row["source"]: (row["failures"], row["locked_at"]) for row in rows}
 
     async def notify_requests(self, account_id: uuid.UUID) -> list[dict[str, Any]]:
         """The envelopes identity put on notify.requests.v1 for an account, oldest first."""
