@@ -101,14 +101,14 @@ class Platform:
         if service == GATEWAY:
             env |= {f"{name.upper()}_URL": self.url(name) for name in self.services if name != GATEWAY}
             env["PLATFORM_KEY_FORWARDING"] = "true"
-        if service == "identity":
-            env["PLATFORM_KEY"] = self.platform_key
         else:
             schema = self.schema(service)
             env["DATABASE_SCHEMA"] = schema
             env["DATABASE_URL"] = os.environ.get(f"{service.upper()}_DATABASE_URL") or url_for_role(
                 self.stack.database_url, schema
             )
+        if service == "identity":
+            env["PLATFORM_KEY"] = self.platform_key
         return env | dict(self.extra_env)
 
     async def start(self) -> None:
