@@ -20,7 +20,7 @@ from bench.load import LoadResult, LoadSpec, Request, percentiles, run_load_asyn
 from libs.common.db import drop_service
 from libs.common.devrun import Platform, free_platform_ports, runnable_services
 from libs.common.stack import LocalStack
-from tests.e2e.conftest import PASSWORD, Api
+from tests.e2e.conftest import PASSWORD, Api, raised_limits
 
 Progress = Callable[[str], None]
 TENANT = "bench"
@@ -30,7 +30,6 @@ ORDER_LINES = [{"code": "BENCH-1", "quantity": 2}, {"code": "BENCH-2", "quantity
 # As in production: warnings and errors only; the services never write an access log.
 PRODUCTION_ENV = {"LOG_LEVEL": "WARNING", "LOG_FORMAT": "json"}
 # The load generator is one client address: the gateway's limit per address would measure itself.
-GATEWAY_RATE_LIMIT = {"RATE_LIMIT_BURST": "1000000", "RATE_LIMIT_PER_S": "1"}
 # Each step first runs this long at its rate, not counted: the first burst after idle opens
 # connections (generator → gateway → service → its database pool), a cost the step's figures would
 # otherwise charge to its first second. The warm-up's own p99 is in the results and the table.
@@ -61,7 +60,7 @@ class Bench:
 
     async def relogin(self) -> None:
         """Fresh tokens for every partner (they live 15 minutes)."""
-        api = Api(self.http, self.gateway, self.platform.stack)
+        api = Api(self.http, self.gateway, self.platform.stack, self.platform.platform_key)
         tokens = await asyncio.gather(*(api.login(TENANT, p.email) for p in self.partners))
         for partner, token in zip(self.partners, tokens, strict=True):
             partner.token = token
@@ -114,11 +113,7 @@ async def running_platform(stack: LocalStack, log: IO[str], progress: Progress) 
         ports=free_platform_ports(services),
         namespace=namespace,
         log=log,
-        extra_env=PRODUCTION_ENV | GATEWAY_RATE_LIMIT,
-    )
-    progress(
-        f"gateway rate limit raised to {GATEWAY_RATE_LIMIT['RATE_LIMIT_BURST']} requests"
-        f" per {GATEWAY_RATE_LIMIT['RATE_LIMIT_PER_S']} s per client address"
+        extra_env=PRODUCTION_ENV | raised_limits("make bench"),
     )
     progress(f"starting {', '.join(services)} as processes (namespace {namespace})")
     await platform.start()
@@ -141,7 +136,7 @@ async def running_platform(stack: LocalStack, log: IO[str], progress: Progress) 
 
 async def seed(bench: Bench, progress: Progress) -> None:
     """A tenant, its products, and partners who registered, activated their account and logged in."""
-    api = Api(bench.http, bench.gateway, bench.platform.stack)
+    api = Api(bench.http, bench.gateway, bench.platform.stack, bench.platform.platform_key)
     progress(f"seeding tenant '{TENANT}', {len(PRODUCTS)} products, {PARTNERS} activated partners")
     admin = await api.create_tenant(TENANT)
     for code, price in PRODUCTS:

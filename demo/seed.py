@@ -16,7 +16,6 @@ from typing import Any
 import aiohttp
 
 TENANT = "demo"
-PLATFORM_KEY = os.environ.get("PLATFORM_KEY", "dev-platform-key")
 ADMIN = ("admin@demo.comptoir.test", "Demo-Admin-2026")
 PARTNER = ("claire@pharmacie-du-marche.test", "Demo-Partner-2026")
 PRODUCTS = [
@@ -27,8 +26,9 @@ PRODUCTS = [
 
 
 class Seeder:
-    def __init__(self, http: aiohttp.ClientSession, gateway: str, maildir: Path) -> None:
+    def __init__(self, http: aiohttp.ClientSession, gateway: str, maildir: Path, platform_key: str) -> None:
         self.http, self.gateway, self.maildir = http, gateway, maildir
+        self.platform_key = platform_key
 
     async def call(self, method: str, path: str, ok: tuple[int, ...], **kwargs: Any) -> tuple[int, Any]:
         async with self.http.request(method, self.gateway + path, **kwargs) as resp:
@@ -61,7 +61,7 @@ class Seeder:
             "POST",
             "/api/identity/tenants",
             (201, 409),
-            headers={"X-Platform-Key": PLATFORM_KEY},
+            headers={"X-Platform-Key": self.platform_key},
             json={
                 "tenant_id": TENANT,
                 "name": "Demo Cosmetics",
@@ -115,9 +115,9 @@ class Seeder:
             raise RuntimeError("the partner account could not be activated")
 
 
-async def main(gateway: str, maildir: Path) -> None:
+async def main(gateway: str, maildir: Path, platform_key: str) -> None:
     async with aiohttp.ClientSession() as http:
-        await Seeder(http, gateway, maildir).run()
+        await Seeder(http, gateway, maildir, platform_key).run()
     lines = [
         "",
         f"Demo data ready on {gateway} (tenant '{TENANT}'):",
@@ -132,11 +132,14 @@ async def main(gateway: str, maildir: Path) -> None:
 
 
 if __name__ == "__main__":
+    if not os.environ.get("PLATFORM_KEY"):
+        sys.exit("demo seed: set PLATFORM_KEY to identity's platform key (`make run` prints it)")
     try:
         asyncio.run(
             main(
                 os.environ.get("GATEWAY_URL", "http://127.0.0.1:8080"),
                 Path(os.environ.get("COMPTOIR_MAILDIR", ".data/mail")).absolute(),
+                os.environ["PLATFORM_KEY"],
             )
         )
     except (RuntimeError, aiohttp.ClientError) as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import signal
 import sys
 import time
@@ -66,7 +67,9 @@ class Platform:
     """Every service as its own OS process against one stack; `make run` and the e2e tests use it.
 
     `namespace` prefixes schemas, roles and topics (tests run several platforms on one stack);
-    empty for `make run`, where each service's schema and role is its own name.
+    empty for `make run`, where each service's schema and role is its own name. `platform_key`
+    (new at every start unless given) is identity's key that creates tenants; the gateway forwards
+    it.
     """
 
     stack: LocalStack
@@ -74,6 +77,7 @@ class Platform:
     ports: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     namespace: str = ""
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    platform_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     log: IO[str] = field(default_factory=lambda: sys.stdout)
     children: dict[str, Child] = field(default_factory=dict)
     _pumps: list[asyncio.Task[None]] = field(default_factory=list)
@@ -121,6 +125,8 @@ class Platform:
             env["DATABASE_URL"] = os.environ.get(f"{service.upper()}_DATABASE_URL") or url_for_role(
                 self.stack.database_url, schema
             )
+        if service == "identity":
+            env["PLATFORM_KEY"] = self.platform_key
         return env | dict(self.extra_env)
 
     async def start(self) -> None:
@@ -226,6 +232,7 @@ async def _seed(platform: Platform) -> None:
             "GATEWAY_URL": platform.gateway_url,
             "COMPTOIR_MAILDIR": str(platform.stack.maildir),
             "COMPTOIR_SMS_DIR": str(platform.stack.sms_dir),
+            "PLATFORM_KEY": platform.platform_key,
         },
     )
     if await proc.wait() != 0:
@@ -265,6 +272,9 @@ def _print_banner(platform: Platform) -> None:
         if stack.sms is not None
         else f"  SMS         {stack.sms_url}",
         f"  services    {', '.join(services) or '(none)'}",
+        f"  platform key {platform.platform_key}  (X-Platform-Key: creates tenants; new at every start)"
+        if "identity" in services
+        else None,
         "",
     ]
     print("\n".join(line for line in lines if line is not None), flush=True)

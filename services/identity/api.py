@@ -60,6 +60,7 @@ from services.identity.domain import (
     normalise_phone,
 )
 from services.identity.events import Channel, Locale
+from services.identity.limits import LIMITS, Limits, limit
 
 POLICY = web.AppKey("identity_policy", Policy)
 PLATFORM_KEY_HEADER = "X-Platform-Key"
@@ -80,9 +81,11 @@ CustomerCode = Annotated[str, StringConstraints(strip_whitespace=True, min_lengt
 Login = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=254)]
 
 
-def setup(app: web.Application, policy: Policy) -> None:
-    """Give the API its policy, and verify tokens with identity's own keys rather than over HTTP."""
+def setup(app: web.Application, policy: Policy, rate_limits: Limits) -> None:
+    """Give the API its policy and rate limits, and verify tokens with identity's own keys rather
+    than over HTTP."""
     app[POLICY] = policy
+    app[LIMITS] = rate_limits
 
     async def own_public_keys() -> Mapping[str, Any]:
         return {key.kid: key.public_key for key in await signing.all_keys(app[POOL])}
@@ -387,9 +390,18 @@ class CloseAccount(_Body):
 
 
 def check_platform_key(request: web.Request, action: str) -> None:
-    """Platform operations (creating a tenant, rotating keys) need the platform's key."""
+    """Platform operations (creating a tenant, rotating keys) need the platform's key, compared in
+    constant time; a service given no key refuses them all."""
+    expected = request.app[POLICY].platform_key
+    if expected is None:
+        raise Problem(
+            403,
+            "Forbidden",
+            type="platform-key-unset",
+            detail=f"{action} is off: this identity service has no platform key (PLATFORM_KEY)",
+        )
     given = request.headers.get(PLATFORM_KEY_HEADER, "")
-    if not hmac.compare_digest(given.encode(), request.app[POLICY].platform_key.encode()):
+    if not hmac.compare_digest(given.encode(), expected.encode()):
         raise Problem(
             403,
             "Forbidden",
@@ -563,6 +575,7 @@ async def list_members(request: web.Request) -> web.Response:
 
 
 async def register_account(request: web.Request) -> web.Response:
+    limit(request, "registration")
     body = await read_json(request, RegisterAccount)
     pool, policy = request.app[POOL], request.app[POLICY]
     settings = await commands.settings_of(pool, body.tenant_id)
@@ -694,6 +707,7 @@ async def activate_account(request: web.Request) -> web.Response:
 
 
 async def activate_with_code(request: web.Request) -> web.Response:
+    limit(request, "code")
     body = await read_json(request, ActivateWithCode)
     if (body.login is None) == (body.account_id is None):
         raise invalid_field("login", "give either a login or an account_id", "missing")
@@ -710,6 +724,7 @@ async def activate_with_code(request: web.Request) -> web.Response:
 
 
 async def resend_activation(request: web.Request) -> web.Response:
+    limit(request, "message")
     body = await read_json(request, ResendActivation)
     await commands.resend_activation(
         request.app[POOL],

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from libs.common.db import INFRASTRUCTURE_ERRORS
 from libs.common.events import EventCatalog
+from libs.common.ratelimit import Rate
 from libs.common.runtime import SETTINGS, ServiceSpec
 from libs.common.settings import ServiceSettings
 from services.identity import api, commands, session_api
@@ -30,10 +31,9 @@ from services.identity.events import (
     ContactChanged,
     RecoveryCodeRequested,
 )
+from services.identity.limits import Limits
 
 log = structlog.get_logger(__name__)
-
-DEV_PLATFORM_KEY = "dev-platform-key"
 
 
 class Settings(ServiceSettings):
@@ -57,9 +57,31 @@ class Settings(ServiceSettings):
         3600, gt=0, description="How often the worker deletes accounts past their tenant's inactivity delays"
     )
     inactivity_sweep_batch: int = Field(100, ge=1, le=10_000, description="Accounts deleted per transaction")
-    platform_key: str = Field(
-        DEV_PLATFORM_KEY,
-        description="The secret that allows creating tenants (X-Platform-Key): CHANGE IT IN PRODUCTION",
+    sign_in_limit: Rate = Field(
+        Rate(20, 60), description="Sign-ins per client address: a burst, refilled over per_s seconds"
+    )
+    registration_limit: Rate = Field(Rate(10, 3600), description="Self-registrations per client address")
+    message_limit: Rate = Field(
+        Rate(10, 600), description="Activation resends and recovery codes asked for, per client address"
+    )
+    code_limit: Rate = Field(
+        Rate(10, 600), description="Activation and recovery codes typed, per client address"
+    )
+    sign_in_failure_window_minutes: float = Field(
+        15,
+        gt=0,
+        description="Failed sign-ins older than this are forgotten: a source's count starts again, and"
+        " they no longer slow the account's sign-ins down",
+    )
+    sign_in_delay_cap_s: float = Field(
+        3,
+        ge=0,
+        description="The longest delay failed sign-ins from many sources add to every sign-in on the account",
+    )
+    platform_key: str | None = Field(
+        None,
+        description="The secret that allows creating tenants and rotating signing keys (X-Platform-Key);"
+        " unset or empty: both are refused",
     )
 
     @classmethod
@@ -78,19 +100,22 @@ class Settings(ServiceSettings):
             code_attempts=self.code_attempts,
             key_rotation=timedelta(days=self.key_rotation_days),
             access_token_ttl=timedelta(seconds=self.access_token_ttl_s),
-            platform_key=self.platform_key,
+            platform_key=self.platform_key or None,
             activation_resend_interval=timedelta(seconds=self.activation_resend_interval_s),
             inactivity_batch=self.inactivity_sweep_batch,
+            sign_in_failure_window=timedelta(minutes=self.sign_in_failure_window_minutes),
+            sign_in_delay_cap=timedelta(seconds=self.sign_in_delay_cap_s),
         )
+
+    def limits(self) -> Limits:
+        return Limits.of(self.sign_in_limit, self.registration_limit, self.message_limit, self.code_limit)
 
 
 def _setup_api(app: web.Application) -> None:
     settings = Settings.of(app[SETTINGS])
-    if settings.platform_key == DEV_PLATFORM_KEY:
-        structlog.get_logger(__name__).warning(
-            "PLATFORM_KEY is the development default: set it in production"
-        )
-    api.setup(app, settings.policy())
+    if not settings.platform_key:
+        log.warning("PLATFORM_KEY is not set: creating tenants and rotating signing keys by API are off")
+    api.setup(app, settings.policy(), settings.limits())
 
 
 async def sweep_inactive_accounts(

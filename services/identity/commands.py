@@ -58,7 +58,7 @@ class Policy:
     public_url: str
     activation_ttl: timedelta
     access_token_ttl: timedelta
-    platform_key: str
+    platform_key: str | None  # None: platform operations are refused
     activation_code_ttl: timedelta = timedelta(minutes=30)
     refresh_token_ttl: timedelta = timedelta(days=30)
     recovery_code_ttl: timedelta = timedelta(minutes=15)
@@ -66,6 +66,8 @@ class Policy:
     key_rotation: timedelta = timedelta(days=30)
     activation_resend_interval: timedelta = timedelta(seconds=60)
     inactivity_batch: int = 100
+    sign_in_failure_window: timedelta = timedelta(minutes=15)
+    sign_in_delay_cap: timedelta = timedelta(seconds=3)
     clock: Callable[[], datetime] = field(default=_utc_now)
 
 

@@ -85,7 +85,6 @@ class Account(_Value):
     card_number: str | None = None
     sponsor_id: uuid.UUID | None = None
     password_change_required: bool = False
-    failed_logins: int = 0
     locked_at: datetime | None = None
     last_login_at: datetime | None = None
     last_order_at: datetime | None = None
@@ -115,9 +114,18 @@ class TenantSettings(_Value):
         min_length=1,
         description="What people may log in with: email, registration_number, card_number",
     )
-    lockout_threshold: int = Field(5, ge=1, le=100, description="Failed logins in a row that lock an account")
+    lockout_threshold: int = Field(
+        5,
+        ge=1,
+        le=100,
+        description="Failed logins in a row from one source (client address) that lock the account for"
+        " that source only; other sources can still log in",
+    )
     lockout_minutes: int | None = Field(
-        15, gt=0, description="How long a lockout lasts; null: until an admin unlocks the account"
+        15,
+        gt=0,
+        description="How long a source's lockout lasts; null: until an admin unlocks the account (which"
+        " unlocks every source)",
     )
     delete_without_order_days: int | None = Field(
         None,

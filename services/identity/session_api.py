@@ -19,6 +19,7 @@ from services.identity import sessions, signing
 from services.identity.api import POLICY, account_owner, check_platform_key
 from services.identity.commands import invalid_field
 from services.identity.domain import ADMIN, MAX_PASSWORD, Account
+from services.identity.limits import limit, source
 
 Secret = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PASSWORD)]
@@ -156,6 +157,7 @@ def _no_content() -> web.Response:
 
 
 async def open_session(request: web.Request) -> web.Response:
+    caller = limit(request, "sign_in")
     body = await read_json(request, OpenSession)
     if body.login is not None and body.email is not None:
         raise invalid_field("email", "give login or email, not both", "conflict")
@@ -165,7 +167,13 @@ async def open_session(request: web.Request) -> web.Response:
     policy = request.app[POLICY]
     try:
         session = await sessions.open_session(
-            request.app[POOL], policy, body.tenant_id, login, body.password, email_only=body.login is None
+            request.app[POOL],
+            policy,
+            body.tenant_id,
+            login,
+            body.password,
+            caller,
+            email_only=body.login is None,
         )
     except sessions.PasswordChangeRequired as required:
         problem = PasswordChangeRequired(
@@ -188,7 +196,7 @@ async def change_required_password(request: web.Request) -> web.Response:
     body = await read_json(request, ChangeRequiredPassword)
     policy = request.app[POLICY]
     session = await sessions.change_required_password(
-        request.app[POOL], policy, body.change_token, body.new_password
+        request.app[POOL], policy, body.change_token, body.new_password, source(request)
     )
     return json_response(SessionView.of(session, policy.clock()), headers=NO_STORE)
 
@@ -196,7 +204,7 @@ async def change_required_password(request: web.Request) -> web.Response:
 async def refresh_session(request: web.Request) -> web.Response:
     body = await read_json(request, RefreshSession)
     policy = request.app[POLICY]
-    session = await sessions.refresh_session(request.app[POOL], policy, body.refresh_token)
+    session = await sessions.refresh_session(request.app[POOL], policy, body.refresh_token, source(request))
     return json_response(SessionView.of(session, policy.clock()), headers=NO_STORE)
 
 
@@ -235,11 +243,13 @@ async def change_my_password(request: web.Request) -> web.Response:
         _session_id(request),
         body.current_password,
         body.new_password,
+        source(request),
     )
     return _no_content()
 
 
 async def request_recovery(request: web.Request) -> web.Response:
+    limit(request, "message")
     body = await read_json(request, RequestRecovery)
     policy = request.app[POLICY]
     await sessions.request_recovery(request.app[POOL], policy, body.tenant_id, body.login, body.channel)
@@ -254,6 +264,7 @@ async def request_recovery(request: web.Request) -> web.Response:
 
 
 async def confirm_recovery(request: web.Request) -> web.Response:
+    limit(request, "code")
     body = await read_json(request, ConfirmRecovery)
     await sessions.confirm_recovery(
         request.app[POOL], request.app[POLICY], body.tenant_id, body.login, body.code, body.new_password
@@ -311,7 +322,8 @@ ENDPOINTS = [
         open_session,
         "Log in with a login (email, registration or card number) and password: an access and a refresh"
         " token; 403 password-change-required with a change_token when a new password must be chosen first;"
-        " 423 when the account is locked",
+        " 423 when failed logins locked this client's address out of the account; 429 when this address"
+        " signs in too often",
         roles=PUBLIC,
         body=OpenSession,
         response=SessionView,
@@ -383,7 +395,7 @@ ENDPOINTS = [
         "POST",
         "/accounts/{account_id}/unlock",
         unlock_account,
-        "Unlock an account locked after failed logins",
+        "Unlock an account locked after failed logins, for every address it was locked for",
         roles=roles(ADMIN),
         owner=account_owner,
         status=204,

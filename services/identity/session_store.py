@@ -56,46 +56,107 @@ async def account_ids_by_login(
     return [(row["rank"], row["account_id"]) for row in rows]
 
 
-class FailedLogins(_Row):
-    failed_logins: int
-    locked_at: datetime | None
+class SignInFailures(_Row):
+    """What failed sign-ins left on an account: the source's own count and lock, and every source's
+    recent failures together."""
+
+    failures: int  # in a row from this source
+    locked_at: datetime | None  # this source's lock
+    recent_failures: int  # from every source since the window started
 
 
-# Counting and locking in one statement: parallel wrong guesses cannot slip past the threshold.
-# An expired lock ($4: locks taken at or before it are over) starts a new count; a permanent one
-# ($4 NULL) matches no row, so a locked account's counter stays as it was.
-_RECORD_FAILED_LOGIN = """
-UPDATE accounts SET
-    failed_logins = CASE WHEN locked_at IS NULL THEN failed_logins + 1 ELSE 1 END,
-    locked_at = CASE WHEN (CASE WHEN locked_at IS NULL THEN failed_logins + 1 ELSE 1 END) >= $3
-                     THEN $2::timestamptz END
- WHERE account_id = $1 AND (locked_at IS NULL OR locked_at <= $4::timestamptz)
-RETURNING failed_logins, locked_at
+_SIGN_IN_FAILURES = """
+SELECT coalesce(max(failures) FILTER (WHERE source = $2), 0) AS failures,
+       max(locked_at) FILTER (WHERE source = $2) AS locked_at,
+       coalesce(sum(failures) FILTER (WHERE last_failed_at > $3), 0) AS recent_failures
+  FROM sign_in_failures WHERE account_id = $1
+"""
+# Counting and locking in one statement: parallel wrong guesses cannot slip past the threshold. A
+# count restarts after an expired lock or when the source's last failure is older than the window
+# ($5). A lock in force ($6: locks taken at or before it are over; NULL: none ever is) is left as it
+# is and no row comes back. A new lock is also noted on the account, for the admins' view.
+_RECORD_SIGN_IN_FAILURE = """
+WITH counted AS (
+    INSERT INTO sign_in_failures AS f (account_id, source, failures, last_failed_at, locked_at)
+    VALUES ($1, $2, 1, $3, CASE WHEN 1 >= $4 THEN $3::timestamptz END)
+    ON CONFLICT (account_id, source) DO UPDATE SET
+        failures = CASE WHEN f.locked_at IS NOT NULL OR f.last_failed_at <= $5 THEN 1
+                        ELSE f.failures + 1 END,
+        last_failed_at = $3,
+        locked_at = CASE WHEN (CASE WHEN f.locked_at IS NOT NULL OR f.last_failed_at <= $5 THEN 1
+                                    ELSE f.failures + 1 END) >= $4
+                         THEN $3::timestamptz END
+     WHERE f.locked_at IS NULL OR f.locked_at <= $6::timestamptz
+    RETURNING failures, locked_at
+), noted AS (
+    UPDATE accounts SET locked_at = $3
+     WHERE account_id = $1 AND EXISTS (SELECT 1 FROM counted WHERE locked_at IS NOT NULL)
+)
+SELECT failures, locked_at FROM counted
+"""
+# Sources whose failures are too old to count and whose lock (if any) is over: nothing to remember.
+_FORGET_STALE_FAILURES = """
+DELETE FROM sign_in_failures
+ WHERE account_id = $1 AND last_failed_at <= $2
+   AND (locked_at IS NULL OR locked_at <= $3::timestamptz)
 """
 _RECORD_LOGIN = """
-UPDATE accounts
-   SET failed_logins = 0, locked_at = NULL, last_login_at = coalesce($2::timestamptz, last_login_at)
- WHERE account_id = $1
+WITH forgotten AS (DELETE FROM sign_in_failures WHERE account_id = $1 AND source = $2)
+UPDATE accounts SET last_login_at = coalesce($3::timestamptz, last_login_at) WHERE account_id = $1
+"""
+_CLEAR_SIGN_IN_FAILURES = """
+WITH forgotten AS (DELETE FROM sign_in_failures WHERE account_id = $1)
+UPDATE accounts SET locked_at = NULL WHERE account_id = $1
 """
 
 
-async def record_failed_login(
-    db: Db, account_id: uuid.UUID, at: datetime, threshold: int, expired_locks_before: datetime | None
-) -> FailedLogins | None:
-    """Count one more failure, locking the account at the threshold; None when it is locked already."""
-    row = await db.fetchrow(_RECORD_FAILED_LOGIN, account_id, at, threshold, expired_locks_before)
-    return FailedLogins(**dict(row)) if row else None
+async def sign_in_failures(
+    db: Db, account_id: uuid.UUID, source: str, window_start: datetime
+) -> SignInFailures:
+    """The failures of `source` on the account, and of every source since `window_start`."""
+    row = await db.fetchrow(_SIGN_IN_FAILURES, account_id, source, window_start)
+    return SignInFailures(**dict(row))
 
 
-async def clear_failed_logins(
-    conn: asyncpg.Connection, account_id: uuid.UUID, login_at: datetime | None
+async def record_sign_in_failure(
+    db: Db,
+    account_id: uuid.UUID,
+    source: str,
+    at: datetime,
+    threshold: int,
+    window_start: datetime,
+    expired_locks_before: datetime | None,
+) -> SignInFailures | None:
+    """Count one more failure of `source`, locking it at the threshold; None when it is locked
+    already. Sources with nothing left to remember are forgotten on the way."""
+    row = await db.fetchrow(
+        _RECORD_SIGN_IN_FAILURE, account_id, source, at, threshold, window_start, expired_locks_before
+    )
+    await db.execute(_FORGET_STALE_FAILURES, account_id, window_start, expired_locks_before)
+    return (
+        SignInFailures(failures=row["failures"], locked_at=row["locked_at"], recent_failures=0)
+        if row
+        else None
+    )
+
+
+async def record_login(
+    conn: asyncpg.Connection, account_id: uuid.UUID, source: str, login_at: datetime | None
 ) -> None:
-    """Forget failures and any lock (a success, an unlock); `login_at` also records a login."""
-    await conn.execute(_RECORD_LOGIN, account_id, login_at)
+    """A right password from `source`: its failures are forgotten (other sources' stay); `login_at`
+    also records a login."""
+    await conn.execute(_RECORD_LOGIN, account_id, source, login_at)
 
 
+async def clear_sign_in_failures(conn: asyncpg.Connection, account_id: uuid.UUID) -> None:
+    """Forget every source's failures and locks (an admin's unlock)."""
+    await conn.execute(_CLEAR_SIGN_IN_FAILURES, account_id)
+
+
+# Guesses at the old password say nothing about the new one: every source's failures are forgotten.
 _SET_PASSWORD = """
-UPDATE accounts SET password_hash = $2, password_change_required = false, failed_logins = 0, locked_at = NULL
+WITH forgotten AS (DELETE FROM sign_in_failures WHERE account_id = $1)
+UPDATE accounts SET password_hash = $2, password_change_required = false, locked_at = NULL
  WHERE account_id = $1
 """
 _REHASH_PASSWORD = "UPDATE accounts SET password_hash = $3 WHERE account_id = $1 AND password_hash = $2"

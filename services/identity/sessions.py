@@ -1,5 +1,11 @@
 """Identity's credential use cases: log in (lockout, forced password change), refresh and log out,
-change a password, recover an account with a code sent by SMS or email, unlock an account."""
+change a password, recover an account with a code sent by SMS or email, unlock an account.
+
+Failed logins are counted per source (the client's address, see `limits.source_of`): failures from
+one source lock the account for that source only, so a stranger cannot lock its owner out. Failures
+from every source together add a delay, capped, to every login on the account: guessing from many
+addresses gets slower, and the owner still gets in.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +47,7 @@ CHANGE_TICKET_TTL = timedelta(minutes=10)
 RECOVERY_MIN_INTERVAL = timedelta(minutes=1)  # between two codes sent to one account
 RECOVERY_WINDOW = timedelta(hours=1)
 RECOVERY_MAX_PER_WINDOW = 5
+SIGN_IN_DELAY_STEP_S = 0.25  # the first delay failures from many sources add to an account's logins
 RECOVERY_ANSWER_SECONDS = 0.25  # every recovery request is answered after this long, whatever it did
 
 RecoveryChannel = Literal["email", "sms", "both"]
@@ -83,6 +90,15 @@ def current_lockout(locked_at: datetime | None, settings: TenantSettings, now: d
         return Lockout(None)
     until = locked_at + timedelta(minutes=settings.lockout_minutes)
     return Lockout(until) if now < until else None
+
+
+def sign_in_delay(recent_failures: int, threshold: int, cap: timedelta) -> float:
+    """Seconds a login on an account waits, given its recent failures from every source: none below
+    the lockout threshold, then a quarter second doubling with each further failure, up to `cap`."""
+    beyond = recent_failures - threshold
+    if beyond < 0:
+        return 0.0
+    return min(cap.total_seconds(), SIGN_IN_DELAY_STEP_S * 2.0 ** min(beyond, 16))
 
 
 def expired_locks_before(settings: TenantSettings, now: datetime) -> datetime | None:
@@ -222,17 +238,33 @@ async def _find_account(
     return await store.account(db, tenant_id, best[0])
 
 
-async def _count_failure(db: asyncpg.Pool, account: Account, settings: TenantSettings, now: datetime) -> None:
-    """Count a wrong password; raise the lock's problem when the account is (now) locked."""
-    counted = await session_store.record_failed_login(
-        db, account.account_id, now, settings.lockout_threshold, expired_locks_before(settings, now)
+async def _source_lock(
+    db: store.Db, policy: Policy, account: Account, source: str, settings: TenantSettings, now: datetime
+) -> tuple[Lockout | None, int]:
+    """The lock of `source` on the account if one is in force, and the account's recent failures."""
+    failures = await session_store.sign_in_failures(
+        db, account.account_id, source, now - policy.sign_in_failure_window
+    )
+    return current_lockout(failures.locked_at, settings, now), failures.recent_failures
+
+
+async def _count_failure(
+    db: asyncpg.Pool, policy: Policy, account: Account, source: str, settings: TenantSettings, now: datetime
+) -> None:
+    """Count a wrong password from `source`; raise the lock's problem when that source is (now) locked."""
+    counted = await session_store.record_sign_in_failure(
+        db,
+        account.account_id,
+        source,
+        now,
+        settings.lockout_threshold,
+        now - policy.sign_in_failure_window,
+        expired_locks_before(settings, now),
     )
     if counted is not None:
-        locked_at = counted.locked_at
+        lock = current_lockout(counted.locked_at, settings, now)
     else:  # locked by a parallel failure since we read it
-        latest = await store.account(db, account.tenant_id, account.account_id)
-        locked_at = latest.locked_at if latest else None
-    lock = current_lockout(locked_at, settings, now)
+        lock, _ = await _source_lock(db, policy, account, source, settings, now)
     if lock is not None:
         raise _locked(lock, now)
 
@@ -272,24 +304,37 @@ async def _open(
 
 
 async def open_session(
-    pool: asyncpg.Pool, policy: Policy, tenant_id: str, login: str, password: str, *, email_only: bool = False
+    pool: asyncpg.Pool,
+    policy: Policy,
+    tenant_id: str,
+    login: str,
+    password: str,
+    source: str,
+    *,
+    email_only: bool = False,
 ) -> Session:
-    """A session for the account these credentials prove.
+    """A session for the account these credentials prove, typed at `source`.
 
-    An unknown login and a wrong password get the same answer after the same hashing work. A locked
-    account is refused before any hashing, whatever the password (else the lock would not stop the
-    guessing). Whether an account is activated is told only to whoever knows its password.
+    An unknown login and a wrong password get the same answer after the same hashing work. A source
+    locked out of the account is refused before any hashing, whatever the password (else the lock
+    would not stop the guessing); other sources are not, but wait a little when the account failed
+    often lately. Whether an account is activated is told only to whoever knows its password.
     """
     settings = await _settings(pool, tenant_id)
     kinds = [k for k in settings.login_identifiers if not email_only or k == "email"]
     account = await _find_account(pool, tenant_id, login, kinds)
     now = policy.clock()
-    if account is not None and (lock := current_lockout(account.locked_at, settings, now)) is not None:
-        raise _locked(lock, now)
+    if account is not None:
+        lock, recent_failures = await _source_lock(pool, policy, account, source, settings, now)
+        if lock is not None:
+            raise _locked(lock, now)
+        await asyncio.sleep(
+            sign_in_delay(recent_failures, settings.lockout_threshold, policy.sign_in_delay_cap)
+        )
     matches = await passwords.verify_password(account.password_hash if account else None, password)
     if account is None or account.password_hash is None or not matches:
         if account is not None:
-            await _count_failure(pool, account, settings, now)
+            await _count_failure(pool, policy, account, source, settings, now)
         raise _invalid_credentials()
     if account.status != "active":
         raise Problem(
@@ -308,18 +353,18 @@ async def open_session(
         current = await store.lock_account(conn, account.account_id)
         if current is None or current.status != "active" or current.password_hash != account.password_hash:
             raise _invalid_credentials()  # changed since: the password checked is not the account's any more
-        if (lock := current_lockout(current.locked_at, settings, now)) is not None:
+        if (lock := (await _source_lock(conn, policy, current, source, settings, now))[0]) is not None:
             raise _locked(lock, now)
         if rehashed is not None:
             await session_store.rehash_password(conn, current.account_id, account.password_hash, rehashed)
         if current.password_change_required:
-            await session_store.clear_failed_logins(conn, current.account_id, login_at=None)
+            await session_store.record_login(conn, current.account_id, source, login_at=None)
             ticket = secrets.token_urlsafe(SECRET_BYTES)
             await session_store.put_change_ticket(
                 conn, current.account_id, secret_digest(ticket), now + CHANGE_TICKET_TTL
             )
         else:
-            await session_store.clear_failed_logins(conn, current.account_id, login_at=now)
+            await session_store.record_login(conn, current.account_id, source, login_at=now)
             session = await _open(conn, policy, key, current, now)
     if ticket is not None:
         raise PasswordChangeRequired(ticket, CHANGE_TICKET_TTL)
@@ -328,7 +373,7 @@ async def open_session(
 
 
 async def change_required_password(
-    pool: asyncpg.Pool, policy: Policy, change_token: str, new_password: str
+    pool: asyncpg.Pool, policy: Policy, change_token: str, new_password: str, source: str
 ) -> Session:
     """Spend a change ticket: set the new password (the tenant's policy, not the old one) and log in."""
     digest = secret_digest(change_token)
@@ -355,15 +400,16 @@ async def change_required_password(
             raise _invalid_ticket()
         await session_store.set_password(conn, current.account_id, new_hash)
         await session_store.revoke_account_families(conn, current.account_id, now)
-        await session_store.clear_failed_logins(conn, current.account_id, login_at=now)
+        await session_store.record_login(conn, current.account_id, source, login_at=now)
         return await _open(conn, policy, key, current, now)
 
 
 # --- refresh and log out ---
 
 
-async def refresh_session(pool: asyncpg.Pool, policy: Policy, refresh_token: str) -> Session:
-    """Rotate a refresh token: the next one of its family, and a new access token.
+async def refresh_session(pool: asyncpg.Pool, policy: Policy, refresh_token: str, source: str) -> Session:
+    """Rotate a refresh token: the next one of its family, and a new access token (not for a source
+    locked out of the account).
 
     A used or revoked token presented again means two parties hold the family: it is revoked whole,
     so that the thief's copy dies too (the owner logs in again). Two refreshes racing with one token
@@ -388,7 +434,11 @@ async def refresh_session(pool: asyncpg.Pool, policy: Policy, refresh_token: str
             await session_store.revoke_family(conn, token.family_id, now)
             failure = _session_ended()
         elif (
-            lock := current_lockout(account.locked_at, await _settings(conn, account.tenant_id), now)
+            lock := (
+                await _source_lock(
+                    conn, policy, account, source, await _settings(conn, account.tenant_id), now
+                )
+            )[0]
         ) is not None:
             raise _locked(lock, now)
         else:
@@ -442,6 +492,7 @@ async def change_password(
     current_session: uuid.UUID | None,
     current_password: str,
     new_password: str,
+    source: str,
 ) -> None:
     """Change the caller's password; every other session ends. A wrong current password counts as a
     failed login: a stolen access token must not become a way to guess the password unhindered."""
@@ -449,12 +500,12 @@ async def change_password(
     settings = await _settings(pool, tenant_id)
     _check_password(settings, new_password, "new_password")
     now = policy.clock()
-    if (lock := current_lockout(account.locked_at, settings, now)) is not None:
+    if (lock := (await _source_lock(pool, policy, account, source, settings, now))[0]) is not None:
         raise _locked(lock, now)
     if account.password_hash is None or not await passwords.verify_password(
         account.password_hash, current_password
     ):
-        await _count_failure(pool, account, settings, now)
+        await _count_failure(pool, policy, account, source, settings, now)
         raise invalid_field("current_password", "this is not the account's password", "wrong_password")
     if new_password == current_password:
         raise _must_differ("new_password")
@@ -570,7 +621,7 @@ async def confirm_recovery(
 
 
 async def unlock_account(pool: asyncpg.Pool, account_id: uuid.UUID) -> None:
-    """Lift a lockout and forget the failed logins."""
+    """Lift the lockout of every source and forget the failed logins."""
     async with pool.acquire() as conn, conn.transaction():
         if await store.lock_account(conn, account_id) is not None:
-            await session_store.clear_failed_logins(conn, account_id, login_at=None)
+            await session_store.clear_sign_in_failures(conn, account_id)

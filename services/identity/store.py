@@ -172,7 +172,7 @@ async def update_organisation(
 _ACCOUNT_COLUMNS = (
     "account_id, tenant_id, email, display_name, locale, roles, organisation_id, status,"
     " created_at, activated_at, first_name, last_name, birth_date, phone, address, passport,"
-    " registration_number, card_number, sponsor_id, password_change_required, failed_logins,"
+    " registration_number, card_number, sponsor_id, password_change_required,"
     " locked_at, last_login_at, last_order_at, password_hash"
 )
 # The same, qualified, for queries that join accounts as `a`.

@@ -288,3 +288,13 @@ def test_make_run_leaves_no_process_behind(sig: signal.Signals) -> None:
     assert [pid for pid in children if _alive(pid)] == []
     if sig != signal.SIGKILL:
         assert launcher.returncode == 0
+
+
+def test_only_identity_gets_the_platform_key_a_new_one_per_platform(stack: LocalStack) -> None:
+    platform = Platform(stack, ["identity", "catalog", "gateway"])
+    identity, catalog, gateway = (platform.environ(name) for name in ("identity", "catalog", "gateway"))
+    assert len(platform.platform_key) >= 40 and identity["PLATFORM_KEY"] == platform.platform_key
+    assert identity["DATABASE_URL"] and identity["DATABASE_SCHEMA"] == "identity"
+    assert "PLATFORM_KEY" not in catalog and "PLATFORM_KEY" not in gateway
+    assert gateway["PLATFORM_KEY_FORWARDING"] == "true"
+    assert Platform(stack, ["identity"]).platform_key != platform.platform_key

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email.message
 import io
+import json
 import re
 import sys
 import time
@@ -24,11 +25,25 @@ from libs.common.devrun import Platform, free_platform_ports, runnable_services
 from libs.common.stack import LocalStack
 
 T = TypeVar("T")
-PLATFORM_KEY = "dev-platform-key"
 PASSWORD = "Correct-Horse-9"
 RECOVERY_CODE_TTL_S = 15
-# Every test request comes from 127.0.0.1: one client address for the gateway's limit.
-GATEWAY_RATE_LIMIT = {"RATE_LIMIT_BURST": "100000", "RATE_LIMIT_PER_S": "1"}
+# Every request of the tests (and of the bench) comes from 127.0.0.1, one client address: the
+# gateway's and identity's limits per address would refuse most of them.
+RAISED_GATEWAY_LIMIT = {"RATE_LIMIT_BURST": "100000", "RATE_LIMIT_PER_S": "1"}
+RAISED_IDENTITY_LIMITS = {"burst": 100_000, "per_s": 1}
+_IDENTITY_LIMIT_SETTINGS = ("SIGN_IN_LIMIT", "REGISTRATION_LIMIT", "MESSAGE_LIMIT", "CODE_LIMIT")
+
+
+def raised_limits(who: str) -> dict[str, str]:
+    """The environment that raises the limits per client address, said once on stderr."""
+    print(
+        f"{who}: limits per client address raised to {RAISED_GATEWAY_LIMIT['RATE_LIMIT_BURST']} requests"
+        f" per {RAISED_GATEWAY_LIMIT['RATE_LIMIT_PER_S']} s at the gateway and to {RAISED_IDENTITY_LIMITS}"
+        f" for identity's {', '.join(name.lower() for name in _IDENTITY_LIMIT_SETTINGS)}",
+        file=sys.stderr,
+    )
+    identity = {name: json.dumps(RAISED_IDENTITY_LIMITS) for name in _IDENTITY_LIMIT_SETTINGS}
+    return RAISED_GATEWAY_LIMIT | identity
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -43,19 +58,14 @@ async def platform(stack: LocalStack) -> AsyncIterator[Platform]:
         ports=free_platform_ports(services),
         namespace=namespace,
         log=log,
-        extra_env=GATEWAY_RATE_LIMIT
-        | {
+        extra_env={
             "CONSUMER_RETRY_BACKOFF_S": "0.05",
             "OUTBOX_POLL_INTERVAL_S": "0.2",
             "ACTIVATION_RESEND_INTERVAL_S": "1",
             # Short enough for a test to see a recovery code expire, long enough to use one.
             "RECOVERY_CODE_TTL_MINUTES": str(RECOVERY_CODE_TTL_S / 60),
+            **raised_limits("e2e test platform"),
         },
-    )
-    print(
-        f"e2e platform: gateway rate limit raised to {GATEWAY_RATE_LIMIT['RATE_LIMIT_BURST']} requests"
-        f" per {GATEWAY_RATE_LIMIT['RATE_LIMIT_PER_S']} s per client address",
-        file=sys.stderr,
     )
     await running.start()
     try:
@@ -92,6 +102,7 @@ class Api:
     http: aiohttp.ClientSession
     base: str
     stack: LocalStack
+    platform_key: str
 
     async def call(
         self, method: str, path: str, *, token: str | None = None, expect: int | None = None, **kwargs: Any
@@ -116,7 +127,7 @@ class Api:
             "POST",
             "/api/identity/tenants",
             expect=201,
-            headers={"X-Platform-Key": PLATFORM_KEY},
+            headers={"X-Platform-Key": self.platform_key},
             json={
                 "tenant_id": tenant_id,
                 "name": tenant_id.title(),
@@ -224,7 +235,7 @@ def _text(mail: email.message.Message) -> str:
 @pytest_asyncio.fixture(loop_scope="module")
 async def api(platform: Platform) -> AsyncIterator[Api]:
     async with aiohttp.ClientSession() as http:
-        yield Api(http, platform.gateway_url, platform.stack)
+        yield Api(http, platform.gateway_url, platform.stack, platform.platform_key)
 
 
 @pytest.fixture

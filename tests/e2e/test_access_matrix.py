@@ -52,7 +52,7 @@ async def _invite(api: Api, admin: str, tenant: str, role: str, organisation: st
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def world(platform: Platform) -> AsyncIterator[World]:
     async with aiohttp.ClientSession() as http:
-        yield await _populate(Api(http, platform.gateway_url, platform.stack))
+        yield await _populate(Api(http, platform.gateway_url, platform.stack, platform.platform_key))
 
 
 async def _populate(api: Api) -> World:

@@ -15,7 +15,6 @@ import pytest
 from libs.common.devrun import Platform
 from tests.e2e.conftest import (
     PASSWORD,
-    PLATFORM_KEY,
     RECOVERY_CODE_TTL_S,
     Api,
     eventually,
@@ -407,7 +406,7 @@ async def test_tokens_of_a_rotated_key_stay_valid_in_every_service(api: Api, uni
     status, _ = await api.call("POST", "/api/identity/signing-keys/rotate")
     assert status == 403
     _, rotation = await api.call(
-        "POST", "/api/identity/signing-keys/rotate", expect=200, headers={"X-Platform-Key": PLATFORM_KEY}
+        "POST", "/api/identity/signing-keys/rotate", expect=200, headers={"X-Platform-Key": api.platform_key}
     )
     _, jwks = await api.call("GET", "/api/identity/.well-known/jwks.json", expect=200)
     assert rotation["kid"] in {key["kid"] for key in jwks["keys"]}  # published before it signs

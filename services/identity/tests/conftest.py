@@ -22,8 +22,8 @@ from libs.common.db import create_pool, drop_service, provision_service
 from libs.common.stack import LocalStack
 from libs.common.testing import Isolated, rows_holding, service_running
 from services.identity.app import SPEC
+from services.identity.tests.credentials_support import PLATFORM_KEY, identity_settings
 
-PLATFORM_KEY = "dev-platform-key"
 PASSWORD = "Correct-Horse-9"
 ACTIVATION_PREFIX = "/api/identity/activations/"
 # The registration fields of seed 001, valid.
@@ -176,7 +176,7 @@ class Identity:
 @pytest.fixture
 async def identity(isolated: Isolated, pool: asyncpg.Pool) -> AsyncIterator[Identity]:
     # No `tokens`: identity must verify tokens with its own keys.
-    settings = isolated.service_settings("identity", role="api")
+    settings = identity_settings(isolated)
     async with service_running(SPEC, settings) as url, aiohttp.ClientSession() as http:
         yield Identity(http, url, pool)
 
@@ -189,7 +189,7 @@ async def shared_identity(stack: LocalStack) -> AsyncIterator[Identity]:
     isolated = Isolated.on(stack, name)
     try:
         db = await create_pool(isolated.database_url, name, max_size=5)
-        settings = isolated.service_settings("identity", role="api")
+        settings = identity_settings(isolated)
         async with service_running(SPEC, settings) as url, aiohttp.ClientSession() as http:
             yield Identity(http, url, db)
         await db.close()

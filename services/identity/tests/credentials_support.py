@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import secrets
 import statistics
 import time
 import uuid
@@ -26,16 +27,31 @@ import asyncpg
 from aiohttp import web
 
 from libs.common.db import create_pool, drop_service, provision_service
+from libs.common.ratelimit import Rate
 from libs.common.runtime import start
 from libs.common.testing import Isolated, running_stack
 from services.identity import passwords
 from services.identity.api import POLICY
-from services.identity.app import SPEC
+from services.identity.app import SPEC, Settings
 from services.identity.commands import Policy
 
 PASSWORD = "Correct-Horse-9"
 NEW_PASSWORD = "Battery-Staple-7"
-PLATFORM_KEY = "dev-platform-key"
+# Identity has no platform key unless given one: the tests' is new at every run, like `make run`'s.
+PLATFORM_KEY = secrets.token_urlsafe(32)
+
+
+# Tests make many requests from one address: the limits per address are raised, but where a test
+# checks them (it passes the production ones, `Settings`' defaults).
+RAISED_LIMITS: dict[str, Any] = {
+    name: Rate(10_000, 1) for name in ("sign_in_limit", "registration_limit", "message_limit", "code_limit")
+}
+
+
+def identity_settings(isolated: Isolated, role: str = "api", **overrides: Any) -> Settings:
+    """Identity's settings for a test: its schema and topics, the tests' platform key, raised limits."""
+    values = {"platform_key": PLATFORM_KEY, **RAISED_LIMITS, **overrides}
+    return Settings(**isolated.settings("identity", role=role, **values))
 
 
 @dataclass
@@ -115,6 +131,13 @@ class Credentials:
         assert row is not None
         return row
 
+    async def failures(self, account_id: uuid.UUID) -> dict[str, tuple[int, datetime | None]]:
+        """{source: (failed logins in a row, lock taken)} of the account."""
+        rows = await self.db.fetch(
+            "SELECT source, failures, locked_at FROM sign_in_failures WHERE account_id = $1", account_id
+        )
+        return {row["source"]: (row["failures"], row["locked_at"]) for row in rows}
+
     async def notify_requests(self, account_id: uuid.UUID) -> list[dict[str, Any]]:
         """The envelopes identity put on notify.requests.v1 for an account, oldest first."""
         rows = await self.db.fetch(
@@ -125,8 +148,11 @@ class Credentials:
 
 
 @contextlib.asynccontextmanager
-async def identity_running(isolated: Isolated, db: asyncpg.Pool) -> AsyncIterator[Credentials]:
-    """Identity in the API role on the test's schema, its policy reading a `FakeClock`."""
+async def identity_running(
+    isolated: Isolated, db: asyncpg.Pool, **settings: Any
+) -> AsyncIterator[Credentials]:
+    """Identity in the API role on the test's schema, its policy reading a `FakeClock`; `settings`
+    override identity's settings."""
     clock = FakeClock()
     policies: list[Policy] = []
 
@@ -134,11 +160,12 @@ async def identity_running(isolated: Isolated, db: asyncpg.Pool) -> AsyncIterato
         app[POLICY] = dataclasses.replace(app[POLICY], clock=clock)
         policies.append(app[POLICY])
 
-    settings = isolated.service_settings("identity", role="api")
-    running = await start(SPEC, settings, configure=use_clock)
+    running_settings = identity_settings(isolated, **settings)
+    running = await start(SPEC, running_settings, configure=use_clock)
     try:
         async with aiohttp.ClientSession() as http:
-            yield Credentials(http, f"http://127.0.0.1:{settings.http_port}", db, clock, policies[0])
+            url = f"http://127.0.0.1:{running_settings.http_port}"
+            yield Credentials(http, url, db, clock, policies[0])
     finally:
         await running.stop()
 

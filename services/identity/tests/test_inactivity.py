@@ -19,7 +19,8 @@ from libs.common.testing import ServiceUnderTest, service_under_test, wait_until
 from services.identity import app, commands
 from services.identity.app import SPEC, Settings
 from services.identity.consumers import record_last_order
-from services.identity.tests.conftest import PLATFORM_KEY, Identity
+from services.identity.tests.conftest import Identity
+from services.identity.tests.credentials_support import PLATFORM_KEY, RAISED_LIMITS
 
 
 def order_submitted(tenant_id: str, account_id: str, submitted_at: datetime) -> Envelope:
@@ -156,7 +157,9 @@ async def test_the_worker_sweeps_at_start_and_then_every_interval(identity: Iden
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def running(stack: LocalStack) -> AsyncIterator[ServiceUnderTest]:
-    async with service_under_test(stack, SPEC, "identity", Settings) as service:
+    async with service_under_test(
+        stack, SPEC, "identity", Settings, platform_key=PLATFORM_KEY, **RAISED_LIMITS
+    ) as service:
         yield service
 
 

@@ -158,12 +158,12 @@ async def test_failures_lock_the_account_with_a_clear_answer_until_the_lock_expi
     # The right password changes nothing while locked (or the lock would not stop guessing).
     status, problem = await ident.log_in(tenant, "claire@pharmacie.test")
     assert status == 423 and problem == locked.body
-    assert (await ident.account(account_id))["failed_logins"] == 3
+    [(failures, locked_at)] = (await ident.failures(account_id)).values()
+    assert failures == 3 and locked_at is not None
 
     ident.clock.advance(timedelta(minutes=15, seconds=1))
     assert (await ident.log_in(tenant, "claire@pharmacie.test"))[0] == 200
-    row = await ident.account(account_id)
-    assert row["failed_logins"] == 0 and row["locked_at"] is None
+    assert await ident.failures(account_id) == {}
 
 
 async def test_an_expired_lock_starts_a_new_count(ident: Credentials) -> None:
@@ -173,8 +173,7 @@ async def test_an_expired_lock_starts_a_new_count(ident: Credentials) -> None:
         assert (await ident.log_in(tenant, "claire@pharmacie.test", WRONG))[0] == expected
     ident.clock.advance(timedelta(minutes=6))
     assert (await ident.log_in(tenant, "claire@pharmacie.test", WRONG))[0] == 401
-    row = await ident.account(account_id)
-    assert row["failed_logins"] == 1 and row["locked_at"] is None
+    assert list((await ident.failures(account_id)).values()) == [(1, None)]
 
 
 async def test_a_success_resets_the_failure_count(ident: Credentials) -> None:
@@ -193,8 +192,8 @@ async def test_parallel_wrong_guesses_lock_at_the_threshold_and_count_no_further
     answers = await asyncio.gather(*(ident.log_in(tenant, "claire@pharmacie.test", WRONG) for _ in range(6)))
     assert {status for status, _ in answers} <= {401, 423}
     assert sum(status == 401 for status, _ in answers) <= 2
-    row = await ident.account(account_id)
-    assert row["failed_logins"] == 3 and row["locked_at"] is not None
+    [(failures, locked_at)] = (await ident.failures(account_id)).values()
+    assert failures == 3 and locked_at is not None
 
 
 async def test_a_lock_without_expiry_lasts_until_an_admin_unlocks_the_account(ident: Credentials) -> None:
@@ -350,7 +349,7 @@ async def test_a_refresh_fails_for_a_locked_a_deactivated_or_a_deleted_account(i
             (deleted, "deleted@pharmacie.test"),
         )
     }
-    await ident.db.execute("UPDATE accounts SET locked_at = now() WHERE account_id = $1", locked)
+    await ident.db.execute("INSERT INTO sign_in_failures VALUES ($1, '127.0.0.1', 5, now(), now())", locked)
     await ident.db.execute("UPDATE accounts SET status = 'pending' WHERE account_id = $1", pending)
     await ident.db.execute("DELETE FROM accounts WHERE account_id = $1", deleted)
 
@@ -359,10 +358,8 @@ async def test_a_refresh_fails_for_a_locked_a_deactivated_or_a_deleted_account(i
     assert (await ident.refresh(tokens[pending]))[0] == 401
     assert (await ident.refresh(tokens[deleted]))[0] == 401
     # Unlocked, the session goes on; the deactivated account's session is over for good.
-    await ident.db.execute(
-        "UPDATE accounts SET locked_at = NULL, status = 'active' WHERE account_id = ANY($1)",
-        [locked, pending],
-    )
+    await ident.db.execute("DELETE FROM sign_in_failures WHERE account_id = $1", locked)
+    await ident.db.execute("UPDATE accounts SET status = 'active' WHERE account_id = $1", pending)
     assert (await ident.refresh(tokens[locked]))[0] == 200
     assert (await ident.refresh(tokens[pending]))[0] == 401
 
@@ -420,7 +417,7 @@ async def test_changing_my_password_checks_both_and_ends_my_other_sessions(ident
 
     status, problem = await change(WRONG, NEW_PASSWORD)
     assert status == 422 and problem["errors"][0]["field"] == "current_password"  # type: ignore[index]
-    assert (await ident.account(account_id))["failed_logins"] == 1
+    assert list((await ident.failures(account_id)).values()) == [(1, None)]
     status, problem = await change(PASSWORD, "alllowercase")
     assert status == 422 and problem["errors"][0]["type"] == "password_policy"  # type: ignore[index]
     assert "an uppercase letter" in problem["errors"][0]["message"]  # type: ignore[index]

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.identity.tests.conftest import PASSWORD, PLATFORM_KEY, Identity
+import aiohttp
+
+from libs.common.settings import ServiceSettings
+from libs.common.testing import Isolated, service_running
+from services.identity.app import SPEC
+from services.identity.tests.conftest import PASSWORD, Identity
+from services.identity.tests.credentials_support import PLATFORM_KEY
 
 
 def tenant_body(tenant_id: str) -> dict[str, Any]:
@@ -22,6 +28,20 @@ async def test_creating_a_tenant_needs_the_platform_key(identity: Identity) -> N
         status, problem = await identity.call("POST", "/tenants", tenant_body("brand-x"), headers=headers)
         assert status == 403 and problem["type"] == "urn:comptoir:problem:platform-key-required"
     assert await identity.db.fetchval("SELECT count(*) FROM tenants") == 0
+
+
+async def test_without_a_platform_key_no_key_creates_a_tenant(isolated: Isolated) -> None:
+    settings = ServiceSettings(**isolated.settings("identity", role="api"))  # no PLATFORM_KEY given
+    async with service_running(SPEC, settings) as url, aiohttp.ClientSession() as http:
+        for key in ("dev-platform-key", "", PLATFORM_KEY):
+            async with http.post(
+                url + "/tenants", json=tenant_body("brand-x"), headers={"X-Platform-Key": key}
+            ) as r:
+                problem = await r.json()
+                assert r.status == 403 and problem["type"] == "urn:comptoir:problem:platform-key-unset", (
+                    problem
+                )
+                assert "PLATFORM_KEY" in problem["detail"]
 
 
 async def test_a_tenants_admin_can_log_in_at_once_and_a_tenant_is_created_once(identity: Identity) -> None:
