@@ -29,6 +29,7 @@ from services.identity.events import (
     ActivationRequested,
     ContactChanged,
     RecoveryCodeRequested,
+    SessionsRevoked,
 )
 
 log = structlog.get_logger(__name__)
@@ -125,8 +126,9 @@ EVENTS = EventCatalog(
         ContactChanged,
         ActivationRequested,
         ActivationCodeRequested,
-        # Published by the sessions' recovery; declared here, where the catalog is.
+        # Published by the sessions' use cases; declared here, where the catalog is.
         RecoveryCodeRequested,
+        SessionsRevoked,
     ],
 )
 
