@@ -203,7 +203,7 @@ def _revocation_feed(settings: ServiceSettings) -> RevocationFeed:
             lookback=settings.revocation_lookback_s,
             partitions=settings.topic_partitions,
             replication_factor=settings.topic_replication_factor,
-            fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+            fetch_max_wait_ms=settings.revocation_fetch_max_wait_ms,
         ),
     )
 
