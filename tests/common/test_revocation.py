@@ -10,12 +10,15 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
-from libs.common.auth import Revocations
+from libs.common.api import VERIFIER
+from libs.common.auth import Revocations, TokenVerifier
 from libs.common.events import Envelope
 from libs.common.kafka import ensure_topics
 from libs.common.revocation import SESSION_REVOKED, SESSION_TOPIC, FeedConfig, RevocationFeed
+from libs.common.runtime import start
 from libs.common.testing import Isolated, TokenMinter, service_running, wait_until
 from tests.common.sample.app import SPEC
 
@@ -106,3 +109,13 @@ async def test_the_api_role_is_ready_after_reading_revocations_and_refuses_an_en
             async with http.get(f"{url}/items", headers=headers) as resp:
                 status = resp.status
         assert status == 401
+
+
+async def test_a_service_refuses_to_start_with_a_verifier_blind_to_revocations(
+    isolated: Isolated, tokens: TokenMinter
+) -> None:
+    def own_verifier(app: web.Application) -> None:
+        app[VERIFIER] = TokenVerifier(tokens.source)  # forgot the app's REVOCATIONS
+
+    with pytest.raises(RuntimeError, match="REVOCATIONS"):
+        await start(SPEC, isolated.service_settings("sample", role="api"), configure=own_verifier)
