@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from libs.common.auth import PRINCIPAL, Principal, TokenVerifier, principal
+from libs.common.auth import PRINCIPAL, Principal, Revocations, TokenVerifier, principal
 from libs.common.http import Problem
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -113,6 +113,8 @@ class Scope:
 
 
 VERIFIER = web.AppKey("verifier", TokenVerifier)
+REVOCATIONS = web.AppKey("revocations", Revocations)
+"""The process's ended sessions: whatever verifier an app installs must refuse their tokens."""
 _OWNER = web.RequestKey("owner", Owner)
 _REACH = web.RequestKey("reach", Reach)
 

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import jwt
+import structlog
 from aiohttp import web
 
 from libs.common.http import Problem
+
+log = structlog.get_logger(__name__)
 
 ISSUER = "comptoir-identity"
 AUDIENCE = "comptoir"
@@ -45,19 +49,74 @@ def _invalid(detail: str) -> Problem:
     )
 
 
+class Revocations:
+    """Sessions that ended while their access tokens still live: a verifier refuses those tokens.
+
+    A token names its session in the `sid` claim. Each entry is kept until the last access token of
+    its session has expired (`until`, seconds since the epoch), then forgotten: a token past its
+    expiry is refused anyway. Bounded: beyond `capacity` entries, those that expire soonest go first,
+    with a warning, so that a flood of logouts costs bounded memory.
+    """
+
+    def __init__(self, capacity: int = 100_000, clock: Callable[[], float] = time.time) -> None:
+        self._until: dict[str, float] = {}
+        self._expiries: list[tuple[float, str]] = []  # a heap; stale pairs are skipped when popped
+        self._capacity = capacity
+        self._clock = clock
+
+    def revoke(self, session_ids: Iterable[str], until: float) -> None:
+        """Refuse the tokens of these sessions until `until` (when their last token expires)."""
+        self._forget(self._clock())
+        for session_id in session_ids:
+            if until > self._until.get(session_id, float("-inf")):
+                self._until[session_id] = until
+                heapq.heappush(self._expiries, (until, session_id))
+        evicted = 0
+        while len(self._until) > self._capacity:
+            evicted += self._pop()
+        if evicted:
+            log.warning("session revocations over capacity: the soonest to expire forgotten", evicted=evicted)
+
+    def is_revoked(self, session_id: str | None) -> bool:
+        return session_id is not None and self._until.get(session_id, float("-inf")) > self._clock()
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+    def _forget(self, now: float) -> None:
+        while self._expiries and self._expiries[0][0] <= now:
+            self._pop()
+
+    def _pop(self) -> int:
+        until, session_id = heapq.heappop(self._expiries)
+        if self._until.get(session_id) != until:
+            return 0  # revoked again later, with a later expiry: that pair is still in the heap
+        del self._until[session_id]
+        return 1
+
+
 class TokenVerifier:
     """Verifies EdDSA access tokens; refetches the key set when it meets an unknown key id (at most
-    once per `min_refresh` seconds, so that a flood of forged kids cannot hammer identity)."""
+    once per `min_refresh` seconds, so that a flood of forged kids cannot hammer identity). A token
+    of a session in `revocations` is refused, from the cache too."""
 
-    def __init__(self, source: KeySource, *, min_refresh: float = 5.0, cache_size: int = 4096) -> None:
+    def __init__(
+        self,
+        source: KeySource,
+        *,
+        revocations: Revocations | None = None,
+        min_refresh: float = 5.0,
+        cache_size: int = 4096,
+    ) -> None:
         self._source = source
+        self.revocations = revocations if revocations is not None else Revocations()
         self._keys: Mapping[str, Any] = {}
         self._fetched_at = float("-inf")
         self._min_refresh = min_refresh
         self._lock = asyncio.Lock()
         # Tokens already verified, with their expiry: a client sends the same token for 15 minutes,
         # and an Ed25519 check costs more than the rest of a cheap read (measured with py-spy).
-        self._verified: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+        self._verified: OrderedDict[str, tuple[float, Principal, str | None]] = OrderedDict()
         self._cache_size = cache_size
 
     async def _key(self, kid: str) -> Any:
@@ -81,18 +140,20 @@ class TokenVerifier:
     async def verify(self, token: str) -> Principal:
         cached = self._verified.get(token)
         if cached is not None:
-            expires, principal = cached
-            if time.time() < expires:
+            expires, principal, session_id = cached
+            if time.time() < expires and not self.revocations.is_revoked(session_id):
                 self._verified.move_to_end(token)
                 return principal
             del self._verified[token]
-        principal, expires = await self._verify(token)
-        self._verified[token] = (expires, principal)
+        principal, expires, session_id = await self._verify(token)
+        if self.revocations.is_revoked(session_id):
+            raise _invalid("session ended: log in again")
+        self._verified[token] = (expires, principal, session_id)
         if len(self._verified) > self._cache_size:
             self._verified.popitem(last=False)
         return principal
 
-    async def _verify(self, token: str) -> tuple[Principal, float]:
+    async def _verify(self, token: str) -> tuple[Principal, float, str | None]:
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError as exc:
@@ -119,7 +180,8 @@ class TokenVerifier:
             roles=frozenset(claims["roles"]),
             organisation_id=claims.get("org"),
         )
-        return principal, float(claims["exp"])
+        session_id = claims.get("sid")
+        return principal, float(claims["exp"]), session_id if isinstance(session_id, str) else None
 
 
 def jwks_source(url: str, session: aiohttp.ClientSession, timeout: float = 3.0) -> KeySource:

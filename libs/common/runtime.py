@@ -20,8 +20,8 @@ import structlog
 from aiohttp import web
 from aiokafka.admin import AIOKafkaAdminClient
 
-from libs.common.api import VERIFIER, Endpoint, add_endpoints, openapi_document
-from libs.common.auth import KeySource, TokenVerifier, jwks_source
+from libs.common.api import REVOCATIONS, VERIFIER, Endpoint, add_endpoints, openapi_document
+from libs.common.auth import KeySource, Revocations, TokenVerifier, jwks_source
 from libs.common.consumer import ConsumerConfig, EventConsumer, HandlerTable, list_dead_letters
 from libs.common.db import create_pool, migrate, provision_service, service_migrations
 from libs.common.events import EventCatalog
@@ -29,6 +29,7 @@ from libs.common.http import ReadinessCheck, create_app
 from libs.common.kafka import dlq_topic, ensure_topics
 from libs.common.logging import configure_logging
 from libs.common.outbox import OutboxRelay, RelayConfig
+from libs.common.revocation import SESSION_TOPIC, FeedConfig, RevocationFeed
 from libs.common.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
@@ -146,7 +147,8 @@ def build_app(service: Service, *, with_api: bool) -> web.Application:
     """The HTTP app: probes and metrics always, the service's routes in the api role.
 
     Readiness checks what the process's roles need: the database always, the broker and the
-    consumer's group membership only where a relay or a consumer runs.
+    consumer's group membership only where a relay or a consumer runs, and in the api role the
+    session revocations read up to date (its verifier must not accept a token of an ended session).
     """
 
     async def database_ready() -> None:
@@ -167,6 +169,9 @@ def build_app(service: Service, *, with_api: bool) -> web.Application:
     # The api role only writes to the outbox: a broker outage must not take it out of service.
     if service.relay is not None or service.consumer is not None:
         checks += [("broker", broker_ready), ("consumer", consumer_ready)]
+    feed = _revocation_feed(service.settings) if with_api else None
+    if feed is not None:
+        checks.append(("revocations", feed.ready))
     app = create_app(
         service=service.spec.name,
         max_body_bytes=service.settings.http_max_body_bytes,
@@ -177,14 +182,37 @@ def build_app(service: Service, *, with_api: bool) -> web.Application:
     app[SETTINGS] = service.settings
     spec = service.spec
     app.router.add_get("/events.json", _serve_json(spec.events.json_schemas()))
-    if with_api:
+    if feed is not None:  # the api role
         app.router.add_get("/openapi.json", _serve_json(openapi_document(spec.name, spec.endpoints)))
         app.cleanup_ctx.append(_http_client)
-        app[VERIFIER] = TokenVerifier(_lazy_jwks(app, service.settings.jwks_url))
+        app.cleanup_ctx.append(feed.cleanup_ctx)
+        app[REVOCATIONS] = revocations = feed.revocations
+        app[VERIFIER] = TokenVerifier(_lazy_jwks(app, service.settings.jwks_url), revocations=revocations)
         if spec.api is not None:
             spec.api(app)
         add_endpoints(app, spec.endpoints)
     return app
+
+
+def _revocation_feed(settings: ServiceSettings) -> RevocationFeed:
+    return RevocationFeed(
+        Revocations(capacity=settings.revocation_capacity),
+        FeedConfig(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topic=settings.topic_prefix + SESSION_TOPIC,
+            lookback=settings.revocation_lookback_s,
+            partitions=settings.topic_partitions,
+            replication_factor=settings.topic_replication_factor,
+            fetch_max_wait_ms=settings.revocation_fetch_max_wait_ms,
+        ),
+    )
+
+
+def _check_verifier(app: web.Application) -> None:
+    """An app that installs its own verifier (identity reads its own keys, tests their minter's)
+    must give it the process's revocations."""
+    if VERIFIER in app and app[VERIFIER].revocations is not app[REVOCATIONS]:
+        raise RuntimeError("the token verifier must be given the app's REVOCATIONS")
 
 
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
@@ -266,6 +294,7 @@ async def start(
         app = build_app(service, with_api=settings.role in ("all", "api"))
         if configure is not None:
             configure(app)
+        _check_verifier(app)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, settings.http_host, settings.http_port).start()

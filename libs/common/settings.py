@@ -44,6 +44,22 @@ class ServiceSettings(BaseSettings):
     jwks_url: str = Field(
         "http://127.0.0.1:8081/.well-known/jwks.json", description="Identity's key set, to verify tokens"
     )
+    revocation_lookback_s: float = Field(
+        960,
+        gt=0,
+        description="How far back a token verifier reads ended sessions when it starts: at least the"
+        " access tokens' lifetime (identity's ACCESS_TOKEN_TTL_S, 900), plus a margin for clock skew",
+    )
+    revocation_fetch_max_wait_ms: int = Field(
+        200,
+        gt=0,
+        description="Longest a token verifier's fetch of ended sessions waits for data: on the local"
+        " broker it bounds how late a revocation is seen (well within the second allowed), while each"
+        " idle fetch costs CPU in every API process",
+    )
+    revocation_capacity: int = Field(
+        100_000, ge=1, description="Most ended sessions a verifier keeps (those expiring soonest go first)"
+    )
     public_url: str = Field("http://127.0.0.1:8080", description="The gateway, as users reach it (links)")
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"

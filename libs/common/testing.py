@@ -22,7 +22,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from libs.common.api import VERIFIER
+from libs.common.api import REVOCATIONS, VERIFIER
 from libs.common.auth import ALGORITHM, AUDIENCE, ISSUER, TokenVerifier
 from libs.common.db import create_pool, drop_service, provision_service, url_for_role
 from libs.common.events import Envelope
@@ -165,6 +165,7 @@ class TokenMinter:
         tenant_id: str,
         roles: Sequence[str],
         organisation_id: str | None = None,
+        session_id: str | None = None,
         ttl: int = 900,
     ) -> str:
         now = int(time.time())
@@ -179,6 +180,8 @@ class TokenMinter:
         }
         if organisation_id:
             claims["org"] = organisation_id
+        if session_id:
+            claims["sid"] = session_id
         return jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self.kid})
 
     def headers(self, **claims: Any) -> dict[str, str]:
@@ -190,7 +193,7 @@ class TokenMinter:
 
     def install(self, app: web.Application) -> None:
         """Make a service app trust this minter's tokens (pass as `start(..., configure=)`)."""
-        app[VERIFIER] = TokenVerifier(self.source)
+        app[VERIFIER] = TokenVerifier(self.source, revocations=app.get(REVOCATIONS))
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from libs.common.api import (
     AUTHENTICATED,
     ORGANISATION,
     PUBLIC,
+    REVOCATIONS,
     SELF,
     TENANT,
     VERIFIER,
@@ -90,7 +91,7 @@ def setup(app: web.Application, policy: Policy, rate_limits: Limits) -> None:
     async def own_public_keys() -> Mapping[str, Any]:
         return {key.kid: key.public_key for key in await signing.all_keys(app[POOL])}
 
-    app[VERIFIER] = TokenVerifier(own_public_keys)
+    app[VERIFIER] = TokenVerifier(own_public_keys, revocations=app[REVOCATIONS])
 
 
 # --- request and response bodies ---

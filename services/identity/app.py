@@ -30,6 +30,7 @@ from services.identity.events import (
     ActivationRequested,
     ContactChanged,
     RecoveryCodeRequested,
+    SessionsRevoked,
 )
 from services.identity.limits import Limits
 
@@ -150,8 +151,9 @@ EVENTS = EventCatalog(
         ContactChanged,
         ActivationRequested,
         ActivationCodeRequested,
-        # Published by the sessions' recovery; declared here, where the catalog is.
+        # Published by the sessions' use cases; declared here, where the catalog is.
         RecoveryCodeRequested,
+        SessionsRevoked,
     ],
 )
 

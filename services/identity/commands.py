@@ -14,7 +14,7 @@ import asyncpg
 from libs.common import erasure, outbox
 from libs.common.events import IntegrationEvent, envelope
 from libs.common.http import Problem
-from services.identity import passwords, store
+from services.identity import passwords, session_store, store
 from services.identity.domain import (
     ADMIN,
     Account,
@@ -44,6 +44,8 @@ from services.identity.events import (
     ActivationRequested,
     Channel,
     ContactChanged,
+    RevocationReason,
+    SessionsRevoked,
 )
 
 
@@ -146,6 +148,45 @@ async def _publish(conn: asyncpg.Connection, account: Account, event: Integratio
         event.topic,
         envelope(SERVICE, event, subject=str(account.account_id), tenant_id=account.tenant_id),
     )
+
+
+async def announce_ended_sessions(
+    conn: asyncpg.Connection,
+    policy: Policy,
+    account: Account,
+    session_ids: Sequence[uuid.UUID],
+    reason: RevocationReason,
+) -> None:
+    """Tell every token verifier that these sessions ended, so that their access tokens stop working
+    now rather than when they expire (nothing when there are none)."""
+    if not session_ids:
+        return
+    now = policy.clock()
+    ended = SessionsRevoked(
+        account_id=str(account.account_id),
+        session_ids=[str(session_id) for session_id in session_ids],
+        reason=reason,
+        revoked_at=now,
+        tokens_expire_by=now + policy.access_token_ttl,
+    )
+    await _publish(conn, account, ended)
+
+
+async def end_sessions(
+    conn: asyncpg.Connection,
+    policy: Policy,
+    account: Account,
+    reason: RevocationReason,
+    *,
+    keep: uuid.UUID | None = None,
+) -> int:
+    """End every session of a (locked) account but `keep`, announced; returns how many refresh
+    token families were revoked."""
+    now = policy.clock()
+    live = await session_store.live_sessions(conn, account.account_id, now - policy.access_token_ttl, keep)
+    revoked = await session_store.revoke_account_families(conn, account.account_id, now, keep)
+    await announce_ended_sessions(conn, policy, account, live, reason)
+    return revoked
 
 
 def _contact(account: Account) -> ContactChanged:
@@ -604,7 +645,10 @@ async def delete_account(
     """Delete a (locked) account and every personal value identity holds of it, in the caller's
     transaction: the row (its codes, tokens and sessions go with it; recruits lose their sponsor),
     then the events, dead letters and remembered responses that carried its values. Then announce it,
-    so that every other service erases what it holds."""
+    so that every other service erases what it holds and refuses its access tokens."""
+    live = await session_store.live_sessions(
+        conn, account.account_id, policy.clock() - policy.access_token_ttl
+    )
     await store.delete_account(conn, account.account_id)
     identifiers, details = personal_data(account)
     await erasure.scrub(conn, str(account.account_id), identifiers, details)
@@ -613,6 +657,7 @@ async def delete_account(
         account,
         AccountDeleted(account_id=str(account.account_id), reason=reason, deleted_at=policy.clock()),
     )
+    await announce_ended_sessions(conn, policy, account, live, "account_deleted")
 
 
 async def close_account(conn: asyncpg.Connection, policy: Policy, account_id: uuid.UUID) -> None:

@@ -84,6 +84,38 @@ class AccountDeleted(IntegrationEvent):
     deleted_at: datetime = Field(description="When the account was deleted (UTC)")
 
 
+RevocationReason = Literal[
+    "logout", "refresh_token_reused", "signed_out_everywhere", "password_changed", "account_deleted"
+]
+"""Why sessions ended."""
+
+
+class SessionsRevoked(IntegrationEvent):
+    """Sessions of an account ended before their access tokens expire: every service refuses those
+    tokens from now on (libs.common.revocation reads this topic in every process that verifies
+    tokens). Internal: it is of no use to partners, and tells when people sign out."""
+
+    event_type = "identity.session.revoked"
+    topic = "internal.identity.session.v1"
+    internal = True
+
+    account_id: str = Field(description="Whose sessions ended; also the subject and Kafka key")
+    session_ids: list[str] = Field(
+        description="The ended sessions: the `sid` claim of their access tokens (every one of them"
+        " whose tokens may still be alive, for an account-wide end)"
+    )
+    reason: RevocationReason = Field(
+        description="logout, refresh_token_reused (a used refresh token came back: its whole session"
+        " ends), signed_out_everywhere, password_changed (by its owner, a forced change or a recovery"
+        " code) or account_deleted"
+    )
+    revoked_at: datetime = Field(description="When the sessions ended (UTC)")
+    tokens_expire_by: datetime = Field(
+        description="When the last access token of these sessions expires (UTC): verifiers may forget"
+        " the revocation then"
+    )
+
+
 class _MessageRequest(IntegrationEvent):
     """Something identity asks notify to send to one person, by email or SMS. Internal: it holds
     contact data and a secret."""

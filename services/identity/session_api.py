@@ -359,7 +359,7 @@ ENDPOINTS = [
         "POST",
         "/me/sessions/revoke",
         revoke_my_sessions,
-        "End every session of the caller (access tokens live on until they expire, 15 minutes at most)",
+        "End every session of the caller: every service refuses their access tokens within a second",
         roles=OWN_ACCOUNT,
         response=SessionsRevoked,
     ),

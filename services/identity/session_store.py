@@ -202,7 +202,15 @@ WITH revoked AS (
 )
 SELECT count(DISTINCT family_id) FROM revoked
 """
-# All tokens of a family expire together: a family past its expiry is of no use, even for reuse detection.
+# Sessions not ended yet whose access tokens may still live: each access token is issued with a
+# refresh token of its session, at the same instant ($2: tokens issued before it have expired).
+_LIVE_SESSIONS = """
+SELECT DISTINCT family_id FROM refresh_tokens
+ WHERE account_id = $1 AND issued_at > $2 AND revoked_at IS NULL AND family_id IS DISTINCT FROM $3::uuid
+"""
+# All tokens of a family expire together: a family past its expiry is of no use, even for reuse
+# detection. It is kept until its last access token has expired ($2), so that ending every session
+# of the account still names it.
 _PRUNE_EXPIRED = "DELETE FROM refresh_tokens WHERE account_id = $1 AND expires_at <= $2"
 
 
@@ -233,8 +241,18 @@ async def use_refresh_token(conn: asyncpg.Connection, digest: bytes, at: datetim
     await conn.execute(_USE_REFRESH_TOKEN, digest, at)
 
 
-async def revoke_family(conn: asyncpg.Connection, family_id: uuid.UUID, at: datetime) -> None:
-    await conn.execute(_REVOKE_FAMILY, family_id, at)
+async def revoke_family(conn: asyncpg.Connection, family_id: uuid.UUID, at: datetime) -> bool:
+    """Revoke a family; False when it was revoked already."""
+    result: str = await conn.execute(_REVOKE_FAMILY, family_id, at)
+    return result != "UPDATE 0"
+
+
+async def live_sessions(
+    conn: asyncpg.Connection, account_id: uuid.UUID, issued_after: datetime, keep: uuid.UUID | None = None
+) -> list[uuid.UUID]:
+    """The account's sessions (families) but `keep`, not revoked yet, that issued a token after
+    `issued_after` (the oldest issue time of an access token still alive)."""
+    return [row["family_id"] for row in await conn.fetch(_LIVE_SESSIONS, account_id, issued_after, keep)]
 
 
 async def revoke_account_families(
@@ -246,9 +264,10 @@ async def revoke_account_families(
 
 
 async def prune_expired_refresh_tokens(
-    conn: asyncpg.Connection, account_id: uuid.UUID, now: datetime
+    conn: asyncpg.Connection, account_id: uuid.UUID, expired_before: datetime
 ) -> None:
-    await conn.execute(_PRUNE_EXPIRED, account_id, now)
+    """Forget the families that expired before this instant."""
+    await conn.execute(_PRUNE_EXPIRED, account_id, expired_before)
 
 
 # --- password-change tickets ---

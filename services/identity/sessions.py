@@ -26,7 +26,7 @@ from libs.common import outbox
 from libs.common.events import envelope
 from libs.common.http import Problem
 from services.identity import passwords, session_store, signing, store
-from services.identity.commands import Policy, invalid_field
+from services.identity.commands import Policy, announce_ended_sessions, end_sessions, invalid_field
 from services.identity.domain import (
     Account,
     TenantSettings,
@@ -282,7 +282,9 @@ async def _open(
     """An access token and a new refresh token: of a new family (a login), or the next one of a
     family (a refresh), which ends when the family does: the refresh token TTL counts from the login."""
     if family_id is None:
-        await session_store.prune_expired_refresh_tokens(conn, account.account_id, now)
+        await session_store.prune_expired_refresh_tokens(
+            conn, account.account_id, now - policy.access_token_ttl
+        )
     family_id = family_id or uuid.uuid4()
     expires_at = expires_at or now + policy.refresh_token_ttl
     refresh_token = secrets.token_urlsafe(SECRET_BYTES)
@@ -399,7 +401,7 @@ async def change_required_password(
         ):
             raise _invalid_ticket()
         await session_store.set_password(conn, current.account_id, new_hash)
-        await session_store.revoke_account_families(conn, current.account_id, now)
+        await end_sessions(conn, policy, current, "password_changed")
         await session_store.record_login(conn, current.account_id, source, login_at=now)
         return await _open(conn, policy, key, current, now)
 
@@ -428,7 +430,9 @@ async def refresh_session(pool: asyncpg.Pool, policy: Policy, refresh_token: str
             raise _session_ended()
         if token.used_at is not None or token.revoked_at is not None:
             log.warning("refresh token reused: family revoked", account_id=str(account.account_id))
-            await session_store.revoke_family(conn, token.family_id, now)
+            if await session_store.revoke_family(conn, token.family_id, now):
+                ended = [token.family_id]
+                await announce_ended_sessions(conn, policy, account, ended, "refresh_token_reused")
             failure = _session_ended()
         elif account.status != "active":
             await session_store.revoke_family(conn, token.family_id, now)
@@ -455,11 +459,12 @@ async def log_out(pool: asyncpg.Pool, policy: Policy, refresh_token: str) -> Non
     digest = secret_digest(refresh_token)
     async with pool.acquire() as conn, conn.transaction():
         owner = await session_store.refresh_token_owner(conn, digest)
-        if owner is None or await store.lock_account(conn, owner) is None:
+        account = await store.lock_account(conn, owner) if owner else None
+        if account is None:
             return
         token = await session_store.lock_refresh_token(conn, digest)
-        if token is not None:
-            await session_store.revoke_family(conn, token.family_id, policy.clock())
+        if token is not None and await session_store.revoke_family(conn, token.family_id, policy.clock()):
+            await announce_ended_sessions(conn, policy, account, [token.family_id], "logout")
 
 
 async def _own_account(pool: asyncpg.Pool, tenant_id: str, account_id: str) -> Account:
@@ -477,8 +482,10 @@ async def revoke_sessions(pool: asyncpg.Pool, policy: Policy, tenant_id: str, ac
     """End every session of the account, this one included; returns how many there were."""
     account = await _own_account(pool, tenant_id, account_id)
     async with pool.acquire() as conn, conn.transaction():
-        await store.lock_account(conn, account.account_id)
-        return await session_store.revoke_account_families(conn, account.account_id, policy.clock())
+        current = await store.lock_account(conn, account.account_id)
+        if current is None:
+            raise _no_account()
+        return await end_sessions(conn, policy, current, "signed_out_everywhere")
 
 
 # --- change password ---
@@ -518,7 +525,7 @@ async def change_password(
             )
         await session_store.set_password(conn, current.account_id, new_hash)
         await session_store.drop_change_tickets(conn, current.account_id)
-        await session_store.revoke_account_families(conn, current.account_id, now, keep=current_session)
+        await end_sessions(conn, policy, current, "password_changed", keep=current_session)
 
 
 # --- recovery ---
@@ -612,7 +619,7 @@ async def confirm_recovery(
                 await session_store.set_password(conn, account.account_id, new_hash)
                 await session_store.use_code(conn, account.account_id, "recovery", now)
                 await session_store.drop_change_tickets(conn, account.account_id)
-                await session_store.revoke_account_families(conn, account.account_id, now)
+                await end_sessions(conn, policy, account, "password_changed")
         if verdict != "accept":
             raise _invalid_code()
 

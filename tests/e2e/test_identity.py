@@ -377,6 +377,38 @@ async def test_refresh_tokens_rotate_and_a_reused_one_ends_its_whole_family(api:
     assert (await refresh(other["refresh_token"]))[0] == 401
 
 
+async def test_after_a_logout_its_access_token_is_refused_by_every_service_within_a_second(
+    api: Api, unique: str
+) -> None:
+    tenant = f"id-logout-{unique}"
+    elsewhere = await api.create_tenant(tenant)  # the admin's other session: it stays open
+    _, session = await _login(api, tenant, f"admin@{tenant}.test")
+    token = session["access_token"]
+    paths = (
+        "/api/identity/me",
+        "/api/catalog/products",
+        "/api/ordering/orders",
+        "/api/loyalty/rules/earning",
+        "/api/notify/messages",
+    )
+    for path in paths:
+        await api.call("GET", path, token=token, expect=200)  # verified, and cached by each service
+
+    await api.call(
+        "POST", "/api/identity/sessions/logout", expect=204, json={"refresh_token": session["refresh_token"]}
+    )
+    deadline = asyncio.get_running_loop().time() + 1
+    statuses: dict[str, int] = {}
+    while True:
+        statuses = {path: (await api.call("GET", path, token=token))[0] for path in paths}
+        if set(statuses.values()) == {401} or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    assert statuses == dict.fromkeys(paths, 401)
+    for path in paths:
+        await api.call("GET", path, token=elsewhere, expect=200)
+
+
 async def test_a_person_edits_her_profile_and_changes_her_password(api: Api, unique: str) -> None:
     tenant = f"id-profile-{unique}"
     admin = await api.create_tenant(tenant)

@@ -84,11 +84,13 @@ async def test_closing_her_account_erases_every_personal_value_from_identitys_sc
     [deleted] = await deleted_events(identity, account_id)
     assert deleted["data"]["reason"] == "closed" and deleted["data"]["account_id"] == account_id
     assert deleted["subject"] == account_id and deleted["tenantid"] == tenant
-    # What she published as herself is gone; what others published stays.
+    # What she published as herself is gone; what others published stays. Her session's end names
+    # only ids, so that every service refuses its token at once.
     assert [t for t in await identity.event_types(account_id)] == [
         "identity.account.registered",
         "identity.account.activated",
         "identity.account.deleted",
+        "identity.session.revoked",
     ]
     assert "identity.contact.changed" in await identity.event_types(keeper_id)
     assert (await identity.call("GET", "/me", token=token))[0] == 404

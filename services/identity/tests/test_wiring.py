@@ -18,6 +18,7 @@ def test_the_catalog_keeps_contact_data_and_activation_links_on_internal_topics(
         "identity.activation.requested": ("notify.requests.v1", True),
         "identity.activation.code.requested": ("notify.requests.v1", True),
         "identity.recovery.requested": ("notify.requests.v1", True),
+        "identity.session.revoked": ("internal.identity.session.v1", True),
     }
     for entry in catalog.values():
         assert all(field.get("description") for field in entry["schema"]["properties"].values())
