@@ -28,6 +28,8 @@ from services.identity.events import (
     ActivationCodeRequested,
     ActivationRequested,
     ContactChanged,
+    OrganisationCreated,
+    OrganisationUpdated,
     RecoveryCodeRequested,
 )
 
@@ -123,6 +125,8 @@ EVENTS = EventCatalog(
         AccountMembershipChanged,
         AccountDeleted,
         ContactChanged,
+        OrganisationCreated,
+        OrganisationUpdated,
         ActivationRequested,
         ActivationCodeRequested,
         # Published by the sessions' recovery; declared here, where the catalog is.
