@@ -1,4 +1,4 @@
-"""Wiring of the catalog service: its settings, events and routes."""
+"""Wiring of the catalog service: its settings, events, consumers and routes."""
 
 from __future__ import annotations
 
