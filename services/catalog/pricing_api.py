@@ -283,7 +283,8 @@ ENDPOINTS = [
         "PUT",
         "/organisations/{organisation_id}/terms",
         replace_terms,
-        "Replace an organisation's terms: group, assortment (null = all products), entitlements",
+        "Replace an organisation's terms: group, assortment (null = all products), entitlements"
+        " (404 unknown-organisation unless identity announced it in the caller's tenant)",
         roles=ADMIN,
         body=TermsDetails,
         response=TermsView,
@@ -293,7 +294,8 @@ ENDPOINTS = [
         "POST",
         "/price-lists",
         create_price_list,
-        "Create a price list for a brand, a customer group or an organisation (at most 5,000 prices)",
+        "Create a price list for a brand, a customer group or an organisation (at most 5,000 prices;"
+        " 404 unknown-organisation for an organisation identity has not announced in the tenant)",
         roles=ADMIN,
         body=PriceListDetails,
         response=PriceListView,
