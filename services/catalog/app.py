@@ -1,4 +1,4 @@
-"""Wiring of the catalog service: its settings, events and routes."""
+"""Wiring of the catalog service: its settings, events, consumers and routes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pydantic import Field
 from libs.common.events import EventCatalog
 from libs.common.runtime import SETTINGS, ServiceSpec
 from libs.common.settings import ServiceSettings
-from services.catalog import api, files_api, imports_api, pricing_api
+from services.catalog import api, consumers, files_api, imports_api, pricing_api
 from services.catalog.access import CLOCK, LIMITS, Limits
 from services.catalog.events import EVENTS, SERVICE
 
@@ -50,11 +50,11 @@ def _setup_api(app: web.Application) -> None:
     app[CLOCK] = _now
 
 
-# Catalog consumes nothing: it has no handlers.
 SPEC = ServiceSpec(
     name=SERVICE,
     folder=Path(__file__).parent,
     events=EventCatalog(SERVICE, EVENTS),
+    handlers=consumers.HANDLERS,
     endpoints=[*api.ENDPOINTS, *pricing_api.ENDPOINTS, *files_api.ENDPOINTS, *imports_api.ENDPOINTS],
     api=_setup_api,
 )

@@ -40,6 +40,18 @@ def not_found(what: str) -> Problem:
     return Problem(404, f"No such {what}", type="not-found", detail=f"this tenant has no such {what}")
 
 
+def unknown_organisation(organisation_id: uuid.UUID, field: str | None = None) -> Problem:
+    """An organisation identity has not announced in this tenant: another tenant's, or none."""
+    named = f"{field} names no" if field else "no"
+    return Problem(
+        404,
+        "Unknown organisation",
+        type="unknown-organisation",
+        detail=f"{named} organisation of this tenant: {organisation_id} (catalog learns new"
+        " organisations from identity a moment after they are created)",
+    )
+
+
 async def publish(
     conn: asyncpg.Connection, tenant_id: str, subject: uuid.UUID, event: IntegrationEvent
 ) -> None:
@@ -256,10 +268,10 @@ async def _check_price_list(conn: asyncpg.Connection, tenant_id: str, details: P
         raise invalid("brand_id", "no such brand in this tenant")
     if details.group_id and await pricing_store.find_group(conn, tenant_id, details.group_id) is None:
         raise invalid("group_id", "no such customer group in this tenant")
-    if details.organisation_id and await pricing_store.tenant_of_organisation(
-        conn, details.organisation_id
-    ) not in (None, tenant_id):
-        raise invalid("organisation_id", "no such organisation in this tenant")
+    if details.organisation_id and not await pricing_store.organisation_known(
+        conn, tenant_id, details.organisation_id
+    ):
+        raise unknown_organisation(details.organisation_id, "organisation_id")
     brand_of = await store.brands_of_products(conn, tenant_id, [p.product_id for p in details.prices])
     errors = []
     for index, entry in enumerate(details.prices):

@@ -15,7 +15,7 @@ from libs.common.auth import Principal, principal
 from libs.common.http import json_response, read_json, read_query
 from libs.common.runtime import POOL
 from services.catalog import commands, pricing_store
-from services.catalog.access import ADMIN, OWN_ORGANISATION, owned_by_tenant
+from services.catalog.access import ADMIN, OWN_ORGANISATION, organisation_of, owned_by_tenant
 from services.catalog.api import created_once
 from services.catalog.domain import GroupDetails, OrganisationTerms, PriceList, PriceListDetails, TermsDetails
 
@@ -95,19 +95,19 @@ class TermsView(BaseModel):
 
 
 async def organisation_owner(request: web.Request, caller: Principal) -> Owner | None:
-    """The organisation named in the path. Identity owns organisations and catalog keeps only their
-    terms, so an id is taken as the caller's tenant's unless catalog already holds terms or lists
-    for it in another tenant (then it is that tenant's, and missing here). The guard then lets admins
-    reach every organisation of their tenant and others only their own."""
+    """The organisation named in the path, if it is one of the caller's tenant: identity announced
+    it in this tenant, or signed the caller's token naming it as theirs (a member may read her
+    terms before the announcement arrives). Otherwise 404 `unknown-organisation`, whether it is
+    another tenant's or nobody's. The guard then lets admins reach every organisation of their
+    tenant and others only their own."""
     organisation_id = path_uuid(request, "organisation_id")
     if organisation_id is None:
         return None
-    tenant_id = await pricing_store.tenant_of_organisation(request.app[POOL], organisation_id)
-    return Owner(
-        tenant_id=tenant_id or caller.tenant_id,
-        organisation_id=str(organisation_id),
-        resource=organisation_id,
-    )
+    if organisation_of(caller) != organisation_id and not await pricing_store.organisation_known(
+        request.app[POOL], caller.tenant_id, organisation_id
+    ):
+        raise commands.unknown_organisation(organisation_id)
+    return Owner(tenant_id=caller.tenant_id, organisation_id=str(organisation_id), resource=organisation_id)
 
 
 def _organisation(request: web.Request) -> uuid.UUID:
@@ -283,7 +283,8 @@ ENDPOINTS = [
         "PUT",
         "/organisations/{organisation_id}/terms",
         replace_terms,
-        "Replace an organisation's terms: group, assortment (null = all products), entitlements",
+        "Replace an organisation's terms: group, assortment (null = all products), entitlements"
+        " (404 unknown-organisation unless identity announced it in the caller's tenant)",
         roles=ADMIN,
         body=TermsDetails,
         response=TermsView,
@@ -293,7 +294,8 @@ ENDPOINTS = [
         "POST",
         "/price-lists",
         create_price_list,
-        "Create a price list for a brand, a customer group or an organisation (at most 5,000 prices)",
+        "Create a price list for a brand, a customer group or an organisation (at most 5,000 prices;"
+        " 404 unknown-organisation for an organisation identity has not announced in the tenant)",
         roles=ADMIN,
         body=PriceListDetails,
         response=PriceListView,

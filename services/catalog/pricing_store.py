@@ -102,18 +102,30 @@ FROM organisation_terms t WHERE tenant_id = $1 AND organisation_id = $2
 """
 
 
-_TENANT_OF_ORGANISATION = """
-SELECT tenant_id FROM organisation_terms WHERE organisation_id = $1
-UNION ALL
-SELECT tenant_id FROM price_lists WHERE organisation_id = $1
-LIMIT 1
+# --- organisations, as identity announces them ---
+
+_REMEMBER_ORGANISATION = """
+INSERT INTO organisations (organisation_id, tenant_id, name) VALUES ($1, $2, $3)
+ON CONFLICT (organisation_id) DO UPDATE SET name = excluded.name, updated_at = now()
+WHERE organisations.tenant_id = excluded.tenant_id
+RETURNING true
 """
+_ORGANISATION_KNOWN = (
+    "SELECT EXISTS (SELECT FROM organisations WHERE tenant_id = $1 AND organisation_id = $2)"
+)
 
 
-async def tenant_of_organisation(db: Db, organisation_id: uuid.UUID) -> str | None:
-    """The tenant that already holds terms or price lists for this organisation, if any."""
-    tenant_id: str | None = await db.fetchval(_TENANT_OF_ORGANISATION, organisation_id)
-    return tenant_id
+async def remember_organisation(
+    conn: asyncpg.Connection, tenant_id: str, organisation_id: uuid.UUID, name: str
+) -> bool:
+    """Record an organisation identity announced, or its new name; False (nothing changed) when
+    the id is already known in another tenant."""
+    return bool(await conn.fetchval(_REMEMBER_ORGANISATION, organisation_id, tenant_id, name))
+
+
+async def organisation_known(db: Db, tenant_id: str, organisation_id: uuid.UUID) -> bool:
+    """Whether identity announced this organisation as one of this tenant's."""
+    return bool(await db.fetchval(_ORGANISATION_KNOWN, tenant_id, organisation_id))
 
 
 async def replace_terms(

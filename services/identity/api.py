@@ -554,7 +554,7 @@ async def edit_organisation(request: web.Request) -> web.Response:
     found: Organisation = owner(request).resource
     async with request.app[POOL].acquire() as conn, conn.transaction():
         updated = await commands.update_organisation(
-            conn, found.organisation_id, body.name, body.customer_code
+            conn, request.app[POLICY], found.organisation_id, body.name, body.customer_code
         )
     return json_response(OrganisationView.of(updated))
 

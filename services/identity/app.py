@@ -29,6 +29,8 @@ from services.identity.events import (
     ActivationCodeRequested,
     ActivationRequested,
     ContactChanged,
+    OrganisationCreated,
+    OrganisationUpdated,
     RecoveryCodeRequested,
     SessionsRevoked,
 )
@@ -149,6 +151,8 @@ EVENTS = EventCatalog(
         AccountMembershipChanged,
         AccountDeleted,
         ContactChanged,
+        OrganisationCreated,
+        OrganisationUpdated,
         ActivationRequested,
         ActivationCodeRequested,
         # Published by the sessions' use cases; declared here, where the catalog is.

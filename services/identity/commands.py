@@ -44,6 +44,8 @@ from services.identity.events import (
     ActivationRequested,
     Channel,
     ContactChanged,
+    OrganisationCreated,
+    OrganisationUpdated,
     RevocationReason,
     SessionsRevoked,
 )
@@ -234,9 +236,20 @@ async def create_tenant(
     return account
 
 
+async def _publish_organisation(
+    conn: asyncpg.Connection, organisation: Organisation, event: IntegrationEvent
+) -> None:
+    await outbox.append(
+        conn,
+        event.topic,
+        envelope(SERVICE, event, subject=str(organisation.organisation_id), tenant_id=organisation.tenant_id),
+    )
+
+
 async def create_organisation(
     conn: asyncpg.Connection, tenant_id: str, name: str, customer_code: str
 ) -> Organisation:
+    """Add an organisation to the tenant and announce it (without its customer code: a secret)."""
     organisation = await store.add_organisation(conn, tenant_id, name, customer_code)
     if organisation is None:
         raise Problem(
@@ -245,21 +258,45 @@ async def create_organisation(
             type="customer-code-taken",
             detail=f"another organisation of this tenant has customer code {customer_code!r}",
         )
+    await _publish_organisation(
+        conn,
+        organisation,
+        OrganisationCreated(
+            organisation_id=str(organisation.organisation_id),
+            name=organisation.name,
+            created_at=organisation.created_at,
+        ),
+    )
     return organisation
 
 
 async def update_organisation(
-    conn: asyncpg.Connection, organisation_id: uuid.UUID, name: str | None, customer_code: str | None
+    conn: asyncpg.Connection,
+    policy: Policy,
+    organisation_id: uuid.UUID,
+    name: str | None,
+    customer_code: str | None,
 ) -> Organisation:
+    """Rename an organisation or change its customer code; a new name is announced, a new code not
+    (it is a secret, and the public event would only say that it changed)."""
     current = await store.lock_organisation(conn, organisation_id)
     if current is None:
         raise Problem(404, "Not found", type="not-found", detail="no such resource here")
     try:
-        return await store.update_organisation(
+        updated = await store.update_organisation(
             conn, organisation_id, name or current.name, customer_code or current.customer_code
         )
     except store.Taken as exc:
         raise _taken(exc) from None
+    if updated.name != current.name:
+        await _publish_organisation(
+            conn,
+            updated,
+            OrganisationUpdated(
+                organisation_id=str(updated.organisation_id), name=updated.name, updated_at=policy.clock()
+            ),
+        )
+    return updated
 
 
 async def membership_organisation(

@@ -177,6 +177,7 @@ class Organisation(_Value):
     tenant_id: str
     name: str
     customer_code: str
+    created_at: datetime
 
 
 def new_activation_token() -> str:

@@ -56,6 +56,36 @@ class AccountMembershipChanged(IntegrationEvent):
     changed_at: datetime = Field(description="When the change was made (UTC)")
 
 
+ORGANISATIONS_TOPIC = "identity.organisation.v1"
+
+
+class OrganisationCreated(IntegrationEvent):
+    """A tenant's admin added an organisation (a pharmacy, a shop) that partner accounts belong to.
+
+    Other services learn from it which organisation ids exist and in which tenant (the envelope's
+    `tenantid`). Its customer code is not here: people quote it to join the organisation when they
+    register, so it is a secret of the tenant.
+    """
+
+    event_type = "identity.organisation.created"
+    topic = ORGANISATIONS_TOPIC
+
+    organisation_id: str = Field(description="The organisation's id (UUID); also the subject and Kafka key")
+    name: str = Field(description="The organisation's name, e.g. a pharmacy")
+    created_at: datetime = Field(description="When the organisation was created (UTC)")
+
+
+class OrganisationUpdated(IntegrationEvent):
+    """An admin renamed an organisation. A change of its customer code alone publishes nothing."""
+
+    event_type = "identity.organisation.updated"
+    topic = ORGANISATIONS_TOPIC
+
+    organisation_id: str = Field(description="The organisation's id; also the subject and Kafka key")
+    name: str = Field(description="The organisation's name now")
+    updated_at: datetime = Field(description="When the change was made (UTC)")
+
+
 class ContactChanged(IntegrationEvent):
     """How to reach an account's owner, on creation and whenever it changes. Internal: personal data."""
 

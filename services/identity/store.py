@@ -97,7 +97,7 @@ async def replace_tenant_settings(
 
 # --- organisations ---
 
-_ORGANISATION_COLUMNS = "organisation_id, tenant_id, name, customer_code"
+_ORGANISATION_COLUMNS = "organisation_id, tenant_id, name, customer_code, created_at"
 _ADD_ORGANISATION = f"""
 INSERT INTO organisations (organisation_id, tenant_id, name, customer_code) VALUES ($1, $2, $3, $4)
 ON CONFLICT (tenant_id, customer_code) DO NOTHING

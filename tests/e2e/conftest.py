@@ -137,7 +137,8 @@ class Api:
         return await self.login(tenant_id, admin)
 
     async def organisation(self, admin: str, code: str) -> str:
-        """A new organisation of the admin's tenant, named and coded `code`; its id."""
+        """A new organisation of the admin's tenant, named and coded `code`, once catalog has heard
+        of it from identity (it gives terms only to organisations it knows); its id."""
         _, body = await self.call(
             "POST",
             "/api/identity/organisations",
@@ -145,7 +146,16 @@ class Api:
             expect=201,
             json={"name": code, "customer_code": code},
         )
-        return str(body["organisation_id"])
+        organisation_id = str(body["organisation_id"])
+        terms = f"/api/catalog/organisations/{organisation_id}/terms"
+
+        async def known_to_catalog() -> bool:
+            status, problem = await self.call("GET", terms, token=admin)
+            assert status in (200, 404), (status, problem)
+            return status == 200
+
+        await eventually(known_to_catalog, "catalog to hear of the new organisation")
+        return organisation_id
 
     async def invite(
         self, admin: str, email: str, role: str, organisation_id: str | None = None, **fields: Any

@@ -146,6 +146,41 @@ async def test_a_gated_asset_needs_the_organisations_entitlement(api: Api, uniqu
         assert resp.headers["X-Frame-Options"] == "DENY" and "Server" not in resp.headers
 
 
+async def test_no_tenant_can_claim_another_tenants_organisation(api: Api, unique: str) -> None:
+    their_admin, theirs, their_partner = await _partner_of_an_organisation(api, f"claim-b-{unique}")
+    admin = await api.create_tenant(f"claim-a-{unique}")
+    brand = await _post(api, admin, "/brands", {"name": "Laboratoire"})
+    terms = f"/api/catalog/organisations/{theirs}/terms"
+    claim = {"group_id": None, "assortment": None, "entitlements": ["ecommerce"]}
+    organisation_list = {
+        "name": "Claimed",
+        "scope": "organisation",
+        "brand_id": brand["id"],
+        "organisation_id": theirs,
+        "currency": "EUR",
+        "prices": [],
+    }
+
+    status, problem = await api.call("PUT", terms, token=admin, json=claim)
+    assert (status, problem["type"]) == (404, "urn:comptoir:problem:unknown-organisation"), problem
+    status, problem = await api.call("POST", "/api/catalog/price-lists", token=admin, json=organisation_list)
+    assert (status, problem["type"]) == (404, "urn:comptoir:problem:unknown-organisation"), problem
+    status, problem = await api.call(
+        "PUT", f"/api/catalog/organisations/{uuid.uuid4()}/terms", token=admin, json=claim
+    )
+    assert (status, problem["type"]) == (404, "urn:comptoir:problem:unknown-organisation"), problem
+
+    # Its own tenant still gives it terms and a list, and its partner reads them.
+    _, their_terms = await api.call(
+        "PUT", terms, token=their_admin, expect=200, json=claim | {"entitlements": []}
+    )
+    assert their_terms["version"] == 1
+    their_brand = await _post(api, their_admin, "/brands", {"name": "Laboratoire"})
+    await _post(api, their_admin, "/price-lists", organisation_list | {"brand_id": their_brand["id"]})
+    _, read = await api.call("GET", terms, token=their_partner, expect=200)
+    assert read == their_terms
+
+
 async def test_a_bulk_import_with_one_bad_line_changes_nothing_and_names_that_line(
     api: Api, unique: str
 ) -> None:

@@ -11,23 +11,44 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import pytest
 import pytest_asyncio
 
+from libs.common.events import Envelope
 from libs.common.stack import LocalStack
-from libs.common.testing import ServiceUnderTest, service_under_test
+from libs.common.testing import ServiceUnderTest, service_under_test, wait_until
 from services.catalog.app import SPEC, Settings
 
 PRODUCTS_TOPIC = "catalog.product.v1"
+ORGANISATIONS_TOPIC = "identity.organisation.v1"
 # Small limits, so that tests of "too large" send little.
 UPLOAD_MAX_BYTES = 64 * 1024
 IMPORT_MAX_BYTES = 64 * 1024
 IMPORT_MAX_LINES = 40
 Caller = dict[str, Any]
 """The claims of a caller's token."""
+
+
+def organisation_event(
+    tenant_id: str, organisation_id: str, name: str, event_type: str = "identity.organisation.created"
+) -> Envelope:
+    """An organisation event as identity publishes it (docs/contracts.md), with a field catalog does
+    not read."""
+    at = "created_at" if event_type.endswith(".created") else "updated_at"
+    return Envelope(
+        id=uuid.uuid4(),
+        source="identity",
+        type=event_type,
+        time=datetime.now(UTC),
+        subject=organisation_id,
+        dataschema=f"urn:comptoir:event:{event_type}:v1",
+        tenantid=tenant_id,
+        data={"organisation_id": organisation_id, "name": name, at: datetime.now(UTC).isoformat()},
+    )
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -149,6 +170,25 @@ class Catalog:
             **fields,
         }
         return dict(await self.admin("POST", "/price-lists", body, 201))
+
+    async def announce(self, *events: Envelope) -> None:
+        """Publish identity's events and wait until catalog has consumed them all."""
+        for event in events:
+            await self.service.publish(ORGANISATIONS_TOPIC, event)
+        ids = [event.id for event in events]
+
+        async def consumed() -> bool:
+            count = await self.db.fetchval("SELECT count(*) FROM inbox WHERE event_id = ANY($1)", ids)
+            return bool(count == len(ids))
+
+        await wait_until(consumed, f"{len(events)} identity events consumed")
+
+    async def organisation(self, tenant: str | None = None, name: str = "Pharmacie") -> str:
+        """A new organisation of a tenant (A unless told), once catalog has heard of it from
+        identity; its id."""
+        organisation_id = str(uuid.uuid4())
+        await self.announce(organisation_event(tenant or self.tenant_a, organisation_id, name))
+        return organisation_id
 
     async def terms(self, organisation_id: str, **terms: Any) -> dict[str, Any]:
         """Tenant A's admin sets an organisation's terms."""

@@ -254,7 +254,7 @@ async def test_an_organisation_sees_only_its_assortment_when_browsing_by_code_an
 ) -> None:
     mine = await catalog.create("MINE")
     other = await catalog.create("OTHER")
-    org, free_org = str(uuid.uuid4()), str(uuid.uuid4())
+    org, free_org = await catalog.organisation(), str(uuid.uuid4())
     terms = await catalog.terms(org, assortment=[mine["id"]])
     assert terms["assortment"] == [mine["id"]] and terms["version"] == 1
     member, free = catalog.member_of(org), catalog.member_of(free_org)
@@ -279,7 +279,7 @@ async def test_an_organisation_sees_only_its_assortment_when_browsing_by_code_an
 
 
 async def test_terms_name_only_products_and_groups_of_the_tenant(catalog: Catalog) -> None:
-    org = str(uuid.uuid4())
+    org = await catalog.organisation()
     theirs = (
         await catalog.call(
             "POST",

@@ -78,7 +78,7 @@ def test_the_catalog_publishes_its_events_on_public_topics() -> None:
 
     assert {name: entry["topic"] for name, entry in schemas.items()} == TOPICS
     assert not any(entry["internal"] for entry in schemas.values())
-    assert SPEC.topics == ["catalog.organisation.v1", "catalog.price.v1", "catalog.product.v1"]
+    assert SPEC.events.topics == ["catalog.organisation.v1", "catalog.price.v1", "catalog.product.v1"]
 
 
 def test_every_field_of_the_exported_schemas_is_described_and_required() -> None:

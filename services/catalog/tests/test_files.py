@@ -181,7 +181,7 @@ async def test_the_excel_price_list_holds_what_the_callers_organisation_pays_wit
     await catalog.priced("OLD", brand, 5, active=False)
     await catalog.priced("VICHY", other_brand, 100)
     group = (await catalog.admin("POST", "/customer-groups", {"name": "Pharmacies"}, 201))["id"]
-    own, grouped = str(uuid.uuid4()), str(uuid.uuid4())
+    own, grouped = await catalog.organisation(), await catalog.organisation()
     await catalog.terms(own, group_id=group, assortment=[cream, serum])
     await catalog.terms(grouped, group_id=group)
     await catalog.price_list(brand, {cream: 900, gel: 700})
@@ -236,7 +236,7 @@ async def test_a_gated_asset_needs_the_organisations_entitlement(catalog: Catalo
         catalog, "title=Packshots&filename=packshots.png&required_entitlement=ecommerce"
     )
     free = await upload_asset(catalog, "title=Logo", PDF_BYTES)
-    signed, unsigned = str(uuid.uuid4()), str(uuid.uuid4())
+    signed, unsigned = await catalog.organisation(), await catalog.organisation()
     await catalog.terms(signed, entitlements=["ecommerce"])
     await catalog.terms(unsigned, entitlements=["b2b"])
     path = f"/assets/{gated['id']}/file"

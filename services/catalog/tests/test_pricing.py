@@ -9,12 +9,14 @@ from typing import Any
 
 import pytest
 
-from services.catalog.tests.conftest import Catalog
+from libs.common.testing import wait_until
+from services.catalog.tests.conftest import ORGANISATIONS_TOPIC, Catalog, organisation_event
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 PRICES_TOPIC = "catalog.price.v1"
 TERMS_TOPIC = "catalog.organisation.v1"
+UNKNOWN_ORGANISATION = "urn:comptoir:problem:unknown-organisation"
 
 
 def iso(moment: datetime) -> str:
@@ -33,7 +35,7 @@ async def test_groups_are_created_renamed_listed_and_deleted_only_when_unused(ca
     renamed = await catalog.admin("PUT", f"/customer-groups/{group['id']}", {"name": "Officines"})
     assert renamed["name"] == "Officines"
     assert [g["name"] for g in await catalog.admin("GET", "/customer-groups")] == ["Officines"]
-    org = str(uuid.uuid4())
+    org = await catalog.organisation()
     await catalog.terms(org, group_id=group["id"])
 
     status, problem, _ = await catalog.call("DELETE", f"/customer-groups/{group['id']}", catalog.admin_a)
@@ -47,7 +49,7 @@ async def test_groups_are_created_renamed_listed_and_deleted_only_when_unused(ca
 async def test_terms_changes_are_announced_in_full_with_a_version_per_organisation(catalog: Catalog) -> None:
     group = (await catalog.admin("POST", "/customer-groups", {"name": "Pharmacies"}, 201))["id"]
     product = (await catalog.create("MUG"))["id"]
-    org = str(uuid.uuid4())
+    org = await catalog.organisation()
     assert (await catalog.admin("GET", f"/organisations/{org}/terms"))["version"] == 0
 
     await catalog.terms(org, group_id=group, assortment=[product], entitlements=["ecommerce", "ecommerce"])
@@ -71,29 +73,96 @@ async def test_terms_changes_are_announced_in_full_with_a_version_per_organisati
 
 
 async def test_an_organisations_users_read_its_terms_and_no_other_organisations(catalog: Catalog) -> None:
-    org, other = str(uuid.uuid4()), str(uuid.uuid4())
+    org, other = await catalog.organisation(), await catalog.organisation()
     await catalog.terms(org, entitlements=["ecommerce"])
 
     status, terms, _ = await catalog.call("GET", f"/organisations/{org}/terms", catalog.member_of(org))
     assert status == 200 and terms["entitlements"] == ["ecommerce"]
     assert (await catalog.call("GET", f"/organisations/{org}/terms", catalog.member_of(other)))[0] == 404
     assert (await catalog.call("GET", f"/organisations/{org}/terms", catalog.partner_a))[0] == 404  # no org
-    # Another tenant's admin finds the organisation missing, and cannot give it terms or lists there.
-    assert (await catalog.call("GET", f"/organisations/{org}/terms", catalog.admin_b))[0] == 404
-    assert (await catalog.call("PUT", f"/organisations/{org}/terms", catalog.admin_b, {}))[0] == 404
-    their_brand = (await catalog.call("POST", "/brands", catalog.admin_b, {"name": "B"}))[1]["id"]
-    their_list = {
+    assert (await catalog.call("PUT", f"/organisations/{org}/terms", catalog.member_of(org), {}))[0] == 403
+    # Identity signed her token naming her organisation: she reads its terms (none yet) even before
+    # catalog hears of it.
+    newcomer = str(uuid.uuid4())
+    status, terms, _ = await catalog.call(
+        "GET", f"/organisations/{newcomer}/terms", catalog.member_of(newcomer)
+    )
+    assert status == 200 and terms["version"] == 0
+
+
+def _organisation_list(brand_id: str, organisation_id: str) -> dict[str, Any]:
+    return {
         "name": "x",
         "scope": "organisation",
-        "organisation_id": org,
-        "brand_id": their_brand,
+        "organisation_id": organisation_id,
+        "brand_id": brand_id,
         "currency": "EUR",
         "prices": [],
     }
-    status, problem, _ = await catalog.call("POST", "/price-lists", catalog.admin_b, their_list)
-    assert status == 422 and problem["errors"][0]["field"] == "organisation_id"
-    status, problem, _ = await catalog.call("PUT", f"/organisations/{org}/terms", catalog.member_of(org), {})
-    assert status == 403
+
+
+async def test_no_tenant_can_give_terms_or_lists_to_another_tenants_organisation_or_to_none(
+    catalog: Catalog,
+) -> None:
+    theirs = await catalog.organisation(tenant=catalog.tenant_b)
+    nobodys = str(uuid.uuid4())
+    brand = await catalog.brand()
+
+    for org in (theirs, nobodys):
+        for method, body in (("GET", None), ("PUT", {"entitlements": ["ecommerce"]})):
+            status, problem, _ = await catalog.call(
+                method, f"/organisations/{org}/terms", catalog.admin_a, body
+            )
+            assert (status, problem["type"]) == (404, UNKNOWN_ORGANISATION), (method, org, problem)
+        status, problem, _ = await catalog.call(
+            "POST", "/price-lists", catalog.admin_a, _organisation_list(brand, org)
+        )
+        assert (status, problem["type"]) == (404, UNKNOWN_ORGANISATION), problem
+        assert "organisation_id" in problem["detail"]
+    assert await catalog.events(TERMS_TOPIC) == [] and await catalog.events(PRICES_TOPIC) == []
+    assert (
+        await catalog.db.fetchval(
+            "SELECT count(*) FROM organisation_terms WHERE organisation_id = ANY($1::uuid[])",
+            [theirs, nobodys],
+        )
+        == 0
+    )
+
+    # Its own tenant's admin gives it terms and a list, as if nobody had tried.
+    their_brand = (await catalog.call("POST", "/brands", catalog.admin_b, {"name": "B"}))[1]["id"]
+    status, terms, _ = await catalog.call(
+        "PUT", f"/organisations/{theirs}/terms", catalog.admin_b, {"entitlements": ["b2b"]}
+    )
+    assert status == 200 and terms["version"] == 1
+    status, _, _ = await catalog.call(
+        "POST", "/price-lists", catalog.admin_b, _organisation_list(their_brand, theirs)
+    )
+    assert status == 201
+
+
+async def test_terms_are_accepted_once_identity_has_announced_the_organisation(catalog: Catalog) -> None:
+    org = str(uuid.uuid4())
+    status, problem, _ = await catalog.call("PUT", f"/organisations/{org}/terms", catalog.admin_a, {})
+    assert (status, problem["type"]) == (404, UNKNOWN_ORGANISATION)
+
+    await catalog.announce(organisation_event(catalog.tenant_a, org, "Pharmacie du Marché"))
+    assert (await catalog.terms(org, entitlements=["ecommerce"]))["version"] == 1
+    # A rename changes nothing here; an announcement naming it in another tenant moves nothing.
+    await catalog.announce(
+        organisation_event(catalog.tenant_a, org, "Grande Pharmacie", "identity.organisation.updated")
+    )
+    moved = organisation_event(catalog.tenant_b, org, "Grande Pharmacie", "identity.organisation.updated")
+    await catalog.service.publish(ORGANISATIONS_TOPIC, moved)
+
+    async def dead_lettered() -> bool:
+        return bool(
+            await catalog.db.fetchval("SELECT count(*) FROM dead_letters WHERE event_id = $1", moved.id)
+        )
+
+    await wait_until(dead_lettered, "the announcement in another tenant to be dead-lettered")
+    assert (await catalog.admin("GET", f"/organisations/{org}/terms"))["entitlements"] == ["ecommerce"]
+    status, problem, _ = await catalog.call("PUT", f"/organisations/{org}/terms", catalog.admin_b, {})
+    assert (status, problem["type"]) == (404, UNKNOWN_ORGANISATION)
 
 
 async def test_a_price_list_is_created_replaced_and_withdrawn_each_time_announced_in_full(
@@ -186,7 +255,7 @@ async def test_each_caller_sees_the_price_of_the_most_specific_list_valid_now(ca
     brand = await catalog.brand()
     mug = await catalog.priced("MUG", brand, 1000)
     group = (await catalog.admin("POST", "/customer-groups", {"name": "Pharmacies"}, 201))["id"]
-    in_group, own_list, plain = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    in_group, own_list, plain = [await catalog.organisation() for _ in range(3)]
     await catalog.terms(in_group, group_id=group)
     await catalog.terms(own_list, group_id=group)
     now = datetime.now(UTC)
@@ -228,7 +297,7 @@ async def test_each_caller_sees_the_price_of_the_most_specific_list_valid_now(ca
 async def test_a_price_cannot_be_chosen_by_the_client(catalog: Catalog) -> None:
     brand = await catalog.brand()
     mug = await catalog.priced("MUG", brand, 1000)
-    org = str(uuid.uuid4())
+    org = await catalog.organisation()
     await catalog.price_list(brand, {mug: 700}, scope="organisation", organisation_id=org)
 
     # Naming another organisation, a group or a price in the query changes nothing: 422, not a price.

@@ -14,6 +14,8 @@ def test_the_catalog_keeps_contact_data_and_activation_links_on_internal_topics(
         "identity.account.activated": ("identity.account.v1", False),
         "identity.account.membership.changed": ("identity.account.v1", False),
         "identity.account.deleted": ("identity.account.v1", False),
+        "identity.organisation.created": ("identity.organisation.v1", False),
+        "identity.organisation.updated": ("identity.organisation.v1", False),
         "identity.contact.changed": ("identity.contact.v1", True),
         "identity.activation.requested": ("notify.requests.v1", True),
         "identity.activation.code.requested": ("notify.requests.v1", True),
