@@ -12,7 +12,7 @@ import structlog
 from aiohttp import web
 from pydantic import Field
 
-from libs.common.http import CORRELATION_ID, REQUEST_ID, Problem, ReadinessCheck, create_app
+from libs.common.http import CORRELATION_ID, REQUEST_ID, AppRunner, Problem, ReadinessCheck, create_app
 from libs.common.settings import ServiceSettings
 from services.gateway.asyncapi import asyncapi_document
 
@@ -186,7 +186,7 @@ async def asyncapi(request: web.Request) -> web.Response:
 
 async def serve(settings: Settings) -> None:
     """Serve until SIGINT or SIGTERM."""
-    runner = web.AppRunner(create_gateway(settings), access_log=None)
+    runner = AppRunner(create_gateway(settings), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.http_host, settings.http_port).start()
     log.info("service started", service="gateway", port=settings.http_port)

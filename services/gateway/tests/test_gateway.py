@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from libs.common.http import AppRunner
 from libs.common.stack import free_port
 from services.gateway.app import SERVICES, Settings, create_gateway
 
@@ -72,7 +73,7 @@ async def gateway() -> AsyncIterator[tuple[aiohttp.ClientSession, str, dict[str,
         runners[name] = runner
         urls[f"{name}_url"] = f"http://127.0.0.1:{port}"
     settings = Settings(http_max_body_bytes=1024, upstream_timeout_s=0.5, **urls)
-    gateway_runner = web.AppRunner(create_gateway(settings))
+    gateway_runner = AppRunner(create_gateway(settings))
     await gateway_runner.setup()
     port = free_port()
     await web.TCPSite(gateway_runner, "127.0.0.1", port).start()
