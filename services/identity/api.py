@@ -24,6 +24,7 @@ from libs.common.api import (
     Endpoint,
     Grant,
     Owner,
+    exactly_one_of,
     grant,
     owner,
     path_uuid,
@@ -247,6 +248,8 @@ class ActivateAccount(_Body):
 
 
 class ActivateWithCode(_Body):
+    model_config = ConfigDict(json_schema_extra=exactly_one_of("login", "account_id"))
+
     tenant_id: TenantId = Field(description="The tenant of the account")
     login: Login | None = Field(None, description="Email, registration number or card number (or account_id)")
     account_id: uuid.UUID | None = Field(None, description="The account's id (or login)")
@@ -827,6 +830,7 @@ ENDPOINTS = [
         response=TenantCreated,
         status=201,
         idempotent=True,
+        problems={403: "X-Platform-Key missing or wrong", 409: "A tenant of this id exists"},
     ),
     Endpoint(
         "GET",
@@ -855,6 +859,7 @@ ENDPOINTS = [
         response=OrganisationView,
         status=201,
         idempotent=True,
+        problems={409: "The customer code is taken"},
     ),
     Endpoint(
         "GET",
@@ -882,6 +887,7 @@ ENDPOINTS = [
         body=EditOrganisation,
         response=OrganisationView,
         owner=organisation_owner,
+        problems={409: "The customer code is taken"},
     ),
     Endpoint(
         "GET",
@@ -903,6 +909,7 @@ ENDPOINTS = [
         response=AccountCreated,
         status=201,
         idempotent=True,
+        problems={409: "The email, phone, card or registration number is taken"},
     ),
     Endpoint(
         "POST",
@@ -914,6 +921,7 @@ ENDPOINTS = [
         response=AccountCreated,
         status=201,
         idempotent=True,
+        problems={409: "The email, phone, card or registration number is taken"},
     ),
     Endpoint(
         "POST",
@@ -925,6 +933,7 @@ ENDPOINTS = [
         response=AccountCreated,
         status=201,
         idempotent=True,
+        problems={409: "The email, phone, card or registration number is taken"},
     ),
     Endpoint(
         "POST",
@@ -936,6 +945,10 @@ ENDPOINTS = [
         response=AccountCreated,
         status=201,
         idempotent=True,
+        problems={
+            404: "The caller's account no longer exists",
+            409: "The email, phone, card or registration number is taken",
+        },
     ),
     Endpoint(
         "GET",
@@ -944,6 +957,7 @@ ENDPOINTS = [
         "The caller's downline: her recruits, theirs, and so on",
         roles=grant(seller=SELF),
         response=TeamList,
+        problems={404: "The caller's account no longer exists"},
     ),
     Endpoint(
         "GET",
@@ -972,6 +986,7 @@ ENDPOINTS = [
         body=ChangeMembership,
         response=AccountView,
         owner=account_owner,
+        problems={409: "It would leave the tenant without an admin"},
     ),
     Endpoint(
         "DELETE",
@@ -981,6 +996,7 @@ ENDPOINTS = [
         roles=ADMIN_ONLY,
         status=204,
         owner=account_owner,
+        problems={409: "It would leave the tenant without an admin"},
     ),
     Endpoint(
         "GET",
@@ -989,6 +1005,10 @@ ENDPOINTS = [
         "Activate an account: the link of the activation message (409 when a password must be chosen)",
         roles=PUBLIC,
         response=AccountActivated,
+        problems={
+            409: "The account is active already, or its owner must choose a password (POST /activations)",
+            410: "The link expired or was used",
+        },
     ),
     Endpoint(
         "POST",
@@ -998,6 +1018,11 @@ ENDPOINTS = [
         roles=PUBLIC,
         body=ActivateAccount,
         response=AccountActivated,
+        problems={
+            404: "Unknown activation link",
+            409: "The account is active already",
+            410: "The link expired or was used",
+        },
     ),
     Endpoint(
         "POST",
@@ -1007,6 +1032,7 @@ ENDPOINTS = [
         roles=PUBLIC,
         body=ActivateWithCode,
         response=AccountActivated,
+        problems={409: "The account is active already", 410: "The code expired, or too many wrong codes"},
     ),
     Endpoint(
         "POST",
@@ -1018,7 +1044,15 @@ ENDPOINTS = [
         response=ResendAccepted,
         status=202,
     ),
-    Endpoint("GET", "/me", get_me, "The caller's account", roles=AUTHENTICATED, response=MeView),
+    Endpoint(
+        "GET",
+        "/me",
+        get_me,
+        "The caller's account",
+        roles=AUTHENTICATED,
+        response=MeView,
+        problems={404: "The caller's account no longer exists"},
+    ),
     Endpoint(
         "PATCH",
         "/me",
@@ -1027,6 +1061,7 @@ ENDPOINTS = [
         roles=AUTHENTICATED,
         body=EditProfile,
         response=MeView,
+        problems={404: "The caller's account no longer exists", 409: "The email or phone is taken"},
     ),
     Endpoint(
         "DELETE",
@@ -1036,5 +1071,10 @@ ENDPOINTS = [
         roles=AUTHENTICATED,
         body=CloseAccount,
         status=204,
+        problems={
+            403: "Wrong password",
+            404: "The caller's account no longer exists",
+            409: "It would leave the tenant without an admin",
+        },
     ),
 ]

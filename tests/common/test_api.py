@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict
 
-from libs.common.api import PUBLIC, Endpoint, add_endpoints, openapi_document
+from libs.common.api import PUBLIC, Endpoint, add_endpoints, exactly_one_of, openapi_document
+from libs.common.idempotency import MAX_KEY_LENGTH
 from libs.common.testing import Isolated, TokenMinter, service_running
 from tests.common.sample.app import SPEC
 
@@ -197,3 +201,109 @@ def test_raw_file_bodies_are_described_as_binary_uploads() -> None:
         "application/pdf": {"schema": {"type": "string", "format": "binary"}},
         "image/png": {"schema": {"type": "string", "format": "binary"}},
     }
+
+
+async def test_a_wrong_method_is_405_listing_the_methods_of_that_path_only(
+    sample: tuple[aiohttp.ClientSession, str], tokens: TokenMinter
+) -> None:
+    """`/items/mine` (POST) also matches `/items/{item_id}` (GET): a GET or PUT there must not reach
+    the neighbour's route nor list its methods."""
+    http, url = sample
+    for method in ("GET", "PUT", "DELETE"):
+        async with http.request(method, f"{url}/items/mine", headers=tokens.headers(**ADMIN_A)) as resp:
+            assert resp.status == 405, method
+            assert resp.headers["Allow"] == "POST"
+            assert resp.content_type == "application/problem+json"
+    async with http.put(f"{url}/items/{uuid.uuid4()}", headers=tokens.headers(**ADMIN_A)) as resp:
+        assert resp.status == 405
+        assert resp.headers["Allow"] == "GET"
+
+
+async def _nothing(request: web.Request) -> web.Response:  # pragma: no cover - only documented here
+    raise NotImplementedError
+
+
+class _Thing(BaseModel):
+    name: str
+    login: str | None = None
+    email: str | None = None
+
+
+def _responses(endpoint: Endpoint) -> dict[str, Any]:
+    path = openapi_document("x", [endpoint])["paths"][endpoint.path]
+    return dict(path[endpoint.method.lower()]["responses"])
+
+
+def test_every_operation_documents_the_problems_its_kind_answers() -> None:
+    public_read = _responses(Endpoint("GET", "/ping", _nothing, "Ping", roles=PUBLIC))
+    assert set(public_read) == {"200", "400", "429"}
+    assert public_read["429"]["headers"]["Retry-After"]["required"] is True
+
+    guarded_write = _responses(
+        Endpoint("POST", "/things", _nothing, "Create", body=_Thing, status=201, idempotent=True)
+    )
+    assert set(guarded_write) == {"201", "400", "401", "403", "413", "415", "422", "429"}
+    for code, answer in guarded_write.items():
+        if code != "201":
+            assert answer["content"]["application/problem+json"]["schema"] == {
+                "$ref": "#/components/schemas/Problem"
+            }
+
+    named = Endpoint("DELETE", "/things/{thing_id}", _nothing, "Delete", owner=_no_owner, status=204)
+    assert set(_responses(named)) == {"204", "400", "401", "403", "404", "422", "429"}
+
+    upload = Endpoint("POST", "/files", _nothing, "Upload", upload=("application/pdf",), status=201)
+    assert {"413", "415", "422"} <= set(_responses(upload))
+
+
+def test_an_endpoint_declares_the_problems_of_its_own() -> None:
+    conflicting = Endpoint(
+        "POST", "/things", _nothing, "Create", body=_Thing, problems={409: "The name is taken", 423: "Locked"}
+    )
+    responses = _responses(conflicting)
+    assert responses["409"]["description"] == "The name is taken"
+    assert {"409", "423", "422", "415"} <= set(responses)
+
+
+def test_the_idempotency_key_header_is_documented_with_its_limits() -> None:
+    doc = openapi_document(
+        "x", [Endpoint("POST", "/things", _nothing, "Create", body=_Thing, idempotent=True)]
+    )
+    (key,) = [p for p in doc["paths"]["/things"]["post"]["parameters"] if p["name"] == "Idempotency-Key"]
+    assert key["in"] == "header"
+    assert key["schema"] == {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH}
+
+
+def test_a_rule_between_fields_is_in_the_body_schema() -> None:
+    class Credentials(BaseModel):
+        model_config = ConfigDict(json_schema_extra=exactly_one_of("login", "email"))
+        login: str | None = None
+        email: str | None = None
+
+    doc = openapi_document("x", [Endpoint("POST", "/s", _nothing, "Sign in", roles=PUBLIC, body=Credentials)])
+    rule = doc["components"]["schemas"]["Credentials"]["oneOf"]
+    matches = [
+        lambda body, alt=alt: all(n in body and body[n] is not None for n in alt["required"]) for alt in rule
+    ]
+    for body, valid in (
+        ({"login": "a"}, True),
+        ({"email": "a@b.c", "login": None}, True),
+        ({"login": "a", "email": "a@b.c"}, False),
+        ({}, False),
+        ({"login": None}, False),
+    ):
+        assert (sum(match(body) for match in matches) == 1) is valid, body
+    assert all(alt["properties"][alt["required"][0]] == {"not": {"type": "null"}} for alt in rule)
+
+
+def test_a_query_parameter_that_may_be_absent_is_not_documented_as_null() -> None:
+    class Filter(BaseModel):
+        active: bool | None = None
+
+    doc = openapi_document("x", [Endpoint("GET", "/things", _nothing, "List", query=Filter)])
+    (active,) = doc["paths"]["/things"]["get"]["parameters"]
+    assert active["schema"] == {"type": "boolean"}
+
+
+async def _no_owner(request: web.Request, caller: Any) -> None:  # pragma: no cover
+    return None
