@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -318,10 +318,28 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.astimezone(UTC) if moment is not None else None
 
 
+def _only_for_scope(field: str, scope: str) -> dict[str, Any]:
+    """JSON Schema: `field` is given (not null) for a list of this scope, and null or absent otherwise."""
+    return {
+        "if": {"properties": {"scope": {"const": scope}}, "required": ["scope"]},
+        "then": {"required": [field], "properties": {field: {"not": {"type": "null"}}}},
+        "else": {"properties": {field: {"type": "null"}}},
+    }
+
+
 class PriceListDetails(BaseModel):
     """A price list as an admin writes it: whose prices, for whom, when, and the prices."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "allOf": [
+                _only_for_scope("group_id", "group"),
+                _only_for_scope("organisation_id", "organisation"),
+            ]
+        },
+    )
 
     name: Name = Field(description="What admins call the list, e.g. 'CeraVe 2025 cycle 1'")
     scope: PriceScope = Field(

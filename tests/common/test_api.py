@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import jsonschema_rs
 import pytest
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
@@ -281,10 +282,7 @@ def test_a_rule_between_fields_is_in_the_body_schema() -> None:
         email: str | None = None
 
     doc = openapi_document("x", [Endpoint("POST", "/s", _nothing, "Sign in", roles=PUBLIC, body=Credentials)])
-    rule = doc["components"]["schemas"]["Credentials"]["oneOf"]
-    matches = [
-        lambda body, alt=alt: all(n in body and body[n] is not None for n in alt["required"]) for alt in rule
-    ]
+    schema = doc["components"]["schemas"]["Credentials"]
     for body, valid in (
         ({"login": "a"}, True),
         ({"email": "a@b.c", "login": None}, True),
@@ -292,8 +290,7 @@ def test_a_rule_between_fields_is_in_the_body_schema() -> None:
         ({}, False),
         ({"login": None}, False),
     ):
-        assert (sum(match(body) for match in matches) == 1) is valid, body
-    assert all(alt["properties"][alt["required"][0]] == {"not": {"type": "null"}} for alt in rule)
+        assert jsonschema_rs.validator_for(schema).is_valid(body) is valid, body
 
 
 def test_a_query_parameter_that_may_be_absent_is_not_documented_as_null() -> None:
