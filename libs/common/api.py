@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from libs.common.auth import PRINCIPAL, Principal, TokenVerifier, principal
-from libs.common.http import Problem
+from libs.common.http import Problem, read_path_parameters
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -177,10 +177,21 @@ _NOT_FOUND = Problem(404, "Not found", type="not-found", detail="no such resourc
 
 def _guarded(endpoint: Endpoint) -> Handler:
     grant = endpoint.roles
+    handler = endpoint.handler
     if grant is None:
-        return endpoint.handler
+        if not endpoint.path_parameters:
+            return handler
+
+        async def public(request: web.Request) -> web.StreamResponse:
+            read_path_parameters(request)
+            return await handler(request)
+
+        public.__name__ = handler.__name__
+        return public
 
     async def guarded(request: web.Request) -> web.StreamResponse:
+        # Before the owner lookup, which reads the parameters from the database.
+        read_path_parameters(request)
         header = request.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
             raise Problem(
@@ -271,7 +282,12 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         ok["content"] = {"application/json": {"schema": _ref(endpoint.response)}}
     responses: dict[str, Any] = {str(endpoint.status): ok}
     codes = {"400": "Malformed request", "404": "Not found"}
-    if endpoint.body is not None:
+    if (
+        endpoint.body is not None
+        or endpoint.query is not None
+        or endpoint.path_parameters
+        or endpoint.idempotent
+    ):
         codes["422"] = "Invalid fields"
     if endpoint.roles is not None:
         codes |= {"401": "Missing or invalid token", "403": "Not allowed"}

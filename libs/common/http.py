@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, Histogram, generate_late
 from pydantic import BaseModel, ValidationError
 
 from libs.common.logging import bind_correlation
+from libs.common.text import text_error, text_errors
 
 M = TypeVar("M", bound=BaseModel)
 ReadinessCheck = Callable[[], Awaitable[None]]
@@ -162,7 +163,7 @@ async def read_json(request: web.Request, model: type[M]) -> M:
     body = await request.read()
     try:
         # JSON mode, not a dict first: strict models accept ISO dates and UUIDs as JSON strings.
-        return model.model_validate_json(body)
+        command = model.model_validate_json(body)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
         if any(error["type"] == "json_invalid" for error in errors):
@@ -173,18 +174,50 @@ async def read_json(request: web.Request, model: type[M]) -> M:
             for e in errors
         ]
         raise Problem(422, "Invalid request body", errors=fields) from None
+    return _readable(command, "Invalid request body")
+
+
+def _readable(model: M, title: str) -> M:
+    """The model when all its text is readable (`libs.common.text`), else a 422 naming the fields."""
+    errors = text_errors(model)
+    if errors:
+        raise Problem(422, title, errors=errors)
+    return model
 
 
 def read_query(request: web.Request, model: type[M]) -> M:
     """The query string as `model`, or a 422 problem naming the bad parameters."""
     try:
-        return model.model_validate(dict(request.query))
+        query = model.model_validate(dict(request.query))
     except ValidationError as exc:
         fields = [
             {"field": ".".join(str(part) for part in e["loc"]), "message": e["msg"], "type": e["type"]}
             for e in exc.errors(include_url=False, include_input=False)
         ]
         raise Problem(422, "Invalid query parameters", errors=fields) from None
+    return _readable(query, "Invalid query parameters")
+
+
+def read_path_parameters(request: web.Request) -> Mapping[str, str]:
+    """The route's path parameters, or a 422 problem naming those holding a control character or a
+    line break (a path parameter is one line)."""
+    errors = [
+        {"field": name, "message": error[1], "type": error[0]}
+        for name, value in request.match_info.items()
+        if (error := text_error(value)) is not None
+    ]
+    if errors:
+        raise Problem(422, "Invalid path parameters", errors=errors)
+    return request.match_info
+
+
+def read_header(request: web.Request, name: str) -> str | None:
+    """A request header a service acts on (its value may reach the database), or None when absent;
+    a 422 problem naming it when it holds a control character."""
+    value = request.headers.get(name)
+    if value is not None and (error := text_error(value)) is not None:
+        raise Problem(422, "Invalid header", errors=[{"field": name, "message": error[1], "type": error[0]}])
+    return value
 
 
 def json_response(

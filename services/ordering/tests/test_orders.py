@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -154,6 +155,28 @@ async def test_malformed_orders_are_refused(shop: Shop) -> None:
         status, problem, _ = await ordering.call("POST", "/orders", ordering.partner_a, body)
         assert status == 422, case
         assert problem["errors"], case
+    assert await ordering.counts() == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/orders", {"lines": [{"code": "MUG\u0000", "quantity": 1}]}, "lines.0.code"),
+        (
+            "/orders",
+            {"lines": [{"code": "MUG", "quantity": 1}, {"code": "TEA\n", "quantity": 1}]},
+            "lines.1.code",
+        ),
+        ("/orders?limit=%00", None, "limit"),
+    ],
+)
+async def test_a_control_character_is_a_422_naming_the_field_and_submits_nothing(
+    shop: Shop, path: str, body: dict[str, Any] | None, field: str
+) -> None:
+    ordering = shop.ordering
+    status, problem, _ = await ordering.call("POST" if body else "GET", path, ordering.partner_a, body)
+    assert status == 422, problem
+    assert [error["field"] for error in problem["errors"]] == [field]
     assert await ordering.counts() == (0, 0)
 
 
