@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from typing import Any
 
@@ -70,3 +72,20 @@ async def test_a_control_character_in_a_path_parameter_is_a_422_naming_it(identi
     assert status == 422, problem
     assert [error["field"] for error in problem["errors"]] == ["token"]
     assert (await identity.call("GET", f"/activations/{uuid.uuid4()}"))[0] != 422
+
+
+async def test_a_platform_key_byte_that_is_not_utf8_is_a_422_naming_the_header(identity: Identity) -> None:
+    """Written by hand: the client library would drop the byte (aiohttp hands it over as a surrogate)."""
+    host, port = identity.url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    body = json.dumps({"tenant_id": "brand-x", "name": "X"}).encode()
+    writer.write(
+        b"POST /tenants HTTP/1.1\r\nHost: identity\r\nConnection: close\r\nX-Platform-Key: k\xff\r\n"
+        + f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    answer = await reader.read()
+    writer.close()
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0] == b"HTTP/1.1 422 Unprocessable Entity", answer
+    assert [e["field"] for e in json.loads(payload)["errors"]] == ["X-Platform-Key"]
