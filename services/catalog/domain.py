@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from libs.common.limits import MAX_UNIT_PRICE_MINOR
 from libs.common.text import MultiLine, SingleLine
 
 CODE_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
@@ -27,7 +28,7 @@ CURRENCY_PATTERN = r"^[A-Z]{3}$"
 ENTITLEMENT_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 MAX_NAME_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 5_000
-MAX_PRICE_MINOR = 2**63 - 1  # prices are stored as PostgreSQL bigint
+MAX_PRICE_MINOR = MAX_UNIT_PRICE_MINOR
 MAX_IMAGES = 20
 MAX_PRICES_PER_LIST = 5_000  # docs/contracts.md: one list's event carries them all
 MAX_ASSORTMENT = 5_000  # one terms event carries the whole assortment: it must stay well under 1 MB

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from libs.common.limits import MAX_LINE_QUANTITY
 from services.ordering.tests.conftest import Caller, Ordering
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -142,7 +143,7 @@ async def test_products_in_different_currencies_cannot_share_an_order(shop: Shop
 MALFORMED = {
     "no line": {"lines": []},
     "zero units": {"lines": [{"code": "MUG", "quantity": 0}]},
-    "too many units": {"lines": [{"code": "MUG", "quantity": 10_000}]},
+    "too many units": {"lines": [{"code": "MUG", "quantity": MAX_LINE_QUANTITY + 1}]},
     "quantity as text": {"lines": [{"code": "MUG", "quantity": "2"}]},
     "too many lines": {"lines": [{"code": "MUG", "quantity": 1}] * 201},
     "unknown field": {"lines": [{"code": "MUG", "quantity": 1}], "account_id": "someone-else"},
