@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from libs.common.auth import PRINCIPAL, Principal, TokenVerifier, principal
-from libs.common.http import Problem
+from libs.common.http import Problem, read_path_parameters
 from libs.common.idempotency import MAX_KEY_LENGTH
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -200,10 +200,21 @@ _NOT_FOUND = Problem(404, "Not found", type="not-found", detail="no such resourc
 
 def _guarded(endpoint: Endpoint) -> Handler:
     grant = endpoint.roles
+    handler = endpoint.handler
     if grant is None:
-        return endpoint.handler
+        if not endpoint.path_parameters:
+            return handler
+
+        async def public(request: web.Request) -> web.StreamResponse:
+            read_path_parameters(request)
+            return await handler(request)
+
+        public.__name__ = handler.__name__
+        return public
 
     async def guarded(request: web.Request) -> web.StreamResponse:
+        # Before the owner lookup, which reads the parameters from the database.
+        read_path_parameters(request)
         header = request.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
             raise Problem(

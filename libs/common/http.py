@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, Histogram, generate_late
 from pydantic import BaseModel, ValidationError
 
 from libs.common.logging import bind_correlation
+from libs.common.text import text_error, text_errors
 
 M = TypeVar("M", bound=BaseModel)
 ReadinessCheck = Callable[[], Awaitable[None]]
@@ -164,7 +165,7 @@ async def read_json(request: web.Request, model: type[M]) -> M:
     try:
         # Strict: a boolean is true or false, a number is not a string. JSON mode, not a dict first:
         # strict models accept ISO dates and UUIDs as JSON strings.
-        return model.model_validate_json(body, strict=True)
+        command = model.model_validate_json(body, strict=True)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
         if any(error["type"] == "json_invalid" for error in errors):
@@ -175,6 +176,15 @@ async def read_json(request: web.Request, model: type[M]) -> M:
             for e in errors
         ]
         raise Problem(422, "Invalid request body", errors=fields) from None
+    return _readable(command, "Invalid request body")
+
+
+def _readable(model: M, title: str) -> M:
+    """The model when all its text is readable (`libs.common.text`), else a 422 naming the fields."""
+    errors = text_errors(model)
+    if errors:
+        raise Problem(422, title, errors=errors)
+    return model
 
 
 def read_query(request: web.Request, model: type[M]) -> M:
@@ -198,7 +208,7 @@ def read_query(request: web.Request, model: type[M]) -> M:
         ]
     if fields:
         raise Problem(422, "Invalid query parameters", errors=fields)
-    return parsed
+    return _readable(parsed, "Invalid query parameters")
 
 
 def _boolean_fields(model: type[BaseModel]) -> list[str]:
@@ -207,6 +217,28 @@ def _boolean_fields(model: type[BaseModel]) -> list[str]:
         for name, field in model.model_fields.items()
         if field.annotation is bool or set(typing.get_args(field.annotation)) == {bool, type(None)}
     ]
+
+
+def read_path_parameters(request: web.Request) -> Mapping[str, str]:
+    """The route's path parameters, or a 422 problem naming those holding a control character or a
+    line break (a path parameter is one line)."""
+    errors = [
+        {"field": name, "message": error[1], "type": error[0]}
+        for name, value in request.match_info.items()
+        if (error := text_error(value)) is not None
+    ]
+    if errors:
+        raise Problem(422, "Invalid path parameters", errors=errors)
+    return request.match_info
+
+
+def read_header(request: web.Request, name: str) -> str | None:
+    """A request header a service acts on (its value may reach the database), or None when absent;
+    a 422 problem naming it when it holds a control character."""
+    value = request.headers.get(name)
+    if value is not None and (error := text_error(value)) is not None:
+        raise Problem(422, "Invalid header", errors=[{"field": name, "message": error[1], "type": error[0]}])
+    return value
 
 
 def json_response(

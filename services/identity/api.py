@@ -32,7 +32,7 @@ from libs.common.api import (
     scope,
 )
 from libs.common.auth import Principal, TokenVerifier, principal
-from libs.common.http import Problem, json_response, read_json, read_query
+from libs.common.http import Problem, json_response, read_header, read_json, read_query
 from libs.common.runtime import POOL
 from services.identity import commands, passwords, signing, store
 from services.identity.commands import Delivery, Policy, invalid_field
@@ -391,7 +391,7 @@ class CloseAccount(_Body):
 
 def check_platform_key(request: web.Request, action: str) -> None:
     """Platform operations (creating a tenant, rotating keys) need the platform's key."""
-    given = request.headers.get(PLATFORM_KEY_HEADER, "")
+    given = read_header(request, PLATFORM_KEY_HEADER) or ""
     if not hmac.compare_digest(given.encode(), request.app[POLICY].platform_key.encode()):
         raise Problem(
             403,

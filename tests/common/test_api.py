@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,6 +13,7 @@ import jsonschema_rs
 import pytest
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
+from yarl import URL
 
 from libs.common.api import PUBLIC, Endpoint, add_endpoints, exactly_one_of, openapi_document
 from libs.common.idempotency import MAX_KEY_LENGTH
@@ -304,3 +307,71 @@ def test_a_query_parameter_that_may_be_absent_is_not_documented_as_null() -> Non
 
 async def _no_owner(request: web.Request, caller: Any) -> None:  # pragma: no cover
     return None
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "key", "field", "kind"),
+    [
+        ("POST", "/items", {"name": "a\x00b"}, None, "name", "control_character"),
+        ("POST", "/items", {"name": "bell\x07"}, None, "name", "control_character"),
+        ("POST", "/items", {"name": "c1\x85"}, None, "name", "control_character"),
+        ("POST", "/items", {"name": "two\nlines"}, None, "name", "line_break"),
+        ("POST", "/items", {"name": "x", "note": "a\x00b"}, None, "note", "control_character"),
+        ("GET", "/names/a%00b", None, None, "name", "control_character"),
+        ("GET", "/names/a%0Ab", None, None, "name", "line_break"),
+        ("POST", "/items", {"name": "x"}, "k\x85", "Idempotency-Key", "control_character"),
+    ],
+)
+async def test_a_control_character_in_a_body_path_or_header_is_a_422_naming_it_and_changes_nothing(
+    sample: tuple[aiohttp.ClientSession, str],
+    tokens: TokenMinter,
+    isolated: Isolated,
+    method: str,
+    path: str,
+    body: dict[str, str] | None,
+    key: str | None,
+    field: str,
+    kind: str,
+) -> None:
+    http, url = sample
+    headers = tokens.headers(**ADMIN_A) | ({"Idempotency-Key": key} if key is not None else {})
+    async with http.request(method, URL(url + path, encoded=True), json=body, headers=headers) as resp:
+        assert resp.status == 422, await resp.text()
+        problem = await resp.json(content_type="application/problem+json")
+    assert [(e["field"], e["type"]) for e in problem["errors"]] == [(field, kind)]
+    async with http.get(f"{url}/items", headers=tokens.headers(**ADMIN_A)) as listed:
+        assert await listed.json() == []
+
+
+async def test_a_multi_line_field_keeps_its_tabs_and_line_breaks(
+    sample: tuple[aiohttp.ClientSession, str], tokens: TokenMinter
+) -> None:
+    http, url = sample
+    body = {"name": "tab\tseparated", "note": "first line\r\n\tsecond line\n"}
+    async with http.post(f"{url}/items", json=body, headers=tokens.headers(**ADMIN_A)) as resp:
+        assert resp.status == 201, await resp.text()
+
+
+async def test_a_header_byte_that_is_not_utf8_is_a_422_naming_the_header(
+    sample: tuple[aiohttp.ClientSession, str], tokens: TokenMinter
+) -> None:
+    """aiohttp hands such a byte to the handler as a lone surrogate, which no database can store
+    (the client library would drop it: the request is written by hand)."""
+    http, url = sample
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    body = json.dumps({"name": "x"}).encode()
+    writer.write(
+        b"POST /items HTTP/1.1\r\nHost: sample\r\nConnection: close\r\n"
+        + f"Authorization: {tokens.headers(**ADMIN_A)['Authorization']}\r\n".encode()
+        + b"Idempotency-Key: k\xff\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    answer = await reader.read()
+    writer.close()
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0] == b"HTTP/1.1 422 Unprocessable Entity", answer
+    assert [e["field"] for e in json.loads(payload)["errors"]] == ["Idempotency-Key"]
+    async with http.get(f"{url}/items", headers=tokens.headers(**ADMIN_A)) as listed:
+        assert await listed.json() == []
