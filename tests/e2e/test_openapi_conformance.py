@@ -53,6 +53,7 @@ LEFT_OUT = {"use_after_free", "ensure_resource_availability", "positive_data_acc
 class Outcome:
     """What the run saw: requests per operation, statuses, and each failure once per operation and check."""
 
+    operations: int = 0
     requests: Counter[str] = field(default_factory=Counter)
     statuses: Counter[int] = field(default_factory=Counter)
     failures: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -100,6 +101,7 @@ class Admins:
 
 
 def _exercise(
+    service: str,
     operation: schemathesis.APIOperation,
     base_url: str,
     http: requests.Session,
@@ -108,7 +110,7 @@ def _exercise(
 ) -> None:
     load_all_checks()
     checks = CHECKS.get_by_names([name for name in CHECKS.get_all_names() if name not in LEFT_OUT])
-    label = f"{operation.method.upper()} {operation.path}"
+    label = f"{service} {operation.method.upper()} {operation.path}"
     strategies = [operation.as_strategy(mode) for mode in schemathesis.GenerationMode]
 
     @hypothesis.given(case=st.one_of(strategies))
@@ -170,9 +172,10 @@ def _run(gateway: str, admins: Admins) -> Outcome:
             for result in schema.get_all_operations():
                 operation = result.ok()
                 destructive = (operation.method.upper(), operation.path) in DESTRUCTIVE
-                _exercise(operation, base_url, http, lambda: None, outcome)
+                outcome.operations += 1
+                _exercise(service, operation, base_url, http, lambda: None, outcome)
                 as_admin = admins.fresh if destructive else lambda: admins.token
-                _exercise(operation, base_url, http, as_admin, outcome)
+                _exercise(service, operation, base_url, http, as_admin, outcome)
     return outcome
 
 
@@ -195,3 +198,4 @@ async def test_every_route_answers_what_its_document_says(platform: Platform, ap
         f"{op} [{check}] {message}" for (op, check), message in sorted(outcome.failures.items())
     )
     assert not outcome.failures, report
+    assert len(outcome.requests) == outcome.operations, "every operation of every document is exercised"
