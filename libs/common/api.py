@@ -5,15 +5,16 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from libs.common.auth import PRINCIPAL, Principal, Revocations, TokenVerifier, principal
-from libs.common.http import Problem
+from libs.common.http import Problem, read_path_parameters
+from libs.common.idempotency import MAX_KEY_LENGTH
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -140,6 +141,9 @@ class Endpoint:
     idempotent: bool = False  # accepts an Idempotency-Key header; a replay answers the first result
     owner: OwnerLookup | None = None
     upload: tuple[str, ...] = ()  # media types of a raw (file) body, for OpenAPI
+    # Problems this route answers beyond those every route of its kind does (see `_operation`),
+    # with when: e.g. {409: "the code is taken"}.
+    problems: Mapping[int, str] = field(default_factory=dict)
 
     @property
     def operation_id(self) -> str:
@@ -152,11 +156,30 @@ class Endpoint:
 
 def add_endpoints(app: web.Application, endpoints: Sequence[Endpoint]) -> None:
     """Route each endpoint behind its access rule: no route can forget to check the token, the
-    caller's roles, or whose resource it names."""
+    caller's roles, or whose resource it names.
+
+    One resource per path holds all its methods and answers any other method with 405 and an
+    `Allow` of its own methods. Without it aiohttp would try the next resource matching the URL
+    (`/activations/code` also matches `/activations/{token}`): the request would reach a route the
+    document does not give that path, and `Allow` would list the methods of both.
+    """
+    by_path: dict[str, list[Endpoint]] = {}
     for endpoint in endpoints:
         if endpoint.roles is not None and endpoint.path_parameters and endpoint.owner is None:
             raise ValueError(f"{endpoint.method} {endpoint.path} names a resource but gives no owner lookup")
-        app.router.add_route(endpoint.method, endpoint.path, _guarded(endpoint))
+        by_path.setdefault(endpoint.path, []).append(endpoint)
+    for path, routes in by_path.items():
+        resource = app.router.add_resource(path)
+        for endpoint in routes:
+            resource.add_route(endpoint.method, _guarded(endpoint))
+        resource.add_route(hdrs.METH_ANY, _method_not_allowed(sorted(e.method for e in routes)))
+
+
+def _method_not_allowed(allowed: list[str]) -> Handler:
+    async def method_not_allowed(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+
+    return method_not_allowed
 
 
 def owner(request: web.Request) -> Owner:
@@ -179,10 +202,21 @@ _NOT_FOUND = Problem(404, "Not found", type="not-found", detail="no such resourc
 
 def _guarded(endpoint: Endpoint) -> Handler:
     grant = endpoint.roles
+    handler = endpoint.handler
     if grant is None:
-        return endpoint.handler
+        if not endpoint.path_parameters:
+            return handler
+
+        async def public(request: web.Request) -> web.StreamResponse:
+            read_path_parameters(request)
+            return await handler(request)
+
+        public.__name__ = handler.__name__
+        return public
 
     async def guarded(request: web.Request) -> web.StreamResponse:
+        # Before the owner lookup, which reads the parameters from the database.
+        read_path_parameters(request)
         header = request.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
             raise Problem(
@@ -240,6 +274,14 @@ _PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
+def exactly_one_of(*names: str) -> dict[str, Any]:
+    """A body's JSON Schema rule that exactly one of these optional fields is given (not null), for
+    a model's `json_schema_extra` when its handler refuses none or several."""
+    return {
+        "oneOf": [{"required": [name], "properties": {name: {"not": {"type": "null"}}}} for name in names]
+    }
+
+
 def openapi_document(service: str, endpoints: Sequence[Endpoint], version: str = "1") -> dict[str, Any]:
     """An OpenAPI 3.1 document generated from the endpoint table and its pydantic models."""
     models = {m for e in endpoints for m in (e.body, e.response) if m is not None}
@@ -266,27 +308,54 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    }
+}
+
+
+def answers(endpoint: Endpoint) -> dict[int, str]:
+    """The problem statuses a route answers, and when: those every route of its kind answers, then
+    the route's own `problems`."""
+    has_body = endpoint.body is not None or bool(endpoint.upload)
+    codes = {
+        400: "Malformed request: invalid JSON, a bad header, an invalid Idempotency-Key, or a path the"
+        " gateway refuses",
+        429: "Too many requests from this client or for this account: wait Retry-After seconds",
+    }
+    if endpoint.roles is not None:
+        codes |= {401: "Missing, invalid or revoked token", 403: "None of the caller's roles may do this"}
+    if endpoint.path_parameters:
+        codes[404] = "No such resource here (or not within the caller's reach)"
+    if has_body:
+        codes |= {413: "Body too large", 415: "Body of an unsupported media type"}
+    if has_body or endpoint.query is not None or endpoint.path_parameters or endpoint.idempotent:
+        codes[422] = "Invalid fields: each is named in `errors`"
+    return codes | dict(endpoint.problems)
+
+
 def _operation(endpoint: Endpoint) -> dict[str, Any]:
     problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     ok: dict[str, Any] = {"description": "OK"}
     if endpoint.response is not None:
         ok["content"] = {"application/json": {"schema": _ref(endpoint.response)}}
     responses: dict[str, Any] = {str(endpoint.status): ok}
-    codes = {"400": "Malformed request", "404": "Not found"}
-    if endpoint.body is not None:
-        codes["422"] = "Invalid fields"
-    if endpoint.roles is not None:
-        codes |= {"401": "Missing or invalid token", "403": "Not allowed"}
-    responses |= {code: {"description": text, "content": problem} for code, text in sorted(codes.items())}
+    for code, text in sorted(answers(endpoint).items()):
+        responses[str(code)] = {"description": text, "content": problem}
+        if code == 429:
+            responses[str(code)]["headers"] = _RETRY_AFTER
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
         for name in endpoint.path_parameters
     ]
     if endpoint.query is not None:
         schema = endpoint.query.model_json_schema()
         required = set(schema.get("required", []))
         parameters += [
-            {"name": name, "in": "query", "required": name in required, "schema": prop}
+            {"name": name, "in": "query", "required": name in required, "schema": _query_schema(prop)}
             | ({"description": prop["description"]} if "description" in prop else {})
             for name, prop in schema.get("properties", {}).items()
         ]
@@ -296,7 +365,7 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
                 "name": "Idempotency-Key",
                 "in": "header",
                 "required": False,
-                "schema": {"type": "string", "maxLength": 200},
+                "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
                 "description": "Retrying with the same key returns the first result instead of acting twice",
             }
         )
@@ -319,3 +388,14 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         operation["security"] = [{"bearer": []}]
         operation["x-roles"] = {role: reach.name.lower() for role, reach in endpoint.roles.reach.items()}
     return operation
+
+
+def _query_schema(prop: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema: an absent parameter is its null, which a query string cannot spell."""
+    schema = {k: v for k, v in prop.items() if k not in ("description", "title", "default")}
+    variants = schema.get("anyOf")
+    if variants is not None:
+        kept = [v for v in variants if v != {"type": "null"}]
+        schema.pop("anyOf")
+        schema |= kept[0] if len(kept) == 1 else {"anyOf": kept}
+    return schema

@@ -7,6 +7,7 @@ import contextlib
 import ipaddress
 import re
 import time
+import typing
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from http import HTTPStatus
@@ -19,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, Histogram, generate_late
 from pydantic import BaseModel, ValidationError
 
 from libs.common.logging import bind_correlation
+from libs.common.text import text_error, text_errors
 
 M = TypeVar("M", bound=BaseModel)
 ReadinessCheck = Callable[[], Awaitable[None]]
@@ -186,8 +188,9 @@ async def read_json(request: web.Request, model: type[M]) -> M:
         raise Problem(415, "Unsupported Media Type", detail="Send the body as application/json.")
     body = await request.read()
     try:
-        # JSON mode, not a dict first: strict models accept ISO dates and UUIDs as JSON strings.
-        return model.model_validate_json(body)
+        # Strict: a boolean is true or false, a number is not a string. JSON mode, not a dict first:
+        # strict models accept ISO dates and UUIDs as JSON strings.
+        command = model.model_validate_json(body, strict=True)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
         if any(error["type"] == "json_invalid" for error in errors):
@@ -198,18 +201,69 @@ async def read_json(request: web.Request, model: type[M]) -> M:
             for e in errors
         ]
         raise Problem(422, "Invalid request body", errors=fields) from None
+    return _readable(command, "Invalid request body")
+
+
+def _readable(model: M, title: str) -> M:
+    """The model when all its text is readable (`libs.common.text`), else a 422 naming the fields."""
+    errors = text_errors(model)
+    if errors:
+        raise Problem(422, title, errors=errors)
+    return model
 
 
 def read_query(request: web.Request, model: type[M]) -> M:
-    """The query string as `model`, or a 422 problem naming the bad parameters."""
+    """The query string as `model`, or a 422 problem naming the bad parameters.
+
+    A boolean parameter is `true` or `false`, as the OpenAPI document spells it: not `1`, `yes` or `on`.
+    """
+    query = dict(request.query)
+    fields = [
+        {"field": name, "message": "Input should be true or false", "type": "bool_parsing"}
+        for name in _boolean_fields(model)
+        if name in query and query[name] not in ("true", "false")
+    ]
     try:
-        return model.model_validate(dict(request.query))
+        parsed = model.model_validate(query)
     except ValidationError as exc:
-        fields = [
+        fields += [
             {"field": ".".join(str(part) for part in e["loc"]), "message": e["msg"], "type": e["type"]}
             for e in exc.errors(include_url=False, include_input=False)
+            if not any(e["loc"] == (f["field"],) for f in fields)
         ]
-        raise Problem(422, "Invalid query parameters", errors=fields) from None
+    if fields:
+        raise Problem(422, "Invalid query parameters", errors=fields)
+    return _readable(parsed, "Invalid query parameters")
+
+
+def _boolean_fields(model: type[BaseModel]) -> list[str]:
+    return [
+        field.alias or name
+        for name, field in model.model_fields.items()
+        if field.annotation is bool or set(typing.get_args(field.annotation)) == {bool, type(None)}
+    ]
+
+
+def read_path_parameters(request: web.Request) -> Mapping[str, str]:
+    """The route's path parameters, or a 422 problem naming those holding a control character or a
+    line break (a path parameter is one line)."""
+    errors = [
+        {"field": name, "message": error[1], "type": error[0]}
+        for name, value in request.match_info.items()
+        if (error := text_error(value)) is not None
+    ]
+    if errors:
+        raise Problem(422, "Invalid path parameters", errors=errors)
+    return request.match_info
+
+
+def read_header(request: web.Request, name: str) -> str | None:
+    """A request header a service acts on (its value may reach the database), or None when absent;
+    a 422 problem naming it when it holds a control character."""
+    value = request.headers.get(name)
+    if value is not None and (error := text_error(value)) is not None:
+        raise Problem(422, "Invalid header", errors=[{"field": name, "message": error[1], "type": error[0]}])
+    return value
 
 
 def json_response(
@@ -309,6 +363,48 @@ def _render(request: web.Request, problem: Problem) -> web.Response:
     return web.json_response(
         body, status=problem.status, headers=problem.headers, content_type="application/problem+json"
     )
+
+
+class _ProblemRequestHandler(web.RequestHandler):
+    """Answers a request aiohttp could not parse (a bad character in a header, a malformed request
+    line) with a problem, as any other refusal; aiohttp's own answer is plain text. These never
+    reach the application, so no middleware sees them."""
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        super().handle_error(request, status, exc, message)  # logs; refuses once a response started
+        body: dict[str, Any] = {
+            "type": f"urn:comptoir:problem:{_slug_for(status)}",
+            "title": HTTPStatus(status).phrase,
+            "status": status,
+        }
+        if status < 500 and message:
+            # The parser's first line says what is wrong; the rest echoes the request's bytes.
+            body["detail"] = message.strip().splitlines()[0][:200]
+        response = web.json_response(body, status=status, content_type="application/problem+json")
+        response.force_close()
+        return response
+
+
+class _ProblemServer(web.Server):
+    def __call__(self) -> web.RequestHandler:
+        return _ProblemRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class AppRunner(web.AppRunner):
+    """aiohttp's runner whose connections answer unparsable requests with a problem too: run every
+    application of `create_app` with it."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        # aiohttp builds the server with no hook for its connection class: swap in the subclass.
+        server.__class__ = _ProblemServer
+        return server
 
 
 async def _healthz(request: web.Request) -> web.Response:

@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.main import IncEx
 
-from libs.common.http import Problem
+from libs.common.http import Problem, read_header
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 200
@@ -28,8 +28,8 @@ class StoredResponse:
 
 
 def key_of(request: web.Request) -> str | None:
-    """The request's Idempotency-Key, checked for length; None when absent."""
-    key = request.headers.get(HEADER)
+    """The request's Idempotency-Key, checked for length and characters; None when absent."""
+    key = read_header(request, HEADER)
     if key is None:
         return None
     if not key or len(key) > MAX_KEY_LENGTH:

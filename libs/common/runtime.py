@@ -25,7 +25,7 @@ from libs.common.auth import KeySource, Revocations, TokenVerifier, jwks_source
 from libs.common.consumer import ConsumerConfig, EventConsumer, HandlerTable, list_dead_letters
 from libs.common.db import create_pool, migrate, provision_service, service_migrations
 from libs.common.events import EventCatalog
-from libs.common.http import ReadinessCheck, create_app
+from libs.common.http import AppRunner, ReadinessCheck, create_app
 from libs.common.kafka import dlq_topic, ensure_topics
 from libs.common.logging import configure_logging
 from libs.common.outbox import OutboxRelay, RelayConfig
@@ -295,7 +295,7 @@ async def start(
         if configure is not None:
             configure(app)
         _check_verifier(app)
-        runner = web.AppRunner(app, access_log=None)
+        runner = AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, settings.http_host, settings.http_port).start()
     except BaseException:

@@ -404,6 +404,7 @@ ENDPOINTS = [
         response=ProductView,
         status=201,
         idempotent=True,
+        problems={409: "The code or EAN is taken"},
     ),
     Endpoint(
         "GET",
@@ -452,6 +453,7 @@ ENDPOINTS = [
         body=ProductDetails,
         response=ProductView,
         owner=product_owner,
+        problems={409: "The EAN is taken"},
     ),
     Endpoint(
         "POST",
@@ -463,6 +465,7 @@ ENDPOINTS = [
         response=BrandView,
         status=201,
         idempotent=True,
+        problems={409: "The name is taken"},
     ),
     Endpoint("GET", "/brands", list_brands, "The tenant's brands", roles=AUTHENTICATED, response=BrandList),
     Endpoint(
@@ -483,6 +486,7 @@ ENDPOINTS = [
         body=BrandDetails,
         response=BrandView,
         owner=brand_owner,
+        problems={409: "The name is taken"},
     ),
     Endpoint(
         "POST",
@@ -521,6 +525,7 @@ ENDPOINTS = [
         body=CategoryDetails,
         response=CategoryView,
         owner=category_owner,
+        problems={409: "The category would move under itself"},
     ),
     Endpoint(
         "DELETE",
@@ -530,5 +535,6 @@ ENDPOINTS = [
         roles=ADMIN,
         status=204,
         owner=category_owner,
+        problems={409: "The category holds sub-categories or products"},
     ),
 ]

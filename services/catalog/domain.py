@@ -4,12 +4,11 @@ assortments and entitlements. No I/O here."""
 from __future__ import annotations
 
 import re
-import unicodedata
 import uuid
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -21,12 +20,15 @@ from pydantic import (
     model_validator,
 )
 
+from libs.common.limits import MAX_UNIT_PRICE_MINOR
+from libs.common.text import MultiLine, SingleLine
+
 CODE_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
 ENTITLEMENT_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 MAX_NAME_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 5_000
-MAX_PRICE_MINOR = 2**63 - 1  # prices are stored as PostgreSQL bigint
+MAX_PRICE_MINOR = MAX_UNIT_PRICE_MINOR
 MAX_IMAGES = 20
 MAX_PRICES_PER_LIST = 5_000  # docs/contracts.md: one list's event carries them all
 MAX_ASSORTMENT = 5_000  # one terms event carries the whole assortment: it must stay well under 1 MB
@@ -60,21 +62,10 @@ def is_valid_gtin(ean: str) -> bool:
     return (10 - total % 10) % 10 == check
 
 
-def _readable(text: str) -> str:
-    """Text people read: not blank, no control characters (PostgreSQL refuses NUL in text anyway)."""
+def _not_blank(text: str) -> str:
+    """Text people read (its characters are checked by `SingleLine`/`MultiLine`) is not blank."""
     if not text.strip():
         raise ValueError("must not be blank")
-    if any(unicodedata.category(char) == "Cc" for char in text):
-        raise ValueError("must not contain control characters")
-    return text
-
-
-def _readable_long(text: str) -> str:
-    """A description: like a name, but line breaks and tabs are part of its layout."""
-    if not text.strip():
-        raise ValueError("must not be blank")
-    if any(unicodedata.category(char) == "Cc" and char not in "\n\r\t" for char in text):
-        raise ValueError("must not contain control characters other than line breaks and tabs")
     return text
 
 
@@ -90,9 +81,9 @@ def _image(url: str) -> str:
     return url
 
 
-Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH), AfterValidator(_readable)]
+Name = Annotated[SingleLine, Field(min_length=1, max_length=MAX_NAME_LENGTH), AfterValidator(_not_blank)]
 Description = Annotated[
-    str, Field(min_length=1, max_length=MAX_DESCRIPTION_LENGTH), AfterValidator(_readable_long)
+    MultiLine, Field(min_length=1, max_length=MAX_DESCRIPTION_LENGTH), AfterValidator(_not_blank)
 ]
 Names = Annotated[
     dict[Locale, Name],
@@ -107,7 +98,7 @@ Ean = Annotated[
     Field(description="EAN-13 or EAN-8 barcode, check digit verified; unique in the tenant; null if none"),
 ]
 Images = Annotated[
-    list[Annotated[str, AfterValidator(_image)]],
+    list[Annotated[SingleLine, AfterValidator(_image)]],
     Field(max_length=MAX_IMAGES, description="URLs of the product's pictures (http or https), first is main"),
 ]
 VatRate = Annotated[
@@ -318,10 +309,28 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.astimezone(UTC) if moment is not None else None
 
 
+def _only_for_scope(field: str, scope: str) -> dict[str, Any]:
+    """JSON Schema: `field` is given (not null) for a list of this scope, and null or absent otherwise."""
+    return {
+        "if": {"properties": {"scope": {"const": scope}}, "required": ["scope"]},
+        "then": {"required": [field], "properties": {field: {"not": {"type": "null"}}}},
+        "else": {"properties": {field: {"type": "null"}}},
+    }
+
+
 class PriceListDetails(BaseModel):
     """A price list as an admin writes it: whose prices, for whom, when, and the prices."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "allOf": [
+                _only_for_scope("group_id", "group"),
+                _only_for_scope("organisation_id", "organisation"),
+            ]
+        },
+    )
 
     name: Name = Field(description="What admins call the list, e.g. 'CeraVe 2025 cycle 1'")
     scope: PriceScope = Field(

@@ -9,6 +9,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field
 
 from libs.common.events import IntegrationEvent
+from libs.common.limits import MAX_UNIT_PRICE_MINOR
 from services.catalog.domain import OrganisationTerms, PriceList, PriceScope, Product, ProductStatus
 
 SERVICE = "catalog"
@@ -29,6 +30,7 @@ class _ProductState(IntegrationEvent):
     name: str = Field(description="The product's default name")
     price_minor: int = Field(
         ge=0,
+        le=MAX_UNIT_PRICE_MINOR,
         description="Base unit price in minor units of `currency` (cents), used where no price list applies",
     )
     currency: str = Field(description="ISO 4217 currency of the base price, e.g. EUR")
@@ -74,7 +76,9 @@ class PriceOfProduct(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     product_id: uuid.UUID = Field(description="The product priced")
-    price_minor: int = Field(ge=0, description="Its unit price in this list, in minor units of `currency`")
+    price_minor: int = Field(
+        ge=0, le=MAX_UNIT_PRICE_MINOR, description="Its unit price in this list, in minor units of `currency`"
+    )
 
 
 class PriceListChanged(IntegrationEvent):

@@ -240,6 +240,7 @@ ENDPOINTS = [
         response=GroupView,
         status=201,
         idempotent=True,
+        problems={409: "The name is taken"},
     ),
     Endpoint("GET", "/customer-groups", list_groups, "The customer groups", roles=ADMIN, response=GroupList),
     Endpoint(
@@ -260,6 +261,7 @@ ENDPOINTS = [
         body=GroupDetails,
         response=GroupView,
         owner=group_owner,
+        problems={409: "The name is taken"},
     ),
     Endpoint(
         "DELETE",
@@ -269,6 +271,7 @@ ENDPOINTS = [
         roles=ADMIN,
         status=204,
         owner=group_owner,
+        problems={409: "The group is in use"},
     ),
     Endpoint(
         "GET",
@@ -329,6 +332,7 @@ ENDPOINTS = [
         body=PriceListDetails,
         response=PriceListView,
         owner=price_list_owner,
+        problems={409: "The price list was withdrawn"},
     ),
     Endpoint(
         "POST",

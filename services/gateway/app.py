@@ -20,6 +20,7 @@ from yarl import URL
 from libs.common.http import (
     CORRELATION_ID,
     REQUEST_ID,
+    AppRunner,
     Problem,
     ReadinessCheck,
     client_address,
@@ -369,8 +370,8 @@ async def asyncapi(request: web.Request) -> web.Response:
 async def serve(settings: Settings) -> None:
     """Serve the public port and the operator port until SIGINT or SIGTERM."""
     gateway = create_gateway(settings)
-    runner = web.AppRunner(gateway, access_log=None)
-    operator = web.AppRunner(create_operator(gateway), access_log=None)
+    runner = AppRunner(gateway, access_log=None)
+    operator = AppRunner(create_operator(gateway), access_log=None)
     await runner.setup()
     await operator.setup()
     await web.TCPSite(operator, settings.operator_host or settings.http_host, settings.operator_port).start()

@@ -25,6 +25,7 @@ from libs.common.api import (
     Endpoint,
     Grant,
     Owner,
+    exactly_one_of,
     grant,
     owner,
     path_uuid,
@@ -32,7 +33,7 @@ from libs.common.api import (
     scope,
 )
 from libs.common.auth import Principal, TokenVerifier, principal
-from libs.common.http import Problem, json_response, read_json, read_query
+from libs.common.http import Problem, json_response, read_header, read_json, read_query
 from libs.common.runtime import POOL
 from services.identity import commands, passwords, signing, store
 from services.identity.commands import Delivery, Policy, invalid_field
@@ -251,6 +252,8 @@ class ActivateAccount(_Body):
 
 
 class ActivateWithCode(_Body):
+    model_config = ConfigDict(json_schema_extra=exactly_one_of("login", "account_id"))
+
     tenant_id: TenantId = Field(description="The tenant of the account")
     login: Login | None = Field(None, description="Email, registration number or card number (or account_id)")
     account_id: uuid.UUID | None = Field(None, description="The account's id (or login)")
@@ -401,7 +404,7 @@ def check_platform_key(request: web.Request, action: str) -> None:
             type="platform-key-unset",
             detail=f"{action} is off: this identity service has no platform key (PLATFORM_KEY)",
         )
-    given = request.headers.get(PLATFORM_KEY_HEADER, "")
+    given = read_header(request, PLATFORM_KEY_HEADER) or ""
     if not hmac.compare_digest(given.encode(), expected.encode()):
         raise Problem(
             403,
@@ -843,6 +846,7 @@ ENDPOINTS = [
         response=TenantCreated,
         status=201,
         idempotent=True,
+        problems={403: "X-Platform-Key missing or wrong", 409: "A tenant of this id exists"},
     ),
     Endpoint(
         "GET",
@@ -871,6 +875,7 @@ ENDPOINTS = [
         response=OrganisationView,
         status=201,
         idempotent=True,
+        problems={409: "The customer code is taken"},
     ),
     Endpoint(
         "GET",
@@ -898,6 +903,7 @@ ENDPOINTS = [
         body=EditOrganisation,
         response=OrganisationView,
         owner=organisation_owner,
+        problems={409: "The customer code is taken"},
     ),
     Endpoint(
         "GET",
@@ -919,6 +925,7 @@ ENDPOINTS = [
         response=AccountCreated,
         status=201,
         idempotent=True,
+        problems={409: "The email, phone, card or registration number is taken"},
     ),
     Endpoint(
         "POST",
@@ -930,6 +937,7 @@ ENDPOINTS = [
         response=AccountCreated,
         status=201,
         idempotent=True,
+        problems={409: "The email, phone, card or registration number is taken"},
     ),
     Endpoint(
         "POST",
@@ -941,6 +949,7 @@ ENDPOINTS = [
         response=AccountCreated,
         status=201,
         idempotent=True,
+        problems={409: "The email, phone, card or registration number is taken"},
     ),
     Endpoint(
         "POST",
@@ -952,6 +961,10 @@ ENDPOINTS = [
         response=AccountCreated,
         status=201,
         idempotent=True,
+        problems={
+            404: "The caller's account no longer exists",
+            409: "The email, phone, card or registration number is taken",
+        },
     ),
     Endpoint(
         "GET",
@@ -960,6 +973,7 @@ ENDPOINTS = [
         "The caller's downline: her recruits, theirs, and so on",
         roles=grant(seller=SELF),
         response=TeamList,
+        problems={404: "The caller's account no longer exists"},
     ),
     Endpoint(
         "GET",
@@ -988,6 +1002,7 @@ ENDPOINTS = [
         body=ChangeMembership,
         response=AccountView,
         owner=account_owner,
+        problems={409: "It would leave the tenant without an admin"},
     ),
     Endpoint(
         "DELETE",
@@ -997,6 +1012,7 @@ ENDPOINTS = [
         roles=ADMIN_ONLY,
         status=204,
         owner=account_owner,
+        problems={409: "It would leave the tenant without an admin"},
     ),
     Endpoint(
         "GET",
@@ -1005,6 +1021,10 @@ ENDPOINTS = [
         "Activate an account: the link of the activation message (409 when a password must be chosen)",
         roles=PUBLIC,
         response=AccountActivated,
+        problems={
+            409: "The account is active already, or its owner must choose a password (POST /activations)",
+            410: "The link expired or was used",
+        },
     ),
     Endpoint(
         "POST",
@@ -1014,6 +1034,11 @@ ENDPOINTS = [
         roles=PUBLIC,
         body=ActivateAccount,
         response=AccountActivated,
+        problems={
+            404: "Unknown activation link",
+            409: "The account is active already",
+            410: "The link expired or was used",
+        },
     ),
     Endpoint(
         "POST",
@@ -1023,6 +1048,7 @@ ENDPOINTS = [
         roles=PUBLIC,
         body=ActivateWithCode,
         response=AccountActivated,
+        problems={409: "The account is active already", 410: "The code expired, or too many wrong codes"},
     ),
     Endpoint(
         "POST",
@@ -1034,7 +1060,15 @@ ENDPOINTS = [
         response=ResendAccepted,
         status=202,
     ),
-    Endpoint("GET", "/me", get_me, "The caller's account", roles=AUTHENTICATED, response=MeView),
+    Endpoint(
+        "GET",
+        "/me",
+        get_me,
+        "The caller's account",
+        roles=AUTHENTICATED,
+        response=MeView,
+        problems={404: "The caller's account no longer exists"},
+    ),
     Endpoint(
         "PATCH",
         "/me",
@@ -1043,6 +1077,7 @@ ENDPOINTS = [
         roles=AUTHENTICATED,
         body=EditProfile,
         response=MeView,
+        problems={404: "The caller's account no longer exists", 409: "The email or phone is taken"},
     ),
     Endpoint(
         "DELETE",
@@ -1052,5 +1087,10 @@ ENDPOINTS = [
         roles=AUTHENTICATED,
         body=CloseAccount,
         status=204,
+        problems={
+            403: "Wrong password",
+            404: "The caller's account no longer exists",
+            409: "It would leave the tenant without an admin",
+        },
     ),
 ]

@@ -11,7 +11,7 @@ import jwt
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from libs.common.api import ANY_ROLE, PUBLIC, SELF, Endpoint, Grant, owner, roles
+from libs.common.api import ANY_ROLE, PUBLIC, SELF, Endpoint, Grant, exactly_one_of, owner, roles
 from libs.common.auth import principal
 from libs.common.http import json_response, read_json
 from libs.common.runtime import POOL
@@ -33,6 +33,8 @@ class _Body(BaseModel):
 class OpenSession(_Body):
     """Credentials: give `login` (an email, a registration number or a card number, as the tenant
     allows), or `email` as before."""
+
+    model_config = ConfigDict(json_schema_extra=exactly_one_of("login", "email"))
 
     tenant_id: str = Field(max_length=40, description="The tenant the account belongs to")
     login: Login | None = Field(
@@ -315,6 +317,7 @@ ENDPOINTS = [
         "Publish a new signing key, which signs a few seconds later (needs the X-Platform-Key header)",
         roles=PUBLIC,
         response=KeyRotated,
+        problems={403: "X-Platform-Key missing or wrong"},
     ),
     Endpoint(
         "POST",
@@ -327,6 +330,11 @@ ENDPOINTS = [
         roles=PUBLIC,
         body=OpenSession,
         response=SessionView,
+        problems={
+            401: "Wrong login or password",
+            403: "The account is not activated, or a new password must be chosen first (change_token)",
+            423: "The account is locked after failed logins",
+        },
     ),
     Endpoint(
         "POST",
@@ -336,6 +344,10 @@ ENDPOINTS = [
         roles=PUBLIC,
         body=ChangeRequiredPassword,
         response=SessionView,
+        problems={
+            401: "The change token is unknown, used or expired",
+            423: "The account is locked after failed logins",
+        },
     ),
     Endpoint(
         "POST",
@@ -345,6 +357,7 @@ ENDPOINTS = [
         roles=PUBLIC,
         body=RefreshSession,
         response=SessionView,
+        problems={401: "The session ended: log in", 423: "The account is locked after failed logins"},
     ),
     Endpoint(
         "POST",
@@ -362,6 +375,7 @@ ENDPOINTS = [
         "End every session of the caller: every service refuses their access tokens within a second",
         roles=OWN_ACCOUNT,
         response=SessionsRevoked,
+        problems={404: "The caller's account no longer exists"},
     ),
     Endpoint(
         "POST",
@@ -371,6 +385,11 @@ ENDPOINTS = [
         roles=OWN_ACCOUNT,
         body=ChangePassword,
         status=204,
+        problems={
+            404: "The caller's account no longer exists",
+            409: "The password changed meanwhile: log in again",
+            423: "The account is locked after failed logins",
+        },
     ),
     Endpoint(
         "POST",

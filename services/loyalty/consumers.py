@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from libs.common import outbox
 from libs.common.consumer import HandlerTable, PermanentError
 from libs.common.events import Envelope, envelope
+from libs.common.limits import MAX_BALANCE, MAX_ENTRY_POINTS, MAX_ORDER_TOTAL_MINOR
 from services.loyalty import store
-from services.loyalty.domain import MAX_POINTS, forfeit_points, points_for_order
+from services.loyalty.domain import forfeit_points, points_for_order
 from services.loyalty.events import SERVICE, PointsAwarded, PointsForfeited
 
 log = structlog.get_logger(__name__)
@@ -34,7 +35,7 @@ class OrderSubmitted(BaseModel):
 
     order_id: uuid.UUID
     account_id: str = Field(min_length=1)
-    total_minor: int = Field(ge=0)
+    total_minor: int = Field(ge=0, le=MAX_ORDER_TOTAL_MINOR)
 
 
 class AccountDeleted(BaseModel):
@@ -75,13 +76,16 @@ async def award_points_for_order(
     if points == 0:
         log.info("order earns no points", order_id=cause_id, total_minor=order.total_minor)
         return
-    if points > MAX_POINTS:
-        raise PermanentError(f"order {cause_id} would earn {points} points, more than a balance can hold")
+    if points > MAX_ENTRY_POINTS:
+        raise PermanentError(f"order {cause_id} would earn {points} points, more than {MAX_ENTRY_POINTS}")
     account = await store.open_account(conn, tenant_id, order.account_id)
     if account.closed:
         # The member's identity account was deleted (perhaps while this order was on its way).
         log.info("closed account earns nothing", order_id=cause_id)
         return
+    if account.balance + points > MAX_BALANCE:
+        # Parked in the dead-letter topic, where an operator sees it, rather than credited in part.
+        raise PermanentError(f"order {cause_id} would bring the balance over {MAX_BALANCE} points")
     entry = await store.post_entry(conn, tenant_id, order.account_id, "earn", points, ORDER_CAUSE, cause_id)
     if entry is None:
         log.info("order already credited", order_id=cause_id, event_id=str(event.id))

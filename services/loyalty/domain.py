@@ -11,8 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 MINOR_PER_UNIT = 100  # minor units in one currency unit (cents in a euro)
 DEFAULT_POINTS_PER_UNIT = 1
-MAX_POINTS_PER_UNIT = 10_000  # far above any real programme; keeps points within bigint
-MAX_POINTS = 2**63 - 1  # points and balances are stored as PostgreSQL bigint
+MAX_POINTS_PER_UNIT = 10_000  # far above any real programme
 
 EntryKind = Literal["earn", "redeem", "reverse", "expire", "adjust", "forfeit"]
 """What a ledger entry does: earn credits, redeem and expire debit, reverse and adjust go either way,

@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import Field
 
 from libs.common.events import IntegrationEvent
+from libs.common.limits import MAX_BALANCE, MAX_ENTRY_POINTS
 
 SERVICE = "loyalty"
 
@@ -22,8 +23,10 @@ class PointsAwarded(IntegrationEvent):
         description="The member who earned the points (identity's account id); also the subject and Kafka key"
     )
     entry_id: uuid.UUID = Field(description="The ledger entry that credited the points")
-    points: int = Field(gt=0, description="How many points were credited")
-    balance: int = Field(description="The member's balance right after this entry")
+    points: int = Field(gt=0, le=MAX_ENTRY_POINTS, description="How many points were credited")
+    balance: int = Field(
+        ge=-MAX_BALANCE, le=MAX_BALANCE, description="The member's balance right after this entry"
+    )
     cause_type: str = Field(description='What earned the points: "order"')
     cause_id: str = Field(description="Which one: the order id for an order")
     awarded_at: datetime = Field(description="When the points were credited (UTC)")
@@ -45,8 +48,10 @@ class PointsForfeited(IntegrationEvent):
     )
     entry_id: uuid.UUID = Field(description="The ledger entry that brought the balance to 0")
     points: int = Field(
+        ge=-MAX_BALANCE,
+        le=MAX_BALANCE,
         description="The entry's points, signed as in the ledger: minus the balance the account held"
-        " (negative, unless a debt was written off)"
+        " (negative, unless a debt was written off)",
     )
     balance: int = Field(description="The member's balance right after this entry: always 0")
     cause_type: str = Field(description='What closed the account: "account-deletion"')

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from libs.common import api
 from libs.common.api import TENANT, Endpoint, Owner, grant, path_uuid
 from libs.common.auth import Principal
-from libs.common.http import Problem, json_response
+from libs.common.http import json_response, read_query
 from libs.common.runtime import POOL
 from services.notify import store
 from services.notify.store import MessageView
@@ -24,19 +24,8 @@ class MessageList(RootModel[list[MessageView]]):
     """The tenant's messages, newest first."""
 
 
-def _query(request: web.Request) -> MessageQuery:
-    try:
-        return MessageQuery.model_validate(dict(request.query))
-    except ValidationError as exc:
-        fields = [
-            {"field": ".".join(map(str, e["loc"])), "message": e["msg"], "type": e["type"]}
-            for e in exc.errors(include_url=False, include_input=False)
-        ]
-        raise Problem(422, "Invalid query", errors=fields) from None
-
-
 async def list_messages(request: web.Request) -> web.Response:
-    query = _query(request)
+    query = read_query(request, MessageQuery)
     # Only admins (tenant reach) are granted: the scope is the caller's tenant.
     scope = api.scope(request)
     messages = await store.list_messages(
@@ -72,6 +61,7 @@ ENDPOINTS = [
         "The tenant's messages, newest first",
         roles=ADMINS,
         response=MessageList,
+        query=MessageQuery,
     ),
     Endpoint(
         "GET",

@@ -8,11 +8,12 @@ from typing import Literal, Self, TypeVar
 
 import asyncpg
 import structlog
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from libs.common import erasure
 from libs.common.consumer import HandlerTable, PermanentError
 from libs.common.events import Envelope
+from libs.common.limits import MAX_BALANCE, MAX_ENTRY_POINTS, MAX_LINE_QUANTITY, MAX_ORDER_TOTAL_MINOR
 from services.notify import store
 from services.notify.domain import (
     Activation,
@@ -93,8 +94,8 @@ class AccountDeleted(_Reading):
 class SubmittedLine(_Reading):
     code: str
     name: str
-    quantity: int
-    line_total_minor: int
+    quantity: int = Field(ge=1, le=MAX_LINE_QUANTITY)
+    line_total_minor: int = Field(ge=0, le=MAX_ORDER_TOTAL_MINOR)
 
 
 class OrderSubmitted(_Reading):
@@ -103,7 +104,7 @@ class OrderSubmitted(_Reading):
     order_id: str
     account_id: str
     lines: list[SubmittedLine]
-    total_minor: int
+    total_minor: int = Field(ge=0, le=MAX_ORDER_TOTAL_MINOR)
     currency: str
 
 
@@ -111,8 +112,8 @@ class PointsAwarded(_Reading):
     """loyalty.points.awarded on loyalty.points.v1."""
 
     account_id: str
-    points: int
-    balance: int
+    points: int = Field(gt=0, le=MAX_ENTRY_POINTS)
+    balance: int = Field(ge=-MAX_BALANCE, le=MAX_BALANCE)
 
 
 R = TypeVar("R", bound=_Reading)

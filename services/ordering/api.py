@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,7 +14,7 @@ from libs.common import idempotency, outbox
 from libs.common.api import ORGANISATION, SELF, TENANT, Endpoint, Owner, grant, owner, path_uuid, roles, scope
 from libs.common.auth import Principal, principal
 from libs.common.events import envelope
-from libs.common.http import Problem, json_response, read_json
+from libs.common.http import Problem, json_response, read_json, read_query
 from libs.common.runtime import POOL
 from services.ordering import store
 from services.ordering.domain import (
@@ -47,6 +46,12 @@ def with_clock(clock: Clock) -> Callable[[web.Application], None]:
         app[CLOCK] = clock
 
     return install
+
+
+class OrderQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="At most this many, newest first")
 
 
 class OrderLineRequest(BaseModel):
@@ -174,20 +179,9 @@ async def list_orders(request: web.Request) -> web.Response:
         seen.tenant_id,
         organisation_id=seen.organisation_id,
         account_id=seen.account_id,
-        limit=_limit(request),
+        limit=read_query(request, OrderQuery).limit,
     )
     return json_response(OrderList([OrderView.of(order) for order in orders]))
-
-
-def _limit(request: web.Request) -> int:
-    raw = request.query.get("limit", str(DEFAULT_LIMIT))
-    if not re.fullmatch(r"[0-9]{1,4}", raw) or not 1 <= int(raw) <= MAX_LIMIT:
-        raise Problem(
-            422,
-            "Invalid query",
-            errors=[{"field": "limit", "message": f"a number from 1 to {MAX_LIMIT}", "type": "limit"}],
-        )
-    return int(raw)
 
 
 async def order_owner(request: web.Request, caller: Principal) -> Owner | None:
@@ -231,6 +225,7 @@ ENDPOINTS = [
         f" anyone else's: their own), newest first; ?limit=1..{MAX_LIMIT}",
         roles=READERS,
         response=OrderList,
+        query=OrderQuery,
     ),
     Endpoint(
         "GET",

@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from libs.common.consumer import HandlerTable
 from libs.common.events import Envelope
+from libs.common.limits import MAX_UNIT_PRICE_MINOR
 from services.ordering import store
-from services.ordering.domain import MAX_MINOR, OrganisationTerms, PriceList, Product
+from services.ordering.domain import OrganisationTerms, PriceList, Product
 
 log = structlog.get_logger(__name__)
 
@@ -39,7 +40,7 @@ class CatalogProduct(_Reading):
     product_id: uuid.UUID
     code: str = Field(min_length=1)
     name: str
-    price_minor: int = Field(ge=0, le=MAX_MINOR)
+    price_minor: int = Field(ge=0, le=MAX_UNIT_PRICE_MINOR)
     currency: str = Field(min_length=3, max_length=3)
     active: bool
     version: int = Field(ge=1)
@@ -55,7 +56,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 class CatalogPrice(_Reading):
     product_id: uuid.UUID
-    price_minor: int = Field(ge=0, le=MAX_MINOR)
+    price_minor: int = Field(ge=0, le=MAX_UNIT_PRICE_MINOR)
 
 
 class CatalogPriceList(_Reading):

@@ -11,8 +11,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-MAX_QUANTITY = 9999
-MAX_MINOR = 2**63 - 1  # amounts are stored as PostgreSQL bigint
+from libs.common.limits import MAX_LINE_QUANTITY, MAX_ORDER_TOTAL_MINOR
+
+MAX_QUANTITY = MAX_LINE_QUANTITY
 
 
 def code_key(code: str) -> str:
@@ -296,8 +297,7 @@ def price_order(
     if currency is None:
         raise OrderRejected([LineProblem(field="lines", message="an order needs a line", type="no-lines")])
     total = sum(line.line_total_minor for line in lines)
-    if total > MAX_MINOR:
-        raise OrderRejected(
-            [LineProblem(field="lines", message="the order total is too large", type="total-too-large")]
-        )
+    if total > MAX_ORDER_TOTAL_MINOR:
+        message = f"the order total {total} is more than {MAX_ORDER_TOTAL_MINOR} minor units"
+        raise OrderRejected([LineProblem(field="lines", message=message, type="total-too-large")])
     return PricedOrder(lines=lines, total_minor=total, currency=currency)

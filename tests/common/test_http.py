@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -17,12 +18,15 @@ from pydantic import BaseModel, ConfigDict
 from libs.common.http import (
     CORRELATION_ID,
     REQUEST_ID,
+    AppRunner,
     Problem,
     ReadinessCheck,
     create_app,
     json_response,
     read_json,
+    read_query,
 )
+from libs.common.stack import free_port
 
 Client = TestClient[web.Request, web.Application]
 Serve = Callable[[web.Application], Awaitable[Client]]
@@ -192,7 +196,7 @@ async def test_wrong_type_is_a_422_with_the_field_path(client: Client) -> None:
     order["lines"][1]["quantity"] = "a few"
     response = await client.post("/orders", json=order)
     body = await problem_of(response, 422)
-    assert [(e["field"], e["type"]) for e in body["errors"]] == [("lines.1.quantity", "int_parsing")]
+    assert [(e["field"], e["type"]) for e in body["errors"]] == [("lines.1.quantity", "int_type")]
     assert "a few" not in await response.text()
 
 
@@ -426,3 +430,83 @@ async def test_metrics_show_how_long_blocking_work_held_the_event_loop(serve: Se
     }
     assert buckets["+Inf"] >= 4  # it keeps probing, about every 50 ms
     assert buckets["0.1"] < buckets["+Inf"]  # and one wake-up came over 100 ms late: the blocked one
+
+
+# --- Strict reading -------------------------------------------------------------------------------
+
+
+class Flagged(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    active: bool
+    quantity: int = 1
+
+
+class FlagFilter(BaseModel):
+    active: bool | None = None
+    limit: int = 10
+
+
+async def read_flags(request: web.Request) -> web.Response:
+    body = await read_json(request, Flagged)
+    query = read_query(request, FlagFilter)
+    return json_response({"body": body.active, "query": query.active, "limit": query.limit})
+
+
+@pytest.fixture
+async def flags(serve: Serve) -> Client:
+    app = create_app(service="flags-test")
+    app.router.add_post("/flags", read_flags)
+    return await serve(app)
+
+
+async def test_a_boolean_field_takes_only_a_json_boolean(flags: Client) -> None:
+    ok = await flags.post("/flags", json={"active": False})
+    assert ok.status == 200, await ok.text()
+    assert (await ok.json())["body"] is False
+    for wrong in ("true", "false", 1, 0, None):
+        body = await problem_of(await flags.post("/flags", json={"active": wrong}), 422)
+        assert body["errors"][0]["field"] == "active", wrong
+
+
+async def test_a_number_field_does_not_take_a_string(flags: Client) -> None:
+    body = await problem_of(await flags.post("/flags", json={"active": True, "quantity": "2"}), 422)
+    assert body["errors"][0]["field"] == "quantity"
+
+
+async def test_a_boolean_query_parameter_is_true_or_false_only(flags: Client) -> None:
+    for spelled, meant in (("true", True), ("false", False)):
+        ok = await flags.post(f"/flags?active={spelled}&limit=5", json={"active": True})
+        assert ok.status == 200, await ok.text()
+        assert await ok.json() == {"body": True, "query": meant, "limit": 5}
+    for wrong in ("1", "0", "yes", "on", "True", ""):
+        body = await problem_of(await flags.post(f"/flags?active={wrong}", json={"active": True}), 422)
+        assert [e["field"] for e in body["errors"]] == ["active"], wrong
+    both = await problem_of(await flags.post("/flags?active=no&limit=x", json={"active": True}), 422)
+    assert sorted(e["field"] for e in both["errors"]) == ["active", "limit"]
+
+
+# --- Requests the HTTP parser refuses -------------------------------------------------------------
+
+
+async def test_a_request_the_http_parser_refuses_is_a_400_problem_too() -> None:
+    """A bad character in a header never reaches the application (no middleware sees it): the
+    runner's connections answer it as a problem."""
+    runner = AppRunner(orders_app(), access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        for header in (b"X-Note: a\x01b", b"X-Note: a\x00b", b"Bad Header: x"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /orders HTTP/1.1\r\nHost: x\r\n" + header + b"\r\n\r\n")
+            await writer.drain()
+            raw = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            head, _, payload = raw.partition(b"\r\n\r\n")
+            assert head.split(b"\r\n")[0].endswith(b" 400 Bad Request"), raw
+            assert b"Content-Type: application/problem+json" in head, raw
+            body = json.loads(payload)
+            assert body["status"] == 400 and body["type"] == "urn:comptoir:problem:bad-request"
+            assert "\n" not in body.get("detail", "")
+    finally:
+        await runner.cleanup()

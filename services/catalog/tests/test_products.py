@@ -339,3 +339,35 @@ async def test_an_admin_puts_a_withdrawn_product_back_on_sale_and_partners_see_i
     assert status == 200 and back["active"] is True and back["version"] == 2
     assert (await catalog.call("GET", path, catalog.partner_a))[1] == back
     assert (await catalog.call("GET", "/products/by-code/mug", catalog.partner_a))[1] == back
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "kind"),
+    [
+        ("/products?q=%00", "q", "control_character"),
+        ("/products?q=cr%C3%A8me%0A", "q", "line_break"),
+        ("/products/by-code/MUG%00", "code", "control_character"),
+    ],
+)
+async def test_a_control_character_in_a_search_or_path_is_a_422_naming_it(
+    catalog: Catalog, path: str, field: str, kind: str
+) -> None:
+    status, problem, _ = await catalog.call("GET", path, catalog.admin_a)
+
+    assert status == 422, problem
+    assert [(error["field"], error["type"]) for error in problem["errors"]] == [(field, kind)]
+
+
+async def test_a_description_keeps_its_line_breaks_and_tabs_but_a_name_is_one_line(catalog: Catalog) -> None:
+    product = await catalog.create("MUG")
+    layout = "Ingrédients :\n\t- eau\r\n\t- glycérine"
+
+    status, changed, _ = await catalog.call(
+        "PUT", f"/products/{product['id']}", catalog.admin_a, changes(descriptions={"fr": layout})
+    )
+    assert status == 200, changed
+    assert changed["descriptions"] == {"fr": layout}
+    status, problem, _ = await catalog.call(
+        "PUT", f"/products/{product['id']}", catalog.admin_a, changes(name="Crème\nriche")
+    )
+    assert status == 422 and [e["field"] for e in problem["errors"]] == ["name"], problem

@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
+from libs.common.http import AppRunner
 from libs.common.stack import free_port
 from services.gateway.app import SERVICES, Settings, create_gateway, create_operator
 
@@ -128,7 +129,7 @@ async def start_gateway(upstreams: dict[str, web.AppRunner]) -> AsyncIterator[St
         urls = {f"{name}_url": _url_of(runner) for name, runner in upstreams.items()}
         settings = Settings(**(dict(http_max_body_bytes=1024, upstream_timeout_s=0.5) | urls | overrides))
         gateway = create_gateway(settings)
-        public, operator = web.AppRunner(gateway), web.AppRunner(create_operator(gateway))
+        public, operator = AppRunner(gateway), AppRunner(create_operator(gateway))
         for runner in (public, operator):
             await runner.setup()
             runners.append(runner)

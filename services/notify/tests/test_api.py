@@ -119,3 +119,15 @@ async def test_bad_query_is_a_422_problem(
         async with http.get(f"{url}/messages", params=params, headers=admin(tokens)) as resp:
             assert resp.status == 422
             assert resp.content_type == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    ("query", "field"), [("account_id=%00", "account_id"), ("account_id=a%0Ab", "account_id")]
+)
+async def test_a_control_character_in_the_query_is_a_422_naming_the_parameter(
+    api: tuple[aiohttp.ClientSession, str], tokens: TokenMinter, query: str, field: str
+) -> None:
+    http, url = api
+    async with http.get(f"{url}/messages?{query}", headers=admin(tokens)) as resp:
+        assert resp.status == 422
+        assert [error["field"] for error in (await resp.json())["errors"]] == [field]

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from libs.common.limits import MAX_LINE_QUANTITY, MAX_ORDER_TOTAL_MINOR
 from services.ordering.domain import (
-    MAX_MINOR,
     Buyer,
     Offer,
     OrderRejected,
@@ -84,10 +84,13 @@ def test_lines_naming_the_same_code_in_any_case_are_added_up_in_first_seen_order
 
 def test_merged_quantities_may_not_exceed_the_line_limit() -> None:
     with pytest.raises(OrderRejected) as rejected:
-        merge_lines([("MUG", 9000), ("mug", 1000)])
+        merge_lines([("MUG", MAX_LINE_QUANTITY - 1), ("mug", 2)])
 
     assert [p.field for p in rejected.value.problems] == ["lines.0.quantity"]
     assert "MUG" in rejected.value.problems[0].message
+    assert [line.quantity for line in merge_lines([("MUG", MAX_LINE_QUANTITY - 1), ("mug", 1)])] == [
+        MAX_LINE_QUANTITY
+    ]
 
 
 def test_lines_are_priced_from_the_catalog_and_the_total_is_the_sum_of_line_totals() -> None:
@@ -136,9 +139,20 @@ def test_an_order_has_one_currency() -> None:
     assert "USD" in rejected.value.problems[0].message
 
 
-def test_a_total_beyond_what_can_be_stored_is_refused() -> None:
-    with pytest.raises(OrderRejected):
-        price_order(merge_lines([("GOLD", 2)]), catalog(product("GOLD", MAX_MINOR)), ANYONE, NOW)
+def test_an_order_total_up_to_the_business_limit_is_accepted_and_one_minor_unit_more_refused() -> None:
+    assert MAX_ORDER_TOTAL_MINOR == MAX_LINE_QUANTITY * 10**6
+    at_limit = price_order(
+        merge_lines([("GOLD", MAX_LINE_QUANTITY)]), catalog(product("GOLD", 10**6)), ANYONE, NOW
+    )
+    assert at_limit.total_minor == MAX_ORDER_TOTAL_MINOR
+    with pytest.raises(OrderRejected) as rejected:
+        price_order(
+            merge_lines([("GOLD", MAX_LINE_QUANTITY), ("CUP", 1)]),
+            catalog(product("GOLD", 10**6), product("CUP", 1)),
+            ANYONE,
+            NOW,
+        )
+    assert [(p.field, p.type) for p in rejected.value.problems] == [("lines", "total-too-large")]
 
 
 def test_nothing_to_price_is_refused() -> None:

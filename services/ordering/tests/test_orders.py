@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import pytest_asyncio
 
+from libs.common.limits import MAX_LINE_QUANTITY
 from services.ordering.tests.conftest import Caller, Ordering
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -141,7 +143,7 @@ async def test_products_in_different_currencies_cannot_share_an_order(shop: Shop
 MALFORMED = {
     "no line": {"lines": []},
     "zero units": {"lines": [{"code": "MUG", "quantity": 0}]},
-    "too many units": {"lines": [{"code": "MUG", "quantity": 10_000}]},
+    "too many units": {"lines": [{"code": "MUG", "quantity": MAX_LINE_QUANTITY + 1}]},
     "quantity as text": {"lines": [{"code": "MUG", "quantity": "2"}]},
     "too many lines": {"lines": [{"code": "MUG", "quantity": 1}] * 201},
     "unknown field": {"lines": [{"code": "MUG", "quantity": 1}], "account_id": "someone-else"},
@@ -154,6 +156,28 @@ async def test_malformed_orders_are_refused(shop: Shop) -> None:
         status, problem, _ = await ordering.call("POST", "/orders", ordering.partner_a, body)
         assert status == 422, case
         assert problem["errors"], case
+    assert await ordering.counts() == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/orders", {"lines": [{"code": "MUG\u0000", "quantity": 1}]}, "lines.0.code"),
+        (
+            "/orders",
+            {"lines": [{"code": "MUG", "quantity": 1}, {"code": "TEA\n", "quantity": 1}]},
+            "lines.1.code",
+        ),
+        ("/orders?limit=%00", None, "limit"),
+    ],
+)
+async def test_a_control_character_is_a_422_naming_the_field_and_submits_nothing(
+    shop: Shop, path: str, body: dict[str, Any] | None, field: str
+) -> None:
+    ordering = shop.ordering
+    status, problem, _ = await ordering.call("POST" if body else "GET", path, ordering.partner_a, body)
+    assert status == 422, problem
+    assert [error["field"] for error in problem["errors"]] == [field]
     assert await ordering.counts() == (0, 0)
 
 

@@ -25,11 +25,13 @@ from libs.common.auth import Principal, principal
 from libs.common.events import EventCatalog
 from libs.common.http import json_response, read_json
 from libs.common.runtime import POOL, ServiceSpec
+from libs.common.text import MultiLine
 
 
 class NewItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, description="What the item is called")
+    note: MultiLine = Field("", description="Free text, kept with its layout (not stored)")
 
 
 class Item(BaseModel):
@@ -93,12 +95,20 @@ async def list_items(request: web.Request) -> web.Response:
     return json_response(ItemList([Item(**dict(row)) for row in rows]))
 
 
+async def count_named(request: web.Request) -> web.Response:
+    count = await request.app[POOL].fetchval(
+        "SELECT count(*) FROM items WHERE name = $1", request.match_info["name"]
+    )
+    return web.json_response({"count": count})
+
+
 # Admins reach the tenant's items, validators their organisation's, partners their own.
 READERS = grant(admin=TENANT, validator=ORGANISATION, partner=SELF)
 
 
 ENDPOINTS = [
     Endpoint("GET", "/ping", ping, "Liveness of the sample", roles=PUBLIC),
+    Endpoint("GET", "/names/{name}", count_named, "How many items bear a name", roles=PUBLIC),
     Endpoint(
         "POST",
         "/items",
