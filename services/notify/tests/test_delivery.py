@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
+from libs.common.limits import MAX_BALANCE, MAX_ENTRY_POINTS
 from libs.common.stack import LocalStack, SmsSink, SmtpSink
 from libs.common.testing import ServiceUnderTest
 from services.notify.tests.conftest import (
@@ -276,3 +277,29 @@ async def test_the_same_event_delivered_twice_sends_one_message(
     await wait_for_sms(sms_sink, phone)
     assert len(await message_rows(notify.db, customer)) == 3
     assert len(sms_to(sms_sink, phone)) == 1
+
+
+@pytest.mark.parametrize(
+    ("points", "balance"), [(MAX_ENTRY_POINTS + 1, MAX_ENTRY_POINTS + 1), (1, MAX_BALANCE + 1)]
+)
+async def test_points_over_the_business_limits_are_dead_lettered_and_tell_nobody(
+    notify: ServiceUnderTest, sink: SmtpSink, points: int, balance: int
+) -> None:
+    customer, address = account(), unique_address()
+    await publish_to(notify, contact_changed(customer, address, locale="en", name="Sam"))
+    await publish_to(notify, points_awarded(customer, points=points, balance=balance))
+
+    async def dead() -> bool:
+        return bool(await notify.db.fetchval("SELECT count(*) FROM dead_letters WHERE key = $1", customer))
+
+    await wait_until(dead, "the award to be dead-lettered")
+    assert await message_rows(notify.db, customer) == []
+    # Another member (her later events wait behind the dead letter): at the limits, she is told.
+    other, other_address = account(), unique_address()
+    await publish_to(
+        notify,
+        contact_changed(other, other_address, locale="en", name="Ann"),
+        points_awarded(other, points=MAX_ENTRY_POINTS, balance=MAX_BALANCE),
+    )
+    [mail] = await wait_for_mail(sink, other_address)
+    assert subject_of(mail) == f"You earned {MAX_ENTRY_POINTS:,} points"
