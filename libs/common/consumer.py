@@ -121,7 +121,7 @@ class EventConsumer:
     - Infrastructure errors (database or broker away) retry forever with back-off: nothing is
       dead-lettered because of an outage.
     - Handler errors retry `max_attempts` times, then the message is dead-lettered: recorded in
-      `dead_letters` and published to `<topic>.dlq` through the outbox, with the error in headers.
+      `dead_letters` and published to `internal.<topic>.dlq` through the outbox, with the error in headers.
       Its key is parked: later messages of that key wait in `dead_letters` until a replay.
     """
 
@@ -367,7 +367,7 @@ class EventConsumer:
         return "applied"
 
     async def dead_letter(self, msg: Message, error: str) -> Outcome:
-        """Record the message as dead, park its key and publish it to `<topic>.dlq` via the outbox."""
+        """Record the message as dead, park its key and publish it to its dead-letter topic via the outbox."""
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(_KEY_LOCK, f"{self.config.name}:{msg.topic}:{msg.key}")
             await self._insert_parked(conn, msg, "dead", error)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -40,6 +41,11 @@ def free_platform_ports(services: list[str]) -> dict[str, int]:
     """A free port for each service, and one for the gateway's operator port."""
     names = [*services, GATEWAY_OPERATOR]
     return dict(zip(names, free_ports(len(names)), strict=True))
+
+
+def service_command(name: str) -> list[str]:
+    """How a service process is started: `python -m services.<name>`."""
+    return [sys.executable, "-m", f"services.{name}"]
 
 
 def runnable_services() -> list[str]:
@@ -79,6 +85,7 @@ class Platform:
     extra_env: Mapping[str, str] = field(default_factory=dict)
     platform_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     log: IO[str] = field(default_factory=lambda: sys.stdout)
+    command: Callable[[str], Sequence[str]] = service_command
     children: dict[str, Child] = field(default_factory=dict)
     _pumps: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -143,9 +150,7 @@ class Platform:
         tty = getattr(self.log, "isatty", lambda: False)()
         prefix = f"\033[{colour}m{name:>9}\033[0m │ " if tty else f"{name:>9} | "
         proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            f"services.{name}",
+            *self.command(name),
             cwd=ROOT,
             env=self.environ(name),
             stdout=asyncio.subprocess.PIPE,
@@ -198,7 +203,7 @@ class Platform:
 
 
 async def run(services: list[str], seed: bool) -> int:
-    """Start the stack and the services; stop all on Ctrl-C, SIGTERM or when one service dies."""
+    """Start the stack and the services; restart a service that dies; stop all on Ctrl-C or SIGTERM."""
     stack = LocalStack(StackConfig.from_environ())
     stack.start()
     base = int(os.environ.get("COMPTOIR_PORT_BASE", DEFAULT_PORTS[GATEWAY]))
@@ -214,7 +219,7 @@ async def run(services: list[str], seed: bool) -> int:
                 print(f"not seeding the demo data: {exc}", flush=True)
             else:
                 await _seed(platform)
-        return await _supervise(platform)
+        return await Supervisor(platform).run()
     finally:
         await platform.stop()
         stack.stop()
@@ -239,21 +244,92 @@ async def _seed(platform: Platform) -> None:
         print("demo data could not be created (see above); the services keep running", flush=True)
 
 
-async def _supervise(platform: Platform) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    exits = {asyncio.create_task(child.proc.wait()): child for child in platform.children.values()}
-    stopper = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait([stopper, *exits], return_when=asyncio.FIRST_COMPLETED)
-    code = 0
-    for task in done:
-        if task in exits:
-            print(f"\n{exits[task].name} exited with code {task.result()}: stopping everything", flush=True)
-            code = 1
-    print("\nstopping…", flush=True)
-    return code
+@dataclass(frozen=True)
+class Backoff:
+    """How long the supervisor waits before starting a crashed service again: `first`, doubling up to
+    `longest`; a service that ran `steady` seconds before it died starts again after `first`."""
+
+    first: float = 1.0
+    longest: float = 30.0
+    steady: float = 60.0
+
+    def next(self, delay: float) -> float:
+        return min(delay * 2, self.longest)
+
+
+def _exit_status(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
+
+
+class Supervisor:
+    """Keeps `make run`'s services running: one that dies is started again after a back-off, loudly.
+
+    Only Ctrl-C or SIGTERM (or `stop()`) ends it; the caller then stops the platform. The e2e test
+    platform does not use it: tests stop and kill services on purpose.
+    """
+
+    def __init__(self, platform: Platform, backoff: Backoff = Backoff()) -> None:
+        self.platform = platform
+        self.backoff = backoff
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> int:
+        """Supervise until stopped; 0 (a crash is not the end of `make run`)."""
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGINT, signal.SIGTERM)
+        for sig in signals:
+            loop.add_signal_handler(sig, self.stop)
+        keepers = [asyncio.create_task(self._keep(name)) for name in list(self.platform.children)]
+        self._say("a service that dies is started again after a pause; Ctrl-C stops everything")
+        try:
+            await self._stopping.wait()
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+            for keeper in keepers:
+                keeper.cancel()
+            await asyncio.gather(*keepers, return_exceptions=True)
+        self._say("stopping…")
+        return 0
+
+    async def _keep(self, name: str) -> None:
+        delay = self.backoff.first
+        while True:
+            started = time.monotonic()
+            code = await self.platform.children[name].proc.wait()
+            ran = time.monotonic() - started
+            if ran >= self.backoff.steady:
+                delay = self.backoff.first
+            self._say(
+                f"{name} died ({_exit_status(code)}) after {ran:.1f} s: restarting it in {delay:g} s"
+                " (Ctrl-C stops everything)",
+                alarm=True,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            if self._stopping.is_set():
+                return
+            try:
+                await self.platform.start_service(name)
+            except OSError as exc:
+                self._say(f"{name} could not be started again: {exc}", alarm=True)
+                # The previous process stays in `children`: its wait() returns at once, so we retry.
+            else:
+                self._say(f"{name} started again (pid {self.platform.children[name].proc.pid})")
+            delay = self.backoff.next(delay)
+
+    def _say(self, text: str, *, alarm: bool = False) -> None:
+        sink = self.platform.log
+        tty = getattr(sink, "isatty", lambda: False)()
+        line = f"*** {text}"
+        sink.write(f"\n\033[1;31m{line}\033[0m\n" if alarm and tty else f"\n{line}\n")
+        sink.flush()
 
 
 def _print_banner(platform: Platform) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -11,12 +12,62 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from libs.common.logging import current_correlation
 
+INTERNAL_PREFIX = "internal."
+"""Topics for the platform's own services only: a broker ACL excludes them by this prefix."""
+
+_SNAKE = r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*"
+_EVENT_TYPE = re.compile(rf"({_SNAKE})\.({_SNAKE})\.({_SNAKE})")
+_TOPIC = re.compile(rf"(?:{re.escape(INTERNAL_PREFIX)})?({_SNAKE})\.({_SNAKE})\.v[1-9][0-9]*")
+
+IRREGULAR_PAST_PARTICIPLES = frozenset(
+    {"begun", "bought", "built", "chosen", "done", "drawn", "given", "held", "kept", "left", "lost",
+     "made", "paid", "put", "read", "sent", "set", "shown", "sold", "spent", "taken", "withdrawn", "written"}
+)  # fmt: skip
+"""Past tenses that do not end in "ed"; extend it when a new event needs one."""
+
+
+def is_internal_topic(topic: str) -> bool:
+    """Whether a (logical) topic is internal: never granted to partners."""
+    return topic.startswith(INTERNAL_PREFIX)
+
+
+def naming_problems(source: str, event_type: str, topic: str, internal: bool) -> list[str]:
+    """What breaks the naming rules in one event's declaration; empty when it follows them.
+
+    Types are `<service>.<aggregate>.<verb>`: three snake_case segments, the verb in the past tense
+    (`identity.account.membership_changed`). Topics are `<service>.<aggregate>.v<N>`, with the prefix
+    `internal.` exactly when the event is internal; a public topic is named after its service, an
+    internal one may be another service's inbox (`internal.notify.requests.v1`).
+    """
+    problems = []
+    type_match = _EVENT_TYPE.fullmatch(event_type)
+    if type_match is None:
+        problems.append(f"type {event_type!r} is not three snake_case segments <service>.<aggregate>.<verb>")
+    else:
+        if type_match[1] != source:
+            problems.append(f"type {event_type!r} must start with its service {source!r}")
+        verb = type_match[3].rsplit("_", 1)[-1]
+        if not verb.endswith("ed") and verb not in IRREGULAR_PAST_PARTICIPLES:
+            problems.append(f"type {event_type!r} must end in a verb in the past tense, not {verb!r}")
+    topic_match = _TOPIC.fullmatch(topic)
+    if topic_match is None:
+        problems.append(f"topic {topic!r} is not [internal.]<service>.<aggregate>.v<N>, snake_case")
+    elif not is_internal_topic(topic) and topic_match[1] != source:
+        problems.append(f"public topic {topic!r} must start with its service {source!r}")
+    if internal != is_internal_topic(topic):
+        problems.append(
+            f"topic {topic!r} of an {'internal' if internal else 'public'} event must"
+            f" {'' if internal else 'not '}start with {INTERNAL_PREFIX!r}"
+        )
+    return problems
+
 
 class IntegrationEvent(BaseModel):
     """Base of every event a service publishes; one subclass per event type and version.
 
     Subclasses set `event_type` (`<service>.<aggregate>.<past_tense>`) and `topic`
-    (`<service>.<aggregate>.v<N>`), and describe each field: the JSON Schema is generated from them.
+    (`<service>.<aggregate>.v<N>`, prefixed `internal.` for an internal event, which also sets
+    `internal`), and describe each field: the JSON Schema is generated from them.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -24,7 +75,7 @@ class IntegrationEvent(BaseModel):
     event_type: ClassVar[str]
     topic: ClassVar[str]
     schema_version: ClassVar[int] = 1  # bumped with the topic version on a breaking change
-    internal: ClassVar[bool] = False  # internal topics carry secrets or contact data: never for partners
+    internal: ClassVar[bool] = False  # secrets, contact data or one consumer's requests: never for partners
 
     @classmethod
     def dataschema(cls) -> str:
@@ -87,10 +138,9 @@ class EventCatalog:
         for model in events:
             if model.event_type in self.events:
                 raise ValueError(f"event type {model.event_type} registered twice")
-            # An internal request may go to another service's inbox topic (notify.requests.v1).
-            own_topic = model.topic.startswith(f"{source}.") or model.internal
-            if not model.event_type.startswith(f"{source}.") or not own_topic:
-                raise ValueError(f"{model.__name__} must be named after its service {source}")
+            problems = naming_problems(source, model.event_type, model.topic, model.internal)
+            if problems:
+                raise ValueError(f"{model.__name__} breaks the naming rules: {'; '.join(problems)}")
             self.events[model.event_type] = model
 
     @property

@@ -11,14 +11,21 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from libs.common.events import INTERNAL_PREFIX, is_internal_topic
+
 log = structlog.get_logger(__name__)
 
 DLQ_SUFFIX = ".dlq"
 
 
 def dlq_topic(topic: str) -> str:
-    """The dead-letter topic of a topic."""
-    return topic + DLQ_SUFFIX
+    """The dead-letter topic of a topic: always internal, `internal.<topic>.dlq`.
+
+    Dead letters are copies of what a consumer could not apply, not CloudEvents a partner reads.
+    An internal topic's dead letters keep its name (`internal.notify.requests.v1.dlq`).
+    """
+    name = topic if is_internal_topic(topic) else INTERNAL_PREFIX + topic
+    return name + DLQ_SUFFIX
 
 
 def is_broker_error(exc: BaseException) -> bool:

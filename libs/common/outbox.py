@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge
 
 from libs.common.db import doorbell_channel, is_infrastructure_error
-from libs.common.events import Envelope
+from libs.common.events import INTERNAL_PREFIX, Envelope
 from libs.common.kafka import ensure_topics, is_broker_error, make_producer
 
 log = structlog.get_logger(__name__)
@@ -101,7 +101,8 @@ class RelayConfig:
 
     @property
     def marker_topic(self) -> str:
-        return f"{self.topic_prefix}comptoir.relay-marker.{self.schema}"
+        """Where the relay writes its empty marker records: internal, they are no CloudEvents."""
+        return f"{self.topic_prefix}{INTERNAL_PREFIX}relay_marker.{self.schema}"
 
 
 class LostLeadership(RuntimeError):
@@ -272,6 +273,10 @@ class OutboxRelay:
             [self.config.topic_prefix + t for t in self.config.topics],
             self.config.partitions,
             self.config.replication_factor,
+        )
+        # The marker too: a real Kafka cluster does not create topics on first use.
+        await ensure_topics(
+            self.config.bootstrap_servers, [self.config.marker_topic], 1, self.config.replication_factor
         )
 
     async def _purge_expired(self) -> None:

@@ -14,7 +14,7 @@ from services.catalog.domain import OrganisationTerms, PriceList, PriceScope, Pr
 
 SERVICE = "catalog"
 PRODUCTS_TOPIC = "catalog.product.v1"
-PRICES_TOPIC = "catalog.price.v1"
+PRICES_TOPIC = "catalog.price_list.v1"
 ORGANISATIONS_TOPIC = "catalog.organisation.v1"
 
 
@@ -89,7 +89,7 @@ class PriceListChanged(IntegrationEvent):
     among one scope the latest valid_from wins, then the greatest price_list_id.
     """
 
-    event_type = "catalog.price-list.changed"
+    event_type = "catalog.price_list.changed"
     topic = PRICES_TOPIC
 
     price_list_id: uuid.UUID = Field(description="The list's id; also the subject and Kafka key")
@@ -132,7 +132,7 @@ class PriceListChanged(IntegrationEvent):
 class OrganisationTermsChanged(IntegrationEvent):
     """An organisation's terms changed: its customer group, assortment and entitlements, in full."""
 
-    event_type = "catalog.organisation.terms.changed"
+    event_type = "catalog.organisation.terms_changed"
     topic = ORGANISATIONS_TOPIC
 
     organisation_id: uuid.UUID = Field(description="The organisation (identity's id); subject and Kafka key")

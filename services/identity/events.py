@@ -21,7 +21,7 @@ Channel = Literal["email", "sms"]
 class AccountRegistered(IntegrationEvent):
     """An account was created (pending activation, or active at once for a tenant's first admin).
 
-    Public: no contact data here, it travels on the internal identity.contact.v1.
+    Public: no contact data here, it travels on the internal internal.identity.contact.v1.
     """
 
     event_type = "identity.account.registered"
@@ -47,7 +47,7 @@ class AccountMembershipChanged(IntegrationEvent):
     """An admin changed an account's roles or organisation. Tokens issued before keep the old claims
     until they expire (15 minutes)."""
 
-    event_type = "identity.account.membership.changed"
+    event_type = "identity.account.membership_changed"
     topic = "identity.account.v1"
 
     account_id: str = Field(description="The account's id; also the subject and Kafka key")
@@ -90,7 +90,7 @@ class ContactChanged(IntegrationEvent):
     """How to reach an account's owner, on creation and whenever it changes. Internal: personal data."""
 
     event_type = "identity.contact.changed"
-    topic = "identity.contact.v1"
+    topic = "internal.identity.contact.v1"
     internal = True
 
     account_id: str = Field(description="Whose contact this is; also the subject and Kafka key")
@@ -150,7 +150,7 @@ class _MessageRequest(IntegrationEvent):
     """Something identity asks notify to send to one person, by email or SMS. Internal: it holds
     contact data and a secret."""
 
-    topic = "notify.requests.v1"
+    topic = "internal.notify.requests.v1"
     internal = True
 
     account_id: str = Field(description="Whom it is for; also the subject and Kafka key")
@@ -175,7 +175,7 @@ class ActivationRequested(_MessageRequest):
 class ActivationCodeRequested(_MessageRequest):
     """Send a numeric activation code, to type instead of following a link."""
 
-    event_type = "identity.activation.code.requested"
+    event_type = "identity.activation.code_requested"
 
     code: str = Field(description="The digits to type; single use")
     expires_at: datetime = Field(description="When the code stops working (UTC)")

@@ -38,7 +38,7 @@ class _Reading(BaseModel):
 
 
 class ContactChanged(_Reading):
-    """identity.contact.changed on identity.contact.v1 (internal)."""
+    """identity.contact.changed on internal.identity.contact.v1 (internal)."""
 
     account_id: str
     email: str
@@ -48,7 +48,7 @@ class ContactChanged(_Reading):
 
 
 class MessageRequest(_Reading):
-    """What every request on notify.requests.v1 (internal) carries: whom to reach, and how."""
+    """What every request on internal.notify.requests.v1 (internal) carries: whom to reach, and how."""
 
     account_id: str
     channel: Literal["email", "sms"] = "email"
@@ -79,7 +79,7 @@ class ActivationRequested(MessageRequest):
 
 
 class CodeRequested(MessageRequest):
-    """identity.activation.code.requested and identity.recovery.requested: the code is a secret."""
+    """identity.activation.code_requested and identity.recovery.requested: the code is a secret."""
 
     code: str
     expires_at: datetime
@@ -245,11 +245,11 @@ async def erase_account(conn: asyncpg.Connection, event: Envelope) -> None:
 
 
 HANDLERS: HandlerTable = {
-    "identity.contact.v1": {"identity.contact.changed": record_contact},
+    "internal.identity.contact.v1": {"identity.contact.changed": record_contact},
     "identity.account.v1": {"identity.account.deleted": erase_account},
-    "notify.requests.v1": {
+    "internal.notify.requests.v1": {
         "identity.activation.requested": queue_activation,
-        "identity.activation.code.requested": queue_activation_code,
+        "identity.activation.code_requested": queue_activation_code,
         "identity.recovery.requested": queue_recovery_code,
     },
     "ordering.order.v1": {"ordering.order.submitted": queue_order_copy},

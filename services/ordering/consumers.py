@@ -20,7 +20,7 @@ from services.ordering.domain import OrganisationTerms, PriceList, Product
 log = structlog.get_logger(__name__)
 
 CATALOG_PRODUCTS = "catalog.product.v1"
-CATALOG_PRICES = "catalog.price.v1"
+CATALOG_PRICES = "catalog.price_list.v1"
 CATALOG_ORGANISATIONS = "catalog.organisation.v1"
 MAX_PRICES = 5_000  # per list: catalog refuses more (docs/contracts.md)
 
@@ -60,7 +60,7 @@ class CatalogPrice(_Reading):
 
 
 class CatalogPriceList(_Reading):
-    """Ordering's own reading of catalog.price-list.changed: the full state of one list."""
+    """Ordering's own reading of catalog.price_list.changed: the full state of one list."""
 
     price_list_id: uuid.UUID
     scope: Literal["brand", "group", "organisation"]
@@ -97,7 +97,7 @@ class CatalogPriceList(_Reading):
 
 
 class CatalogOrganisationTerms(_Reading):
-    """Ordering's own reading of catalog.organisation.terms.changed."""
+    """Ordering's own reading of catalog.organisation.terms_changed."""
 
     organisation_id: str = Field(min_length=1)
     group_id: str | None = None
@@ -164,6 +164,6 @@ HANDLERS: HandlerTable = {
         "catalog.product.created": record_product,
         "catalog.product.updated": record_product,
     },
-    CATALOG_PRICES: {"catalog.price-list.changed": record_price_list},
-    CATALOG_ORGANISATIONS: {"catalog.organisation.terms.changed": record_organisation_terms},
+    CATALOG_PRICES: {"catalog.price_list.changed": record_price_list},
+    CATALOG_ORGANISATIONS: {"catalog.organisation.terms_changed": record_organisation_terms},
 }

@@ -34,7 +34,7 @@ _EARLIEST = datetime.min.replace(tzinfo=UTC)  # only compared once both lists ha
 
 @dataclass(frozen=True)
 class PriceListTerms:
-    """One price list's offer for one product (catalog.price.v1, as ordering keeps it)."""
+    """One price list's offer for one product (catalog.price_list.v1, as ordering keeps it)."""
 
     list_id: str
     scope: Scope

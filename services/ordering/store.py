@@ -80,7 +80,7 @@ async def record_product(
     return True
 
 
-# --- price lists: the read model of catalog.price.v1 ---
+# --- price lists: the read model of catalog.price_list.v1 ---
 
 _UPSERT_PRICE_LIST = """
 INSERT INTO price_lists

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from libs.common import outbox
 from libs.common.consumer import ConsumerConfig, EventConsumer, list_dead_letters
 from libs.common.events import Envelope, envelope
+from libs.common.kafka import dlq_topic
 from libs.common.logging import bind_correlation
 from libs.common.testing import Isolated
 from tests.backbone.conftest import (
@@ -91,7 +92,7 @@ async def test_two_consumers_split_partitions_and_losing_one_mid_stream_loses_an
 
 async def _dlq_messages(isolated: Isolated, expected: int) -> list[tuple[bytes | None, dict[str, str]]]:
     consumer = AIOKafkaConsumer(
-        isolated.topic_prefix + TOPIC + ".dlq",
+        isolated.topic_prefix + dlq_topic(TOPIC),
         bootstrap_servers=isolated.bootstrap_servers,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=50,

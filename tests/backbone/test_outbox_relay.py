@@ -158,4 +158,4 @@ async def test_relay_publishes_within_milliseconds_of_commit(
 
 
 async def test_spec_declares_the_probe_topic_and_its_dead_letter_topic() -> None:
-    assert SPEC.topics == ["probe.item.v1", "probe.item.v1.dlq"]
+    assert SPEC.topics == ["internal.probe.item.v1.dlq", "probe.item.v1"]

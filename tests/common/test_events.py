@@ -9,7 +9,7 @@ import pytest
 import structlog
 from pydantic import Field
 
-from libs.common.events import Envelope, EventCatalog, IntegrationEvent, envelope
+from libs.common.events import Envelope, EventCatalog, IntegrationEvent, envelope, naming_problems
 from libs.common.logging import bind_correlation
 
 
@@ -74,10 +74,48 @@ def test_catalog_exports_json_schemas_with_field_descriptions() -> None:
 
 
 def test_catalog_refuses_events_named_after_another_service() -> None:
-    with pytest.raises(ValueError, match="named after its service"):
+    with pytest.raises(ValueError, match="must start with its service"):
         EventCatalog("ordering", [PointsAwarded])
 
 
 def test_catalog_refuses_an_event_type_registered_twice() -> None:
     with pytest.raises(ValueError, match="twice"):
         EventCatalog("loyalty", [PointsAwarded, PointsAwarded])
+
+
+@pytest.mark.parametrize(
+    ("event_type", "topic", "internal"),
+    [
+        ("identity.account.membership_changed", "identity.account.v1", False),
+        ("identity.activation.code_requested", "internal.notify.requests.v1", True),
+        ("identity.session.revoked", "internal.identity.session.v1", True),
+        ("identity.organisation.created", "identity.organisation.v1", False),
+        ("identity.message.sent", "identity.message.v2", False),
+    ],
+)
+def test_well_named_events_pass_the_naming_rules(event_type: str, topic: str, internal: bool) -> None:
+    assert naming_problems("identity", event_type, topic, internal) == []
+
+
+@pytest.mark.parametrize(
+    ("event_type", "topic", "internal", "problem"),
+    [
+        ("identity.account.membership.changed", "identity.account.v1", False, "three snake_case segments"),
+        ("identity.price-list.changed", "identity.account.v1", False, "three snake_case segments"),
+        ("identity.Account.changed", "identity.account.v1", False, "three snake_case segments"),
+        ("identity.account.change", "identity.account.v1", False, "past tense"),
+        ("catalog.account.changed", "identity.account.v1", False, "start with its service"),
+        ("identity.account.changed", "catalog.account.v1", False, "start with its service"),
+        ("identity.contact.changed", "identity.contact.v1", True, "must start with 'internal.'"),
+        (
+            "identity.contact.changed",
+            "internal.identity.contact.v1",
+            False,
+            "must not start with 'internal.'",
+        ),
+        ("identity.account.changed", "identity.account", False, "<service>.<aggregate>.v<N>"),
+    ],
+)
+def test_badly_named_events_are_refused(event_type: str, topic: str, internal: bool, problem: str) -> None:
+    problems = naming_problems("identity", event_type, topic, internal)
+    assert any(problem in p for p in problems), problems

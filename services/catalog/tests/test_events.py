@@ -25,7 +25,7 @@ CONTRACT_FIELDS = {
         "vat_rate_bp",
         "status",
     ],
-    "catalog.price-list.changed": [
+    "catalog.price_list.changed": [
         "price_list_id",
         "name",
         "scope",
@@ -39,7 +39,7 @@ CONTRACT_FIELDS = {
         "active",
         "version",
     ],
-    "catalog.organisation.terms.changed": [
+    "catalog.organisation.terms_changed": [
         "organisation_id",
         "group_id",
         "assortment",
@@ -51,8 +51,8 @@ CONTRACT_FIELDS["catalog.product.updated"] = CONTRACT_FIELDS["catalog.product.cr
 TOPICS = {
     "catalog.product.created": "catalog.product.v1",
     "catalog.product.updated": "catalog.product.v1",
-    "catalog.price-list.changed": "catalog.price.v1",
-    "catalog.organisation.terms.changed": "catalog.organisation.v1",
+    "catalog.price_list.changed": "catalog.price_list.v1",
+    "catalog.organisation.terms_changed": "catalog.organisation.v1",
 }
 
 
@@ -78,7 +78,7 @@ def test_the_catalog_publishes_its_events_on_public_topics() -> None:
 
     assert {name: entry["topic"] for name, entry in schemas.items()} == TOPICS
     assert not any(entry["internal"] for entry in schemas.values())
-    assert SPEC.events.topics == ["catalog.organisation.v1", "catalog.price.v1", "catalog.product.v1"]
+    assert SPEC.events.topics == ["catalog.organisation.v1", "catalog.price_list.v1", "catalog.product.v1"]
 
 
 def test_every_field_of_the_exported_schemas_is_described_and_required() -> None:

@@ -218,7 +218,7 @@ async def test_a_price_list_import_sets_and_removes_prices_all_or_nothing(catalo
     status, problem = await send(catalog, path, b"code;price_minor\nSERUM;2500\nVICHY;90\nNOPE;1\nserum;1\n")
     assert status == 422
     assert [(e["line"], e["field"]) for e in problem["errors"]] == [(3, "code"), (4, "code"), (5, "code")]
-    assert len(await catalog.events("catalog.price.v1")) == 1
+    assert len(await catalog.events("catalog.price_list.v1")) == 1
 
     status, report = await send(catalog, path, b"code;price_minor\nserum;2500\ncream;880\ngel;\n")
 
@@ -230,7 +230,7 @@ async def test_a_price_list_import_sets_and_removes_prices_all_or_nothing(catalo
         ("CREAM", 880),
         ("SERUM", 2500),
     ]
-    [_, (_, event)] = await catalog.events("catalog.price.v1")
+    [_, (_, event)] = await catalog.events("catalog.price_list.v1")
     assert event["data"]["version"] == 2 and len(event["data"]["prices"]) == 2
 
     await catalog.admin("POST", f"/price-lists/{price_list['id']}/withdraw")

@@ -14,7 +14,7 @@ from services.catalog.tests.conftest import ORGANISATIONS_TOPIC, Catalog, organi
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-PRICES_TOPIC = "catalog.price.v1"
+PRICES_TOPIC = "catalog.price_list.v1"
 TERMS_TOPIC = "catalog.organisation.v1"
 UNKNOWN_ORGANISATION = "urn:comptoir:problem:unknown-organisation"
 
@@ -58,7 +58,7 @@ async def test_terms_changes_are_announced_in_full_with_a_version_per_organisati
     events = await catalog.events(TERMS_TOPIC)
     assert [key for key, _ in events] == [org, org]
     assert [(e["type"], e["tenantid"]) for _, e in events] == [
-        ("catalog.organisation.terms.changed", catalog.tenant_a)
+        ("catalog.organisation.terms_changed", catalog.tenant_a)
     ] * 2
     assert [e["data"] for _, e in events] == [
         {
@@ -193,7 +193,7 @@ async def test_a_price_list_is_created_replaced_and_withdrawn_each_time_announce
     assert (withdrawn["active"], again["active"]) == (False, False)
     events = await catalog.events(PRICES_TOPIC)
     assert [key for key, _ in events] == [created["id"]] * 3  # withdrawing twice announces once
-    assert events[1][1]["type"] == "catalog.price-list.changed"
+    assert events[1][1]["type"] == "catalog.price_list.changed"
     assert events[1][1]["data"] == {
         "price_list_id": created["id"],
         "name": "CeraVe 2025",

@@ -106,7 +106,7 @@ class Identity:
 
     async def activation_link(self, account_id: str) -> str:
         """The path (on identity) of the link notify is asked to email."""
-        requests = [e for t, _, e in await self.published(account_id) if t == "notify.requests.v1"]
+        requests = [e for t, _, e in await self.published(account_id) if t == "internal.notify.requests.v1"]
         assert len(requests) == 1, requests
         url = str(requests[0]["data"]["activation_url"])
         return "/activations/" + url.split(ACTIVATION_PREFIX, 1)[1]
@@ -116,7 +116,7 @@ class Identity:
         return [
             e["data"]
             for t, _, e in await self.published(account_id)
-            if t == "notify.requests.v1" and event_type in (None, e["type"])
+            if t == "internal.notify.requests.v1" and event_type in (None, e["type"])
         ]
 
     async def latest_token(self, account_id: str) -> str:
@@ -126,7 +126,7 @@ class Identity:
 
     async def latest_code(self, account_id: str) -> str:
         """The latest activation code sent to an account."""
-        [*_, latest] = await self.requests(account_id, "identity.activation.code.requested")
+        [*_, latest] = await self.requests(account_id, "identity.activation.code_requested")
         return str(latest["code"])
 
     async def event_types(self, account_id: str) -> list[str]:

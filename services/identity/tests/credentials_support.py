@@ -139,9 +139,9 @@ class Credentials:
         return {row["source"]: (row["failures"], row["locked_at"]) for row in rows}
 
     async def notify_requests(self, account_id: uuid.UUID) -> list[dict[str, Any]]:
-        """The envelopes identity put on notify.requests.v1 for an account, oldest first."""
+        """The envelopes identity put on internal.notify.requests.v1 for an account, oldest first."""
         rows = await self.db.fetch(
-            "SELECT payload FROM outbox WHERE topic = 'notify.requests.v1' AND key = $1 ORDER BY id",
+            "SELECT payload FROM outbox WHERE topic = 'internal.notify.requests.v1' AND key = $1 ORDER BY id",
             str(account_id),
         )
         return [json.loads(row["payload"]) for row in rows]

@@ -299,7 +299,9 @@ async def test_the_owner_edits_her_details_and_a_new_contact_is_announced(identi
     )
     assert status == 200 and me["email"] == "claire.new@pharmacie.test" and me["passport"] is None
     contacts = [
-        e["data"] for t, _, e in (await identity.published(account_id))[before:] if t == "identity.contact.v1"
+        e["data"]
+        for t, _, e in (await identity.published(account_id))[before:]
+        if t == "internal.identity.contact.v1"
     ]
     assert contacts == [
         {

@@ -111,7 +111,7 @@ async def test_an_admin_changes_an_accounts_roles_and_organisation(identity: Ide
     assert status == 200, changed
     assert changed["roles"] == ["partner", "validator"] and changed["organisation_id"] == marche
     [event] = [
-        e for _, _, e in await identity.published(account_id) if e["type"].endswith("membership.changed")
+        e for _, _, e in await identity.published(account_id) if e["type"].endswith("membership_changed")
     ]
     assert event["data"]["roles"] == ["partner", "validator"] and event["data"]["organisation_id"] == marche
     # Her next token carries them.
@@ -123,7 +123,7 @@ async def test_an_admin_changes_an_accounts_roles_and_organisation(identity: Ide
     # Leaving out a field keeps it; the same values change nothing and announce nothing.
     status, same = await identity.call("PATCH", path, {"roles": ["partner", "validator"]}, token=admin)
     assert status == 200 and same["organisation_id"] == marche
-    assert len([t for t in await identity.event_types(account_id) if t.endswith("membership.changed")]) == 1
+    assert len([t for t in await identity.event_types(account_id) if t.endswith("membership_changed")]) == 1
     status, removed = await identity.call(
         "PATCH", path, {"roles": ["partner"], "organisation_id": None}, token=admin
     )
@@ -163,4 +163,4 @@ async def test_bad_membership_changes_are_refused_and_change_nothing(identity: I
     assert (await identity.call("PATCH", f"/accounts/{me['account_id']}", {"roles": ["shop"]}, token=admin))[
         0
     ] == 200
-    assert not [t for t in await identity.event_types(account_id) if t.endswith("membership.changed")][1:]
+    assert not [t for t in await identity.event_types(account_id) if t.endswith("membership_changed")][1:]

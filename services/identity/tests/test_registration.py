@@ -22,8 +22,8 @@ async def test_registration_publishes_the_account_its_contact_and_an_activation_
     published = await identity.published(account_id)
     assert [(topic, event["type"]) for topic, _, event in published] == [
         ("identity.account.v1", "identity.account.registered"),
-        ("identity.contact.v1", "identity.contact.changed"),
-        ("notify.requests.v1", "identity.activation.requested"),
+        ("internal.identity.contact.v1", "identity.contact.changed"),
+        ("internal.notify.requests.v1", "identity.activation.requested"),
     ]
     assert all(key == account_id and event["tenantid"] == tenant for _, key, event in published)
     registered, contact, request = (event["data"] for _, _, event in published)
@@ -43,7 +43,7 @@ async def test_registration_publishes_the_account_its_contact_and_an_activation_
     # The token is a secret: only notify's internal request carries it; the password goes nowhere.
     token = url.rsplit("/", 1)[1]
     rows = await identity.db.fetch("SELECT topic, convert_from(payload, 'UTF8') AS text FROM outbox")
-    assert [row["topic"] for row in rows if token in row["text"]] == ["notify.requests.v1"]
+    assert [row["topic"] for row in rows if token in row["text"]] == ["internal.notify.requests.v1"]
     assert not [row for row in rows if PASSWORD in row["text"]]
     stored = await identity.db.fetchrow(
         "SELECT password_hash FROM accounts WHERE account_id = $1", uuid.UUID(account_id)
@@ -155,7 +155,10 @@ async def test_bad_input_is_a_422_that_creates_nothing_and_echoes_no_password(id
         assert status == 422, (fields, problem)
         assert str(fields.get("password", PASSWORD)) not in str(problem)
     assert await identity.db.fetchval("SELECT count(*) FROM accounts WHERE roles = '{partner}'") == 0
-    assert await identity.db.fetchval("SELECT count(*) FROM outbox WHERE topic = 'notify.requests.v1'") == 0
+    assert (
+        await identity.db.fetchval("SELECT count(*) FROM outbox WHERE topic = 'internal.notify.requests.v1'")
+        == 0
+    )
 
 
 async def test_a_replayed_registration_answers_the_same_account_and_creates_one(identity: Identity) -> None:
@@ -315,7 +318,9 @@ async def test_registering_with_the_sms_channel_sends_the_link_to_her_phone_only
     [request] = await identity.requests(account_id)
     assert request["channel"] == "sms" and request["phone"] == "+79123456789" and request["email"] is None
     assert request["activation_url"].startswith("http://127.0.0.1:8080" + ACTIVATION_PREFIX)
-    contact = [e["data"] for t, _, e in await identity.published(account_id) if t == "identity.contact.v1"]
+    contact = [
+        e["data"] for t, _, e in await identity.published(account_id) if t == "internal.identity.contact.v1"
+    ]
     assert contact[0]["phone"] == "+79123456789"
 
 

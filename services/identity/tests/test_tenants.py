@@ -55,7 +55,7 @@ async def test_a_tenants_admin_can_log_in_at_once_and_a_tenant_is_created_once(i
     assert status == 200 and me["roles"] == ["admin"] and me["status"] == "active"
     assert [(t, e["type"]) for t, _, e in await identity.published(admin_id)] == [
         ("identity.account.v1", "identity.account.registered"),
-        ("identity.contact.v1", "identity.contact.changed"),
+        ("internal.identity.contact.v1", "identity.contact.changed"),
         ("identity.account.v1", "identity.account.activated"),
     ]
     status, problem = await identity.call("POST", "/tenants", tenant_body("brand-a"), headers=key)

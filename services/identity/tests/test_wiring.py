@@ -12,14 +12,14 @@ def test_the_catalog_keeps_contact_data_and_activation_links_on_internal_topics(
     assert {name: (entry["topic"], entry["internal"]) for name, entry in catalog.items()} == {
         "identity.account.registered": ("identity.account.v1", False),
         "identity.account.activated": ("identity.account.v1", False),
-        "identity.account.membership.changed": ("identity.account.v1", False),
+        "identity.account.membership_changed": ("identity.account.v1", False),
         "identity.account.deleted": ("identity.account.v1", False),
         "identity.organisation.created": ("identity.organisation.v1", False),
         "identity.organisation.updated": ("identity.organisation.v1", False),
-        "identity.contact.changed": ("identity.contact.v1", True),
-        "identity.activation.requested": ("notify.requests.v1", True),
-        "identity.activation.code.requested": ("notify.requests.v1", True),
-        "identity.recovery.requested": ("notify.requests.v1", True),
+        "identity.contact.changed": ("internal.identity.contact.v1", True),
+        "identity.activation.requested": ("internal.notify.requests.v1", True),
+        "identity.activation.code_requested": ("internal.notify.requests.v1", True),
+        "identity.recovery.requested": ("internal.notify.requests.v1", True),
         "identity.session.revoked": ("internal.identity.session.v1", True),
     }
     for entry in catalog.values():

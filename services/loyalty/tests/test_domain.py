@@ -52,7 +52,11 @@ def test_by_default_members_earn_one_point_per_unit_on_port_8084() -> None:
         8084,
         1,
     )
-    assert SPEC.topics == ["identity.account.v1.dlq", "loyalty.points.v1", "ordering.order.v1.dlq"]
+    assert SPEC.topics == [
+        "internal.identity.account.v1.dlq",
+        "internal.ordering.order.v1.dlq",
+        "loyalty.points.v1",
+    ]
     assert sorted(SPEC.handlers) == ["identity.account.v1", "ordering.order.v1"]
 
 

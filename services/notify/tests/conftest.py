@@ -138,7 +138,7 @@ def code_requested(
     name: str = "Camille",
     valid_for: timedelta = timedelta(minutes=10),
 ) -> Envelope:
-    """identity.activation.code.requested or identity.recovery.requested, by email or SMS."""
+    """identity.activation.code_requested or identity.recovery.requested, by email or SMS."""
     now = datetime.now(UTC)
     data = {
         "account_id": account_id,
@@ -202,11 +202,11 @@ def points_awarded(account_id: str, points: int, balance: int) -> Envelope:
 
 
 TOPICS = {
-    "identity.contact.changed": "identity.contact.v1",
+    "identity.contact.changed": "internal.identity.contact.v1",
     "identity.account.deleted": "identity.account.v1",
-    "identity.activation.requested": "notify.requests.v1",
-    "identity.activation.code.requested": "notify.requests.v1",
-    "identity.recovery.requested": "notify.requests.v1",
+    "identity.activation.requested": "internal.notify.requests.v1",
+    "identity.activation.code_requested": "internal.notify.requests.v1",
+    "identity.recovery.requested": "internal.notify.requests.v1",
     "ordering.order.submitted": "ordering.order.v1",
     "loyalty.points.awarded": "loyalty.points.v1",
 }

@@ -109,10 +109,10 @@ async def test_activation_code_goes_by_sms_in_russian_and_by_email_in_english(
 ) -> None:
     phone, address = unique_phone(), unique_address()
     by_sms = code_requested(
-        "identity.activation.code.requested", account(), channel="sms", to=phone, code="482913", locale="ru"
+        "identity.activation.code_requested", account(), channel="sms", to=phone, code="482913", locale="ru"
     )
     by_email = code_requested(
-        "identity.activation.code.requested",
+        "identity.activation.code_requested",
         account(),
         channel="email",
         to=address,
@@ -266,7 +266,7 @@ async def test_the_same_event_delivered_twice_sends_one_message(
     first = activation_requested(customer, address, "https://shop.example/activate?token=first")
     later = activation_requested(customer, address, "https://shop.example/activate?token=later")
     code = code_requested(
-        "identity.activation.code.requested", customer, channel="sms", to=phone, code="123456"
+        "identity.activation.code_requested", customer, channel="sms", to=phone, code="123456"
     )
     # Same key, same partition: once `later` is mailed, every copy before it has been consumed.
     await publish_to(notify, first, code, first, code, later)

@@ -147,7 +147,7 @@ async def test_deleted_account_leaves_no_personal_value_in_any_table_of_notify(
 async def test_a_queued_message_is_never_sent_once_its_account_is_deleted(notify: ServiceUnderTest) -> None:
     person, phone = account(), unique_phone()
     request = code_requested(
-        "identity.activation.code.requested", person, channel="sms", to=phone, code="1234"
+        "identity.activation.code_requested", person, channel="sms", to=phone, code="1234"
     )
     await publish_to(notify, request)
     await consumed(notify, request)

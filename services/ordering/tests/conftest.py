@@ -29,8 +29,8 @@ from services.ordering.app import build_spec
 CATALOG_TOPICS = {
     "catalog.product.created": "catalog.product.v1",
     "catalog.product.updated": "catalog.product.v1",
-    "catalog.price-list.changed": "catalog.price.v1",
-    "catalog.organisation.terms.changed": "catalog.organisation.v1",
+    "catalog.price_list.changed": "catalog.price_list.v1",
+    "catalog.organisation.terms_changed": "catalog.organisation.v1",
 }
 Caller = dict[str, Any]
 """The claims of a caller's token."""
@@ -101,11 +101,11 @@ def price_list_event(
     active: bool = True,
     version: int = 1,
 ) -> Envelope:
-    """catalog.price-list.changed: a brand list, or a group's or an organisation's when given one."""
+    """catalog.price_list.changed: a brand list, or a group's or an organisation's when given one."""
     scope = "organisation" if organisation_id else "group" if group_id else "brand"
     return catalog_event(
         tenant_id,
-        "catalog.price-list.changed",
+        "catalog.price_list.changed",
         price_list_id,
         {
             "price_list_id": str(price_list_id),
@@ -133,10 +133,10 @@ def terms_event(
     entitlements: list[str] | None = None,
     version: int = 1,
 ) -> Envelope:
-    """catalog.organisation.terms.changed."""
+    """catalog.organisation.terms_changed."""
     return catalog_event(
         tenant_id,
-        "catalog.organisation.terms.changed",
+        "catalog.organisation.terms_changed",
         organisation_id,
         {
             "organisation_id": organisation_id,

@@ -1,5 +1,5 @@
 """Orders priced from catalog's price lists and checked against assortments, from ordering's own read
-model of catalog.price.v1 and catalog.organisation.v1: the most specific list valid at submission
+model of catalog.price_list.v1 and catalog.organisation.v1: the most specific list valid at submission
 wins, a withdrawn or expired list stops pricing at once, another organisation's list never applies."""
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ async def test_a_price_list_without_the_target_of_its_scope_is_dead_lettered(bra
     ordering = brand.ordering
     event = brand.list_version(uuid.uuid4(), {brand.mug: 1}, group_id=GROUP)
     event = event.model_copy(update={"data": {**event.data, "group_id": None}})
-    await ordering.service.publish("catalog.price.v1", event)
+    await ordering.service.publish("catalog.price_list.v1", event)
 
     async def dead() -> bool:
         return bool(
