@@ -41,9 +41,9 @@ async def test_a_price_list_price_over_the_limit_is_dead_lettered(ordering: Orde
     mug, brand = uuid.uuid4(), uuid.uuid4()
     await ordering.publish(ordering.product(mug, "MUG", 1000, brand_id=brand))
     event = price_list_event(ordering.tenant_a, uuid.uuid4(), {mug: MAX_UNIT_PRICE_MINOR + 1}, brand_id=brand)
-    await ordering.service.publish("catalog.price.v1", event)
+    await ordering.service.publish("catalog.price_list.v1", event)
 
-    assert "price_minor" in await dead_lettered(ordering, "catalog.price.v1", event.id)
+    assert "price_minor" in await dead_lettered(ordering, "catalog.price_list.v1", event.id)
 
 
 async def test_a_line_of_up_to_the_quantity_limit_is_accepted_and_one_unit_more_refused(
