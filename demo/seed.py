@@ -94,7 +94,7 @@ class Seeder:
                 "password": PARTNER[1],
                 "display_name": "Claire Martin",
                 "locale": "fr",
-                "customer_code": "C-1001",  # she joins her pharmacy's organisation (seed 000)
+                "customer_code": "C-1001",  # the code on her pharmacy's invoices: she joins its organisation
             },
         )
         for _ in range(100):  # the activation email takes a moment to arrive

@@ -211,21 +211,41 @@ async def run(services: list[str], seed: bool) -> int:
     platform = Platform(stack, services, ports=ports)
     try:
         await platform.start()
+        _keep_platform_key(platform)
         _print_banner(platform)
-        if seed and GATEWAY in services:
-            try:
-                await platform.wait_ready()
-            except (TimeoutError, RuntimeError) as exc:
-                print(f"not seeding the demo data: {exc}", flush=True)
-            else:
-                await _seed(platform)
+        try:
+            await platform.wait_ready()
+        except (TimeoutError, RuntimeError) as exc:
+            print(f"not ready: {exc}; not seeding the demo data", flush=True)
+        else:
+            if not seed or GATEWAY not in services or await _seed(platform):
+                print(f"\n{READY_LINE} {platform.gateway_url}\n", flush=True)
         return await Supervisor(platform).run()
     finally:
         await platform.stop()
         stack.stop()
 
 
-async def _seed(platform: Platform) -> None:
+READY_LINE = "=== Comptoir is ready:"
+"""What `make run` prints once every service is ready and the demo data exists (the README says to
+wait for it)."""
+
+
+def _keep_platform_key(platform: Platform) -> None:
+    """Write this run's platform key where the README reads it (`.data/platform-key`), owner-only."""
+    path = _key_file(platform)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(platform.platform_key + "\n")
+
+
+def _key_file(platform: Platform) -> Path:
+    return platform.stack.config.data_dir / "platform-key"
+
+
+async def _seed(platform: Platform) -> bool:
     """The demo tenant, users and products (`demo/seed.py`), idempotent across restarts."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -242,6 +262,8 @@ async def _seed(platform: Platform) -> None:
     )
     if await proc.wait() != 0:
         print("demo data could not be created (see above); the services keep running", flush=True)
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -348,7 +370,8 @@ def _print_banner(platform: Platform) -> None:
         if stack.sms is not None
         else f"  SMS         {stack.sms_url}",
         f"  services    {', '.join(services) or '(none)'}",
-        f"  platform key {platform.platform_key}  (X-Platform-Key: creates tenants; new at every start)"
+        f"  platform key {platform.platform_key}\n"
+        f"              (X-Platform-Key: creates tenants; new at every start; kept in {_key_file(platform)})"
         if "identity" in services
         else None,
         "",

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import shutil
 import signal
+import sys
+from asyncio.subprocess import PIPE, STDOUT
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from libs.common.devrun import Platform
+from libs.common.devrun import ROOT, Platform
+from libs.common.stack import free_port
 from tests.e2e.conftest import Api, eventually, mail_text
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
@@ -136,3 +143,86 @@ async def test_restarting_loyalty_while_orders_flow_loses_no_award_and_doubles_n
     assert len(ledger) == 31
     assert len({entry["cause_id"] for entry in ledger}) == 31
     assert await balance(api, partner) == 31
+
+
+README = Path(__file__).parents[2] / "README.md"
+README_GATEWAY = "GW=http://127.0.0.1:8080\n"
+
+
+def readme_walkthrough() -> str:
+    """The shell block of the README's walkthrough, as a newcomer pastes it."""
+    section = README.read_text(encoding="utf-8").split("## Walkthrough", 1)[1]
+    found = re.search(r"```sh\n(.*?)```", section, re.S)
+    assert found is not None, "the README's walkthrough has no sh block"
+    assert README_GATEWAY in found.group(1), "the walkthrough no longer sets GW as this test expects"
+    return found.group(1)
+
+
+async def bash(script: str, cwd: Path, *options: str) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        "bash", *options, "-c", script, cwd=cwd, stdout=PIPE, stderr=STDOUT
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(errors="replace")
+
+
+@pytest.fixture
+def newcomer_dir(platform: Platform, tmp_path: Path) -> Path:
+    """A folder laid out like the repository after `make run`: .data/mail and .data/platform-key."""
+    data = tmp_path / ".data"
+    data.mkdir()
+    (data / "mail").symlink_to(platform.stack.maildir)
+    (data / "platform-key").write_text(platform.platform_key + "\n")
+    return tmp_path
+
+
+@pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")), reason="the README needs curl and jq")
+async def test_the_readme_walkthrough_works_pasted_as_written_after_the_demo_data(
+    platform: Platform, api: Api, newcomer_dir: Path
+) -> None:
+    seed = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "demo.seed",
+        cwd=ROOT,
+        env=os.environ
+        | {
+            "GATEWAY_URL": platform.gateway_url,
+            "COMPTOIR_MAILDIR": str(platform.stack.maildir),
+            "PLATFORM_KEY": platform.platform_key,
+        },
+    )
+    assert await asyncio.wait_for(seed.wait(), 120) == 0
+    script = readme_walkthrough().replace(README_GATEWAY, f"GW={platform.gateway_url}\n")
+
+    code, out = await bash(script, newcomer_dir, "-e", "-o", "pipefail")
+
+    assert code == 0, out
+    _, lea = await api.call(
+        "POST",
+        "/api/identity/sessions",
+        expect=200,
+        json={"tenant_id": "demo", "email": "lea@pharmacie.test", "password": "Lea-Password-1"},
+    )
+    _, me = await api.call("GET", "/api/identity/me", token=lea["access_token"], expect=200)
+    assert me["organisation_id"] is not None, "Léa did not join the pharmacy of code C-1001"
+    assert await balance(api, lea["access_token"]) > 0
+    assert '"tenant_id":"second-brand"' in out.replace(" ", ""), out
+    assert "gave up waiting" not in out
+
+
+@pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")), reason="the README needs curl and jq")
+async def test_each_readme_step_says_what_failed_instead_of_going_on_with_empty_values(
+    newcomer_dir: Path,
+) -> None:
+    """Pasted into a shell that goes on after errors, with nothing listening: every step fails with
+    a message of its own, and none sends a request with an empty token or link."""
+    script = readme_walkthrough().replace(README_GATEWAY, f"GW=http://127.0.0.1:{free_port()}\n")
+    _, out = await bash(script.replace("seq 50", "seq 2"), newcomer_dir)
+
+    assert "Failed to connect" in out or "Couldn't connect" in out, out
+    assert "gave up waiting for: activation_link" in out, out
+    assert "log in first (step 3)" in out, out
+    assert "the admin's log in failed" in out, out
+    assert "malformed" not in out.lower(), out
