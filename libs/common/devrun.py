@@ -60,6 +60,7 @@ class Child:
     proc: asyncio.subprocess.Process
     prefix: str
     sink: IO[str]
+    started: float = field(default_factory=time.monotonic)
 
     async def pump(self) -> None:
         assert self.proc.stdout is not None
@@ -177,6 +178,8 @@ class Platform:
         async with aiohttp.ClientSession() as http:
             while pending:
                 for name in list(pending):
+                    if name == GATEWAY and len(pending) > 1:
+                        continue  # its /readyz asks every service and logs each that is not ready yet
                     child = self.children.get(name)
                     if child is not None and child.proc.returncode is not None:
                         raise RuntimeError(f"{name} exited with code {child.proc.returncode}")
@@ -323,9 +326,9 @@ class Supervisor:
     async def _keep(self, name: str) -> None:
         delay = self.backoff.first
         while True:
-            started = time.monotonic()
-            code = await self.platform.children[name].proc.wait()
-            ran = time.monotonic() - started
+            child = self.platform.children[name]
+            code = await child.proc.wait()
+            ran = time.monotonic() - child.started
             if ran >= self.backoff.steady:
                 delay = self.backoff.first
             self._say(

@@ -9,6 +9,7 @@ import re
 import time
 import typing
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, TypeVar
@@ -437,6 +438,10 @@ async def _public_readyz(request: web.Request) -> web.Response:
     )
 
 
+_LAST_OUTCOMES: weakref.WeakKeyDictionary[ReadinessCheck, str] = weakref.WeakKeyDictionary()
+"""Each check's last outcome: a probe polled every 100 ms logs a change, not every answer."""
+
+
 async def _run_check(name: str, check: ReadinessCheck, limit: float) -> str:
     deadline = asyncio.timeout(limit)
     try:
@@ -445,8 +450,13 @@ async def _run_check(name: str, check: ReadinessCheck, limit: float) -> str:
     except Exception as exc:
         outcome = f"timed out after {limit:g}s" if deadline.expired() else f"{type(exc).__name__}: {exc}"
     else:
-        return "ok"
-    structlog.get_logger(__name__).warning("not ready", check=name, outcome=outcome)
+        outcome = "ok"
+    last = _LAST_OUTCOMES.get(check)
+    _LAST_OUTCOMES[check] = outcome
+    if outcome != last and outcome != "ok":
+        structlog.get_logger(__name__).warning("not ready", check=name, outcome=outcome)
+    elif outcome != last and last is not None:
+        structlog.get_logger(__name__).info("ready again", check=name)
     return outcome
 
 
