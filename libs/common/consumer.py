@@ -67,7 +67,8 @@ class ConsumerConfig:
     max_attempts: int = 5
     retry_backoff: float = 0.2
     fetch_max_wait_ms: int = 50
-    session_timeout_ms: int = 10_000
+    session_timeout_ms: int = 15_000  # see ServiceSettings.consumer_session_timeout_ms
+    heartbeat_interval_ms: int = 1_000
     chunk_size: int = 100
     inbox_retention: timedelta = timedelta(days=14)
 
@@ -150,7 +151,7 @@ class EventConsumer:
             auto_offset_reset="earliest",
             fetch_max_wait_ms=self.config.fetch_max_wait_ms,
             session_timeout_ms=self.config.session_timeout_ms,
-            heartbeat_interval_ms=min(3000, self.config.session_timeout_ms // 3),
+            heartbeat_interval_ms=min(self.config.heartbeat_interval_ms, self.config.session_timeout_ms // 3),
             max_poll_records=500,
         )
         self._consumer.subscribe([prefix + topic for topic in self.topics], listener=_Membership(self.ready))

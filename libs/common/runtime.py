@@ -86,6 +86,7 @@ class Service:
                 retry_backoff=s.consumer_retry_backoff_s,
                 fetch_max_wait_ms=s.consumer_fetch_max_wait_ms,
                 session_timeout_ms=s.consumer_session_timeout_ms,
+                heartbeat_interval_ms=s.consumer_heartbeat_interval_ms,
                 inbox_retention=timedelta(hours=s.inbox_retention_hours),
             ),
         )
