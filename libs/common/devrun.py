@@ -10,10 +10,10 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import aiohttp
 
@@ -212,21 +212,27 @@ async def run(services: list[str], seed: bool) -> int:
     base = int(os.environ.get("COMPTOIR_PORT_BASE", DEFAULT_PORTS[GATEWAY]))
     ports = {name: base + port - DEFAULT_PORTS[GATEWAY] for name, port in DEFAULT_PORTS.items()}
     platform = Platform(stack, services, ports=ports)
+    supervisor = Supervisor(platform)
     try:
-        await platform.start()
-        _keep_platform_key(platform)
-        _print_banner(platform)
-        try:
-            await platform.wait_ready()
-        except (TimeoutError, RuntimeError) as exc:
-            print(f"not ready: {exc}; not seeding the demo data", flush=True)
-        else:
-            if not seed or GATEWAY not in services or await _seed(platform):
-                print(f"\n{READY_LINE} {platform.gateway_url}\n", flush=True)
-        return await Supervisor(platform).run()
+        with supervisor.signals():
+            await platform.start()
+            _keep_platform_key(platform)
+            _print_banner(platform)
+            return await supervisor.run(_get_ready(platform, seed))
     finally:
         await platform.stop()
         stack.stop()
+
+
+async def _get_ready(platform: Platform, seed: bool) -> None:
+    """Wait until every service is ready, seed the demo data, then say that the walkthrough can start."""
+    try:
+        await platform.wait_ready()
+    except (TimeoutError, RuntimeError) as exc:
+        print(f"not ready: {exc}; not seeding the demo data", flush=True)
+        return
+    if not seed or GATEWAY not in platform.services or await _seed(platform):
+        print(f"\n{READY_LINE} {platform.gateway_url}\n", flush=True)
 
 
 READY_LINE = "=== Comptoir is ready:"
@@ -263,7 +269,13 @@ async def _seed(platform: Platform) -> bool:
             "PLATFORM_KEY": platform.platform_key,
         },
     )
-    if await proc.wait() != 0:
+    try:
+        code = await proc.wait()
+    except asyncio.CancelledError:  # Ctrl-C while seeding
+        proc.terminate()
+        await proc.wait()
+        raise
+    if code != 0:
         print("demo data could not be created (see above); the services keep running", flush=True)
         return False
     return True
@@ -304,22 +316,33 @@ class Supervisor:
     def stop(self) -> None:
         self._stopping.set()
 
-    async def run(self) -> int:
-        """Supervise until stopped; 0 (a crash is not the end of `make run`)."""
+    @contextlib.contextmanager
+    def signals(self) -> Iterator[None]:
+        """Ctrl-C and SIGTERM stop the supervisor from here on, during start-up too."""
         loop = asyncio.get_running_loop()
         signals = (signal.SIGINT, signal.SIGTERM)
         for sig in signals:
             loop.add_signal_handler(sig, self.stop)
-        keepers = [asyncio.create_task(self._keep(name)) for name in list(self.platform.children)]
-        self._say("a service that dies is started again after a pause; Ctrl-C stops everything")
         try:
-            await self._stopping.wait()
+            yield
         finally:
             for sig in signals:
                 loop.remove_signal_handler(sig)
-            for keeper in keepers:
-                keeper.cancel()
-            await asyncio.gather(*keepers, return_exceptions=True)
+
+    async def run(self, start_up: Coroutine[Any, Any, None] | None = None) -> int:
+        """Supervise until stopped, running `start_up` meanwhile (cancelled if stopped first); 0 (a crash
+        is not the end of `make run`)."""
+        tasks = [asyncio.create_task(self._keep(name)) for name in list(self.platform.children)]
+        if start_up is not None:
+            tasks.append(asyncio.create_task(start_up))
+        if not self._stopping.is_set():
+            self._say("a service that dies is started again after a pause; Ctrl-C stops everything")
+        try:
+            await self._stopping.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         self._say("stopping…")
         return 0
 

@@ -11,6 +11,7 @@ import pytest
 
 from libs.common.consumer import list_dead_letters
 from libs.common.db import is_infrastructure_error
+from libs.common.settings import ServiceSettings
 from libs.common.stack import LocalStack
 from libs.common.testing import running_stack
 from tests.backbone.conftest import (
@@ -126,8 +127,11 @@ async def test_broker_restarted_empty_gets_the_retained_outbox_again_and_no_effe
 async def test_broker_frozen_for_10s_while_writing_loses_nothing_and_doubles_nothing(
     stack: LocalStack, probe_db: asyncpg.Pool, probes: Callable[..., ProbeProcess]
 ) -> None:
-    # Two consumers share the group, as when a worker Deployment is scaled out.
-    processes = [probes("relay"), probes("consumer"), probes("consumer")]
+    # Two consumers share the group, as when a worker Deployment is scaled out, with the session
+    # timeout of production (the tests' shorter one is evicted by a 10 s freeze).
+    session = ServiceSettings.model_fields["consumer_session_timeout_ms"].default
+    consumers = [probes("consumer", consumer_session_timeout_ms=session) for _ in range(2)]
+    processes = [probes("relay"), *consumers]
     await asyncio.gather(*(process.wait_ready() for process in processes))
     writer = Writer(probe_db, keys=6, per_second=100)  # keys in partitions 0 and 1: one per member
     # Measure from a settled group: two members joining start with a rebalance of their own, and only

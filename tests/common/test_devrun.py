@@ -82,8 +82,10 @@ async def main():
     for name in platform.services:
         await platform.start_service(name)
     print("pids", *(c.proc.pid for c in platform.children.values()), flush=True)
+    supervisor = Supervisor(platform)
     try:
-        return await Supervisor(platform).run()
+        with supervisor.signals():
+            return await supervisor.run()
     finally:
         await platform.stop()
 

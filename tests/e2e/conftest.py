@@ -60,6 +60,8 @@ async def platform(stack: LocalStack) -> AsyncIterator[Platform]:
         log=log,
         extra_env={
             "CONSUMER_RETRY_BACKOFF_S": "0.05",
+            # The local broker holds a group's join for half of it (see TEST_SESSION_TIMEOUT_MS).
+            "CONSUMER_SESSION_TIMEOUT_MS": str(testing.TEST_SESSION_TIMEOUT_MS),
             "OUTBOX_POLL_INTERVAL_S": "0.2",
             "ACTIVATION_RESEND_INTERVAL_S": "1",
             # Short enough for a test to see a recovery code expire, long enough to use one.
