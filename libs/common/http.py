@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import re
 import time
 import typing
@@ -387,9 +388,32 @@ class _ProblemRequestHandler(web.RequestHandler):
         if status < 500 and message:
             # The parser's first line says what is wrong; the rest echoes the request's bytes.
             body["detail"] = message.strip().splitlines()[0][:200]
-        response = web.json_response(body, status=status, content_type="application/problem+json")
+        response = _UnparsableAnswer(
+            text=json.dumps(body),
+            status=status,
+            content_type="application/problem+json",
+            headers=_NEVER_FRAMED,
+        )
         response.force_close()
         return response
+
+
+# Answers to what no application saw carry what the gateway puts on every answer of its own.
+_NEVER_FRAMED = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+}
+
+
+class _UnparsableAnswer(web.Response):
+    """Says nothing of the server's software: aiohttp adds its name and version, and no application's
+    response hook runs for a request it could not parse."""
+
+    async def _prepare_headers(self) -> None:
+        await super()._prepare_headers()
+        self.headers.popall(hdrs.SERVER, None)
 
 
 class _ProblemServer(web.Server):

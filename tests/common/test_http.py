@@ -505,6 +505,9 @@ async def test_a_request_the_http_parser_refuses_is_a_400_problem_too() -> None:
             head, _, payload = raw.partition(b"\r\n\r\n")
             assert head.split(b"\r\n")[0].endswith(b" 400 Bad Request"), raw
             assert b"Content-Type: application/problem+json" in head, raw
+            # What the gateway says on its own answers: never sniffed or framed, no software banner.
+            assert b"X-Content-Type-Options: nosniff" in head and b"X-Frame-Options: DENY" in head, raw
+            assert b"\r\nServer:" not in head, raw
             body = json.loads(payload)
             assert body["status"] == 400 and body["type"] == "urn:comptoir:problem:bad-request"
             assert "\n" not in body.get("detail", "")
