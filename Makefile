@@ -7,7 +7,7 @@ SERVICE ?= loyalty
 AS     ?= postgres
 ARGS   ?=
 
-.PHONY: help install run stack test test-fast lint format migrate psql topics dlq bench clean
+.PHONY: help install run stack test test-fast lint format contracts migrate psql topics dlq bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ lint: $(STAMP) ## ruff and mypy
 format: $(STAMP) ## fix what ruff can fix
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
+
+contracts: $(STAMP) ## write every service's event schemas and examples to docs/events (commit them)
+	$(PY) -m tests.contracts.export docs/events
 
 migrate: $(STAMP) ## apply SERVICE's migrations (default loyalty) against the running stack
 	DATABASE_URL=postgresql://$(SERVICE)@127.0.0.1:55432/comptoir $(PY) -m services.$(SERVICE) migrate

@@ -82,6 +82,15 @@ class IntegrationEvent(BaseModel):
         return f"urn:comptoir:event:{cls.event_type}:v{cls.schema_version}"
 
 
+def examples(*payloads: dict[str, Any]) -> ConfigDict:
+    """An event model's config that shows `payloads` as the `examples` of its JSON Schema.
+
+    Each is a payload as the publisher sends it (JSON: ids and times as strings), which must validate
+    against the model; consumers' tests start from them (docs/contracts.md).
+    """
+    return ConfigDict(json_schema_extra={"examples": list(payloads)})
+
+
 class Envelope(BaseModel):
     """A CloudEvent in structured JSON mode. Consumers read it tolerantly (unknown fields ignored)."""
 

@@ -50,6 +50,12 @@ async def remember_organisation(conn: asyncpg.Connection, event: Envelope) -> No
     log.info("organisation known", organisation_id=str(organisation.organisation_id), event_type=event.type)
 
 
+# The model each consumed event type is read with: producers' examples must satisfy it (tests/contracts).
+READINGS: dict[str, type[BaseModel]] = {
+    ORGANISATION_CREATED: OrganisationAnnounced,
+    ORGANISATION_UPDATED: OrganisationAnnounced,
+}
+
 HANDLERS: HandlerTable = {
     ORGANISATIONS: {
         ORGANISATION_CREATED: remember_organisation,

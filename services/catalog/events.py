@@ -8,7 +8,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from libs.common.events import IntegrationEvent
+from libs.common.events import IntegrationEvent, examples
 from libs.common.limits import MAX_UNIT_PRICE_MINOR
 from services.catalog.domain import OrganisationTerms, PriceList, PriceScope, Product, ProductStatus
 
@@ -16,6 +16,26 @@ SERVICE = "catalog"
 PRODUCTS_TOPIC = "catalog.product.v1"
 PRICES_TOPIC = "catalog.price_list.v1"
 ORGANISATIONS_TOPIC = "catalog.organisation.v1"
+
+# The things the examples speak of; other services' examples name the same ones.
+_ORGANISATION = "0f6b2c1e-7a3d-4e5f-8b9c-1d2e3f4a5b6c"  # identity's organisation id
+_BRAND = "b7e4d2c1-9a8f-4b6e-8d3c-2f1e0a9b8c7d"
+_GROUP = "9c8b7a6f-5e4d-4c3b-8a2f-1e0d9c8b7a6f"
+_CREME = "5a7e0c3b-2d1f-4e9a-8b6c-4d3e2f1a0b9c"
+_BAUME = "6b8f1d4c-3e2a-4f0b-9c7d-5e4f3a2b1c0d"
+_PRICE_LIST = "4e3d2c1b-0a9f-4e8d-b7c6-a5f4e3d2c1b0"
+_PRODUCT = {
+    "product_id": _CREME,
+    "code": "CREME-01",
+    "name": "Crème hydratante 50 ml",
+    "price_minor": 1290,
+    "currency": "EUR",
+    "active": True,
+    "version": 1,
+    "brand_id": _BRAND,
+    "vat_rate_bp": 2000,
+    "status": "active",
+}
 
 
 class _ProductState(IntegrationEvent):
@@ -63,11 +83,18 @@ class _ProductState(IntegrationEvent):
 class ProductCreated(_ProductState):
     """A product was added to the tenant's catalog (version 1)."""
 
+    model_config = examples(_PRODUCT)
+
     event_type = "catalog.product.created"
 
 
 class ProductUpdated(_ProductState):
     """A product changed (details, base price, brand, VAT or status); carries the new full state."""
+
+    model_config = examples(
+        _PRODUCT | {"price_minor": 1350, "version": 2},
+        _PRODUCT | {"active": False, "status": "retired", "version": 3},
+    )
 
     event_type = "catalog.product.updated"
 
@@ -88,6 +115,23 @@ class PriceListChanged(IntegrationEvent):
     valid_until, nulls open) to its target; organisation lists beat group lists beat brand lists;
     among one scope the latest valid_from wins, then the greatest price_list_id.
     """
+
+    model_config = examples(
+        {
+            "price_list_id": _PRICE_LIST,
+            "name": "Pharmacie du Marché 2026",
+            "scope": "organisation",
+            "brand_id": _BRAND,
+            "group_id": None,
+            "organisation_id": _ORGANISATION,
+            "currency": "EUR",
+            "valid_from": "2026-03-01T00:00:00Z",
+            "valid_until": None,
+            "prices": [{"product_id": _CREME, "price_minor": 1190}],
+            "active": True,
+            "version": 1,
+        }
+    )
 
     event_type = "catalog.price_list.changed"
     topic = PRICES_TOPIC
@@ -131,6 +175,16 @@ class PriceListChanged(IntegrationEvent):
 
 class OrganisationTermsChanged(IntegrationEvent):
     """An organisation's terms changed: its customer group, assortment and entitlements, in full."""
+
+    model_config = examples(
+        {
+            "organisation_id": _ORGANISATION,
+            "group_id": _GROUP,
+            "assortment": [_CREME, _BAUME],
+            "entitlements": ["ecommerce"],
+            "version": 1,
+        }
+    )
 
     event_type = "catalog.organisation.terms_changed"
     topic = ORGANISATIONS_TOPIC

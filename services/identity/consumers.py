@@ -44,4 +44,7 @@ async def record_last_order(conn: asyncpg.Connection, event: Envelope) -> None:
         log.info("order of an unknown account", order_id=str(order.order_id), account_id=order.account_id)
 
 
+# The model each consumed event type is read with: producers' examples must satisfy it (tests/contracts).
+READINGS: dict[str, type[BaseModel]] = {ORDER_SUBMITTED: OrderSubmitted}
+
 HANDLERS: HandlerTable = {ORDERS: {ORDER_SUBMITTED: record_last_order}}

@@ -7,9 +7,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from libs.common.events import IntegrationEvent
+from libs.common.events import IntegrationEvent, examples
 
 SERVICE = "identity"
+
+# The people and things the examples speak of; other services' examples name the same ones.
+_ACCOUNT = "8d1c6a5e-3f2b-4c1d-9e7a-2b5f0c4d6e81"
+_ORGANISATION = "0f6b2c1e-7a3d-4e5f-8b9c-1d2e3f4a5b6c"
+_SESSION = "c3a9f1d2-6b4e-4f7a-8c5d-9e0f1a2b3c4d"
 
 Locale = Literal["fr", "en", "ru"]
 """Languages an account can be written to in."""
@@ -24,6 +29,15 @@ class AccountRegistered(IntegrationEvent):
     Public: no contact data here, it travels on the internal internal.identity.contact.v1.
     """
 
+    model_config = examples(
+        {
+            "account_id": _ACCOUNT,
+            "roles": ["partner"],
+            "organisation_id": _ORGANISATION,
+            "registered_at": "2026-03-02T09:00:00Z",
+        }
+    )
+
     event_type = "identity.account.registered"
     topic = "identity.account.v1"
 
@@ -36,6 +50,8 @@ class AccountRegistered(IntegrationEvent):
 class AccountActivated(IntegrationEvent):
     """An account became active: its owner may log in."""
 
+    model_config = examples({"account_id": _ACCOUNT, "activated_at": "2026-03-02T09:05:00Z"})
+
     event_type = "identity.account.activated"
     topic = "identity.account.v1"
 
@@ -46,6 +62,15 @@ class AccountActivated(IntegrationEvent):
 class AccountMembershipChanged(IntegrationEvent):
     """An admin changed an account's roles or organisation. Tokens issued before keep the old claims
     until they expire (15 minutes)."""
+
+    model_config = examples(
+        {
+            "account_id": _ACCOUNT,
+            "roles": ["partner", "validator"],
+            "organisation_id": _ORGANISATION,
+            "changed_at": "2026-03-10T14:30:00Z",
+        }
+    )
 
     event_type = "identity.account.membership_changed"
     topic = "identity.account.v1"
@@ -67,6 +92,14 @@ class OrganisationCreated(IntegrationEvent):
     register, so it is a secret of the tenant.
     """
 
+    model_config = examples(
+        {
+            "organisation_id": _ORGANISATION,
+            "name": "Pharmacie du Marché",
+            "created_at": "2026-02-20T10:00:00Z",
+        }
+    )
+
     event_type = "identity.organisation.created"
     topic = ORGANISATIONS_TOPIC
 
@@ -78,6 +111,14 @@ class OrganisationCreated(IntegrationEvent):
 class OrganisationUpdated(IntegrationEvent):
     """An admin renamed an organisation. A change of its customer code alone publishes nothing."""
 
+    model_config = examples(
+        {
+            "organisation_id": _ORGANISATION,
+            "name": "Pharmacie du Marché — Lyon 2",
+            "updated_at": "2026-03-12T16:45:00Z",
+        }
+    )
+
     event_type = "identity.organisation.updated"
     topic = ORGANISATIONS_TOPIC
 
@@ -88,6 +129,16 @@ class OrganisationUpdated(IntegrationEvent):
 
 class ContactChanged(IntegrationEvent):
     """How to reach an account's owner, on creation and whenever it changes. Internal: personal data."""
+
+    model_config = examples(
+        {
+            "account_id": _ACCOUNT,
+            "email": "lea@pharmacie.test",
+            "display_name": "Léa",
+            "locale": "fr",
+            "phone": "+33612345678",
+        }
+    )
 
     event_type = "identity.contact.changed"
     topic = "internal.identity.contact.v1"
@@ -103,6 +154,10 @@ class ContactChanged(IntegrationEvent):
 class AccountDeleted(IntegrationEvent):
     """An account was deleted: closed by its owner or an admin, or after inactivity. Every service
     that stores personal data of this account erases or anonymises it on this event."""
+
+    model_config = examples(
+        {"account_id": _ACCOUNT, "reason": "closed", "deleted_at": "2026-09-01T08:00:00Z"}
+    )
 
     event_type = "identity.account.deleted"
     topic = "identity.account.v1"
@@ -124,6 +179,16 @@ class SessionsRevoked(IntegrationEvent):
     """Sessions of an account ended before their access tokens expire: every service refuses those
     tokens from now on (libs.common.revocation reads this topic in every process that verifies
     tokens). Internal: it is of no use to partners, and tells when people sign out."""
+
+    model_config = examples(
+        {
+            "account_id": _ACCOUNT,
+            "session_ids": [_SESSION],
+            "reason": "logout",
+            "revoked_at": "2026-03-02T18:00:00Z",
+            "tokens_expire_by": "2026-03-02T18:15:00Z",
+        }
+    )
 
     event_type = "identity.session.revoked"
     topic = "internal.identity.session.v1"
@@ -164,6 +229,18 @@ class _MessageRequest(IntegrationEvent):
 class ActivationRequested(_MessageRequest):
     """Send the activation link (seed 001: by SMS; seed 003: by email)."""
 
+    model_config = examples(
+        {
+            "account_id": _ACCOUNT,
+            "channel": "email",
+            "email": "lea@pharmacie.test",
+            "phone": None,
+            "display_name": "Léa",
+            "locale": "fr",
+            "activation_url": "https://demo.comptoir.example/activations/q3Vt8kXr0sLw2mZbNc7yPa",
+        }
+    )
+
     event_type = "identity.activation.requested"
 
     channel: Channel = Field("email", description="email or sms")
@@ -175,6 +252,19 @@ class ActivationRequested(_MessageRequest):
 class ActivationCodeRequested(_MessageRequest):
     """Send a numeric activation code, to type instead of following a link."""
 
+    model_config = examples(
+        {
+            "account_id": _ACCOUNT,
+            "channel": "sms",
+            "email": None,
+            "phone": "+33612345678",
+            "display_name": "Léa",
+            "locale": "fr",
+            "code": "482913",
+            "expires_at": "2026-03-02T09:15:00Z",
+        }
+    )
+
     event_type = "identity.activation.code_requested"
 
     code: str = Field(description="The digits to type; single use")
@@ -183,6 +273,19 @@ class ActivationCodeRequested(_MessageRequest):
 
 class RecoveryCodeRequested(_MessageRequest):
     """Send a temporary numeric code that lets the person choose a new password (seed 001)."""
+
+    model_config = examples(
+        {
+            "account_id": _ACCOUNT,
+            "channel": "email",
+            "email": "lea@pharmacie.test",
+            "phone": None,
+            "display_name": "Léa",
+            "locale": "fr",
+            "code": "730215",
+            "expires_at": "2026-04-07T11:10:00Z",
+        }
+    )
 
     event_type = "identity.recovery.requested"
 

@@ -144,6 +144,10 @@ async def close_deleted_members_account(conn: asyncpg.Connection, event: Envelop
     log.info("points account closed", forfeited=-points, reason=deleted.reason)
 
 
+# The model each consumed event type is read with: producers' examples must satisfy it (tests/contracts).
+READINGS: dict[str, type[BaseModel]] = {ORDER_SUBMITTED: OrderSubmitted, ACCOUNT_DELETED: AccountDeleted}
+
+
 def handlers(default_points_per_unit: int) -> HandlerTable:
     """What loyalty consumes; tenants without a rule of their own earn `default_points_per_unit`."""
 

@@ -7,14 +7,28 @@ from datetime import datetime
 
 from pydantic import Field
 
-from libs.common.events import IntegrationEvent
+from libs.common.events import IntegrationEvent, examples
 from libs.common.limits import MAX_BALANCE, MAX_ENTRY_POINTS
 
 SERVICE = "loyalty"
 
+_ACCOUNT = "8d1c6a5e-3f2b-4c1d-9e7a-2b5f0c4d6e81"  # identity's account id
+
 
 class PointsAwarded(IntegrationEvent):
     """A member earned points: the ledger entry is written and the balance includes it."""
+
+    model_config = examples(
+        {
+            "account_id": _ACCOUNT,
+            "entry_id": "2d1c0b9a-8f7e-4d6c-b5a4-f3e2d1c0b9a8",
+            "points": 32,
+            "balance": 32,
+            "cause_type": "order",
+            "cause_id": "7f6e5d4c-3b2a-4190-8f7e-6d5c4b3a2910",
+            "awarded_at": "2026-03-02T10:20:01Z",
+        }
+    )
 
     event_type = "loyalty.points.awarded"
     topic = "loyalty.points.v1"
@@ -38,6 +52,18 @@ class PointsForfeited(IntegrationEvent):
 
     Not sent when the balance was already 0: no points moved.
     """
+
+    model_config = examples(
+        {
+            "account_id": _ACCOUNT,
+            "entry_id": "3e2d1c0b-9a8f-4e7d-a6c5-b4a3f2e1d0c9",
+            "points": -32,
+            "balance": 0,
+            "cause_type": "account-deletion",
+            "cause_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+            "forfeited_at": "2026-09-01T08:00:02Z",
+        }
+    )
 
     event_type = "loyalty.points.forfeited"
     topic = "loyalty.points.v1"

@@ -244,6 +244,17 @@ async def erase_account(conn: asyncpg.Connection, event: Envelope) -> None:
     )
 
 
+# The model each consumed event type is read with: producers' examples must satisfy it (tests/contracts).
+READINGS: dict[str, type[BaseModel]] = {
+    "identity.contact.changed": ContactChanged,
+    "identity.account.deleted": AccountDeleted,
+    "identity.activation.requested": ActivationRequested,
+    "identity.activation.code_requested": CodeRequested,
+    "identity.recovery.requested": CodeRequested,
+    "ordering.order.submitted": OrderSubmitted,
+    "loyalty.points.awarded": PointsAwarded,
+}
+
 HANDLERS: HandlerTable = {
     "internal.identity.contact.v1": {"identity.contact.changed": record_contact},
     "identity.account.v1": {"identity.account.deleted": erase_account},

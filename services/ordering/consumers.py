@@ -159,6 +159,14 @@ async def record_organisation_terms(conn: asyncpg.Connection, event: Envelope) -
         )
 
 
+# The model each consumed event type is read with: producers' examples must satisfy it (tests/contracts).
+READINGS: dict[str, type[BaseModel]] = {
+    "catalog.product.created": CatalogProduct,
+    "catalog.product.updated": CatalogProduct,
+    "catalog.price_list.changed": CatalogPriceList,
+    "catalog.organisation.terms_changed": CatalogOrganisationTerms,
+}
+
 HANDLERS: HandlerTable = {
     CATALOG_PRODUCTS: {
         "catalog.product.created": record_product,

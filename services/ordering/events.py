@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from libs.common.events import IntegrationEvent
+from libs.common.events import IntegrationEvent, examples
 from libs.common.limits import MAX_LINE_QUANTITY, MAX_ORDER_TOTAL_MINOR, MAX_UNIT_PRICE_MINOR
 
 SERVICE = "ordering"
@@ -38,6 +38,37 @@ class SubmittedLine(BaseModel):
 class OrderSubmitted(IntegrationEvent):
     """A customer or partner submitted an order; prices are resolved from ordering's catalog read model
     (price lists, else base prices) for the submitter's organisation at the submission instant."""
+
+    model_config = examples(
+        {
+            "order_id": "7f6e5d4c-3b2a-4190-8f7e-6d5c4b3a2910",
+            "account_id": "8d1c6a5e-3f2b-4c1d-9e7a-2b5f0c4d6e81",
+            "organisation_id": "0f6b2c1e-7a3d-4e5f-8b9c-1d2e3f4a5b6c",
+            "lines": [
+                {
+                    "product_id": "5a7e0c3b-2d1f-4e9a-8b6c-4d3e2f1a0b9c",
+                    "code": "CREME-01",
+                    "name": "Crème hydratante 50 ml",
+                    "quantity": 2,
+                    "unit_price_minor": 1190,
+                    "line_total_minor": 2380,
+                    "price_list_id": "4e3d2c1b-0a9f-4e8d-b7c6-a5f4e3d2c1b0",
+                },
+                {
+                    "product_id": "6b8f1d4c-3e2a-4f0b-9c7d-5e4f3a2b1c0d",
+                    "code": "BAUME-03",
+                    "name": "Baume lèvres",
+                    "quantity": 1,
+                    "unit_price_minor": 890,
+                    "line_total_minor": 890,
+                    "price_list_id": None,
+                },
+            ],
+            "total_minor": 3270,
+            "currency": "EUR",
+            "submitted_at": "2026-03-02T10:20:00Z",
+        }
+    )
 
     event_type = "ordering.order.submitted"
     topic = "ordering.order.v1"
