@@ -21,28 +21,20 @@ from services.identity.app import SPEC, Settings
 from services.identity.consumers import record_last_order
 from services.identity.tests.conftest import Identity
 from services.identity.tests.credentials_support import PLATFORM_KEY, RAISED_LIMITS
+from tests.contracts.examples import example_event, topic_of
 
 
 def order_submitted(tenant_id: str, account_id: str, submitted_at: datetime) -> Envelope:
-    """ordering.order.submitted as ordering publishes it (docs/contracts.md), written by hand."""
+    """Ordering's example of ordering.order.submitted (docs/events), by this account at that time."""
     order_id = uuid.uuid4()
-    return Envelope(
-        id=uuid.uuid4(),
-        source="ordering",
-        type="ordering.order.submitted",
+    return example_event(
+        "ordering.order.submitted",
+        tenant_id,
+        subject=order_id,
         time=submitted_at,
-        subject=str(order_id),
-        dataschema="urn:comptoir:event:ordering.order.submitted:v1",
-        tenantid=tenant_id,
-        data={
-            "order_id": str(order_id),
-            "account_id": account_id,
-            "organisation_id": None,
-            "lines": [],
-            "total_minor": 1299,
-            "currency": "EUR",
-            "submitted_at": submitted_at.isoformat(),
-        },
+        order_id=order_id,
+        account_id=account_id,
+        submitted_at=submitted_at,
     )
 
 
@@ -178,7 +170,9 @@ async def test_a_submitted_order_on_the_topic_keeps_its_account_from_the_sweep(
     async with running.http.post(running.url + "/accounts", json=register) as resp:
         account_id = (await resp.json())["account_id"]
     submitted_at = datetime.now(UTC).replace(microsecond=0)
-    await running.publish("ordering.order.v1", order_submitted(tenant, account_id, submitted_at))
+    await running.publish(
+        topic_of("ordering.order.submitted"), order_submitted(tenant, account_id, submitted_at)
+    )
 
     async def recorded() -> bool:
         value = await running.db.fetchval(

@@ -22,9 +22,10 @@ from libs.common.events import Envelope
 from libs.common.stack import LocalStack
 from libs.common.testing import ServiceUnderTest, service_under_test, wait_until
 from services.loyalty.app import Settings, build_spec
+from tests.contracts.examples import example_event, topic_of
 
-ORDERS_TOPIC = "ordering.order.v1"
-ACCOUNTS_TOPIC = "identity.account.v1"
+ORDERS_TOPIC = topic_of("ordering.order.submitted")
+ACCOUNTS_TOPIC = topic_of("identity.account.deleted")
 DEFAULT_POINTS_PER_UNIT = 2  # not the built-in 1: shows the setting reaches the consumer and the API
 Caller = dict[str, Any]
 """The claims of a caller's token."""
@@ -38,60 +39,36 @@ def order_submitted(
     order_id: uuid.UUID | None = None,
     event_id: uuid.UUID | None = None,
 ) -> Envelope:
-    """An ordering.order.submitted event as ordering publishes it (docs/contracts.md), plus a field
-    loyalty does not read. Written by hand: loyalty does not import ordering."""
+    """Ordering's example of ordering.order.submitted (docs/events) for this account and total, plus
+    a field loyalty does not read. Loyalty reads only the order, its submitter and its total."""
     order_id = order_id or uuid.uuid4()
-    now = datetime.now(UTC)
-    return Envelope(
-        id=event_id or uuid.uuid4(),
-        source="ordering",
-        type="ordering.order.submitted",
-        time=now,
-        subject=str(order_id),
-        dataschema="urn:comptoir:event:ordering.order.submitted:v1",
-        tenantid=tenant_id,
-        data={
-            "order_id": str(order_id),
-            "account_id": account_id,
-            "organisation_id": None,
-            "lines": [
-                {
-                    "product_id": str(uuid.uuid4()),
-                    "code": "MUG",
-                    "name": "Mug",
-                    "quantity": 1,
-                    "unit_price_minor": total_minor,
-                    "line_total_minor": total_minor,
-                }
-            ],
-            "total_minor": total_minor,
-            "currency": "EUR",
-            "submitted_at": now.isoformat(),
-            "channel": "a field loyalty does not read",
-        },
+    return example_event(
+        "ordering.order.submitted",
+        tenant_id,
+        subject=order_id,
+        event_id=event_id,
+        order_id=order_id,
+        account_id=account_id,
+        total_minor=total_minor,
+        submitted_at=datetime.now(UTC),
+        extra={"channel": "a field loyalty does not read"},
     )
 
 
 def account_deleted(
     tenant_id: str, account_id: str, *, reason: str = "closed", event_id: uuid.UUID | None = None
 ) -> Envelope:
-    """An identity.account.deleted event as identity publishes it (services/identity/events.py), plus
-    a field loyalty does not read. Written by hand: loyalty does not import identity."""
-    now = datetime.now(UTC)
-    return Envelope(
-        id=event_id or uuid.uuid4(),
-        source="identity",
-        type="identity.account.deleted",
-        time=now,
+    """Identity's example of identity.account.deleted (docs/events) for this account, plus a field
+    loyalty does not read."""
+    return example_event(
+        "identity.account.deleted",
+        tenant_id,
         subject=account_id,
-        dataschema="urn:comptoir:event:identity.account.deleted:v1",
-        tenantid=tenant_id,
-        data={
-            "account_id": account_id,
-            "reason": reason,
-            "deleted_at": now.isoformat(),
-            "requested_by": "a field loyalty does not read",
-        },
+        event_id=event_id,
+        account_id=account_id,
+        reason=reason,
+        deleted_at=datetime.now(UTC),
+        extra={"requested_by": "a field loyalty does not read"},
     )
 
 

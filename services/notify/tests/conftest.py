@@ -20,6 +20,7 @@ from libs.common.events import Envelope
 from libs.common.stack import LocalStack, Sms, SmsSink, SmtpSink
 from libs.common.testing import Isolated, ServiceUnderTest, service_under_test
 from services.notify.app import SPEC, Settings
+from tests.contracts.examples import example_event, examples, topic_of
 
 TENANT = "brand-a"
 
@@ -74,20 +75,11 @@ async def notify_db(isolated: Isolated, pool: asyncpg.Pool) -> asyncpg.Pool:
     return pool
 
 
-# Events exactly as docs/contracts.md describes them, including the fields notify does not read.
+# Events as their publishers send them: each starts from the publisher's example (docs/events).
 
 
-def event(event_type: str, data: dict[str, Any], *, subject: str, tenant: str = TENANT) -> Envelope:
-    return Envelope(
-        id=uuid.uuid4(),
-        source=event_type.split(".")[0],
-        type=event_type,
-        time=datetime.now(UTC),
-        subject=subject,
-        dataschema=f"urn:comptoir:event:{event_type}:v1",
-        tenantid=tenant,
-        data=data,
-    )
+def event(event_type: str, *, subject: str, tenant: str = TENANT, **changes: Any) -> Envelope:
+    return example_event(event_type, tenant, subject=subject, **changes)
 
 
 def contact_changed(
@@ -99,10 +91,16 @@ def contact_changed(
     phone: str | None = None,
     tenant: str = TENANT,
 ) -> Envelope:
-    data = {"account_id": account_id, "email": email, "display_name": name, "locale": locale}
-    if phone is not None:
-        data["phone"] = phone
-    return event("identity.contact.changed", data, subject=account_id, tenant=tenant)
+    return event(
+        "identity.contact.changed",
+        subject=account_id,
+        tenant=tenant,
+        account_id=account_id,
+        email=email,
+        display_name=name,
+        locale=locale,
+        phone=phone,
+    )
 
 
 def activation_requested(
@@ -114,17 +112,22 @@ def activation_requested(
     channel: str | None = None,
     phone: str | None = None,
 ) -> Envelope:
-    """As identity sent it before SMS (no channel) unless `channel` is given."""
-    data: dict[str, Any] = {
-        "account_id": account_id,
-        "email": email,
-        "display_name": "Camille",
-        "locale": locale,
-        "activation_url": url,
-    }
+    """As identity sent it before SMS (no channel, no phone) unless `channel` is given."""
+    sent = event(
+        "identity.activation.requested",
+        subject=account_id,
+        account_id=account_id,
+        channel=channel or "email",
+        email=email,
+        phone=phone,
+        display_name="Camille",
+        locale=locale,
+        activation_url=url,
+    )
     if channel is not None:
-        data |= {"channel": channel, "phone": phone}
-    return event("identity.activation.requested", data, subject=account_id)
+        return sent
+    before_sms = {k: v for k, v in sent.data.items() if k not in ("channel", "phone")}
+    return sent.model_copy(update={"data": before_sms})
 
 
 def code_requested(
@@ -140,82 +143,82 @@ def code_requested(
 ) -> Envelope:
     """identity.activation.code_requested or identity.recovery.requested, by email or SMS."""
     now = datetime.now(UTC)
-    data = {
-        "account_id": account_id,
-        "channel": channel,
-        "email": to if channel == "email" else None,
-        "phone": to if channel == "sms" else None,
-        "display_name": name,
-        "locale": locale,
-        "code": code,
-        "expires_at": (now + valid_for).isoformat(),
-    }
-    envelope = event(event_type, data, subject=account_id)
-    return envelope.model_copy(update={"time": now})
+    return example_event(
+        event_type,
+        TENANT,
+        subject=account_id,
+        time=now,
+        account_id=account_id,
+        channel=channel,
+        email=to if channel == "email" else None,
+        phone=to if channel == "sms" else None,
+        display_name=name,
+        locale=locale,
+        code=code,
+        expires_at=now + valid_for,
+    )
 
 
 def account_deleted(account_id: str, *, tenant: str = TENANT, reason: str = "closed") -> Envelope:
-    data = {"account_id": account_id, "reason": reason, "deleted_at": datetime.now(UTC).isoformat()}
-    return event("identity.account.deleted", data, subject=account_id, tenant=tenant)
+    return event(
+        "identity.account.deleted",
+        subject=account_id,
+        tenant=tenant,
+        account_id=account_id,
+        reason=reason,
+        deleted_at=datetime.now(UTC),
+    )
 
 
 def order_submitted(account_id: str, *, order_id: str | None = None) -> Envelope:
     """Two lines: 2 CAF-250 at 2,50 and 1 THE-750 at 7,50; 12,50 EUR in all."""
     order_id = order_id or str(uuid.uuid4())
+    [line, *_] = examples("ordering.order.submitted")[0]["lines"]
     lines = [
         ("CAF-250", "Café moulu 250 g", 2, 250),
         ("THE-750", "Thé vert 75 g", 1, 750),
     ]
-    data = {
-        "order_id": order_id,
-        "account_id": account_id,
-        "organisation_id": None,
-        "lines": [
-            {
+    return event(
+        "ordering.order.submitted",
+        subject=order_id,
+        order_id=order_id,
+        account_id=account_id,
+        lines=[
+            line
+            | {
                 "product_id": str(uuid.uuid4()),
                 "code": code,
                 "name": name,
                 "quantity": quantity,
                 "unit_price_minor": price,
                 "line_total_minor": quantity * price,
+                "price_list_id": None,
             }
             for code, name, quantity, price in lines
         ],
-        "total_minor": 1250,
-        "currency": "EUR",
-        "submitted_at": datetime.now(UTC).isoformat(),
-    }
-    return event("ordering.order.submitted", data, subject=order_id)
+        total_minor=1250,
+        currency="EUR",
+        submitted_at=datetime.now(UTC),
+    )
 
 
 def points_awarded(account_id: str, points: int, balance: int) -> Envelope:
-    data = {
-        "account_id": account_id,
-        "entry_id": str(uuid.uuid4()),
-        "points": points,
-        "balance": balance,
-        "cause_type": "order",
-        "cause_id": str(uuid.uuid4()),
-        "awarded_at": datetime.now(UTC).isoformat(),
-    }
-    return event("loyalty.points.awarded", data, subject=account_id)
-
-
-TOPICS = {
-    "identity.contact.changed": "internal.identity.contact.v1",
-    "identity.account.deleted": "identity.account.v1",
-    "identity.activation.requested": "internal.notify.requests.v1",
-    "identity.activation.code_requested": "internal.notify.requests.v1",
-    "identity.recovery.requested": "internal.notify.requests.v1",
-    "ordering.order.submitted": "ordering.order.v1",
-    "loyalty.points.awarded": "loyalty.points.v1",
-}
+    return event(
+        "loyalty.points.awarded",
+        subject=account_id,
+        account_id=account_id,
+        entry_id=uuid.uuid4(),
+        points=points,
+        balance=balance,
+        cause_id=uuid.uuid4(),
+        awarded_at=datetime.now(UTC),
+    )
 
 
 async def publish_to(running: ServiceUnderTest, *envelopes: Envelope) -> None:
     """Publish envelopes on their contract topics (keyed by subject), to a service of `notify_running`."""
     for envelope in envelopes:
-        await running.publish(TOPICS[envelope.type], envelope)
+        await running.publish(topic_of(envelope.type), envelope)
 
 
 async def wait_until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 20) -> None:
