@@ -22,9 +22,10 @@ from libs.common.events import Envelope
 from libs.common.stack import LocalStack
 from libs.common.testing import ServiceUnderTest, service_under_test, wait_until
 from services.catalog.app import SPEC, Settings
+from tests.contracts.examples import example_event, topic_of
 
 PRODUCTS_TOPIC = "catalog.product.v1"
-ORGANISATIONS_TOPIC = "identity.organisation.v1"
+ORGANISATIONS_TOPIC = topic_of("identity.organisation.created")
 # Small limits, so that tests of "too large" send little.
 UPLOAD_MAX_BYTES = 64 * 1024
 IMPORT_MAX_BYTES = 64 * 1024
@@ -36,18 +37,13 @@ Caller = dict[str, Any]
 def organisation_event(
     tenant_id: str, organisation_id: str, name: str, event_type: str = "identity.organisation.created"
 ) -> Envelope:
-    """An organisation event as identity publishes it (docs/contracts.md), with a field catalog does
-    not read."""
-    at = "created_at" if event_type.endswith(".created") else "updated_at"
-    return Envelope(
-        id=uuid.uuid4(),
-        source="identity",
-        type=event_type,
-        time=datetime.now(UTC),
-        subject=organisation_id,
-        dataschema=f"urn:comptoir:event:{event_type}:v1",
-        tenantid=tenant_id,
-        data={"organisation_id": organisation_id, "name": name, at: datetime.now(UTC).isoformat()},
+    """Identity's example of an organisation event (docs/events) for this organisation and name; its
+    time field is one catalog does not read."""
+    at: dict[str, Any] = {
+        "created_at" if event_type.endswith(".created") else "updated_at": datetime.now(UTC)
+    }
+    return example_event(
+        event_type, tenant_id, subject=organisation_id, organisation_id=organisation_id, name=name, **at
     )
 
 

@@ -24,36 +24,10 @@ from libs.common.events import Envelope
 from libs.common.stack import LocalStack
 from libs.common.testing import ServiceUnderTest, service_under_test, wait_until
 from services.ordering.app import build_spec
+from tests.contracts.examples import example_event, topic_of
 
-# Where catalog publishes each event type ordering reads (docs/contracts.md).
-CATALOG_TOPICS = {
-    "catalog.product.created": "catalog.product.v1",
-    "catalog.product.updated": "catalog.product.v1",
-    "catalog.price_list.changed": "catalog.price_list.v1",
-    "catalog.organisation.terms_changed": "catalog.organisation.v1",
-}
 Caller = dict[str, Any]
 """The claims of a caller's token."""
-
-
-def catalog_event(
-    tenant_id: str, event_type: str, subject: uuid.UUID | str, data: dict[str, Any]
-) -> Envelope:
-    """An envelope as catalog publishes it.
-
-    Written by hand rather than from an IntegrationEvent model: the contract's `version` data field
-    would shadow the model's schema `version` class variable.
-    """
-    return Envelope(
-        id=uuid.uuid4(),
-        source="catalog",
-        type=event_type,
-        time=datetime.now(UTC),
-        subject=str(subject),
-        dataschema=f"urn:comptoir:event:{event_type}:v1",
-        tenantid=tenant_id,
-        data=data,
-    )
 
 
 def product_event(
@@ -68,23 +42,30 @@ def product_event(
     at: datetime | None = None,
     brand_id: uuid.UUID | None = None,
 ) -> Envelope:
-    """A catalog product event (docs/contracts.md): created at version 1, updated after; plus a field
-    ordering does not read. Without `brand_id`, an event from before brands (no brand, VAT, status)."""
+    """Catalog's example of a product event (docs/events): created at version 1, updated after; plus
+    a field ordering does not read. Without `brand_id`, an event from before brands (no brand, VAT,
+    status)."""
     event_type = "catalog.product.created" if version == 1 else "catalog.product.updated"
-    data: dict[str, Any] = {
-        "product_id": str(product_id),
-        "code": code,
-        "name": f"Product {code}",
-        "price_minor": price_minor,
-        "currency": currency,
-        "active": active,
-        "version": version,
-        "description": "a catalog field ordering does not read",
-    }
+    event = example_event(
+        event_type,
+        tenant_id,
+        subject=product_id,
+        time=at,
+        product_id=product_id,
+        code=code,
+        name=f"Product {code}",
+        price_minor=price_minor,
+        currency=currency,
+        active=active,
+        version=version,
+        brand_id=brand_id,
+        status="active" if active else "retired",
+        extra={"description": "a catalog field ordering does not read"},
+    )
     if brand_id is not None:
-        data |= {"brand_id": str(brand_id), "vat_rate_bp": 2000, "status": "active" if active else "retired"}
-    event = catalog_event(tenant_id, event_type, product_id, data)
-    return event.model_copy(update={"time": at}) if at else event
+        return event
+    before_brands = {k: v for k, v in event.data.items() if k not in ("brand_id", "vat_rate_bp", "status")}
+    return event.model_copy(update={"data": before_brands})
 
 
 def price_list_event(
@@ -103,24 +84,22 @@ def price_list_event(
 ) -> Envelope:
     """catalog.price_list.changed: a brand list, or a group's or an organisation's when given one."""
     scope = "organisation" if organisation_id else "group" if group_id else "brand"
-    return catalog_event(
-        tenant_id,
+    return example_event(
         "catalog.price_list.changed",
-        price_list_id,
-        {
-            "price_list_id": str(price_list_id),
-            "name": f"{scope} list",
-            "scope": scope,
-            "brand_id": str(brand_id),
-            "group_id": group_id,
-            "organisation_id": organisation_id,
-            "currency": currency,
-            "valid_from": valid_from.isoformat() if valid_from else None,
-            "valid_until": valid_until.isoformat() if valid_until else None,
-            "prices": [{"product_id": str(p), "price_minor": price} for p, price in prices.items()],
-            "active": active,
-            "version": version,
-        },
+        tenant_id,
+        subject=price_list_id,
+        price_list_id=price_list_id,
+        name=f"{scope} list",
+        scope=scope,
+        brand_id=brand_id,
+        group_id=group_id,
+        organisation_id=organisation_id,
+        currency=currency,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        prices=[{"product_id": str(p), "price_minor": price} for p, price in prices.items()],
+        active=active,
+        version=version,
     )
 
 
@@ -134,17 +113,15 @@ def terms_event(
     version: int = 1,
 ) -> Envelope:
     """catalog.organisation.terms_changed."""
-    return catalog_event(
-        tenant_id,
+    return example_event(
         "catalog.organisation.terms_changed",
-        organisation_id,
-        {
-            "organisation_id": organisation_id,
-            "group_id": group_id,
-            "assortment": None if assortment is None else [str(p) for p in assortment],
-            "entitlements": entitlements or [],
-            "version": version,
-        },
+        tenant_id,
+        subject=organisation_id,
+        organisation_id=organisation_id,
+        group_id=group_id,
+        assortment=assortment,
+        entitlements=entitlements or [],
+        version=version,
     )
 
 
@@ -234,7 +211,7 @@ class Ordering:
     async def publish(self, *events: Envelope) -> None:
         """Publish catalog events and wait until ordering has consumed them all (applied or ignored)."""
         for event in events:
-            await self.service.publish(CATALOG_TOPICS[event.type], event)
+            await self.service.publish(topic_of(event.type), event)
         ids = [event.id for event in events]
 
         async def consumed() -> bool:
