@@ -536,7 +536,7 @@ class _SmsRequestHandler(BaseHTTPRequestHandler):
 
 @dataclass
 class StackConfig:
-    """Where the local stack lives; ports default to DESIGN.md's local defaults."""
+    """Where the local stack lives, and its ports (the defaults the README lists)."""
 
     data_dir: Path
     postgres_port: int = 55432

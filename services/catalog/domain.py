@@ -33,7 +33,7 @@ MAX_IMAGES = 20
 MAX_PRICES_PER_LIST = 5_000  # docs/contracts.md: one list's event carries them all
 MAX_ASSORTMENT = 5_000  # one terms event carries the whole assortment: it must stay well under 1 MB
 MAX_ENTITLEMENTS = 50
-DEFAULT_VAT_RATE_BP = 2_000  # 20 %, France's standard rate: the seeds' partners are French pharmacies
+DEFAULT_VAT_RATE_BP = 2_000  # 20 %, France's standard rate: a product's VAT when none is given
 LOCALES = ("fr", "en", "ru")
 
 Locale = Literal["fr", "en", "ru"]

@@ -1,1 +1,1 @@
-"""Gateway: the one HTTP entry point for frontends (routing arrives with the walking skeleton)."""
+"""Gateway: the one HTTP entry point for frontends, routing /api/<service>/... to the services."""

@@ -155,7 +155,7 @@ class OrganisationList(RootModel[list[OrganisationView]]):
 
 
 class PersonDetails(_Body):
-    """Who the person is and how to reach her (seed 001). A display name is derived from the first
+    """Who the person is and how to reach her. A display name is derived from the first
     and last name when none is given."""
 
     email: Email = Field(description="The login, unique in the tenant whatever its case")
@@ -172,7 +172,7 @@ class PersonDetails(_Body):
     phone: Phone | None = Field(
         None, description="Mobile number, international form (E.164), e.g. +33612345678"
     )
-    passport: Passport | None = Field(None, description="Passport number (optional, seed 001)")
+    passport: Passport | None = Field(None, description="Passport number (optional)")
 
 
 class _Activation(BaseModel):
@@ -188,19 +188,20 @@ class _Activation(BaseModel):
 
 class RegisterAccount(PersonDetails, _Activation):
     """A partner asks for an account; it stays pending until activated. Her organisation is named by
-    its customer code (seed 000) or its id. Without a password here, she chooses one at activation."""
+    its customer code (printed on its invoices) or its id. Without a password here, she chooses one
+    at activation."""
 
     tenant_id: TenantId = Field(description="The tenant (brand) to register with")
     password: Password | None = Field(None, description="The password she chooses (tenant's policy)")
     organisation_id: uuid.UUID | None = Field(None, description="An organisation of the tenant to belong to")
     customer_code: CustomerCode | None = Field(
-        None, description="Her organisation's customer code, printed on its invoices (seed 000)"
+        None, description="Her organisation's customer code, printed on its invoices"
     )
 
 
 class InviteAccount(PersonDetails, _Activation):
     """An admin creates an account. Without an initial password the person gets an activation and
-    chooses her own; with one (given to her in person, never sent: seed 002) it is active at once."""
+    chooses her own; with one (given to her in person, never sent) it is active at once."""
 
     roles: list[Role] = Field(min_length=1, description="admin, shop, partner, validator, seller, customer")
     organisation_id: uuid.UUID | None = Field(None, description="The organisation she belongs to")
@@ -212,7 +213,7 @@ class InviteAccount(PersonDetails, _Activation):
 
 
 class RegisterTeamSeller(PersonDetails, _Activation):
-    """A seller registers a new seller into her team (seed 001): every registration field but the
+    """A seller registers a new seller into her team: every registration field but the
     passport is required; the recruit chooses her password at activation (by SMS by default)."""
 
     first_name: PersonName = Field(description="First name")
@@ -226,7 +227,7 @@ class RegisterTeamSeller(PersonDetails, _Activation):
 
 
 class RegisterCustomer(PersonDetails, _Activation):
-    """An admin or a shop registers a customer at the counter (seed 003), with the number of the
+    """An admin or a shop registers a customer at the counter, with the number of the
     card she is handed, or without: a card number is then generated. She chooses her password at
     activation."""
 

@@ -347,8 +347,8 @@ async def open_account(
     """Create an account in one transaction with its events.
 
     With `activation`, it stays pending and its activation link or code is sent; without, it is
-    active at once (a password someone set for its owner, who got it in person: seed 002). With
-    `generate_card`, it gets a new loyalty card number (seed 003).
+    active at once (a password someone set for its owner, who got it in person). With
+    `generate_card`, it gets a new loyalty card number.
     """
     check_new_account(policy, new, activation)
     if not await store.tenant_exists(conn, new.tenant_id):

@@ -58,7 +58,8 @@ class NewAccount(_Value):
     passport: str | None = Field(None, repr=False)
     card_number: str | None = None
     sponsor_id: uuid.UUID | None = None
-    # Someone else chose the password (seed 002): the tenant may ask for a new one at first login.
+    # Someone else chose the password and handed it over in person: the tenant may ask for a new one at
+    # first login.
     password_change_required: bool = False
 
 
@@ -228,7 +229,7 @@ def access_claims(account: Account, now: datetime, ttl: timedelta) -> dict[str, 
     return claims
 
 
-# --- registration fields (seed 001) ---
+# --- registration fields ---
 
 MIN_AGE, MAX_AGE = 13, 120
 # E.164: a '+', a country code that does not start with 0, at most 15 digits in all.
@@ -261,7 +262,7 @@ def normalise_phone(value: str) -> str:
 
 
 class Address(BaseModel):
-    """A postal address (seed 001: where the catalogue is sent)."""
+    """A postal address: where the catalogue is sent."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 

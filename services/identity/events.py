@@ -227,7 +227,7 @@ class _MessageRequest(IntegrationEvent):
 
 
 class ActivationRequested(_MessageRequest):
-    """Send the activation link (seed 001: by SMS; seed 003: by email)."""
+    """Send the activation link, by email or by SMS (a seller's recruit gets it by SMS by default)."""
 
     model_config = examples(
         {
@@ -272,7 +272,7 @@ class ActivationCodeRequested(_MessageRequest):
 
 
 class RecoveryCodeRequested(_MessageRequest):
-    """Send a temporary numeric code that lets the person choose a new password (seed 001)."""
+    """Send a temporary numeric code that lets the person choose a new password."""
 
     model_config = examples(
         {

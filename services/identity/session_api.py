@@ -66,7 +66,7 @@ class SessionView(BaseModel):
 
 
 class PasswordChangeRequired(BaseModel):
-    """The 403 problem of a right password whose owner must choose a new one first (seed 002)."""
+    """The 403 problem of a right password whose owner must choose a new one first."""
 
     type: str = Field(description="urn:comptoir:problem:password-change-required")
     title: str = Field(description="Password change required")

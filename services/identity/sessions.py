@@ -116,7 +116,7 @@ def phone_form(login: str) -> str:
 
 def recovery_kinds(settings: TenantSettings) -> list[LoginKind]:
     """What recovery accepts as the login: the tenant's login identifiers, the email and the phone
-    (seed 001: "your email or phone number"), where the code is sent anyway."""
+    (people are asked for "your email or phone number"), where the code is sent anyway."""
     return list(dict.fromkeys(["email", *settings.login_identifiers, "phone"]))
 
 

@@ -142,7 +142,7 @@ async def get_member_ledger(request: web.Request) -> web.Response:
 
 
 ADMIN = roles("admin")
-# Admins and shops (seed 003: a shop manages its customers' cards) reach every member's account of
+# Admins and shops (a shop manages its customers' cards) reach every member's account of
 # the tenant; a member reaches her own. Someone else's account answers like a missing one.
 ACCOUNT_READERS = grant(admin=TENANT, shop=TENANT, partner=SELF, validator=SELF, seller=SELF, customer=SELF)
 

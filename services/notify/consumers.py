@@ -154,7 +154,7 @@ async def record_contact(conn: asyncpg.Connection, event: Envelope) -> None:
 
 
 async def queue_activation(conn: asyncpg.Connection, event: Envelope) -> None:
-    """The activation link, by email (seed 003) or SMS (seed 001)."""
+    """The activation link, by email or SMS."""
     request = _read(ActivationRequested, event)
     await _queue_request(conn, event, request, Activation(activation_url=request.activation_url))
 

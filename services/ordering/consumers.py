@@ -34,7 +34,8 @@ class _Reading(BaseModel):
 class CatalogProduct(_Reading):
     """Ordering's own reading of catalog.product.created / catalog.product.updated (full state).
 
-    `brand_id`, `vat_rate_bp` and `status` came later (issue 6): an older event without them reads as null.
+    `brand_id`, `vat_rate_bp` and `status` were added to the event later: an older event without them
+    reads as null.
     """
 
     product_id: uuid.UUID

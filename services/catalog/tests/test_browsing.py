@@ -1,5 +1,5 @@
 """Brands, the category tree, rich products, and browsing them: filters, search, pages, locales and the
-organisation's assortment (seed 002: an organisation sees only its references)."""
+organisation's assortment (an organisation sees only the products of its assortment)."""
 
 from __future__ import annotations
 

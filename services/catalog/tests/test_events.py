@@ -11,7 +11,7 @@ from services.catalog.app import SPEC
 from services.catalog.domain import OrganisationTerms, PriceEntry, PriceList, Product
 from services.catalog.events import OrganisationTermsChanged, PriceListChanged, ProductCreated, ProductUpdated
 
-# docs/contracts.md and the issue 6 brief: the full state of each aggregate.
+# docs/contracts.md: each event carries the full state of its aggregate.
 CONTRACT_FIELDS = {
     "catalog.product.created": [
         "product_id",

@@ -1,4 +1,4 @@
-"""Files partners download (seed 000): terms of sale and planograms per brand and period, checked on
+"""Files partners download: terms of sale and planograms per brand and period, checked on
 upload; the price list as an Excel file at the prices the caller's organisation pays; digital assets
 that only organisations with the e-commerce amendment get."""
 

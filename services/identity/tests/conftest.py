@@ -26,7 +26,7 @@ from services.identity.tests.credentials_support import PLATFORM_KEY, identity_s
 
 PASSWORD = "Correct-Horse-9"
 ACTIVATION_PREFIX = "/api/identity/activations/"
-# The registration fields of seed 001, valid.
+# Every registration field, valid.
 PERSON: dict[str, Any] = {
     "first_name": "Anna",
     "last_name": "Ivanova",

@@ -115,7 +115,7 @@ async def test_a_seller_registers_recruits_into_her_team_and_sees_her_downline(i
     status, created = await identity.call("POST", "/accounts/me/team", body, token=sponsor)
     assert status == 201 and created["status"] == "pending", created
     recruit_id = created["account_id"]
-    # Seed 001: the activation link goes by SMS, and she chooses her password with it.
+    # A recruit's activation link goes by SMS, and she chooses her password with it.
     [request] = await identity.requests(recruit_id)
     assert request["channel"] == "sms" and request["phone"] == "+33612345678" and request["email"] is None
     token = await identity.latest_token(recruit_id)

@@ -1,4 +1,4 @@
-"""Deletion after inactivity (seed 001): identity learns each account's last order from ordering's
+"""Deletion after inactivity: identity learns each account's last order from ordering's
 events, and a worker deletes accounts past their tenant's delays, once even with two replicas."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Recovering an account with a numeric code sent by SMS and email (seed 001)."""
+"""Recovering an account with a numeric code sent by SMS and email."""
 
 from __future__ import annotations
 

@@ -193,7 +193,7 @@ async def test_a_partner_of_an_organisation_carries_it_in_events_token_and_profi
     assert status == 200 and me["organisation_id"] == organisation_id
 
 
-# --- issue 5: customer code, registration fields, policy, numbers, SMS ---
+# --- customer code, registration fields, policy, numbers, SMS ---
 
 
 async def test_a_partner_registers_with_her_organisations_customer_code(identity: Identity) -> None:

@@ -236,7 +236,7 @@ async def test_a_hash_made_with_weaker_parameters_is_upgraded_at_login(ident: Cr
     await ident.session(tenant, "claire@pharmacie.test")
 
 
-# --- forced password change (seed 002) ---
+# --- forced password change ---
 
 
 async def test_a_required_change_gives_a_change_token_instead_of_a_session(ident: Credentials) -> None:
