@@ -29,8 +29,8 @@ stack: $(STAMP) ## start only PostgreSQL, the broker and the SMTP and SMS sinks
 test: $(STAMP) ## the whole test suite on a real PostgreSQL and broker it starts itself
 	$(PY) -m pytest $(ARGS)
 
-test-fast: $(STAMP) ## the suite without the slow fault-injection tests
-	$(PY) -m pytest -m "not slow" $(ARGS)
+test-fast: $(STAMP) ## the fast tier: domain, use cases and handlers on a rolled-back transaction
+	$(PY) -m pytest -m fast $(ARGS)
 
 lint: $(STAMP) ## ruff and mypy
 	$(PY) -m ruff check .

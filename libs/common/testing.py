@@ -1,4 +1,13 @@
-"""pytest fixtures: one local stack per test session, a fresh schema, role and topic prefix per test."""
+"""pytest fixtures, in two tiers.
+
+- Fast (`@pytest.mark.fast`, `make test-fast`): pure code, in-process fakes, and use cases and
+  consumer handlers called with `db`, a connection in a transaction rolled back after the test, on a
+  schema migrated once per session for the service. Only PostgreSQL is started, never the broker or
+  a service.
+- Full (`make test` runs both tiers): one local stack per test session (PostgreSQL, the broker, the
+  SMTP and SMS sinks), a fresh schema, role and topic prefix per test, services started in-process
+  or as processes. For what crosses the broker or HTTP: delivery, relays, routes, end-to-end flows.
+"""
 
 from __future__ import annotations
 
@@ -24,21 +33,69 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from libs.common.api import REVOCATIONS, VERIFIER
 from libs.common.auth import ALGORITHM, AUDIENCE, ISSUER, TokenVerifier
-from libs.common.db import create_pool, drop_service, provision_service, url_for_role
+from libs.common.db import (
+    create_pool,
+    drop_service,
+    migrate,
+    provision_service,
+    service_migrations,
+    url_for_role,
+)
 from libs.common.events import Envelope
 from libs.common.runtime import ServiceSpec, start
 from libs.common.settings import ServiceSettings
-from libs.common.stack import LocalStack, PortTaken, StackConfig, free_port, free_ports
+from libs.common.stack import (
+    LocalStack,
+    PortTaken,
+    PostgresServer,
+    StackConfig,
+    free_port,
+    free_ports,
+)
+
+
+def _temporary_folder() -> Path:
+    data_dir = Path(tempfile.mkdtemp(prefix="comptoir-test-"))
+    data_dir.chmod(0o755)  # PostgreSQL runs as an unprivileged user when the tests run as root
+    return data_dir
 
 
 @contextlib.contextmanager
-def running_stack(*, use_environ: bool = True) -> Iterator[LocalStack]:
+def running_postgres(*, use_environ: bool = True, attempts: int = 3) -> Iterator[str]:
+    """The administrative URL of a PostgreSQL on a free port in a temporary folder, stopped and
+    removed afterwards; with `use_environ`, the one named by DATABASE_URL instead."""
+    if use_environ and (external := StackConfig.from_environ().database_url):
+        yield external
+        return
+    data_dir = _temporary_folder()
+    try:
+        for attempt in range(1, attempts + 1):
+            server = PostgresServer(data_dir / "postgres", free_port())
+            try:
+                server.start()
+            except PortTaken:
+                if attempt == attempts:
+                    raise
+                continue
+            try:
+                yield server.admin_url
+            finally:
+                server.stop()
+            return
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_stack(*, use_environ: bool = True, database_url: str | None = None) -> Iterator[LocalStack]:
     """A local stack on free ports in a temporary folder; with `use_environ`, external services
-    named by DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, SMTP_URL or SMS_URL are used instead."""
-    data_dir = Path(tempfile.mkdtemp(prefix="comptoir-test-"))
-    data_dir.chmod(0o755)  # PostgreSQL runs as an unprivileged user when the tests run as root
+    named by DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, SMTP_URL or SMS_URL are used instead, and with
+    `database_url`, that PostgreSQL."""
+    data_dir = _temporary_folder()
     config = StackConfig.from_environ() if use_environ else StackConfig.from_environ({})
     config.data_dir = data_dir
+    if database_url:
+        config.database_url = database_url
     try:
         running = _started(config)
         try:
@@ -65,10 +122,106 @@ def _started(config: StackConfig, attempts: int = 3) -> LocalStack:
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[LocalStack]:
-    """PostgreSQL, the broker, the SMTP and SMS sinks, started once for the whole test session."""
-    with running_stack() as running:
+def postgres() -> Iterator[str]:
+    """The administrative URL of the session's PostgreSQL, started once (both tiers share it)."""
+    with running_postgres() as admin_url:
+        yield admin_url
+
+
+@pytest.fixture(scope="session")
+def stack(postgres: str) -> Iterator[LocalStack]:
+    """The session's PostgreSQL, plus the broker and the SMTP and SMS sinks, started once for the
+    whole test session."""
+    with running_stack(database_url=postgres) as running:
         yield running
+
+
+class MigratedSchemas:
+    """One schema (and login role of the same name) per service folder, migrated on first use and
+    shared by the whole session; tests never commit to it (see `db`). Dropped at the end."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self._schemas: dict[Path, str] = {}
+
+    async def of(self, service_folder: Path) -> str:
+        """The schema of this service folder (the one holding `migrations/`), migrated."""
+        folder = service_folder
+        if folder not in self._schemas:
+            name = f"t_{uuid.uuid4().hex[:10]}"
+            await provision_service(self.admin_url, role=name, schema=name)
+            conn = await asyncpg.connect(
+                url_for_role(self.admin_url, name), server_settings={"search_path": name}
+            )
+            try:
+                await migrate(conn, name, service_migrations(folder))
+            finally:
+                await conn.close()
+            self._schemas[folder] = name
+        return self._schemas[folder]
+
+    async def drop(self) -> None:
+        for name in self._schemas.values():
+            await drop_service(self.admin_url, role=name, schema=name)
+        self._schemas.clear()
+
+
+@pytest.fixture(scope="session")
+def migrated_schemas(postgres: str) -> Iterator[MigratedSchemas]:
+    schemas = MigratedSchemas(postgres)
+    yield schemas
+    asyncio.run(schemas.drop())  # async fixtures run in each test's own loop: none is running here
+
+
+@pytest.fixture
+def service_folder() -> Path:
+    """The folder of the service whose migrations `db` applies; each service's conftest overrides it
+    (`return Path(services.<name>.__file__).parent`)."""
+    raise pytest.UsageError("`db` needs a `service_folder` fixture naming the service under test")
+
+
+@pytest.fixture
+async def db(migrated_schemas: MigratedSchemas, service_folder: Path) -> AsyncIterator[asyncpg.Connection]:
+    """A connection as the service's role, on its migrated schema, inside a transaction that is rolled
+    back after the test: use cases and consumer handlers run on it in milliseconds, and nothing they
+    write outlives the test.
+
+    Everything happens in that one transaction: `now()` is the same for every statement, nothing is
+    committed (no doorbell rings, no relay publishes, no consumer sees it), and a statement that fails
+    aborts the transaction (wrap the expected failure in `db.transaction()`, a savepoint, to go on).
+    What needs commits, the broker or HTTP belongs to the full tier."""
+    schema = await migrated_schemas.of(service_folder)
+    conn = await asyncpg.connect(
+        url_for_role(migrated_schemas.admin_url, schema),
+        server_settings={"search_path": schema, "application_name": "fast-test"},
+        command_timeout=30,
+    )
+    try:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            yield conn
+        finally:
+            await transaction.rollback()
+    finally:
+        await conn.close()
+
+
+FULL_TIER_FIXTURES = frozenset({"stack"})
+"""A test that needs one of these is not fast: it starts the broker and the sinks, often services."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test marked `fast` must not reach the full stack: the fast tier stays fast by construction."""
+    for item in items:
+        if item.get_closest_marker("fast") is None:
+            continue
+        reached = FULL_TIER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if reached or item.get_closest_marker("slow") is not None:
+            raise pytest.UsageError(
+                f"{item.nodeid} is marked fast but needs {sorted(reached) or 'the slow marker'}:"
+                " move it to the full tier or give it the `db` fixture instead"
+            )
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from libs.common.auth import Revocations, TokenVerifier
 from libs.common.http import Problem
 from libs.common.testing import TokenMinter
 
+pytestmark = pytest.mark.fast
+
 CLAIMS = {"account_id": "a1", "tenant_id": "brand-a", "roles": ["partner"], "organisation_id": "o1"}
 
 

@@ -12,6 +12,8 @@ from pydantic import Field
 from libs.common.events import Envelope, EventCatalog, IntegrationEvent, envelope, naming_problems
 from libs.common.logging import bind_correlation
 
+pytestmark = pytest.mark.fast
+
 
 class PointsAwarded(IntegrationEvent):
     """Points were added to a member's account."""

@@ -28,6 +28,8 @@ from libs.common.http import (
 )
 from libs.common.stack import free_port
 
+pytestmark = pytest.mark.fast
+
 Client = TestClient[web.Request, web.Application]
 Serve = Callable[[web.Application], Awaitable[Client]]
 PROBLEM_JSON = "application/problem+json"

@@ -7,6 +7,8 @@ from aiohttp.test_utils import make_mocked_request
 from libs.common.http import Problem, client_address, create_app
 from libs.common.ratelimit import Rate, RateLimiter
 
+pytestmark = pytest.mark.fast
+
 
 class Clock:
     def __init__(self) -> None:

@@ -9,6 +9,8 @@ from pydantic import BaseModel, RootModel, SecretStr, ValidationError
 
 from libs.common.text import MultiLine, SingleLine, text_error, text_errors
 
+pytestmark = pytest.mark.fast
+
 
 @pytest.mark.parametrize(
     ("text", "multiline", "kind"),

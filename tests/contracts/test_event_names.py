@@ -19,6 +19,8 @@ from services.loyalty.app import SPEC as LOYALTY
 from services.notify.app import SPEC as NOTIFY
 from services.ordering.app import SPEC as ORDERING
 
+pytestmark = pytest.mark.fast
+
 SPECS = {spec.name: spec for spec in (IDENTITY, CATALOG, ORDERING, LOYALTY, NOTIFY)}
 PUBLISHED = {event_type: model for spec in SPECS.values() for event_type, model in spec.events.events.items()}
 

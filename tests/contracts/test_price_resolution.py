@@ -19,6 +19,8 @@ import pytest
 from services.catalog import domain as catalog
 from services.ordering import domain as ordering
 
+pytestmark = pytest.mark.fast
+
 SERVICES = {"catalog": catalog, "ordering": ordering}
 
 # The product's brand, another brand, the buyer's organisation and group, and others.

@@ -24,6 +24,8 @@ from services.catalog.domain import (
     moves_under_itself,
 )
 
+pytestmark = pytest.mark.fast
+
 
 def test_codes_compare_upper_cased_and_keep_their_spelling() -> None:
     assert code_key("Sku-1.a_b") == code_key("SKU-1.A_B") == "SKU-1.A_B"

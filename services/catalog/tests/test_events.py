@@ -6,10 +6,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from libs.common.events import envelope
 from services.catalog.app import SPEC
 from services.catalog.domain import OrganisationTerms, PriceEntry, PriceList, Product
 from services.catalog.events import OrganisationTermsChanged, PriceListChanged, ProductCreated, ProductUpdated
+
+pytestmark = pytest.mark.fast
 
 # docs/contracts.md: each event carries the full state of its aggregate.
 CONTRACT_FIELDS = {

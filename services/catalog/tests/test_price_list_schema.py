@@ -11,6 +11,8 @@ from pydantic import ValidationError
 
 from services.catalog.domain import PriceListDetails
 
+pytestmark = pytest.mark.fast
+
 GROUP, ORGANISATION = str(uuid.uuid4()), str(uuid.uuid4())
 
 

@@ -11,6 +11,8 @@ import pytest
 
 from services.catalog.domain import PriceListTerms, Product, resolve_price, unit_price
 
+pytestmark = pytest.mark.fast
+
 AT = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 BRAND, OTHER_BRAND = "b0000000-0000-4000-8000-000000000001", "b0000000-0000-4000-8000-000000000002"

@@ -17,6 +17,8 @@ from libs.common.http import AppRunner
 from libs.common.stack import free_port
 from services.gateway.app import SERVICES, Settings, create_gateway, create_operator
 
+pytestmark = pytest.mark.fast
+
 EVENTS = {
     "loyalty.points.awarded": {
         "topic": "loyalty.points.v1",

@@ -35,6 +35,8 @@ from services.identity.domain import (
     token_digest,
 )
 
+pytestmark = pytest.mark.fast
+
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 

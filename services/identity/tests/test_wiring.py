@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from libs.common.api import openapi_document
 from services.identity import api
 from services.identity.app import SPEC, Settings
+
+pytestmark = pytest.mark.fast
 
 
 def test_the_catalog_keeps_contact_data_and_activation_links_on_internal_topics() -> None:

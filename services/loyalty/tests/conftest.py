@@ -1,8 +1,11 @@
-"""Loyalty under test: one running service per test module, fresh tenants per test, ordering played by hand.
+"""Loyalty under test, in two tiers; ordering and identity are played by hand.
 
-Starting a service costs seconds while its consumer joins its group, so a module shares one running
-service (in a schema and topic prefix of its own) and each test works in tenants of its own: the
-service scopes everything by tenant, so tests cannot see each other's accounts, rules or events.
+- Fast (`books`): the consumer handlers called with the rolled-back connection `db`, as the consumer
+  calls them (one savepoint per event), no broker and no service started.
+- Full (`loyalty`): one running service per test module, fresh tenants per test. Starting a service
+  costs seconds while its consumer joins its group, so a module shares one running service (in a
+  schema and topic prefix of its own) and each test works in tenants of its own: the service scopes
+  everything by tenant, so tests cannot see each other's accounts, rules or events.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -21,7 +25,9 @@ import pytest_asyncio
 from libs.common.events import Envelope
 from libs.common.stack import LocalStack
 from libs.common.testing import ServiceUnderTest, service_under_test, wait_until
+from services.loyalty import consumers, store
 from services.loyalty.app import Settings, build_spec
+from services.loyalty.domain import Account, LedgerEntry
 from tests.contracts.examples import example_event, topic_of
 
 ORDERS_TOPIC = topic_of("ordering.order.submitted")
@@ -198,3 +204,74 @@ class Loyalty:
 def loyalty(service: ServiceUnderTest) -> Loyalty:
     suffix = uuid.uuid4().hex[:8]
     return Loyalty(service, tenant_a=f"brand-a-{suffix}", tenant_b=f"brand-b-{suffix}")
+
+
+@pytest.fixture
+def service_folder() -> Path:
+    """Loyalty's migrations make the schema of `db` (libs/common/testing.py)."""
+    return Path(consumers.__file__).parent
+
+
+@dataclass
+class Books:
+    """One fast test's view of loyalty: its consumer handlers (under the module's default rule) on
+    the rolled-back connection, two tenants, and what a member's account, ledger and events hold."""
+
+    db: asyncpg.Connection
+    tenant_a: str
+    tenant_b: str
+
+    def member(self, tenant_id: str, name: str = "claire") -> Caller:
+        return {"account_id": f"{name}-{tenant_id}", "tenant_id": tenant_id, "roles": ["partner"]}
+
+    @property
+    def member_a(self) -> Caller:
+        return self.member(self.tenant_a)
+
+    @property
+    def member_b(self) -> Caller:
+        return self.member(self.tenant_b)
+
+    def order(self, caller: Caller, total_minor: int, **kwargs: Any) -> Envelope:
+        return order_submitted(caller["tenant_id"], caller["account_id"], total_minor, **kwargs)
+
+    def deleted(self, caller: Caller, **kwargs: Any) -> Envelope:
+        return account_deleted(caller["tenant_id"], caller["account_id"], **kwargs)
+
+    async def apply(self, *events: Envelope) -> None:
+        """Run each event's handler as the consumer does: in a transaction of its own (a savepoint
+        here), which a failing handler leaves without a trace."""
+        table = consumers.handlers(DEFAULT_POINTS_PER_UNIT)
+        for event in events:
+            topic = ACCOUNTS_TOPIC if event.source == "identity" else ORDERS_TOPIC
+            async with self.db.transaction():
+                await table[topic][event.type](self.db, event)
+
+    async def account(self, caller: Caller) -> Account | None:
+        return await store.find_account(self.db, caller["tenant_id"], caller["account_id"])
+
+    async def balance(self, caller: Caller) -> int:
+        account = await self.account(caller)
+        return account.balance if account else 0
+
+    async def ledger(self, caller: Caller) -> list[LedgerEntry]:
+        """The member's entries, newest first."""
+        return await store.ledger(self.db, caller["tenant_id"], caller["account_id"], limit=1000)
+
+    async def points_events(self) -> list[tuple[str, dict[str, Any]]]:
+        """(key, envelope) of each loyalty.points.* event appended to the outbox, oldest first."""
+        rows = await self.db.fetch(
+            "SELECT key, payload FROM outbox WHERE topic = 'loyalty.points.v1' ORDER BY id"
+        )
+        return [(row["key"], json.loads(row["payload"])) for row in rows]
+
+    async def awarded(self) -> list[tuple[str, dict[str, Any]]]:
+        return [(k, e) for k, e in await self.points_events() if e["type"] == "loyalty.points.awarded"]
+
+    async def forfeited(self) -> list[tuple[str, dict[str, Any]]]:
+        return [(k, e) for k, e in await self.points_events() if e["type"] == "loyalty.points.forfeited"]
+
+
+@pytest.fixture
+def books(db: asyncpg.Connection) -> Books:
+    return Books(db, tenant_a="brand-a", tenant_b="brand-b")

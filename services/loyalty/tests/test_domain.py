@@ -7,6 +7,8 @@ import pytest
 from services.loyalty.app import SPEC, Settings
 from services.loyalty.domain import forfeit_points, points_for_order
 
+pytestmark = pytest.mark.fast
+
 
 def test_points_are_n_per_currency_unit_of_the_total() -> None:
     assert points_for_order(1000, 1) == 10

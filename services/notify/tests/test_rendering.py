@@ -36,6 +36,8 @@ from services.notify.domain import (
 from services.notify.store import OutgoingMessage
 from services.notify.templates import POINT_WORDS, SMS_TEMPLATES, TEMPLATES
 
+pytestmark = pytest.mark.fast
+
 ORDER = OrderCopy(
     order_id="3f1c",
     lines=[

@@ -24,6 +24,8 @@ from services.ordering.domain import (
     resolve_price,
 )
 
+pytestmark = pytest.mark.fast
+
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
 BRAND = uuid.uuid4()
 ANYONE = Buyer(organisation_id=None, group_id=None)
