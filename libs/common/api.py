@@ -14,7 +14,7 @@ from pydantic.json_schema import models_json_schema
 
 from libs.common.auth import PRINCIPAL, Principal, Revocations, TokenVerifier, principal
 from libs.common.http import Problem, read_path_parameters
-from libs.common.idempotency import MAX_KEY_LENGTH
+from libs.common.idempotency import MAX_KEY_LENGTH, idempotent
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -138,7 +138,9 @@ class Endpoint:
     response: type[BaseModel] | None = None
     query: type[BaseModel] | None = None  # query parameters, read with `http.read_query`
     status: int = 200
-    idempotent: bool = False  # accepts an Idempotency-Key header; a replay answers the first result
+    # Acts once per Idempotency-Key: a replay answers the first result. The handler acts in the
+    # transaction `idempotency.once` gives it, which also stores its answer (see `idempotent`).
+    idempotent: bool = False
     owner: OwnerLookup | None = None
     upload: tuple[str, ...] = ()  # media types of a raw (file) body, for OpenAPI
     # Problems this route answers beyond those every route of its kind does (see `_operation`),
@@ -202,7 +204,9 @@ _NOT_FOUND = Problem(404, "Not found", type="not-found", detail="no such resourc
 
 def _guarded(endpoint: Endpoint) -> Handler:
     grant = endpoint.roles
-    handler = endpoint.handler
+    handler = (
+        idempotent(endpoint.handler, endpoint.path_parameters) if endpoint.idempotent else endpoint.handler
+    )
     if grant is None:
         if not endpoint.path_parameters:
             return handler
@@ -243,7 +247,7 @@ def _guarded(endpoint: Endpoint) -> Handler:
             if found is None or not found.within(caller, reach):
                 raise _NOT_FOUND
             request[_OWNER] = found
-        return await endpoint.handler(request)
+        return await handler(request)
 
     guarded.__name__ = endpoint.handler.__name__
     return guarded

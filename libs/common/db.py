@@ -13,8 +13,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import structlog
+from aiohttp import web
 
 log = structlog.get_logger(__name__)
+
+POOL = web.AppKey("pool", asyncpg.Pool)
+"""The service's connection pool, on its aiohttp application."""
 
 COMMON_MIGRATIONS = Path(__file__).parent / "migrations"
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

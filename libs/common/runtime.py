@@ -23,6 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from libs.common.api import REVOCATIONS, VERIFIER, Endpoint, add_endpoints, openapi_document
 from libs.common.auth import KeySource, Revocations, TokenVerifier, jwks_source
 from libs.common.consumer import ConsumerConfig, EventConsumer, HandlerTable, list_dead_letters
+from libs.common.db import POOL as POOL
 from libs.common.db import create_pool, migrate, provision_service, service_migrations
 from libs.common.events import EventCatalog
 from libs.common.http import AppRunner, ReadinessCheck, create_app
@@ -35,7 +36,6 @@ from libs.common.settings import ServiceSettings
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
-POOL = web.AppKey("pool", asyncpg.Pool)
 SETTINGS = web.AppKey("settings", ServiceSettings)
 
 ApiSetup = Callable[[web.Application], None]

@@ -4,7 +4,6 @@ tenant browses them, within their organisation's assortment and at their organis
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Literal
 
@@ -146,23 +145,6 @@ def _locale(request: web.Request) -> Locale | None:
     return read_query(request, LocaleQuery).locale
 
 
-async def created_once(
-    request: web.Request,
-    command: str,
-    asked: BaseModel,
-    make: Callable[[asyncpg.Connection], Awaitable[BaseModel]],
-) -> web.Response:
-    """Run a creating command once per Idempotency-Key: a retry answers the first result."""
-    caller = principal(request)
-    once = idempotency.Once.of(request, f"{caller.tenant_id}:{caller.account_id}:{command}", asked)
-    async with request.app[POOL].acquire() as conn, conn.transaction():
-        if (replayed := await once.replay(conn)) is not None:
-            return replayed
-        view = await make(conn)
-        await once.remember(conn, 201, view)
-    return json_response(view, status=201)
-
-
 # --- products ---
 
 
@@ -208,11 +190,10 @@ async def create_product(request: web.Request) -> web.Response:
     caller = principal(request)
     body = await read_json(request, NewProduct)
 
-    async def make(conn: asyncpg.Connection) -> ProductView:
-        product = await commands.create_product(conn, caller.tenant_id, body)
-        return await _view_after_write(conn, request, product.id)
-
-    return await created_once(request, "create_product", body, make)
+    conn = await idempotency.once(request, body)
+    product = await commands.create_product(conn, caller.tenant_id, body)
+    view = await _view_after_write(conn, request, product.id)
+    return json_response(view, status=201)
 
 
 async def update_product(request: web.Request) -> web.Response:
@@ -301,10 +282,9 @@ async def create_brand(request: web.Request) -> web.Response:
     caller = principal(request)
     body = await read_json(request, BrandDetails)
 
-    async def make(conn: asyncpg.Connection) -> BrandView:
-        return BrandView.of(await commands.create_brand(conn, caller.tenant_id, body))
-
-    return await created_once(request, "create_brand", body, make)
+    conn = await idempotency.once(request, body)
+    brand = await commands.create_brand(conn, caller.tenant_id, body)
+    return json_response(BrandView.of(brand), status=201)
 
 
 async def rename_brand(request: web.Request) -> web.Response:
@@ -363,10 +343,9 @@ async def create_category(request: web.Request) -> web.Response:
     caller = principal(request)
     body = await read_json(request, NewCategory)
 
-    async def make(conn: asyncpg.Connection) -> CategoryView:
-        return CategoryView.of(await commands.create_category(conn, caller.tenant_id, body))
-
-    return await created_once(request, "create_category", body, make)
+    conn = await idempotency.once(request, body)
+    category = await commands.create_category(conn, caller.tenant_id, body)
+    return json_response(CategoryView.of(category), status=201)
 
 
 async def change_category(request: web.Request) -> web.Response:

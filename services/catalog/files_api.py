@@ -10,10 +10,10 @@ import re
 import uuid
 from datetime import UTC, datetime
 
-import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from libs.common import idempotency
 from libs.common.api import AUTHENTICATED, Endpoint, owner
 from libs.common.auth import Principal, principal
 from libs.common.http import Problem, json_response, read_query
@@ -31,7 +31,7 @@ from services.catalog.access import (
     the_brand,
     viewer_of,
 )
-from services.catalog.api import created_once, price_for
+from services.catalog.api import price_for
 from services.catalog.domain import ENTITLEMENT_PATTERN, Locale, Name, missing_entitlement
 from services.catalog.files import PDF, Filename, checked_file, download, read_upload
 from services.catalog.files_store import DocumentKind, StoredFile
@@ -105,13 +105,11 @@ async def upload_document(request: web.Request) -> web.Response:
     content = await read_upload(request, request.app[LIMITS].upload_max_bytes)
     file = checked_file(content, query.filename, frozenset({PDF}), f"{query.kind}-{query.period}")
 
-    async def make(conn: asyncpg.Connection) -> DocumentView:
-        document = await files_store.add_document(
-            conn, brand.tenant_id, brand.id, query.kind, query.period, query.title, file, content
-        )
-        return DocumentView.of(document)
-
-    return await created_once(request, f"upload_document:{brand.id}", _asked(query, file), make)
+    conn = await idempotency.once(request, _asked(query, file))
+    document = await files_store.add_document(
+        conn, brand.tenant_id, brand.id, query.kind, query.period, query.title, file, content
+    )
+    return json_response(DocumentView.of(document), status=201)
 
 
 async def list_documents(request: web.Request) -> web.Response:
@@ -263,13 +261,11 @@ async def upload_asset(request: web.Request) -> web.Response:
     content = await read_upload(request, request.app[LIMITS].upload_max_bytes)
     file = checked_file(content, query.filename, ASSET_TYPES, "asset")
 
-    async def make(conn: asyncpg.Connection) -> AssetView:
-        asset = await files_store.add_asset(
-            conn, caller.tenant_id, query.brand_id, query.title, query.required_entitlement, file, content
-        )
-        return AssetView.of(asset, available=True)
-
-    return await created_once(request, "upload_asset", _asked(query, file), make)
+    conn = await idempotency.once(request, _asked(query, file))
+    asset = await files_store.add_asset(
+        conn, caller.tenant_id, query.brand_id, query.title, query.required_entitlement, file, content
+    )
+    return json_response(AssetView.of(asset, available=True), status=201)
 
 
 async def list_assets(request: web.Request) -> web.Response:

@@ -6,17 +6,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from libs.common import idempotency
 from libs.common.api import Endpoint, Owner, owner, path_uuid
 from libs.common.auth import Principal, principal
 from libs.common.http import json_response, read_json, read_query
 from libs.common.runtime import POOL
 from services.catalog import commands, pricing_store
 from services.catalog.access import ADMIN, OWN_ORGANISATION, organisation_of, owned_by_tenant
-from services.catalog.api import created_once
 from services.catalog.domain import GroupDetails, OrganisationTerms, PriceList, PriceListDetails, TermsDetails
 
 # --- customer groups ---
@@ -49,10 +48,9 @@ async def create_group(request: web.Request) -> web.Response:
     caller = principal(request)
     body = await read_json(request, GroupDetails)
 
-    async def make(conn: asyncpg.Connection) -> GroupView:
-        return GroupView.of(await commands.create_group(conn, caller.tenant_id, body))
-
-    return await created_once(request, "create_group", body, make)
+    conn = await idempotency.once(request, body)
+    group = await commands.create_group(conn, caller.tenant_id, body)
+    return json_response(GroupView.of(group), status=201)
 
 
 async def rename_group(request: web.Request) -> web.Response:
@@ -187,10 +185,9 @@ async def create_price_list(request: web.Request) -> web.Response:
     caller = principal(request)
     body = await read_json(request, PriceListDetails)
 
-    async def make(conn: asyncpg.Connection) -> PriceListView:
-        return PriceListView.of(await commands.create_price_list(conn, caller.tenant_id, body))
-
-    return await created_once(request, "create_price_list", body, make)
+    conn = await idempotency.once(request, body)
+    price_list = await commands.create_price_list(conn, caller.tenant_id, body)
+    return json_response(PriceListView.of(price_list), status=201)
 
 
 async def replace_price_list(request: web.Request) -> web.Response:

@@ -491,15 +491,11 @@ async def create_tenant(request: web.Request) -> web.Response:
         locale=body.admin.locale,
         roles=[ADMIN],
     )
-    once = idempotency.Once.of(request, "platform:create_tenant", body, exclude={"admin": {"password"}})
-    async with request.app[POOL].acquire() as conn, conn.transaction():
-        if replayed := await once.replay(conn):
-            return replayed
-        account = await commands.create_tenant(
-            conn, request.app[POLICY], body.tenant_id, body.name, admin, password_hash
-        )
-        created = TenantCreated(tenant_id=body.tenant_id, admin_account_id=account.account_id)
-        await once.remember(conn, 201, created)
+    conn = await idempotency.once(request, body, exclude={"admin": {"password"}}, caller="platform")
+    account = await commands.create_tenant(
+        conn, request.app[POLICY], body.tenant_id, body.name, admin, password_hash
+    )
+    created = TenantCreated(tenant_id=body.tenant_id, admin_account_id=account.account_id)
     return json_response(created, status=201)
 
 
@@ -532,15 +528,9 @@ async def replace_tenant_settings(request: web.Request) -> web.Response:
 async def create_organisation(request: web.Request) -> web.Response:
     caller = principal(request)
     body = await read_json(request, CreateOrganisation)
-    once = idempotency.Once.of(request, f"{caller.tenant_id}:{caller.account_id}:create_organisation", body)
-    async with request.app[POOL].acquire() as conn, conn.transaction():
-        if replayed := await once.replay(conn):
-            return replayed
-        organisation = await commands.create_organisation(
-            conn, caller.tenant_id, body.name, body.customer_code
-        )
-        created = OrganisationView.of(organisation)
-        await once.remember(conn, 201, created)
+    conn = await idempotency.once(request, body)
+    organisation = await commands.create_organisation(conn, caller.tenant_id, body.name, body.customer_code)
+    created = OrganisationView.of(organisation)
     return json_response(created, status=201)
 
 
@@ -588,19 +578,15 @@ async def register_account(request: web.Request) -> web.Response:
     if body.password is not None:
         password_hash = await commands.hash_chosen_password(settings, body.password)
     # The caller is anonymous: the key is unique per tenant and route.
-    once = idempotency.Once.of(request, f"{body.tenant_id}:register_account", body, exclude={"password"})
-    async with pool.acquire() as conn, conn.transaction():
-        if replayed := await once.replay(conn):
-            return replayed
-        organisation_id = await commands.membership_organisation(
-            conn, body.tenant_id, body.organisation_id, body.customer_code
-        )
-        new = _new_account(body.tenant_id, body, [PARTNER], organisation_id)
-        account = await commands.open_account(
-            conn, policy, new, password_hash=password_hash, activation=body.delivery
-        )
-        created = AccountCreated.of(account)
-        await once.remember(conn, 201, created)
+    conn = await idempotency.once(request, body, exclude={"password"}, caller=body.tenant_id)
+    organisation_id = await commands.membership_organisation(
+        conn, body.tenant_id, body.organisation_id, body.customer_code
+    )
+    new = _new_account(body.tenant_id, body, [PARTNER], organisation_id)
+    account = await commands.open_account(
+        conn, policy, new, password_hash=password_hash, activation=body.delivery
+    )
+    created = AccountCreated.of(account)
     return json_response(created, status=201)
 
 
@@ -614,30 +600,24 @@ async def invite_account(request: web.Request) -> web.Response:
         password_hash = await commands.hash_chosen_password(
             settings, body.initial_password, "initial_password"
         )
-    once = idempotency.Once.of(
-        request, f"{caller.tenant_id}:{caller.account_id}:invite_account", body, exclude={"initial_password"}
+    conn = await idempotency.once(request, body, exclude={"initial_password"})
+    organisation_id = await commands.membership_organisation(conn, caller.tenant_id, body.organisation_id)
+    new = _new_account(
+        caller.tenant_id,
+        body,
+        list(body.roles),
+        organisation_id,
+        card_number=body.card_number,
+        password_change_required=password_hash is not None and settings.password_change_at_first_login,
     )
-    async with pool.acquire() as conn, conn.transaction():
-        if replayed := await once.replay(conn):
-            return replayed
-        organisation_id = await commands.membership_organisation(conn, caller.tenant_id, body.organisation_id)
-        new = _new_account(
-            caller.tenant_id,
-            body,
-            list(body.roles),
-            organisation_id,
-            card_number=body.card_number,
-            password_change_required=password_hash is not None and settings.password_change_at_first_login,
-        )
-        account = await commands.open_account(
-            conn,
-            policy,
-            new,
-            password_hash=password_hash,
-            activation=None if password_hash is not None else body.delivery,
-        )
-        created = AccountCreated.of(account)
-        await once.remember(conn, 201, created)
+    account = await commands.open_account(
+        conn,
+        policy,
+        new,
+        password_hash=password_hash,
+        activation=None if password_hash is not None else body.delivery,
+    )
+    created = AccountCreated.of(account)
     return json_response(created, status=201)
 
 
@@ -645,16 +625,12 @@ async def register_team_seller(request: web.Request) -> web.Response:
     caller = principal(request)
     body = await read_json(request, RegisterTeamSeller)
     sponsor = await _caller_account(request)
-    once = idempotency.Once.of(request, f"{caller.tenant_id}:{caller.account_id}:register_team_seller", body)
-    async with request.app[POOL].acquire() as conn, conn.transaction():
-        if replayed := await once.replay(conn):
-            return replayed
-        new = _new_account(caller.tenant_id, body, [SELLER], None, sponsor_id=sponsor.account_id)
-        account = await commands.open_account(
-            conn, request.app[POLICY], new, password_hash=None, activation=body.delivery
-        )
-        created = AccountCreated.of(account)
-        await once.remember(conn, 201, created)
+    conn = await idempotency.once(request, body)
+    new = _new_account(caller.tenant_id, body, [SELLER], None, sponsor_id=sponsor.account_id)
+    account = await commands.open_account(
+        conn, request.app[POLICY], new, password_hash=None, activation=body.delivery
+    )
+    created = AccountCreated.of(account)
     return json_response(created, status=201)
 
 
@@ -671,21 +647,17 @@ async def list_team(request: web.Request) -> web.Response:
 async def register_customer(request: web.Request) -> web.Response:
     caller = principal(request)
     body = await read_json(request, RegisterCustomer)
-    once = idempotency.Once.of(request, f"{caller.tenant_id}:{caller.account_id}:register_customer", body)
-    async with request.app[POOL].acquire() as conn, conn.transaction():
-        if replayed := await once.replay(conn):
-            return replayed
-        new = _new_account(caller.tenant_id, body, [CUSTOMER], None, card_number=body.card_number)
-        account = await commands.open_account(
-            conn,
-            request.app[POLICY],
-            new,
-            password_hash=None,
-            activation=body.delivery,
-            generate_card=body.card_number is None,
-        )
-        created = AccountCreated.of(account)
-        await once.remember(conn, 201, created)
+    conn = await idempotency.once(request, body)
+    new = _new_account(caller.tenant_id, body, [CUSTOMER], None, card_number=body.card_number)
+    account = await commands.open_account(
+        conn,
+        request.app[POLICY],
+        new,
+        password_hash=None,
+        activation=body.delivery,
+        generate_card=body.card_number is None,
+    )
+    created = AccountCreated.of(account)
     return json_response(created, status=201)
 
 

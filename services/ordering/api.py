@@ -108,30 +108,25 @@ class OrderList(RootModel[list[OrderView]]):
 async def submit_order(request: web.Request) -> web.Response:
     caller = principal(request)
     body = await read_json(request, SubmitOrder)
-    once = idempotency.Once.of(request, f"{caller.tenant_id}:{caller.account_id}:submit_order", body)
-    async with request.app[POOL].acquire() as conn, conn.transaction():
-        if (replayed := await once.replay(conn)) is not None:
-            return replayed
-        submitted_at = request.app[CLOCK]()
-        order = _new_order(caller, await _price(conn, caller, body, submitted_at), submitted_at)
-        await store.add_order(conn, order)
-        submitted = OrderSubmitted(
-            order_id=order.order_id,
-            account_id=order.account_id,
-            organisation_id=order.organisation_id,
-            lines=[SubmittedLine.model_validate(line.model_dump()) for line in order.lines],
-            total_minor=order.total_minor,
-            currency=order.currency,
-            submitted_at=order.submitted_at,
-        )
-        await outbox.append(
-            conn,
-            OrderSubmitted.topic,
-            envelope(SERVICE, submitted, subject=str(order.order_id), tenant_id=order.tenant_id),
-        )
-        view = OrderView.of(order)
-        await once.remember(conn, 201, view)
-    return json_response(view, status=201)
+    conn = await idempotency.once(request, body)
+    submitted_at = request.app[CLOCK]()
+    order = _new_order(caller, await _price(conn, caller, body, submitted_at), submitted_at)
+    await store.add_order(conn, order)
+    submitted = OrderSubmitted(
+        order_id=order.order_id,
+        account_id=order.account_id,
+        organisation_id=order.organisation_id,
+        lines=[SubmittedLine.model_validate(line.model_dump()) for line in order.lines],
+        total_minor=order.total_minor,
+        currency=order.currency,
+        submitted_at=order.submitted_at,
+    )
+    await outbox.append(
+        conn,
+        OrderSubmitted.topic,
+        envelope(SERVICE, submitted, subject=str(order.order_id), tenant_id=order.tenant_id),
+    )
+    return json_response(OrderView.of(order), status=201)
 
 
 async def _price(conn: asyncpg.Connection, caller: Principal, body: SubmitOrder, at: datetime) -> PricedOrder:

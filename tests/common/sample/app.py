@@ -46,21 +46,17 @@ async def ping(request: web.Request) -> web.Response:
 async def create_item(request: web.Request) -> web.Response:
     caller = principal(request)
     body = await read_json(request, NewItem)
-    once = idempotency.Once.of(request, f"{caller.tenant_id}:{caller.account_id}:create_item", body)
-    async with request.app[POOL].acquire() as conn, conn.transaction():
-        if (replayed := await once.replay(conn)) is not None:
-            return replayed
-        item = Item(id=uuid.uuid4(), name=body.name)
-        await conn.execute(
-            "INSERT INTO items VALUES ($1, $2, $3, $4, $5)",
-            item.id,
-            caller.tenant_id,
-            caller.organisation_id,
-            caller.account_id,
-            item.name,
-        )
-        await once.remember(conn, 201, item)
-    return json_response(item, status=201)
+    conn = await idempotency.once(request, body)
+    item = Item(id=uuid.uuid4(), name=body.name)
+    await conn.execute(
+        "INSERT INTO items VALUES ($1, $2, $3, $4, $5)",
+        item.id,
+        caller.tenant_id,
+        caller.organisation_id,
+        caller.account_id,
+        item.name,
+    )
+    return json_response(item, status=201, headers={"Location": f"/items/{item.id}"})
 
 
 async def item_owner(request: web.Request, caller: Principal) -> Owner | None:
@@ -129,6 +125,7 @@ ENDPOINTS = [
         body=NewItem,
         response=Item,
         status=201,
+        idempotent=True,
     ),
     Endpoint("GET", "/items", list_items, "The items the caller may see", roles=READERS, response=ItemList),
     Endpoint(
