@@ -6,7 +6,7 @@ import enum
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import hdrs, web
 from pydantic import BaseModel
@@ -28,6 +28,8 @@ class Reach(enum.IntEnum):
 
 
 SELF, ORGANISATION, TENANT = Reach.SELF, Reach.ORGANISATION, Reach.TENANT
+R = TypeVar("R")
+
 ANY_ROLE = "*"
 
 
@@ -187,6 +189,14 @@ def _method_not_allowed(allowed: list[str]) -> Handler:
 def owner(request: web.Request) -> Owner:
     """The owner the route's lookup found (with the resource it loaded)."""
     return request[_OWNER]
+
+
+def owned(request: web.Request, kind: type[R]) -> R:
+    """The resource the route's owner lookup loaded, as the type the handler expects."""
+    resource = request[_OWNER].resource
+    if not isinstance(resource, kind):
+        raise TypeError(f"the owner lookup loaded a {type(resource).__name__}, not a {kind.__name__}")
+    return resource
 
 
 def scope(request: web.Request) -> Scope:

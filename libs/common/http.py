@@ -21,6 +21,7 @@ from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, Histogram, generate_latest
 from pydantic import BaseModel, ValidationError
 
+from libs.common import errors
 from libs.common.logging import bind_correlation
 from libs.common.text import text_error, text_errors
 
@@ -76,6 +77,37 @@ class Problem(Exception):
         self.detail = detail
         self.errors = errors
         self.headers = dict(headers or {})
+
+
+_STATUSES: dict[type[errors.DomainError], int] = {
+    errors.Rejected: 400,
+    errors.Unauthenticated: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.Gone: 410,
+    errors.TooLarge: 413,
+    errors.Invalid: 422,
+    errors.Locked: 423,
+}
+
+
+def problem_of(error: errors.DomainError) -> Problem:
+    """The problem a use case's refusal is answered with: the one place that gives each its status."""
+    status = next((code for kind, code in _STATUSES.items() if isinstance(error, kind)), None)
+    if status is None:
+        raise TypeError(f"{type(error).__name__} is no kind of refusal the HTTP layer knows")
+    headers = {}
+    if isinstance(error, errors.Locked) and error.retry_after is not None:
+        headers["Retry-After"] = str(max(1, int(error.retry_after.total_seconds())))
+    return Problem(
+        status,
+        error.title,
+        type=error.kind,
+        detail=error.detail,
+        errors=[e.as_dict() for e in error.errors] if isinstance(error, errors.Invalid) else None,
+        headers=headers,
+    )
 
 
 def _slug_for(status: int) -> str:
@@ -338,6 +370,8 @@ async def _problem_middleware(request: web.Request, handler: Handler) -> web.Str
         return await handler(request)
     except Problem as problem:
         return _render(request, problem)
+    except errors.DomainError as error:
+        return _render(request, problem_of(error))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

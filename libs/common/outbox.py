@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 import structlog
@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge
 
 from libs.common.db import doorbell_channel, is_infrastructure_error
-from libs.common.events import INTERNAL_PREFIX, Envelope
+from libs.common.events import INTERNAL_PREFIX, Envelope, IntegrationEvent, envelope
 from libs.common.kafka import ensure_topics, is_broker_error, make_producer
 
 log = structlog.get_logger(__name__)
@@ -65,6 +65,23 @@ async def append(
     Callers lock the aggregate's row first, so that for one key the outbox order is commit order.
     """
     await append_raw(conn, topic, key or event.subject, event.to_bytes(), event_id=event.id)
+
+
+async def publish(
+    conn: asyncpg.Connection,
+    source: str,
+    event: IntegrationEvent,
+    *,
+    subject: str,
+    tenant_id: str,
+    time: datetime | None = None,
+    event_id: uuid.UUID | None = None,
+) -> Envelope:
+    """Publish a service's event with the change in the caller's transaction: wrapped in its
+    envelope (the current correlation and causation ids), keyed by its subject, on its topic."""
+    wrapped = envelope(source, event, subject=subject, tenant_id=tenant_id, time=time, event_id=event_id)
+    await append(conn, event.topic, wrapped)
+    return wrapped
 
 
 async def append_raw(

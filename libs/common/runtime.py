@@ -22,6 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from libs.common.api import REVOCATIONS, VERIFIER, Endpoint, add_endpoints, openapi_document
 from libs.common.auth import KeySource, Revocations, TokenVerifier, jwks_source
+from libs.common.clock import CLOCK, Clock, utc_now
 from libs.common.consumer import ConsumerConfig, EventConsumer, HandlerTable, list_dead_letters
 from libs.common.db import POOL as POOL
 from libs.common.db import create_pool, migrate, provision_service, service_migrations
@@ -41,8 +42,9 @@ SETTINGS = web.AppKey("settings", ServiceSettings)
 ApiSetup = Callable[[web.Application], None]
 """Adds a service's routes (and anything they need) to its aiohttp application."""
 
-Worker = Callable[[asyncpg.Pool, ServiceSettings, asyncio.Event], Coroutine[Any, Any, None]]
-"""A background loop of the worker role (e.g. notify's mail dispatcher); returns once the event is set."""
+Worker = Callable[[asyncpg.Pool, asyncio.Event], Coroutine[Any, Any, None]]
+"""A background loop of the worker role (e.g. notify's mail dispatcher); returns once the event is
+set. What it needs besides the pool (its settings, the clock) is bound when the service is composed."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class ServiceSpec:
     endpoints: Sequence[Endpoint] = ()
     api: ApiSetup | None = None  # extra wiring of the api role (clients, key stores…)
     workers: Sequence[Worker] = ()  # extra loops run beside the consumers
+    clock: Clock = utc_now  # the time its handlers read (`libs.common.clock.now`)
 
     @property
     def topics(self) -> list[str]:
@@ -181,6 +184,7 @@ def build_app(service: Service, *, with_api: bool) -> web.Application:
     )
     app[POOL] = service.pool
     app[SETTINGS] = service.settings
+    app[CLOCK] = service.spec.clock
     spec = service.spec
     app.router.add_get("/events.json", _serve_json(spec.events.json_schemas()))
     if feed is not None:  # the api role
@@ -193,6 +197,11 @@ def build_app(service: Service, *, with_api: bool) -> web.Application:
             spec.api(app)
         add_endpoints(app, spec.endpoints)
     return app
+
+
+def worker_name(worker: Worker) -> str:
+    """A worker's function name (its task name and log field), through `functools.partial`."""
+    return getattr(worker, "__name__", None) or getattr(worker, "func", worker).__name__
 
 
 def _revocation_feed(settings: ServiceSettings) -> RevocationFeed:
@@ -289,9 +298,7 @@ async def start(
         stopping = asyncio.Event()
         if settings.role in ("all", "worker", "consumer"):
             for worker in spec.workers:
-                tasks.append(
-                    asyncio.create_task(worker(service.pool, settings, stopping), name=worker.__name__)
-                )
+                tasks.append(asyncio.create_task(worker(service.pool, stopping), name=worker_name(worker)))
         app = build_app(service, with_api=settings.role in ("all", "api"))
         if configure is not None:
             configure(app)

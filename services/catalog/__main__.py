@@ -1,6 +1,7 @@
 """`python -m services.catalog`: the only place that reads the environment."""
 
 from libs.common.runtime import main
-from services.catalog.app import SPEC, Settings
+from services.catalog.app import Settings, build_spec
 
-main(SPEC, Settings())
+settings = Settings()
+main(build_spec(settings), settings)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
 import asyncpg
@@ -45,9 +44,6 @@ class Limits:
     import_max_lines: int
 
 
-Clock = Callable[[], datetime]
-CLOCK: web.AppKey[Clock] = web.AppKey("clock")
-"""The time prices are resolved at: validity dates take effect at their instant, with no event."""
 LIMITS = web.AppKey("limits", Limits)
 
 

@@ -14,13 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel
 from libs.common import idempotency
 from libs.common.api import AUTHENTICATED, Endpoint, Owner, owner, path_uuid
 from libs.common.auth import Principal, principal
+from libs.common.clock import now
 from libs.common.http import Problem, json_response, read_json, read_query
 from libs.common.runtime import POOL
 from services.catalog import commands, store
 from services.catalog.access import (
     ADMIN,
-    CLOCK,
-    Clock,
     brand_owner,
     is_admin,
     owned_by_tenant,
@@ -136,11 +135,6 @@ class LocaleQuery(BaseModel):
     locale: Locale | None = Field(None, description="Locale of `display_name`: fr, en or ru")
 
 
-def _now(request: web.Request) -> datetime:
-    clock: Clock = request.app[CLOCK]
-    return clock()
-
-
 def _locale(request: web.Request) -> Locale | None:
     return read_query(request, LocaleQuery).locale
 
@@ -183,7 +177,7 @@ async def _view_after_write(
     viewer = viewer_of(principal(request))
     shown = await store.shown_by_id(conn, viewer, product_id)
     assert shown is not None, "admins see every product of their tenant"
-    return ProductView.of(shown, viewer, _now(request))
+    return ProductView.of(shown, viewer, now(request))
 
 
 async def create_product(request: web.Request) -> web.Response:
@@ -222,7 +216,7 @@ async def list_products(request: web.Request) -> web.Response:
     )
     found = await store.browse(request.app[POOL], viewer, filters)
     page, more = found[: query.limit], len(found) > query.limit
-    at = _now(request)
+    at = now(request)
     return json_response(
         ProductPage(
             items=[ProductView.of(shown, viewer, at, query.locale) for shown in page],
@@ -233,12 +227,12 @@ async def list_products(request: web.Request) -> web.Response:
 
 async def get_product(request: web.Request) -> web.Response:
     viewer = viewer_of(principal(request))
-    return json_response(ProductView.of(_shown(request), viewer, _now(request), _locale(request)))
+    return json_response(ProductView.of(_shown(request), viewer, now(request), _locale(request)))
 
 
 async def get_product_by_code(request: web.Request) -> web.Response:
     viewer = viewer_of(principal(request))
-    return json_response(ProductView.of(_shown(request), viewer, _now(request), _locale(request)))
+    return json_response(ProductView.of(_shown(request), viewer, now(request), _locale(request)))
 
 
 class ProductPrice(PriceView):
@@ -248,7 +242,7 @@ class ProductPrice(PriceView):
 
 async def get_product_price(request: web.Request) -> web.Response:
     shown = _shown(request)
-    at = _now(request)
+    at = now(request)
     price = PriceView.of(price_for(shown, viewer_of(principal(request)), at))
     return json_response(ProductPrice(**price.model_dump(), product_id=shown.product.id, at=at))
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
 from pydantic import Field
 
+from libs.common.clock import Clock, utc_now
 from libs.common.events import EventCatalog
-from libs.common.runtime import SETTINGS, ServiceSpec
+from libs.common.runtime import ServiceSpec
 from libs.common.settings import ServiceSettings
 from services.catalog import api, consumers, files_api, imports_api, pricing_api
-from services.catalog.access import CLOCK, LIMITS, Limits
+from services.catalog.access import LIMITS, Limits
 from services.catalog.events import EVENTS, SERVICE
 
 
@@ -31,30 +31,24 @@ class Settings(ServiceSettings):
         5_000, gt=0, description="Most lines (besides the header) in one import file"
     )
 
-    @classmethod
-    def of(cls, settings: ServiceSettings) -> Settings:
-        """Catalog's settings from whatever the runtime holds (tests may pass the shared base class,
-        whose missing fields take their defaults here: only `__main__` reads the environment)."""
-        return settings if isinstance(settings, cls) else cls.model_construct(**settings.model_dump())
-
     def limits(self) -> Limits:
         return Limits(self.upload_max_bytes, self.import_max_bytes, self.import_max_lines)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
+    """The service under these settings. Prices are resolved at the clock's time: validity dates
+    take effect at their instant, with no event."""
+    limits = settings.limits()
 
+    def setup_api(app: web.Application) -> None:
+        app[LIMITS] = limits
 
-def _setup_api(app: web.Application) -> None:
-    app[LIMITS] = Settings.of(app[SETTINGS]).limits()
-    app[CLOCK] = _now
-
-
-SPEC = ServiceSpec(
-    name=SERVICE,
-    folder=Path(__file__).parent,
-    events=EventCatalog(SERVICE, EVENTS),
-    handlers=consumers.HANDLERS,
-    endpoints=[*api.ENDPOINTS, *pricing_api.ENDPOINTS, *files_api.ENDPOINTS, *imports_api.ENDPOINTS],
-    api=_setup_api,
-)
+    return ServiceSpec(
+        name=SERVICE,
+        folder=Path(__file__).parent,
+        events=EventCatalog(SERVICE, EVENTS),
+        handlers=consumers.HANDLERS,
+        endpoints=[*api.ENDPOINTS, *pricing_api.ENDPOINTS, *files_api.ENDPOINTS, *imports_api.ENDPOINTS],
+        api=setup_api,
+        clock=clock,
+    )

@@ -16,12 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel
 from libs.common import idempotency
 from libs.common.api import AUTHENTICATED, Endpoint, owner
 from libs.common.auth import Principal, principal
+from libs.common.clock import now
 from libs.common.http import Problem, json_response, read_query
 from libs.common.runtime import POOL
 from services.catalog import files_store, pricing_store, store
 from services.catalog.access import (
     ADMIN,
-    CLOCK,
     LIMITS,
     brand_owner,
     invalid,
@@ -169,7 +169,7 @@ async def price_list_file(request: web.Request) -> web.Response:
     locale = read_query(request, PriceListFileQuery).locale
     caller = principal(request)
     viewer = viewer_of(caller)
-    at = request.app[CLOCK]()
+    at = now(request)
     rows = []
     for shown in await store.shown_of_brand(request.app[POOL], viewer, brand.id):
         price = price_for(shown, viewer, at)

@@ -1,6 +1,7 @@
 """`python -m services.identity`: the only place that reads the environment."""
 
 from libs.common.runtime import main
-from services.identity.app import SPEC, Settings
+from services.identity.app import Settings, build_spec
 
-main(SPEC, Settings())
+settings = Settings()
+main(build_spec(settings), settings)

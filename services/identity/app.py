@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,10 +13,11 @@ import structlog
 from aiohttp import web
 from pydantic import Field
 
+from libs.common.clock import Clock, utc_now
 from libs.common.db import INFRASTRUCTURE_ERRORS
 from libs.common.events import EventCatalog
 from libs.common.ratelimit import Rate
-from libs.common.runtime import SETTINGS, ServiceSpec
+from libs.common.runtime import ServiceSpec
 from libs.common.settings import ServiceSettings
 from services.identity import api, commands, session_api
 from services.identity.commands import Policy
@@ -87,13 +89,7 @@ class Settings(ServiceSettings):
         " unset or empty: both are refused",
     )
 
-    @classmethod
-    def of(cls, settings: ServiceSettings) -> Settings:
-        """Identity's settings from whatever the runtime holds (tests may pass the shared base class,
-        whose missing fields take their defaults here: only `__main__` reads the environment)."""
-        return settings if isinstance(settings, cls) else cls.model_construct(**settings.model_dump())
-
-    def policy(self) -> Policy:
+    def policy(self, clock: Clock = utc_now) -> Policy:
         return Policy(
             public_url=self.public_url.rstrip("/"),
             activation_ttl=timedelta(hours=self.activation_ttl_hours),
@@ -108,25 +104,17 @@ class Settings(ServiceSettings):
             inactivity_batch=self.inactivity_sweep_batch,
             sign_in_failure_window=timedelta(minutes=self.sign_in_failure_window_minutes),
             sign_in_delay_cap=timedelta(seconds=self.sign_in_delay_cap_s),
+            clock=clock,
         )
 
     def limits(self) -> Limits:
         return Limits.of(self.sign_in_limit, self.registration_limit, self.message_limit, self.code_limit)
 
 
-def _setup_api(app: web.Application) -> None:
-    settings = Settings.of(app[SETTINGS])
-    if not settings.platform_key:
-        log.warning("PLATFORM_KEY is not set: creating tenants and rotating signing keys by API are off")
-    api.setup(app, settings.policy(), settings.limits())
-
-
 async def sweep_inactive_accounts(
-    pool: asyncpg.Pool, settings: ServiceSettings, stopping: asyncio.Event
+    pool: asyncpg.Pool, stopping: asyncio.Event, *, policy: Policy, interval_s: float
 ) -> None:
     """The worker that deletes inactive accounts: at start, then every interval, until stopped."""
-    identity = Settings.of(settings)
-    policy = identity.policy()
     while not stopping.is_set():
         try:
             deleted = await commands.sweep_inactive_accounts(pool, policy)
@@ -140,7 +128,7 @@ async def sweep_inactive_accounts(
             if deleted:
                 log.info("inactive accounts deleted", count=deleted)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), identity.inactivity_sweep_interval_s)
+            await asyncio.wait_for(stopping.wait(), interval_s)
 
 
 EVENTS = EventCatalog(
@@ -161,12 +149,26 @@ EVENTS = EventCatalog(
     ],
 )
 
-SPEC = ServiceSpec(
-    name=SERVICE,
-    folder=Path(__file__).parent,
-    events=EVENTS,
-    handlers=HANDLERS,
-    endpoints=[*api.ENDPOINTS, *session_api.ENDPOINTS],
-    api=_setup_api,
-    workers=[sweep_inactive_accounts],
-)
+
+def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
+    """The service under these settings; its use cases, handlers and sweep read this clock."""
+    policy, limits = settings.policy(clock), settings.limits()
+
+    def setup_api(app: web.Application) -> None:
+        if not settings.platform_key:
+            log.warning("PLATFORM_KEY is not set: creating tenants and rotating signing keys by API are off")
+        api.setup(app, policy, limits)
+
+    sweep = functools.partial(
+        sweep_inactive_accounts, policy=policy, interval_s=settings.inactivity_sweep_interval_s
+    )
+    return ServiceSpec(
+        name=SERVICE,
+        folder=Path(__file__).parent,
+        events=EVENTS,
+        handlers=HANDLERS,
+        endpoints=[*api.ENDPOINTS, *session_api.ENDPOINTS],
+        api=setup_api,
+        workers=[sweep],
+        clock=clock,
+    )

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from libs.common.clock import Clock, utc_now
 from libs.common.events import EventCatalog
 from libs.common.runtime import ServiceSpec
 from libs.common.settings import ServiceSettings
@@ -25,7 +26,7 @@ class Settings(ServiceSettings):
     )
 
 
-def build_spec(settings: Settings) -> ServiceSpec:
+def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
     """The service under these settings.
 
     Consumer handlers are given only a connection and an event, so the settings they need are
@@ -39,8 +40,5 @@ def build_spec(settings: Settings) -> ServiceSpec:
         handlers=consumers.handlers(default),
         endpoints=api.ENDPOINTS,
         api=api.configure(default),
+        clock=clock,
     )
-
-
-# The service with default settings, read from no environment; `__main__` builds it from the environment.
-SPEC = build_spec(Settings.model_construct())

@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from email.charset import QP, Charset
 from email.header import Header
 from email.mime.nonmultipart import MIMENonMultipart
@@ -24,23 +24,18 @@ import aiosmtplib
 import asyncpg
 import structlog
 
+from libs.common.clock import Clock, utc_now
 from libs.common.db import Doorbell, doorbell_channel, is_infrastructure_error
-from libs.common.settings import ServiceSettings
 from services.notify import store
 from services.notify.domain import CHANNELS, Channel, Retry, after_refusal
 from services.notify.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-Clock = Callable[[], datetime]
 SMTP_TIMEOUT_S = 15.0
 MAX_PAUSE_S = 30.0  # longest wait between tries while a provider or the database is away
 # The SMS provider is busy, not refusing: wait and try again without counting a refusal.
 SMS_RETRY_LATER = frozenset({408, 425, 429})
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Refused(Exception):
@@ -429,18 +424,19 @@ class _Backoff:
         self.failures, self.resume_at = 0, 0.0
 
 
-async def dispatch_messages(pool: asyncpg.Pool, settings: ServiceSettings, stopping: asyncio.Event) -> None:
+async def dispatch_messages(
+    pool: asyncpg.Pool, stopping: asyncio.Event, *, settings: Settings, clock: Clock = utc_now
+) -> None:
     """Worker loop: send queued messages until `stopping` is set. Looks as soon as a message is
     queued (the queue's doorbell rings), at the latest every `dispatch_poll_s`, at once after a
     full batch. A channel whose provider is away pauses with back-off while the other goes on; a
     database outage pauses everything; neither ends the loop.
 
     """
-    config = Settings.of(settings)
-    doorbell = Doorbell(pool, doorbell_channel("queue", config.db_schema))  # migrations/0003
-    ways = transports(config, utc_now)
+    doorbell = Doorbell(pool, doorbell_channel("queue", settings.db_schema))  # migrations/0003
+    ways = transports(settings, clock)
     try:
-        await _dispatch_until_stopped(pool, config, stopping, doorbell, ways)
+        await _dispatch_until_stopped(pool, settings, stopping, doorbell, ways, clock)
     finally:
         await doorbell.close()
         await close_transports(ways)
@@ -452,6 +448,7 @@ async def _dispatch_until_stopped(
     stopping: asyncio.Event,
     doorbell: Doorbell,
     ways: Ways,
+    clock: Clock,
 ) -> None:
     loop = asyncio.get_running_loop()
     database = _Backoff()
@@ -461,7 +458,7 @@ async def _dispatch_until_stopped(
         full = False
         if ready and database.ready(loop.time()):
             try:
-                result = await dispatch_once(pool, config, channels=ready, ways=ways)
+                result = await dispatch_once(pool, config, clock=clock, channels=ready, ways=ways)
             except Exception as exc:  # the loop outlives any failure; the messages stay queued
                 if is_infrastructure_error(exc):
                     log.warning("dispatch paused: database unavailable", error=repr(exc))

@@ -19,8 +19,3 @@ class Settings(ServiceSettings):
     dispatch_connections: int = Field(
         4, ge=1, description="Connections to a provider a batch is sent over at once"
     )
-
-    @classmethod
-    def of(cls, settings: ServiceSettings) -> Settings:
-        """Notify's settings from whatever a worker is handed (tests may pass the shared base class)."""
-        return settings if isinstance(settings, cls) else cls(**settings.model_dump())

@@ -1,6 +1,7 @@
 """`python -m services.ordering`: the only place that reads the environment."""
 
 from libs.common.runtime import main
-from services.ordering.app import SPEC, Settings
+from services.ordering.app import Settings, build_spec
 
-main(SPEC, Settings())
+settings = Settings()
+main(build_spec(settings), settings)

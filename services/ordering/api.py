@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import asyncpg
 from aiohttp import web
@@ -13,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel
 from libs.common import idempotency, outbox
 from libs.common.api import ORGANISATION, SELF, TENANT, Endpoint, Owner, grant, owner, path_uuid, roles, scope
 from libs.common.auth import Principal, principal
+from libs.common.clock import now
 from libs.common.events import envelope
 from libs.common.http import Problem, json_response, read_json, read_query
 from libs.common.runtime import POOL
@@ -29,23 +29,6 @@ from services.ordering.events import SERVICE, OrderSubmitted, SubmittedLine
 
 MAX_LINES = 200
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
-
-Clock = Callable[[], datetime]
-"""The submission instant: prices are those valid then (tests move it to cross validity dates)."""
-CLOCK = web.AppKey[Clock]("ordering_clock")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def with_clock(clock: Clock) -> Callable[[web.Application], None]:
-    """The api role's wiring: the clock submissions read."""
-
-    def install(app: web.Application) -> None:
-        app[CLOCK] = clock
-
-    return install
 
 
 class OrderQuery(BaseModel):
@@ -109,7 +92,7 @@ async def submit_order(request: web.Request) -> web.Response:
     caller = principal(request)
     body = await read_json(request, SubmitOrder)
     conn = await idempotency.once(request, body)
-    submitted_at = request.app[CLOCK]()
+    submitted_at = now(request)  # prices are those valid then
     order = _new_order(caller, await _price(conn, caller, body, submitted_at), submitted_at)
     await store.add_order(conn, order)
     submitted = OrderSubmitted(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from libs.common.clock import Clock, utc_now
 from libs.common.events import EventCatalog
 from libs.common.runtime import ServiceSpec
 from libs.common.settings import ServiceSettings
-from services.ordering.api import ENDPOINTS, Clock, utc_now, with_clock
+from services.ordering.api import ENDPOINTS
 from services.ordering.consumers import HANDLERS
 from services.ordering.events import SERVICE, OrderSubmitted
 
@@ -17,16 +18,13 @@ class Settings(ServiceSettings):
     http_port: int = 8083
 
 
-def build_spec(clock: Clock = utc_now) -> ServiceSpec:
-    """The service; tests give it a clock they can move (price list validity)."""
+def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
+    """The service under these settings; tests give it a clock they can move (price list validity)."""
     return ServiceSpec(
         name=SERVICE,
         folder=Path(__file__).parent,
         events=EventCatalog(SERVICE, [OrderSubmitted]),
         handlers=HANDLERS,
         endpoints=ENDPOINTS,
-        api=with_clock(clock),
+        clock=clock,
     )
-
-
-SPEC = build_spec()

@@ -17,13 +17,23 @@ from typing import Any
 
 from libs.common.events import EventCatalog
 from libs.common.runtime import ServiceSpec
-from services.catalog.app import SPEC as CATALOG
-from services.identity.app import SPEC as IDENTITY
-from services.loyalty.app import SPEC as LOYALTY
-from services.notify.app import SPEC as NOTIFY
-from services.ordering.app import SPEC as ORDERING
+from services.catalog import app as catalog_app
+from services.identity import app as identity_app
+from services.loyalty import app as loyalty_app
+from services.notify import app as notify_app
+from services.ordering import app as ordering_app
 
-SPECS: dict[str, ServiceSpec] = {spec.name: spec for spec in (IDENTITY, CATALOG, ORDERING, LOYALTY, NOTIFY)}
+SPECS: dict[str, ServiceSpec] = {
+    spec.name: spec
+    for spec in (
+        identity_app.build_spec(identity_app.Settings()),
+        catalog_app.build_spec(catalog_app.Settings()),
+        ordering_app.build_spec(ordering_app.Settings()),
+        loyalty_app.build_spec(loyalty_app.Settings()),
+        notify_app.build_spec(notify_app.Settings()),
+    )
+}
+"""Every service composed with its default settings."""
 FOLDER = Path(__file__).resolve().parents[2] / "docs" / "events"
 
 Document = dict[str, Any]

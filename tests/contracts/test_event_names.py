@@ -13,15 +13,10 @@ from libs.common.events import is_internal_topic, naming_problems
 from libs.common.kafka import dlq_topic
 from libs.common.outbox import RelayConfig
 from libs.common.runtime import ServiceSpec
-from services.catalog.app import SPEC as CATALOG
-from services.identity.app import SPEC as IDENTITY
-from services.loyalty.app import SPEC as LOYALTY
-from services.notify.app import SPEC as NOTIFY
-from services.ordering.app import SPEC as ORDERING
+from tests.contracts.export import SPECS
 
 pytestmark = pytest.mark.fast
 
-SPECS = {spec.name: spec for spec in (IDENTITY, CATALOG, ORDERING, LOYALTY, NOTIFY)}
 PUBLISHED = {event_type: model for spec in SPECS.values() for event_type, model in spec.events.events.items()}
 
 

@@ -17,17 +17,13 @@ import pytest_asyncio
 
 from libs.common.api import ANY_ROLE, TENANT, Endpoint
 from libs.common.devrun import Platform
-from services.catalog.app import SPEC as CATALOG
-from services.identity.app import SPEC as IDENTITY
-from services.loyalty.app import SPEC as LOYALTY
-from services.notify.app import SPEC as NOTIFY
-from services.ordering.app import SPEC as ORDERING
+from tests.contracts.export import SPECS
 from tests.e2e.conftest import Api, eventually
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 
 ROLES = ("admin", "shop", "partner", "validator", "seller", "customer")
-TABLES = {spec.name: spec.endpoints for spec in (IDENTITY, CATALOG, ORDERING, LOYALTY, NOTIFY)}
+TABLES = {name: spec.endpoints for name, spec in SPECS.items()}
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
 

@@ -21,7 +21,7 @@ import pytest_asyncio
 from libs.common.events import Envelope
 from libs.common.stack import LocalStack
 from libs.common.testing import ServiceUnderTest, service_under_test, wait_until
-from services.catalog.app import SPEC, Settings
+from services.catalog.app import Settings, build_spec
 from tests.contracts.examples import example_event, topic_of
 
 PRODUCTS_TOPIC = "catalog.product.v1"
@@ -51,7 +51,7 @@ def organisation_event(
 async def service(stack: LocalStack) -> AsyncIterator[ServiceUnderTest]:
     async with service_under_test(
         stack,
-        SPEC,
+        build_spec,
         "catalog",
         Settings,
         upload_max_bytes=UPLOAD_MAX_BYTES,

@@ -9,8 +9,10 @@ import pytest
 
 from libs.common.api import Endpoint
 from services.catalog.access import ADMIN
-from services.catalog.app import SPEC
+from services.catalog.app import Settings, build_spec
 from services.catalog.tests.conftest import Catalog
+
+SPEC = build_spec(Settings())
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

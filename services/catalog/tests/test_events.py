@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 from libs.common.events import envelope
-from services.catalog.app import SPEC
+from services.catalog.app import Settings, build_spec
 from services.catalog.domain import OrganisationTerms, PriceEntry, PriceList, Product
 from services.catalog.events import OrganisationTermsChanged, PriceListChanged, ProductCreated, ProductUpdated
+
+SPEC = build_spec(Settings())
 
 pytestmark = pytest.mark.fast
 

@@ -21,7 +21,7 @@ import pytest_asyncio
 from libs.common.db import create_pool, drop_service, provision_service
 from libs.common.stack import LocalStack
 from libs.common.testing import Isolated, rows_holding, service_running
-from services.identity.app import SPEC
+from services.identity.app import build_spec
 from services.identity.tests.credentials_support import PLATFORM_KEY, identity_settings
 
 PASSWORD = "Correct-Horse-9"
@@ -177,7 +177,7 @@ class Identity:
 async def identity(isolated: Isolated, pool: asyncpg.Pool) -> AsyncIterator[Identity]:
     # No `tokens`: identity must verify tokens with its own keys.
     settings = identity_settings(isolated)
-    async with service_running(SPEC, settings) as url, aiohttp.ClientSession() as http:
+    async with service_running(build_spec(settings), settings) as url, aiohttp.ClientSession() as http:
         yield Identity(http, url, pool)
 
 
@@ -190,7 +190,7 @@ async def shared_identity(stack: LocalStack) -> AsyncIterator[Identity]:
     try:
         db = await create_pool(isolated.database_url, name, max_size=5)
         settings = identity_settings(isolated)
-        async with service_running(SPEC, settings) as url, aiohttp.ClientSession() as http:
+        async with service_running(build_spec(settings), settings) as url, aiohttp.ClientSession() as http:
             yield Identity(http, url, db)
         await db.close()
     finally:

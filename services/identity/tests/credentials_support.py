@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import json
 import secrets
 import statistics
@@ -32,7 +31,7 @@ from libs.common.runtime import start
 from libs.common.testing import Isolated, running_stack
 from services.identity import passwords
 from services.identity.api import POLICY
-from services.identity.app import SPEC, Settings
+from services.identity.app import Settings, build_spec
 from services.identity.commands import Policy
 
 PASSWORD = "Correct-Horse-9"
@@ -156,12 +155,11 @@ async def identity_running(
     clock = FakeClock()
     policies: list[Policy] = []
 
-    def use_clock(app: web.Application) -> None:
-        app[POLICY] = dataclasses.replace(app[POLICY], clock=clock)
+    def keep_policy(app: web.Application) -> None:
         policies.append(app[POLICY])
 
     running_settings = identity_settings(isolated, **settings)
-    running = await start(SPEC, running_settings, configure=use_clock)
+    running = await start(build_spec(running_settings, clock), running_settings, configure=keep_policy)
     try:
         async with aiohttp.ClientSession() as http:
             url = f"http://127.0.0.1:{running_settings.http_port}"

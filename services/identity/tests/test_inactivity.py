@@ -17,7 +17,7 @@ from libs.common.events import Envelope
 from libs.common.stack import LocalStack
 from libs.common.testing import ServiceUnderTest, service_under_test, wait_until
 from services.identity import app, commands
-from services.identity.app import SPEC, Settings
+from services.identity.app import Settings, build_spec
 from services.identity.consumers import record_last_order
 from services.identity.tests.conftest import Identity
 from services.identity.tests.credentials_support import PLATFORM_KEY, RAISED_LIMITS
@@ -127,8 +127,8 @@ async def test_the_worker_sweeps_at_start_and_then_every_interval(identity: Iden
     await identity.settings(admin, delete_without_order_days=90)
     await identity.registered(tenant, "old@example.test", password=None)
     stopping = asyncio.Event()
-    settings = Settings(inactivity_sweep_interval_s=0.05)
-    worker = asyncio.create_task(app.sweep_inactive_accounts(identity.db, settings, stopping))
+    sweep = app.sweep_inactive_accounts(identity.db, stopping, policy=Settings().policy(), interval_s=0.05)
+    worker = asyncio.create_task(sweep)
     try:
         await identity.registered(tenant, "later@example.test", password=None)
         await identity.db.execute(
@@ -150,7 +150,7 @@ async def test_the_worker_sweeps_at_start_and_then_every_interval(identity: Iden
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def running(stack: LocalStack) -> AsyncIterator[ServiceUnderTest]:
     async with service_under_test(
-        stack, SPEC, "identity", Settings, platform_key=PLATFORM_KEY, **RAISED_LIMITS
+        stack, build_spec, "identity", Settings, platform_key=PLATFORM_KEY, **RAISED_LIMITS
     ) as service:
         yield service
 

@@ -13,7 +13,7 @@ import pytest
 from libs.common.db import migrate, service_migrations
 from libs.common.events import Envelope
 from libs.common.testing import Isolated
-from services.identity.app import SPEC
+from services.identity.app import Settings, build_spec
 from services.identity.events import OrganisationCreated, OrganisationUpdated
 from services.identity.tests.conftest import Identity
 
@@ -55,7 +55,7 @@ async def test_an_organisation_is_announced_when_created_and_renamed_never_with_
 async def test_the_migration_announces_each_existing_organisation_exactly_once(
     isolated: Isolated, pool: asyncpg.Pool
 ) -> None:
-    migrations = service_migrations(SPEC.folder)
+    migrations = service_migrations(build_spec(Settings()).folder)
     before = migrations[: [m.name for m in migrations].index(ANNOUNCING_MIGRATION)]
     organisations = {uuid.uuid4(): "Pharmacie du Marché", uuid.uuid4(): 'Pharmacie l\'Étoile "Gare"'}
     async with pool.acquire() as conn:

@@ -6,9 +6,8 @@ from typing import Any
 
 import aiohttp
 
-from libs.common.settings import ServiceSettings
 from libs.common.testing import Isolated, service_running
-from services.identity.app import SPEC
+from services.identity.app import Settings, build_spec
 from services.identity.tests.conftest import PASSWORD, Identity
 from services.identity.tests.credentials_support import PLATFORM_KEY
 
@@ -31,8 +30,8 @@ async def test_creating_a_tenant_needs_the_platform_key(identity: Identity) -> N
 
 
 async def test_without_a_platform_key_no_key_creates_a_tenant(isolated: Isolated) -> None:
-    settings = ServiceSettings(**isolated.settings("identity", role="api"))  # no PLATFORM_KEY given
-    async with service_running(SPEC, settings) as url, aiohttp.ClientSession() as http:
+    settings = Settings(**isolated.settings("identity", role="api"))  # no PLATFORM_KEY given
+    async with service_running(build_spec(settings), settings) as url, aiohttp.ClientSession() as http:
         for key in ("dev-platform-key", "", PLATFORM_KEY):
             async with http.post(
                 url + "/tenants", json=tenant_body("brand-x"), headers={"X-Platform-Key": key}

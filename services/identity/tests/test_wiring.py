@@ -5,8 +5,12 @@ from __future__ import annotations
 import pytest
 
 from libs.common.api import openapi_document
+from libs.common.runtime import worker_name
 from services.identity import api
-from services.identity.app import SPEC, Settings
+from services.identity.app import Settings, build_spec
+
+SPEC = build_spec(Settings())
+
 
 pytestmark = pytest.mark.fast
 
@@ -88,4 +92,4 @@ def test_identity_consumes_submitted_orders_and_runs_the_inactivity_sweep() -> N
     assert {topic: sorted(types) for topic, types in SPEC.handlers.items()} == {
         "ordering.order.v1": ["ordering.order.submitted"]
     }
-    assert [worker.__name__ for worker in SPEC.workers] == ["sweep_inactive_accounts"]
+    assert [worker_name(worker) for worker in SPEC.workers] == ["sweep_inactive_accounts"]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from services.loyalty.app import SPEC, Settings
+from services.loyalty.app import Settings, build_spec
 from services.loyalty.domain import forfeit_points, points_for_order
+
+SPEC = build_spec(Settings())
 
 pytestmark = pytest.mark.fast
 

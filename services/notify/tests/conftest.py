@@ -19,7 +19,7 @@ from libs.common.db import migrate, service_migrations
 from libs.common.events import Envelope
 from libs.common.stack import LocalStack, Sms, SmsSink, SmtpSink
 from libs.common.testing import Isolated, ServiceUnderTest, service_under_test
-from services.notify.app import SPEC, Settings
+from services.notify.app import Settings, build_spec
 from tests.contracts.examples import example_event, examples, topic_of
 
 TENANT = "brand-a"
@@ -62,7 +62,7 @@ def sms_sink(stack: LocalStack) -> SmsSink:
 async def notify_running(stack: LocalStack, **overrides: Any) -> AsyncIterator[ServiceUnderTest]:
     """Notify with every role (API, consumers, dispatcher), for a whole test module."""
     async with service_under_test(
-        stack, SPEC, "notify", Settings, dispatch_poll_s=0.1, **overrides
+        stack, build_spec, "notify", Settings, dispatch_poll_s=0.1, **overrides
     ) as running:
         yield running
 
@@ -71,7 +71,7 @@ async def notify_running(stack: LocalStack, **overrides: Any) -> AsyncIterator[S
 async def notify_db(isolated: Isolated, pool: asyncpg.Pool) -> asyncpg.Pool:
     """The test's schema with notify's tables, without running the service."""
     async with pool.acquire() as conn:
-        await migrate(conn, isolated.name, service_migrations(SPEC.folder))
+        await migrate(conn, isolated.name, service_migrations(build_spec(Settings()).folder))
     return pool
 
 

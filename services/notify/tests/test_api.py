@@ -11,15 +11,16 @@ import pytest
 
 from libs.common.testing import Isolated, TokenMinter, service_running
 from services.notify import store
-from services.notify.app import SPEC
+from services.notify.app import build_spec
 from services.notify.domain import Contact, PointsEarned, render
 from services.notify.tests.conftest import notify_settings
 
 
 @pytest.fixture
 async def api(isolated: Isolated, tokens: TokenMinter) -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
+    settings = notify_settings(isolated, role="api")
     async with (
-        service_running(SPEC, notify_settings(isolated, role="api"), tokens) as url,
+        service_running(build_spec(settings), settings, tokens) as url,
         aiohttp.ClientSession() as http,
     ):
         yield http, url

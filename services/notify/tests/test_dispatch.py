@@ -58,18 +58,18 @@ async def test_unreachable_smtp_server_keeps_mail_queued_with_the_error_until_it
 ) -> None:
     address = unique_address()
     message_id = await queue_message(notify_db, address)
-    down = isolated.service_settings("notify", smtp_url=f"smtp://127.0.0.1:{free_port()}")
+    down = notify_settings(isolated, smtp_url=f"smtp://127.0.0.1:{free_port()}")
 
-    outage = await dispatch_once(notify_db, notify_settings(isolated, smtp_url=down.smtp_url))
+    outage = await dispatch_once(notify_db, down)
 
     assert outage.outage and outage.sent == 0
     stored = await row(notify_db, message_id)
     assert (stored["status"], stored["attempts"]) == ("queued", 1)
     assert stored["error"].startswith("SMTP server unavailable")
 
-    # The worker loop, as the runtime runs it (with the shared settings class), survives the outage.
+    # The worker loop, as the runtime runs it, survives the outage.
     stopping = asyncio.Event()
-    worker = asyncio.create_task(dispatch_messages(notify_db, down, stopping))
+    worker = asyncio.create_task(dispatch_messages(notify_db, stopping, settings=down))
 
     async def retried() -> bool:
         return int((await row(notify_db, message_id))["attempts"]) >= 2
@@ -252,7 +252,7 @@ async def test_an_sms_outage_holds_back_no_email_and_is_retried_with_back_off(
     sms_id = await queue_message(notify_db, unique_phone(), "sms")
     stopping = asyncio.Event()
     settings = notify_settings(isolated, sms_url=provider.url)
-    worker = asyncio.create_task(dispatch_messages(notify_db, settings, stopping))
+    worker = asyncio.create_task(dispatch_messages(notify_db, stopping, settings=settings))
     try:
 
         async def sms_retried() -> bool:
@@ -282,7 +282,7 @@ async def test_a_queued_message_rings_the_dispatcher_which_sends_it_at_once(
     """With a 30 s poll, only the queue's doorbell can send the message within seconds."""
     stopping = asyncio.Event()
     settings = notify_settings(isolated, dispatch_poll_s=30)
-    worker = asyncio.create_task(dispatch_messages(notify_db, settings, stopping))
+    worker = asyncio.create_task(dispatch_messages(notify_db, stopping, settings=settings))
     try:
         await asyncio.sleep(0.5)  # the dispatcher has looked once and waits on its doorbell
         address = unique_address()
@@ -321,7 +321,7 @@ async def test_the_worker_keeps_its_smtp_connection_between_batches_until_the_se
     settings = notify_settings(
         isolated, smtp_url=f"smtp://127.0.0.1:{controller.port}", dispatch_connections=1
     )
-    worker = asyncio.create_task(dispatch_messages(notify_db, settings, stopping))
+    worker = asyncio.create_task(dispatch_messages(notify_db, stopping, settings=settings))
     try:
         first, second, third = unique_address(), unique_address(), unique_address()
         sent_ids = []

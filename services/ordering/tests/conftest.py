@@ -23,7 +23,7 @@ import pytest_asyncio
 from libs.common.events import Envelope
 from libs.common.stack import LocalStack
 from libs.common.testing import ServiceUnderTest, service_under_test, wait_until
-from services.ordering.app import build_spec
+from services.ordering.app import Settings, build_spec
 from tests.contracts.examples import example_event, topic_of
 
 Caller = dict[str, Any]
@@ -147,7 +147,7 @@ def clock() -> MovableClock:
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def service(stack: LocalStack, clock: MovableClock) -> AsyncIterator[ServiceUnderTest]:
-    async with service_under_test(stack, build_spec(clock), "ordering") as running:
+    async with service_under_test(stack, lambda s: build_spec(s, clock), "ordering", Settings) as running:
         yield running
 
 
