@@ -21,10 +21,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## create .venv and install everything (done on first use by the other targets)
 
 run: $(STAMP) ## start the local stack and every service; Ctrl-C stops all
-	$(PY) -m libs.common.devrun $(ARGS)
+	$(PY) -m libs.devstack.devrun $(ARGS)
 
 stack: $(STAMP) ## start only PostgreSQL, the broker and the SMTP and SMS sinks
-	$(PY) -m libs.common.stack
+	$(PY) -m libs.devstack.stack
 
 test: $(STAMP) ## the whole test suite on a real PostgreSQL and broker it starts itself
 	$(PY) -m pytest $(ARGS)
@@ -48,7 +48,7 @@ migrate: $(STAMP) ## apply SERVICE's migrations (default loyalty) against the ru
 	DATABASE_URL=postgresql://$(SERVICE)@127.0.0.1:55432/comptoir $(PY) -m services.$(SERVICE) migrate
 
 psql: $(STAMP) ## a psql shell on the local PostgreSQL (AS=loyalty to log in as that service)
-	$$($(PY) -c 'import libs.common.stack as s; print(s.psql_path())') -h 127.0.0.1 -p 55432 -U $(AS) comptoir
+	$$($(PY) -c 'import libs.devstack.stack as s; print(s.psql_path())') -h 127.0.0.1 -p 55432 -U $(AS) comptoir
 
 topics: $(STAMP) ## list the broker's topics
 	$(PY) -m libs.common.kafka topics

@@ -1,3 +1,3 @@
-"""Every test suite of the repo shares the stack fixtures of libs.common.testing."""
+"""Every test suite of the repo shares the stack fixtures of libs.devstack.testing."""
 
-pytest_plugins = ["libs.common.testing"]
+pytest_plugins = ["libs.devstack.testing"]

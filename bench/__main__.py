@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from bench import backbone, broker, limits, platform_load, report
 from libs.common.logging import configure_logging
-from libs.common.testing import running_stack
+from libs.devstack.testing import running_stack
 
 RESULTS = Path("bench-results")
 ORDER_RATES = [50, 100, 150, 200, 250, 300, 400, 500, 600, 800, 1000]

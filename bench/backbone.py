@@ -22,7 +22,7 @@ import asyncpg
 from libs.common import outbox
 from libs.common.db import create_pool, drop_service, migrate, provision_service, service_migrations
 from libs.common.events import envelope
-from libs.common.testing import Isolated, running_stack
+from libs.devstack.testing import Isolated, running_stack
 from tests.backbone.conftest import ProbeProcess
 from tests.backbone.probe import SPEC, ItemChanged
 

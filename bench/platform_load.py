@@ -18,8 +18,8 @@ import asyncpg
 
 from bench.load import LoadResult, LoadSpec, Request, percentiles, run_load_async
 from libs.common.db import drop_service
-from libs.common.devrun import Platform, free_platform_ports, runnable_services
-from libs.common.stack import LocalStack
+from libs.devstack.devrun import Platform, free_platform_ports, runnable_services
+from libs.devstack.stack import LocalStack
 from tests.e2e.conftest import PASSWORD, Api, raised_limits
 
 Progress = Callable[[str], None]

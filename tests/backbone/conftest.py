@@ -21,7 +21,7 @@ import pytest
 from libs.common import outbox
 from libs.common.db import migrate, service_migrations
 from libs.common.events import envelope
-from libs.common.testing import Isolated
+from libs.devstack.testing import Isolated
 from tests.backbone.probe import SPEC, ItemChanged
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ from libs.common.consumer import ConsumerConfig, EventConsumer, list_dead_letter
 from libs.common.events import Envelope, envelope
 from libs.common.kafka import dlq_topic
 from libs.common.logging import bind_correlation
-from libs.common.testing import Isolated
+from libs.devstack.testing import Isolated
 from tests.backbone.conftest import (
     ROOT,
     ProbeProcess,

@@ -12,8 +12,8 @@ import pytest
 from libs.common.consumer import list_dead_letters
 from libs.common.db import is_infrastructure_error
 from libs.common.settings import ServiceSettings
-from libs.common.stack import LocalStack
-from libs.common.testing import running_stack
+from libs.devstack.stack import LocalStack
+from libs.devstack.testing import running_stack
 from tests.backbone.conftest import (
     ProbeProcess,
     applied_sequences,

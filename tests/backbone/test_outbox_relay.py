@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer
 
 from libs.common import outbox
 from libs.common.events import Envelope, envelope
-from libs.common.testing import Isolated
+from libs.devstack.testing import Isolated
 from tests.backbone.conftest import (
     ProbeProcess,
     effect_counts,

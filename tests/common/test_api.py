@@ -17,7 +17,7 @@ from yarl import URL
 
 from libs.common.api import PUBLIC, Endpoint, add_endpoints, exactly_one_of, openapi_document
 from libs.common.idempotency import MAX_KEY_LENGTH
-from libs.common.testing import Isolated, TokenMinter, service_running
+from libs.devstack.testing import Isolated, TokenMinter, service_running
 from tests.common.sample.app import SPEC
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from libs.common.auth import Revocations, TokenVerifier
 from libs.common.http import Problem
-from libs.common.testing import TokenMinter
+from libs.devstack.testing import TokenMinter
 
 pytestmark = pytest.mark.fast
 

@@ -18,7 +18,7 @@ from libs.common.db import (
     provision_service,
     url_for_role,
 )
-from libs.common.testing import Isolated
+from libs.devstack.testing import Isolated
 
 
 def _migrations(tmp_path: Path) -> list[Migration]:

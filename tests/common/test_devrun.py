@@ -12,9 +12,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from libs.common.devrun import ROOT, Backoff, Platform, Supervisor
-from libs.common.stack import LocalStack, StackConfig
-from libs.common.testing import wait_until
+from libs.devstack.devrun import ROOT, Backoff, Platform, Supervisor
+from libs.devstack.stack import LocalStack, StackConfig
+from libs.devstack.testing import wait_until
 
 
 def _offline_stack(data_dir: Path) -> LocalStack:
@@ -70,7 +70,7 @@ async def test_a_service_that_dies_is_started_again_later_each_time(tmp_path: Pa
 _LAUNCHER = """
 import asyncio, sys, tempfile
 from pathlib import Path
-from libs.common.devrun import Platform, Supervisor
+from libs.devstack.devrun import Platform, Supervisor
 from tests.common.test_devrun import _offline_stack
 
 async def main():

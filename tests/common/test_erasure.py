@@ -10,7 +10,7 @@ import asyncpg
 
 from libs.common import erasure
 from libs.common.db import COMMON_MIGRATIONS, load_migrations, migrate
-from libs.common.testing import Isolated
+from libs.devstack.testing import Isolated
 
 EMAIL, PHONE, NAME = "claire@pharmacie.test", "+33612345678", "Клэр Дюпон"
 ACCOUNT = "7d0c6f8e-5a1b-4c2d-9e3f-0a1b2c3d4e5f"

@@ -21,7 +21,7 @@ from libs.common.api import Endpoint, roles
 from libs.common.auth import principal
 from libs.common.http import json_response, read_json
 from libs.common.runtime import POOL
-from libs.common.testing import Isolated, TokenMinter, service_running
+from libs.devstack.testing import Isolated, TokenMinter, service_running
 from tests.common.sample.app import SPEC, Item, NewItem
 
 ADMIN = {"account_id": "a1", "tenant_id": "brand-a", "roles": ["admin"]}

@@ -19,7 +19,7 @@ from libs.common.events import Envelope
 from libs.common.kafka import ensure_topics
 from libs.common.revocation import SESSION_REVOKED, SESSION_TOPIC, FeedConfig, RevocationFeed
 from libs.common.runtime import start
-from libs.common.testing import Isolated, TokenMinter, service_running, wait_until
+from libs.devstack.testing import Isolated, TokenMinter, service_running, wait_until
 from tests.common.sample.app import SPEC
 
 

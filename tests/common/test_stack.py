@@ -17,10 +17,10 @@ import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from libs.common.devrun import Platform
 from libs.common.kafka import ensure_topics
 from libs.common.settings import ServiceSettings
-from libs.common.stack import (
+from libs.devstack.devrun import Platform
+from libs.devstack.stack import (
     LocalStack,
     SmsSink,
     StackConfig,
@@ -31,7 +31,7 @@ from libs.common.stack import (
     port_is_open,
     read_sms,
 )
-from libs.common.testing import Isolated, _started
+from libs.devstack.testing import Isolated, _started
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,7 +58,7 @@ def test_a_stack_whose_port_was_taken_meanwhile_starts_on_other_ports(
         busy.listen()
         taken = busy.getsockname()[1]
         offers = iter([[1, 2, 3, taken], free_ports(4)])
-        monkeypatch.setattr("libs.common.testing.free_ports", lambda count: next(offers))
+        monkeypatch.setattr("libs.devstack.testing.free_ports", lambda count: next(offers))
         config = StackConfig(
             data_dir=tmp_path,
             database_url="postgresql://unused@127.0.0.1:1/x",
@@ -265,7 +265,7 @@ def test_make_run_leaves_no_process_behind(sig: signal.Signals) -> None:
         "COMPTOIR_PORT_BASE": str(free_port() + 10),
     }
     launcher = subprocess.Popen(
-        [sys.executable, "-m", "libs.common.devrun", "--no-seed", "loyalty"],
+        [sys.executable, "-m", "libs.devstack.devrun", "--no-seed", "loyalty"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

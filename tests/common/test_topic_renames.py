@@ -8,7 +8,7 @@ import uuid
 import asyncpg
 
 from libs.common.db import COMMON_MIGRATIONS, load_migrations, migrate
-from libs.common.testing import Isolated
+from libs.devstack.testing import Isolated
 
 
 def _envelope(event_type: str) -> bytes:

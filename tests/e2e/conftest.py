@@ -19,10 +19,10 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from libs.common import testing
 from libs.common.db import drop_service
-from libs.common.devrun import Platform, free_platform_ports, runnable_services
-from libs.common.stack import LocalStack
+from libs.devstack import testing
+from libs.devstack.devrun import Platform, free_platform_ports, runnable_services
+from libs.devstack.stack import LocalStack
 
 T = TypeVar("T")
 PASSWORD = "Correct-Horse-9"

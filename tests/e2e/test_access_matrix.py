@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 
 from libs.common.api import ANY_ROLE, TENANT, Endpoint
-from libs.common.devrun import Platform
+from libs.devstack.devrun import Platform
 from tests.contracts.export import SPECS
 from tests.e2e.conftest import Api, eventually
 

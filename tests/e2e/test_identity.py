@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from libs.common.devrun import Platform
+from libs.devstack.devrun import Platform
 from tests.e2e.conftest import (
     PASSWORD,
     RECOVERY_CODE_TTL_S,

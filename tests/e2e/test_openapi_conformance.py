@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.core.failures import Failure, FailureGroup
 
-from libs.common.devrun import Platform
+from libs.devstack.devrun import Platform
 from tests.e2e.conftest import PASSWORD, Api
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from libs.common.testing import wait_until
+from libs.devstack.testing import wait_until
 from services.catalog.tests.conftest import ORGANISATIONS_TOPIC, Catalog, organisation_event
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -19,8 +19,8 @@ import pytest
 import pytest_asyncio
 
 from libs.common.db import create_pool, drop_service, provision_service
-from libs.common.stack import LocalStack
-from libs.common.testing import Isolated, rows_holding, service_running
+from libs.devstack.stack import LocalStack
+from libs.devstack.testing import Isolated, rows_holding, service_running
 from services.identity.app import build_spec
 from services.identity.tests.credentials_support import PLATFORM_KEY, identity_settings
 

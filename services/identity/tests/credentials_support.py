@@ -28,7 +28,7 @@ from aiohttp import web
 from libs.common.db import create_pool, drop_service, provision_service
 from libs.common.ratelimit import Rate
 from libs.common.runtime import start
-from libs.common.testing import Isolated, running_stack
+from libs.devstack.testing import Isolated, running_stack
 from services.identity import passwords
 from services.identity.api import POLICY
 from services.identity.app import Settings, build_spec

@@ -14,8 +14,8 @@ import pytest
 import pytest_asyncio
 
 from libs.common.events import Envelope
-from libs.common.stack import LocalStack
-from libs.common.testing import ServiceUnderTest, service_under_test, wait_until
+from libs.devstack.stack import LocalStack
+from libs.devstack.testing import ServiceUnderTest, service_under_test, wait_until
 from services.identity import app, commands
 from services.identity.app import Settings, build_spec
 from services.identity.consumers import record_last_order

@@ -13,7 +13,7 @@ import pytest
 
 from libs.common.auth import TokenVerifier, jwks_source
 from libs.common.http import Problem
-from libs.common.testing import Isolated
+from libs.devstack.testing import Isolated
 from services.identity import signing
 from services.identity.session_store import StoredKey
 from services.identity.tests.credentials_support import (

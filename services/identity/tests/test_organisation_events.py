@@ -12,7 +12,7 @@ import pytest
 
 from libs.common.db import migrate, service_migrations
 from libs.common.events import Envelope
-from libs.common.testing import Isolated
+from libs.devstack.testing import Isolated
 from services.identity.app import Settings, build_spec
 from services.identity.events import OrganisationCreated, OrganisationUpdated
 from services.identity.tests.conftest import Identity

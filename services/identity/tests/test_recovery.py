@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from libs.common.testing import Isolated
+from libs.devstack.testing import Isolated
 from services.identity.domain import TenantSettings
 from services.identity.session_store import RecoveryCode
 from services.identity.sessions import (

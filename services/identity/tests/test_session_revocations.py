@@ -13,7 +13,7 @@ import jwt
 import pytest
 
 from libs.common.revocation import SESSION_REVOKED, SESSION_TOPIC, SessionsRevoked
-from libs.common.testing import Isolated
+from libs.devstack.testing import Isolated
 from services.identity.app import EVENTS
 from services.identity.events import SessionsRevoked as PublishedSessionsRevoked
 from services.identity.tests.credentials_support import (

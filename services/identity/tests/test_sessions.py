@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 
 from libs.common.api import ANY_ROLE, SELF, TENANT
 from libs.common.auth import AUDIENCE, ISSUER
-from libs.common.testing import Isolated
+from libs.devstack.testing import Isolated
 from services.identity import session_api
 from services.identity.domain import TenantSettings
 from services.identity.sessions import Lockout, current_lockout

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from libs.common.testing import Isolated
+from libs.devstack.testing import Isolated
 from services.identity import passwords
 from services.identity.app import Settings
 from services.identity.limits import source_of

@@ -6,7 +6,7 @@ from typing import Any
 
 import aiohttp
 
-from libs.common.testing import Isolated, service_running
+from libs.devstack.testing import Isolated, service_running
 from services.identity.app import Settings, build_spec
 from services.identity.tests.conftest import PASSWORD, Identity
 from services.identity.tests.credentials_support import PLATFORM_KEY

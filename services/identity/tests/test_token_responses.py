@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from libs.common.testing import Isolated
+from libs.devstack.testing import Isolated
 from services.identity.tests.credentials_support import (
     NEW_PASSWORD,
     PASSWORD,

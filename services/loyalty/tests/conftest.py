@@ -23,8 +23,8 @@ import pytest
 import pytest_asyncio
 
 from libs.common.events import Envelope
-from libs.common.stack import LocalStack
-from libs.common.testing import ServiceUnderTest, service_under_test, wait_until
+from libs.devstack.stack import LocalStack
+from libs.devstack.testing import ServiceUnderTest, service_under_test, wait_until
 from services.loyalty import consumers, store
 from services.loyalty.app import Settings, build_spec
 from services.loyalty.domain import Account, LedgerEntry
@@ -208,7 +208,7 @@ def loyalty(service: ServiceUnderTest) -> Loyalty:
 
 @pytest.fixture
 def service_folder() -> Path:
-    """Loyalty's migrations make the schema of `db` (libs/common/testing.py)."""
+    """Loyalty's migrations make the schema of `db` (libs/devstack/testing.py)."""
     return Path(consumers.__file__).parent
 
 

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from libs.common.testing import wait_until
+from libs.devstack.testing import wait_until
 from services.loyalty.tests.conftest import DEFAULT_POINTS_PER_UNIT, Loyalty
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

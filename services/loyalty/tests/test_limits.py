@@ -8,7 +8,7 @@ import pytest
 
 from libs.common.events import Envelope
 from libs.common.limits import MAX_BALANCE, MAX_ENTRY_POINTS, MAX_ORDER_TOTAL_MINOR
-from libs.common.testing import wait_until
+from libs.devstack.testing import wait_until
 from services.loyalty.domain import MAX_POINTS_PER_UNIT
 from services.loyalty.tests.conftest import Loyalty
 

@@ -9,7 +9,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from libs.common.testing import Isolated, TokenMinter, service_running
+from libs.devstack.testing import Isolated, TokenMinter, service_running
 from services.notify import store
 from services.notify.app import build_spec
 from services.notify.domain import Contact, PointsEarned, render

@@ -13,8 +13,8 @@ import pytest
 import pytest_asyncio
 
 from libs.common.limits import MAX_BALANCE, MAX_ENTRY_POINTS
-from libs.common.stack import LocalStack, SmsSink, SmtpSink
-from libs.common.testing import ServiceUnderTest
+from libs.devstack.stack import LocalStack, SmsSink, SmtpSink
+from libs.devstack.testing import ServiceUnderTest
 from services.notify.tests.conftest import (
     TENANT,
     account,

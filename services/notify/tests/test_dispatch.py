@@ -15,8 +15,8 @@ import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
 
-from libs.common.stack import SmsSink, SmtpSink, free_port
-from libs.common.testing import Isolated
+from libs.devstack.stack import SmsSink, SmtpSink, free_port
+from libs.devstack.testing import Isolated
 from services.notify import store
 from services.notify.dispatch import dispatch_messages, dispatch_once
 from services.notify.domain import Activation, Addressee, Channel, render

@@ -12,8 +12,8 @@ import pytest
 import pytest_asyncio
 
 from libs.common.events import Envelope
-from libs.common.stack import LocalStack, SmtpSink, free_port
-from libs.common.testing import ServiceUnderTest, rows_holding
+from libs.devstack.stack import LocalStack, SmtpSink, free_port
+from libs.devstack.testing import ServiceUnderTest, rows_holding
 from services.notify.tests.conftest import (
     TENANT,
     account,

@@ -21,8 +21,8 @@ import pytest
 import pytest_asyncio
 
 from libs.common.events import Envelope
-from libs.common.stack import LocalStack
-from libs.common.testing import ServiceUnderTest, service_under_test, wait_until
+from libs.devstack.stack import LocalStack
+from libs.devstack.testing import ServiceUnderTest, service_under_test, wait_until
 from services.ordering.app import Settings, build_spec
 from tests.contracts.examples import example_event, topic_of
 

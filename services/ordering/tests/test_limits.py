@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from libs.common.limits import MAX_LINE_QUANTITY, MAX_ORDER_TOTAL_MINOR, MAX_UNIT_PRICE_MINOR
-from libs.common.testing import wait_until
+from libs.devstack.testing import wait_until
 from services.ordering.tests.conftest import Ordering, price_list_event
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 
 from libs.common.events import Envelope
-from libs.common.testing import wait_until
+from libs.devstack.testing import wait_until
 from services.ordering.tests.conftest import Caller, Ordering, price_list_event, product_event, terms_event
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

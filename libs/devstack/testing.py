@@ -44,7 +44,7 @@ from libs.common.db import (
 from libs.common.events import Envelope
 from libs.common.runtime import ServiceSpec, start
 from libs.common.settings import ServiceSettings
-from libs.common.stack import (
+from libs.devstack.stack import (
     LocalStack,
     PortTaken,
     PostgresServer,
