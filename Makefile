@@ -48,7 +48,7 @@ migrate: $(STAMP) ## apply SERVICE's migrations (default loyalty) against the ru
 	DATABASE_URL=postgresql://$(SERVICE)@127.0.0.1:55432/comptoir $(PY) -m services.$(SERVICE) migrate
 
 psql: $(STAMP) ## a psql shell on the local PostgreSQL (AS=loyalty to log in as that service)
-	$$($(PY) -c 'import libs.devstack.stack as s; print(s.psql_path())') -h 127.0.0.1 -p 55432 -U $(AS) comptoir
+	$$($(PY) -c 'import libs.devstack.postgres as s; print(s.psql_path())') -h 127.0.0.1 -p 55432 -U $(AS) comptoir
 
 topics: $(STAMP) ## list the broker's topics
 	$(PY) -m libs.common.kafka topics

@@ -34,7 +34,8 @@ from libs.common.db import (
 )
 from libs.common.events import envelope
 from libs.common.idempotency import fingerprint
-from libs.devstack.stack import _pginstall, free_port, port_is_open
+from libs.devstack.postgres import _pginstall
+from libs.devstack.processes import free_port, port_is_open
 from services.ordering import store
 from services.ordering.api import OrderView, SubmitOrder
 from services.ordering.domain import Order, PricedLine

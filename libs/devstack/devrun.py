@@ -18,7 +18,8 @@ from typing import IO, Any
 import aiohttp
 
 from libs.common.db import provision_service, url_for_role
-from libs.devstack.stack import LocalStack, StackConfig, child_setup, free_ports
+from libs.devstack.processes import child_setup, free_ports
+from libs.devstack.stack import LocalStack, StackConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 COLOURS = ["36", "32", "33", "35", "34", "31"]

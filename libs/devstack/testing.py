@@ -44,14 +44,9 @@ from libs.common.db import (
 from libs.common.events import Envelope
 from libs.common.runtime import ServiceSpec, start
 from libs.common.settings import ServiceSettings
-from libs.devstack.stack import (
-    LocalStack,
-    PortTaken,
-    PostgresServer,
-    StackConfig,
-    free_port,
-    free_ports,
-)
+from libs.devstack.postgres import PostgresServer
+from libs.devstack.processes import PortTaken, free_port, free_ports
+from libs.devstack.stack import LocalStack, StackConfig
 
 
 def _temporary_folder() -> Path:

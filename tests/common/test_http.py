@@ -26,7 +26,7 @@ from libs.common.http import (
     read_json,
     read_query,
 )
-from libs.devstack.stack import free_port
+from libs.devstack.processes import free_port
 
 pytestmark = pytest.mark.fast
 

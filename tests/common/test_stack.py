@@ -19,18 +19,11 @@ from aiokafka import AIOKafkaProducer
 
 from libs.common.kafka import ensure_topics
 from libs.common.settings import ServiceSettings
+from libs.devstack.broker import TansuBroker
 from libs.devstack.devrun import Platform
-from libs.devstack.stack import (
-    LocalStack,
-    SmsSink,
-    StackConfig,
-    StackError,
-    TansuBroker,
-    free_port,
-    free_ports,
-    port_is_open,
-    read_sms,
-)
+from libs.devstack.processes import StackError, free_port, free_ports, port_is_open
+from libs.devstack.sms import SmsSink, read_sms
+from libs.devstack.stack import LocalStack, StackConfig
 from libs.devstack.testing import Isolated, _started
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from libs.devstack.devrun import ROOT, Platform
-from libs.devstack.stack import free_port
+from libs.devstack.processes import free_port
 from tests.e2e.conftest import Api, eventually, mail_text
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]

@@ -14,7 +14,7 @@ from aiohttp import web
 from yarl import URL
 
 from libs.common.http import AppRunner
-from libs.devstack.stack import free_port
+from libs.devstack.processes import free_port
 from services.gateway.app import SERVICES, Settings, create_gateway, create_operator
 
 pytestmark = pytest.mark.fast

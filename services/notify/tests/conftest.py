@@ -17,7 +17,9 @@ import pytest
 
 from libs.common.db import migrate, service_migrations
 from libs.common.events import Envelope
-from libs.devstack.stack import LocalStack, Sms, SmsSink, SmtpSink
+from libs.devstack.sms import Sms, SmsSink
+from libs.devstack.smtp import SmtpSink
+from libs.devstack.stack import LocalStack
 from libs.devstack.testing import Isolated, ServiceUnderTest, service_under_test
 from services.notify.app import Settings, build_spec
 from tests.contracts.examples import example_event, examples, topic_of

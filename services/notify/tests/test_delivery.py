@@ -13,7 +13,9 @@ import pytest
 import pytest_asyncio
 
 from libs.common.limits import MAX_BALANCE, MAX_ENTRY_POINTS
-from libs.devstack.stack import LocalStack, SmsSink, SmtpSink
+from libs.devstack.sms import SmsSink
+from libs.devstack.smtp import SmtpSink
+from libs.devstack.stack import LocalStack
 from libs.devstack.testing import ServiceUnderTest
 from services.notify.tests.conftest import (
     TENANT,

@@ -15,7 +15,9 @@ import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
 
-from libs.devstack.stack import SmsSink, SmtpSink, free_port
+from libs.devstack.processes import free_port
+from libs.devstack.sms import SmsSink
+from libs.devstack.smtp import SmtpSink
 from libs.devstack.testing import Isolated
 from services.notify import store
 from services.notify.dispatch import dispatch_messages, dispatch_once

@@ -12,7 +12,9 @@ import pytest
 import pytest_asyncio
 
 from libs.common.events import Envelope
-from libs.devstack.stack import LocalStack, SmtpSink, free_port
+from libs.devstack.processes import free_port
+from libs.devstack.smtp import SmtpSink
+from libs.devstack.stack import LocalStack
 from libs.devstack.testing import ServiceUnderTest, rows_holding
 from services.notify.tests.conftest import (
     TENANT,
