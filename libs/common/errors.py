@@ -10,8 +10,9 @@ a command line. `kind` is a stable slug that clients may branch on (the problem'
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 
 
@@ -96,3 +97,18 @@ class Invalid(DomainError):
     def field(cls, field: str, message: str, type: str, **kwargs: str) -> Invalid:
         """One wrong value (`type` is its machine-readable reason, e.g. `unknown_tenant`)."""
         return cls([FieldError(field, message, type)], **kwargs)
+
+
+@contextlib.contextmanager
+def fields_renamed(names: Mapping[str, str]) -> Iterator[None]:
+    """Relabel the fields an `Invalid` raised inside names: a use case names its own parameters
+    (`password`), the route the request's paths (`admin.password`).
+
+        with fields_renamed({"password": "admin.password"}):
+            password_hash = await hash_chosen_password(settings, body.admin.password)
+    """
+    try:
+        yield
+    except Invalid as error:
+        error.errors = [replace(e, field=names.get(e.field, e.field)) for e in error.errors]
+        raise

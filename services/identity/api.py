@@ -33,10 +33,11 @@ from libs.common.api import (
     scope,
 )
 from libs.common.auth import Principal, TokenVerifier, principal
-from libs.common.http import Problem, json_response, read_header, read_json, read_query
+from libs.common.errors import FieldError, Forbidden, Invalid, NotFound, fields_renamed
+from libs.common.http import json_response, read_header, read_json, read_query
 from libs.common.runtime import POOL
 from services.identity import commands, passwords, signing, store
-from services.identity.commands import Delivery, Policy, invalid_field
+from services.identity.commands import Delivery, Policy
 from services.identity.domain import (
     ADMIN,
     CARD_NUMBER_PATTERN,
@@ -399,19 +400,17 @@ def check_platform_key(request: web.Request, action: str) -> None:
     constant time; a service given no key refuses them all."""
     expected = request.app[POLICY].platform_key
     if expected is None:
-        raise Problem(
-            403,
+        raise Forbidden(
+            "platform-key-unset",
             "Forbidden",
-            type="platform-key-unset",
-            detail=f"{action} is off: this identity service has no platform key (PLATFORM_KEY)",
+            f"{action} is off: this identity service has no platform key (PLATFORM_KEY)",
         )
     given = read_header(request, PLATFORM_KEY_HEADER) or ""
     if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise Problem(
-            403,
+        raise Forbidden(
+            "platform-key-required",
             "Forbidden",
-            type="platform-key-required",
-            detail=f"{action} needs the platform's key in the {PLATFORM_KEY_HEADER} header",
+            f"{action} needs the platform's key in the {PLATFORM_KEY_HEADER} header",
         )
 
 
@@ -427,7 +426,7 @@ def _new_account(
 ) -> NewAccount:
     display_name = display_name_of(person.display_name, person.first_name, person.last_name)
     if display_name is None:
-        raise invalid_field("display_name", "give a display_name, or a first_name and a last_name", "missing")
+        raise Invalid.field("display_name", "give a display_name, or a first_name and a last_name", "missing")
     return NewAccount(
         tenant_id=tenant_id,
         email=person.email,
@@ -450,7 +449,7 @@ async def _caller_account(request: web.Request) -> Account:
     account_id = _as_uuid(caller.account_id)
     account = await store.account(request.app[POOL], caller.tenant_id, account_id) if account_id else None
     if account is None:
-        raise Problem(404, "No such account", type="account-not-found", detail="the account no longer exists")
+        raise NotFound("account-not-found", "No such account", "the account no longer exists")
     return account
 
 
@@ -481,9 +480,8 @@ async def create_tenant(request: web.Request) -> web.Response:
     check_platform_key(request, "creating a tenant")
     body = await read_json(request, CreateTenant)
     # The tenant has no settings yet: its first admin's password meets the default policy.
-    password_hash = await commands.hash_chosen_password(
-        TenantSettings(), body.admin.password, "admin.password"
-    )
+    with fields_renamed({"password": "admin.password"}):
+        password_hash = await commands.hash_chosen_password(TenantSettings(), body.admin.password)
     admin = NewAccount(
         tenant_id=body.tenant_id,
         email=body.admin.email,
@@ -508,13 +506,8 @@ async def replace_tenant_settings(request: web.Request) -> web.Response:
     body = await read_json(request, TenantSettingsBody)
     missing = [name for name in TenantSettings.model_fields if name not in body.model_fields_set]
     if missing:
-        raise Problem(
-            422,
-            "Invalid request body",
-            errors=[
-                {"field": name, "message": "PUT replaces every setting: give it", "type": "missing"}
-                for name in missing
-            ],
+        raise Invalid(
+            [FieldError(name, "PUT replaces every setting: give it", "missing") for name in missing]
         )
     settings = TenantSettings.model_validate(body.model_dump())
     async with request.app[POOL].acquire() as conn, conn.transaction():
@@ -597,9 +590,8 @@ async def invite_account(request: web.Request) -> web.Response:
     settings = await commands.settings_of(pool, caller.tenant_id)
     password_hash = None
     if body.initial_password is not None:
-        password_hash = await commands.hash_chosen_password(
-            settings, body.initial_password, "initial_password"
-        )
+        with fields_renamed({"password": "initial_password"}):
+            password_hash = await commands.hash_chosen_password(settings, body.initial_password)
     conn = await idempotency.once(request, body, exclude={"initial_password"})
     organisation_id = await commands.membership_organisation(conn, caller.tenant_id, body.organisation_id)
     new = _new_account(
@@ -687,7 +679,7 @@ async def activate_with_code(request: web.Request) -> web.Response:
     limit(request, "code")
     body = await read_json(request, ActivateWithCode)
     if (body.login is None) == (body.account_id is None):
-        raise invalid_field("login", "give either a login or an account_id", "missing")
+        raise Invalid.field("login", "give either a login or an account_id", "missing")
     account = await commands.activate_with_code(
         request.app[POOL],
         request.app[POLICY],
@@ -726,7 +718,7 @@ async def edit_me(request: web.Request) -> web.Response:
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     for name in _REQUIRED_IN_PROFILE:
         if name in changes and changes[name] is None:
-            raise invalid_field(name, "cannot be removed", "missing")
+            raise Invalid.field(name, "cannot be removed", "missing")
     if isinstance(address := changes.get("address"), Address):
         changes["address"] = address.model_dump()
     account = await _caller_account(request)
@@ -739,7 +731,7 @@ async def close_my_account(request: web.Request) -> web.Response:
     body = await read_json(request, CloseAccount)
     account = await _caller_account(request)
     if not await passwords.verify_password(account.password_hash, body.password):
-        raise Problem(403, "Wrong password", type="wrong-password", detail="the password does not match")
+        raise Forbidden("wrong-password", "Wrong password", "the password does not match")
     async with request.app[POOL].acquire() as conn, conn.transaction():
         await commands.close_account(conn, request.app[POLICY], account.account_id)
     return web.Response(status=204)
@@ -778,7 +770,7 @@ async def get_account(request: web.Request) -> web.Response:
 async def change_account_membership(request: web.Request) -> web.Response:
     body = await read_json(request, ChangeMembership)
     if "roles" in body.model_fields_set and body.roles is None:
-        raise invalid_field("roles", "cannot be removed: give at least one role", "missing")
+        raise Invalid.field("roles", "cannot be removed: give at least one role", "missing")
     account: Account = owner(request).resource
     async with request.app[POOL].acquire() as conn, conn.transaction():
         updated = await commands.change_membership(

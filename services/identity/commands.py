@@ -12,8 +12,8 @@ from typing import Literal
 import asyncpg
 
 from libs.common import erasure, outbox
+from libs.common.errors import Conflict, FieldError, Gone, Invalid, NotFound
 from libs.common.events import IntegrationEvent, envelope
-from libs.common.http import Problem
 from services.identity import passwords, session_store, store
 from services.identity.domain import (
     ADMIN,
@@ -83,46 +83,42 @@ class Delivery:
     method: Literal["link", "code"] = "link"
 
 
-def invalid_field(name: str, message: str, kind: str) -> Problem:
-    """A 422 naming one field, shaped like the problems of `read_json`."""
-    return Problem(422, "Invalid request body", errors=[{"field": name, "message": message, "type": kind}])
+@dataclass(frozen=True)
+class PasswordFieldError(FieldError):
+    """A password the tenant's policy refuses; `lacks` lists what it needs (machine-readable)."""
+
+    lacks: list[str] = field(default_factory=list)
 
 
-def check_password(settings: TenantSettings, password: str, field_name: str = "password") -> None:
-    """A 422 naming the field and listing what the password lacks under the tenant's policy."""
+def check_password(settings: TenantSettings, password: str) -> None:
+    """Refuse a password the tenant's policy does not accept, listing what it lacks (field
+    `password`: a route whose body names it otherwise relabels it)."""
     problems = password_problems(settings, password)
     if problems:
-        raise Problem(
-            422,
-            "Password too weak",
-            type="password-policy",
-            detail="the password needs " + ", ".join(problems),
-            errors=[
-                {
-                    "field": field_name,
-                    "message": "the password needs " + ", ".join(problems),
-                    "type": "password_policy",
-                    "lacks": problems,
-                }
-            ],
+        needs = "the password needs " + ", ".join(problems)
+        raise Invalid(
+            [PasswordFieldError("password", needs, "password_policy", problems)],
+            kind="password-policy",
+            title="Password too weak",
+            detail=needs,
         )
 
 
-async def settings_of(db: store.Db, tenant_id: str, field_name: str = "tenant_id") -> TenantSettings:
-    """The tenant's settings, or a 422 naming the field that named an unknown tenant."""
+async def settings_of(db: store.Db, tenant_id: str) -> TenantSettings:
+    """The tenant's settings; an unknown tenant is a wrong `tenant_id`."""
     settings = await store.tenant_settings(db, tenant_id)
     if settings is None:
-        raise invalid_field(field_name, "no such tenant", "unknown_tenant")
+        raise Invalid.field("tenant_id", "no such tenant", "unknown_tenant")
     return settings
 
 
-async def hash_chosen_password(settings: TenantSettings, password: str, field_name: str = "password") -> str:
+async def hash_chosen_password(settings: TenantSettings, password: str) -> str:
     """The hash of a password someone chose, once the tenant's policy accepts it."""
-    check_password(settings, password, field_name)
+    check_password(settings, password)
     return await passwords.hash_password(password)
 
 
-def _taken(exc: store.Taken) -> Problem:
+def _taken(exc: store.Taken) -> Conflict:
     what = {
         "email": (
             "Email already registered",
@@ -141,7 +137,7 @@ def _taken(exc: store.Taken) -> Problem:
         ),
     }
     title, kind, detail = what.get(exc.field, ("Already used", "conflict", f"{exc.field} is already used"))
-    return Problem(409, title, type=kind, detail=detail)
+    return Conflict(kind, title, detail)
 
 
 async def _publish(conn: asyncpg.Connection, account: Account, event: IntegrationEvent) -> None:
@@ -226,9 +222,7 @@ async def create_tenant(
     """Create a tenant, its default settings and its first admin, active at once: nobody could
     approve an activation yet."""
     if not await store.add_tenant(conn, tenant_id, name):
-        raise Problem(
-            409, "Tenant already exists", type="tenant-exists", detail=f"tenant {tenant_id!r} exists"
-        )
+        raise Conflict("tenant-exists", "Tenant already exists", f"tenant {tenant_id!r} exists")
     now = policy.clock()
     account = await store.add_account(conn, admin, password_hash, created_at=now, activated_at=now)
     await _announce_account(conn, account)
@@ -252,11 +246,10 @@ async def create_organisation(
     """Add an organisation to the tenant and announce it (without its customer code: a secret)."""
     organisation = await store.add_organisation(conn, tenant_id, name, customer_code)
     if organisation is None:
-        raise Problem(
-            409,
+        raise Conflict(
+            "customer-code-taken",
             "Customer code already used",
-            type="customer-code-taken",
-            detail=f"another organisation of this tenant has customer code {customer_code!r}",
+            f"another organisation of this tenant has customer code {customer_code!r}",
         )
     await _publish_organisation(
         conn,
@@ -281,7 +274,7 @@ async def update_organisation(
     (it is a secret, and the public event would only say that it changed)."""
     current = await store.lock_organisation(conn, organisation_id)
     if current is None:
-        raise Problem(404, "Not found", type="not-found", detail="no such resource here")
+        raise NotFound("not-found", "Not found", "no such resource here")
     try:
         updated = await store.update_organisation(
             conn, organisation_id, name or current.name, customer_code or current.customer_code
@@ -309,16 +302,16 @@ async def membership_organisation(
     if customer_code is not None:
         found = await store.organisation_by_code(db, tenant_id, customer_code)
         if found is None:
-            raise invalid_field(
+            raise Invalid.field(
                 "customer_code",
                 "no organisation of this tenant has this customer code",
                 "unknown_customer_code",
             )
         if organisation_id is not None and organisation_id != found.organisation_id:
-            raise invalid_field("organisation_id", "not the organisation of this customer code", "mismatch")
+            raise Invalid.field("organisation_id", "not the organisation of this customer code", "mismatch")
         return found.organisation_id
     if organisation_id is not None and not await store.organisation_exists(db, tenant_id, organisation_id):
-        raise invalid_field("organisation_id", "no such organisation in this tenant", "unknown_organisation")
+        raise Invalid.field("organisation_id", "no such organisation in this tenant", "unknown_organisation")
     return organisation_id
 
 
@@ -328,11 +321,11 @@ async def membership_organisation(
 def check_new_account(policy: Policy, new: NewAccount, delivery: Delivery | None) -> None:
     """What the request's models cannot check alone: plausible age, roles, a phone for SMS."""
     if new.birth_date is not None and (problem := birth_date_problem(new.birth_date, policy.clock().date())):
-        raise invalid_field("birth_date", problem, "implausible_birth_date")
+        raise Invalid.field("birth_date", problem, "implausible_birth_date")
     if problem := roles_problem(new.roles, new.organisation_id):
-        raise invalid_field("roles", problem, "invalid_roles")
+        raise Invalid.field("roles", problem, "invalid_roles")
     if delivery is not None and delivery.channel == "sms" and new.phone is None:
-        raise invalid_field("phone", "a mobile number is needed to send the activation by SMS", "missing")
+        raise Invalid.field("phone", "a mobile number is needed to send the activation by SMS", "missing")
 
 
 async def open_account(
@@ -352,7 +345,7 @@ async def open_account(
     """
     check_new_account(policy, new, activation)
     if not await store.tenant_exists(conn, new.tenant_id):
-        raise invalid_field("tenant_id", "no such tenant", "unknown_tenant")
+        raise Invalid.field("tenant_id", "no such tenant", "unknown_tenant")
     now = policy.clock()
     activated_at = None if activation is not None else now
     try:
@@ -464,22 +457,20 @@ async def resend_activation(
 # --- activation ---
 
 
-def _password_required() -> Problem:
-    return Problem(
-        409,
+def _password_required() -> Conflict:
+    return Conflict(
+        "password-required",
         "Password required",
-        type="password-required",
-        detail="this account has no password yet: activate it by sending the token (or code) with the"
+        "this account has no password yet: activate it by sending the token (or code) with the"
         " password you choose",
     )
 
 
-def _already_active() -> Problem:
-    return Problem(
-        409,
+def _already_active() -> Conflict:
+    return Conflict(
+        "already-active",
         "Account already active",
-        type="already-active",
-        detail="this account is active: its password is changed from the profile or by recovery",
+        "this account is active: its password is changed from the profile or by recovery",
     )
 
 
@@ -504,18 +495,17 @@ async def activate_with_token(
         found = await store.lock_activation_token(conn, digest)
         account = await store.lock_account(conn, found.account_id) if found else None
         if found is None or account is None:
-            raise Problem(404, "Unknown activation link", type="activation-not-found")
+            raise NotFound("activation-not-found", "Unknown activation link")
         now = policy.clock()
         decision = activation_decision(found, account.status, now)
         if decision == "expired":
-            raise Problem(
-                410,
+            raise Gone(
+                "activation-expired",
                 "Activation link expired",
-                type="activation-expired",
-                detail="this link is no longer valid: ask for a new one",
+                "this link is no longer valid: ask for a new one",
             )
         if decision == "used":
-            raise Problem(410, "Activation link already used", type="activation-used")
+            raise Gone("activation-used", "Activation link already used")
         if decision == "already-active":
             if password is not None:
                 raise _already_active()
@@ -534,13 +524,12 @@ async def _activate(
     await _publish(conn, account, AccountActivated(account_id=str(account.account_id), activated_at=now))
 
 
-def _invalid_code() -> Problem:
-    return Problem(
-        422,
-        "Invalid code",
-        type="invalid-code",
+def _invalid_code() -> Invalid:
+    return Invalid(
+        [FieldError("code", "wrong code", "invalid_code")],
+        kind="invalid-code",
+        title="Invalid code",
         detail="this code does not activate this account",
-        errors=[{"field": "code", "message": "wrong code", "type": "invalid_code"}],
     )
 
 
@@ -583,15 +572,12 @@ async def activate_with_code(
             return account
     # Outside the transaction: a wrong guess must be counted even though the request fails.
     if decision == "expired":
-        raise Problem(
-            410, "Code expired", type="code-expired", detail="this code is no longer valid: ask for a new one"
-        )
+        raise Gone("code-expired", "Code expired", "this code is no longer valid: ask for a new one")
     if decision == "exhausted":
-        raise Problem(
-            410,
+        raise Gone(
+            "code-exhausted",
             "Too many wrong codes",
-            type="code-exhausted",
-            detail="this code was mistyped too many times and no longer works: ask for a new one",
+            "this code was mistyped too many times and no longer works: ask for a new one",
         )
     raise _invalid_code()
 
@@ -605,12 +591,12 @@ async def update_profile(
     """Apply the owner's changes to her details; a change of how to reach her is announced."""
     current = await store.lock_account(conn, account_id)
     if current is None:
-        raise Problem(404, "No such account", type="account-not-found", detail="the account no longer exists")
+        raise NotFound("account-not-found", "No such account", "the account no longer exists")
     wanted = current.model_copy(update=changes)
     if wanted.birth_date is not None and (
         problem := birth_date_problem(wanted.birth_date, policy.clock().date())
     ):
-        raise invalid_field("birth_date", problem, "implausible_birth_date")
+        raise Invalid.field("birth_date", problem, "implausible_birth_date")
     try:
         updated = await store.update_profile(conn, wanted)
     except store.Taken as exc:
@@ -621,12 +607,11 @@ async def update_profile(
     return updated
 
 
-def _last_admin() -> Problem:
-    return Problem(
-        409,
+def _last_admin() -> Conflict:
+    return Conflict(
+        "last-admin",
         "Last admin",
-        type="last-admin",
-        detail="this is the tenant's last admin: make another account admin first",
+        "this is the tenant's last admin: make another account admin first",
     )
 
 
@@ -642,7 +627,7 @@ async def change_membership(
     await store.lock_tenant(conn, account.tenant_id)
     current = await store.lock_account(conn, account.account_id)
     if current is None:
-        raise Problem(404, "Not found", type="not-found", detail="no such resource here")
+        raise NotFound("not-found", "Not found", "no such resource here")
     new_roles = list(roles) if roles is not None else current.roles
     new_organisation = (
         await membership_organisation(conn, current.tenant_id, organisation_id)
@@ -650,7 +635,7 @@ async def change_membership(
         else current.organisation_id
     )
     if problem := roles_problem(new_roles, new_organisation):
-        raise invalid_field("roles", problem, "invalid_roles")
+        raise Invalid.field("roles", problem, "invalid_roles")
     if (
         ADMIN in current.roles
         and ADMIN not in new_roles
@@ -705,7 +690,7 @@ async def close_account(conn: asyncpg.Connection, policy: Policy, account_id: uu
         await store.lock_tenant(conn, found.tenant_id)
     account = await store.lock_account(conn, account_id)
     if account is None:
-        raise Problem(404, "No such account", type="account-not-found", detail="the account no longer exists")
+        raise NotFound("account-not-found", "No such account", "the account no longer exists")
     if ADMIN in account.roles and not await store.other_admins(conn, account.tenant_id, account.account_id):
         raise _last_admin()
     await delete_account(conn, policy, account, "closed")

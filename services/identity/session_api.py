@@ -13,11 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from libs.common.api import ANY_ROLE, PUBLIC, SELF, Endpoint, Grant, exactly_one_of, owner, roles
 from libs.common.auth import principal
+from libs.common.errors import Invalid
 from libs.common.http import json_response, read_json
 from libs.common.runtime import POOL
 from services.identity import sessions, signing
 from services.identity.api import POLICY, account_owner, check_platform_key
-from services.identity.commands import invalid_field
 from services.identity.domain import ADMIN, MAX_PASSWORD, Account
 from services.identity.limits import limit, source
 
@@ -162,10 +162,10 @@ async def open_session(request: web.Request) -> web.Response:
     caller = limit(request, "sign_in")
     body = await read_json(request, OpenSession)
     if body.login is not None and body.email is not None:
-        raise invalid_field("email", "give login or email, not both", "conflict")
+        raise Invalid.field("email", "give login or email, not both", "conflict")
     login = body.login or body.email
     if login is None:
-        raise invalid_field("login", "Field required", "missing")
+        raise Invalid.field("login", "Field required", "missing")
     policy = request.app[POLICY]
     try:
         session = await sessions.open_session(

@@ -23,10 +23,19 @@ import asyncpg
 import structlog
 
 from libs.common import outbox
+from libs.common.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    Locked,
+    NotFound,
+    Rejected,
+    Unauthenticated,
+)
 from libs.common.events import envelope
-from libs.common.http import Problem
 from services.identity import passwords, session_store, signing, store
-from services.identity.commands import Policy, announce_ended_sessions, end_sessions, invalid_field
+from services.identity.commands import Policy, announce_ended_sessions, end_sessions
 from services.identity.domain import (
     Account,
     TenantSettings,
@@ -149,71 +158,61 @@ def secret_digest(secret: str) -> bytes:
 # --- problems ---
 
 
-def _invalid_credentials() -> Problem:
+def _invalid_credentials() -> Unauthenticated:
     # One answer for an unknown login and a wrong password: which of the two it was must not leak.
-    return Problem(
-        401, "Invalid credentials", type="invalid-credentials", detail="the login or the password is wrong"
-    )
+    return Unauthenticated("invalid-credentials", "Invalid credentials", "the login or the password is wrong")
 
 
-def _locked(lock: Lockout, now: datetime) -> Problem:
+def _locked(lock: Lockout, now: datetime) -> Locked:
     how = "use a recovery code to choose a new password, which unlocks it"
     if lock.until is None:
-        return Problem(
-            423,
+        return Locked(
+            "account-locked",
             "Account locked",
-            type="account-locked",
-            detail="too many failed logins: this account is locked until an administrator unlocks it,"
-            f" or {how}",
+            f"too many failed logins: this account is locked until an administrator unlocks it, or {how}",
         )
     until = lock.until.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return Problem(
-        423,
+    return Locked(
+        "account-locked",
         "Account locked",
-        type="account-locked",
-        detail=f"too many failed logins: this account is locked until {until} (UTC), or {how}",
-        headers={"Retry-After": str(max(1, int((lock.until - now).total_seconds())))},
+        f"too many failed logins: this account is locked until {until} (UTC), or {how}",
+        retry_after=lock.until - now,
     )
 
 
-def _session_ended() -> Problem:
-    return Problem(
-        401, "Session ended", type="session-ended", detail="this refresh token no longer works: log in"
-    )
+def _session_ended() -> Unauthenticated:
+    return Unauthenticated("session-ended", "Session ended", "this refresh token no longer works: log in")
 
 
-def _invalid_ticket() -> Problem:
-    return Problem(
-        401,
+def _invalid_ticket() -> Unauthenticated:
+    return Unauthenticated(
+        "change-token-invalid",
         "Invalid change token",
-        type="change-token-invalid",
-        detail="this password-change token is unknown, used or expired: log in again",
+        "this password-change token is unknown, used or expired: log in again",
     )
 
 
-def _invalid_code() -> Problem:
+def _invalid_code() -> Rejected:
     # The same answer whatever went wrong, and for an unknown login: nobody learns who has an account.
-    return Problem(
-        400,
+    return Rejected(
+        "recovery-code-invalid",
         "Invalid recovery code",
-        type="recovery-code-invalid",
-        detail="this code is wrong, expired or already used, or too many wrong codes were typed:"
-        " ask for a new one",
+        "this code is wrong, expired or already used, or too many wrong codes were typed: ask for a new one",
     )
 
 
-def _no_account() -> Problem:
-    return Problem(404, "No such account", type="account-not-found", detail="the account no longer exists")
+def _no_account() -> NotFound:
+    return NotFound("account-not-found", "No such account", "the account no longer exists")
 
 
 def _check_password(settings: TenantSettings, password: str, field: str) -> None:
     problems = password_problems(settings, password)
     if problems:
-        raise invalid_field(field, "the password needs " + ", ".join(problems), "password_policy")
+        raise Invalid.field(field, "the password needs " + ", ".join(problems), "password_policy")
 
 
-def _must_differ(field: str) -> Problem:
-    return invalid_field(field, "the new password must differ from the current one", "password_unchanged")
+def _must_differ(field: str) -> Invalid:
+    return Invalid.field(field, "the new password must differ from the current one", "password_unchanged")
 
 
 # --- shared steps ---
@@ -339,11 +338,10 @@ async def open_session(
             await _count_failure(pool, policy, account, source, settings, now)
         raise _invalid_credentials()
     if account.status != "active":
-        raise Problem(
-            403,
+        raise Forbidden(
+            "account-not-activated",
             "Account not activated",
-            type="account-not-activated",
-            detail="follow the link of the activation message first",
+            "follow the link of the activation message first",
         )
     rehashed = (
         await passwords.hash_password(password) if passwords.needs_rehash(account.password_hash) else None
@@ -420,7 +418,7 @@ async def refresh_session(pool: asyncpg.Pool, policy: Policy, refresh_token: str
     digest = secret_digest(refresh_token)
     key = await signing.current_key(pool, policy)
     now = policy.clock()
-    failure: Problem | None = None
+    failure: DomainError | None = None
     async with pool.acquire() as conn, conn.transaction():
         owner = await session_store.refresh_token_owner(conn, digest)
         # The account first, then the token: the order every writer of refresh tokens follows.
@@ -513,16 +511,14 @@ async def change_password(
         account.password_hash, current_password
     ):
         await _count_failure(pool, policy, account, source, settings, now)
-        raise invalid_field("current_password", "this is not the account's password", "wrong_password")
+        raise Invalid.field("current_password", "this is not the account's password", "wrong_password")
     if new_password == current_password:
         raise _must_differ("new_password")
     new_hash = await passwords.hash_password(new_password)
     async with pool.acquire() as conn, conn.transaction():
         current = await store.lock_account(conn, account.account_id)
         if current is None or current.password_hash != account.password_hash:
-            raise Problem(
-                409, "Password changed meanwhile", type="password-changed", detail="log in again and retry"
-            )
+            raise Conflict("password-changed", "Password changed meanwhile", "log in again and retry")
         await session_store.set_password(conn, current.account_id, new_hash)
         await session_store.drop_change_tickets(conn, current.account_id)
         await end_sessions(conn, policy, current, "password_changed", keep=current_session)

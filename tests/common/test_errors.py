@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -73,3 +74,26 @@ def test_a_lock_with_an_end_says_when_to_retry() -> None:
 def test_a_refusal_of_no_known_kind_is_a_programming_error() -> None:
     with pytest.raises(TypeError, match="no kind of refusal"):
         problem_of(errors.DomainError("x", "the base class is never raised"))
+
+
+def test_a_route_relabels_the_fields_a_use_case_names_and_keeps_the_rest_of_each_error() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Detailed(errors.FieldError):
+        lacks: tuple[str, ...] = ()
+
+    refusal = errors.Invalid(
+        [
+            Detailed("password", "too short", "password_policy", ("a digit",)),
+            errors.FieldError("email", "bad", "x"),
+        ],
+        kind="password-policy",
+    )
+    with pytest.raises(errors.Invalid) as raised, errors.fields_renamed({"password": "admin.password"}):
+        raise refusal
+    assert raised.value.kind == "password-policy"
+    assert [e.as_dict() for e in raised.value.errors] == [
+        {"field": "admin.password", "message": "too short", "type": "password_policy", "lacks": ("a digit",)},
+        {"field": "email", "message": "bad", "type": "x"},
+    ]
+    with pytest.raises(errors.NotFound), errors.fields_renamed({"password": "admin.password"}):
+        raise errors.NotFound("gone", "Gone")  # other refusals pass through untouched
