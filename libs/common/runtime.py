@@ -24,8 +24,8 @@ from libs.common.api import REVOCATIONS, VERIFIER, Endpoint, add_endpoints, open
 from libs.common.auth import KeySource, Revocations, TokenVerifier, jwks_source
 from libs.common.clock import CLOCK, Clock, utc_now
 from libs.common.consumer import ConsumerConfig, EventConsumer, HandlerTable, list_dead_letters
+from libs.common.db import INFRASTRUCTURE_ERRORS, create_pool, migrate, provision_service, service_migrations
 from libs.common.db import POOL as POOL
-from libs.common.db import create_pool, migrate, provision_service, service_migrations
 from libs.common.events import EventCatalog
 from libs.common.http import AppRunner, ReadinessCheck, create_app
 from libs.common.kafka import dlq_topic, ensure_topics
@@ -197,6 +197,24 @@ def build_app(service: Service, *, with_api: bool) -> web.Application:
             spec.api(app)
         add_endpoints(app, spec.endpoints)
     return app
+
+
+async def every(
+    stopping: asyncio.Event, interval_s: float, what: str, job: Callable[[], Awaitable[None]]
+) -> None:
+    """The loop of a periodic worker: `job` at start, then every `interval_s`, until `stopping` is set.
+
+    A failing job must not take the API and consumers down with it: an outage of the database is
+    logged as a warning, any other failure with its traceback, and the job runs again next time."""
+    while not stopping.is_set():
+        try:
+            await job()
+        except INFRASTRUCTURE_ERRORS as exc:
+            log.warning(f"{what} postponed", error=repr(exc))
+        except Exception:
+            log.exception(f"{what} failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), interval_s)
 
 
 def worker_name(worker: Worker) -> str:

@@ -37,7 +37,6 @@ from libs.common.errors import FieldError, Forbidden, Invalid, NotFound, fields_
 from libs.common.http import json_response, read_header, read_json, read_query
 from libs.common.runtime import POOL
 from services.identity import commands, passwords, signing, store
-from services.identity.commands import Delivery, Policy
 from services.identity.domain import (
     ADMIN,
     CARD_NUMBER_PATTERN,
@@ -64,6 +63,7 @@ from services.identity.domain import (
 )
 from services.identity.events import Channel, Locale
 from services.identity.limits import LIMITS, Limits, limit
+from services.identity.policy import Delivery, Policy
 
 POLICY = web.AppKey("identity_policy", Policy)
 PLATFORM_KEY_HEADER = "X-Platform-Key"

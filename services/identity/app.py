@@ -1,26 +1,21 @@
-"""Wiring of the identity service: its settings, events, routes, consumers and the inactivity sweep."""
+"""Wiring of the identity service: its settings, events, routes, consumers and workers."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 from datetime import timedelta
 from pathlib import Path
 
-import asyncpg
 import structlog
 from aiohttp import web
 from pydantic import Field
 
 from libs.common.clock import Clock, utc_now
-from libs.common.db import INFRASTRUCTURE_ERRORS
 from libs.common.events import EventCatalog
 from libs.common.ratelimit import Rate
 from libs.common.runtime import ServiceSpec
 from libs.common.settings import ServiceSettings
-from services.identity import api, commands, session_api
-from services.identity.commands import Policy
+from services.identity import api, session_api, workers
 from services.identity.consumers import HANDLERS
 from services.identity.events import (
     SERVICE,
@@ -37,6 +32,7 @@ from services.identity.events import (
     SessionsRevoked,
 )
 from services.identity.limits import Limits
+from services.identity.policy import Policy
 
 log = structlog.get_logger(__name__)
 
@@ -54,6 +50,9 @@ class Settings(ServiceSettings):
     code_attempts: int = Field(5, ge=1, le=20, description="Wrong guesses that kill a one-time code")
     key_rotation_days: float = Field(
         30, gt=0, description="Age at which a new signing key replaces the current one"
+    )
+    key_rotation_check_interval_s: float = Field(
+        3600, gt=0, description="How often the worker checks whether the signing key is due for rotation"
     )
     activation_resend_interval_s: float = Field(
         60, ge=0, description="Shortest time between two activation messages to one account (resend)"
@@ -111,26 +110,6 @@ class Settings(ServiceSettings):
         return Limits.of(self.sign_in_limit, self.registration_limit, self.message_limit, self.code_limit)
 
 
-async def sweep_inactive_accounts(
-    pool: asyncpg.Pool, stopping: asyncio.Event, *, policy: Policy, interval_s: float
-) -> None:
-    """The worker that deletes inactive accounts: at start, then every interval, until stopped."""
-    while not stopping.is_set():
-        try:
-            deleted = await commands.sweep_inactive_accounts(pool, policy)
-        except INFRASTRUCTURE_ERRORS as exc:
-            log.warning("inactivity sweep postponed", error=repr(exc))
-        except Exception:
-            # A failing sweep must not take the API and consumers down with it: it is logged, and
-            # tried again at the next interval.
-            log.exception("inactivity sweep failed")
-        else:
-            if deleted:
-                log.info("inactive accounts deleted", count=deleted)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), interval_s)
-
-
 EVENTS = EventCatalog(
     SERVICE,
     [
@@ -151,7 +130,7 @@ EVENTS = EventCatalog(
 
 
 def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
-    """The service under these settings; its use cases, handlers and sweep read this clock."""
+    """The service under these settings; its use cases, handlers and workers read this clock."""
     policy, limits = settings.policy(clock), settings.limits()
 
     def setup_api(app: web.Application) -> None:
@@ -160,7 +139,10 @@ def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
         api.setup(app, policy, limits)
 
     sweep = functools.partial(
-        sweep_inactive_accounts, policy=policy, interval_s=settings.inactivity_sweep_interval_s
+        workers.sweep_inactive_accounts, policy=policy, interval_s=settings.inactivity_sweep_interval_s
+    )
+    rotation = functools.partial(
+        workers.rotate_signing_keys, policy=policy, interval_s=settings.key_rotation_check_interval_s
     )
     return ServiceSpec(
         name=SERVICE,
@@ -169,6 +151,6 @@ def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
         handlers=HANDLERS,
         endpoints=[*api.ENDPOINTS, *session_api.ENDPOINTS],
         api=setup_api,
-        workers=[sweep],
+        workers=[sweep, rotation],
         clock=clock,
     )

@@ -4,9 +4,9 @@ deleting accounts, and the sweep of inactive accounts."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 import asyncpg
@@ -49,38 +49,7 @@ from services.identity.events import (
     RevocationReason,
     SessionsRevoked,
 )
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class Policy:
-    """What the use cases take from the settings, and the clock they read."""
-
-    public_url: str
-    activation_ttl: timedelta
-    access_token_ttl: timedelta
-    platform_key: str | None  # None: platform operations are refused
-    activation_code_ttl: timedelta = timedelta(minutes=30)
-    refresh_token_ttl: timedelta = timedelta(days=30)
-    recovery_code_ttl: timedelta = timedelta(minutes=15)
-    code_attempts: int = 5
-    key_rotation: timedelta = timedelta(days=30)
-    activation_resend_interval: timedelta = timedelta(seconds=60)
-    inactivity_batch: int = 100
-    sign_in_failure_window: timedelta = timedelta(minutes=15)
-    sign_in_delay_cap: timedelta = timedelta(seconds=3)
-    clock: Callable[[], datetime] = field(default=_utc_now)
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """How an activation reaches its person: a link or a code, by email or SMS."""
-
-    channel: Channel = "email"
-    method: Literal["link", "code"] = "link"
+from services.identity.policy import Delivery, Policy
 
 
 @dataclass(frozen=True)

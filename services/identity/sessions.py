@@ -35,7 +35,7 @@ from libs.common.errors import (
 )
 from libs.common.events import envelope
 from services.identity import passwords, session_store, signing, store
-from services.identity.commands import Policy, announce_ended_sessions, end_sessions
+from services.identity.commands import announce_ended_sessions, end_sessions
 from services.identity.domain import (
     Account,
     TenantSettings,
@@ -47,6 +47,7 @@ from services.identity.domain import (
     password_problems,
 )
 from services.identity.events import SERVICE, Channel, RecoveryCodeRequested
+from services.identity.policy import Policy
 from services.identity.session_store import LoginKind, RecoveryCode
 
 log = structlog.get_logger(__name__)

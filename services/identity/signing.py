@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from libs.common.auth import ALGORITHM
 from services.identity import session_store
-from services.identity.commands import Policy
+from services.identity.policy import Policy
 from services.identity.session_store import StoredKey
 
 PREPUBLICATION = timedelta(seconds=15)
@@ -130,26 +130,36 @@ async def _rotate(
 
 
 async def current_key(pool: asyncpg.Pool, policy: Policy | None = None) -> SigningKey:
-    """The key that signs new tokens, created on first use (once for all replicas). With a policy,
-    a key older than `policy.key_rotation` starts a rotation: it still signs until the next one takes
-    over, `PREPUBLICATION` later."""
+    """The key that signs new tokens, created on first use (once for all replicas). Reading it never
+    rotates: the key rotation worker does (`rotate_if_due`)."""
     now = policy.clock() if policy else datetime.now(UTC)
-    keys = await session_store.signing_keys(pool)
-    current = signer(keys, now)
-    if current is not None and not (policy and rotation_due(keys, now, policy.key_rotation)):
+    current = signer(await session_store.signing_keys(pool), now)
+    if current is not None:
         return SigningKey.from_stored(current)
     async with pool.acquire() as conn, conn.transaction():
         await session_store.lock_signing_keys(conn)
         # Another replica may have done it while we waited for the lock, with a later clock reading
         # than ours: read the clock again, or its first key would not sign yet at our `now`.
         now = policy.clock() if policy else datetime.now(UTC)
-        keys = await session_store.signing_keys(conn)
-        current = signer(keys, now)
+        current = signer(await session_store.signing_keys(conn), now)
         if current is None:
             return await _add_first_key(conn, now)
-        if policy and rotation_due(keys, now, policy.key_rotation):
-            await _rotate(conn, keys, now, policy.access_token_ttl)
         return SigningKey.from_stored(current)
+
+
+async def rotate_if_due(pool: asyncpg.Pool, policy: Policy) -> Rotation | None:
+    """Start a rotation when the signing key is older than `policy.key_rotation` (the key rotation
+    worker's step): the due key goes on signing until the new one takes over, `PREPUBLICATION`
+    later. Decided under the key table's lock, so that replicas checking at once rotate once."""
+    if not rotation_due(await session_store.signing_keys(pool), policy.clock(), policy.key_rotation):
+        return None
+    async with pool.acquire() as conn, conn.transaction():
+        await session_store.lock_signing_keys(conn)
+        now = policy.clock()
+        keys = await session_store.signing_keys(conn)
+        if not rotation_due(keys, now, policy.key_rotation):
+            return None
+        return await _rotate(conn, keys, now, policy.access_token_ttl)
 
 
 async def rotate(pool: asyncpg.Pool, policy: Policy) -> Rotation:

@@ -32,7 +32,7 @@ from libs.devstack.testing import Isolated, running_stack
 from services.identity import passwords
 from services.identity.api import POLICY
 from services.identity.app import Settings, build_spec
-from services.identity.commands import Policy
+from services.identity.policy import Policy
 
 PASSWORD = "Correct-Horse-9"
 NEW_PASSWORD = "Battery-Staple-7"

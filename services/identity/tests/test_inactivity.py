@@ -16,9 +16,10 @@ import pytest_asyncio
 from libs.common.events import Envelope
 from libs.devstack.stack import LocalStack
 from libs.devstack.testing import ServiceUnderTest, service_under_test, wait_until
-from services.identity import app, commands
+from services.identity import commands, workers
 from services.identity.app import Settings, build_spec
 from services.identity.consumers import record_last_order
+from services.identity.policy import Policy
 from services.identity.tests.conftest import Identity
 from services.identity.tests.credentials_support import PLATFORM_KEY, RAISED_LIMITS
 from tests.contracts.examples import example_event, topic_of
@@ -38,7 +39,7 @@ def order_submitted(tenant_id: str, account_id: str, submitted_at: datetime) -> 
     )
 
 
-def policy(days_later: float = 0, batch: int = 100) -> commands.Policy:
+def policy(days_later: float = 0, batch: int = 100) -> Policy:
     """The service's policy with a clock `days_later` days from now."""
     moved = datetime.now(UTC) + timedelta(days=days_later)
     return dataclasses.replace(Settings().policy(), clock=lambda: moved, inactivity_batch=batch)
@@ -127,7 +128,9 @@ async def test_the_worker_sweeps_at_start_and_then_every_interval(identity: Iden
     await identity.settings(admin, delete_without_order_days=90)
     await identity.registered(tenant, "old@example.test", password=None)
     stopping = asyncio.Event()
-    sweep = app.sweep_inactive_accounts(identity.db, stopping, policy=Settings().policy(), interval_s=0.05)
+    sweep = workers.sweep_inactive_accounts(
+        identity.db, stopping, policy=Settings().policy(), interval_s=0.05
+    )
     worker = asyncio.create_task(sweep)
     try:
         await identity.registered(tenant, "later@example.test", password=None)

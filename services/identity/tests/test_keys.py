@@ -13,8 +13,8 @@ import pytest
 
 from libs.common.auth import TokenVerifier, jwks_source
 from libs.common.http import Problem
-from libs.devstack.testing import Isolated
-from services.identity import signing
+from libs.devstack.testing import Isolated, wait_until
+from services.identity import signing, workers
 from services.identity.session_store import StoredKey
 from services.identity.tests.credentials_support import (
     PLATFORM_KEY,
@@ -119,33 +119,71 @@ async def test_a_rotation_publishes_the_next_key_before_it_signs_and_the_old_one
     assert await ident.db.fetchval("SELECT count(*) FROM signing_keys WHERE kid = $1", old_kid) == 0
 
 
-async def test_a_key_rotates_by_itself_once_older_than_the_rotation_period(ident: Credentials) -> None:
+async def test_the_worker_rotates_a_key_once_older_than_the_rotation_period(ident: Credentials) -> None:
     first = await signing.current_key(ident.db, ident.policy)
     ident.clock.advance(ident.policy.key_rotation - timedelta(seconds=1))
-    assert (await signing.current_key(ident.db, ident.policy)).kid == first.kid
+    assert await signing.rotate_if_due(ident.db, ident.policy) is None  # a fresh key is left alone
     assert await ident.db.fetchval("SELECT count(*) FROM signing_keys") == 1
 
     ident.clock.advance(timedelta(seconds=1))
     # Due: the next key is published, the current one goes on signing until it takes over.
+    rotation = await signing.rotate_if_due(ident.db, ident.policy)
+    assert rotation is not None and rotation.retired == [first.kid]
+    assert ident.clock() < rotation.signs_from <= ident.clock() + signing.PREPUBLICATION
+    assert await signing.rotate_if_due(ident.db, ident.policy) is None  # under way: not started again
     assert (await signing.current_key(ident.db, ident.policy)).kid == first.kid
     assert await ident.db.fetchval("SELECT count(*) FROM signing_keys") == 2
     ident.clock.advance(signing.PREPUBLICATION)
     second = await signing.current_key(ident.db, ident.policy)
-    assert second.kid != first.kid
+    assert second.kid == rotation.kid != first.kid
     assert await jwks_kids(ident) == {first.kid, second.kid}
 
     ident.clock.advance(ident.policy.access_token_ttl + signing.PUBLICATION_MARGIN)
     assert await jwks_kids(ident) == {second.kid}
 
 
-async def test_a_login_signs_with_the_current_key_and_starts_a_due_rotation(ident: Credentials) -> None:
+async def test_replicas_checking_at_once_rotate_once(ident: Credentials) -> None:
+    await signing.current_key(ident.db, ident.policy)
+    ident.clock.advance(ident.policy.key_rotation)
+    rotations = await asyncio.gather(*(signing.rotate_if_due(ident.db, ident.policy) for _ in range(4)))
+    assert len([r for r in rotations if r is not None]) == 1
+    assert await ident.db.fetchval("SELECT count(*) FROM signing_keys") == 2
+
+
+async def test_a_login_signs_with_the_current_key_and_never_rotates_it(ident: Credentials) -> None:
     tenant = await add_tenant(ident.db)
     await add_account(ident.db, tenant, "claire@pharmacie.test")
     old_kid = kid_of((await ident.session(tenant, "claire@pharmacie.test"))["access_token"])
     await ident.db.execute("UPDATE signing_keys SET signs_from = signs_from - interval '31 days'")
 
     assert kid_of((await ident.session(tenant, "claire@pharmacie.test"))["access_token"]) == old_kid
-    assert len(await jwks_kids(ident)) == 2
+    assert len(await jwks_kids(ident)) == 1  # overdue, yet left to the worker
+
+
+async def test_the_rotation_worker_rotates_a_due_key_at_start_and_keeps_checking(ident: Credentials) -> None:
+    first = await signing.current_key(ident.db, ident.policy)
+    ident.clock.advance(ident.policy.key_rotation)
+    stopping = asyncio.Event()
+    worker = asyncio.create_task(
+        workers.rotate_signing_keys(ident.db, stopping, policy=ident.policy, interval_s=0.05)
+    )
+    try:
+
+        async def rotated() -> bool:
+            return len(await jwks_kids(ident)) == 2
+
+        await wait_until(rotated, "the due key rotated by the worker")
+        (second,) = await jwks_kids(ident) - {first.kid}
+        ident.clock.advance(signing.PREPUBLICATION + ident.policy.key_rotation)  # the new key is due too
+
+        async def rotated_again() -> bool:
+            kids = {row["kid"] for row in await ident.db.fetch("SELECT kid FROM signing_keys")}
+            return bool(kids - {first.kid, second})
+
+        await wait_until(rotated_again, "the next due key rotated by the worker")
+    finally:
+        stopping.set()
+        await asyncio.wait_for(worker, 5)
 
 
 async def test_rotating_needs_the_platform_key(ident: Credentials) -> None:

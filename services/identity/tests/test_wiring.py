@@ -88,8 +88,11 @@ def test_settings_defaults() -> None:
     assert policy.activation_resend_interval.total_seconds() == 5 and policy.inactivity_batch == 7
 
 
-def test_identity_consumes_submitted_orders_and_runs_the_inactivity_sweep() -> None:
+def test_identity_consumes_submitted_orders_and_runs_the_inactivity_sweep_and_the_key_rotation() -> None:
     assert {topic: sorted(types) for topic, types in SPEC.handlers.items()} == {
         "ordering.order.v1": ["ordering.order.submitted"]
     }
-    assert [worker_name(worker) for worker in SPEC.workers] == ["sweep_inactive_accounts"]
+    assert [worker_name(worker) for worker in SPEC.workers] == [
+        "sweep_inactive_accounts",
+        "rotate_signing_keys",
+    ]
