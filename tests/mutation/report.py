@@ -1,8 +1,8 @@
 """Read mutmut's results (mutants/**/*.py.meta) and print killed/survived per module and in total.
 
 A mutant counts as killed when a test failed (or hung past mutmut's timeout) with it in place; one
-that no selected test reaches counts as not killed. Exits 1 when the total score is under
-`--threshold` percent, so that `make mutation` fails when the tests stop noticing changes.
+that no selected test reaches counts as not killed. Exits 1 when a module's score or the total is
+under `--threshold` percent, so that `make mutation` fails when the tests stop noticing changes.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def _score(counts: Counter[str]) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--root", type=Path, default=Path("mutants"))
-    parser.add_argument("--threshold", type=float, default=0.0, help="least total percentage killed")
+    parser.add_argument("--threshold", type=float, default=0.0, help="least percentage killed, per module")
     parser.add_argument("--list", action="store_true", help="name every mutant not killed")
     args = parser.parse_args(argv)
     metas = sorted(args.root.rglob("*.py.meta"))
@@ -57,10 +57,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no mutmut results under {args.root}: run `make mutation`", file=sys.stderr)
         return 2
     total: Counter[str] = Counter()
+    under = []
     print(f"{'module':40} {'killed':>7} {'survived':>9} {'no tests':>9} {'other':>6} {'score':>7}")
     for meta in metas:
         counts, alive = _tally(meta)
         total += counts
+        if _score(counts) < args.threshold:
+            under.append(_module(meta, args.root))
         print(
             f"{_module(meta, args.root):40} {counts['killed']:>7} {counts['survived']:>9}"
             f" {counts['no tests']:>9} {counts['other']:>6} {_score(counts):>6.1f}%"
@@ -73,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         f" {total['other']:>6} {_score(total):>6.1f}%"
     )
     if _score(total) < args.threshold:
-        print(f"under the {args.threshold:.0f} % of mutants killed required", file=sys.stderr)
+        under.append("total")
+    if under:
+        print(f"under {args.threshold:.0f} % of mutants killed: {', '.join(under)}", file=sys.stderr)
         return 1
     return 0
 
