@@ -7,7 +7,7 @@ SERVICE ?= loyalty
 AS     ?= postgres
 ARGS   ?=
 
-.PHONY: help install run stack test test-fast lint format contracts migrate psql topics dlq bench clean
+.PHONY: help install run stack test test-fast lint format contracts migrate psql topics dlq bench mutation clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -59,6 +59,12 @@ dlq: $(STAMP) ## list SERVICE's dead letters; ARGS="replay ID" or ARGS="discard 
 bench: $(STAMP) ## machine limits, then the platform's throughput and latency against them (~5 min)
 	@$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench $(ARGS)
+
+mutation: $(STAMP) ## mutants of the four domain modules against their fast tests; killed/survived (~1 min)
+	@$(PY) -c 'import mutmut' 2>/dev/null || $(PY) -m pip install --quiet -e '.[mutation]'
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children 2 >/dev/null
+	$(PY) -m tests.mutation.report --threshold 85 $(ARGS)
 
 clean: ## remove the local data folder (database, mail) and the virtualenv
 	rm -rf .data $(VENV)
