@@ -15,7 +15,7 @@ from libs.common.events import EventCatalog
 from libs.common.ratelimit import Rate
 from libs.common.runtime import ServiceSpec
 from libs.common.settings import ServiceSettings
-from services.identity import api, session_api, workers
+from services.identity import routes, workers
 from services.identity.consumers import HANDLERS
 from services.identity.events import (
     SERVICE,
@@ -136,7 +136,7 @@ def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
     def setup_api(app: web.Application) -> None:
         if not settings.platform_key:
             log.warning("PLATFORM_KEY is not set: creating tenants and rotating signing keys by API are off")
-        api.setup(app, policy, limits)
+        routes.setup(app, policy, limits)
 
     sweep = functools.partial(
         workers.sweep_inactive_accounts, policy=policy, interval_s=settings.inactivity_sweep_interval_s
@@ -149,7 +149,7 @@ def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
         folder=Path(__file__).parent,
         events=EVENTS,
         handlers=HANDLERS,
-        endpoints=[*api.ENDPOINTS, *session_api.ENDPOINTS],
+        endpoints=routes.ENDPOINTS,
         api=setup_api,
         workers=[sweep, rotation],
         clock=clock,

@@ -1,4 +1,6 @@
-"""Identity's SQL for credentials: logins and lockout, refresh tokens, change tickets, recovery codes, keys.
+"""Identity's SQL for the credentials' own tables: sign_in_failures (lockout), refresh_tokens,
+password_change_tickets and signing_keys. Accounts, their passwords and one-time codes are in
+`store` (one module per table).
 
 Every change to an account's refresh tokens runs under that account's row lock (`store.lock_account`),
 so that a rotation, a logout and a password change serialise instead of missing each other's rows.
@@ -7,53 +9,20 @@ so that a rotation, a logout and a password change serialise instead of missing 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal, TypeAlias
+from typing import TypeAlias
 
 import asyncpg
 from pydantic import BaseModel, ConfigDict
 
-from services.identity.domain import CodePurpose, OneTimeCode
-
 Db: TypeAlias = asyncpg.Connection | asyncpg.Pool
-
-LoginKind = Literal["email", "registration_number", "card_number", "phone"]
-"""What a typed login may be; searched in this order (the first kind that matches wins)."""
-LOGIN_KINDS: tuple[LoginKind, ...] = ("email", "registration_number", "card_number", "phone")
 
 
 class _Row(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
-# --- accounts: lookup by login, lockout ---
-
-# One indexed arm per kind, ranked, so that the planner never scans a tenant's accounts. Phone
-# numbers are not unique: up to two rows tell "one account" from "several".
-_ACCOUNTS_BY_LOGIN = """
-SELECT 1 AS rank, account_id FROM accounts
- WHERE 'email' = ANY($3::text[]) AND tenant_id = $1 AND lower(email) = lower($2)
-UNION ALL
-SELECT 2, account_id FROM accounts
- WHERE 'registration_number' = ANY($3::text[]) AND tenant_id = $1 AND registration_number = $2
-UNION ALL
-SELECT 3, account_id FROM accounts
- WHERE 'card_number' = ANY($3::text[]) AND tenant_id = $1 AND card_number = upper($2)
-UNION ALL
-(SELECT 4, account_id FROM accounts
-  WHERE 'phone' = ANY($3::text[]) AND tenant_id = $1 AND phone = $4 LIMIT 2)
-ORDER BY rank
-"""
-
-
-async def account_ids_by_login(
-    db: Db, tenant_id: str, login: str, phone: str, kinds: Sequence[LoginKind]
-) -> list[tuple[int, uuid.UUID]]:
-    """(rank, account id) of the accounts this login names, by kind: email 1, registration number 2,
-    card number 3, phone 4 (compared with `phone`, the login without separators)."""
-    rows = await db.fetch(_ACCOUNTS_BY_LOGIN, tenant_id, login, list(kinds), phone)
-    return [(row["rank"], row["account_id"]) for row in rows]
+# --- sign-in failures: lockout per source ---
 
 
 class SignInFailures(_Row):
@@ -100,10 +69,6 @@ DELETE FROM sign_in_failures
  WHERE account_id = $1 AND last_failed_at <= $2
    AND (locked_at IS NULL OR locked_at <= $3::timestamptz)
 """
-_RECORD_LOGIN = """
-WITH forgotten AS (DELETE FROM sign_in_failures WHERE account_id = $1 AND source = $2)
-UPDATE accounts SET last_login_at = coalesce($3::timestamptz, last_login_at) WHERE account_id = $1
-"""
 _CLEAR_SIGN_IN_FAILURES = """
 WITH forgotten AS (DELETE FROM sign_in_failures WHERE account_id = $1)
 UPDATE accounts SET locked_at = NULL WHERE account_id = $1
@@ -140,36 +105,9 @@ async def record_sign_in_failure(
     )
 
 
-async def record_login(
-    conn: asyncpg.Connection, account_id: uuid.UUID, source: str, login_at: datetime | None
-) -> None:
-    """A right password from `source`: its failures are forgotten (other sources' stay); `login_at`
-    also records a login."""
-    await conn.execute(_RECORD_LOGIN, account_id, source, login_at)
-
-
 async def clear_sign_in_failures(conn: asyncpg.Connection, account_id: uuid.UUID) -> None:
     """Forget every source's failures and locks (an admin's unlock)."""
     await conn.execute(_CLEAR_SIGN_IN_FAILURES, account_id)
-
-
-# Guesses at the old password say nothing about the new one: every source's failures are forgotten.
-_SET_PASSWORD = """
-WITH forgotten AS (DELETE FROM sign_in_failures WHERE account_id = $1)
-UPDATE accounts SET password_hash = $2, password_change_required = false, locked_at = NULL
- WHERE account_id = $1
-"""
-_REHASH_PASSWORD = "UPDATE accounts SET password_hash = $3 WHERE account_id = $1 AND password_hash = $2"
-
-
-async def set_password(conn: asyncpg.Connection, account_id: uuid.UUID, password_hash: str) -> None:
-    """A password its owner chose: no change is required any more, and any lockout is over."""
-    await conn.execute(_SET_PASSWORD, account_id, password_hash)
-
-
-async def rehash_password(conn: asyncpg.Connection, account_id: uuid.UUID, old: str, new: str) -> None:
-    """The same password under stronger hashing parameters (only if it did not change meanwhile)."""
-    await conn.execute(_REHASH_PASSWORD, account_id, old, new)
 
 
 # --- refresh tokens ---
@@ -310,78 +248,6 @@ async def take_change_ticket(conn: asyncpg.Connection, digest: bytes) -> bool:
 
 async def drop_change_tickets(conn: asyncpg.Connection, account_id: uuid.UUID) -> None:
     await conn.execute(_DROP_CHANGE_TICKETS, account_id)
-
-
-# --- one-time codes (recovery) ---
-
-
-class RecoveryCode(OneTimeCode):
-    """A stored code with its sending window: how many codes the account got lately."""
-
-    created_at: datetime
-    window_started_at: datetime
-    sent_in_window: int
-
-
-_CODE_COLUMNS = (
-    "account_id, purpose, code_hash, channel, attempts, expires_at, used_at, created_at,"
-    " window_started_at, sent_in_window"
-)
-_LOCK_CODE = f"SELECT {_CODE_COLUMNS} FROM one_time_codes WHERE account_id = $1 AND purpose = $2 FOR UPDATE"
-# A new code replaces the previous one, with fresh attempts; the sending window carries over.
-_PUT_CODE = """
-INSERT INTO one_time_codes (account_id, purpose, code_hash, channel, attempts, expires_at, used_at,
-                            created_at, window_started_at, sent_in_window)
-VALUES ($1, $2, $3, $4, 0, $5, NULL, $6, $7, $8)
-ON CONFLICT (account_id, purpose) DO UPDATE SET
-    code_hash = excluded.code_hash, channel = excluded.channel, attempts = 0,
-    expires_at = excluded.expires_at, used_at = NULL, created_at = excluded.created_at,
-    window_started_at = excluded.window_started_at, sent_in_window = excluded.sent_in_window
-"""
-_COUNT_WRONG_CODE = "UPDATE one_time_codes SET attempts = attempts + 1 WHERE account_id = $1 AND purpose = $2"
-_USE_CODE = "UPDATE one_time_codes SET used_at = $3 WHERE account_id = $1 AND purpose = $2"
-
-
-async def lock_code(
-    conn: asyncpg.Connection, account_id: uuid.UUID, purpose: CodePurpose
-) -> RecoveryCode | None:
-    row = await conn.fetchrow(_LOCK_CODE, account_id, purpose)
-    return RecoveryCode(**dict(row)) if row else None
-
-
-async def put_code(
-    conn: asyncpg.Connection,
-    account_id: uuid.UUID,
-    purpose: CodePurpose,
-    digest: bytes,
-    channel: str,
-    *,
-    created_at: datetime,
-    expires_at: datetime,
-    window_started_at: datetime,
-    sent_in_window: int,
-) -> None:
-    await conn.execute(
-        _PUT_CODE,
-        account_id,
-        purpose,
-        digest,
-        channel,
-        expires_at,
-        created_at,
-        window_started_at,
-        sent_in_window,
-    )
-
-
-async def count_wrong_code(conn: asyncpg.Connection, account_id: uuid.UUID, purpose: CodePurpose) -> None:
-    await conn.execute(_COUNT_WRONG_CODE, account_id, purpose)
-
-
-async def use_code(
-    conn: asyncpg.Connection, account_id: uuid.UUID, purpose: CodePurpose, at: datetime
-) -> None:
-    await conn.execute(_USE_CODE, account_id, purpose, at)
 
 
 # --- signing keys ---

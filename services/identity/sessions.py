@@ -48,7 +48,7 @@ from services.identity.domain import (
 )
 from services.identity.events import SERVICE, Channel, RecoveryCodeRequested
 from services.identity.policy import Policy
-from services.identity.session_store import LoginKind, RecoveryCode
+from services.identity.store import LoginKind, RecoveryCode
 
 log = structlog.get_logger(__name__)
 
@@ -230,7 +230,7 @@ async def _find_account(
     login = login.strip()
     if not login or not kinds:
         return None
-    found = await session_store.account_ids_by_login(db, tenant_id, login, phone_form(login), kinds)
+    found = await store.account_ids_by_login(db, tenant_id, login, phone_form(login), kinds)
     best = [account_id for rank, account_id in found if rank == found[0][0]]
     # Several accounts share a phone number: it names none of them.
     if len(best) != 1:
@@ -357,15 +357,15 @@ async def open_session(
         if (lock := (await _source_lock(conn, policy, current, source, settings, now))[0]) is not None:
             raise _locked(lock, now)
         if rehashed is not None:
-            await session_store.rehash_password(conn, current.account_id, account.password_hash, rehashed)
+            await store.rehash_password(conn, current.account_id, account.password_hash, rehashed)
         if current.password_change_required:
-            await session_store.record_login(conn, current.account_id, source, login_at=None)
+            await store.record_login(conn, current.account_id, source, login_at=None)
             ticket = secrets.token_urlsafe(SECRET_BYTES)
             await session_store.put_change_ticket(
                 conn, current.account_id, secret_digest(ticket), now + CHANGE_TICKET_TTL
             )
         else:
-            await session_store.record_login(conn, current.account_id, source, login_at=now)
+            await store.record_login(conn, current.account_id, source, login_at=now)
             session = await _open(conn, policy, key, current, now)
     if ticket is not None:
         raise PasswordChangeRequired(ticket, CHANGE_TICKET_TTL)
@@ -399,9 +399,9 @@ async def change_required_password(
             or current.password_hash != account.password_hash
         ):
             raise _invalid_ticket()
-        await session_store.set_password(conn, current.account_id, new_hash)
+        await store.set_password(conn, current.account_id, new_hash)
         await end_sessions(conn, policy, current, "password_changed")
-        await session_store.record_login(conn, current.account_id, source, login_at=now)
+        await store.record_login(conn, current.account_id, source, login_at=now)
         return await _open(conn, policy, key, current, now)
 
 
@@ -520,7 +520,7 @@ async def change_password(
         current = await store.lock_account(conn, account.account_id)
         if current is None or current.password_hash != account.password_hash:
             raise Conflict("password-changed", "Password changed meanwhile", "log in again and retry")
-        await session_store.set_password(conn, current.account_id, new_hash)
+        await store.set_password(conn, current.account_id, new_hash)
         await session_store.drop_change_tickets(conn, current.account_id)
         await end_sessions(conn, policy, current, "password_changed", keep=current_session)
 
@@ -553,7 +553,7 @@ async def _send_recovery_code(
     code = new_code()
     async with pool.acquire() as conn, conn.transaction():
         current = await store.lock_account(conn, account.account_id)
-        previous = await session_store.lock_code(conn, account.account_id, "recovery")
+        previous = await store.lock_recovery_code(conn, account.account_id, "recovery")
         window = recovery_window(previous, now)
         channels = recovery_channels(asked, current.email, current.phone) if current else []
         if current is None or window is None or not channels:
@@ -562,7 +562,7 @@ async def _send_recovery_code(
             )
             return
         expires_at = now + policy.recovery_code_ttl
-        await session_store.put_code(
+        await store.put_recovery_code(
             conn,
             current.account_id,
             "recovery",
@@ -605,16 +605,16 @@ async def confirm_recovery(
     async with pool.acquire() as conn:
         async with conn.transaction():
             current = await store.lock_account(conn, account.account_id)
-            stored = await session_store.lock_code(conn, account.account_id, "recovery")
+            stored = await store.lock_recovery_code(conn, account.account_id, "recovery")
             usable = stored is not None and current is not None and current.status == "active"
             verdict = code_decision(stored, code, now, policy.code_attempts) if stored and usable else "used"
             if verdict == "wrong":
-                await session_store.count_wrong_code(conn, account.account_id, "recovery")
+                await store.count_wrong_code(conn, account.account_id, "recovery")
             elif verdict == "accept":
                 # Hashed only now, under the lock: failures answer without hashing, all alike.
                 new_hash = await passwords.hash_password(new_password)
-                await session_store.set_password(conn, account.account_id, new_hash)
-                await session_store.use_code(conn, account.account_id, "recovery", now)
+                await store.set_password(conn, account.account_id, new_hash)
+                await store.use_code(conn, account.account_id, "recovery", now)
                 await session_store.drop_change_tickets(conn, account.account_id)
                 await end_sessions(conn, policy, account, "password_changed")
         if verdict != "accept":

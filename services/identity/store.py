@@ -1,5 +1,13 @@
-"""Identity's SQL: signing keys, tenants and their settings, organisations, accounts, activation tokens
-and one-time codes."""
+"""Identity's SQL for its tenants, organisations and accounts; credentials' own tables are in
+`session_store`. Each table has its statements in one module only:
+
+- here: tenants, tenant_settings, registration_counters, organisations, accounts (reads, lookups by
+  login, profile, password and login updates), activation_tokens, one_time_codes (activation and
+  recovery codes);
+- `session_store`: sign_in_failures, refresh_tokens, password_change_tickets, signing_keys.
+
+A statement that writes a second table in the same statement (a login that forgets the source's
+failures, a lock noted on the account) lives with the table it is about."""
 
 from __future__ import annotations
 
@@ -7,7 +15,7 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import asyncpg
 
@@ -572,3 +580,131 @@ async def use_code(
     conn: asyncpg.Connection, account_id: uuid.UUID, purpose: CodePurpose, at: datetime
 ) -> None:
     await conn.execute(_USE_CODE, account_id, purpose, at)
+
+
+# --- accounts: lookup by login, login and password ---
+
+LoginKind = Literal["email", "registration_number", "card_number", "phone"]
+"""What a typed login may be; searched in this order (the first kind that matches wins)."""
+LOGIN_KINDS: tuple[LoginKind, ...] = ("email", "registration_number", "card_number", "phone")
+
+# One indexed arm per kind, ranked, so that the planner never scans a tenant's accounts. Phone
+# numbers are not unique: up to two rows tell "one account" from "several".
+_ACCOUNTS_BY_LOGIN = """
+SELECT 1 AS rank, account_id FROM accounts
+ WHERE 'email' = ANY($3::text[]) AND tenant_id = $1 AND lower(email) = lower($2)
+UNION ALL
+SELECT 2, account_id FROM accounts
+ WHERE 'registration_number' = ANY($3::text[]) AND tenant_id = $1 AND registration_number = $2
+UNION ALL
+SELECT 3, account_id FROM accounts
+ WHERE 'card_number' = ANY($3::text[]) AND tenant_id = $1 AND card_number = upper($2)
+UNION ALL
+(SELECT 4, account_id FROM accounts
+  WHERE 'phone' = ANY($3::text[]) AND tenant_id = $1 AND phone = $4 LIMIT 2)
+ORDER BY rank
+"""
+
+
+async def account_ids_by_login(
+    db: Db, tenant_id: str, login: str, phone: str, kinds: Sequence[LoginKind]
+) -> list[tuple[int, uuid.UUID]]:
+    """(rank, account id) of the accounts this login names, by kind: email 1, registration number 2,
+    card number 3, phone 4 (compared with `phone`, the login without separators)."""
+    rows = await db.fetch(_ACCOUNTS_BY_LOGIN, tenant_id, login, list(kinds), phone)
+    return [(row["rank"], row["account_id"]) for row in rows]
+
+
+_RECORD_LOGIN = """
+WITH forgotten AS (DELETE FROM sign_in_failures WHERE account_id = $1 AND source = $2)
+UPDATE accounts SET last_login_at = coalesce($3::timestamptz, last_login_at) WHERE account_id = $1
+"""
+
+
+async def record_login(
+    conn: asyncpg.Connection, account_id: uuid.UUID, source: str, login_at: datetime | None
+) -> None:
+    """A right password from `source`: its failures are forgotten (other sources' stay); `login_at`
+    also records a login."""
+    await conn.execute(_RECORD_LOGIN, account_id, source, login_at)
+
+
+# Guesses at the old password say nothing about the new one: every source's failures are forgotten.
+_SET_PASSWORD = """
+WITH forgotten AS (DELETE FROM sign_in_failures WHERE account_id = $1)
+UPDATE accounts SET password_hash = $2, password_change_required = false, locked_at = NULL
+ WHERE account_id = $1
+"""
+_REHASH_PASSWORD = "UPDATE accounts SET password_hash = $3 WHERE account_id = $1 AND password_hash = $2"
+
+
+async def set_password(conn: asyncpg.Connection, account_id: uuid.UUID, password_hash: str) -> None:
+    """A password its owner chose: no change is required any more, and any lockout is over."""
+    await conn.execute(_SET_PASSWORD, account_id, password_hash)
+
+
+async def rehash_password(conn: asyncpg.Connection, account_id: uuid.UUID, old: str, new: str) -> None:
+    """The same password under stronger hashing parameters (only if it did not change meanwhile)."""
+    await conn.execute(_REHASH_PASSWORD, account_id, old, new)
+
+
+# --- one-time codes: recovery (with their sending window) ---
+
+
+class RecoveryCode(OneTimeCode):
+    """A stored code with its sending window: how many codes the account got lately."""
+
+    created_at: datetime
+    window_started_at: datetime
+    sent_in_window: int
+
+
+_RECOVERY_CODE_COLUMNS = (
+    "account_id, purpose, code_hash, channel, attempts, expires_at, used_at, created_at,"
+    " window_started_at, sent_in_window"
+)
+_LOCK_RECOVERY_CODE = (
+    f"SELECT {_RECOVERY_CODE_COLUMNS} FROM one_time_codes WHERE account_id = $1 AND purpose = $2 FOR UPDATE"
+)
+# A new code replaces the previous one, with fresh attempts; the sending window carries over.
+_PUT_RECOVERY_CODE = """
+INSERT INTO one_time_codes (account_id, purpose, code_hash, channel, attempts, expires_at, used_at,
+                            created_at, window_started_at, sent_in_window)
+VALUES ($1, $2, $3, $4, 0, $5, NULL, $6, $7, $8)
+ON CONFLICT (account_id, purpose) DO UPDATE SET
+    code_hash = excluded.code_hash, channel = excluded.channel, attempts = 0,
+    expires_at = excluded.expires_at, used_at = NULL, created_at = excluded.created_at,
+    window_started_at = excluded.window_started_at, sent_in_window = excluded.sent_in_window
+"""
+
+
+async def lock_recovery_code(
+    conn: asyncpg.Connection, account_id: uuid.UUID, purpose: CodePurpose
+) -> RecoveryCode | None:
+    row = await conn.fetchrow(_LOCK_RECOVERY_CODE, account_id, purpose)
+    return RecoveryCode(**dict(row)) if row else None
+
+
+async def put_recovery_code(
+    conn: asyncpg.Connection,
+    account_id: uuid.UUID,
+    purpose: CodePurpose,
+    digest: bytes,
+    channel: str,
+    *,
+    created_at: datetime,
+    expires_at: datetime,
+    window_started_at: datetime,
+    sent_in_window: int,
+) -> None:
+    await conn.execute(
+        _PUT_RECOVERY_CODE,
+        account_id,
+        purpose,
+        digest,
+        channel,
+        expires_at,
+        created_at,
+        window_started_at,
+        sent_in_window,
+    )

@@ -30,9 +30,9 @@ from libs.common.ratelimit import Rate
 from libs.common.runtime import start
 from libs.devstack.testing import Isolated, running_stack
 from services.identity import passwords
-from services.identity.api import POLICY
 from services.identity.app import Settings, build_spec
 from services.identity.policy import Policy
+from services.identity.routes import POLICY
 
 PASSWORD = "Correct-Horse-9"
 NEW_PASSWORD = "Battery-Staple-7"

@@ -13,7 +13,6 @@ import pytest
 
 from libs.devstack.testing import Isolated
 from services.identity.domain import TenantSettings
-from services.identity.session_store import RecoveryCode
 from services.identity.sessions import (
     RECOVERY_ANSWER_SECONDS,
     RECOVERY_MAX_PER_WINDOW,
@@ -22,6 +21,7 @@ from services.identity.sessions import (
     recovery_kinds,
     recovery_window,
 )
+from services.identity.store import RecoveryCode
 from services.identity.tests.credentials_support import (
     NEW_PASSWORD,
     Credentials,

@@ -17,8 +17,8 @@ from argon2 import PasswordHasher
 from libs.common.api import ANY_ROLE, SELF, TENANT
 from libs.common.auth import AUDIENCE, ISSUER
 from libs.devstack.testing import Isolated
-from services.identity import session_api
 from services.identity.domain import TenantSettings
+from services.identity.routes import keys, passwords, sessions
 from services.identity.sessions import Lockout, current_lockout
 from services.identity.tests.credentials_support import (
     NEW_PASSWORD,
@@ -450,7 +450,7 @@ async def test_wrong_current_passwords_count_towards_the_lockout(ident: Credenti
 
 
 def test_every_credentials_route_has_the_narrowest_grant() -> None:
-    grants = {(e.method, e.path): e for e in session_api.ENDPOINTS}
+    grants = {(e.method, e.path): e for e in [*keys.ENDPOINTS, *sessions.ENDPOINTS, *passwords.ENDPOINTS]}
     unlock = grants[("POST", "/accounts/{account_id}/unlock")]
     assert (
         unlock.roles is not None
