@@ -13,7 +13,7 @@ import asyncpg
 
 from libs.common import erasure, outbox
 from libs.common.errors import Conflict, FieldError, Gone, Invalid, NotFound
-from libs.common.events import IntegrationEvent, envelope
+from libs.common.events import IntegrationEvent
 from services.identity import passwords, session_store, store
 from services.identity.domain import (
     ADMIN,
@@ -110,11 +110,8 @@ def _taken(exc: store.Taken) -> Conflict:
 
 
 async def _publish(conn: asyncpg.Connection, account: Account, event: IntegrationEvent) -> None:
-    await outbox.append(
-        conn,
-        event.topic,
-        envelope(SERVICE, event, subject=str(account.account_id), tenant_id=account.tenant_id),
-    )
+    """An event about an account: its subject (and Kafka key) is the account."""
+    await outbox.publish(conn, SERVICE, event, subject=str(account.account_id), tenant_id=account.tenant_id)
 
 
 async def announce_ended_sessions(
@@ -129,12 +126,8 @@ async def announce_ended_sessions(
     if not session_ids:
         return
     now = policy.clock()
-    ended = SessionsRevoked(
-        account_id=str(account.account_id),
-        session_ids=[str(session_id) for session_id in session_ids],
-        reason=reason,
-        revoked_at=now,
-        tokens_expire_by=now + policy.access_token_ttl,
+    ended = SessionsRevoked.of(
+        account, session_ids, reason, now, tokens_expire_by=now + policy.access_token_ttl
     )
     await _publish(conn, account, ended)
 
@@ -156,30 +149,10 @@ async def end_sessions(
     return revoked
 
 
-def _contact(account: Account) -> ContactChanged:
-    return ContactChanged(
-        account_id=str(account.account_id),
-        email=account.email,
-        display_name=account.display_name,
-        locale=account.locale,
-        phone=account.phone,
-    )
-
-
 async def _announce_account(conn: asyncpg.Connection, account: Account) -> None:
     """The public account event and the internal contact event every new account causes."""
-    organisation_id = str(account.organisation_id) if account.organisation_id else None
-    await _publish(
-        conn,
-        account,
-        AccountRegistered(
-            account_id=str(account.account_id),
-            roles=account.roles,
-            organisation_id=organisation_id,
-            registered_at=account.created_at,
-        ),
-    )
-    await _publish(conn, account, _contact(account))
+    await _publish(conn, account, AccountRegistered.of(account))
+    await _publish(conn, account, ContactChanged.of(account))
 
 
 # --- tenants and organisations ---
@@ -195,18 +168,15 @@ async def create_tenant(
     now = policy.clock()
     account = await store.add_account(conn, admin, password_hash, created_at=now, activated_at=now)
     await _announce_account(conn, account)
-    await _publish(conn, account, AccountActivated(account_id=str(account.account_id), activated_at=now))
+    await _publish(conn, account, AccountActivated.of(account, now))
     return account
 
 
 async def _publish_organisation(
     conn: asyncpg.Connection, organisation: Organisation, event: IntegrationEvent
 ) -> None:
-    await outbox.append(
-        conn,
-        event.topic,
-        envelope(SERVICE, event, subject=str(organisation.organisation_id), tenant_id=organisation.tenant_id),
-    )
+    subject = str(organisation.organisation_id)
+    await outbox.publish(conn, SERVICE, event, subject=subject, tenant_id=organisation.tenant_id)
 
 
 async def create_organisation(
@@ -220,15 +190,7 @@ async def create_organisation(
             "Customer code already used",
             f"another organisation of this tenant has customer code {customer_code!r}",
         )
-    await _publish_organisation(
-        conn,
-        organisation,
-        OrganisationCreated(
-            organisation_id=str(organisation.organisation_id),
-            name=organisation.name,
-            created_at=organisation.created_at,
-        ),
-    )
+    await _publish_organisation(conn, organisation, OrganisationCreated.of(organisation))
     return organisation
 
 
@@ -251,13 +213,7 @@ async def update_organisation(
     except store.Taken as exc:
         raise _taken(exc) from None
     if updated.name != current.name:
-        await _publish_organisation(
-            conn,
-            updated,
-            OrganisationUpdated(
-                organisation_id=str(updated.organisation_id), name=updated.name, updated_at=policy.clock()
-            ),
-        )
+        await _publish_organisation(conn, updated, OrganisationUpdated.of(updated, policy.clock()))
     return updated
 
 
@@ -323,7 +279,7 @@ async def open_account(
         raise _taken(exc) from None
     await _announce_account(conn, account)
     if activation is None:
-        await _publish(conn, account, AccountActivated(account_id=str(account.account_id), activated_at=now))
+        await _publish(conn, account, AccountActivated.of(account, now))
     else:
         await send_activation(conn, policy, account, activation)
     return account
@@ -363,21 +319,14 @@ async def send_activation(
     travels only on notify's internal topic; an SMS to an account without a phone goes by email."""
     now = policy.clock()
     channel: Channel = "sms" if delivery.channel == "sms" and account.phone else "email"
-    email, phone = (account.email, None) if channel == "email" else (None, account.phone)
     await store.drop_pending_activations(conn, account.account_id)
     if delivery.method == "link":
         token = new_activation_token()
         await store.add_activation_token(
             conn, token_digest(token), account.account_id, now + policy.activation_ttl
         )
-        event: IntegrationEvent = ActivationRequested(
-            account_id=str(account.account_id),
-            channel=channel,
-            email=email,
-            phone=phone,
-            display_name=account.display_name,
-            locale=account.locale,
-            activation_url=activation_url(policy.public_url, token),
+        event: IntegrationEvent = ActivationRequested.of(
+            account, channel, activation_url(policy.public_url, token)
         )
     else:
         code = new_code()
@@ -391,16 +340,7 @@ async def send_activation(
             expires_at,
             now,
         )
-        event = ActivationCodeRequested(
-            account_id=str(account.account_id),
-            channel=channel,
-            email=email,
-            phone=phone,
-            display_name=account.display_name,
-            locale=account.locale,
-            code=code,
-            expires_at=expires_at,
-        )
+        event = ActivationCodeRequested.of(account, channel, code, expires_at)
     await store.mark_activation_sent(conn, account.account_id, now)
     await _publish(conn, account, event)
 
@@ -490,7 +430,7 @@ async def _activate(
     conn: asyncpg.Connection, account: Account, now: datetime, password_hash: str | None
 ) -> None:
     await store.activate_account(conn, account.account_id, now, password_hash)
-    await _publish(conn, account, AccountActivated(account_id=str(account.account_id), activated_at=now))
+    await _publish(conn, account, AccountActivated.of(account, now))
 
 
 def _invalid_code() -> Invalid:
@@ -572,7 +512,7 @@ async def update_profile(
         raise _taken(exc) from None
     contact = ("email", "phone", "display_name", "locale")
     if any(getattr(current, name) != getattr(updated, name) for name in contact):
-        await _publish(conn, updated, _contact(updated))
+        await _publish(conn, updated, ContactChanged.of(updated))
     return updated
 
 
@@ -614,16 +554,7 @@ async def change_membership(
     if new_roles == current.roles and new_organisation == current.organisation_id:
         return current
     updated = await store.set_membership(conn, current.account_id, new_roles, new_organisation)
-    await _publish(
-        conn,
-        updated,
-        AccountMembershipChanged(
-            account_id=str(updated.account_id),
-            roles=updated.roles,
-            organisation_id=str(new_organisation) if new_organisation else None,
-            changed_at=policy.clock(),
-        ),
-    )
+    await _publish(conn, updated, AccountMembershipChanged.of(updated, policy.clock()))
     return updated
 
 
@@ -643,11 +574,7 @@ async def delete_account(
     await store.delete_account(conn, account.account_id)
     identifiers, details = personal_data(account)
     await erasure.scrub(conn, str(account.account_id), identifiers, details)
-    await _publish(
-        conn,
-        account,
-        AccountDeleted(account_id=str(account.account_id), reason=reason, deleted_at=policy.clock()),
-    )
+    await _publish(conn, account, AccountDeleted.of(account, reason, policy.clock()))
     await announce_ended_sessions(conn, policy, account, live, "account_deleted")
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import Field
 
 from libs.common.events import IntegrationEvent, examples
+
+if TYPE_CHECKING:  # the domain names these types; events are built from them, never the reverse
+    from services.identity.domain import Account, Organisation
 
 SERVICE = "identity"
 
@@ -46,6 +51,16 @@ class AccountRegistered(IntegrationEvent):
     organisation_id: str | None = Field(description="The organisation the account belongs to, if any")
     registered_at: datetime = Field(description="When the account was created (UTC)")
 
+    @classmethod
+    def of(cls, account: Account) -> Self:
+        organisation_id = str(account.organisation_id) if account.organisation_id else None
+        return cls(
+            account_id=str(account.account_id),
+            roles=account.roles,
+            organisation_id=organisation_id,
+            registered_at=account.created_at,
+        )
+
 
 class AccountActivated(IntegrationEvent):
     """An account became active: its owner may log in."""
@@ -57,6 +72,10 @@ class AccountActivated(IntegrationEvent):
 
     account_id: str = Field(description="The activated account's id; also the subject and Kafka key")
     activated_at: datetime = Field(description="When the account became active (UTC)")
+
+    @classmethod
+    def of(cls, account: Account, at: datetime) -> Self:
+        return cls(account_id=str(account.account_id), activated_at=at)
 
 
 class AccountMembershipChanged(IntegrationEvent):
@@ -79,6 +98,16 @@ class AccountMembershipChanged(IntegrationEvent):
     roles: list[str] = Field(description="The account's roles now")
     organisation_id: str | None = Field(description="The organisation the account belongs to now, if any")
     changed_at: datetime = Field(description="When the change was made (UTC)")
+
+    @classmethod
+    def of(cls, account: Account, at: datetime) -> Self:
+        organisation_id = str(account.organisation_id) if account.organisation_id else None
+        return cls(
+            account_id=str(account.account_id),
+            roles=account.roles,
+            organisation_id=organisation_id,
+            changed_at=at,
+        )
 
 
 ORGANISATIONS_TOPIC = "identity.organisation.v1"
@@ -107,6 +136,14 @@ class OrganisationCreated(IntegrationEvent):
     name: str = Field(description="The organisation's name, e.g. a pharmacy")
     created_at: datetime = Field(description="When the organisation was created (UTC)")
 
+    @classmethod
+    def of(cls, organisation: Organisation) -> Self:
+        return cls(
+            organisation_id=str(organisation.organisation_id),
+            name=organisation.name,
+            created_at=organisation.created_at,
+        )
+
 
 class OrganisationUpdated(IntegrationEvent):
     """An admin renamed an organisation. A change of its customer code alone publishes nothing."""
@@ -125,6 +162,10 @@ class OrganisationUpdated(IntegrationEvent):
     organisation_id: str = Field(description="The organisation's id; also the subject and Kafka key")
     name: str = Field(description="The organisation's name now")
     updated_at: datetime = Field(description="When the change was made (UTC)")
+
+    @classmethod
+    def of(cls, organisation: Organisation, at: datetime) -> Self:
+        return cls(organisation_id=str(organisation.organisation_id), name=organisation.name, updated_at=at)
 
 
 class ContactChanged(IntegrationEvent):
@@ -150,6 +191,16 @@ class ContactChanged(IntegrationEvent):
     locale: Locale = Field(description="Language to write in: fr, en or ru")
     phone: str | None = Field(None, description="Mobile number for SMS (E.164), if the person gave one")
 
+    @classmethod
+    def of(cls, account: Account) -> Self:
+        return cls(
+            account_id=str(account.account_id),
+            email=account.email,
+            display_name=account.display_name,
+            locale=account.locale,
+            phone=account.phone,
+        )
+
 
 class AccountDeleted(IntegrationEvent):
     """An account was deleted: closed by its owner or an admin, or after inactivity. Every service
@@ -167,6 +218,10 @@ class AccountDeleted(IntegrationEvent):
         description="closed: by its owner or an admin; inactive: the tenant's inactivity rule"
     )
     deleted_at: datetime = Field(description="When the account was deleted (UTC)")
+
+    @classmethod
+    def of(cls, account: Account, reason: Literal["closed", "inactive"], at: datetime) -> Self:
+        return cls(account_id=str(account.account_id), reason=reason, deleted_at=at)
 
 
 RevocationReason = Literal[
@@ -210,6 +265,23 @@ class SessionsRevoked(IntegrationEvent):
         " the revocation then"
     )
 
+    @classmethod
+    def of(
+        cls,
+        account: Account,
+        session_ids: Sequence[uuid.UUID],
+        reason: RevocationReason,
+        at: datetime,
+        tokens_expire_by: datetime,
+    ) -> Self:
+        return cls(
+            account_id=str(account.account_id),
+            session_ids=[str(session_id) for session_id in session_ids],
+            reason=reason,
+            revoked_at=at,
+            tokens_expire_by=tokens_expire_by,
+        )
+
 
 class _MessageRequest(IntegrationEvent):
     """Something identity asks notify to send to one person, by email or SMS. Internal: it holds
@@ -224,6 +296,18 @@ class _MessageRequest(IntegrationEvent):
     phone: str | None = Field(description="The mobile number (E.164), when the channel is sms")
     display_name: str = Field(description="How to greet the person")
     locale: Locale = Field(description="Language of the message: fr, en or ru")
+
+    @staticmethod
+    def recipient(account: Account, channel: Channel) -> dict[str, Any]:
+        """Whom a message is for, by this channel: only the address the channel uses is given."""
+        return {
+            "account_id": str(account.account_id),
+            "channel": channel,
+            "email": account.email if channel == "email" else None,
+            "phone": account.phone if channel == "sms" else None,
+            "display_name": account.display_name,
+            "locale": account.locale,
+        }
 
 
 class ActivationRequested(_MessageRequest):
@@ -248,6 +332,10 @@ class ActivationRequested(_MessageRequest):
     phone: str | None = Field(None, description="The mobile number (E.164), when the channel is sms")
     activation_url: str = Field(description="The link to click; it holds a single-use secret token")
 
+    @classmethod
+    def of(cls, account: Account, channel: Channel, activation_url: str) -> Self:
+        return cls(**cls.recipient(account, channel), activation_url=activation_url)
+
 
 class ActivationCodeRequested(_MessageRequest):
     """Send a numeric activation code, to type instead of following a link."""
@@ -270,6 +358,10 @@ class ActivationCodeRequested(_MessageRequest):
     code: str = Field(description="The digits to type; single use")
     expires_at: datetime = Field(description="When the code stops working (UTC)")
 
+    @classmethod
+    def of(cls, account: Account, channel: Channel, code: str, expires_at: datetime) -> Self:
+        return cls(**cls.recipient(account, channel), code=code, expires_at=expires_at)
+
 
 class RecoveryCodeRequested(_MessageRequest):
     """Send a temporary numeric code that lets the person choose a new password."""
@@ -291,3 +383,7 @@ class RecoveryCodeRequested(_MessageRequest):
 
     code: str = Field(description="The digits to type; single use")
     expires_at: datetime = Field(description="When the code stops working (UTC)")
+
+    @classmethod
+    def of(cls, account: Account, channel: Channel, code: str, expires_at: datetime) -> Self:
+        return cls(**cls.recipient(account, channel), code=code, expires_at=expires_at)

@@ -33,7 +33,6 @@ from libs.common.errors import (
     Rejected,
     Unauthenticated,
 )
-from libs.common.events import envelope
 from services.identity import passwords, session_store, signing, store
 from services.identity.commands import announce_ended_sessions, end_sessions
 from services.identity.domain import (
@@ -574,20 +573,9 @@ async def _send_recovery_code(
             sent_in_window=window[1],
         )
         for channel in channels:
-            request = RecoveryCodeRequested(
-                account_id=str(current.account_id),
-                channel=channel,
-                email=current.email if channel == "email" else None,
-                phone=current.phone if channel == "sms" else None,
-                display_name=current.display_name,
-                locale=current.locale,
-                code=code,
-                expires_at=expires_at,
-            )
-            await outbox.append(
-                conn,
-                request.topic,
-                envelope(SERVICE, request, subject=str(current.account_id), tenant_id=current.tenant_id),
+            request = RecoveryCodeRequested.of(current, channel, code, expires_at)
+            await outbox.publish(
+                conn, SERVICE, request, subject=str(current.account_id), tenant_id=current.tenant_id
             )
 
 
