@@ -18,15 +18,15 @@ from libs.common.api import (
     Grant,
     Owner,
     OwnerLookup,
-    owner,
+    owned,
     path_uuid,
     roles,
 )
 from libs.common.auth import Principal
-from libs.common.http import Problem
+from libs.common.errors import Invalid
 from libs.common.runtime import POOL
-from services.catalog import store
-from services.catalog.store import Viewer
+from services.catalog import pricing_store, store
+from services.catalog.domain import Viewer
 
 ADMIN_ROLE = "admin"
 ADMIN = roles(ADMIN_ROLE)
@@ -66,9 +66,9 @@ def viewer_of(caller: Principal) -> Viewer:
     return Viewer(caller.tenant_id, organisation_of(caller), sees_everything=is_admin(caller))
 
 
-def invalid(field: str, message: str, kind: str = "value_error") -> Problem:
-    """A 422 naming one field, shaped like the ones request bodies get."""
-    return Problem(422, "Invalid request body", errors=[{"field": field, "message": message, "type": kind}])
+def invalid(field: str, message: str, kind: str = "value_error") -> Invalid:
+    """One wrong value, named by its field (`value_error` is what request bodies' checks say)."""
+    return Invalid.field(field, message, kind)
 
 
 class TenantOwned(Protocol):
@@ -93,9 +93,9 @@ def owned_by_tenant(
 
 
 brand_owner = owned_by_tenant("brand_id", store.find_brand)
+price_list_owner = owned_by_tenant("price_list_id", pricing_store.find_price_list)
 
 
 def the_brand(request: web.Request) -> store.Brand:
     """The brand the route's owner lookup loaded."""
-    brand: store.Brand = owner(request).resource
-    return brand
+    return owned(request, store.Brand)

@@ -12,10 +12,11 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from libs.common import idempotency
-from libs.common.api import AUTHENTICATED, Endpoint, Owner, owner, path_uuid
+from libs.common.api import AUTHENTICATED, Endpoint, Owner, owned, path_uuid
 from libs.common.auth import Principal, principal
 from libs.common.clock import now
-from libs.common.http import Problem, json_response, read_json, read_query
+from libs.common.errors import Forbidden
+from libs.common.http import json_response, read_json, read_query
 from libs.common.runtime import POOL
 from services.catalog import commands, store
 from services.catalog.access import (
@@ -35,11 +36,12 @@ from services.catalog.domain import (
     NewProduct,
     ProductDetails,
     ProductStatus,
+    ShownProduct,
     UnitPrice,
+    Viewer,
     is_valid_code,
-    unit_price,
+    price_for,
 )
-from services.catalog.store import ShownProduct, Viewer
 
 PriceSource = Literal["base", "brand", "group", "organisation"]
 
@@ -62,14 +64,6 @@ class PriceView(BaseModel):
             source=offer.scope if offer else "base",
             price_list_id=uuid.UUID(offer.list_id) if offer else None,
         )
-
-
-def price_for(shown: ShownProduct, viewer: Viewer, at: datetime) -> UnitPrice:
-    """The price the viewer's organisation pays at `at`, resolved here from its terms, never sent in."""
-    organisation_id = str(viewer.organisation_id) if viewer.organisation_id else None
-    return unit_price(
-        shown.product, shown.offers, group_id=shown.group_id, organisation_id=organisation_id, at=at
-    )
 
 
 class ProductView(BaseModel):
@@ -167,8 +161,7 @@ async def product_by_code_owner(request: web.Request, caller: Principal) -> Owne
 
 def _shown(request: web.Request) -> ShownProduct:
     """The product the route's owner lookup loaded."""
-    shown: ShownProduct = owner(request).resource
-    return shown
+    return owned(request, ShownProduct)
 
 
 async def _view_after_write(
@@ -203,7 +196,7 @@ async def list_products(request: web.Request) -> web.Response:
     caller = principal(request)
     query = read_query(request, ProductQuery)
     if query.status != "active" and not is_admin(caller):
-        raise Problem(403, "Forbidden", type="forbidden", detail="only admins see retired products")
+        raise Forbidden("forbidden", "Forbidden", "only admins see retired products")
     viewer = viewer_of(caller)
     filters = store.Browse(
         active=query.status in ("active", "all"),
@@ -329,8 +322,7 @@ category_owner = owned_by_tenant("category_id", store.find_category)
 
 
 def _category(request: web.Request) -> store.Category:
-    category: store.Category = owner(request).resource
-    return category
+    return owned(request, store.Category)
 
 
 async def create_category(request: web.Request) -> web.Response:

@@ -10,8 +10,8 @@ from contextlib import contextmanager
 import asyncpg
 
 from libs.common import outbox
-from libs.common.events import IntegrationEvent, envelope
-from libs.common.http import Problem
+from libs.common.errors import Conflict, FieldError, Invalid, NotFound
+from libs.common.events import IntegrationEvent
 from services.catalog import pricing_store, store
 from services.catalog.access import invalid
 from services.catalog.domain import (
@@ -36,18 +36,17 @@ from services.catalog.events import (
 )
 
 
-def not_found(what: str) -> Problem:
-    return Problem(404, f"No such {what}", type="not-found", detail=f"this tenant has no such {what}")
+def not_found(what: str) -> NotFound:
+    return NotFound("not-found", f"No such {what}", f"this tenant has no such {what}")
 
 
-def unknown_organisation(organisation_id: uuid.UUID, field: str | None = None) -> Problem:
+def unknown_organisation(organisation_id: uuid.UUID, field: str | None = None) -> NotFound:
     """An organisation identity has not announced in this tenant: another tenant's, or none."""
     named = f"{field} names no" if field else "no"
-    return Problem(
-        404,
+    return NotFound(
+        "unknown-organisation",
         "Unknown organisation",
-        type="unknown-organisation",
-        detail=f"{named} organisation of this tenant: {organisation_id} (catalog learns new"
+        f"{named} organisation of this tenant: {organisation_id} (catalog learns new"
         " organisations from identity a moment after they are created)",
     )
 
@@ -55,9 +54,8 @@ def unknown_organisation(organisation_id: uuid.UUID, field: str | None = None) -
 async def publish(
     conn: asyncpg.Connection, tenant_id: str, subject: uuid.UUID, event: IntegrationEvent
 ) -> None:
-    await outbox.append(
-        conn, event.topic, envelope(SERVICE, event, subject=str(subject), tenant_id=tenant_id)
-    )
+    """Publish an event about one of the tenant's things (its id is the subject and Kafka key)."""
+    await outbox.publish(conn, SERVICE, event, subject=str(subject), tenant_id=tenant_id)
 
 
 @contextmanager
@@ -68,11 +66,8 @@ def ean_unique(ean: str | None) -> Iterator[None]:
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name != "products_ean":
             raise
-        raise Problem(
-            409,
-            "EAN already used",
-            type="product-ean-taken",
-            detail=f"another product of this tenant already has EAN {ean}",
+        raise Conflict(
+            "product-ean-taken", "EAN already used", f"another product of this tenant already has EAN {ean}"
         ) from None
 
 
@@ -94,11 +89,10 @@ async def create_product(conn: asyncpg.Connection, tenant_id: str, new: NewProdu
     with ean_unique(details.ean):
         product = await store.add_product(conn, tenant_id, new.code, details)
     if product is None:
-        raise Problem(
-            409,
+        raise Conflict(
+            "product-code-taken",
             "Product code already used",
-            type="product-code-taken",
-            detail=f"another product of this tenant already has code {new.code!r} (codes ignore case)",
+            f"another product of this tenant already has code {new.code!r} (codes ignore case)",
         )
     await publish(conn, tenant_id, product.id, ProductCreated.of(product))
     return product
@@ -121,13 +115,8 @@ async def update_product(
 # --- brands ---
 
 
-def _brand_name_taken(name: str) -> Problem:
-    return Problem(
-        409,
-        "Brand name already used",
-        type="brand-name-taken",
-        detail=f"this tenant already has brand {name!r}",
-    )
+def _brand_name_taken(name: str) -> Conflict:
+    return Conflict("brand-name-taken", "Brand name already used", f"this tenant already has brand {name!r}")
 
 
 async def create_brand(conn: asyncpg.Connection, tenant_id: str, details: BrandDetails) -> store.Brand:
@@ -172,11 +161,10 @@ async def change_category(
     if details.parent_id is not None and details.parent_id not in parent_of:
         raise invalid("parent_id", "no such category in this tenant")
     if moves_under_itself(category_id, details.parent_id, parent_of):
-        raise Problem(
-            409,
+        raise Conflict(
+            "category-cycle",
             "A category cannot move under itself",
-            type="category-cycle",
-            detail="the new parent is this category or one of its descendants: the tree would loop",
+            "the new parent is this category or one of its descendants: the tree would loop",
         )
     category = await store.update_category(conn, tenant_id, category_id, details)
     assert category is not None, "the tree is locked by this transaction"
@@ -186,11 +174,8 @@ async def change_category(
 async def delete_category(conn: asyncpg.Connection, tenant_id: str, category_id: uuid.UUID) -> None:
     await store.lock_tree(conn, tenant_id)
     if await store.category_in_use(conn, tenant_id, category_id):
-        raise Problem(
-            409,
-            "Category in use",
-            type="category-in-use",
-            detail="move or delete its sub-categories and products first",
+        raise Conflict(
+            "category-in-use", "Category in use", "move or delete its sub-categories and products first"
         )
     await store.delete_category(conn, tenant_id, category_id)
 
@@ -198,13 +183,8 @@ async def delete_category(conn: asyncpg.Connection, tenant_id: str, category_id:
 # --- customer groups ---
 
 
-def _group_name_taken(name: str) -> Problem:
-    return Problem(
-        409,
-        "Group name already used",
-        type="group-name-taken",
-        detail=f"this tenant already has group {name!r}",
-    )
+def _group_name_taken(name: str) -> Conflict:
+    return Conflict("group-name-taken", "Group name already used", f"this tenant already has group {name!r}")
 
 
 async def create_group(
@@ -230,11 +210,10 @@ async def rename_group(
 
 async def delete_group(conn: asyncpg.Connection, tenant_id: str, group_id: uuid.UUID) -> None:
     if await pricing_store.group_in_use(conn, tenant_id, group_id):
-        raise Problem(
-            409,
+        raise Conflict(
+            "group-in-use",
             "Customer group in use",
-            type="group-in-use",
-            detail="organisations or price lists still name this group: change them first",
+            "organisations or price lists still name this group: change them first",
         )
     await pricing_store.delete_group(conn, tenant_id, group_id)
 
@@ -273,7 +252,7 @@ async def _check_price_list(conn: asyncpg.Connection, tenant_id: str, details: P
     ):
         raise unknown_organisation(details.organisation_id, "organisation_id")
     brand_of = await store.brands_of_products(conn, tenant_id, [p.product_id for p in details.prices])
-    errors = []
+    errors: list[FieldError] = []
     for index, entry in enumerate(details.prices):
         if entry.product_id not in brand_of:
             message = "no such product in this tenant"
@@ -281,17 +260,16 @@ async def _check_price_list(conn: asyncpg.Connection, tenant_id: str, details: P
             message = "this product is not of the list's brand"
         else:
             continue
-        errors.append({"field": f"prices.{index}.product_id", "message": message, "type": "value_error"})
+        errors.append(FieldError(f"prices.{index}.product_id", message, "value_error"))
     if errors:
-        raise Problem(422, "Invalid request body", errors=errors[:50])
+        raise Invalid(errors[:50])
 
 
-def withdrawn() -> Problem:
-    return Problem(
-        409,
+def withdrawn() -> Conflict:
+    return Conflict(
+        "price-list-withdrawn",
         "Price list withdrawn",
-        type="price-list-withdrawn",
-        detail="a withdrawn list applies no more and cannot change: create a new one",
+        "a withdrawn list applies no more and cannot change: create a new one",
     )
 
 

@@ -464,3 +464,34 @@ def unit_price(
     if offer is None:
         return UnitPrice(product.price_minor, product.currency, None)
     return UnitPrice(offer.price_minor, offer.currency, offer)
+
+
+# --- what one viewer sees, and pays ---
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who looks at the catalog: their tenant, their organisation (its terms restrict and price what
+    they see) and whether they see everything (admins: retired products, no assortment)."""
+
+    tenant_id: str
+    organisation_id: uuid.UUID | None
+    sees_everything: bool
+
+
+@dataclass(frozen=True)
+class ShownProduct:
+    """A product as one viewer sees it: with the offers of the price lists that may price it for them
+    (still to be resolved at a moment) and the viewer's organisation's customer group."""
+
+    product: Product
+    offers: list[PriceListTerms]
+    group_id: str | None
+
+
+def price_for(shown: ShownProduct, viewer: Viewer, at: datetime) -> UnitPrice:
+    """The price the viewer's organisation pays at `at`, resolved here from its terms, never sent in."""
+    organisation_id = str(viewer.organisation_id) if viewer.organisation_id else None
+    return unit_price(
+        shown.product, shown.offers, group_id=shown.group_id, organisation_id=organisation_id, at=at
+    )

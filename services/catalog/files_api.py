@@ -14,10 +14,11 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from libs.common import idempotency
-from libs.common.api import AUTHENTICATED, Endpoint, owner
+from libs.common.api import AUTHENTICATED, Endpoint, owned
 from libs.common.auth import Principal, principal
 from libs.common.clock import now
-from libs.common.http import Problem, json_response, read_query
+from libs.common.errors import Forbidden, NotFound
+from libs.common.http import json_response, read_query
 from libs.common.runtime import POOL
 from services.catalog import files_store, pricing_store, store
 from services.catalog.access import (
@@ -31,8 +32,7 @@ from services.catalog.access import (
     the_brand,
     viewer_of,
 )
-from services.catalog.api import price_for
-from services.catalog.domain import ENTITLEMENT_PATTERN, Locale, Name, missing_entitlement
+from services.catalog.domain import ENTITLEMENT_PATTERN, Locale, Name, missing_entitlement, price_for
 from services.catalog.files import PDF, Filename, checked_file, download, read_upload
 from services.catalog.files_store import DocumentKind, StoredFile
 from services.catalog.spreadsheets import XLSX_TYPE, PriceRow, price_list_workbook
@@ -131,8 +131,7 @@ document_owner = owned_by_tenant("document_id", files_store.find_document)
 
 
 def _document(request: web.Request) -> files_store.Document:
-    document: files_store.Document = owner(request).resource
-    return document
+    return owned(request, files_store.Document)
 
 
 def _file_of(found: files_store.Document | files_store.Asset) -> StoredFile:
@@ -143,7 +142,7 @@ async def download_document(request: web.Request) -> web.Response:
     document = _document(request)
     content = await files_store.document_content(request.app[POOL], document.tenant_id, document.id)
     if content is None:  # deleted since the owner lookup
-        raise Problem(404, "Not found", type="not-found", detail="no such resource here")
+        raise NotFound("not-found", "Not found", "no such resource here")
     return download(content, _file_of(document))
 
 
@@ -288,21 +287,19 @@ asset_owner = owned_by_tenant("asset_id", files_store.find_asset)
 
 
 def _asset(request: web.Request) -> files_store.Asset:
-    asset: files_store.Asset = owner(request).resource
-    return asset
+    return owned(request, files_store.Asset)
 
 
-def _entitlement_required(required: str, has_organisation: bool) -> Problem:
+def _entitlement_required(required: str, has_organisation: bool) -> Forbidden:
     why = (
         "your organisation's contract does not include it"
         if has_organisation
         else "your account belongs to no organisation, so no contract grants it"
     )
-    return Problem(
-        403,
+    return Forbidden(
+        "entitlement-required",
         "Entitlement required",
-        type="entitlement-required",
-        detail=f"this asset is only for organisations whose contract includes the '{required}' entitlement"
+        f"this asset is only for organisations whose contract includes the '{required}' entitlement"
         f" (for 'ecommerce': the signed e-commerce amendment); {why}. Ask your brand contact to add it.",
     )
 
@@ -316,7 +313,7 @@ async def download_asset(request: web.Request) -> web.Response:
             raise _entitlement_required(missing, organisation_of(caller) is not None)
     content = await files_store.asset_content(request.app[POOL], asset.tenant_id, asset.id)
     if content is None:  # deleted since the owner lookup
-        raise Problem(404, "Not found", type="not-found", detail="no such resource here")
+        raise NotFound("not-found", "Not found", "no such resource here")
     return download(content, _file_of(asset))
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import asyncpg
 from pydantic import ValidationError
 
+from libs.common.errors import FieldError, Invalid
 from services.catalog import commands, pricing_store, store
 from services.catalog.domain import (
     LOCALES,
@@ -71,21 +72,27 @@ class LineError:
     column: str | None
     message: str
 
-    def entry(self) -> dict[str, Any]:
-        return {
-            "line": self.line,
-            "field": self.column or "",
-            "message": self.message,
-            "type": "import_error",
-        }
+
+@dataclass(frozen=True)
+class CellError(FieldError):
+    """A wrong value of an imported file: `field` is its column, `line` its line."""
+
+    line: int = 0
 
 
-class ImportRefused(Exception):
-    """The file has bad lines: nothing was changed."""
+class ImportRefused(Invalid):
+    """The file has bad lines: nothing was changed. The first `MAX_REPORTED` are listed."""
 
     def __init__(self, errors: Sequence[LineError]) -> None:
-        super().__init__(f"{len(errors)} errors")
-        self.errors = sorted(errors, key=lambda e: (e.line, e.column or ""))
+        found = sorted(errors, key=lambda e: (e.line, e.column or ""))
+        shown = found[:MAX_REPORTED]
+        more = f"; the first {len(shown)} are listed" if len(found) > len(shown) else ""
+        super().__init__(
+            [CellError(e.column or "", e.message, "import_error", e.line) for e in shown],
+            kind="import-refused",
+            title="Import refused",
+            detail=f"{len(found)} errors in the file{more}: nothing was changed",
+        )
 
 
 @dataclass

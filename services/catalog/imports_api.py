@@ -9,15 +9,16 @@ import uuid
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from libs.common.api import Endpoint, owner
+from libs.common.api import Endpoint, owned
 from libs.common.auth import principal
-from libs.common.http import Problem, json_response
+from libs.common.http import json_response
 from libs.common.runtime import POOL
 from services.catalog import imports
-from services.catalog.access import ADMIN, LIMITS
+from services.catalog.access import ADMIN, LIMITS, price_list_owner
+from services.catalog.domain import PriceList
 from services.catalog.files import read_upload
 from services.catalog.imports import ImportRefused
-from services.catalog.pricing_api import PriceListView, price_list_owner
+from services.catalog.schemas import PriceListView
 from services.catalog.spreadsheets import Table, TableError, read_table
 
 
@@ -41,18 +42,6 @@ class PriceImportView(BaseModel):
     price_list: PriceListView = Field(description="The list after the import")
 
 
-def _refused(errors: list[imports.LineError]) -> Problem:
-    shown = errors[: imports.MAX_REPORTED]
-    more = f"; the first {len(shown)} are listed" if len(errors) > len(shown) else ""
-    return Problem(
-        422,
-        "Import refused",
-        type="import-refused",
-        detail=f"{len(errors)} errors in the file{more}: nothing was changed",
-        errors=[error.entry() for error in shown],
-    )
-
-
 async def _table(request: web.Request) -> Table:
     limits = request.app[LIMITS]
     content = await read_upload(request, limits.import_max_bytes)
@@ -60,17 +49,14 @@ async def _table(request: web.Request) -> Table:
         # Parsing a spreadsheet is CPU work: keep it off the event loop.
         return await asyncio.to_thread(read_table, content, limits.import_max_lines)
     except TableError as exc:
-        raise _refused([imports.LineError(1, None, str(exc))]) from None
+        raise ImportRefused([imports.LineError(1, None, str(exc))]) from None
 
 
 async def import_products(request: web.Request) -> web.Response:
     caller = principal(request)
     table = await _table(request)
-    try:
-        async with request.app[POOL].acquire() as conn, conn.transaction():
-            report = await imports.import_products(conn, caller.tenant_id, table)
-    except ImportRefused as refused:
-        raise _refused(refused.errors) from None
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        report = await imports.import_products(conn, caller.tenant_id, table)
     outcomes = [line.outcome for line in report.lines]
     return json_response(
         ProductImportView(
@@ -85,12 +71,9 @@ async def import_products(request: web.Request) -> web.Response:
 async def import_prices(request: web.Request) -> web.Response:
     caller = principal(request)
     table = await _table(request)
-    list_id = owner(request).resource.id  # the price list the owner lookup found
-    try:
-        async with request.app[POOL].acquire() as conn, conn.transaction():
-            report = await imports.import_prices(conn, caller.tenant_id, list_id, table)
-    except ImportRefused as refused:
-        raise _refused(refused.errors) from None
+    list_id = owned(request, PriceList).id
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        report = await imports.import_prices(conn, caller.tenant_id, list_id, table)
     return json_response(
         PriceImportView(
             set=report.set, removed=report.removed, price_list=PriceListView.of(report.price_list)

@@ -10,13 +10,20 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from libs.common import idempotency
-from libs.common.api import Endpoint, Owner, owner, path_uuid
+from libs.common.api import Endpoint, Owner, owned, path_uuid
 from libs.common.auth import Principal, principal
 from libs.common.http import json_response, read_json, read_query
 from libs.common.runtime import POOL
 from services.catalog import commands, pricing_store
-from services.catalog.access import ADMIN, OWN_ORGANISATION, organisation_of, owned_by_tenant
+from services.catalog.access import (
+    ADMIN,
+    OWN_ORGANISATION,
+    organisation_of,
+    owned_by_tenant,
+    price_list_owner,
+)
 from services.catalog.domain import GroupDetails, OrganisationTerms, PriceList, PriceListDetails, TermsDetails
+from services.catalog.schemas import PriceListView
 
 # --- customer groups ---
 
@@ -40,8 +47,7 @@ group_owner = owned_by_tenant("group_id", pricing_store.find_group)
 
 
 def _group(request: web.Request) -> pricing_store.Group:
-    group: pricing_store.Group = owner(request).resource
-    return group
+    return owned(request, pricing_store.Group)
 
 
 async def create_group(request: web.Request) -> web.Response:
@@ -109,8 +115,7 @@ async def organisation_owner(request: web.Request, caller: Principal) -> Owner |
 
 
 def _organisation(request: web.Request) -> uuid.UUID:
-    organisation_id: uuid.UUID = owner(request).resource
-    return organisation_id
+    return owned(request, uuid.UUID)
 
 
 async def get_terms(request: web.Request) -> web.Response:
@@ -129,22 +134,6 @@ async def replace_terms(request: web.Request) -> web.Response:
 
 
 # --- price lists ---
-
-
-class PriceListView(PriceListDetails):
-    """A price list as stored, prices included."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    id: uuid.UUID = Field(description="The list's id")
-    active: bool = Field(description="False once withdrawn: it applies no more")
-    version: int = Field(description="1 on creation, +1 on each change")
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, price_list: PriceList) -> PriceListView:
-        return cls.model_validate(price_list.model_dump())
 
 
 class PriceListSummaryView(BaseModel):
@@ -173,12 +162,8 @@ class PriceListQuery(BaseModel):
     active: bool | None = Field(None, description="true: in force or to come; false: withdrawn")
 
 
-price_list_owner = owned_by_tenant("price_list_id", pricing_store.find_price_list)
-
-
 def _price_list(request: web.Request) -> PriceList:
-    price_list: PriceList = owner(request).resource
-    return price_list
+    return owned(request, PriceList)
 
 
 async def create_price_list(request: web.Request) -> web.Response:

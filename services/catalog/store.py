@@ -23,30 +23,12 @@ from services.catalog.domain import (
     PriceListTerms,
     Product,
     ProductDetails,
+    ShownProduct,
+    Viewer,
     code_key,
 )
 
 Db: TypeAlias = asyncpg.Connection | asyncpg.Pool  # reads run on either; writes need a transaction
-
-
-@dataclass(frozen=True)
-class Viewer:
-    """Who looks at the catalog: their tenant, their organisation (its terms restrict and price what
-    they see) and whether they see everything (admins: retired products, no assortment)."""
-
-    tenant_id: str
-    organisation_id: uuid.UUID | None
-    sees_everything: bool
-
-
-@dataclass(frozen=True)
-class ShownProduct:
-    """A product as one viewer sees it: with the offers of the price lists that may price it for them
-    (still to be resolved at a moment) and the viewer's organisation's customer group."""
-
-    product: Product
-    offers: list[PriceListTerms]
-    group_id: str | None
 
 
 _FIELDS = [
