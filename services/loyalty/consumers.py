@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from libs.common import outbox
 from libs.common.consumer import HandlerTable, PermanentError
-from libs.common.events import Envelope, envelope
+from libs.common.events import Envelope
 from libs.common.limits import MAX_BALANCE, MAX_ENTRY_POINTS, MAX_ORDER_TOTAL_MINOR
 from services.loyalty import store
 from services.loyalty.domain import forfeit_points, points_for_order
@@ -90,17 +90,8 @@ async def award_points_for_order(
     if entry is None:
         log.info("order already credited", order_id=cause_id, event_id=str(event.id))
         return
-    awarded = PointsAwarded(
-        account_id=entry.account_id,
-        entry_id=entry.entry_id,
-        points=entry.points,
-        balance=entry.balance,
-        cause_type=entry.cause_type,
-        cause_id=entry.cause_id,
-        awarded_at=entry.created_at,
-    )
-    await outbox.append(
-        conn, PointsAwarded.topic, envelope(SERVICE, awarded, subject=entry.account_id, tenant_id=tenant_id)
+    await outbox.publish(
+        conn, SERVICE, PointsAwarded.of(entry), subject=entry.account_id, tenant_id=tenant_id
     )
     log.info("points awarded", order_id=cause_id, points=points, balance=entry.balance)
 
@@ -126,20 +117,8 @@ async def close_deleted_members_account(conn: asyncpg.Connection, event: Envelop
         )
         # The lock and the open account make a second forfeit of this cause impossible.
         assert entry is not None, "an open account has no forfeit entry yet"
-        forfeited = PointsForfeited(
-            account_id=entry.account_id,
-            entry_id=entry.entry_id,
-            points=entry.points,
-            balance=entry.balance,
-            cause_type=entry.cause_type,
-            cause_id=entry.cause_id,
-            forfeited_at=entry.created_at,
-        )
-        await outbox.append(
-            conn,
-            PointsForfeited.topic,
-            envelope(SERVICE, forfeited, subject=entry.account_id, tenant_id=tenant_id),
-        )
+        forfeited = PointsForfeited.of(entry)
+        await outbox.publish(conn, SERVICE, forfeited, subject=entry.account_id, tenant_id=tenant_id)
     await store.close_account(conn, tenant_id, deleted.account_id, deleted.deleted_at)
     log.info("points account closed", forfeited=-points, reason=deleted.reason)
 

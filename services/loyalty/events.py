@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Self
 
 from pydantic import Field
 
 from libs.common.events import IntegrationEvent, examples
 from libs.common.limits import MAX_BALANCE, MAX_ENTRY_POINTS
+from services.loyalty.domain import PostedEntry
 
 SERVICE = "loyalty"
 
@@ -44,6 +46,18 @@ class PointsAwarded(IntegrationEvent):
     cause_type: str = Field(description='What earned the points: "order"')
     cause_id: str = Field(description="Which one: the order id for an order")
     awarded_at: datetime = Field(description="When the points were credited (UTC)")
+
+    @classmethod
+    def of(cls, entry: PostedEntry) -> Self:
+        return cls(
+            account_id=entry.account_id,
+            entry_id=entry.entry_id,
+            points=entry.points,
+            balance=entry.balance,
+            cause_type=entry.cause_type,
+            cause_id=entry.cause_id,
+            awarded_at=entry.created_at,
+        )
 
 
 class PointsForfeited(IntegrationEvent):
@@ -83,3 +97,15 @@ class PointsForfeited(IntegrationEvent):
     cause_type: str = Field(description='What closed the account: "account-deletion"')
     cause_id: str = Field(description="Which one: the id of the identity.account.deleted event")
     forfeited_at: datetime = Field(description="When the points were forfeited (UTC)")
+
+    @classmethod
+    def of(cls, entry: PostedEntry) -> Self:
+        return cls(
+            account_id=entry.account_id,
+            entry_id=entry.entry_id,
+            points=entry.points,
+            balance=entry.balance,
+            cause_type=entry.cause_type,
+            cause_id=entry.cause_id,
+            forfeited_at=entry.created_at,
+        )

@@ -13,19 +13,17 @@ from libs.common import idempotency, outbox
 from libs.common.api import ORGANISATION, SELF, TENANT, Endpoint, Owner, grant, owner, path_uuid, roles, scope
 from libs.common.auth import Principal, principal
 from libs.common.clock import now
-from libs.common.events import envelope
-from libs.common.http import Problem, json_response, read_json, read_query
+from libs.common.http import json_response, read_json, read_query
 from libs.common.runtime import POOL
 from services.ordering import store
 from services.ordering.domain import (
     MAX_QUANTITY,
     Order,
-    OrderRejected,
     PricedOrder,
     merge_lines,
     price_order,
 )
-from services.ordering.events import SERVICE, OrderSubmitted, SubmittedLine
+from services.ordering.events import SERVICE, OrderSubmitted
 
 MAX_LINES = 200
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
@@ -95,20 +93,8 @@ async def submit_order(request: web.Request) -> web.Response:
     submitted_at = now(request)  # prices are those valid then
     order = _new_order(caller, await _price(conn, caller, body, submitted_at), submitted_at)
     await store.add_order(conn, order)
-    submitted = OrderSubmitted(
-        order_id=order.order_id,
-        account_id=order.account_id,
-        organisation_id=order.organisation_id,
-        lines=[SubmittedLine.model_validate(line.model_dump()) for line in order.lines],
-        total_minor=order.total_minor,
-        currency=order.currency,
-        submitted_at=order.submitted_at,
-    )
-    await outbox.append(
-        conn,
-        OrderSubmitted.topic,
-        envelope(SERVICE, submitted, subject=str(order.order_id), tenant_id=order.tenant_id),
-    )
+    subject = str(order.order_id)
+    await outbox.publish(conn, SERVICE, OrderSubmitted.of(order), subject=subject, tenant_id=order.tenant_id)
     return json_response(OrderView.of(order), status=201)
 
 
@@ -116,24 +102,15 @@ async def _price(conn: asyncpg.Connection, caller: Principal, body: SubmitOrder,
     """The order priced from the read model for the caller's organisation at `at`, or a 422 naming
     each line that cannot be ordered (unknown, outside the organisation's assortment, not for sale,
     priced in another currency)."""
-    try:
-        requested = merge_lines((line.code, line.quantity) for line in body.lines)
-        buyer, offers = await store.offers_by_code(
-            conn,
-            caller.tenant_id,
-            [line.code for line in requested],
-            organisation_id=caller.organisation_id,
-            at=at,
-        )
-        return price_order(requested, offers, buyer, at)
-    except OrderRejected as rejected:
-        raise Problem(
-            422,
-            "The order cannot be submitted",
-            type="order-rejected",
-            detail=str(rejected),
-            errors=[problem.model_dump() for problem in rejected.problems],
-        ) from None
+    requested = merge_lines((line.code, line.quantity) for line in body.lines)
+    buyer, offers = await store.offers_by_code(
+        conn,
+        caller.tenant_id,
+        [line.code for line in requested],
+        organisation_id=caller.organisation_id,
+        at=at,
+    )
+    return price_order(requested, offers, buyer, at)
 
 
 def _new_order(caller: Principal, priced: PricedOrder, submitted_at: datetime) -> Order:

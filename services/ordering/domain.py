@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from libs.common.errors import FieldError, Invalid
 from libs.common.limits import MAX_LINE_QUANTITY, MAX_ORDER_TOTAL_MINOR
 
 MAX_QUANTITY = MAX_LINE_QUANTITY
@@ -191,20 +192,16 @@ class Order(_Value):
     submitted_at: datetime
 
 
-class LineProblem(_Value):
-    """Why one requested line cannot be ordered; `field` points into the request body."""
+class OrderRejected(Invalid):
+    """The request cannot become an order; every wrong line is named by its path in the request."""
 
-    field: str
-    message: str
-    type: str
-
-
-class OrderRejected(Exception):
-    """The request cannot become an order; every problem found is listed."""
-
-    def __init__(self, problems: Sequence[LineProblem]) -> None:
-        super().__init__("; ".join(p.message for p in problems))
-        self.problems = list(problems)
+    def __init__(self, problems: Sequence[FieldError]) -> None:
+        super().__init__(
+            problems,
+            kind="order-rejected",
+            title="The order cannot be submitted",
+            detail="; ".join(p.message for p in problems),
+        )
 
 
 def merge_lines(lines: Iterable[tuple[str, int]]) -> list[RequestedLine]:
@@ -220,7 +217,7 @@ def merge_lines(lines: Iterable[tuple[str, int]]) -> list[RequestedLine]:
         else:
             merged[code_key(code)] = seen.model_copy(update={"quantity": seen.quantity + quantity})
     too_many = [
-        LineProblem(
+        FieldError(
             field=f"lines.{line.position}.quantity",
             message=f"the lines for code {line.code} add up to {line.quantity}, more than {MAX_QUANTITY}",
             type="quantity-too-large",
@@ -242,7 +239,7 @@ def price_order(
     of currencies; the order's currency is that of its first orderable line's price (its price list's
     currency, or the product's when the base price applies).
     """
-    problems: list[LineProblem] = []
+    problems: list[FieldError] = []
     lines: list[PricedLine] = []
     currency: str | None = None
     for line in requested:
@@ -250,13 +247,13 @@ def price_order(
         offer = offers.get(code_key(line.code))
         if offer is None:
             problems.append(
-                LineProblem(field=field, message=f"unknown product code {line.code}", type="unknown-product")
+                FieldError(field=field, message=f"unknown product code {line.code}", type="unknown-product")
             )
             continue
         product = offer.product
         if not offer.in_assortment:
             problems.append(
-                LineProblem(
+                FieldError(
                     field=field,
                     message=f"product {line.code} is not in your organisation's assortment",
                     type="not-in-assortment",
@@ -265,7 +262,7 @@ def price_order(
             continue
         if not product.active:
             problems.append(
-                LineProblem(
+                FieldError(
                     field=field, message=f"product {line.code} is not for sale", type="inactive-product"
                 )
             )
@@ -274,7 +271,7 @@ def price_order(
         currency = currency or price_currency
         if price_currency != currency:
             problems.append(
-                LineProblem(
+                FieldError(
                     field=field,
                     message=f"product {line.code} is priced in {price_currency}, the order in {currency}",
                     type="currency-mismatch",
@@ -295,9 +292,9 @@ def price_order(
     if problems:
         raise OrderRejected(problems)
     if currency is None:
-        raise OrderRejected([LineProblem(field="lines", message="an order needs a line", type="no-lines")])
+        raise OrderRejected([FieldError(field="lines", message="an order needs a line", type="no-lines")])
     total = sum(line.line_total_minor for line in lines)
     if total > MAX_ORDER_TOTAL_MINOR:
         message = f"the order total {total} is more than {MAX_ORDER_TOTAL_MINOR} minor units"
-        raise OrderRejected([LineProblem(field="lines", message=message, type="total-too-large")])
+        raise OrderRejected([FieldError(field="lines", message=message, type="total-too-large")])
     return PricedOrder(lines=lines, total_minor=total, currency=currency)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from libs.common.events import IntegrationEvent, examples
 from libs.common.limits import MAX_LINE_QUANTITY, MAX_ORDER_TOTAL_MINOR, MAX_UNIT_PRICE_MINOR
+from services.ordering.domain import Order
 
 SERVICE = "ordering"
 
@@ -82,3 +84,15 @@ class OrderSubmitted(IntegrationEvent):
     )
     currency: str = Field(description="ISO 4217 currency of every amount of the order, e.g. EUR")
     submitted_at: datetime = Field(description="When the order was submitted (UTC)")
+
+    @classmethod
+    def of(cls, order: Order) -> Self:
+        return cls(
+            order_id=order.order_id,
+            account_id=order.account_id,
+            organisation_id=order.organisation_id,
+            lines=[SubmittedLine.model_validate(line.model_dump()) for line in order.lines],
+            total_minor=order.total_minor,
+            currency=order.currency,
+            submitted_at=order.submitted_at,
+        )

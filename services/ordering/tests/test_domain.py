@@ -88,8 +88,8 @@ def test_merged_quantities_may_not_exceed_the_line_limit() -> None:
     with pytest.raises(OrderRejected) as rejected:
         merge_lines([("MUG", MAX_LINE_QUANTITY - 1), ("mug", 2)])
 
-    assert [p.field for p in rejected.value.problems] == ["lines.0.quantity"]
-    assert "MUG" in rejected.value.problems[0].message
+    assert [p.field for p in rejected.value.errors] == ["lines.0.quantity"]
+    assert "MUG" in rejected.value.errors[0].message
     assert [line.quantity for line in merge_lines([("MUG", MAX_LINE_QUANTITY - 1), ("mug", 1)])] == [
         MAX_LINE_QUANTITY
     ]
@@ -117,13 +117,13 @@ def test_unknown_and_inactive_codes_are_each_named_by_their_line() -> None:
     with pytest.raises(OrderRejected) as rejected:
         price_order(requested, catalog(product("MUG", 100), product("OLD", 100, active=False)), ANYONE, NOW)
 
-    assert [(p.field, p.type) for p in rejected.value.problems] == [
+    assert [(p.field, p.type) for p in rejected.value.errors] == [
         ("lines.1.code", "unknown-product"),
         ("lines.2.code", "inactive-product"),
         ("lines.3.code", "unknown-product"),
     ]
-    assert rejected.value.problems[0].message == "unknown product code xyz"
-    assert "abc" in rejected.value.problems[2].message
+    assert rejected.value.errors[0].message == "unknown product code xyz"
+    assert "abc" in rejected.value.errors[2].message
 
 
 def test_an_order_has_one_currency() -> None:
@@ -137,8 +137,8 @@ def test_an_order_has_one_currency() -> None:
             NOW,
         )
 
-    assert [(p.field, p.type) for p in rejected.value.problems] == [("lines.1.code", "currency-mismatch")]
-    assert "USD" in rejected.value.problems[0].message
+    assert [(p.field, p.type) for p in rejected.value.errors] == [("lines.1.code", "currency-mismatch")]
+    assert "USD" in rejected.value.errors[0].message
 
 
 def test_an_order_total_up_to_the_business_limit_is_accepted_and_one_minor_unit_more_refused() -> None:
@@ -154,7 +154,7 @@ def test_an_order_total_up_to_the_business_limit_is_accepted_and_one_minor_unit_
             ANYONE,
             NOW,
         )
-    assert [(p.field, p.type) for p in rejected.value.problems] == [("lines", "total-too-large")]
+    assert [(p.field, p.type) for p in rejected.value.errors] == [("lines", "total-too-large")]
 
 
 def test_nothing_to_price_is_refused() -> None:
@@ -193,8 +193,8 @@ def test_a_list_in_another_currency_than_the_order_is_refused_naming_its_line() 
     with pytest.raises(OrderRejected) as rejected:
         priced([("MUG", 1), ("TEA", 1)], offers, PHARMACY)
 
-    assert [(p.field, p.type) for p in rejected.value.problems] == [("lines.1.code", "currency-mismatch")]
-    assert "CHF" in rejected.value.problems[0].message
+    assert [(p.field, p.type) for p in rejected.value.errors] == [("lines.1.code", "currency-mismatch")]
+    assert "CHF" in rejected.value.errors[0].message
 
 
 def test_the_order_takes_the_currency_of_its_first_lines_price_list() -> None:
@@ -213,8 +213,8 @@ def test_a_product_outside_the_assortment_is_refused_naming_its_line() -> None:
     with pytest.raises(OrderRejected) as rejected:
         priced([("MUG", 1), ("tea", 1)], offers, PHARMACY)
 
-    assert [(p.field, p.type) for p in rejected.value.problems] == [("lines.1.code", "not-in-assortment")]
-    assert rejected.value.problems[0].message == "product tea is not in your organisation's assortment"
+    assert [(p.field, p.type) for p in rejected.value.errors] == [("lines.1.code", "not-in-assortment")]
+    assert rejected.value.errors[0].message == "product tea is not in your organisation's assortment"
 
 
 def test_a_brand_list_never_prices_a_product_without_a_brand() -> None:

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from libs.common.errors import FieldError
 from services.ordering.domain import (
     Buyer,
-    LineProblem,
     Offer,
     OrderRejected,
     PriceListTerms,
@@ -67,10 +67,10 @@ def resolved(*lists: PriceListTerms, at: datetime = NOW) -> PriceListTerms | Non
     return resolve_price(lists, brand_id=str(BRAND), group_id="group-1", organisation_id="org-1", at=at)
 
 
-def problems_of(requested: list[RequestedLine], offers: dict[str, Offer]) -> list[LineProblem]:
+def problems_of(requested: list[RequestedLine], offers: dict[str, Offer]) -> list[FieldError]:
     with pytest.raises(OrderRejected) as rejected:
         price_order(requested, offers, PHARMACY, NOW)
-    return rejected.value.problems
+    return rejected.value.errors
 
 
 def test_codes_are_keyed_upper_cased_as_the_read_model_keys_them() -> None:
@@ -143,7 +143,7 @@ def test_every_line_in_another_currency_is_named_not_only_the_first() -> None:
 
 
 def test_an_empty_request_is_refused_on_its_lines() -> None:
-    no_lines = LineProblem(field="lines", message="an order needs a line", type="no-lines")
+    no_lines = FieldError(field="lines", message="an order needs a line", type="no-lines")
     assert problems_of([], {}) == [no_lines]
 
 
@@ -151,15 +151,15 @@ def test_merged_lines_over_100000_are_refused_as_too_large() -> None:
     assert [line.quantity for line in merge_lines([("mug", 60_000), ("MUG", 40_000)])] == [100_000]
     with pytest.raises(OrderRejected) as rejected:
         merge_lines([("mug", 60_000), ("MUG", 40_001)])
-    problems = [(p.field, p.type) for p in rejected.value.problems]
+    problems = [(p.field, p.type) for p in rejected.value.errors]
     assert problems == [("lines.0.quantity", "quantity-too-large")]
 
 
 def test_a_refusal_reads_as_its_problems_messages() -> None:
     refusal = OrderRejected(
         [
-            LineProblem(field="lines.0.code", message="unknown product code A", type="unknown-product"),
-            LineProblem(field="lines.1.code", message="unknown product code B", type="unknown-product"),
+            FieldError(field="lines.0.code", message="unknown product code A", type="unknown-product"),
+            FieldError(field="lines.1.code", message="unknown product code B", type="unknown-product"),
         ]
     )
     assert str(refusal) == "unknown product code A; unknown product code B"
