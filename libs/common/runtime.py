@@ -155,9 +155,6 @@ def build_app(service: Service, *, with_api: bool) -> web.Application:
     session revocations read up to date (its verifier must not accept a token of an ended session).
     """
 
-    async def database_ready() -> None:
-        await service.pool.fetchval("SELECT 1")
-
     async def broker_ready() -> None:
         admin = AIOKafkaAdminClient(
             bootstrap_servers=service.settings.kafka_bootstrap_servers, request_timeout_ms=1500
@@ -169,34 +166,52 @@ def build_app(service: Service, *, with_api: bool) -> web.Application:
         if service.consumer is not None and not service.consumer.ready.is_set():
             raise RuntimeError("consumer has not joined its group yet")
 
-    checks: list[tuple[str, ReadinessCheck]] = [("database", database_ready)]
+    checks: list[tuple[str, ReadinessCheck]] = []
     # The api role only writes to the outbox: a broker outage must not take it out of service.
     if service.relay is not None or service.consumer is not None:
         checks += [("broker", broker_ready), ("consumer", consumer_ready)]
     feed = _revocation_feed(service.settings) if with_api else None
     if feed is not None:
         checks.append(("revocations", feed.ready))
+    app = service_app(service, checks)
+    if feed is not None:  # the api role
+        app.cleanup_ctx.append(feed.cleanup_ctx)
+        add_api(app, service.spec, service.settings, feed.revocations)
+    return app
+
+
+def service_app(service: Service, readiness: Sequence[tuple[str, ReadinessCheck]] = ()) -> web.Application:
+    """The app every role serves: probes (the database, then `readiness`), metrics, the event catalog;
+    the service's pool, settings and clock on it."""
+
+    async def database_ready() -> None:
+        await service.pool.fetchval("SELECT 1")
+
     app = create_app(
         service=service.spec.name,
         max_body_bytes=service.settings.http_max_body_bytes,
-        readiness=checks,
+        readiness=[("database", database_ready), *readiness],
         trusted_proxies=service.settings.trusted_proxies,
     )
     app[POOL] = service.pool
     app[SETTINGS] = service.settings
     app[CLOCK] = service.spec.clock
-    spec = service.spec
-    app.router.add_get("/events.json", _serve_json(spec.events.json_schemas()))
-    if feed is not None:  # the api role
-        app.router.add_get("/openapi.json", _serve_json(openapi_document(spec.name, spec.endpoints)))
-        app.cleanup_ctx.append(_http_client)
-        app.cleanup_ctx.append(feed.cleanup_ctx)
-        app[REVOCATIONS] = revocations = feed.revocations
-        app[VERIFIER] = TokenVerifier(_lazy_jwks(app, service.settings.jwks_url), revocations=revocations)
-        if spec.api is not None:
-            spec.api(app)
-        add_endpoints(app, spec.endpoints)
+    app.router.add_get("/events.json", _serve_json(service.spec.events.json_schemas()))
     return app
+
+
+def add_api(
+    app: web.Application, spec: ServiceSpec, settings: ServiceSettings, revocations: Revocations
+) -> None:
+    """The api role's part: its routes, their OpenAPI document, and a token verifier that refuses
+    the sessions `revocations` knows ended (a service's `api` setup may install its own verifier)."""
+    app.router.add_get("/openapi.json", _serve_json(openapi_document(spec.name, spec.endpoints)))
+    app.cleanup_ctx.append(_http_client)
+    app[REVOCATIONS] = revocations
+    app[VERIFIER] = TokenVerifier(_lazy_jwks(app, settings.jwks_url), revocations=revocations)
+    if spec.api is not None:
+        spec.api(app)
+    add_endpoints(app, spec.endpoints)
 
 
 async def every(

@@ -28,11 +28,13 @@ import asyncpg
 import jwt
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from libs.common.api import REVOCATIONS, VERIFIER
-from libs.common.auth import ALGORITHM, AUDIENCE, ISSUER, TokenVerifier
+from libs.common.auth import ALGORITHM, AUDIENCE, ISSUER, Revocations, TokenVerifier
+from libs.common.consumer import EventConsumer, Message
 from libs.common.db import (
     create_pool,
     drop_service,
@@ -42,7 +44,7 @@ from libs.common.db import (
     url_for_role,
 )
 from libs.common.events import Envelope
-from libs.common.runtime import ServiceSpec, start
+from libs.common.runtime import Service, ServiceSpec, add_api, service_app, start
 from libs.common.settings import ServiceSettings
 from libs.devstack.postgres import PostgresServer
 from libs.devstack.processes import PortTaken, free_port, free_ports
@@ -450,3 +452,116 @@ async def service_under_test(
                 await producer.stop()
     finally:
         await drop_service(stack.database_url, role=name, schema=name)
+
+
+# --- the fast tier's in-process service ---
+
+
+class OneConnection:
+    """The pool a service gets in the fast tier: the test's one connection (`db`), in its
+    rolled-back transaction, taken in turn.
+
+    A statement run on the pool itself is a savepoint, as it would be a transaction of its own: what
+    fails there is undone and the test's transaction goes on. What the service does on an acquired
+    connection is as in production (its `transaction()` blocks become savepoints). A task that holds
+    the connection may use the pool again (a real pool would give it a second connection): it gets
+    the same one, inside what it holds."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+        self._lock = asyncio.Lock()
+        self._holder: asyncio.Task[Any] | None = None
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        task = asyncio.current_task()
+        if self._holder is task:
+            yield self._conn
+            return
+        async with self._lock:
+            self._holder = task
+            try:
+                yield self._conn
+            finally:
+                self._holder = None
+
+    @contextlib.asynccontextmanager
+    async def _statement(self) -> AsyncIterator[asyncpg.Connection]:
+        """A statement on the pool commits alone: here, a savepoint of its own."""
+        async with self.acquire() as conn, conn.transaction():
+            yield conn
+
+    async def execute(self, query: str, *args: Any) -> str:
+        async with self._statement() as conn:
+            return str(await conn.execute(query, *args))
+
+    async def executemany(self, query: str, args: Any) -> None:
+        async with self._statement() as conn:
+            await conn.executemany(query, args)
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        async with self._statement() as conn:
+            return list(await conn.fetch(query, *args))
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        async with self._statement() as conn:
+            return await conn.fetchrow(query, *args)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        async with self._statement() as conn:
+            return await conn.fetchval(query, *args)
+
+    async def close(self) -> None:
+        """The test's connection outlives the service: nothing to close."""
+
+
+@dataclass
+class InProcessService:
+    """A service's app in this process, on the test's rolled-back transaction: a real HTTP server
+    on a free port of 127.0.0.1 (tests call it with `http` at `url`), its pool (`db`), the minter its
+    tokens trust, and `publish`, which hands an event to the service's consumer handlers the way
+    the consumer applies one from the broker (inbox, then handler, in a transaction of its own)."""
+
+    http: aiohttp.ClientSession
+    url: str
+    tokens: TokenMinter
+    db: OneConnection
+    app: web.Application
+    consumer: EventConsumer
+
+    async def publish(self, topic: str, event: Envelope, *, key: str | None = None) -> None:
+        """Apply an event of one of the service's input topics now; a handler's failure is raised."""
+        message = Message.parse(topic, key or event.subject, 0, 0, event.to_bytes())
+        await self.consumer.apply(message)
+
+
+@contextlib.asynccontextmanager
+async def service_in_process(
+    db: asyncpg.Connection,
+    spec: ServiceSpec,
+    settings: ServiceSettings,
+    *,
+    tokens: TokenMinter | None = None,
+    configure: Callable[[web.Application], None] | None = None,
+) -> AsyncIterator[InProcessService]:
+    """Serve the service's API (the app the api role serves, without the broker: no revocation
+    feed, no relay, no consumer loop) over the test's `db`. `tokens` installs a minter's key set as
+    the verifier (identity verifies with its own keys: leave it out); `configure` adjusts the app."""
+    pool = OneConnection(db)
+    service = Service(spec, settings, pool)
+    app = service_app(service)
+    add_api(app, spec, settings, Revocations(capacity=settings.revocation_capacity))
+    minter = tokens or TokenMinter()
+    if tokens is not None:
+        tokens.install(app)
+    if configure is not None:
+        configure(app)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as http:
+            yield InProcessService(
+                http, str(server.make_url("")).rstrip("/"), minter, pool, app, service.consumer_for()
+            )
+    finally:
+        await server.close()

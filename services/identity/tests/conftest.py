@@ -11,6 +11,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -20,9 +21,10 @@ import pytest_asyncio
 
 from libs.common.db import create_pool, drop_service, provision_service
 from libs.devstack.stack import LocalStack
-from libs.devstack.testing import Isolated, rows_holding, service_running
-from services.identity.app import build_spec
-from services.identity.tests.credentials_support import PLATFORM_KEY, identity_settings
+from libs.devstack.testing import Isolated, rows_holding, service_in_process, service_running
+from services.identity import commands
+from services.identity.app import Settings, build_spec
+from services.identity.tests.credentials_support import PLATFORM_KEY, RAISED_LIMITS, identity_settings
 
 PASSWORD = "Correct-Horse-9"
 ACTIVATION_PREFIX = "/api/identity/activations/"
@@ -174,8 +176,23 @@ class Identity:
 
 
 @pytest.fixture
-async def identity(isolated: Isolated, pool: asyncpg.Pool) -> AsyncIterator[Identity]:
-    # No `tokens`: identity must verify tokens with its own keys.
+def service_folder() -> Path:
+    """Identity's migrations make the schema of `db` (libs/devstack/testing.py)."""
+    return Path(commands.__file__).parent
+
+
+@pytest.fixture
+async def identity(db: asyncpg.Connection) -> AsyncIterator[Identity]:
+    """Identity's API in this process, on the test's rolled-back transaction (the fast tier). No
+    `tokens`: identity verifies tokens with its own keys."""
+    settings = Settings(platform_key=PLATFORM_KEY, **RAISED_LIMITS)
+    async with service_in_process(db, build_spec(settings), settings) as running:
+        yield Identity(running.http, running.url, running.db)
+
+
+@pytest.fixture
+async def running_identity(isolated: Isolated, pool: asyncpg.Pool) -> AsyncIterator[Identity]:
+    """Identity as the api role runs it, on a stack (the full tier): for what needs commits."""
     settings = identity_settings(isolated)
     async with service_running(build_spec(settings), settings) as url, aiohttp.ClientSession() as http:
         yield Identity(http, url, pool)

@@ -28,7 +28,7 @@ from aiohttp import web
 from libs.common.db import create_pool, drop_service, provision_service
 from libs.common.ratelimit import Rate
 from libs.common.runtime import start
-from libs.devstack.testing import Isolated, running_stack
+from libs.devstack.testing import Isolated, running_stack, service_in_process
 from services.identity import passwords
 from services.identity.app import Settings, build_spec
 from services.identity.policy import Policy
@@ -166,6 +166,21 @@ async def identity_running(
             yield Credentials(http, url, db, clock, policies[0])
     finally:
         await running.stop()
+
+
+@contextlib.asynccontextmanager
+async def identity_in_process(db: asyncpg.Connection, **settings: Any) -> AsyncIterator[Credentials]:
+    """Identity's API in this process on the test's rolled-back transaction (the fast tier), its
+    policy reading a `FakeClock`; `settings` override identity's settings."""
+    clock = FakeClock()
+    policies: list[Policy] = []
+
+    def keep_policy(app: web.Application) -> None:
+        policies.append(app[POLICY])
+
+    values = Settings(**{"platform_key": PLATFORM_KEY, **RAISED_LIMITS, **settings})
+    async with service_in_process(db, build_spec(values, clock), values, configure=keep_policy) as running:
+        yield Credentials(running.http, running.url, running.db, clock, policies[0])
 
 
 async def add_tenant(db: asyncpg.Pool, **settings: Any) -> str:

@@ -9,13 +9,7 @@ import pytest
 
 from services.identity.tests.conftest import PASSWORD, Identity
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest.fixture
-def identity(shared_identity: Identity) -> Identity:
-    """One service for the module: each test works in tenants of its own."""
-    return shared_identity
+pytestmark = pytest.mark.fast
 
 
 PHONE = "+33612345678"

@@ -6,7 +6,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
+
 from services.identity.tests.conftest import PASSWORD, Identity
+
+pytestmark = pytest.mark.fast
 
 # Values nobody else in these tests holds, so that finding one anywhere means it was not erased.
 DELETED_PERSON: dict[str, Any] = {

@@ -6,23 +6,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from libs.common.events import Envelope
-from libs.devstack.stack import LocalStack
-from libs.devstack.testing import ServiceUnderTest, service_under_test, wait_until
+from libs.devstack.testing import wait_until
 from services.identity import commands, workers
-from services.identity.app import Settings, build_spec
+from services.identity.app import Settings
 from services.identity.consumers import record_last_order
 from services.identity.policy import Policy
 from services.identity.tests.conftest import Identity
-from services.identity.tests.credentials_support import PLATFORM_KEY, RAISED_LIMITS
-from tests.contracts.examples import example_event, topic_of
+from tests.contracts.examples import example_event
+
+pytestmark = pytest.mark.fast
 
 
 def order_submitted(tenant_id: str, account_id: str, submitted_at: datetime) -> Envelope:
@@ -105,24 +102,6 @@ async def test_accounts_past_the_tenants_delays_are_deleted_as_inactive(identity
     assert await remaining(identity, lenient) == {f"admin@{lenient}.test", "never@example.test"}
 
 
-async def test_two_sweeps_at_once_delete_each_account_once(identity: Identity) -> None:
-    tenant, admin = await identity.create_tenant()
-    await identity.settings(admin, delete_without_order_days=30)
-    accounts = [await identity.registered(tenant, f"p{i}@example.test", password=None) for i in range(24)]
-    later = policy(days_later=31, batch=5)
-    counts = await asyncio.gather(
-        commands.sweep_inactive_accounts(identity.db, later),
-        commands.sweep_inactive_accounts(identity.db, later),
-    )
-    assert sum(counts) == 24
-    deleted = await identity.db.fetchval(
-        "SELECT count(*) FROM outbox"
-        " WHERE convert_from(payload, 'UTF8')::jsonb ->> 'type' = 'identity.account.deleted'"
-    )
-    assert deleted == 24 and await remaining(identity, tenant) == {f"admin@{tenant}.test"}
-    del accounts
-
-
 async def test_the_worker_sweeps_at_start_and_then_every_interval(identity: Identity) -> None:
     tenant, admin = await identity.create_tenant()
     await identity.settings(admin, delete_without_order_days=90)
@@ -145,42 +124,3 @@ async def test_the_worker_sweeps_at_start_and_then_every_interval(identity: Iden
     finally:
         stopping.set()
         await asyncio.wait_for(worker, 5)
-
-
-# --- through the broker: ordering's events reach identity's consumer ---
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def running(stack: LocalStack) -> AsyncIterator[ServiceUnderTest]:
-    async with service_under_test(
-        stack, build_spec, "identity", Settings, platform_key=PLATFORM_KEY, **RAISED_LIMITS
-    ) as service:
-        yield service
-
-
-@pytest.mark.asyncio(loop_scope="module")
-async def test_a_submitted_order_on_the_topic_keeps_its_account_from_the_sweep(
-    running: ServiceUnderTest,
-) -> None:
-    tenant = f"brand-{uuid.uuid4().hex[:8]}"
-    admin = {"email": f"admin@{tenant}.test", "password": "Correct-Horse-9", "display_name": "Admin"}
-    body: dict[str, Any] = {"tenant_id": tenant, "name": "Brand", "admin": admin}
-    async with running.http.post(
-        running.url + "/tenants", json=body, headers={"X-Platform-Key": PLATFORM_KEY}
-    ) as resp:
-        assert resp.status == 201
-    register = {"tenant_id": tenant, "email": "anna@example.test", "display_name": "Anna"}
-    async with running.http.post(running.url + "/accounts", json=register) as resp:
-        account_id = (await resp.json())["account_id"]
-    submitted_at = datetime.now(UTC).replace(microsecond=0)
-    await running.publish(
-        topic_of("ordering.order.submitted"), order_submitted(tenant, account_id, submitted_at)
-    )
-
-    async def recorded() -> bool:
-        value = await running.db.fetchval(
-            "SELECT last_order_at FROM accounts WHERE account_id = $1", uuid.UUID(account_id)
-        )
-        return bool(value == submitted_at)
-
-    await wait_until(recorded, "identity to record the order", timeout=20)

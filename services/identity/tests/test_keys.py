@@ -13,7 +13,7 @@ import pytest
 
 from libs.common.auth import TokenVerifier, jwks_source
 from libs.common.http import Problem
-from libs.devstack.testing import Isolated, wait_until
+from libs.devstack.testing import wait_until
 from services.identity import signing, workers
 from services.identity.session_store import StoredKey
 from services.identity.tests.credentials_support import (
@@ -21,15 +21,17 @@ from services.identity.tests.credentials_support import (
     Credentials,
     add_account,
     add_tenant,
-    identity_running,
+    identity_in_process,
 )
+
+pytestmark = pytest.mark.fast
 
 ROTATE = {"X-Platform-Key": PLATFORM_KEY}
 
 
 @pytest.fixture
-async def ident(isolated: Isolated, pool: asyncpg.Pool) -> AsyncIterator[Credentials]:
-    async with identity_running(isolated, pool) as running:
+async def ident(db: asyncpg.Connection) -> AsyncIterator[Credentials]:
+    async with identity_in_process(db) as running:
         yield running
 
 
@@ -55,13 +57,6 @@ class CountingVerifier(TokenVerifier):
             return await fetch()
 
         super().__init__(counted, min_refresh=min_refresh)
-
-
-async def test_replicas_starting_together_create_one_signing_key(ident: Credentials) -> None:
-    keys = await asyncio.gather(*(signing.current_key(ident.db, ident.policy) for _ in range(5)))
-    assert len({key.kid for key in keys}) == 1
-    assert await ident.db.fetchval("SELECT count(*) FROM signing_keys") == 1
-    assert await jwks_kids(ident) == {keys[0].kid}
 
 
 async def test_a_rotation_publishes_the_next_key_before_it_signs_and_the_old_one_until_its_tokens_expire(
@@ -140,14 +135,6 @@ async def test_the_worker_rotates_a_key_once_older_than_the_rotation_period(iden
 
     ident.clock.advance(ident.policy.access_token_ttl + signing.PUBLICATION_MARGIN)
     assert await jwks_kids(ident) == {second.kid}
-
-
-async def test_replicas_checking_at_once_rotate_once(ident: Credentials) -> None:
-    await signing.current_key(ident.db, ident.policy)
-    ident.clock.advance(ident.policy.key_rotation)
-    rotations = await asyncio.gather(*(signing.rotate_if_due(ident.db, ident.policy) for _ in range(4)))
-    assert len([r for r in rotations if r is not None]) == 1
-    assert await ident.db.fetchval("SELECT count(*) FROM signing_keys") == 2
 
 
 async def test_a_login_signs_with_the_current_key_and_never_rotates_it(ident: Credentials) -> None:

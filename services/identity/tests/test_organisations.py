@@ -10,13 +10,7 @@ import pytest
 
 from services.identity.tests.conftest import Identity
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest.fixture
-def identity(shared_identity: Identity) -> Identity:
-    """One service for the module: each test works in tenants of its own."""
-    return shared_identity
+pytestmark = pytest.mark.fast
 
 
 async def test_an_organisation_is_read_by_the_tenants_admins_and_its_own_members(identity: Identity) -> None:

@@ -11,7 +11,6 @@ from typing import Any
 import asyncpg
 import pytest
 
-from libs.devstack.testing import Isolated
 from services.identity.domain import TenantSettings
 from services.identity.sessions import (
     RECOVERY_ANSWER_SECONDS,
@@ -27,15 +26,17 @@ from services.identity.tests.credentials_support import (
     Credentials,
     add_account,
     add_tenant,
-    identity_running,
+    identity_in_process,
 )
+
+pytestmark = pytest.mark.fast
 
 PHONE = "+33612345678"
 
 
 @pytest.fixture
-async def ident(isolated: Isolated, pool: asyncpg.Pool) -> AsyncIterator[Credentials]:
-    async with identity_running(isolated, pool) as running:
+async def ident(db: asyncpg.Connection) -> AsyncIterator[Credentials]:
+    async with identity_in_process(db) as running:
         yield running
 
 

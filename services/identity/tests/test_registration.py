@@ -6,7 +6,11 @@ import hashlib
 import uuid
 from typing import Any
 
+import pytest
+
 from services.identity.tests.conftest import ACTIVATION_PREFIX, PASSWORD, PERSON, Identity
+
+pytestmark = pytest.mark.fast
 
 
 async def test_registration_publishes_the_account_its_contact_and_an_activation_request(

@@ -13,7 +13,6 @@ import jwt
 import pytest
 
 from libs.common.revocation import SESSION_REVOKED, SESSION_TOPIC, SessionsRevoked
-from libs.devstack.testing import Isolated
 from services.identity.app import EVENTS
 from services.identity.events import SessionsRevoked as PublishedSessionsRevoked
 from services.identity.tests.credentials_support import (
@@ -22,15 +21,17 @@ from services.identity.tests.credentials_support import (
     Credentials,
     add_account,
     add_tenant,
-    identity_running,
+    identity_in_process,
 )
+
+pytestmark = pytest.mark.fast
 
 EMAIL = "claire@pharmacie.test"
 
 
 @pytest.fixture
-async def ident(isolated: Isolated, pool: asyncpg.Pool) -> AsyncIterator[Credentials]:
-    async with identity_running(isolated, pool) as running:
+async def ident(db: asyncpg.Connection) -> AsyncIterator[Credentials]:
+    async with identity_in_process(db) as running:
         yield running
 
 

@@ -16,7 +16,6 @@ from typing import Any
 import asyncpg
 import pytest
 
-from libs.devstack.testing import Isolated
 from services.identity import passwords
 from services.identity.app import Settings
 from services.identity.limits import source_of
@@ -27,8 +26,10 @@ from services.identity.tests.credentials_support import (
     Credentials,
     add_account,
     add_tenant,
-    identity_running,
+    identity_in_process,
 )
+
+pytestmark = pytest.mark.fast
 
 WRONG = "Wrong-Horse-9"
 STRANGER = "203.0.113.7"
@@ -47,14 +48,14 @@ async def log_in(ident: Credentials, tenant: str, login: str, password: str, add
 
 
 @pytest.fixture
-async def ident(isolated: Isolated, pool: asyncpg.Pool) -> AsyncIterator[Credentials]:
-    async with identity_running(isolated, pool) as running:
+async def ident(db: asyncpg.Connection) -> AsyncIterator[Credentials]:
+    async with identity_in_process(db) as running:
         yield running
 
 
 @pytest.fixture
-async def production(isolated: Isolated, pool: asyncpg.Pool) -> AsyncIterator[Credentials]:
-    async with identity_running(isolated, pool, **PRODUCTION_LIMITS) as running:
+async def production(db: asyncpg.Connection) -> AsyncIterator[Credentials]:
+    async with identity_in_process(db, **PRODUCTION_LIMITS) as running:
         yield running
 
 

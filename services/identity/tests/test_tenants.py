@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
+import asyncpg
+import pytest
 
-from libs.devstack.testing import Isolated, service_running
+from libs.devstack.testing import service_in_process
 from services.identity.app import Settings, build_spec
 from services.identity.tests.conftest import PASSWORD, Identity
 from services.identity.tests.credentials_support import PLATFORM_KEY
+
+pytestmark = pytest.mark.fast
 
 
 def tenant_body(tenant_id: str) -> dict[str, Any]:
@@ -29,9 +32,10 @@ async def test_creating_a_tenant_needs_the_platform_key(identity: Identity) -> N
     assert await identity.db.fetchval("SELECT count(*) FROM tenants") == 0
 
 
-async def test_without_a_platform_key_no_key_creates_a_tenant(isolated: Isolated) -> None:
-    settings = Settings(**isolated.settings("identity", role="api"))  # no PLATFORM_KEY given
-    async with service_running(build_spec(settings), settings) as url, aiohttp.ClientSession() as http:
+async def test_without_a_platform_key_no_key_creates_a_tenant(db: asyncpg.Connection) -> None:
+    settings = Settings()  # no PLATFORM_KEY given
+    async with service_in_process(db, build_spec(settings), settings) as running:
+        http, url = running.http, running.url
         for key in ("dev-platform-key", "", PLATFORM_KEY):
             async with http.post(
                 url + "/tenants", json=tenant_body("brand-x"), headers={"X-Platform-Key": key}

@@ -7,20 +7,21 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from libs.devstack.testing import Isolated
 from services.identity.tests.credentials_support import (
     NEW_PASSWORD,
     PASSWORD,
     Credentials,
     add_account,
     add_tenant,
-    identity_running,
+    identity_in_process,
 )
+
+pytestmark = pytest.mark.fast
 
 
 @pytest.fixture
-async def ident(isolated: Isolated, pool: asyncpg.Pool) -> AsyncIterator[Credentials]:
-    async with identity_running(isolated, pool) as running:
+async def ident(db: asyncpg.Connection) -> AsyncIterator[Credentials]:
+    async with identity_in_process(db) as running:
         yield running
 
 

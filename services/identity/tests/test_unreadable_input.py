@@ -11,13 +11,7 @@ import pytest
 
 from services.identity.tests.conftest import PASSWORD, Identity
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest.fixture
-def identity(shared_identity: Identity) -> Identity:
-    """One service for the module: each test works in a tenant of its own."""
-    return shared_identity
+pytestmark = pytest.mark.fast
 
 
 # (method, path, body, field); "{tenant}" and "{organisation}" are filled in, `admin` says who calls.
