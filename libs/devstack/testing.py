@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import time
+import traceback
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,10 +32,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import ValidationError
 
 from libs.common.api import REVOCATIONS, VERIFIER
 from libs.common.auth import ALGORITHM, AUDIENCE, ISSUER, Revocations, TokenVerifier
-from libs.common.consumer import EventConsumer, Message
+from libs.common.consumer import EventConsumer, Message, PermanentError
 from libs.common.db import (
     create_pool,
     drop_service,
@@ -530,9 +532,14 @@ class InProcessService:
     consumer: EventConsumer
 
     async def publish(self, topic: str, event: Envelope, *, key: str | None = None) -> None:
-        """Apply an event of one of the service's input topics now; a handler's failure is raised."""
+        """Apply an event of one of the service's input topics now. An event its handler refuses for
+        good is dead-lettered, as the consumer does; any other failure is raised (the consumer
+        would retry it)."""
         message = Message.parse(topic, key or event.subject, 0, 0, event.to_bytes())
-        await self.consumer.apply(message)
+        try:
+            await self.consumer.apply(message)
+        except (PermanentError, ValidationError) as exc:
+            await self.consumer.dead_letter(message, "".join(traceback.format_exception_only(exc)).strip())
 
 
 @contextlib.asynccontextmanager

@@ -1,8 +1,10 @@
-"""Catalog under test: one running service per test module, fresh tenants per test.
+"""Catalog under test, in two tiers, fresh tenants per test.
 
-Starting a service costs a few seconds, so a module shares one running service (in a schema and
-topic prefix of its own) and each test works in tenants of its own: the service scopes everything
-by tenant, so tests cannot see each other's products or events.
+- Fast (`service`): catalog's API in this process on the test's rolled-back transaction; identity's
+  events applied through the consumer's own path.
+- Full (`running_service`): one running service per test module (in a schema and topic prefix of
+  its own), for what needs commits: races between requests and delivery through the broker. Each
+  test works in tenants of its own, so tests cannot see each other's products or events.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -20,7 +23,15 @@ import pytest_asyncio
 
 from libs.common.events import Envelope
 from libs.devstack.stack import LocalStack
-from libs.devstack.testing import ServiceUnderTest, service_under_test, wait_until
+from libs.devstack.testing import (
+    InProcessService,
+    ServiceUnderTest,
+    TokenMinter,
+    service_in_process,
+    service_under_test,
+    wait_until,
+)
+from services.catalog import commands
 from services.catalog.app import Settings, build_spec
 from tests.contracts.examples import example_event, topic_of
 
@@ -47,17 +58,35 @@ def organisation_event(
     )
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def service(stack: LocalStack) -> AsyncIterator[ServiceUnderTest]:
-    async with service_under_test(
-        stack,
-        build_spec,
-        "catalog",
-        Settings,
+SMALL_LIMITS = {
+    "upload_max_bytes": UPLOAD_MAX_BYTES,
+    "import_max_bytes": IMPORT_MAX_BYTES,
+    "import_max_lines": IMPORT_MAX_LINES,
+}
+
+
+@pytest.fixture
+def service_folder() -> Path:
+    """Catalog's migrations make the schema of `db` (libs/devstack/testing.py)."""
+    return Path(commands.__file__).parent
+
+
+@pytest.fixture
+async def service(db: asyncpg.Connection, tokens: TokenMinter) -> AsyncIterator[InProcessService]:
+    """Catalog's API in this process, on the test's rolled-back transaction (the fast tier)."""
+    settings = Settings(
         upload_max_bytes=UPLOAD_MAX_BYTES,
         import_max_bytes=IMPORT_MAX_BYTES,
         import_max_lines=IMPORT_MAX_LINES,
-    ) as running:
+    )
+    async with service_in_process(db, build_spec(settings), settings, tokens=tokens) as running:
+        yield running
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def running_service(stack: LocalStack) -> AsyncIterator[ServiceUnderTest]:
+    """Catalog running on a stack, for a whole module (the full tier): for what needs commits."""
+    async with service_under_test(stack, build_spec, "catalog", Settings, **SMALL_LIMITS) as running:
         yield running
 
 
@@ -65,9 +94,15 @@ async def service(stack: LocalStack) -> AsyncIterator[ServiceUnderTest]:
 class Catalog:
     """One test's view of the service: two tenants of its own and their callers."""
 
-    service: ServiceUnderTest
+    service: ServiceUnderTest | InProcessService
     tenant_a: str
     tenant_b: str
+
+    @classmethod
+    def fresh(cls, service: ServiceUnderTest | InProcessService) -> Catalog:
+        """Two tenants no other test uses."""
+        suffix = uuid.uuid4().hex[:8]
+        return cls(service, tenant_a=f"brand-a-{suffix}", tenant_b=f"brand-b-{suffix}")
 
     @property
     def db(self) -> asyncpg.Pool:
@@ -209,6 +244,5 @@ class Catalog:
 
 
 @pytest.fixture
-def catalog(service: ServiceUnderTest) -> Catalog:
-    suffix = uuid.uuid4().hex[:8]
-    return Catalog(service, tenant_a=f"brand-a-{suffix}", tenant_b=f"brand-b-{suffix}")
+def catalog(service: InProcessService) -> Catalog:
+    return Catalog.fresh(service)

@@ -14,7 +14,7 @@ from services.catalog.tests.conftest import Catalog
 
 SPEC = build_spec(Settings())
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = pytest.mark.fast
 
 PDF = b"%PDF-1.4\n%%EOF\n"
 

@@ -10,7 +10,7 @@ import pytest
 
 from services.catalog.tests.conftest import Catalog
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = pytest.mark.fast
 
 NOT_FOUND = "urn:comptoir:problem:not-found"
 

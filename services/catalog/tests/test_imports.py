@@ -12,7 +12,7 @@ import pytest
 
 from services.catalog.tests.conftest import IMPORT_MAX_BYTES, IMPORT_MAX_LINES, Catalog
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = pytest.mark.fast
 
 
 async def send(

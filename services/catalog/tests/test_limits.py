@@ -11,7 +11,7 @@ import pytest
 from libs.common.limits import MAX_UNIT_PRICE_MINOR
 from services.catalog.tests.conftest import Catalog
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = pytest.mark.fast
 
 PUT_FIELDS = {"name", "price_minor", "currency", "active", "brand_id", "category_id", "ean"}
 PUT_FIELDS |= {"names", "descriptions", "images", "vat_rate_bp"}

@@ -12,7 +12,7 @@ import pytest
 from libs.devstack.testing import wait_until
 from services.catalog.tests.conftest import ORGANISATIONS_TOPIC, Catalog, organisation_event
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = pytest.mark.fast
 
 PRICES_TOPIC = "catalog.price_list.v1"
 TERMS_TOPIC = "catalog.organisation.v1"
