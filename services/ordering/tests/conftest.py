@@ -1,10 +1,7 @@
-"""Ordering under test: one service per test module, fresh tenants per test, catalog played by hand.
-
-Starting a service costs ~5 s while its consumer joins its group, so a module shares one running
-service (in a schema and topic prefix of its own) and each test works in tenants of its own: the
-service scopes everything by tenant, so tests cannot see each other's products or orders. The
-service reads a clock the tests may stop and move (price list validity); each test starts on the
-real time.
+"""Ordering under test on the fast tier: its API in this process over the test's rolled-back
+transaction, catalog's events applied by hand through the consumer's own path. The service reads a
+clock the tests may stop and move (price list validity); each test starts on the real time.
+Ordering's consumers fed through the broker are tested end to end (tests/e2e).
 """
 
 from __future__ import annotations
@@ -14,15 +11,20 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-import pytest_asyncio
 
 from libs.common.events import Envelope
-from libs.devstack.stack import LocalStack
-from libs.devstack.testing import ServiceUnderTest, service_under_test, wait_until
+from libs.devstack.testing import (
+    InProcessService,
+    TokenMinter,
+    service_in_process,
+    wait_until,
+)
+from services.ordering import consumers
 from services.ordering.app import Settings, build_spec
 from tests.contracts.examples import example_event, topic_of
 
@@ -145,9 +147,19 @@ def clock() -> MovableClock:
     return MovableClock()
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def service(stack: LocalStack, clock: MovableClock) -> AsyncIterator[ServiceUnderTest]:
-    async with service_under_test(stack, lambda s: build_spec(s, clock), "ordering", Settings) as running:
+@pytest.fixture
+def service_folder() -> Path:
+    """Ordering's migrations make the schema of `db` (libs/devstack/testing.py)."""
+    return Path(consumers.__file__).parent
+
+
+@pytest.fixture
+async def service(
+    db: asyncpg.Connection, tokens: TokenMinter, clock: MovableClock
+) -> AsyncIterator[InProcessService]:
+    """Ordering's API in this process, on the test's rolled-back transaction (the fast tier)."""
+    settings = Settings()
+    async with service_in_process(db, build_spec(settings, clock), settings, tokens=tokens) as running:
         yield running
 
 
@@ -155,7 +167,7 @@ async def service(stack: LocalStack, clock: MovableClock) -> AsyncIterator[Servi
 class Ordering:
     """One test's view of the service: two tenants of its own, their callers, catalog's events."""
 
-    service: ServiceUnderTest
+    service: InProcessService
     clock: MovableClock
     tenant_a: str
     tenant_b: str
@@ -256,7 +268,7 @@ class Ordering:
 
 
 @pytest.fixture
-def ordering(service: ServiceUnderTest, clock: MovableClock) -> Ordering:
+def ordering(service: InProcessService, clock: MovableClock) -> Ordering:
     suffix = uuid.uuid4().hex[:8]
     clock.stopped_at = None
     return Ordering(service, clock, tenant_a=f"brand-a-{suffix}", tenant_b=f"brand-b-{suffix}")

@@ -12,7 +12,7 @@ from libs.common.limits import MAX_LINE_QUANTITY, MAX_ORDER_TOTAL_MINOR, MAX_UNI
 from libs.devstack.testing import wait_until
 from services.ordering.tests.conftest import Ordering, price_list_event
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = pytest.mark.fast
 
 
 async def dead_lettered(ordering: Ordering, topic: str, event_id: uuid.UUID) -> str:

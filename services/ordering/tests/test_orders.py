@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from libs.common.limits import MAX_LINE_QUANTITY
 from services.ordering.tests.conftest import Caller, Ordering
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = pytest.mark.fast
 
 
 @dataclass
@@ -24,7 +23,7 @@ class Shop:
     tea: uuid.UUID
 
 
-@pytest_asyncio.fixture(loop_scope="module")
+@pytest.fixture
 async def shop(ordering: Ordering) -> Shop:
     mug, tea = uuid.uuid4(), uuid.uuid4()
     await ordering.publish(ordering.product(mug, "MUG", 1250), ordering.product(tea, "TEA", 399))

@@ -10,13 +10,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from libs.common.events import Envelope
 from libs.devstack.testing import wait_until
 from services.ordering.tests.conftest import Caller, Ordering, price_list_event, product_event, terms_event
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = pytest.mark.fast
 
 GROUP = "group-pharmacies"
 
@@ -49,7 +48,7 @@ class Brand:
         return [(line["code"], line["unit_price_minor"], line["price_list_id"]) for line in order["lines"]]
 
 
-@pytest_asyncio.fixture(loop_scope="module")
+@pytest.fixture
 async def brand(ordering: Ordering) -> Brand:
     brand_id, mug, tea, cup = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     await ordering.publish(

@@ -9,7 +9,7 @@ import pytest
 
 from services.ordering.tests.conftest import Ordering, at, product_event
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = pytest.mark.fast
 
 
 async def product_row(ordering: Ordering, product_id: uuid.UUID) -> dict[str, Any]:
