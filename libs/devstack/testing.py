@@ -40,6 +40,7 @@ from libs.common.consumer import EventConsumer, Message, PermanentError
 from libs.common.db import (
     create_pool,
     drop_service,
+    is_infrastructure_error,
     migrate,
     provision_service,
     service_migrations,
@@ -418,10 +419,10 @@ class ServiceUnderTest:
     db: asyncpg.Pool
     producer: AIOKafkaProducer
 
-    async def publish(self, topic: str, event: Envelope) -> None:
-        """Put an event on one of the service's input topics, keyed by its subject."""
+    async def publish(self, topic: str, event: Envelope, *, key: str | None = None) -> None:
+        """Put an event on one of the service's input topics, keyed by its subject unless told."""
         await self.producer.send_and_wait(
-            self.isolated.topic_prefix + topic, event.to_bytes(), key=event.subject.encode()
+            self.isolated.topic_prefix + topic, event.to_bytes(), key=(key or event.subject).encode()
         )
 
 
@@ -532,14 +533,24 @@ class InProcessService:
     consumer: EventConsumer
 
     async def publish(self, topic: str, event: Envelope, *, key: str | None = None) -> None:
-        """Apply an event of one of the service's input topics now. An event its handler refuses for
-        good is dead-lettered, as the consumer does; any other failure is raised (the consumer
-        would retry it)."""
+        """Apply an event of one of the service's input topics now, as the consumer does: retried up
+        to its attempts (at once), then dead-lettered; an event refused for good is dead-lettered at
+        once. An outage of the database is raised: in the fast tier it is a test's mistake."""
         message = Message.parse(topic, key or event.subject, 0, 0, event.to_bytes())
-        try:
-            await self.consumer.apply(message)
-        except (PermanentError, ValidationError) as exc:
-            await self.consumer.dead_letter(message, "".join(traceback.format_exception_only(exc)).strip())
+        while True:
+            try:
+                await self.consumer.apply(message)
+                return
+            except Exception as exc:
+                if is_infrastructure_error(exc):
+                    raise
+                message.attempts += 1
+                if isinstance(exc, PermanentError | ValidationError) or (
+                    message.attempts >= self.consumer.config.max_attempts
+                ):
+                    error = "".join(traceback.format_exception_only(exc)).strip()
+                    await self.consumer.dead_letter(message, error)
+                    return
 
 
 @contextlib.asynccontextmanager

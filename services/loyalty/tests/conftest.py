@@ -24,7 +24,14 @@ import pytest_asyncio
 
 from libs.common.events import Envelope
 from libs.devstack.stack import LocalStack
-from libs.devstack.testing import ServiceUnderTest, service_under_test, wait_until
+from libs.devstack.testing import (
+    InProcessService,
+    ServiceUnderTest,
+    TokenMinter,
+    service_in_process,
+    service_under_test,
+    wait_until,
+)
 from services.loyalty import consumers, store
 from services.loyalty.app import Settings, build_spec
 from services.loyalty.domain import Account, LedgerEntry
@@ -93,8 +100,17 @@ def fence(tenant_id: str, key: str, source: str = "ordering") -> Envelope:
     )
 
 
+@pytest.fixture
+async def service(db: asyncpg.Connection, tokens: TokenMinter) -> AsyncIterator[InProcessService]:
+    """Loyalty's API in this process, on the test's rolled-back transaction (the fast tier)."""
+    settings = Settings(default_points_per_unit=DEFAULT_POINTS_PER_UNIT)
+    async with service_in_process(db, build_spec(settings), settings, tokens=tokens) as running:
+        yield running
+
+
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def service(stack: LocalStack) -> AsyncIterator[ServiceUnderTest]:
+async def running_service(stack: LocalStack) -> AsyncIterator[ServiceUnderTest]:
+    """Loyalty running on a stack, for a whole module (the full tier): delivery through the broker."""
     async with service_under_test(
         stack, build_spec, "loyalty", Settings, default_points_per_unit=DEFAULT_POINTS_PER_UNIT
     ) as running:
@@ -105,9 +121,15 @@ async def service(stack: LocalStack) -> AsyncIterator[ServiceUnderTest]:
 class Loyalty:
     """One test's view of the service: two tenants of its own, their callers, ordering's events."""
 
-    service: ServiceUnderTest
+    service: ServiceUnderTest | InProcessService
     tenant_a: str
     tenant_b: str
+
+    @classmethod
+    def fresh(cls, service: ServiceUnderTest | InProcessService) -> Loyalty:
+        """Two tenants no other test uses."""
+        suffix = uuid.uuid4().hex[:8]
+        return cls(service, tenant_a=f"brand-a-{suffix}", tenant_b=f"brand-b-{suffix}")
 
     @property
     def db(self) -> asyncpg.Pool:
@@ -145,11 +167,7 @@ class Loyalty:
         subject unless `key` is given."""
         for event in events:
             topic = ACCOUNTS_TOPIC if event.source == "identity" else ORDERS_TOPIC
-            await self.service.producer.send_and_wait(
-                self.service.isolated.topic_prefix + topic,
-                event.to_bytes(),
-                key=(key or event.subject).encode(),
-            )
+            await self.service.publish(topic, event, key=key)
 
     async def publish(self, *events: Envelope, key: str | None = None) -> None:
         """Publish events and wait until loyalty has consumed every one of them, redeliveries included."""
@@ -201,9 +219,8 @@ class Loyalty:
 
 
 @pytest.fixture
-def loyalty(service: ServiceUnderTest) -> Loyalty:
-    suffix = uuid.uuid4().hex[:8]
-    return Loyalty(service, tenant_a=f"brand-a-{suffix}", tenant_b=f"brand-b-{suffix}")
+def loyalty(service: InProcessService) -> Loyalty:
+    return Loyalty.fresh(service)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 
 from services.loyalty.tests.conftest import DEFAULT_POINTS_PER_UNIT, Loyalty
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = pytest.mark.fast
 
 
 async def test_a_member_without_points_has_a_zero_balance_and_no_account_for_admins(loyalty: Loyalty) -> None:

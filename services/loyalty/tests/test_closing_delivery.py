@@ -10,9 +10,16 @@ import asyncio
 
 import pytest
 
+from libs.devstack.testing import ServiceUnderTest
 from services.loyalty.tests.conftest import Loyalty
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest.fixture
+def loyalty(running_service: ServiceUnderTest) -> Loyalty:
+    """The service running on a stack: these tests are about delivery through the broker."""
+    return Loyalty.fresh(running_service)
 
 
 async def test_orders_racing_the_deletion_leave_a_closed_account_at_zero(loyalty: Loyalty) -> None:

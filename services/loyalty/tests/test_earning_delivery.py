@@ -10,10 +10,16 @@ import uuid
 
 import pytest
 
-from libs.devstack.testing import wait_until
+from libs.devstack.testing import ServiceUnderTest, wait_until
 from services.loyalty.tests.conftest import DEFAULT_POINTS_PER_UNIT, Loyalty
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest.fixture
+def loyalty(running_service: ServiceUnderTest) -> Loyalty:
+    """The service running on a stack: these tests are about delivery through the broker."""
+    return Loyalty.fresh(running_service)
 
 
 async def test_awarded_points_are_published_by_the_relay(loyalty: Loyalty) -> None:

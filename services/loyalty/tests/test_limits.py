@@ -12,7 +12,7 @@ from libs.devstack.testing import wait_until
 from services.loyalty.domain import MAX_POINTS_PER_UNIT
 from services.loyalty.tests.conftest import Loyalty
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = pytest.mark.fast
 
 
 async def dead_lettered(loyalty: Loyalty, event: Envelope) -> None:
