@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -44,6 +45,12 @@ def account() -> str:
 def notify_settings(isolated: Isolated, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"role": "all", "dispatch_poll_s": 0.1, **overrides}
     return Settings(**isolated.settings("notify", **values))
+
+
+@pytest.fixture
+def service_folder() -> Path:
+    """Notify's migrations make the schema of `db` (libs/devstack/testing.py)."""
+    return build_spec(Settings()).folder
 
 
 @pytest.fixture
