@@ -583,3 +583,56 @@ async def service_in_process(
             )
     finally:
         await server.close()
+
+
+# --- idempotent routes, replayed ---
+
+
+@dataclass(frozen=True)
+class Replayable:
+    """A valid request to a route declared `idempotent=True` (a JSON body or raw bytes)."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    json: Any = None
+    data: bytes | None = None
+
+
+def idempotent_routes(spec: ServiceSpec) -> set[tuple[str, str]]:
+    """(method, path) of every route of the service that acts once per Idempotency-Key."""
+    return {(endpoint.method, endpoint.path) for endpoint in spec.endpoints if endpoint.idempotent}
+
+
+async def row_counts(db: asyncpg.Connection | OneConnection) -> dict[str, int]:
+    """How many rows each table of the current schema holds."""
+    tables = await db.fetch(
+        "SELECT table_name FROM information_schema.tables"
+        " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name"
+    )
+    return {t["table_name"]: await db.fetchval(f'SELECT count(*) FROM "{t["table_name"]}"') for t in tables}
+
+
+async def assert_replayed_once(
+    http: aiohttp.ClientSession, url: str, request: Replayable, db: asyncpg.Connection | OneConnection
+) -> None:
+    """Send the request twice with one Idempotency-Key: the second answer is the first one again
+    (status, body, Location), marked `Idempotent-Replayed`, and changes no table."""
+
+    async def send() -> tuple[int, Any, Mapping[str, str]]:
+        headers = {**request.headers, "Idempotency-Key": key}
+        async with http.request(
+            request.method, url + request.path, json=request.json, data=request.data, headers=headers
+        ) as resp:
+            return resp.status, await resp.json(content_type=None), resp.headers
+
+    key = uuid.uuid4().hex
+    status, first, first_headers = await send()
+    assert 200 <= status < 300, (request.path, status, first)
+    assert "Idempotent-Replayed" not in first_headers
+    before = await row_counts(db)
+    again_status, again, again_headers = await send()
+    assert (again_status, again) == (status, first), request.path
+    assert again_headers.get("Idempotent-Replayed") == "true", request.path
+    assert again_headers.get("Location") == first_headers.get("Location"), request.path
+    assert await row_counts(db) == before, f"the replay of {request.path} changed a table"

@@ -8,6 +8,7 @@ import inspect
 import pkgutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -182,3 +183,17 @@ def test_every_service_route_acting_once_is_declared_idempotent_and_the_reverse(
         assert calls_once == endpoint.idempotent, f"{module}: {endpoint.method} {endpoint.path}"
         seen += endpoint.idempotent
     assert seen >= 3, "the services' tables were found"
+
+
+def test_every_service_with_idempotent_routes_replays_each_of_them() -> None:
+    """Each service's `tests/test_idempotent_routes.py` replays every one of its idempotent routes
+    (and fails on a route it has no recipe for): a service that gains its first one needs the module."""
+    services_folder = Path(services.__file__).parent
+    with_routes = {module.split(".")[1] for module, endpoint in _endpoint_tables() if endpoint.idempotent}
+    assert with_routes, "the services' tables were found"
+    missing = {
+        name
+        for name in with_routes
+        if not (services_folder / name / "tests" / "test_idempotent_routes.py").exists()
+    }
+    assert missing == set()

@@ -1,0 +1,38 @@
+"""Every route of ordering declared idempotent, replayed with its key: the first answer again, and
+nothing changed. A route declared idempotent without a recipe here fails the first test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from libs.devstack.testing import Replayable, assert_replayed_once, idempotent_routes
+from services.ordering.app import Settings, build_spec
+from services.ordering.tests.conftest import Ordering
+
+pytestmark = pytest.mark.fast
+
+
+async def _order(ordering: Ordering) -> Replayable:
+    await ordering.publish(ordering.product(uuid.uuid4(), "MUG", 1250))
+    headers = ordering.service.tokens.headers(**ordering.partner_a)
+    return Replayable("POST", "/orders", headers, json={"lines": [{"code": "MUG", "quantity": 2}]})
+
+
+RECIPES: dict[tuple[str, str], Callable[[Ordering], Awaitable[Replayable]]] = {
+    ("POST", "/orders"): _order,
+}
+
+
+def test_every_idempotent_route_has_a_recipe() -> None:
+    assert set(RECIPES) == idempotent_routes(build_spec(Settings()))
+
+
+@pytest.mark.parametrize("route", sorted(RECIPES), ids=" ".join)
+async def test_a_replay_answers_the_first_result_and_changes_nothing(
+    route: tuple[str, str], ordering: Ordering
+) -> None:
+    request = await RECIPES[route](ordering)
+    await assert_replayed_once(ordering.service.http, ordering.service.url, request, ordering.service.db)
