@@ -8,7 +8,7 @@ from datetime import datetime
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from libs.common.api import AUTHENTICATED, SELF, TENANT, Endpoint, Owner, grant, owner, roles
+from libs.common.api import AUTHENTICATED, SELF, TENANT, Endpoint, Owner, grant, owned, roles
 from libs.common.auth import Principal, principal
 from libs.common.http import json_response, read_json, read_query
 from libs.common.runtime import POOL, ApiSetup
@@ -124,7 +124,7 @@ async def member_account_owner(request: web.Request, caller: Principal) -> Owner
 
 
 def _member_account(request: web.Request) -> Account:
-    account: Account = owner(request).resource
+    account = owned(request, Account)
     return account
 
 

@@ -46,7 +46,7 @@ async def message_owner(request: web.Request, caller: Principal) -> Owner | None
 
 
 async def get_message(request: web.Request) -> web.Response:
-    message: MessageView = api.owner(request).resource
+    message = api.owned(request, MessageView)
     return json_response(message)
 
 

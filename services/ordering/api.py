@@ -10,7 +10,18 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from libs.common import idempotency, outbox
-from libs.common.api import ORGANISATION, SELF, TENANT, Endpoint, Owner, grant, owner, path_uuid, roles, scope
+from libs.common.api import (
+    ORGANISATION,
+    SELF,
+    TENANT,
+    Endpoint,
+    Owner,
+    grant,
+    owned,
+    path_uuid,
+    roles,
+    scope,
+)
 from libs.common.auth import Principal, principal
 from libs.common.clock import now
 from libs.common.http import json_response, read_json, read_query
@@ -151,7 +162,7 @@ async def order_owner(request: web.Request, caller: Principal) -> Owner | None:
 
 
 async def get_order(request: web.Request) -> web.Response:
-    order: Order = owner(request).resource
+    order = owned(request, Order)
     return json_response(OrderView.of(order))
 
 

@@ -19,8 +19,11 @@ from services.catalog.domain import (
     PriceListTerms,
     Product,
     ProductDetails,
+    ShownProduct,
     TermsDetails,
+    Viewer,
     _only_for_scope,
+    price_for,
     unit_price,
 )
 
@@ -303,3 +306,23 @@ def test_a_list_prices_only_within_its_validity() -> None:
     assert unit_price(product, [dated], group_id=None, organisation_id=None, at=NOW).price_minor == 700
     later = NOW + timedelta(days=1)
     assert unit_price(product, [dated], group_id=None, organisation_id=None, at=later).price_minor == 1250
+
+
+def test_a_viewer_pays_the_price_of_her_organisation_and_its_group_at_that_moment() -> None:
+    own, group_list = offer("own", "organisation", ORG, 800), offer("group", "group", GROUP, 900)
+    shown = ShownProduct(stored(brand_id=BRAND), [group_list, own], group_id=GROUP)
+    member = Viewer("brand-a", uuid.UUID(ORG), sees_everything=False)
+    price = price_for(shown, member, NOW)
+    assert (price.price_minor, price.currency, price.offer) == (800, "EUR", own)
+    # A viewer of no organisation: no organisation list applies; the group the query found still does.
+    nobody = Viewer("brand-a", None, sees_everything=True)
+    assert price_for(shown, nobody, NOW).offer == group_list
+    # "None" is no organisation's id: a viewer of none is never taken for it.
+    trap = offer("trap", "organisation", "None", 1)
+    assert price_for(ShownProduct(stored(brand_id=BRAND), [trap], None), nobody, NOW).offer is None
+    alone = ShownProduct(stored(brand_id=BRAND), [group_list, own], group_id=None)
+    assert (price_for(alone, nobody, NOW).price_minor, price_for(alone, nobody, NOW).offer) == (1250, None)
+    dated = PriceListTerms("dated", "organisation", ORG, NOW + timedelta(days=1), None, 700, "EUR")
+    later = ShownProduct(stored(brand_id=BRAND), [dated], group_id=None)
+    assert price_for(later, member, NOW).price_minor == 1250
+    assert price_for(later, member, NOW + timedelta(days=1)).price_minor == 700

@@ -6,7 +6,7 @@ import uuid
 
 from aiohttp import web
 
-from libs.common.api import ANY_ROLE, ORGANISATION, SELF, TENANT, Endpoint, Grant, owner, scope
+from libs.common.api import ANY_ROLE, ORGANISATION, SELF, TENANT, Endpoint, Grant, owned, scope
 from libs.common.errors import Invalid
 from libs.common.http import json_response, read_json, read_query
 from libs.common.runtime import POOL
@@ -40,14 +40,14 @@ async def list_accounts(request: web.Request) -> web.Response:
 
 
 async def get_account(request: web.Request) -> web.Response:
-    return json_response(AccountView.of(owner(request).resource))
+    return json_response(AccountView.of(owned(request, Account)))
 
 
 async def change_account_membership(request: web.Request) -> web.Response:
     body = await read_json(request, ChangeMembership)
     if "roles" in body.model_fields_set and body.roles is None:
         raise Invalid.field("roles", "cannot be removed: give at least one role", "missing")
-    account: Account = owner(request).resource
+    account = owned(request, Account)
     async with request.app[POOL].acquire() as conn, conn.transaction():
         updated = await commands.change_membership(
             conn,
@@ -61,7 +61,7 @@ async def change_account_membership(request: web.Request) -> web.Response:
 
 
 async def delete_account(request: web.Request) -> web.Response:
-    account: Account = owner(request).resource
+    account = owned(request, Account)
     async with request.app[POOL].acquire() as conn, conn.transaction():
         await commands.close_account(conn, request.app[POLICY], account.account_id)
     return web.Response(status=204)

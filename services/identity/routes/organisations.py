@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from libs.common import idempotency
-from libs.common.api import ANY_ROLE, ORGANISATION, TENANT, Endpoint, Grant, Owner, owner, path_uuid
+from libs.common.api import ANY_ROLE, ORGANISATION, TENANT, Endpoint, Grant, Owner, owned, path_uuid
 from libs.common.auth import Principal, principal
 from libs.common.http import json_response, read_json, read_query
 from libs.common.runtime import POOL
@@ -46,12 +46,12 @@ async def list_organisations(request: web.Request) -> web.Response:
 
 
 async def get_organisation(request: web.Request) -> web.Response:
-    return json_response(OrganisationView.of(owner(request).resource))
+    return json_response(OrganisationView.of(owned(request, Organisation)))
 
 
 async def edit_organisation(request: web.Request) -> web.Response:
     body = await read_json(request, EditOrganisation)
-    found: Organisation = owner(request).resource
+    found = owned(request, Organisation)
     async with request.app[POOL].acquire() as conn, conn.transaction():
         updated = await commands.update_organisation(
             conn, request.app[POLICY], found.organisation_id, body.name, body.customer_code
@@ -61,7 +61,7 @@ async def edit_organisation(request: web.Request) -> web.Response:
 
 async def list_members(request: web.Request) -> web.Response:
     query = read_query(request, PageQuery)
-    found: Organisation = owner(request).resource
+    found = owned(request, Organisation)
     members = await store.accounts(
         request.app[POOL],
         found.tenant_id,

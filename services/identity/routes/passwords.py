@@ -7,7 +7,7 @@ import uuid
 import jwt
 from aiohttp import web
 
-from libs.common.api import PUBLIC, Endpoint, owner, roles
+from libs.common.api import PUBLIC, Endpoint, owned, roles
 from libs.common.auth import principal
 from libs.common.http import json_response, read_json
 from libs.common.runtime import POOL
@@ -69,7 +69,7 @@ async def confirm_recovery(request: web.Request) -> web.Response:
 
 
 async def unlock_account(request: web.Request) -> web.Response:
-    account: Account = owner(request).resource
+    account = owned(request, Account)
     await sessions.unlock_account(request.app[POOL], account.account_id)
     return no_content()
 

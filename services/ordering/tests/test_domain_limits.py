@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from libs.common.errors import FieldError
+from libs.common.errors import FieldError, Invalid
 from services.ordering.domain import (
     Buyer,
     Offer,
@@ -163,3 +163,15 @@ def test_a_refusal_reads_as_its_problems_messages() -> None:
         ]
     )
     assert str(refusal) == "unknown product code A; unknown product code B"
+
+
+def test_a_refused_order_is_an_invalid_request_naming_every_line_and_saying_why() -> None:
+    problems = [
+        FieldError("lines.0.code", "unknown product code XYZ", "unknown-product"),
+        FieldError("lines.1.quantity", "too many", "quantity-too-large"),
+    ]
+    refused = OrderRejected(problems)
+    assert isinstance(refused, Invalid)
+    assert (refused.kind, refused.title) == ("order-rejected", "The order cannot be submitted")
+    assert refused.detail == "unknown product code XYZ; too many"
+    assert refused.errors == problems
