@@ -17,6 +17,12 @@ SERVICE = "loyalty"
 _ACCOUNT = "8d1c6a5e-3f2b-4c1d-9e7a-2b5f0c4d6e81"  # identity's account id
 
 
+def _entry(entry: PostedEntry) -> dict[str, object]:
+    """What every points event says of the ledger entry it announces."""
+    fields = ("account_id", "entry_id", "points", "balance", "cause_type", "cause_id")
+    return {name: getattr(entry, name) for name in fields}
+
+
 class PointsAwarded(IntegrationEvent):
     """A member earned points: the ledger entry is written and the balance includes it."""
 
@@ -49,15 +55,7 @@ class PointsAwarded(IntegrationEvent):
 
     @classmethod
     def of(cls, entry: PostedEntry) -> Self:
-        return cls(
-            account_id=entry.account_id,
-            entry_id=entry.entry_id,
-            points=entry.points,
-            balance=entry.balance,
-            cause_type=entry.cause_type,
-            cause_id=entry.cause_id,
-            awarded_at=entry.created_at,
-        )
+        return cls(**_entry(entry), awarded_at=entry.created_at)
 
 
 class PointsForfeited(IntegrationEvent):
@@ -100,12 +98,4 @@ class PointsForfeited(IntegrationEvent):
 
     @classmethod
     def of(cls, entry: PostedEntry) -> Self:
-        return cls(
-            account_id=entry.account_id,
-            entry_id=entry.entry_id,
-            points=entry.points,
-            balance=entry.balance,
-            cause_type=entry.cause_type,
-            cause_id=entry.cause_id,
-            forfeited_at=entry.created_at,
-        )
+        return cls(**_entry(entry), forfeited_at=entry.created_at)
