@@ -23,7 +23,6 @@ from libs.common.api import (
     roles,
 )
 from libs.common.auth import Principal
-from libs.common.errors import Invalid
 from libs.common.runtime import POOL
 from services.catalog import pricing_store, store
 from services.catalog.domain import Viewer
@@ -64,11 +63,6 @@ def organisation_of(caller: Principal) -> uuid.UUID | None:
 def viewer_of(caller: Principal) -> Viewer:
     """Admins see the whole catalog; others only active products of their organisation's assortment."""
     return Viewer(caller.tenant_id, organisation_of(caller), sees_everything=is_admin(caller))
-
-
-def invalid(field: str, message: str, kind: str = "value_error") -> Invalid:
-    """One wrong value, named by its field (`value_error` is what request bodies' checks say)."""
-    return Invalid.field(field, message, kind)
 
 
 class TenantOwned(Protocol):

@@ -13,7 +13,6 @@ from libs.common import outbox
 from libs.common.errors import Conflict, FieldError, Invalid, NotFound
 from libs.common.events import IntegrationEvent
 from services.catalog import pricing_store, store
-from services.catalog.access import invalid
 from services.catalog.domain import (
     BrandDetails,
     CategoryDetails,
@@ -77,9 +76,9 @@ def ean_unique(ean: str | None) -> Iterator[None]:
 async def check_product_references(conn: asyncpg.Connection, tenant_id: str, details: ProductDetails) -> None:
     """A product's brand and category must be the tenant's: 422 naming the field otherwise."""
     if details.brand_id and await store.find_brand(conn, tenant_id, details.brand_id) is None:
-        raise invalid("brand_id", "no such brand in this tenant")
+        raise Invalid.field("brand_id", "no such brand in this tenant", "value_error")
     if details.category_id and await store.find_category(conn, tenant_id, details.category_id) is None:
-        raise invalid("category_id", "no such category in this tenant")
+        raise Invalid.field("category_id", "no such category in this tenant", "value_error")
 
 
 async def create_product(conn: asyncpg.Connection, tenant_id: str, new: NewProduct) -> Product:
@@ -146,7 +145,7 @@ async def create_category(
 ) -> store.Category:
     await store.lock_tree(conn, tenant_id)
     if details.parent_id and await store.find_category(conn, tenant_id, details.parent_id) is None:
-        raise invalid("parent_id", "no such category in this tenant")
+        raise Invalid.field("parent_id", "no such category in this tenant", "value_error")
     return await store.add_category(conn, tenant_id, details)
 
 
@@ -159,7 +158,7 @@ async def change_category(
     if category_id not in parent_of:
         raise not_found("category")
     if details.parent_id is not None and details.parent_id not in parent_of:
-        raise invalid("parent_id", "no such category in this tenant")
+        raise Invalid.field("parent_id", "no such category in this tenant", "value_error")
     if moves_under_itself(category_id, details.parent_id, parent_of):
         raise Conflict(
             "category-cycle",
@@ -226,12 +225,14 @@ async def replace_terms(
 ) -> OrganisationTerms:
     """Set an organisation's group, assortment and entitlements as a whole, and announce them."""
     if details.group_id and await pricing_store.find_group(conn, tenant_id, details.group_id) is None:
-        raise invalid("group_id", "no such customer group in this tenant")
+        raise Invalid.field("group_id", "no such customer group in this tenant", "value_error")
     if details.assortment:
         known = await store.existing_products(conn, tenant_id, details.assortment)
         unknown = [str(product_id) for product_id in details.assortment if product_id not in known]
         if unknown:
-            raise invalid("assortment", f"no such products in this tenant: {', '.join(unknown[:10])}")
+            raise Invalid.field(
+                "assortment", f"no such products in this tenant: {', '.join(unknown[:10])}", "value_error"
+            )
     terms = OrganisationTerms(organisation_id=organisation_id, **details.model_dump())
     stored = await pricing_store.replace_terms(conn, tenant_id, terms)
     await publish(conn, tenant_id, organisation_id, OrganisationTermsChanged.of(stored))
@@ -244,9 +245,9 @@ async def replace_terms(
 async def _check_price_list(conn: asyncpg.Connection, tenant_id: str, details: PriceListDetails) -> None:
     """The list's brand and group are the tenant's, and it prices only products of its brand."""
     if await store.find_brand(conn, tenant_id, details.brand_id) is None:
-        raise invalid("brand_id", "no such brand in this tenant")
+        raise Invalid.field("brand_id", "no such brand in this tenant", "value_error")
     if details.group_id and await pricing_store.find_group(conn, tenant_id, details.group_id) is None:
-        raise invalid("group_id", "no such customer group in this tenant")
+        raise Invalid.field("group_id", "no such customer group in this tenant", "value_error")
     if details.organisation_id and not await pricing_store.organisation_known(
         conn, tenant_id, details.organisation_id
     ):

@@ -17,7 +17,7 @@ from libs.common import idempotency
 from libs.common.api import AUTHENTICATED, Endpoint, owned
 from libs.common.auth import Principal, principal
 from libs.common.clock import now
-from libs.common.errors import Forbidden, NotFound
+from libs.common.errors import Forbidden, Invalid, NotFound
 from libs.common.http import json_response, read_query
 from libs.common.runtime import POOL
 from services.catalog import files_store, pricing_store, store
@@ -25,7 +25,6 @@ from services.catalog.access import (
     ADMIN,
     LIMITS,
     brand_owner,
-    invalid,
     is_admin,
     organisation_of,
     owned_by_tenant,
@@ -256,7 +255,7 @@ async def upload_asset(request: web.Request) -> web.Response:
     caller = principal(request)
     query = read_query(request, AssetUpload)
     if query.brand_id and await store.find_brand(request.app[POOL], caller.tenant_id, query.brand_id) is None:
-        raise invalid("brand_id", "no such brand in this tenant")
+        raise Invalid.field("brand_id", "no such brand in this tenant", "value_error")
     content = await read_upload(request, request.app[LIMITS].upload_max_bytes)
     file = checked_file(content, query.filename, ASSET_TYPES, "asset")
 

@@ -1,4 +1,7 @@
-"""Catalog's SQL for customer groups, organisations' terms and price lists, within one tenant."""
+"""Catalog's SQL for customer groups, organisations' terms and price lists, within one tenant.
+
+Tables written here only: customer_groups, organisations (the read model of identity's), organisation_terms,
+assortment_items, price_lists, price_list_prices. Products, brands and categories are `store`'s."""
 
 from __future__ import annotations
 

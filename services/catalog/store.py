@@ -1,5 +1,10 @@
 """Catalog's SQL for products, brands and categories, always within one tenant.
 
+Tables: products, brands, categories are written here only; customer_groups, organisations,
+organisation_terms, assortment_items, price_lists and price_list_prices in `pricing_store`;
+documents and assets in `files_store`. The viewer's queries below also read the organisation's
+terms and the price lists' offers, on purpose: one round trip on the quick-order path.
+
 Reads for callers go through `Viewer`: what a caller may see (retired products and other
 organisations' assortments are for admins only) is decided in the same query that finds the products,
 which also brings each product's price list offers, so the caller's price needs no second query.
