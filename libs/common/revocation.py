@@ -73,6 +73,10 @@ class RevocationFeed:
             try:
                 await self._follow()
             except Exception as exc:
+                if _cancelling():
+                    # Stopping: the Kafka client may turn the cancellation into an error of its own;
+                    # starting again would swallow the stop and the app would never shut down.
+                    raise asyncio.CancelledError from exc
                 # Whatever went wrong, the reader starts again: a verifier that silently stopped
                 # hearing of ended sessions would accept their tokens.
                 if is_broker_error(exc):
@@ -180,3 +184,9 @@ async def _at_end(consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartitio
         if highwater is None or await consumer.position(tp) < highwater:
             return False
     return True
+
+
+def _cancelling() -> bool:
+    """Whether the running task has been asked to stop."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
