@@ -17,18 +17,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench import backbone, broker, limits, platform_load, report
+from bench import backbone, broker, cpu, limits, platform_load, report
 from libs.common.logging import configure_logging
 from libs.devstack.testing import running_stack
 
 RESULTS = Path("bench-results")
-ORDER_RATES = [50, 100, 150, 200, 250, 300, 400, 500, 600, 800, 1000]
+ORDER_RATES = [50, 100, 150, 200, 250, 300, 350, 400, 500, 600, 800, 1000]
+PIPELINE_RATE = 100  # orders/s: the rate of the pipeline's latency and CPU targets
 STARTED = time.monotonic()
 
 
@@ -36,41 +38,60 @@ def progress(message: str) -> None:
     print(f"[{time.monotonic() - STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
 
 
+PARTS = ("limits", "idle", "orders", "reads", "submission", "pipeline", "flame", "backbone")
+
+
 async def on_stack(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    parts = set(args.parts)
     with running_stack() as stack:
         port = urlsplit(stack.database_url).port or 5432
         lim: dict[str, Any] = results.setdefault("limits", {})
-        lim["pgbench_orders"] = await limits.pgbench_orders(
-            stack.database_url, port, progress, seconds=args.pgbench_seconds
-        )
-        lim["hello_world"] = await limits.hello_world(progress, seconds=args.hello_seconds)
-        lim["broker"] = await broker.limits(stack.kafka_bootstrap_servers, progress)
-        lim["smtp_sink"] = await broker.smtp_sink(stack.smtp_url, progress)
+        if "limits" in parts:
+            lim["pgbench_orders"] = await limits.pgbench_orders(
+                stack.database_url, port, progress, seconds=args.pgbench_seconds
+            )
+            lim["hello_world"] = await limits.hello_world(progress, seconds=args.hello_seconds)
+            lim["broker"] = await broker.limits(stack.kafka_bootstrap_servers, progress)
+            lim["smtp_sink"] = await broker.smtp_sink(stack.smtp_url, progress)
 
         log_path = RESULTS / "logs" / "platform.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("w") as log:
             async with platform_load.running_platform(stack, log, progress) as bench:
                 plat: dict[str, Any] = results.setdefault("platform", {})
+                plat["settings"] = await platform_load.settings_differing(bench)
                 memory = platform_load.MemoryWatch(bench.platform)
                 await asyncio.sleep(2)
                 idle = memory.sample()
+                if "idle" in parts:
+                    plat["idle_cpu"] = await cpu.idle(bench.meter, args.idle_seconds, progress)
                 async with memory.peak():
-                    plat["orders"] = await platform_load.order_ramp(
-                        bench, ORDER_RATES, args.step_seconds, report.ORDER_P99_MS, progress
-                    )
-                    plat["catalog"] = await platform_load.catalog_reads(
-                        bench, 500, args.step_seconds, progress
-                    )
-                    plat["login"] = await platform_load.logins(bench, 20, args.step_seconds, progress)
-                    plat["pipeline"] = await platform_load.pipeline(
-                        bench, 100, args.pipeline_seconds, progress
-                    )
+                    if "orders" in parts:
+                        plat["orders"] = await platform_load.order_ramp(
+                            bench, ORDER_RATES, args.step_seconds, report.ORDER_P99_MS, progress
+                        )
+                    if "reads" in parts:
+                        plat["catalog"] = await platform_load.catalog_reads(
+                            bench, 500, args.step_seconds, progress
+                        )
+                        plat["login"] = await platform_load.logins(bench, 20, args.step_seconds, progress)
+                    if "submission" in parts:
+                        plat["submission"] = await platform_load.submission_alone(
+                            bench, PIPELINE_RATE, args.submission_seconds, progress
+                        )
+                    if "pipeline" in parts:
+                        plat["pipeline"] = await platform_load.pipeline(
+                            bench, PIPELINE_RATE, args.pipeline_seconds, progress
+                        )
                 plat["memory"] = {
                     "idle_mb": idle,
                     "peak_under_load_mb": memory.peaks,
                     "after_load_mb": memory.sample(),
                 }
+                if "flame" in parts:
+                    plat["flame_graphs"] = await platform_load.flame_graphs(
+                        bench, PIPELINE_RATE, args.flame_seconds, RESULTS / "flame", progress
+                    )
         progress(f"service logs (warnings and errors only): {log_path}")
 
 
@@ -78,26 +99,39 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--step-seconds", type=float, default=10, help="each order rate, catalog, login")
     parser.add_argument("--pipeline-seconds", type=float, default=60)
+    parser.add_argument("--idle-seconds", type=float, default=10)
+    parser.add_argument("--submission-seconds", type=float, default=5, help="consumers paused meanwhile")
+    parser.add_argument("--flame-seconds", type=float, default=15)
+    parser.add_argument(
+        "--parts",
+        type=lambda text: [p for p in text.split(",") if p],
+        default=list(PARTS),
+        help=f"comma-separated, in this order whatever the order given: {','.join(PARTS)} (default: all)",
+    )
     parser.add_argument("--pgbench-seconds", type=int, default=10)
     parser.add_argument("--hello-seconds", type=float, default=5)
-    parser.add_argument("--no-backbone", action="store_true", help="skip the event backbone part")
     parser.add_argument(
         "--report-only", action="store_true", help="print the table and draw the charts of the last run"
     )
     args = parser.parse_args()
+    if unknown := set(args.parts) - set(PARTS):
+        parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
     if args.report_only:
-        results = json.loads((RESULTS / "bench.json").read_text())
-        results["targets"] = report.targets(results)
-        report.charts(results, RESULTS)
-        print(report.table(results))
+        last = json.loads((RESULTS / "bench.json").read_text())
+        last["targets"] = report.targets(last)
+        report.charts(last, RESULTS)
+        print(report.table(last))
         return
     configure_logging("WARNING")  # the bench's own migrations and stack: progress says enough
 
     RESULTS.mkdir(exist_ok=True)
-    results: dict[str, Any] = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    results: dict[str, Any] = {
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cores": os.cpu_count(),
+    }
     try:
         asyncio.run(on_stack(args, results))
-        if not args.no_backbone:
+        if "backbone" in args.parts:
             progress("event backbone: relay throughput and commit → applied latency (own stack)")
             results["backbone"] = asyncio.run(backbone.run())
             (RESULTS / "backbone.json").write_text(json.dumps(results["backbone"], indent=2))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -16,6 +15,7 @@ from typing import IO, Any
 import aiohttp
 import asyncpg
 
+from bench import cpu
 from bench.load import LoadResult, LoadSpec, Request, percentiles, run_load_async
 from libs.common.db import drop_service
 from libs.devstack.devrun import Platform, free_platform_ports, runnable_services
@@ -50,6 +50,10 @@ class Bench:
     db: asyncpg.Pool
     http: aiohttp.ClientSession
     partners: list[Partner] = field(default_factory=list)
+    meter: cpu.CpuMeter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.meter = cpu.CpuMeter(self.platform, self.db)
 
     @property
     def gateway(self) -> str:
@@ -89,6 +93,14 @@ class Bench:
         )
         assert row is not None
         return dict(row)
+
+    async def relayed(self) -> None:
+        """Wait until every order's event is on the broker."""
+        while True:
+            counts = await self.counts()
+            if counts["relayed"] >= counts["orders"]:
+                return
+            await asyncio.sleep(0.05)
 
     async def drain(self, progress: Progress, timeout: float = 60) -> bool:
         """Wait until every order has its points and its email (events of a load still flowing)."""
@@ -134,6 +146,21 @@ async def running_platform(stack: LocalStack, log: IO[str], progress: Progress) 
                 await drop_service(stack.database_url, role=schema, schema=schema)
 
 
+async def settings_differing(bench: Bench) -> dict[str, dict[str, str]]:
+    """Every setting of this run that is not its default: the services' environment beyond what
+    `make run` gives them (production logging, the raised limits per client address), and
+    PostgreSQL's settings not at their built-in value (durability among them: fsync,
+    synchronous_commit)."""
+    rows = await bench.db.fetch(
+        "SELECT name, setting, unit FROM pg_settings"
+        " WHERE source NOT IN ('default', 'override', 'client', 'session') ORDER BY name"
+    )
+    postgres = {r["name"]: f"{r['setting']}{r['unit'] or ''}" for r in rows}
+    for name in ("fsync", "synchronous_commit", "full_page_writes", "wal_level"):
+        postgres.setdefault(name, await bench.db.fetchval(f"SHOW {name}"))
+    return {"services": dict(bench.platform.extra_env), "postgres": postgres}
+
+
 async def seed(bench: Bench, progress: Progress) -> None:
     """A tenant, its products, and partners who registered, activated their account and logged in."""
     api = Api(bench.http, bench.gateway, bench.platform.stack, bench.platform.platform_key)
@@ -159,49 +186,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(platform: Platform) -> dict[str, float]:
-    """CPU time (user + system) used so far, by kind of process: each service, PostgreSQL (all its
-    processes), the broker, this bench process (it hosts the SMTP sink) and the load generator (the
-    bench's finished children); `machine busy` from /proc/stat, for all cores together."""
-    services = {child.proc.pid: name for name, child in platform.children.items()}
-    totals: dict[str, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:  # ended meanwhile
-            continue
-        # Fields after "(comm)": state is 3rd in the man page, utime 14th, stime 15th, cutime 16th...
-        fields = stat[stat.rindex(")") + 2 :].split()
-        own = (int(fields[11]) + int(fields[12])) / _TICK
-        pid = int(entry.name)
-        if pid in services:
-            kind = services[pid]
-        elif stat[stat.index("(") + 1 : stat.rindex(")")] == "postgres":
-            kind = "postgres"
-        elif "tansu" in command:
-            kind = "broker"
-        elif pid == os.getpid():
-            kind = "bench + SMTP sink"
-            totals["load generator"] = (int(fields[13]) + int(fields[14])) / _TICK
-        else:
-            continue
-        totals[kind] = totals.get(kind, 0.0) + own
-    cpu = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    ticks = [int(t) for t in cpu]
-    totals["machine busy"] = (sum(ticks) - ticks[3] - ticks[4]) / _TICK  # all but idle and iowait
-    return totals
-
-
-def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    return {kind: after[kind] - before.get(kind, 0.0) for kind in after}
 
 
 class MemoryWatch:
@@ -234,6 +218,43 @@ class MemoryWatch:
 
 
 # --- the measurements ---
+
+
+async def submission_alone(bench: Bench, rate: int, seconds: float, progress: Progress) -> dict[str, Any]:
+    """Orders at a steady rate with the consumers of orders paused: the CPU of submitting them
+    (gateway, ordering and its relay, PostgreSQL, the broker taking the events) per order."""
+    await bench.relogin()
+    await bench.drain(progress)
+    progress(
+        f"order submission alone: {rate}/s for {seconds:.0f} s, {' and '.join(cpu.ORDER_CONSUMERS)} paused"
+    )
+    with cpu.paused(bench.platform, cpu.ORDER_CONSUMERS):
+        async with cpu.measured(bench.meter) as used:
+            result = await run_load_async(
+                LoadSpec(bench.gateway, bench.order_requests(), seconds, rate=rate, idempotency_key=True)
+            )
+            await bench.relayed()  # the relay's last batch too
+    progress("  letting the paused consumers catch up")
+    await bench.drain(progress)
+    return {
+        "target_per_s": rate,
+        "submission": result.summary(window_s=seconds),
+        "cpu": cpu.account(used["cpu"], used["elapsed_s"], per=len(result.samples)),
+    }
+
+
+async def flame_graphs(
+    bench: Bench, rate: int, seconds: float, folder: Path, progress: Progress
+) -> list[str]:
+    """Orders at a steady rate while py-spy samples every Python process: one flame graph each."""
+    await bench.relogin()
+    progress(f"flame graphs: {rate} orders/s for {seconds:.0f} s under py-spy, into {folder}")
+    with cpu.flame_graphs(bench.platform, folder, seconds) as written:
+        await run_load_async(
+            LoadSpec(bench.gateway, bench.order_requests(), seconds, rate=rate, idempotency_key=True)
+        )
+    await bench.drain(progress)
+    return [str(path) for path in written]
 
 
 def _rate_row(rate: float, seconds: float, result: LoadResult) -> dict[str, Any]:
@@ -386,8 +407,9 @@ async def pipeline(bench: Bench, rate: int, seconds: float, progress: Progress) 
     """Orders at a steady rate; per order, its commit → points credited and → email handed to SMTP."""
     await bench.relogin()
     progress(f"event pipeline: {rate} orders/s for {seconds:.0f} s")
-    cpu_before, started = cpu_seconds(bench.platform), time.monotonic()
-    async with backlog_watch(bench) as backlog:
+    statements = cpu.Statements(bench.db, bench.platform)
+    await statements.reset()
+    async with cpu.measured(bench.meter) as used, backlog_watch(bench) as backlog:
         result = await run_load_async(
             LoadSpec(
                 bench.gateway,
@@ -400,8 +422,7 @@ async def pipeline(bench: Bench, rate: int, seconds: float, progress: Progress) 
         )
         progress("  waiting for every order's points and email")
         drained = await bench.drain(progress, timeout=90)
-    cpu = cpu_used(cpu_before, cpu_seconds(bench.platform))
-    elapsed = time.monotonic() - started
+    counted = result.warmup_ok + len(result.ok)  # warm-up orders cost CPU too
     order_ids = [uuid.UUID(s.body["order_id"]) for s in result.ok if s.body]
     rows = await bench.db.fetch(
         _PIPELINE.format(
@@ -440,15 +461,9 @@ async def pipeline(bench: Bench, rate: int, seconds: float, progress: Progress) 
         "order_to_queued": percentiles(queued),  # notify composed it; then its dispatcher sends it
         "order_to_email": percentiles(emails),
         # From the first order to the last email: the machine's busy share of all its cores, and
-        # each kind of process's CPU per order (warm-up orders included, as they cost CPU too).
-        "cpu": {
-            "seconds": elapsed,
-            "machine_busy_share": cpu.pop("machine busy") / (elapsed * (os.cpu_count() or 1)),
-            "ms_per_order": {
-                kind: used * 1000 / (result.warmup_ok + len(result.ok))
-                for kind, used in sorted(cpu.items(), key=lambda kv: -kv[1])
-            },
-        },
+        # each kind of process's CPU per order.
+        "cpu": cpu.account(used["cpu"], used["elapsed_s"], per=counted),
+        "statements": await statements.per_order(counted),
         "series": series,
         "backlog": backlog,
     }

@@ -135,6 +135,9 @@ class PostgresServer:
                 "shared_buffers=128MB",
                 "-c",
                 "fsync=on",
+                # Statement counts for `make bench` and anyone tuning queries (`make psql`).
+                "-c",
+                "shared_preload_libraries=pg_stat_statements",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
