@@ -61,7 +61,9 @@ async def on_stack(args: argparse.Namespace, results: dict[str, Any]) -> None:
                 plat: dict[str, Any] = results.setdefault("platform", {})
                 plat["settings"] = await platform_load.settings_differing(bench)
                 memory = platform_load.MemoryWatch(bench.platform)
-                await asyncio.sleep(2)
+                # Long enough for the consumers' fetch waits to reach their idle length after the
+                # seeding's burst (they double every quiet second).
+                await asyncio.sleep(8)
                 idle = memory.sample()
                 if "idle" in parts:
                     plat["idle_cpu"] = await cpu.idle(bench.meter, args.idle_seconds, progress)
@@ -90,7 +92,12 @@ async def on_stack(args: argparse.Namespace, results: dict[str, Any]) -> None:
                 }
                 if "flame" in parts:
                     plat["flame_graphs"] = await platform_load.flame_graphs(
-                        bench, PIPELINE_RATE, args.flame_seconds, RESULTS / "flame", progress
+                        bench,
+                        PIPELINE_RATE,
+                        args.flame_seconds,
+                        RESULTS / "flame",
+                        args.flame_format,
+                        progress,
                     )
         progress(f"service logs (warnings and errors only): {log_path}")
 
@@ -102,6 +109,7 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=10)
     parser.add_argument("--submission-seconds", type=float, default=5, help="consumers paused meanwhile")
     parser.add_argument("--flame-seconds", type=float, default=15)
+    parser.add_argument("--flame-format", choices=["flamegraph", "speedscope", "raw"], default="flamegraph")
     parser.add_argument(
         "--parts",
         type=lambda text: [p for p in text.split(",") if p],

@@ -35,6 +35,7 @@ TOOLS = ("load generator", "bench + SMTP sink")
 """Not the platform: what the bench adds to drive and receive the load."""
 ORDER_CONSUMERS = ("loyalty", "notify")
 _TICK = os.sysconf("SC_CLK_TCK")
+_SUFFIX = {"flamegraph": "svg", "speedscope": "speedscope.json", "raw": "txt"}
 
 
 def _process_cpu(pid: int) -> tuple[str, str, float, float] | None:
@@ -166,17 +167,20 @@ def paused(platform: Platform, services: tuple[str, ...]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def flame_graphs(platform: Platform, folder: Path, seconds: float, rate_hz: int = 50) -> Iterator[list[Path]]:
+def flame_graphs(
+    platform: Platform, folder: Path, seconds: float, fmt: str = "flamegraph", rate_hz: int = 50
+) -> Iterator[list[Path]]:
     """py-spy samples each Python process (services, gateway) for `seconds`, without stopping them
-    (`--nonblocking`); one SVG flame graph each in `folder`, listed in the yielded list at the end."""
+    (`--nonblocking`); one flame graph each in `folder` (SVG; or `fmt` speedscope JSON, or raw
+    collapsed stacks as text), listed in the yielded list at the end."""
     folder.mkdir(parents=True, exist_ok=True)
     spy = Path(sys.executable).with_name("py-spy")
     written: list[Path] = []
     procs: list[tuple[Path, subprocess.Popen[bytes]]] = []
     for name, child in platform.children.items():
-        path = folder / f"{name}.svg"
+        path = folder / f"{name}.{_SUFFIX[fmt]}"
         command = [str(spy), "record", "--pid", str(child.proc.pid), "--duration", str(int(seconds))]
-        command += ["--rate", str(rate_hz), "--nonblocking", "--output", str(path)]
+        command += ["--rate", str(rate_hz), "--nonblocking", "--format", fmt, "--output", str(path)]
         procs.append((path, subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)))
     try:
         yield written
@@ -211,7 +215,7 @@ class Statements:
         except asyncpg.PostgresError as exc:  # not preloaded on this server
             self.unavailable = str(exc)
 
-    async def per_order(self, orders: int, top: int = 12) -> dict[str, Any]:
+    async def per_order(self, orders: int, top: int = 60) -> dict[str, Any]:
         if self.unavailable is not None:
             return {"unavailable": self.unavailable}
         rows = await self.db.fetch(

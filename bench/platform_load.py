@@ -244,12 +244,12 @@ async def submission_alone(bench: Bench, rate: int, seconds: float, progress: Pr
 
 
 async def flame_graphs(
-    bench: Bench, rate: int, seconds: float, folder: Path, progress: Progress
+    bench: Bench, rate: int, seconds: float, folder: Path, fmt: str, progress: Progress
 ) -> list[str]:
     """Orders at a steady rate while py-spy samples every Python process: one flame graph each."""
     await bench.relogin()
     progress(f"flame graphs: {rate} orders/s for {seconds:.0f} s under py-spy, into {folder}")
-    with cpu.flame_graphs(bench.platform, folder, seconds) as written:
+    with cpu.flame_graphs(bench.platform, folder, seconds, fmt) as written:
         await run_load_async(
             LoadSpec(bench.gateway, bench.order_requests(), seconds, rate=rate, idempotency_key=True)
         )

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from libs.common import outbox
 from libs.common.db import INFRASTRUCTURE_ERRORS, is_infrastructure_error
 from libs.common.events import Envelope
-from libs.common.kafka import dlq_topic, is_broker_error
+from libs.common.kafka import FetchWait, dlq_topic, is_broker_error
 from libs.common.logging import bind_correlation
 
 log = structlog.get_logger(__name__)
@@ -66,7 +66,8 @@ class ConsumerConfig:
     topic_prefix: str = ""
     max_attempts: int = 5
     retry_backoff: float = 0.2
-    fetch_max_wait_ms: int = 50
+    fetch_max_wait_ms: int = 25  # while events come (see FetchWait)
+    idle_fetch_max_wait_ms: int = 1_000  # after a quiet spell
     session_timeout_ms: int = 15_000  # see ServiceSettings.consumer_session_timeout_ms
     heartbeat_interval_ms: int = 1_000
     chunk_size: int = 100
@@ -156,10 +157,12 @@ class EventConsumer:
         )
         self._consumer.subscribe([prefix + topic for topic in self.topics], listener=_Membership(self.ready))
         await self._start_consumer()
+        wait = FetchWait(self._consumer, self.config.fetch_max_wait_ms, self.config.idle_fetch_max_wait_ms)
         last_purge = 0.0
         try:
             while not self._stopping.is_set():
                 batch = await self._poll()
+                wait.after_poll(bool(batch))
                 if batch:
                     await self._handle_batch(batch)
                 if time.monotonic() - last_purge > 600:
@@ -193,7 +196,7 @@ class EventConsumer:
 
     async def _poll(self) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
         assert self._consumer is not None
-        poll = asyncio.ensure_future(self._consumer.getmany(timeout_ms=200))
+        poll = asyncio.ensure_future(self._consumer.getmany(timeout_ms=self.config.idle_fetch_max_wait_ms))
         stop = asyncio.ensure_future(self._stopping.wait())
         await asyncio.wait({poll, stop}, return_when=asyncio.FIRST_COMPLETED)
         stop.cancel()

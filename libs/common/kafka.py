@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Iterable
 
 import structlog
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -45,6 +45,41 @@ def make_producer(bootstrap_servers: str, *, idempotence: bool = False) -> AIOKa
         request_timeout_ms=30_000,
         retry_backoff_ms=200,
     )
+
+
+class FetchWait:
+    """How long a consumer's next fetch may wait on the broker for data, adapted to its traffic.
+
+    The local broker answers a fetch of several partitions only when its wait is over, even when
+    data came meanwhile (a Kafka broker answers as soon as data comes): the wait bounds each hop's
+    delay, and every fetch costs CPU on both sides whether it brings anything or not (measured on
+    the local broker, 12 partitions: about 0.8 ms in the broker and 0.7 ms in the client). So: the
+    short `busy_ms` after a poll that brought records, twice as long after each empty one, up to
+    `idle_ms`. A busy consumer fetches every `busy_ms` with what came meanwhile; an idle one, every
+    `idle_ms`, the delay of the first event after a quiet spell.
+
+    aiokafka has no public way to change the wait of a started consumer: this sets its fetcher's
+    attribute, read whenever it builds a fetch request (checked here, so that an aiokafka that
+    renames it fails at start instead of silently keeping one wait).
+    """
+
+    def __init__(self, consumer: AIOKafkaConsumer, busy_ms: int, idle_ms: int) -> None:
+        self._fetcher = getattr(consumer, "_fetcher", None)
+        if not isinstance(getattr(self._fetcher, "_fetch_max_wait_ms", None), int):
+            raise RuntimeError("this aiokafka has no Fetcher._fetch_max_wait_ms: FetchWait needs updating")
+        self.busy_ms = busy_ms
+        self.idle_ms = max(idle_ms, busy_ms)
+        self.set(busy_ms)
+
+    @property
+    def current_ms(self) -> int:
+        return int(self._fetcher._fetch_max_wait_ms)  # type: ignore[union-attr]
+
+    def set(self, ms: int) -> None:
+        self._fetcher._fetch_max_wait_ms = ms  # type: ignore[union-attr]
+
+    def after_poll(self, got_records: bool) -> None:
+        self.set(self.busy_ms if got_records else min(self.current_ms * 2, self.idle_ms))
 
 
 async def ensure_topics(

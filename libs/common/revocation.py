@@ -52,7 +52,7 @@ class FeedConfig:
     lookback: float = 960.0  # seconds: at least the access tokens' lifetime
     partitions: int = 4  # when the topic has to be created
     replication_factor: int = 1
-    fetch_max_wait_ms: int = 200
+    fetch_max_wait_ms: int = 500
 
 
 class RevocationFeed:
@@ -125,7 +125,7 @@ class RevocationFeed:
             consumer.assign(partitions)
             await self._rewind(consumer, partitions)
             while True:
-                batches = await consumer.getmany(timeout_ms=200)
+                batches = await consumer.getmany(timeout_ms=1000)
                 for records in batches.values():
                     for record in records:
                         self.apply(record.value)

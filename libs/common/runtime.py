@@ -88,6 +88,7 @@ class Service:
                 max_attempts=s.consumer_max_attempts,
                 retry_backoff=s.consumer_retry_backoff_s,
                 fetch_max_wait_ms=s.consumer_fetch_max_wait_ms,
+                idle_fetch_max_wait_ms=s.consumer_idle_fetch_max_wait_ms,
                 session_timeout_ms=s.consumer_session_timeout_ms,
                 heartbeat_interval_ms=s.consumer_heartbeat_interval_ms,
                 inbox_retention=timedelta(hours=s.inbox_retention_hours),
@@ -403,6 +404,7 @@ def main(spec: ServiceSpec, settings: ServiceSettings, argv: list[str] | None = 
         if getattr(args, "role", None):
             settings = settings.model_copy(update={"role": args.role})
         asyncio.run(_run_until_signalled(spec, settings))
+
 
 
 async def _migrate_only(spec: ServiceSpec, settings: ServiceSettings) -> None:

@@ -51,11 +51,11 @@ class ServiceSettings(BaseSettings):
         " access tokens' lifetime (identity's ACCESS_TOKEN_TTL_S, 900), plus a margin for clock skew",
     )
     revocation_fetch_max_wait_ms: int = Field(
-        200,
+        500,
         gt=0,
         description="Longest a token verifier's fetch of ended sessions waits for data: on the local"
-        " broker it bounds how late a revocation is seen (well within the second allowed), while each"
-        " idle fetch costs CPU in every API process",
+        " broker it bounds how late a revocation is seen (within the second allowed), while each"
+        " fetch costs CPU in the broker and in every API process",
     )
     revocation_capacity: int = Field(
         100_000, ge=1, description="Most ended sessions a verifier keeps (those expiring soonest go first)"
@@ -69,16 +69,30 @@ class ServiceSettings(BaseSettings):
         description="Networks whose X-Forwarded-For is believed (gateway, portal): a JSON list of CIDRs",
     )
     outbox_batch_size: int = 500
-    outbox_poll_interval_s: float = 0.5
+    outbox_poll_interval_s: float = Field(
+        5.0,
+        gt=0,
+        description="Longest the relay waits between looks at the outbox: a commit rings its doorbell"
+        " (LISTEN/NOTIFY) at once, so this only bounds a missed ring",
+    )
     outbox_retention_hours: float = 168.0
     outbox_idle_broker_check_s: float = 10.0
     consumer_max_attempts: int = 5
     consumer_retry_backoff_s: float = 0.2
     consumer_fetch_max_wait_ms: int = Field(
-        50,
-        description="Longest a fetch waits for data. A Kafka broker answers as soon as data comes; the"
-        " local broker waits it out, so it bounds each hop's delay there, while each idle poll costs"
-        " CPU (measured idle, all services: 350 ms/s of CPU at 10 ms, 140 at 50)",
+        25,
+        gt=0,
+        description="Longest a fetch waits for data while events come (after a poll that brought some)."
+        " A Kafka broker answers as soon as data comes; the local broker waits it out, so there it"
+        " bounds each hop's delay, and a busy consumer fetches this often, each fetch costing CPU in"
+        " the broker and the consumer",
+    )
+    consumer_idle_fetch_max_wait_ms: int = Field(
+        1_000,
+        gt=0,
+        description="Longest a fetch waits after a quiet spell: the wait doubles after each empty poll"
+        " up to this, so that an idle consumer costs little CPU; on the local broker, the delay of the"
+        " first event after a quiet spell",
     )
     consumer_session_timeout_ms: int = Field(
         15_000,
