@@ -6,7 +6,7 @@ bench's own tools: the load generator and this bench process, which hosts the SM
 
 Measured three ways (`make bench`):
 - idle: everything started, no traffic, CPU per second;
-- order submission alone: the consumers of orders (loyalty, notify) paused with SIGSTOP while
+- order submission alone: the consumers of orders (identity, loyalty, notify) paused with SIGSTOP while
   orders come at a steady rate, so that the CPU counted is the submission's (gateway, ordering and
   its relay, PostgreSQL, the broker taking the events), then resumed and drained;
 - the whole pipeline (order → points → emails): in `platform_load.pipeline`, every consumer running.
@@ -33,7 +33,7 @@ from libs.devstack.devrun import Platform
 Progress = Callable[[str], None]
 TOOLS = ("load generator", "bench + SMTP sink")
 """Not the platform: what the bench adds to drive and receive the load."""
-ORDER_CONSUMERS = ("loyalty", "notify")
+ORDER_CONSUMERS = ("identity", "loyalty", "notify")  # every consumer of ordering.order.v1
 _TICK = os.sysconf("SC_CLK_TCK")
 _SUFFIX = {"flamegraph": "svg", "speedscope": "speedscope.json", "raw": "txt"}
 
