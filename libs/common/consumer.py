@@ -43,13 +43,15 @@ HandlerTable = Mapping[str, Mapping[str, Handler]]
 
 
 class _Membership(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Marks the consumer ready once the group has given it its partitions."""
+    """Marks the consumer ready once the group has given it its partitions; commits what was applied
+    of the partitions it loses, before their new owner starts from the committed offsets."""
 
-    def __init__(self, ready: asyncio.Event) -> None:
+    def __init__(self, ready: asyncio.Event, commit: Callable[[], Awaitable[None]]) -> None:
         self.ready = ready
+        self.commit = commit
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        pass
+        await self.commit()
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self.ready.set()
@@ -71,6 +73,7 @@ class ConsumerConfig:
     session_timeout_ms: int = 15_000  # see ServiceSettings.consumer_session_timeout_ms
     heartbeat_interval_ms: int = 1_000
     chunk_size: int = 100
+    commit_interval: float = 1.0  # seconds between offset commits while events come
     inbox_retention: timedelta = timedelta(days=14)
 
 
@@ -134,6 +137,8 @@ class EventConsumer:
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
         self.ready = asyncio.Event()
+        self._uncommitted: dict[TopicPartition, int] = {}
+        self._last_commit = 0.0
 
     @property
     def topics(self) -> list[str]:
@@ -155,7 +160,8 @@ class EventConsumer:
             heartbeat_interval_ms=min(self.config.heartbeat_interval_ms, self.config.session_timeout_ms // 3),
             max_poll_records=500,
         )
-        self._consumer.subscribe([prefix + topic for topic in self.topics], listener=_Membership(self.ready))
+        membership = _Membership(self.ready, self._commit)
+        self._consumer.subscribe([prefix + topic for topic in self.topics], listener=membership)
         await self._start_consumer()
         wait = FetchWait(self._consumer, self.config.fetch_max_wait_ms, self.config.idle_fetch_max_wait_ms)
         last_purge = 0.0
@@ -165,10 +171,14 @@ class EventConsumer:
                 wait.after_poll(bool(batch))
                 if batch:
                     await self._handle_batch(batch)
+                elif self._uncommitted:  # a quiet spell: what was applied is committed now
+                    await self._commit()
                 if time.monotonic() - last_purge > 600:
                     last_purge = time.monotonic()
                     await self._purge_inbox()
         finally:
+            with contextlib.suppress(Exception):  # the broker may be away: the inbox covers a redelivery
+                await self._commit()
             await self._consumer.stop()
 
     async def _purge_inbox(self) -> None:
@@ -229,17 +239,32 @@ class EventConsumer:
         else:
             done = [await self._handle_partition(part) for part in batch.values()]
         offsets = {tp: last + 1 for tp, last in zip(batch, done, strict=True) if last is not None}
-        if offsets:
-            try:
-                await self._consumer.commit(offsets)
-            except CommitFailedError as exc:
-                # A rebalance moved the partition: its new owner redelivers, the inbox dedups.
-                log.warning("offset commit refused after a rebalance", error=str(exc))
+        self._uncommitted.update(offsets)
+        if time.monotonic() - self._last_commit >= self.config.commit_interval:
+            await self._commit()
         for tp in batch:
             highwater = self._consumer.highwater(tp)
             position = offsets.get(tp)
             if highwater is not None and position is not None:
                 LAG.labels(self.config.name, tp.topic, tp.partition).set(max(highwater - position, 0))
+
+    async def _commit(self) -> None:
+        """Commit the offsets of what was applied since the last commit.
+
+        Offsets are committed at most every `commit_interval` while events come (each commit is a
+        request to the broker), when partitions are revoked and when stopping. What a crash leaves
+        uncommitted is delivered again to the next owner, and the inbox makes that harmless.
+        """
+        assert self._consumer is not None
+        offsets, self._uncommitted = self._uncommitted, {}
+        self._last_commit = time.monotonic()
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except CommitFailedError as exc:
+            # A rebalance moved the partition: its new owner redelivers, the inbox dedups.
+            log.warning("offset commit refused after a rebalance", error=str(exc))
 
     async def _handle_partition(self, records: list[ConsumerRecord[bytes, bytes]]) -> int | None:
         """Apply records in order; return the offset of the last one settled (None if none).
