@@ -264,19 +264,26 @@ async def offers_by_code(
 
 # --- orders ---
 
+# The order and its lines in one statement: one round trip, whatever the number of lines. The lines'
+# foreign key is checked at the end of the statement, when the order is there.
 _INSERT_ORDER = """
-INSERT INTO orders
-    (order_id, tenant_id, account_id, organisation_id, status, total_minor, currency, submitted_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-"""
-_INSERT_LINE = """
+WITH new_order AS (
+    INSERT INTO orders
+        (order_id, tenant_id, account_id, organisation_id, status, total_minor, currency, submitted_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+)
 INSERT INTO order_lines
     (order_id, line_no, product_id, code, name, quantity, unit_price_minor, line_total_minor, price_list_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+SELECT $1, line.no, line.product_id, line.code, line.name, line.quantity, line.unit_price_minor,
+       line.line_total_minor, line.price_list_id
+FROM unnest($9::uuid[], $10::text[], $11::text[], $12::integer[], $13::bigint[], $14::bigint[], $15::uuid[])
+     WITH ORDINALITY
+     AS line (product_id, code, name, quantity, unit_price_minor, line_total_minor, price_list_id, no)
 """
 
 
 async def add_order(conn: asyncpg.Connection, order: Order) -> None:
+    lines = order.lines
     await conn.execute(
         _INSERT_ORDER,
         order.order_id,
@@ -287,23 +294,13 @@ async def add_order(conn: asyncpg.Connection, order: Order) -> None:
         order.total_minor,
         order.currency,
         order.submitted_at,
-    )
-    await conn.executemany(
-        _INSERT_LINE,
-        [
-            (
-                order.order_id,
-                line_no,
-                line.product_id,
-                line.code,
-                line.name,
-                line.quantity,
-                line.unit_price_minor,
-                line.line_total_minor,
-                line.price_list_id,
-            )
-            for line_no, line in enumerate(order.lines, start=1)
-        ],
+        [line.product_id for line in lines],
+        [line.code for line in lines],
+        [line.name for line in lines],
+        [line.quantity for line in lines],
+        [line.unit_price_minor for line in lines],
+        [line.line_total_minor for line in lines],
+        [line.price_list_id for line in lines],
     )
 
 
