@@ -134,9 +134,13 @@ def _read(model: type[R], event: Envelope) -> R:
 async def _erased(conn: asyncpg.Connection, event: Envelope, account_id: str) -> bool:
     """Whether the account was deleted; events about it that arrive late bring nothing back."""
     if await store.is_erased(conn, event.tenantid, account_id):
-        log.info("event about a deleted account dropped", event_type=event.type, event_id=str(event.id))
+        _log_dropped(event)
         return True
     return False
+
+
+def _log_dropped(event: Envelope) -> None:
+    log.info("event about a deleted account dropped", event_type=event.type, event_id=str(event.id))
 
 
 async def record_contact(conn: asyncpg.Connection, event: Envelope) -> None:
@@ -213,9 +217,10 @@ async def _queue_for_account(
     """Queue the message to the account's contact, or keep it waiting until the contact arrives
     (topics are not ordered with one another: an order can overtake its customer's contact)."""
     await store.lock_account(conn, event.tenantid, account_id)
-    if await _erased(conn, event, account_id):
+    erased, contact = await store.find_addressee(conn, event.tenantid, account_id)
+    if erased:
+        _log_dropped(event)
         return
-    contact = await store.find_contact(conn, event.tenantid, account_id)
     message = store.NewMessage(
         tenant_id=event.tenantid,
         account_id=account_id,

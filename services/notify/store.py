@@ -43,18 +43,28 @@ async def save_contact(conn: asyncpg.Connection, tenant_id: str, account_id: str
     )
 
 
-_CONTACT = """
-SELECT email, phone, display_name, locale FROM contacts WHERE tenant_id = $1 AND account_id = $2
+# Whether the account was erased, and its contact if any, in one round trip (under the account's lock,
+# taken by a statement before: a statement's snapshot is taken before it waits for a lock).
+_ADDRESSEE = """
+SELECT EXISTS (SELECT 1 FROM erased_accounts WHERE tenant_id = $1 AND account_id = $2) AS erased,
+       c.email, c.phone, c.display_name, c.locale
+FROM (VALUES (1)) AS one
+LEFT JOIN contacts c ON c.tenant_id = $1 AND c.account_id = $2
 """
 
 
-async def find_contact(conn: asyncpg.Connection, tenant_id: str, account_id: str) -> Contact | None:
-    row = await conn.fetchrow(_CONTACT, tenant_id, account_id)
-    if row is None:
-        return None
-    return Contact(
+async def find_addressee(
+    conn: asyncpg.Connection, tenant_id: str, account_id: str
+) -> tuple[bool, Contact | None]:
+    """Whether the account was erased (as `is_erased`), and its contact if it has one."""
+    row = await conn.fetchrow(_ADDRESSEE, tenant_id, account_id)
+    assert row is not None
+    if row["email"] is None:
+        return row["erased"], None
+    contact = Contact(
         email=row["email"], phone=row["phone"], display_name=row["display_name"], locale=row["locale"]
     )
+    return row["erased"], contact
 
 
 class NewMessage(BaseModel):
