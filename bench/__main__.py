@@ -79,11 +79,11 @@ async def on_stack(args: argparse.Namespace, results: dict[str, Any]) -> None:
                         plat["login"] = await platform_load.logins(bench, 20, args.step_seconds, progress)
                     if "submission" in parts:
                         plat["submission"] = await platform_load.submission_alone(
-                            bench, PIPELINE_RATE, args.submission_seconds, progress
+                            bench, args.pipeline_rate, args.submission_seconds, progress
                         )
                     if "pipeline" in parts:
                         plat["pipeline"] = await platform_load.pipeline(
-                            bench, PIPELINE_RATE, args.pipeline_seconds, progress
+                            bench, args.pipeline_rate, args.pipeline_seconds, progress
                         )
                 plat["memory"] = {
                     "idle_mb": idle,
@@ -106,6 +106,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--step-seconds", type=float, default=10, help="each order rate, catalog, login")
     parser.add_argument("--pipeline-seconds", type=float, default=60)
+    parser.add_argument(
+        "--pipeline-rate", type=int, default=PIPELINE_RATE, help="orders/s of submission, pipeline, flame"
+    )
     parser.add_argument("--idle-seconds", type=float, default=10)
     parser.add_argument("--submission-seconds", type=float, default=5, help="consumers paused meanwhile")
     parser.add_argument("--flame-seconds", type=float, default=15)

@@ -84,6 +84,8 @@ Outcome = Literal["applied", "duplicate", "ignored", "parked", "dead"]
 _KEY_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"  # "<consumer>:<topic>:<key>"
 # Key lock, parked check and inbox claim in one round trip (libs/common/migrations/0003).
 _CLAIM = "SELECT consumer_claim($1, $2, $3, $4)"
+# The same for every message of a chunk, in one round trip (libs/common/migrations/0006).
+_CLAIMS = "SELECT consumer_claims($1, $2::text[], $3::text[], $4::uuid[])"
 _INBOX = "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true"
 _PARK = """
 INSERT INTO dead_letters
@@ -306,8 +308,15 @@ class EventConsumer:
         try:
             outcomes = []
             async with self.pool.acquire() as conn, conn.transaction():
-                for msg in msgs:
-                    outcomes.append(await self._apply_in(conn, msg))
+                claims = await conn.fetchval(
+                    _CLAIMS,
+                    self.config.name,
+                    [msg.topic for msg in msgs],
+                    [msg.key for msg in msgs],
+                    [msg.envelope.id if msg.envelope else None for msg in msgs],
+                )
+                for msg, claim in zip(msgs, claims, strict=True):
+                    outcomes.append(await self._settle(conn, msg, claim))
         except Exception as exc:
             # A warning: one by one is much slower, and a deadlock between chunks lands here too.
             log.warning("chunk failed, applying its messages one by one", size=len(msgs), error=repr(exc))
@@ -369,6 +378,11 @@ class EventConsumer:
         """Park behind a dead letter of the same key, or apply once via the inbox."""
         event_id = msg.envelope.id if msg.envelope else None
         claim = await conn.fetchval(_CLAIM, self.config.name, msg.topic, msg.key, event_id)
+        return await self._settle(conn, msg, claim)
+
+    async def _settle(self, conn: asyncpg.Connection, msg: Message, claim: str) -> Outcome:
+        """What a message's claim decided: parked behind a dead letter of its key, a duplicate, or
+        applied now (an unreadable one fails in `_handle`)."""
         if claim == "parked":
             await self._insert_parked(conn, msg, "waiting", None)
             log.info("event parked behind a dead letter", topic=msg.topic, key=msg.key)
