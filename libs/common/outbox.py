@@ -129,9 +129,10 @@ class LostLeadership(RuntimeError):
 class OutboxRelay:
     """Publishes a service's outbox to Kafka, in id order, with one active publisher at a time.
 
-    - Leadership: a session advisory lock on a dedicated connection. If that connection dies the
-      lock is released and a standby replica takes over; it republishes the unmarked rows, which the
-      consumers' inboxes make harmless.
+    - Leadership: a session advisory lock on a dedicated connection, which also runs the relay's
+      queries (no pool checkout per batch). If that connection dies the lock is released and a
+      standby replica takes over; it republishes the unmarked rows, which the consumers' inboxes
+      make harmless.
     - Batches: up to `batch_size` rows are sent, then all acknowledgements awaited, then marked.
     - Broker resets: with each batch (in the same produce request, or just before it after a pause
       of `check_after_pause`), at takeover and every `idle_broker_check` seconds when idle, the
@@ -209,27 +210,28 @@ class OutboxRelay:
         try:
             await self._provision_all()
             # At takeover too: the broker may have lost its data while nobody published.
-            if await self._broker_lost_data(producer):
-                await self._republish_retained()
+            if await self._broker_lost_data(producer, lock_conn):
+                await self._republish_retained(lock_conn)
             while not self._stopping.is_set():
                 if lock_conn.is_closed():
                     raise LostLeadership
                 # Cleared before looking: a commit that rings while we look is not missed.
                 self._wake.clear()
-                if await self.publish_batch(producer) == 0:
-                    await self._purge_expired()
+                if await self.publish_batch(producer, lock_conn) == 0:
+                    await self._purge_expired(lock_conn)
                     if time.monotonic() - self._last_marker > self.config.idle_broker_check:
-                        if await self._broker_lost_data(producer):
-                            await self._republish_retained()
+                        if await self._broker_lost_data(producer, lock_conn):
+                            await self._republish_retained(lock_conn)
                         continue
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self.config.poll_interval)
         finally:
             await producer.stop()
 
-    async def publish_batch(self, producer: AIOKafkaProducer) -> int:
-        """Publish the oldest unpublished rows; return how many were published."""
-        rows = await self.pool.fetch(
+    async def publish_batch(self, producer: AIOKafkaProducer, conn: asyncpg.Connection) -> int:
+        """Publish the oldest unpublished rows; return how many were published. `conn` is the
+        leader's own connection: no pool checkout per batch."""
+        rows = await conn.fetch(
             "SELECT id, topic, key, payload, headers FROM outbox"
             " WHERE published_at IS NULL ORDER BY id LIMIT $1",
             self.config.batch_size,
@@ -240,8 +242,8 @@ class OutboxRelay:
         # After a pause the broker may have restarted empty meanwhile: check before sending, so that
         # nothing newer reaches a fresh broker ahead of what it lost.
         pause = time.monotonic() - self._last_marker
-        if pause > self.config.check_after_pause and await self._broker_lost_data(producer):
-            return await self._republish_retained()
+        if pause > self.config.check_after_pause and await self._broker_lost_data(producer, conn):
+            return await self._republish_retained(conn)
         # While busy, the marker goes with the batch, first in the same produce request: one round
         # trip to the broker, and one statement records both the marker and the batch.
         self._last_marker = time.monotonic()
@@ -258,26 +260,26 @@ class OutboxRelay:
         ]
         sent = await asyncio.wait_for(asyncio.gather(marker, *futures), self.config.send_timeout)
         ids = [row["id"] for row in rows]
-        if _lost_data(await self.pool.fetchval(_MARK_PUBLISHED, ids, sent[0].offset), sent[0].offset):
+        if _lost_data(await conn.fetchval(_MARK_PUBLISHED, ids, sent[0].offset), sent[0].offset):
             # The broker lost what it had before this batch: send everything retained again, in order.
-            return await self._republish_retained()
+            return await self._republish_retained(conn)
         PUBLISHED.labels(self.config.service).inc(len(ids))
         if len(ids) == self.config.batch_size:
             BACKLOG.labels(self.config.service).set(
-                await self.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
             )
         return len(ids)
 
-    async def _broker_lost_data(self, producer: AIOKafkaProducer) -> bool:
+    async def _broker_lost_data(self, producer: AIOKafkaProducer, conn: asyncpg.Connection) -> bool:
         self._last_marker = time.monotonic()
         sent = await producer.send(self.config.marker_topic, value=b"", partition=0)
         offset = (await asyncio.wait_for(sent, self.config.send_timeout)).offset
-        return _lost_data(await self.pool.fetchval(_MARK_PUBLISHED, [], offset), offset)
+        return _lost_data(await conn.fetchval(_MARK_PUBLISHED, [], offset), offset)
 
-    async def _republish_retained(self) -> int:
+    async def _republish_retained(self, conn: asyncpg.Connection) -> int:
         REPUBLISHED.labels(self.config.service).inc()
         await self._provision_all()
-        count = await self.pool.fetchval(
+        count = await conn.fetchval(
             "WITH reset AS (UPDATE outbox SET published_at = NULL WHERE published_at IS NOT NULL"
             " RETURNING 1) SELECT count(*) FROM reset"
         )
@@ -296,11 +298,11 @@ class OutboxRelay:
             self.config.bootstrap_servers, [self.config.marker_topic], 1, self.config.replication_factor
         )
 
-    async def _purge_expired(self) -> None:
+    async def _purge_expired(self, conn: asyncpg.Connection) -> None:
         if time.monotonic() - self._last_purge < 60:
             return
         self._last_purge = time.monotonic()
-        deleted = await self.pool.execute(
+        deleted = await conn.execute(
             "DELETE FROM outbox WHERE published_at < now() - $1::interval", self.config.retention
         )
         log.debug("outbox purged", result=deleted)
