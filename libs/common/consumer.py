@@ -169,10 +169,18 @@ class EventConsumer:
         last_purge = 0.0
         try:
             while not self._stopping.is_set():
+                polled_at = time.monotonic()
                 batch = await self._poll()
                 wait.after_poll(bool(batch))
                 if batch:
                     await self._handle_batch(batch)
+                    # While events come, poll at most every `fetch_max_wait_ms`: the broker answers a
+                    # fetch at once when data waits, so polling as fast as events come costs a fetch,
+                    # a transaction and an outbox batch per event or two. Meanwhile the next events
+                    # gather, and the next poll takes them all.
+                    await self._sleep_exactly(
+                        polled_at + self.config.fetch_max_wait_ms / 1000 - time.monotonic()
+                    )
                 elif self._uncommitted:  # a quiet spell: what was applied is committed now
                     await self._commit()
                 if time.monotonic() - last_purge > 600:
@@ -361,6 +369,11 @@ class EventConsumer:
                     raise
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+
+    async def _sleep_exactly(self, seconds: float) -> None:
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -110,6 +110,7 @@ class RelayConfig:
     topics: tuple[str, ...] = ()  # every topic the outbox may hold, created at takeover and after a reset
     batch_size: int = 500
     poll_interval: float = 5.0  # a commit rings the doorbell: this only bounds a missed ring
+    linger: float = 0.01  # seconds after a batch before the next, while events come
     retention: timedelta = timedelta(days=7)
     send_timeout: float = 60.0
     idle_broker_check: float = 10.0  # seconds without publishing before the broker is checked anyway
@@ -133,7 +134,8 @@ class OutboxRelay:
       queries (no pool checkout per batch). If that connection dies the lock is released and a
       standby replica takes over; it republishes the unmarked rows, which the consumers' inboxes
       make harmless.
-    - Batches: up to `batch_size` rows are sent, then all acknowledgements awaited, then marked.
+    - Batches: up to `batch_size` rows are sent, then all acknowledgements awaited, then marked;
+      while rows keep coming, the next batch waits `linger` after the last (a full one does not).
     - Broker resets: with each batch (in the same produce request, or just before it after a pause
       of `check_after_pause`), at takeover and every `idle_broker_check` seconds when idle, the
       relay writes a marker record to its own topic and compares the offset with the last one it
@@ -217,7 +219,13 @@ class OutboxRelay:
                     raise LostLeadership
                 # Cleared before looking: a commit that rings while we look is not missed.
                 self._wake.clear()
-                if await self.publish_batch(producer, lock_conn) == 0:
+                published = await self.publish_batch(producer, lock_conn)
+                if 0 < published < self.config.batch_size:
+                    # Events keep coming: let the next ones gather for a moment, so that a batch
+                    # (a query, a produce request, a mark) carries several of them.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), self.config.linger)
+                elif published == 0:
                     await self._purge_expired(lock_conn)
                     if time.monotonic() - self._last_marker > self.config.idle_broker_check:
                         if await self._broker_lost_data(producer, lock_conn):

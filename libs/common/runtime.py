@@ -110,6 +110,7 @@ class Service:
                 topics=tuple(self.spec.topics),
                 batch_size=s.outbox_batch_size,
                 poll_interval=s.outbox_poll_interval_s,
+                linger=s.outbox_linger_ms / 1000,
                 retention=timedelta(hours=s.outbox_retention_hours),
                 idempotence=s.kafka_enable_idempotence,
                 idle_broker_check=s.outbox_idle_broker_check_s,

@@ -75,6 +75,12 @@ class ServiceSettings(BaseSettings):
         description="Longest the relay waits between looks at the outbox: a commit rings its doorbell"
         " (LISTEN/NOTIFY) at once, so this only bounds a missed ring",
     )
+    outbox_linger_ms: float = Field(
+        10,
+        ge=0,
+        description="While events keep coming, how long the relay lets the next ones gather after a"
+        " batch: each batch costs a query, a produce request and a mark, whatever its size",
+    )
     outbox_retention_hours: float = 168.0
     outbox_idle_broker_check_s: float = 10.0
     consumer_max_attempts: int = 5
