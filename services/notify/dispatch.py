@@ -428,8 +428,9 @@ async def dispatch_messages(
     pool: asyncpg.Pool, stopping: asyncio.Event, *, settings: Settings, clock: Clock = utc_now
 ) -> None:
     """Worker loop: send queued messages until `stopping` is set. Looks as soon as a message is
-    queued (the queue's doorbell rings), at the latest every `dispatch_poll_s`, at once after a
-    full batch. A channel whose provider is away pauses with back-off while the other goes on; a
+    queued (the queue's doorbell rings) — `dispatch_linger_s` after the last pass, so that a pass
+    sends what gathered meanwhile — at the latest every `dispatch_poll_s`, at once after a full
+    batch. A channel whose provider is away pauses with back-off while the other goes on; a
     database outage pauses everything; neither ends the loop.
 
     """
@@ -455,7 +456,7 @@ async def _dispatch_until_stopped(
     paused = {channel: _Backoff() for channel in CHANNELS}
     while not stopping.is_set():
         ready = [channel for channel in CHANNELS if paused[channel].ready(loop.time())]
-        full = False
+        full, claimed = False, 0
         if ready and database.ready(loop.time()):
             try:
                 result = await dispatch_once(pool, config, clock=clock, channels=ready, ways=ways)
@@ -467,7 +468,8 @@ async def _dispatch_until_stopped(
                 database.fail(loop.time(), config.dispatch_poll_s)
             else:
                 database.succeed()
-                full = result.claimed >= config.dispatch_batch
+                claimed = result.claimed
+                full = claimed >= config.dispatch_batch
                 for channel in ready:
                     if channel in result.outages:
                         log.warning(
@@ -480,6 +482,9 @@ async def _dispatch_until_stopped(
                         paused[channel].succeed()
         if full:
             continue
+        if claimed and config.dispatch_linger_s:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), config.dispatch_linger_s)
         now = loop.time()
         if database.ready(now) and any(channel.ready(now) for channel in paused.values()):
             await doorbell.wait(config.dispatch_poll_s, stopping)  # a message queued rings it

@@ -16,6 +16,12 @@ class Settings(ServiceSettings):
     )
     dispatch_batch: int = Field(50, ge=1, description="Queued messages the dispatcher sends per transaction")
     dispatch_poll_s: float = Field(0.5, gt=0, description="Seconds between looks for queued messages")
+    dispatch_linger_s: float = Field(
+        0.02,
+        ge=0,
+        description="While messages keep coming, how long the dispatcher lets the next ones gather after"
+        " a pass: each pass costs a transaction, whatever the number of messages it sends",
+    )
     dispatch_connections: int = Field(
         4, ge=1, description="Connections to a provider a batch is sent over at once"
     )
