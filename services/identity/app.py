@@ -40,6 +40,13 @@ log = structlog.get_logger(__name__)
 class Settings(ServiceSettings):
     service_name: str = SERVICE
     http_port: int = 8081
+    consumer_fetch_max_wait_ms: int = Field(
+        500,
+        gt=0,
+        description="As for every service, the longest a fetch waits while events come and how often the"
+        " consumer polls then; longer here, as identity consumes orders only to note each account's"
+        " last one for the inactivity sweep, which nobody waits on: fewer polls, each taking more orders",
+    )
     activation_ttl_hours: float = Field(48, description="How long the link of an activation email works")
     access_token_ttl_s: int = Field(900, gt=0, description="Lifetime of an access token, in seconds")
     activation_code_ttl_minutes: float = Field(30, gt=0, description="How long an activation code works")
