@@ -86,12 +86,14 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = 5
     consumer_retry_backoff_s: float = 0.2
     consumer_fetch_max_wait_ms: int = Field(
-        25,
+        15,
         gt=0,
-        description="Longest a fetch waits for data while events come (after a poll that brought some)."
-        " A Kafka broker answers as soon as data comes; the local broker waits it out, so there it"
-        " bounds each hop's delay, and a busy consumer fetches this often, each fetch costing CPU in"
-        " the broker and the consumer",
+        description="While events come, how often the consumer polls, and the longest a fetch waits for"
+        " data. Each poll costs a fetch (CPU in the broker and the consumer), a transaction and the"
+        " relay's batch of what it publishes, whatever number of events it takes: longer means less CPU"
+        " per event and more delay per hop (measured at 100 orders/s: 25 ms gave 12.0 ms of CPU per"
+        " order and order → points p99 75 ms, 15 ms gave 13.1 ms and 60 ms). A Kafka broker answers a"
+        " fetch as soon as data comes; the local broker holds a fetch of several partitions to its end",
     )
     consumer_idle_fetch_max_wait_ms: int = Field(
         1_000,
