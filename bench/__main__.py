@@ -1,14 +1,18 @@
 """`make bench`: this machine's limits and the platform's throughput and latency, in one run.
 
-Parts, in order (progress on stderr):
+Parts, in order (progress on stderr; `--parts` runs some of them):
 1. limits: pgbench with the SQL of one order submission (1 and 16 clients), aiohttp hello-world,
    the broker's raw produce and consume rates and produce → consume latency with aiokafka, the
    SMTP sink's emails/s over one connection;
-2. order submission through the gateway at rising rates, open loop;
-3. catalog read by code, login;
-4. the event pipeline at a steady order rate: order → points, order → email;
-5. resident memory of every service, idle, at peak under load, after load;
-6. the event backbone (bench/backbone.py, on a stack of its own).
+2. idle: the platform's CPU per second with no traffic;
+3. orders: order submission through the gateway at rising rates, open loop;
+4. reads: catalog read by code, login;
+5. submission: order submission alone, the consumers of orders paused: its CPU per order;
+6. pipeline: the event pipeline at a steady order rate: order → points, order → email, the CPU per
+   order of every process, PostgreSQL's statements per order;
+7. flame: a py-spy flame graph of every Python process under that load;
+then the resident memory of every service (idle, peak, after), and 8. backbone: the event backbone
+(bench/backbone.py, on a stack of its own).
 Results: bench-results/bench.json, charts beside it, a table and the targets met or not on stdout.
 """
 
