@@ -5,12 +5,12 @@ Parts, in order (progress on stderr; `--parts` runs some of them):
    the broker's raw produce and consume rates and produce → consume latency with aiokafka, the
    SMTP sink's emails/s over one connection;
 2. idle: the platform's CPU per second with no traffic;
-3. orders: order submission through the gateway at rising rates, open loop;
-4. reads: catalog read by code, login;
-5. submission: order submission alone, the consumers of orders paused: its CPU per order;
-6. pipeline: the event pipeline at a steady order rate: order → points, order → email, the CPU per
+3. submission: order submission alone, the consumers of orders paused: its CPU per order;
+4. pipeline: the event pipeline at a steady order rate: order → points, order → email, the CPU per
    order of every process, PostgreSQL's statements per order;
-7. flame: a py-spy flame graph of every Python process under that load;
+5. orders: order submission through the gateway at rising rates, open loop;
+6. reads: catalog read by code, login;
+7. flame: a py-spy flame graph of every Python process at the pipeline's rate;
 then the resident memory of every service (idle, peak, after), and 8. backbone: the event backbone
 (bench/backbone.py, on a stack of its own).
 Results: bench-results/bench.json, charts beside it, a table and the targets met or not on stdout.
@@ -42,7 +42,7 @@ def progress(message: str) -> None:
     print(f"[{time.monotonic() - STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
 
 
-PARTS = ("limits", "idle", "orders", "reads", "submission", "pipeline", "flame", "backbone")
+PARTS = ("limits", "idle", "submission", "pipeline", "orders", "reads", "flame", "backbone")
 
 
 async def on_stack(args: argparse.Namespace, results: dict[str, Any]) -> None:
@@ -72,6 +72,17 @@ async def on_stack(args: argparse.Namespace, results: dict[str, Any]) -> None:
                 if "idle" in parts:
                     plat["idle_cpu"] = await cpu.idle(bench.meter, args.idle_seconds, progress)
                 async with memory.peak():
+                    # The pipeline's parts first, on a fresh broker: the local broker's CPU per
+                    # request grows with what it holds (docs/performance.md), and the order ramp
+                    # leaves it tens of thousands of records.
+                    if "submission" in parts:
+                        plat["submission"] = await platform_load.submission_alone(
+                            bench, args.pipeline_rate, args.submission_seconds, progress
+                        )
+                    if "pipeline" in parts:
+                        plat["pipeline"] = await platform_load.pipeline(
+                            bench, args.pipeline_rate, args.pipeline_seconds, progress
+                        )
                     if "orders" in parts:
                         plat["orders"] = await platform_load.order_ramp(
                             bench, ORDER_RATES, args.step_seconds, report.ORDER_P99_MS, progress
@@ -81,14 +92,6 @@ async def on_stack(args: argparse.Namespace, results: dict[str, Any]) -> None:
                             bench, 500, args.step_seconds, progress
                         )
                         plat["login"] = await platform_load.logins(bench, 20, args.step_seconds, progress)
-                    if "submission" in parts:
-                        plat["submission"] = await platform_load.submission_alone(
-                            bench, args.pipeline_rate, args.submission_seconds, progress
-                        )
-                    if "pipeline" in parts:
-                        plat["pipeline"] = await platform_load.pipeline(
-                            bench, args.pipeline_rate, args.pipeline_seconds, progress
-                        )
                 plat["memory"] = {
                     "idle_mb": idle,
                     "peak_under_load_mb": memory.peaks,

@@ -70,6 +70,20 @@ class CpuMeter:
         rows = await self.db.fetch("SELECT pid, usename FROM pg_stat_activity WHERE usename IS NOT NULL")
         self.backends = {r["pid"]: self._roles[r["usename"]] for r in rows if r["usename"] in self._roles}
 
+    def postgres_processes(self) -> dict[int, tuple[float, str]]:
+        """CPU seconds so far and kind ("postgres: <service>" or "postgres: (shared)") of every
+        PostgreSQL process alive now."""
+        found = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                read = _process_cpu(int(entry.name))
+                if read is not None and read[0] == "postgres":
+                    found[int(entry.name)] = (
+                        read[2],
+                        f"postgres: {self.backends.get(int(entry.name), '(shared)')}",
+                    )
+        return found
+
     def seconds(self) -> dict[str, float]:
         """CPU seconds (user + system) by kind; "postgres: <service>" per backend owner; `machine
         busy` from /proc/stat, all cores together. PostgreSQL and its backends are also summed
@@ -132,14 +146,41 @@ def account(cpu: dict[str, float], elapsed_s: float, per: float) -> dict[str, An
 
 
 @contextlib.asynccontextmanager
-async def measured(meter: CpuMeter) -> AsyncIterator[dict[str, Any]]:
-    """CPU seconds used by each kind, and the wall time, over the block: in the yielded dict."""
+async def measured(meter: CpuMeter, every_s: float = 0.5) -> AsyncIterator[dict[str, Any]]:
+    """CPU seconds used by each kind, and the wall time, over the block: in the yielded dict.
+
+    PostgreSQL is followed process by process every `every_s`: a backend that ends meanwhile (a
+    pool closes connections idle for a while) counts with its last sample, under the service it
+    served, instead of vanishing from the sum."""
     await meter.refresh_backends()
     before, started = meter.seconds(), time.monotonic()
+    postgres_before = meter.postgres_processes()
+    postgres_last = dict(postgres_before)
+    stop = asyncio.Event()
+
+    async def follow() -> None:
+        while not stop.is_set():
+            await meter.refresh_backends()
+            postgres_last.update(meter.postgres_processes())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every_s)
+
+    task = asyncio.create_task(follow())
     out: dict[str, Any] = {}
-    yield out
-    await meter.refresh_backends()  # backends opened meanwhile: their whole life is in the window
-    out["cpu"] = used(before, meter.seconds())
+    try:
+        yield out
+    finally:
+        stop.set()
+        await task
+    await meter.refresh_backends()
+    postgres_last.update(meter.postgres_processes())
+    cpu = {k: v for k, v in used(before, meter.seconds()).items() if not k.startswith("postgres")}
+    cpu["postgres"] = 0.0
+    for pid, (seconds, kind) in postgres_last.items():
+        spent = seconds - postgres_before.get(pid, (0.0, kind))[0]
+        cpu["postgres"] += spent
+        cpu[kind] = cpu.get(kind, 0.0) + spent
+    out["cpu"] = cpu
     out["elapsed_s"] = time.monotonic() - started
 
 

@@ -59,6 +59,11 @@ def _literal(value: str) -> str:
     return f"({quoted})" if "' || '" in quoted else quoted
 
 
+def _array(values: list[str]) -> str:
+    """An array of SQL string literals; the statement casts it to the column's type."""
+    return "ARRAY[" + ", ".join(_literal(v) for v in values) + "]"
+
+
 def _bind(sql: str, *values: str) -> str:
     """`sql` with $1..$n replaced by SQL expressions, on one line, ending with a semicolon."""
     for n in range(len(values), 0, -1):
@@ -126,25 +131,14 @@ def order_script(product_ids: list[uuid.UUID]) -> str:
             str(order.total_minor),
             "'EUR'",
             "now()",
+            _array([str(line.product_id) for line in lines]),
+            _array([line.code for line in lines]),
+            _array([line.name for line in lines]),
+            _array([str(line.quantity) for line in lines]),
+            _array([str(line.unit_price_minor) for line in lines]),
+            _array([str(line.line_total_minor) for line in lines]),
+            "ARRAY[" + ", ".join("NULL" for _ in lines) + "]",  # priced by no list: the base price
         ),
-        # asyncpg's executemany sends the lines in one pipeline, so does pgbench.
-        "\\startpipeline",
-        *[
-            _bind(
-                store._INSERT_LINE,
-                order_id,
-                str(no),
-                _literal(str(line.product_id)),
-                _literal(line.code),
-                _literal(line.name),
-                str(line.quantity),
-                str(line.unit_price_minor),
-                str(line.line_total_minor),
-                "NULL",  # priced by no list: the base price
-            )
-            for no, line in enumerate(lines, start=1)
-        ],
-        "\\endpipeline",
         _bind(
             outbox._APPEND,
             _literal(OrderSubmitted.topic),
