@@ -94,14 +94,19 @@ class RevocationFeed:
             raise RuntimeError("session revocations not read up to date yet")
 
     @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
+    async def running(self, stop_timeout: float = 5.0) -> AsyncIterator[None]:
+        """Follow the topic for the block. Stopping waits `stop_timeout` at most for the reader: a
+        Kafka client that does not give the cancellation back must not hang the app's shutdown."""
         task = asyncio.create_task(self.run(), name="session-revocations")
         try:
             yield
         finally:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            done, _ = await asyncio.wait({task}, timeout=stop_timeout)
+            if not done:
+                log.error("session revocations: the reader did not stop, left behind", after_s=stop_timeout)
+            elif not task.cancelled() and task.exception() is not None:
+                log.error("session revocations: the reader failed", error=repr(task.exception()))
 
     async def cleanup_ctx(self, app: web.Application) -> AsyncIterator[None]:
         """Run beside an aiohttp app (`app.cleanup_ctx.append(feed.cleanup_ctx)`)."""
@@ -126,6 +131,10 @@ class RevocationFeed:
             await self._rewind(consumer, partitions)
             while True:
                 batches = await consumer.getmany(timeout_ms=1000)
+                if _cancelling():
+                    # A cancellation the client swallowed (asyncio.wait_for in Python 3.11 returns
+                    # the result when it comes at the moment of the cancel): stop all the same.
+                    raise asyncio.CancelledError
                 for records in batches.values():
                     for record in records:
                         self.apply(record.value)
