@@ -26,6 +26,7 @@ from libs.common.db import INFRASTRUCTURE_ERRORS, is_infrastructure_error
 from libs.common.events import Envelope
 from libs.common.kafka import FetchWait, dlq_topic, is_broker_error
 from libs.common.logging import bind_correlation
+from libs.common.stopping import pause
 
 log = structlog.get_logger(__name__)
 
@@ -178,8 +179,8 @@ class EventConsumer:
                     # fetch at once when data waits, so polling as fast as events come costs a fetch,
                     # a transaction and an outbox batch per event or two. Meanwhile the next events
                     # gather, and the next poll takes them all.
-                    await self._sleep_exactly(
-                        polled_at + self.config.fetch_max_wait_ms / 1000 - time.monotonic()
+                    await pause(
+                        self._stopping, polled_at + self.config.fetch_max_wait_ms / 1000 - time.monotonic()
                     )
                 elif self._uncommitted:  # a quiet spell: what was applied is committed now
                     await self._commit()
@@ -370,14 +371,8 @@ class EventConsumer:
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    async def _sleep_exactly(self, seconds: float) -> None:
-        if seconds > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), seconds)
-
     async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds * (1 + random.random() / 4))
+        await pause(self._stopping, seconds * (1 + random.random() / 4))
 
     async def apply(self, msg: Message) -> Outcome:
         """Apply one message in its own transaction."""

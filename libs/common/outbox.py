@@ -20,6 +20,7 @@ from prometheus_client import Counter, Gauge
 from libs.common.db import doorbell_channel, is_infrastructure_error
 from libs.common.events import INTERNAL_PREFIX, Envelope, IntegrationEvent, envelope
 from libs.common.kafka import ensure_topics, is_broker_error, make_producer
+from libs.common.stopping import pause
 
 log = structlog.get_logger(__name__)
 
@@ -170,8 +171,7 @@ class OutboxRelay:
                 log.warning("relay waiting for infrastructure", error=repr(exc), retry_in=backoff)
             finally:
                 self.is_leader = False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), backoff * (1 + random.random() / 2))
+            await pause(self._stopping, backoff * (1 + random.random() / 2))
             backoff = min(backoff * 2, 5.0)
 
     def stop(self) -> None:
@@ -186,8 +186,7 @@ class OutboxRelay:
         channel = doorbell_channel("outbox", self.config.schema)
         try:
             while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", lock_key):
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), 1.0)
+                await pause(self._stopping, 1.0)
                 if self._stopping.is_set():
                     yield None
                     return
@@ -223,8 +222,7 @@ class OutboxRelay:
                 if 0 < published < self.config.batch_size:
                     # Events keep coming: let the next ones gather for a moment, so that a batch
                     # (a query, a produce request, a mark) carries several of them.
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stopping.wait(), self.config.linger)
+                    await pause(self._stopping, self.config.linger)
                 elif published == 0:
                     await self._purge_expired(lock_conn)
                     if time.monotonic() - self._last_marker > self.config.idle_broker_check:

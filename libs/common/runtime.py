@@ -34,6 +34,7 @@ from libs.common.logging import configure_logging
 from libs.common.outbox import OutboxRelay, RelayConfig
 from libs.common.revocation import SESSION_TOPIC, FeedConfig, RevocationFeed
 from libs.common.settings import ServiceSettings
+from libs.common.stopping import pause
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -231,8 +232,7 @@ async def every(
             log.warning(f"{what} postponed", error=repr(exc))
         except Exception:
             log.exception(f"{what} failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), interval_s)
+        await pause(stopping, interval_s)
 
 
 def worker_name(worker: Worker) -> str:

@@ -18,6 +18,7 @@ from typing import IO, Any
 import aiohttp
 
 from libs.common.db import provision_service, url_for_role
+from libs.common.stopping import pause
 from libs.devstack.processes import child_setup, free_ports
 from libs.devstack.stack import LocalStack, StackConfig
 
@@ -360,8 +361,7 @@ class Supervisor:
                 " (Ctrl-C stops everything)",
                 alarm=True,
             )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
+            await pause(self._stopping, delay)
             if self._stopping.is_set():
                 return
             try:

@@ -26,6 +26,7 @@ import structlog
 
 from libs.common.clock import Clock, utc_now
 from libs.common.db import Doorbell, doorbell_channel, is_infrastructure_error
+from libs.common.stopping import pause
 from services.notify import store
 from services.notify.domain import CHANNELS, Channel, Retry, after_refusal
 from services.notify.settings import Settings
@@ -456,7 +457,7 @@ async def _dispatch_until_stopped(
     paused = {channel: _Backoff() for channel in CHANNELS}
     while not stopping.is_set():
         ready = [channel for channel in CHANNELS if paused[channel].ready(loop.time())]
-        full, claimed = False, 0
+        claimed = 0
         if ready and database.ready(loop.time()):
             try:
                 result = await dispatch_once(pool, config, clock=clock, channels=ready, ways=ways)
@@ -469,7 +470,6 @@ async def _dispatch_until_stopped(
             else:
                 database.succeed()
                 claimed = result.claimed
-                full = claimed >= config.dispatch_batch
                 for channel in ready:
                     if channel in result.outages:
                         log.warning(
@@ -480,17 +480,15 @@ async def _dispatch_until_stopped(
                         paused[channel].fail(loop.time(), config.dispatch_poll_s)
                     else:
                         paused[channel].succeed()
-        if full:
+        if claimed >= config.dispatch_batch:
             continue
-        if claimed and config.dispatch_linger_s:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), config.dispatch_linger_s)
+        if claimed:
+            await pause(stopping, config.dispatch_linger_s)
         now = loop.time()
         if database.ready(now) and any(channel.ready(now) for channel in paused.values()):
             await doorbell.wait(config.dispatch_poll_s, stopping)  # a message queued rings it
         else:  # pausing after failures: new messages do not cut the pause short
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), _resume_in(now, database, paused.values()))
+            await pause(stopping, _resume_in(now, database, paused.values()))
 
 
 def _resume_in(now: float, database: _Backoff, channels: Collection[_Backoff]) -> float:
