@@ -38,6 +38,11 @@ _TICK = os.sysconf("SC_CLK_TCK")
 _SUFFIX = {"flamegraph": "svg", "speedscope": "speedscope.json", "raw": "txt"}
 
 
+def service_roles(platform: Platform) -> dict[str, str]:
+    """The service each PostgreSQL login role of the platform is (role → service)."""
+    return {platform.schema(name): name for name in platform.services}
+
+
 def _process_cpu(pid: int) -> tuple[str, str, float, float] | None:
     """(name, command line, own CPU s, finished children's CPU s) of a process; None if gone."""
     try:
@@ -56,38 +61,36 @@ def _process_cpu(pid: int) -> tuple[str, str, float, float] | None:
 class CpuMeter:
     """Reads CPU seconds used so far by every kind of process of a running platform.
 
-    `backends` maps PostgreSQL backend pids to the service they serve (its login role), refreshed
-    with `refresh_backends`; the backends of no service (and PostgreSQL's own processes: WAL
-    writer, checkpointer…) count as "postgres (shared)"."""
+    `backends` maps the pids of the stack's PostgreSQL to the service each serves (its login
+    role), refreshed with `refresh_backends`; the backends of no service (and PostgreSQL's own
+    workers: WAL writer, checkpointer…) count as "postgres: (shared)"."""
 
     def __init__(self, platform: Platform, db: asyncpg.Pool) -> None:
         self.platform = platform
         self.db = db
         self.backends: dict[int, str] = {}
-        self._roles = {platform.schema(name): name for name in platform.services}
+        self._roles = service_roles(platform)
 
     async def refresh_backends(self) -> None:
-        rows = await self.db.fetch("SELECT pid, usename FROM pg_stat_activity WHERE usename IS NOT NULL")
-        self.backends = {r["pid"]: self._roles[r["usename"]] for r in rows if r["usename"] in self._roles}
+        """Every process of the stack's PostgreSQL server (pg_stat_activity lists its backends and
+        its own workers: WAL writer, checkpointer…; not the postmaster, which only forks), with the
+        service it serves, if any. Another server's processes on the machine are not the platform's."""
+        rows = await self.db.fetch("SELECT pid, usename FROM pg_stat_activity")
+        self.backends = {r["pid"]: self._roles.get(r["usename"], "(shared)") for r in rows}
 
     def postgres_processes(self) -> dict[int, tuple[float, str]]:
         """CPU seconds so far and kind ("postgres: <service>" or "postgres: (shared)") of every
-        PostgreSQL process alive now."""
+        process of the stack's PostgreSQL alive now."""
         found = {}
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                read = _process_cpu(int(entry.name))
-                if read is not None and read[0] == "postgres":
-                    found[int(entry.name)] = (
-                        read[2],
-                        f"postgres: {self.backends.get(int(entry.name), '(shared)')}",
-                    )
+        for pid, served in self.backends.items():
+            read = _process_cpu(pid)
+            if read is not None:
+                found[pid] = (read[2], f"postgres: {served}")
         return found
 
     def seconds(self) -> dict[str, float]:
-        """CPU seconds (user + system) by kind; "postgres: <service>" per backend owner; `machine
-        busy` from /proc/stat, all cores together. PostgreSQL and its backends are also summed
-        under "postgres"."""
+        """CPU seconds (user + system) by kind of process but PostgreSQL's (`postgres_processes`
+        follows those one by one); `machine busy` from /proc/stat, all cores together."""
         services = {child.proc.pid: name for name, child in self.platform.children.items()}
         totals: dict[str, float] = {}
 
@@ -101,12 +104,9 @@ class CpuMeter:
             read = _process_cpu(pid)
             if read is None:
                 continue
-            name, command, own, children = read
+            _, command, own, children = read
             if pid in services:
                 add(services[pid], own)
-            elif name == "postgres":
-                add("postgres", own)
-                add(f"postgres: {self.backends.get(pid, '(shared)')}", own)
             elif "tansu" in command:
                 add("broker", own)
             elif pid == os.getpid():
@@ -174,7 +174,7 @@ async def measured(meter: CpuMeter, every_s: float = 0.5) -> AsyncIterator[dict[
         await task
     await meter.refresh_backends()
     postgres_last.update(meter.postgres_processes())
-    cpu = {k: v for k, v in used(before, meter.seconds()).items() if not k.startswith("postgres")}
+    cpu = used(before, meter.seconds())
     cpu["postgres"] = 0.0
     for pid, (seconds, kind) in postgres_last.items():
         spent = seconds - postgres_before.get(pid, (0.0, kind))[0]
@@ -246,7 +246,7 @@ class Statements:
 
     def __init__(self, db: asyncpg.Pool, platform: Platform) -> None:
         self.db = db
-        self.roles = {platform.schema(name): name for name in platform.services}
+        self.roles = service_roles(platform)
         self.unavailable: str | None = None
 
     async def reset(self) -> None:

@@ -94,25 +94,33 @@ class Bench:
         assert row is not None
         return dict(row)
 
-    async def relayed(self) -> None:
+    async def relayed(self, progress: Progress, timeout: float = 60) -> bool:
         """Wait until every order's event is on the broker."""
-        while True:
-            counts = await self.counts()
-            if counts["relayed"] >= counts["orders"]:
-                return
-            await asyncio.sleep(0.05)
+        return await self._until(lambda c: c["relayed"] >= c["orders"], "relayed", progress, timeout, 0.05)
 
     async def drain(self, progress: Progress, timeout: float = 60) -> bool:
         """Wait until every order has its points and its email (events of a load still flowing)."""
+
+        def drained(c: dict[str, int]) -> bool:
+            return c["points"] >= c["orders"] and c["emails"] >= c["orders"]
+
+        return await self._until(drained, "drained", progress, timeout, 0.5)
+
+    async def _until(
+        self,
+        done: Callable[[dict[str, int]], bool],
+        what: str,
+        progress: Progress,
+        timeout: float,
+        every: float,
+    ) -> bool:
         deadline = time.monotonic() + timeout
-        while True:
-            counts = await self.counts()
-            if counts["points"] >= counts["orders"] and counts["emails"] >= counts["orders"]:
-                return True
+        while not done(counts := await self.counts()):
             if time.monotonic() > deadline:
-                progress(f"pipeline not drained after {timeout:.0f} s: {counts}")
+                progress(f"pipeline not {what} after {timeout:.0f} s: {counts}")
                 return False
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(every)
+        return True
 
 
 @contextlib.asynccontextmanager
@@ -153,11 +161,10 @@ async def settings_differing(bench: Bench) -> dict[str, dict[str, str]]:
     synchronous_commit)."""
     rows = await bench.db.fetch(
         "SELECT name, setting, unit FROM pg_settings"
-        " WHERE source NOT IN ('default', 'override', 'client', 'session') ORDER BY name"
+        " WHERE source NOT IN ('default', 'override', 'client', 'session')"
+        " OR name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'wal_level') ORDER BY name"
     )
     postgres = {r["name"]: f"{r['setting']}{r['unit'] or ''}" for r in rows}
-    for name in ("fsync", "synchronous_commit", "full_page_writes", "wal_level"):
-        postgres.setdefault(name, await bench.db.fetchval(f"SHOW {name}"))
     return {"services": dict(bench.platform.extra_env), "postgres": postgres}
 
 
@@ -233,7 +240,7 @@ async def submission_alone(bench: Bench, rate: int, seconds: float, progress: Pr
             result = await run_load_async(
                 LoadSpec(bench.gateway, bench.order_requests(), seconds, rate=rate, idempotency_key=True)
             )
-            await bench.relayed()  # the relay's last batch too
+            await bench.relayed(progress)  # the relay's last batch too
     progress("  letting the paused consumers catch up")
     await bench.drain(progress)
     return {
