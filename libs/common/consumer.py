@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from libs.common import outbox
 from libs.common.db import INFRASTRUCTURE_ERRORS, is_infrastructure_error
 from libs.common.events import Envelope
-from libs.common.kafka import FetchWait, dlq_topic, is_broker_error
+from libs.common.kafka import BACKGROUND_WAKE_MS, FetchWait, dlq_topic, is_broker_error
 from libs.common.logging import bind_correlation
 from libs.common.stopping import pause
 
@@ -70,9 +70,9 @@ class ConsumerConfig:
     max_attempts: int = 5
     retry_backoff: float = 0.2
     fetch_max_wait_ms: int = 15  # while events come: the poll interval and the fetch wait (see FetchWait)
-    idle_fetch_max_wait_ms: int = 1_000  # after a quiet spell
+    idle_fetch_max_wait_ms: int = 2_000  # after a quiet spell
     session_timeout_ms: int = 15_000  # see ServiceSettings.consumer_session_timeout_ms
-    heartbeat_interval_ms: int = 1_000
+    heartbeat_interval_ms: int = 3_000
     chunk_size: int = 100
     commit_interval: float = 1.0  # seconds between offset commits while events come
     inbox_retention: timedelta = timedelta(days=14)
@@ -162,6 +162,7 @@ class EventConsumer:
             session_timeout_ms=self.config.session_timeout_ms,
             heartbeat_interval_ms=min(self.config.heartbeat_interval_ms, self.config.session_timeout_ms // 3),
             max_poll_records=500,
+            consumer_timeout_ms=BACKGROUND_WAKE_MS,
         )
         membership = _Membership(self.ready, self._commit)
         self._consumer.subscribe([prefix + topic for topic in self.topics], listener=membership)

@@ -49,7 +49,7 @@ LOOP_LAG = Histogram(
     ["service"],
     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
-LOOP_LAG_INTERVAL = 0.25  # a stall longer than this is always seen; shorter ones, sampled
+LOOP_LAG_INTERVAL = 1.0  # a stall longer than this is always seen; shorter ones, sampled (a wake-up each)
 
 _SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 # Statuses whose reason phrase would make a vague or version-dependent slug.

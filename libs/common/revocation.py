@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from libs.common.auth import Revocations
 from libs.common.events import Envelope
-from libs.common.kafka import ensure_topics, is_broker_error
+from libs.common.kafka import BACKGROUND_WAKE_MS, ensure_topics, is_broker_error
 
 log = structlog.get_logger(__name__)
 
@@ -52,7 +52,7 @@ class FeedConfig:
     lookback: float = 960.0  # seconds: at least the access tokens' lifetime
     partitions: int = 4  # when the topic has to be created
     replication_factor: int = 1
-    fetch_max_wait_ms: int = 500
+    fetch_max_wait_ms: int = 1_200  # ServiceSettings.revocation_fetch_max_wait_ms
 
 
 class RevocationFeed:
@@ -123,6 +123,7 @@ class RevocationFeed:
             # Past the end after a broker that lost its data: read what it has now.
             auto_offset_reset="earliest",
             fetch_max_wait_ms=c.fetch_max_wait_ms,
+            consumer_timeout_ms=BACKGROUND_WAKE_MS,
         )
         await consumer.start()
         try:

@@ -15,9 +15,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import BaseModel, ConfigDict
 
+from libs.common import http
 from libs.common.http import (
     CORRELATION_ID,
-    LOOP_LAG_INTERVAL,
     REQUEST_ID,
     AppRunner,
     Problem,
@@ -413,7 +413,11 @@ async def test_metrics_label_requests_by_route_template_not_raw_path(serve: Serv
     assert "thing-77" not in text
 
 
-async def test_metrics_show_how_long_blocking_work_held_the_event_loop(serve: Serve) -> None:
+async def test_metrics_show_how_long_blocking_work_held_the_event_loop(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http, "LOOP_LAG_INTERVAL", 0.1)  # shorter than the block: it is always seen
+
     async def block(request: web.Request) -> web.Response:
         time.sleep(0.3)  # noqa: ASYNC251 — blocking the loop is exactly what the probe must reveal
         return web.Response()
@@ -421,9 +425,9 @@ async def test_metrics_show_how_long_blocking_work_held_the_event_loop(serve: Se
     app = create_app(service="lag-test")
     app.router.add_get("/block", block)
     client = await serve(app)
-    await asyncio.sleep(2.5 * LOOP_LAG_INTERVAL)  # the probe's first rounds, with nothing blocking
+    await asyncio.sleep(0.25)  # the probe's first rounds, with nothing blocking
     assert (await client.get("/block")).status == 200
-    await asyncio.sleep(2.5 * LOOP_LAG_INTERVAL)
+    await asyncio.sleep(0.25)
 
     text = await (await client.get("/metrics")).text()
     buckets = {
@@ -431,7 +435,7 @@ async def test_metrics_show_how_long_blocking_work_held_the_event_loop(serve: Se
         for line in text.splitlines()
         if line.startswith("comptoir_event_loop_lag_seconds_bucket{") and 'service="lag-test"' in line
     }
-    assert buckets["+Inf"] >= 4  # it keeps probing, every LOOP_LAG_INTERVAL
+    assert buckets["+Inf"] >= 4  # it keeps probing, every LOOP_LAG_INTERVAL (0.1 s here)
     assert buckets["0.1"] < buckets["+Inf"]  # and one wake-up came over 100 ms late: the blocked one
 
 
