@@ -51,11 +51,11 @@ class ServiceSettings(BaseSettings):
         " access tokens' lifetime (identity's ACCESS_TOKEN_TTL_S, 900), plus a margin for clock skew",
     )
     revocation_fetch_max_wait_ms: int = Field(
-        500,
+        1_200,
         gt=0,
-        description="Longest a token verifier's fetch of ended sessions waits for data: on the local"
-        " broker it bounds how late a revocation is seen (within the second allowed), while each"
-        " fetch costs CPU in the broker and in every API process",
+        description="Longest a token verifier's fetch of ended sessions waits for data. Each fetch costs"
+        " CPU in the broker and in every API process; a Kafka broker answers as soon as a revocation"
+        " arrives, the local one up to half this wait later (measured), within the second allowed",
     )
     revocation_capacity: int = Field(
         100_000, ge=1, description="Most ended sessions a verifier keeps (those expiring soonest go first)"
@@ -93,13 +93,14 @@ class ServiceSettings(BaseSettings):
         " relay's batch of what it publishes, whatever number of events it takes: longer means less CPU"
         " per event and more delay per hop (measured at 100 orders/s: 25 ms gave 12.0 ms of CPU per"
         " order and order → points p99 75 ms, 15 ms gave 13.1 ms and 60 ms). A Kafka broker answers a"
-        " fetch as soon as data comes; the local broker holds a fetch of several partitions to its end",
+        " fetch as soon as data comes; the local broker up to half the wait later",
     )
     consumer_idle_fetch_max_wait_ms: int = Field(
-        1_000,
+        2_000,
         gt=0,
         description="Longest a fetch waits after a quiet spell: the wait doubles after each empty poll"
-        " up to this, so that an idle consumer costs little CPU; on the local broker, the delay of the"
+        " up to this, so that an idle consumer costs one fetch per this wait. A Kafka broker answers as"
+        " soon as an event comes; the local one up to half this wait later (measured): the delay of the"
         " first event after a quiet spell",
     )
     consumer_session_timeout_ms: int = Field(
@@ -113,11 +114,12 @@ class ServiceSettings(BaseSettings):
         " one stopped with SIGTERM leaves the group at once",
     )
     consumer_heartbeat_interval_ms: int = Field(
-        1_000,
+        3_000,
         gt=0,
-        description="How often a consumer tells the group it is alive. The broker's last news of a member"
-        " is up to this old when an outage begins, so an outage evicts members once it lasts the session"
-        " timeout less this. Capped at a third of the session timeout",
+        description="How often a consumer tells the group it is alive (Kafka's default). The broker's"
+        " last news of a member is up to this old when an outage begins, so an outage evicts members once"
+        " it lasts the session timeout less this (12 s by default). Capped at a third of the session"
+        " timeout. Each heartbeat is a request to the broker, idle or not",
     )
     inbox_retention_hours: float = Field(336.0, description="Must exceed every publisher's outbox retention")
 
