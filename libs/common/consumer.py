@@ -70,7 +70,7 @@ class ConsumerConfig:
     max_attempts: int = 5
     retry_backoff: float = 0.2
     fetch_max_wait_ms: int = 15  # while events come: the poll interval and the fetch wait (see FetchWait)
-    idle_fetch_max_wait_ms: int = 2_000  # after a quiet spell
+    idle_fetch_max_wait_ms: int = 1_000  # after a quiet spell
     session_timeout_ms: int = 15_000  # see ServiceSettings.consumer_session_timeout_ms
     heartbeat_interval_ms: int = 3_000
     chunk_size: int = 100

@@ -96,12 +96,14 @@ class ServiceSettings(BaseSettings):
         " fetch as soon as data comes; the local broker up to half the wait later",
     )
     consumer_idle_fetch_max_wait_ms: int = Field(
-        2_000,
+        1_000,
         gt=0,
         description="Longest a fetch waits after a quiet spell: the wait doubles after each empty poll"
         " up to this, so that an idle consumer costs one fetch per this wait. A Kafka broker answers as"
         " soon as an event comes; the local one up to half this wait later (measured): the delay of the"
-        " first event after a quiet spell",
+        " first event after a quiet spell. 2 s was tried: idle CPU fell by a few ms/s, and the first"
+        " orders after a pause waited up to a second (order → points p99 219 ms over 20 s at 100"
+        " orders/s): latency wins",
     )
     consumer_session_timeout_ms: int = Field(
         15_000,
