@@ -177,8 +177,7 @@ def table(results: dict[str, Any]) -> str:
                     f" lag p50 ≤ {lag['p50_le_ms']:g} ms, p99 ≤ {lag['p99_le_ms']:g} ms,"
                     f" max ≤ {lag['max_le_ms']:g} ms"
                 )
-    if "pipeline" in platform:
-        p = platform["pipeline"]
+    for p in (platform[key] for key in ("pipeline", "pipeline_doubled") if key in platform):
         lines.append("")
         lines.append(
             f"Event pipeline at {p['target_per_s']} orders/s for {p['seconds']:.0f} s ({p['orders']} orders,"
@@ -224,12 +223,62 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def cost_split(platform: dict[str, Any]) -> dict[str, Any] | None:
+    """The pipeline's CPU at two rates r1 < r2 split as C(r) = F + v·r (ms per second): F is paid
+    per second while events flow, whatever their number (polls, fetches, relay batches, each a
+    transaction), v per order. Per process and for the platform; None without both runs."""
+    low, high = platform.get("pipeline"), platform.get("pipeline_doubled")
+    if not low or not high or "platform" not in low.get("cpu", {}) or "platform" not in high.get("cpu", {}):
+        return None
+    r1, r2 = low["target_per_s"], high["target_per_s"]
+    if r2 <= r1:
+        return None
+
+    def split(c1: float, c2: float) -> tuple[float, float]:
+        per_order = (c2 * r2 - c1 * r1) / (r2 - r1)
+        return c1 * r1 - per_order * r1, per_order
+
+    a, b = low["cpu"], high["cpu"]
+    kinds = list(dict.fromkeys([*a["platform"], *b["platform"]]))
+    return {
+        "rates": [r1, r2],
+        "processes": {k: split(a["platform"].get(k, 0.0), b["platform"].get(k, 0.0)) for k in kinds},
+        "platform": split(a["platform_ms"], b["platform_ms"]),
+    }
+
+
+def _split_lines(split: dict[str, Any] | None) -> list[str]:
+    if split is None:
+        return []
+    r1, r2 = split["rates"]
+    per_second, per_order = split["platform"]
+    lines = [
+        "",
+        f"The pipeline's CPU from {r1} and {r2} orders/s, as ms/s while events flow + ms per order",
+        f"  {'':<26}{'per second':>12}{'per order':>12}",
+    ]
+    for kind, (f, v) in sorted(split["processes"].items(), key=lambda item: -item[1][0]):
+        lines.append(f"  {kind:<26}{f:>12.0f}{v:>12.2f}")
+    lines.append(f"  {'platform, total':<26}{per_second:>12.0f}{per_order:>12.2f}")
+    lines.append(
+        "  so per order: "
+        + ", ".join(f"{per_second / r + per_order:.1f} ms at {r}/s" for r in (r1, r2, 300))
+        + " (300/s from the split: beyond what this machine carries with the bench's own tools)"
+    )
+    return lines
+
+
 def cpu_table(platform: dict[str, Any]) -> list[str]:
     """CPU ms per order by process, for submission alone and the whole pipeline, and idle CPU
     (ms per second); PostgreSQL's statements per order; the settings that differ from defaults."""
     columns = [
         (key, label, platform[key]["cpu"] if key != "idle_cpu" else platform[key])
-        for key, label in (("submission", "submission"), ("pipeline", "pipeline"), ("idle_cpu", "idle ms/s"))
+        for key, label in (
+            ("submission", "submission"),
+            ("pipeline", "pipeline"),
+            ("pipeline_doubled", "doubled"),
+            ("idle_cpu", "idle ms/s"),
+        )
         if key in platform and (key == "idle_cpu" or "platform" in platform[key].get("cpu", {}))
     ]
     if not columns:
@@ -255,6 +304,7 @@ def cpu_table(platform: dict[str, Any]) -> list[str]:
     lines.append(
         "  machine busy (all cores)  " + "".join(f"{a['machine_busy_share']:>12.0%}" for _, _, a in columns)
     )
+    lines += _split_lines(cost_split(platform))
     statements = platform.get("pipeline", {}).get("statements", {})
     if "calls_per_order" in statements:
         by_service = ", ".join(f"{k} {v:.1f}" for k, v in statements["calls_per_order_by_service"].items())

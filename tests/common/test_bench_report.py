@@ -99,3 +99,19 @@ def test_the_table_prints_whatever_parts_ran() -> None:
     text = report.table(only_idle)
     assert "idle ms/s" in text
     assert "[  met   ] idle platform CPU ≤ 30 ms/s: 21 ms/s" in text
+
+
+def test_two_rates_split_the_pipelines_cpu_into_per_second_and_per_order() -> None:
+    def run(rate: int, per_second: dict[str, float]) -> dict[str, Any]:
+        # CPU seconds over 20 s of `rate` orders/s, for processes costing F + v·rate ms each second
+        used = {kind: (f + v * rate) * 20 / 1000 for kind, (f, v) in per_second.items()}
+        return {"target_per_s": rate, "cpu": cpu.account(used, elapsed_s=20, per=rate * 20)}
+
+    costs = {"notify": (200.0, 1.0), "broker": (100.0, 0.5)}
+    split = report.cost_split({"pipeline": run(100, costs), "pipeline_doubled": run(200, costs)})
+    assert split is not None and split["rates"] == [100, 200]
+    assert split["processes"]["notify"] == pytest.approx((200.0, 1.0))
+    assert split["platform"] == pytest.approx((300.0, 1.5))
+    text = "\n".join(report._split_lines(split))
+    assert "4.5 ms at 100/s, 3.0 ms at 200/s, 2.5 ms at 300/s" in text
+    assert report.cost_split({"pipeline": run(100, costs)}) is None  # one rate splits nothing
