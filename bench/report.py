@@ -263,7 +263,7 @@ def _split_lines(split: dict[str, Any] | None) -> list[str]:
     lines.append(
         "  so per order: "
         + ", ".join(f"{per_second / r + per_order:.1f} ms at {r}/s" for r in (r1, r2, 300))
-        + " (300/s from the split: beyond what this machine carries with the bench's own tools)"
+        + " (300/s: from the split, beyond what this machine carries beside the bench's own tools)"
     )
     return lines
 
