@@ -86,9 +86,8 @@ async def on_stack(args: argparse.Namespace, results: dict[str, Any]) -> None:
                             bench, args.pipeline_rate, args.pipeline_seconds, progress
                         )
                     if "doubled" in parts:
-                        # After the pipeline, whose figures are the targets': run before it, the
-                        # doubled rate left the platform slower for it (measured: 16.4 ms per order
-                        # against 14.3).
+                        # After the pipeline, whose figures are the targets': the local broker's
+                        # CPU per order grows with what it holds (docs/performance.md).
                         plat["pipeline_doubled"] = await platform_load.pipeline(
                             bench, 2 * args.pipeline_rate, args.doubled_seconds, progress
                         )
