@@ -30,6 +30,7 @@ from services.identity.events import (
     OrganisationUpdated,
     RecoveryCodeRequested,
     SessionsRevoked,
+    TenantSettingsChanged,
 )
 from services.identity.limits import Limits
 from services.identity.policy import Policy
@@ -127,6 +128,7 @@ EVENTS = EventCatalog(
         ContactChanged,
         OrganisationCreated,
         OrganisationUpdated,
+        TenantSettingsChanged,
         ActivationRequested,
         ActivationCodeRequested,
         # Published by the sessions' use cases; declared here, where the catalog is.

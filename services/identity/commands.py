@@ -48,6 +48,7 @@ from services.identity.events import (
     OrganisationUpdated,
     RevocationReason,
     SessionsRevoked,
+    TenantSettingsChanged,
 )
 from services.identity.policy import Delivery, Policy
 
@@ -159,17 +160,40 @@ async def _announce_account(conn: asyncpg.Connection, account: Account) -> None:
 
 
 async def create_tenant(
-    conn: asyncpg.Connection, policy: Policy, tenant_id: str, name: str, admin: NewAccount, password_hash: str
+    conn: asyncpg.Connection,
+    policy: Policy,
+    tenant_id: str,
+    name: str,
+    time_zone: str,
+    admin: NewAccount,
+    password_hash: str,
 ) -> Account:
-    """Create a tenant, its default settings and its first admin, active at once: nobody could
-    approve an activation yet."""
-    if not await store.add_tenant(conn, tenant_id, name):
+    """Create a tenant, its default settings in its time zone and its first admin, active at once:
+    nobody could approve an activation yet."""
+    if not await store.add_tenant(conn, tenant_id, name, time_zone):
         raise Conflict("tenant-exists", "Tenant already exists", f"tenant {tenant_id!r} exists")
     now = policy.clock()
+    await _publish_tenant_settings(conn, tenant_id, time_zone, now)
     account = await store.add_account(conn, admin, password_hash, created_at=now, activated_at=now)
     await _announce_account(conn, account)
     await _publish(conn, account, AccountActivated.of(account, now))
     return account
+
+
+async def replace_tenant_settings(
+    conn: asyncpg.Connection, tenant_id: str, settings: TenantSettings, now: datetime
+) -> TenantSettings:
+    """Replace every setting of the tenant, and announce what the other services need of them."""
+    stored = await store.replace_tenant_settings(conn, tenant_id, settings)
+    await _publish_tenant_settings(conn, tenant_id, stored.time_zone, now)
+    return stored
+
+
+async def _publish_tenant_settings(
+    conn: asyncpg.Connection, tenant_id: str, time_zone: str, at: datetime
+) -> None:
+    event = TenantSettingsChanged(time_zone=time_zone, changed_at=at)
+    await outbox.publish(conn, SERVICE, event, subject=tenant_id, tenant_id=tenant_id)
 
 
 async def _publish_organisation(

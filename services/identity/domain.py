@@ -15,6 +15,7 @@ from typing import Any, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from libs.common.auth import AUDIENCE, ISSUER
+from libs.common.clock import TimeZoneName
 from services.identity.events import Locale
 
 ADMIN, SHOP, PARTNER, VALIDATOR, SELLER, CUSTOMER = (
@@ -135,6 +136,11 @@ class TenantSettings(_Value):
     )
     delete_after_last_order_days: int | None = Field(
         None, gt=0, description="Delete accounts this many days after their last order; null: never"
+    )
+    time_zone: TimeZoneName = Field(
+        "UTC",
+        description="The tenant's IANA time zone (e.g. Europe/Paris): the portal shows times in it and"
+        " the other services count its days in it (published on identity.tenant.v1)",
     )
 
 

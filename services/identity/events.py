@@ -110,6 +110,22 @@ class AccountMembershipChanged(IntegrationEvent):
         )
 
 
+class TenantSettingsChanged(IntegrationEvent):
+    """A tenant was created, or its admin replaced its settings: what the other services need of
+    them. Keyed and subject by the tenant id (also the envelope's `tenantid`); the latest one holds.
+    """
+
+    model_config = examples({"time_zone": "Europe/Paris", "changed_at": "2026-02-20T09:00:00Z"})
+
+    event_type = "identity.tenant.settings_changed"
+    topic = "identity.tenant.v1"
+
+    time_zone: str = Field(
+        description="The tenant's IANA time zone (e.g. Europe/Paris): count its days and show its times in it"
+    )
+    changed_at: datetime = Field(description="When the settings were set (UTC)")
+
+
 ORGANISATIONS_TOPIC = "identity.organisation.v1"
 
 

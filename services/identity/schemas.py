@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
 from libs.common.api import exactly_one_of
+from libs.common.clock import TimeZoneName
 from services.identity import sessions
 from services.identity.domain import (
     CARD_NUMBER_PATTERN,
@@ -62,6 +63,9 @@ class CreateTenant(_Body):
     tenant_id: TenantId = Field(description="The tenant's slug: 2 to 40 of a-z, 0-9 and '-'")
     name: Name = Field(description="The tenant's display name")
     admin: AdminAccount = Field(description="The tenant's first account, with the admin role")
+    time_zone: TimeZoneName = Field(
+        "UTC", description="The tenant's IANA time zone (e.g. Europe/Paris); a setting it can change"
+    )
 
 
 class TenantCreated(BaseModel):

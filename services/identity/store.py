@@ -57,7 +57,7 @@ def _taken(exc: asyncpg.UniqueViolationError) -> Taken:
 # --- tenants and their settings ---
 
 _ADD_TENANT = "INSERT INTO tenants (tenant_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true"
-_ADD_TENANT_SETTINGS = "INSERT INTO tenant_settings (tenant_id) VALUES ($1)"
+_ADD_TENANT_SETTINGS = "INSERT INTO tenant_settings (tenant_id, time_zone) VALUES ($1, $2)"
 _TENANT_EXISTS = "SELECT EXISTS (SELECT 1 FROM tenants WHERE tenant_id = $1)"
 # Changes to who is a tenant's admin are serialised on its row. NO KEY UPDATE: registrations, which
 # only hold a key-share lock on it (their foreign key), go on meanwhile.
@@ -72,11 +72,11 @@ RETURNING {", ".join(_SETTINGS_FIELDS)}
 """
 
 
-async def add_tenant(conn: asyncpg.Connection, tenant_id: str, name: str) -> bool:
-    """Create the tenant with the default settings; False when it already exists."""
+async def add_tenant(conn: asyncpg.Connection, tenant_id: str, name: str, time_zone: str) -> bool:
+    """Create the tenant with the default settings in its time zone; False when it already exists."""
     if not await conn.fetchval(_ADD_TENANT, tenant_id, name):
         return False
-    await conn.execute(_ADD_TENANT_SETTINGS, tenant_id)
+    await conn.execute(_ADD_TENANT_SETTINGS, tenant_id, time_zone)
     return True
 
 

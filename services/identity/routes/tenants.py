@@ -10,7 +10,7 @@ from libs.common.auth import principal
 from libs.common.errors import FieldError, Invalid, fields_renamed
 from libs.common.http import json_response, read_json
 from libs.common.runtime import POOL
-from services.identity import commands, store
+from services.identity import commands
 from services.identity.domain import ADMIN, NewAccount, TenantSettings
 from services.identity.routes.common import ADMIN_ONLY, POLICY, check_platform_key
 from services.identity.schemas import CreateTenant, TenantCreated, TenantSettingsBody
@@ -31,7 +31,7 @@ async def create_tenant(request: web.Request) -> web.Response:
     )
     conn = await idempotency.once(request, body, exclude={"admin": {"password"}}, caller="platform")
     account = await commands.create_tenant(
-        conn, request.app[POLICY], body.tenant_id, body.name, admin, password_hash
+        conn, request.app[POLICY], body.tenant_id, body.name, body.time_zone, admin, password_hash
     )
     created = TenantCreated(tenant_id=body.tenant_id, admin_account_id=account.account_id)
     return json_response(created, status=201)
@@ -51,7 +51,9 @@ async def replace_tenant_settings(request: web.Request) -> web.Response:
         )
     settings = TenantSettings.model_validate(body.model_dump())
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        stored = await store.replace_tenant_settings(conn, principal(request).tenant_id, settings)
+        stored = await commands.replace_tenant_settings(
+            conn, principal(request).tenant_id, settings, request.app[POLICY].clock()
+        )
     return json_response(stored)
 
 
@@ -72,7 +74,7 @@ ENDPOINTS = [
         "GET",
         "/tenant/settings",
         get_tenant_settings,
-        "The caller's tenant's settings: password policy, logins, lockout, inactivity",
+        "The caller's tenant's settings: password policy, logins, lockout, inactivity, time zone",
         roles=ADMIN_ONLY,
         response=TenantSettings,
     ),
@@ -80,7 +82,7 @@ ENDPOINTS = [
         "PUT",
         "/tenant/settings",
         replace_tenant_settings,
-        "Replace the caller's tenant's settings (every field must be given)",
+        "Replace the caller's tenant's settings (every field must be given); announces its time zone",
         roles=ADMIN_ONLY,
         body=TenantSettingsBody,
         response=TenantSettings,

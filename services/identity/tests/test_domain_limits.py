@@ -68,6 +68,7 @@ def test_a_new_tenants_settings_are_the_documented_defaults() -> None:
         "lockout_minutes": 15,
         "delete_without_order_days": None,
         "delete_after_last_order_days": None,
+        "time_zone": "UTC",
     }
 
 
@@ -80,6 +81,7 @@ def test_a_new_tenants_settings_are_the_documented_defaults() -> None:
         ("delete_without_order_days", [1, None], [0]),
         ("delete_after_last_order_days", [1, None], [0]),
         ("login_identifiers", [("card_number",)], [()]),
+        ("time_zone", ["UTC", "Europe/Paris", "America/Argentina/Buenos_Aires"], ["utc", "Paris", "+01:00"]),
     ],
 )
 def test_tenant_settings_hold_only_values_within_their_bounds(

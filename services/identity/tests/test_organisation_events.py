@@ -1,5 +1,6 @@
 """Organisations are announced to other services (created, renamed), without their customer code,
-and the organisations that existed before the announcements are announced once by a migration."""
+and the organisations that existed before the announcements are announced once by a migration; so
+are the tenants' time zones."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from libs.common.db import migrate, service_migrations
 from libs.common.events import Envelope
 from libs.devstack.testing import Isolated
 from services.identity.app import Settings, build_spec
-from services.identity.events import OrganisationCreated, OrganisationUpdated
+from services.identity.events import OrganisationCreated, OrganisationUpdated, TenantSettingsChanged
 from services.identity.tests.conftest import Identity
 
 TOPIC = "identity.organisation.v1"
@@ -88,3 +89,34 @@ async def test_the_migration_announces_each_existing_organisation_exactly_once(
         assert data.name == organisations[uuid.UUID(key)] and data.created_at.tzinfo is not None
     assert len({event["id"] for _, event in announced}) == len(organisations)
     assert "SECRET-" not in json.dumps([event for _, event in announced])
+
+
+async def test_the_migration_announces_each_existing_tenants_time_zone_once(
+    isolated: Isolated, pool: asyncpg.Pool
+) -> None:
+    migrations = service_migrations(build_spec(Settings()).folder)
+    before = migrations[: [m.name for m in migrations].index("service/0007_tenant_time_zone.sql")]
+    async with pool.acquire() as conn:
+        await migrate(conn, isolated.name, before)
+        for tenant_id in ("pharma", "conseil"):
+            await conn.execute("INSERT INTO tenants (tenant_id, name) VALUES ($1, 'Brand')", tenant_id)
+            await conn.execute("INSERT INTO tenant_settings (tenant_id) VALUES ($1)", tenant_id)
+
+        await migrate(conn, isolated.name, migrations)
+        await migrate(conn, isolated.name, migrations)  # a second start applies nothing again
+
+        rows = await conn.fetch(
+            "SELECT key, payload FROM outbox WHERE topic = 'identity.tenant.v1' ORDER BY id"
+        )
+    events = {row["key"]: Envelope.model_validate_json(row["payload"]) for row in rows}
+    assert sorted(events) == ["conseil", "pharma"] and len(rows) == 2
+    for tenant_id, event in events.items():
+        assert (event.type, event.source, event.subject, event.tenantid) == (
+            "identity.tenant.settings_changed",
+            "identity",
+            tenant_id,
+            tenant_id,
+        )
+        assert event.dataschema == TenantSettingsChanged.dataschema()
+        changed = TenantSettingsChanged.model_validate(event.data)
+        assert changed.time_zone == "UTC" and changed.changed_at.tzinfo is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import asyncpg
@@ -124,6 +125,7 @@ async def test_a_tenant_starts_with_the_default_settings_and_its_admin_replaces_
             "lockout_minutes": 15,
             "delete_without_order_days": None,
             "delete_after_last_order_days": None,
+            "time_zone": "UTC",
         },
     )
     seed_001 = settings | {
@@ -131,6 +133,7 @@ async def test_a_tenant_starts_with_the_default_settings_and_its_admin_replaces_
         "lockout_minutes": None,
         "delete_without_order_days": 90,
         "delete_after_last_order_days": 365,
+        "time_zone": "Europe/Moscow",
     }
     assert await identity.call("PUT", "/tenant/settings", seed_001, token=admin) == (200, seed_001)
     assert await identity.call("GET", "/tenant/settings", token=admin) == (200, seed_001)
@@ -140,6 +143,37 @@ async def test_a_tenant_starts_with_the_default_settings_and_its_admin_replaces_
         "SELECT delete_without_order_days FROM tenant_settings WHERE tenant_id = $1", tenant
     )
     assert stored == 90
+    # The other services learn the tenant's time zone: at its creation, then at each replacement.
+    assert [e["data"]["time_zone"] for e in await _tenant_events(identity, tenant)] == [
+        "UTC",
+        "Europe/Moscow",
+    ]
+
+
+async def _tenant_events(identity: Identity, tenant: str) -> list[dict[str, Any]]:
+    rows = await identity.db.fetch(
+        "SELECT key, payload FROM outbox WHERE topic = 'identity.tenant.v1' AND key = $1 ORDER BY id", tenant
+    )
+    events = [json.loads(row["payload"]) for row in rows]
+    assert all(e["type"] == "identity.tenant.settings_changed" and e["tenantid"] == tenant for e in events)
+    return events
+
+
+async def test_a_tenant_is_created_in_its_time_zone_which_must_be_an_iana_name(identity: Identity) -> None:
+    body = tenant_body("brand-tz") | {"time_zone": "Europe/Paris"}
+    headers = {"X-Platform-Key": PLATFORM_KEY}
+    assert (await identity.call("POST", "/tenants", body, headers=headers))[0] == 201
+    assert [e["data"]["time_zone"] for e in await _tenant_events(identity, "brand-tz")] == ["Europe/Paris"]
+    assert (
+        await identity.db.fetchval("SELECT time_zone FROM tenant_settings WHERE tenant_id = 'brand-tz'")
+        == "Europe/Paris"
+    )
+    for zone in ("Paris", "CET+1", "Europe/paris", "../etc/passwd", ""):
+        bad = tenant_body("brand-tz2") | {"time_zone": zone}
+        status, problem = await identity.call("POST", "/tenants", bad, headers=headers)
+        assert status == 422, (zone, problem)
+        assert [(e["field"], e["type"]) for e in problem["errors"]] == [("time_zone", "time_zone")], problem
+    assert not await identity.db.fetchval("SELECT count(*) FROM tenants WHERE tenant_id = 'brand-tz2'")
 
 
 async def test_bad_settings_are_422s_naming_the_field_and_change_nothing(identity: Identity) -> None:
@@ -155,6 +189,8 @@ async def test_bad_settings_are_422s_naming_the_field_and_change_nothing(identit
         ({"lockout_minutes": 0}, "lockout_minutes"),
         ({"delete_without_order_days": -1}, "delete_without_order_days"),
         ({"delete_after_last_order_days": "a year"}, "delete_after_last_order_days"),
+        ({"time_zone": "Mars/Olympus_Mons"}, "time_zone"),
+        ({"time_zone": None}, "time_zone"),
         ({"colour": "blue"}, "colour"),
     ):
         status, problem = await identity.call("PUT", "/tenant/settings", settings | change, token=admin)
