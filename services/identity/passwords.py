@@ -12,9 +12,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 # OWASP's minimum for argon2id: 19 MiB, 2 iterations, 1 lane. argon2-cffi's default type is argon2id.
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
-# Hashing is CPU-bound: threads beyond the cores add no speed, only 19 MiB each and a malloc arena
-# that stays resident (measured: 40 concurrent hashes, RSS 135 MB on the default executor, 59 MB here).
-_HASHING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2")
+# One thread: glibc gives each thread that allocates a malloc arena of its own, and the arena keeps
+# the 19 MiB of a hash resident once it is freed (measured: 40 concurrent hashes, RSS 135 MB on the
+# default executor; two threads held 38 MiB for good, identity at 117-120 MB against 75 for the other
+# services). Giving it back costs CPU on every hash instead: a fixed mmap threshold 40-60 % more; one
+# arena for the process gave it back only sometimes. One thread verifies about 40 passwords a second,
+# well above the logins a process is asked for (`make bench`: 20/s at p99 ≤ 150 ms); more logins
+# call for more api processes.
+_HASHING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="argon2")
 
 
 async def hash_password(password: str) -> str:
