@@ -48,6 +48,12 @@ class Settings(ServiceSettings):
         " consumer polls then; longer here, as identity consumes orders only to note each account's"
         " last one for the inactivity sweep, which nobody waits on: fewer polls, each taking more orders",
     )
+    consumer_idle_fetch_max_wait_ms: int = Field(
+        5_000,
+        gt=0,
+        description="As for every service, the longest a fetch waits after a quiet spell; longer here for"
+        " the same reason: an idle identity asks the broker for orders every 5 s instead of every second",
+    )
     activation_ttl_hours: float = Field(48, description="How long the link of an activation email works")
     access_token_ttl_s: int = Field(900, gt=0, description="Lifetime of an access token, in seconds")
     activation_code_ttl_minutes: float = Field(30, gt=0, description="How long an activation code works")
