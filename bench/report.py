@@ -262,8 +262,9 @@ def _split_lines(split: dict[str, Any] | None) -> list[str]:
     lines.append(f"  {'platform, total':<26}{per_second:>12.0f}{per_order:>12.2f}")
     lines.append(
         "  so per order: "
-        + ", ".join(f"{per_second / r + per_order:.1f} ms at {r}/s" for r in (r1, r2, 300))
-        + " (300/s: from the split, beyond what this machine carries beside the bench's own tools)"
+        + ", ".join(f"{per_second / r + per_order:.1f} ms at {r:.0f}/s" for r in (r1, r2, ORDER_RATE))
+        + f" ({ORDER_RATE:.0f}/s, the order rate's target: from the split, beyond what this machine"
+        " carries beside the bench's own tools)"
     )
     return lines
 
