@@ -7,7 +7,7 @@ SERVICE ?= loyalty
 AS     ?= postgres
 ARGS   ?=
 
-.PHONY: help install run stack test test-fast lint format contracts migrate psql topics dlq bench mutation clean
+.PHONY: help install browser run stack test test-fast lint format contracts migrate psql topics dlq bench mutation screenshots clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,7 +26,13 @@ run: $(STAMP) ## start the local stack and every service; Ctrl-C stops all
 stack: $(STAMP) ## start only PostgreSQL, the broker and the SMTP and SMS sinks
 	$(PY) -m libs.devstack.stack
 
-test: $(STAMP) ## the whole test suite on a real PostgreSQL and broker it starts itself
+browser: ## Debian's Chromium for the portal's browser tests (installed with apt as root, else one line says how)
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || \
+	    { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; }; } || \
+	  { echo "make test: the browser tests need Chromium: install Debian's package 'chromium' (apt-get install chromium)" >&2; exit 1; }
+
+test: $(STAMP) browser ## the whole test suite on a real PostgreSQL and broker it starts itself, browser tests included
 	$(PY) -m pytest $(ARGS)
 
 test-fast: $(STAMP) ## the fast tier: domain, use cases and handlers on a rolled-back transaction

@@ -51,9 +51,9 @@ class Seeder:
             if address in str(message["To"]):
                 payload = message.get_payload(decode=True)
                 text = payload.decode(errors="replace") if isinstance(payload, bytes) else str(message)
-                found = re.search(r"https?://\S+/activations/[\w-]+", text)
-                if found:
-                    return found.group(0)
+                found = re.search(r"https?://\S+/activations/([\w-]+)", text)
+                if found:  # the portal's page; the API activates with the link's token
+                    return f"{self.gateway}/api/identity/activations/{found.group(1)}"
         return None
 
     async def run(self) -> None:

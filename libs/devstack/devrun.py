@@ -24,7 +24,7 @@ from libs.devstack.stack import LocalStack, StackConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 COLOURS = ["36", "32", "33", "35", "34", "31"]
-ORDER = ["identity", "catalog", "ordering", "loyalty", "notify", "gateway"]
+ORDER = ["identity", "catalog", "ordering", "loyalty", "notify", "portal", "gateway"]
 DEFAULT_PORTS = {
     "gateway": 8080,
     "identity": 8081,
@@ -32,6 +32,7 @@ DEFAULT_PORTS = {
     "ordering": 8083,
     "loyalty": 8084,
     "notify": 8085,
+    "portal": 8086,
     "gateway-operator": 8090,
 }
 GATEWAY = "gateway"
@@ -129,6 +130,10 @@ class Platform:
             env["OPERATOR_PORT"] = str(self.ports[GATEWAY_OPERATOR])
             # Tenants are created through the gateway here; in production only if an operator says so.
             env["PLATFORM_KEY_FORWARDING"] = "true"
+            # The portal calls the API through the gateway with the browser's address in
+            # X-Forwarded-For: the gateway believes its network (here every process is on loopback,
+            # which the services trust already).
+            env["TRUSTED_PROXIES"] = '["127.0.0.0/8", "::1/128"]'
         else:
             schema = self.schema(service)
             env["DATABASE_SCHEMA"] = schema
@@ -137,6 +142,8 @@ class Platform:
             )
         if service == "identity":
             env["PLATFORM_KEY"] = self.platform_key
+        if service == "portal":
+            env["GATEWAY_URL"] = self.gateway_url
         return env | dict(self.extra_env)
 
     async def start(self) -> None:

@@ -50,6 +50,25 @@ FORWARDED_REQUEST_HEADERS = (
     "If-Unmodified-Since",
     "User-Agent",
 )
+# The portal's pages also need the browser's cookies, its form origin and htmx's headers.
+PORTAL_REQUEST_HEADERS = (
+    "Content-Type",
+    "Accept",
+    "Accept-Encoding",
+    "Accept-Language",
+    "Cookie",
+    "Origin",
+    "User-Agent",
+    "If-None-Match",
+    "If-Modified-Since",
+    "X-CSRF-Token",
+    "HX-Request",
+    "HX-Boosted",
+    "HX-Current-URL",
+    "HX-Target",
+    "HX-Trigger",
+    "HX-History-Restore-Request",
+)
 PLATFORM_KEY_HEADER = "X-Platform-Key"
 # Responses carry every end-to-end header but these (RFC 9110 section 7.6.1), and those the gateway
 # sets itself: the length of what it sends, its own date, no server banner.
@@ -78,10 +97,27 @@ SECURITY_HEADERS = {
 HSTS = "max-age=31536000"
 # Operational endpoints stay on the services' own ports, for operators and Prometheus only.
 PRIVATE_PATHS = ("metrics", "readyz", "healthz")
+PORTAL_PRIVATE_PATHS = (*PRIVATE_PATHS, "events.json", "openapi.json")
 # A path segment's characters forwarded as they are (RFC 3986 pchar); everything else is
 # percent-encoded, "%", "/", "?" and "#" included.
 _PCHAR_SAFE = "!$&'()*+,;=:@"
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+PORTAL_UNAVAILABLE = "\n".join(
+    (
+        '<!doctype html><html lang="fr"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>Comptoir</title></head><body>",
+        "<h1>Réessayez dans un instant</h1>",
+        "<p>Le portail ne répond pas pour le moment. Rechargez la page dans un instant.</p>",
+        '<h1 lang="en">Try again in a moment</h1>',
+        '<p lang="en">The portal is not answering right now. Reload the page in a moment.</p>',
+        '<h1 lang="ru">Повторите попытку чуть позже</h1>',
+        '<p lang="ru">Портал сейчас не отвечает. Обновите страницу чуть позже.</p>',
+        "</body></html>",
+    )
+)
 
 
 class Settings(ServiceSettings):
@@ -96,6 +132,7 @@ class Settings(ServiceSettings):
     ordering_url: str = "http://127.0.0.1:8083"
     loyalty_url: str = "http://127.0.0.1:8084"
     notify_url: str = "http://127.0.0.1:8085"
+    portal_url: str = Field("http://127.0.0.1:8086", description="The web portal: every path outside /api")
     upstream_timeout_s: float = Field(10.0, description="Longest wait for a service's answer")
     # Each service enforces its own limits (catalog takes 10 MiB documents); the gateway only stops
     # what no service would take.
@@ -125,6 +162,7 @@ class Upstreams:
 
     def __init__(self, settings: Settings) -> None:
         self.urls = settings.upstreams()
+        self.portal_url = settings.portal_url.rstrip("/")
         self.timeout = aiohttp.ClientTimeout(total=settings.upstream_timeout_s, connect=2)
         self.request_headers = FORWARDED_REQUEST_HEADERS + (
             (PLATFORM_KEY_HEADER,) if settings.platform_key_forwarding else ()
@@ -143,7 +181,7 @@ class Upstreams:
 
     def readiness(self, name: str) -> ReadinessCheck:
         async def check() -> None:
-            url = self.urls[name] + "/readyz"
+            url = (self.portal_url if name == "portal" else self.urls[name]) + "/readyz"
             async with self.client.get(url, timeout=aiohttp.ClientTimeout(total=1.5)) as resp:
                 if resp.status != 200:
                     raise RuntimeError(f"{name} not ready ({resp.status})")
@@ -162,7 +200,7 @@ def create_gateway(settings: Settings) -> web.Application:
     app = create_app(
         service="gateway",
         max_body_bytes=settings.http_max_body_bytes,
-        readiness=[(name, upstreams.readiness(name)) for name in upstreams.urls],
+        readiness=_readiness(upstreams),
         middlewares=[_rate_limit],
         trusted_proxies=settings.trusted_proxies,
         operator_routes=False,
@@ -175,15 +213,18 @@ def create_gateway(settings: Settings) -> web.Application:
     app.router.add_get("/events/catalog.json", event_catalog)
     app.router.add_get("/events/asyncapi.json", asyncapi)
     app.router.add_route("*", "/api/{service}/{tail:.*}", proxy)
+    app.router.add_route("*", "/{tail:.*}", portal)
     return app
+
+
+def _readiness(upstreams: Upstreams) -> list[tuple[str, ReadinessCheck]]:
+    return [(name, upstreams.readiness(name)) for name in [*upstreams.urls, "portal"]]
 
 
 def create_operator(gateway: web.Application) -> web.Application:
     """The operator's app of a gateway: /healthz, /readyz with each failing service's reason, /metrics."""
     upstreams = gateway[UPSTREAMS]
-    return operator_app(
-        service="gateway", readiness=[(name, upstreams.readiness(name)) for name in upstreams.urls]
-    )
+    return operator_app(service="gateway", readiness=_readiness(upstreams))
 
 
 @web.middleware
@@ -195,7 +236,9 @@ async def _rate_limit(request: web.Request, handler: Handler) -> web.StreamRespo
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
     headers = response.headers
-    headers.update(SECURITY_HEADERS)
+    # The portal's pages bring their own, stricter policy; everything else gets the gateway's.
+    headers.update({k: v for k, v in SECURITY_HEADERS.items() if k != "Content-Security-Policy"})
+    headers.setdefault("Content-Security-Policy", SECURITY_HEADERS["Content-Security-Policy"])
     if _over_https(request):
         headers["Strict-Transport-Security"] = HSTS
     # aiohttp adds its name and version, and so would a service's answer: say nothing.
@@ -303,16 +346,47 @@ def _response_headers(request: web.Request, upstream: aiohttp.ClientResponse) ->
 async def proxy(request: web.Request) -> web.StreamResponse:
     """Forward a request to its service with the caller's token, its address and the correlation id."""
     service, path = _target(request)
+    return await _forward(
+        request, service, request.app[UPSTREAMS].urls[service] + path, _request_headers(request)
+    )
+
+
+async def portal(request: web.Request) -> web.StreamResponse:
+    """Every path outside /api is a page of the web portal: forwarded with the browser's cookies."""
+    segments, trailing_slash = normalised_path(request.rel_url.raw_path)
+    if segments and segments[0] in PORTAL_PRIVATE_PATHS:
+        raise Problem(404, "Not Found")
+    path = "/" + "/".join(quote(segment, safe=_PCHAR_SAFE) for segment in segments)
+    if trailing_slash and segments:
+        path += "/"
+    upstreams = request.app[UPSTREAMS]
+    headers = {h: request.headers[h] for h in PORTAL_REQUEST_HEADERS if h in request.headers}
+    headers.setdefault("Accept-Encoding", "identity")
+    headers["X-Forwarded-For"] = client_address(request)
+    headers["X-Forwarded-Proto"] = "https" if _over_https(request) else "http"
+    headers |= {"X-Request-Id": request[REQUEST_ID], "X-Correlation-Id": request[CORRELATION_ID]}
+    try:
+        return await _forward(request, "portal", upstreams.portal_url + path, headers)
+    except Problem as problem:
+        if problem.status not in (503, 504):
+            raise
+        # A person at a browser, not a program: a page saying to come back, in the three languages.
+        return web.Response(
+            status=503, text=PORTAL_UNAVAILABLE, content_type="text/html", headers={"Retry-After": "5"}
+        )
+
+
+async def _forward(request: web.Request, service: str, target: str, headers: dict[str, str]) -> web.Response:
     upstreams = request.app[UPSTREAMS]
     body = await request.read() if request.can_read_body else None
     query = request.rel_url.raw_query_string
-    url = URL(upstreams.urls[service] + path + (f"?{query}" if query else ""), encoded=True)
+    url = URL(target + (f"?{query}" if query else ""), encoded=True)
     try:
         async with upstreams.client.request(
             request.method,
             url,
             data=body,
-            headers=_request_headers(request),
+            headers=headers,
             timeout=upstreams.timeout,
             allow_redirects=False,
         ) as upstream:

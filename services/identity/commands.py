@@ -350,7 +350,7 @@ async def send_activation(
             conn, token_digest(token), account.account_id, now + policy.activation_ttl
         )
         event: IntegrationEvent = ActivationRequested.of(
-            account, channel, activation_url(policy.public_url, token)
+            account, channel, activation_url(policy.public_url, account.tenant_id, token)
         )
     else:
         code = new_code()

@@ -197,9 +197,10 @@ def token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def activation_url(public_url: str, token: str) -> str:
-    """The link of the activation email, through the gateway (`/api/identity/...` → identity)."""
-    return f"{public_url}/api/identity/activations/{token}"
+def activation_url(public_url: str, tenant_id: str, token: str) -> str:
+    """The link of the activation message: the portal's page of the tenant where its owner chooses
+    her password and activates (a page, not the API: mail scanners that open links activate nothing)."""
+    return f"{public_url}/{tenant_id}/activations/{token}"
 
 
 def activation_decision(token: ActivationToken, status: AccountStatus, now: datetime) -> ActivationDecision:

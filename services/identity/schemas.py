@@ -73,6 +73,20 @@ class TenantCreated(BaseModel):
     admin_account_id: uuid.UUID = Field(description="Its first admin's account id")
 
 
+class TenantPublicView(BaseModel):
+    """What anyone may know of a tenant, to sign in to it: its name, time zone, the identifiers it
+    accepts and the rules a new password must follow."""
+
+    tenant_id: str = Field(description="The tenant's slug")
+    name: str = Field(description="The tenant's display name")
+    time_zone: str = Field(description="Its IANA time zone: times are shown in it")
+    login_identifiers: list[str] = Field(
+        description="What people sign in with: email, registration_number, card_number"
+    )
+    password_min_length: int = Field(description="Shortest password accepted")
+    password_classes: list[str] = Field(description="Character classes a password must hold")
+
+
 class TenantSettingsBody(TenantSettings):
     """Every setting of the tenant (PUT replaces them all: each field must be given)."""
 

@@ -80,6 +80,18 @@ async def add_tenant(conn: asyncpg.Connection, tenant_id: str, name: str, time_z
     return True
 
 
+_TENANT_PUBLIC = """
+SELECT t.tenant_id, t.name, s.time_zone, s.login_identifiers, s.password_min_length, s.password_classes
+FROM tenants t JOIN tenant_settings s USING (tenant_id) WHERE t.tenant_id = $1
+"""
+
+
+async def tenant_public(db: Db, tenant_id: str) -> dict[str, Any] | None:
+    """What anyone may know of a tenant; None when there is no such tenant."""
+    row = await db.fetchrow(_TENANT_PUBLIC, tenant_id)
+    return dict(row) if row else None
+
+
 async def tenant_exists(db: Db, tenant_id: str) -> bool:
     return bool(await db.fetchval(_TENANT_EXISTS, tenant_id))
 

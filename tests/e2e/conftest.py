@@ -201,9 +201,9 @@ class Api:
 
         async def activation_link() -> str | None:
             for mail in self.mails_to(address):
-                found = re.search(r"https?://\S+/activations/[\w-]+", _text(mail))
-                if found:
-                    return found.group(0)
+                found = re.search(r"https?://\S+/activations/([\w-]+)", _text(mail))
+                if found:  # the link opens the portal's page; the API activates with its token
+                    return f"{self.base}/api/identity/activations/{found.group(1)}"
             return None
 
         link = await eventually(activation_link, f"the activation email to {address}")
@@ -267,3 +267,12 @@ async def rows_holding(platform: Platform, values: list[str]) -> list[str]:
     finally:
         await conn.close()
     return [f"{schema}.{table}: {value!r}" for schema, table, value in found]
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Each phase's report on the test item (`item.report_call`), for fixtures that keep evidence of
+    a failure (the browser tests' screenshot and page)."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report

@@ -229,7 +229,7 @@ async def test_each_readme_step_says_what_failed_instead_of_going_on_with_empty_
     _, out = await bash(script.replace("seq 50", "seq 2"), empty_newcomer_dir, "--norc", "-i")
 
     assert "Failed to connect" in out or "Couldn't connect" in out, out
-    assert "gave up waiting for: activation_link" in out, out
+    assert "gave up waiting for: activation_token" in out, out
     assert "log in first (step 3)" in out, out
     assert "the admin could not log in" in out, out
     assert "malformed" not in out.lower(), out

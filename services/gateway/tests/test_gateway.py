@@ -104,6 +104,8 @@ def stand_in(name: str) -> web.Application:
     return app
 
 
+UPSTREAMS = (*SERVICES, "portal")
+"""What the gateway forwards to: the API's services, and the web portal for every other path."""
 Gateway = tuple[aiohttp.ClientSession, str, dict[str, web.AppRunner]]
 StartGateway = Callable[..., Awaitable[str]]
 
@@ -111,7 +113,7 @@ StartGateway = Callable[..., Awaitable[str]]
 @pytest.fixture
 async def upstreams() -> AsyncIterator[dict[str, web.AppRunner]]:
     runners: dict[str, web.AppRunner] = {}
-    for name in SERVICES:
+    for name in UPSTREAMS:
         runner = web.AppRunner(stand_in(name))
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", free_port()).start()
@@ -228,7 +230,7 @@ async def test_readiness_names_every_service_and_fails_when_one_is_down(gateway:
     http, url, runners = gateway
     async with http.get(f"{url}/readyz") as resp:
         assert resp.status == 200
-        assert set((await resp.json())["checks"]) == set(SERVICES)
+        assert set((await resp.json())["checks"]) == set(UPSTREAMS)
     await runners["loyalty"].cleanup()
     async with http.get(f"{url}/readyz") as resp:
         assert resp.status == 503
@@ -369,7 +371,7 @@ async def test_the_gateways_own_answers_and_problems_carry_the_security_headers(
     http, url, runners = gateway
     await runners["notify"].cleanup()
     for method, path, status in [
-        ("GET", "/nope", 404),
+        ("GET", "/metrics", 404),
         ("GET", "/api/nope/x", 404),
         ("GET", "/api/loyalty/metrics", 404),
         ("POST", "/api/ordering/orders", 413),
@@ -478,6 +480,44 @@ async def test_the_public_readiness_names_services_and_the_operator_port_says_wh
                 'comptoir_http_request_duration_seconds_count{method="GET",route="/readyz",'
                 in await resp.text()
             )
-    assert public["checks"] == {name: "ok" for name in SERVICES} | {"loyalty": "unavailable"}
+    assert public["checks"] == {name: "ok" for name in UPSTREAMS} | {"loyalty": "unavailable"}
     assert detailed["checks"]["identity"] == "ok"
     assert "127.0.0.1" in detailed["checks"]["loyalty"]  # the reason, with the address: operators only
+
+
+async def test_every_path_outside_the_api_is_the_portals_with_the_browsers_cookies_and_address(
+    gateway: Gateway,
+) -> None:
+    http, url, _ = gateway
+    headers = {"Cookie": "comptoir_session=abc", "X-CSRF-Token": "t", "HX-Request": "true"}
+    async with http.post(f"{url}/brand-a/quick-order?x=1", data=b"lines=A+1", headers=headers) as resp:
+        assert resp.status == 201
+        seen = await resp.json()
+    assert (
+        seen["service"] == "portal" and seen["path"] == "/brand-a/quick-order" and seen["query"] == {"x": "1"}
+    )
+    assert seen["body"] == "lines=A+1"
+    forwarded = seen["headers"]
+    assert forwarded["cookie"] == "comptoir_session=abc" and forwarded["x-csrf-token"] == "t"
+    assert forwarded["hx-request"] == "true"
+    assert forwarded["x-forwarded-for"] == "127.0.0.1" and forwarded["x-forwarded-proto"] == "http"
+    # The API never gets the browser's cookies.
+    async with http.get(f"{url}/api/loyalty/x", headers=headers) as resp:
+        assert "cookie" not in (await resp.json())["headers"]
+
+
+async def test_the_portals_private_paths_are_not_forwarded(gateway: Gateway) -> None:
+    http, url, runners = gateway
+    for path in ("/metrics", "/readyz/x", "/events.json", "/openapi.json"):
+        async with http.get(url + path) as resp:
+            assert resp.status == 404, path
+    assert not [p for p in runners["portal"].app[SEEN] if p.startswith(("/metrics", "/events", "/openapi"))]
+
+
+async def test_a_portal_that_does_not_answer_gives_a_page_saying_to_come_back(gateway: Gateway) -> None:
+    http, url, runners = gateway
+    await runners["portal"].cleanup()
+    async with http.get(f"{url}/brand-a/catalog") as resp:
+        assert resp.status == 503 and resp.content_type == "text/html"
+        assert "Try again in a moment" in await resp.text()
+        assert_secured(resp.headers, "the portal's outage page")

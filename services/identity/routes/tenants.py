@@ -7,13 +7,13 @@ from aiohttp import web
 from libs.common import idempotency
 from libs.common.api import PUBLIC, Endpoint
 from libs.common.auth import principal
-from libs.common.errors import FieldError, Invalid, fields_renamed
+from libs.common.errors import FieldError, Invalid, NotFound, fields_renamed
 from libs.common.http import json_response, read_json
 from libs.common.runtime import POOL
-from services.identity import commands
+from services.identity import commands, store
 from services.identity.domain import ADMIN, NewAccount, TenantSettings
 from services.identity.routes.common import ADMIN_ONLY, POLICY, check_platform_key
-from services.identity.schemas import CreateTenant, TenantCreated, TenantSettingsBody
+from services.identity.schemas import CreateTenant, TenantCreated, TenantPublicView, TenantSettingsBody
 
 
 async def create_tenant(request: web.Request) -> web.Response:
@@ -35,6 +35,13 @@ async def create_tenant(request: web.Request) -> web.Response:
     )
     created = TenantCreated(tenant_id=body.tenant_id, admin_account_id=account.account_id)
     return json_response(created, status=201)
+
+
+async def get_tenant_public(request: web.Request) -> web.Response:
+    found = await store.tenant_public(request.app[POOL], request.match_info["tenant_id"])
+    if found is None:
+        raise NotFound("not-found", "Not Found", "no such tenant")
+    return json_response(TenantPublicView.model_validate(found))
 
 
 async def get_tenant_settings(request: web.Request) -> web.Response:
@@ -69,6 +76,15 @@ ENDPOINTS = [
         status=201,
         idempotent=True,
         problems={403: "X-Platform-Key missing or wrong", 409: "A tenant of this id exists"},
+    ),
+    Endpoint(
+        "GET",
+        "/tenants/{tenant_id}",
+        get_tenant_public,
+        "What anyone may know of a tenant to sign in to it: its name, time zone, logins and password rules",
+        roles=PUBLIC,
+        response=TenantPublicView,
+        problems={404: "No such tenant"},
     ),
     Endpoint(
         "GET",

@@ -27,7 +27,9 @@ from services.identity.app import Settings, build_spec
 from services.identity.tests.credentials_support import PLATFORM_KEY, RAISED_LIMITS, identity_settings
 
 PASSWORD = "Correct-Horse-9"
-ACTIVATION_PREFIX = "/api/identity/activations/"
+ACTIVATION_PREFIX = "/activations/"
+"""What the activation link's path holds before its token (the portal's page
+`/{tenant}/activations/{token}`)."""
 # Every registration field, valid.
 PERSON: dict[str, Any] = {
     "first_name": "Anna",

@@ -85,8 +85,8 @@ def test_activation_tokens_are_long_url_safe_and_stored_as_a_digest() -> None:
     assert first != second and len(first) >= 43
     assert all(c.isalnum() or c in "-_" for c in first)
     assert token_digest(first) != token_digest(second) and len(token_digest(first)) == 32
-    assert activation_url("https://comptoir.example", first) == (
-        f"https://comptoir.example/api/identity/activations/{first}"
+    assert activation_url("https://comptoir.example", "brand-a", first) == (
+        f"https://comptoir.example/brand-a/activations/{first}"
     )
 
 

@@ -41,7 +41,7 @@ async def test_registration_publishes_the_account_its_contact_and_an_activation_
         "phone": None,
     }
     url = request.pop("activation_url")
-    assert url.startswith("http://127.0.0.1:8080" + ACTIVATION_PREFIX)
+    assert url.startswith(f"http://127.0.0.1:8080/{tenant}" + ACTIVATION_PREFIX)
     assert request == contact | {"channel": "email"}
 
     # The token is a secret: only notify's internal request carries it; the password goes nowhere.
@@ -321,7 +321,7 @@ async def test_registering_with_the_sms_channel_sends_the_link_to_her_phone_only
     )
     [request] = await identity.requests(account_id)
     assert request["channel"] == "sms" and request["phone"] == "+79123456789" and request["email"] is None
-    assert request["activation_url"].startswith("http://127.0.0.1:8080" + ACTIVATION_PREFIX)
+    assert request["activation_url"].startswith(f"http://127.0.0.1:8080/{tenant}" + ACTIVATION_PREFIX)
     contact = [
         e["data"] for t, _, e in await identity.published(account_id) if t == "internal.identity.contact.v1"
     ]

@@ -218,3 +218,22 @@ async def test_the_first_admins_password_meets_the_default_policy(identity: Iden
     assert status == 422 and [e["field"] for e in problem["errors"]] == ["admin.password"]
     assert problem["errors"][0]["lacks"] == ["an uppercase letter", "a digit", "a special character"]
     assert await identity.db.fetchval("SELECT count(*) FROM tenants") == 0
+
+
+async def test_anyone_may_read_what_signing_in_to_a_tenant_needs_and_nothing_more(identity: Identity) -> None:
+    key = {"X-Platform-Key": PLATFORM_KEY}
+    body = tenant_body("brand-p") | {"time_zone": "Europe/Paris"}
+    assert (await identity.call("POST", "/tenants", body, headers=key))[0] == 201
+
+    status, public = await identity.call("GET", "/tenants/brand-p")
+    assert status == 200
+    assert public == {
+        "tenant_id": "brand-p",
+        "name": "Brand",
+        "time_zone": "Europe/Paris",
+        "login_identifiers": ["email", "registration_number", "card_number"],
+        "password_min_length": 8,
+        "password_classes": ["lower", "upper", "digit", "special"],
+    }
+    status, problem = await identity.call("GET", "/tenants/no-such-brand")
+    assert status == 404 and problem["type"] == "urn:comptoir:problem:not-found"

@@ -41,6 +41,7 @@ def test_openapi_says_which_account_routes_need_a_token_and_who_reaches_what() -
     public = {(m.upper(), p) for p, ops in paths.items() for m, op in ops.items() if "security" not in op}
     assert public == {
         ("POST", "/tenants"),
+        ("GET", "/tenants/{tenant_id}"),
         ("POST", "/accounts"),
         ("GET", "/activations/{token}"),
         ("POST", "/activations"),

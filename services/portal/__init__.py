@@ -1,0 +1,1 @@
+"""The web portal: the partner extranet, the customer space and the back office, in a browser."""

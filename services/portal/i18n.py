@@ -1,0 +1,219 @@
+"""Languages of the portal: Babel catalogs read at start-up, the request's locale, and formatting of
+dates, numbers and money per locale and in the tenant's time zone."""
+
+from __future__ import annotations
+
+import contextvars
+import io
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date, format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency, format_decimal, get_currency_precision
+from babel.support import NullTranslations, Translations
+
+LOCALES = ("fr", "en", "ru")
+"""The languages the portal speaks; the messages are written in English."""
+DEFAULT_LOCALE = "fr"
+CATALOGS = Path(__file__).parent / "locales"
+
+_current: contextvars.ContextVar[tuple[str, NullTranslations]] = contextvars.ContextVar("portal_locale")
+
+
+def load_translations(folder: Path = CATALOGS) -> dict[str, NullTranslations]:
+    """Each locale's translations, compiled in memory from its `.po` file (no build step)."""
+    loaded: dict[str, NullTranslations] = {"en": NullTranslations()}
+    for locale in LOCALES:
+        po = folder / f"{locale}.po"
+        if locale == "en" or not po.exists():
+            continue
+        with po.open("rb") as source:
+            catalog = read_po(source, locale=locale)
+        compiled = io.BytesIO()
+        write_mo(compiled, catalog)
+        compiled.seek(0)
+        loaded[locale] = Translations(compiled)
+    return loaded
+
+
+def use(locale: str, translations: Mapping[str, NullTranslations]) -> None:
+    """Speak `locale` for the rest of this request (the templates' `_` and the formatting filters)."""
+    _current.set((locale, translations.get(locale, translations["en"])))
+
+
+def current_locale() -> str:
+    return _current.get((DEFAULT_LOCALE, NullTranslations()))[0]
+
+
+def gettext(message: str) -> str:
+    return _current.get((DEFAULT_LOCALE, NullTranslations()))[1].gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return _current.get((DEFAULT_LOCALE, NullTranslations()))[1].ngettext(singular, plural, n)
+
+
+def negotiate(accept_language: str) -> str | None:
+    """The first of our locales the browser's Accept-Language asks for, if any."""
+    wanted = [part.split(";")[0].strip() for part in accept_language.split(",") if part.strip()]
+    found = Locale.negotiate(wanted, LOCALES, sep="-")
+    return str(found) if found else None
+
+
+def money(amount_minor: int, currency: str) -> str:
+    """`1290, "EUR"` → `12,90 €` in French, `€12.90` in English, `12,90 €` in Russian."""
+    amount = Decimal(amount_minor).scaleb(-get_currency_precision(currency))
+    return format_currency(amount, currency, locale=current_locale())
+
+
+def number(value: int | float | Decimal) -> str:
+    return format_decimal(value, locale=current_locale())
+
+
+def moment(value: datetime | str | None, time_zone: str = "UTC") -> str:
+    """A date and time in the tenant's time zone, in the reader's language."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return format_datetime(value, "medium", tzinfo=ZoneInfo(time_zone), locale=current_locale())
+
+
+def day(value: datetime | str | None, time_zone: str = "UTC") -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return format_date(value.astimezone(ZoneInfo(time_zone)), "medium", locale=current_locale())
+
+
+def N_(message: str) -> str:
+    """Marks a message for the catalogs; translated where it is shown."""
+    return message
+
+
+_IDENTIFIERS = {
+    "email": N_("email"),
+    "registration_number": N_("registration number"),
+    "card_number": N_("card number"),
+}
+_CLASSES = {
+    "lower": N_("a lower-case letter"),
+    "upper": N_("an upper-case letter"),
+    "digit": N_("a digit"),
+    "special": N_("a special character"),
+}
+
+
+def login_hint(tenant: Any) -> str:
+    """ "Your email, registration number or card number", as the tenant allows."""
+    names = ", ".join(
+        gettext(_IDENTIFIERS[name]) for name in tenant.login_identifiers if name in _IDENTIFIERS
+    )
+    return gettext("Your {identifiers}").format(identifiers=names)
+
+
+def password_rules(tenant: Any) -> str:
+    """The tenant's password policy in words."""
+    classes = ", ".join(gettext(_CLASSES[name]) for name in tenant.password_classes if name in _CLASSES)
+    if not classes:
+        return gettext("At least {count} characters.").format(count=tenant.password_min_length)
+    return gettext("At least {count} characters, with: {classes}.").format(
+        count=tenant.password_min_length, classes=classes
+    )
+
+
+_STATUSES = {"submitted": N_("Submitted")}
+_ENTRIES = {
+    "earn": N_("Points earned"),
+    "redeem": N_("Points spent"),
+    "reverse": N_("Points taken back"),
+    "expire": N_("Points expired"),
+    "adjust": N_("Adjustment"),
+    "forfeit": N_("Points forfeited"),
+}
+_CAUSES = {"order": N_("order"), "account-deletion": N_("account closed")}
+
+
+def status_name(status: str) -> str:
+    return gettext(_STATUSES[status]) if status in _STATUSES else status
+
+
+def entry_name(kind: str, cause_type: str) -> str:
+    """ "Points earned (order)": a ledger entry's kind and cause in words."""
+    name = gettext(_ENTRIES[kind]) if kind in _ENTRIES else kind
+    cause = gettext(_CAUSES[cause_type]) if cause_type in _CAUSES else cause_type
+    return f"{name} ({cause})"
+
+
+TEMPLATE_GLOBALS = {
+    "login_hint": login_hint,
+    "password_rules": password_rules,
+    "status_name": status_name,
+    "entry_name": entry_name,
+}
+
+_ROLES = {
+    "admin": N_("administrator"),
+    "shop": N_("shop"),
+    "partner": N_("partner"),
+    "validator": N_("validator"),
+    "seller": N_("seller"),
+    "customer": N_("customer"),
+}
+_SCOPES = {
+    "brand": N_("every organisation"),
+    "group": N_("a customer group"),
+    "organisation": N_("one organisation"),
+}
+
+
+def role_name(role: str) -> str:
+    return gettext(_ROLES[role]) if role in _ROLES else role
+
+
+def scope_name(scope: str) -> str:
+    return gettext(_SCOPES[scope]) if scope in _SCOPES else scope
+
+
+TEMPLATE_GLOBALS |= {"role_name": role_name, "scope_name": scope_name}
+
+_FIELDS = {
+    "login": N_("Identifier"),
+    "password": N_("Password"),
+    "new_password": N_("New password"),
+    "current_password": N_("Current password"),
+    "email": N_("Email"),
+    "display_name": N_("Name"),
+    "phone": N_("Mobile phone"),
+    "code": N_("Code"),
+    "customer_code": N_("Customer code"),
+    "name": N_("Name"),
+    "brand_id": N_("Brand"),
+    "group_id": N_("Customer group"),
+    "organisation_id": N_("Organisation"),
+    "currency": N_("Currency"),
+    "valid_from": N_("Valid from"),
+    "valid_until": N_("Valid until"),
+    "time_zone": N_("Time zone"),
+    "file": N_("File"),
+    "lines": N_("Lines"),
+    "assortment": N_("Assortment"),
+    "points_per_unit": N_("Points per currency unit"),
+}
+
+
+def field_name(name: str) -> str:
+    """An API field's name for people: `valid_from` → "Valid from"."""
+    known = _FIELDS.get(name.split(".")[0])
+    return gettext(known) if known else name.replace("_", " ").replace(".", " ").capitalize()
+
+
+TEMPLATE_GLOBALS["field_name"] = field_name

@@ -1,0 +1,243 @@
+"""The partner's and customer's screens: catalog, quick order, orders, documents and points."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from services.portal import i18n
+from services.portal.i18n import N_
+from services.portal.problems import Problems, explain
+from services.portal.web import GATEWAY, LOCALE, api, form_of, link, redirect, render, signed_in
+
+ROUTES = web.RouteTableDef()
+PAGE_SIZE = 24
+MAX_QUICK_LINES = 200
+_QUICK_LINE = re.compile(r"^\s*(?P<code>[^\s;,]+)(?:[\s;,\t]+(?P<quantity>\S+))?\s*$")
+
+
+@dataclass
+class Category:
+    id: str
+    name: str
+    children: list[Category] = field(default_factory=list)
+
+
+def category_tree(categories: list[dict[str, Any]], locale: str) -> list[Category]:
+    """The categories as a tree, each named in the reader's language (else any of its names)."""
+    nodes = {
+        c["id"]: Category(c["id"], c["names"].get(locale) or next(iter(c["names"].values()), ""))
+        for c in categories
+    }
+    roots: list[Category] = []
+    for c in categories:
+        parent = nodes.get(c["parent_id"]) if c["parent_id"] else None
+        (parent.children if parent else roots).append(nodes[c["id"]])
+    for node in nodes.values():
+        node.children.sort(key=lambda n: n.name.lower())
+    return sorted(roots, key=lambda n: n.name.lower())
+
+
+@ROUTES.get("/{tenant}/catalog")
+async def catalog(request: web.Request) -> web.Response:
+    signed_in(request)
+    query = {
+        name: request.query[name]
+        for name in ("q", "category_id", "brand_id", "after")
+        if request.query.get(name)
+    }
+    params = query | {"limit": str(PAGE_SIZE), "locale": request[LOCALE]}
+    products = await api(request, "GET", "/catalog/products", params=params)
+    categories = await api(request, "GET", "/catalog/categories")
+    brands = await api(request, "GET", "/catalog/brands")
+    problems = Problems() if products.ok else explain(products)
+    context = {
+        "products": products.body["items"] if products.ok else [],
+        "next_after": products.body["next_after"] if products.ok else None,
+        "categories": category_tree(categories.body if categories.ok else [], request[LOCALE]),
+        "brands": brands.body if brands.ok else [],
+        "filters": query,
+        "first_page": urlencode({k: v for k, v in query.items() if k != "after"})
+        if "after" in query
+        else None,
+        "next_page": urlencode(query | {"after": products.body["next_after"]})
+        if products.ok and products.body["next_after"]
+        else None,
+        "problems": problems,
+    }
+    return render(request, "catalog.html", context, status=200 if products.ok else products.status)
+
+
+@ROUTES.get("/{tenant}/catalog/{product_id}")
+async def product(request: web.Request) -> web.Response:
+    signed_in(request)
+    product_id = _uuid(request.match_info["product_id"])
+    answer = await api(request, "GET", f"/catalog/products/{product_id}", params={"locale": request[LOCALE]})
+    if not answer.ok:
+        raise web.HTTPNotFound
+    return render(request, "product.html", {"product": answer.body, "idempotency_key": uuid.uuid4()})
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise web.HTTPNotFound from None
+
+
+@dataclass
+class QuickLine:
+    """One pasted line: what was typed, what it asks for, and what is wrong with it."""
+
+    number: int
+    text: str
+    code: str = ""
+    quantity: int = 0
+    error: str | None = None
+    checked: bool = False  # the API looked at it (lines are sent only when all are understood)
+
+
+def read_quick_order(text: str) -> list[QuickLine]:
+    """`CODE QTY` per line (quantity 1 when left out; blank lines skipped); a line that is not
+    understood carries its error."""
+    lines: list[QuickLine] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        line = QuickLine(number=number, text=raw.strip())
+        match = _QUICK_LINE.match(raw)
+        if match is None:
+            line.error = N_("Write a code, then a quantity.")
+        else:
+            line.code = match["code"]
+            quantity = match["quantity"] or "1"
+            if not quantity.isdigit() or int(quantity) < 1:
+                line.error = N_("The quantity must be a whole number from 1.")
+            else:
+                line.quantity = int(quantity)
+        lines.append(line)
+    return lines
+
+
+@ROUTES.get("/{tenant}/quick-order")
+async def quick_order_page(request: web.Request) -> web.Response:
+    signed_in(request)
+    context = {
+        "text": request.query.get("lines", ""),
+        "lines": [],
+        "problems": Problems(),
+        "idempotency_key": uuid.uuid4(),
+    }
+    return render(request, "quick_order.html", context)
+
+
+@ROUTES.post("/{tenant}/quick-order")
+async def quick_order(request: web.Request) -> web.Response:
+    signed_in(request)
+    form = await form_of(request)
+    text = str(form.get("lines", ""))
+    if form.get("code"):  # "Order now" on a product's page
+        text = f"{form['code']} {form.get('quantity', '1')}"
+    lines = read_quick_order(text)
+    problems = Problems()
+    if not lines:
+        problems.add(i18n.gettext("Paste at least one line: a code, then a quantity."), "lines")
+    elif len(lines) > MAX_QUICK_LINES:
+        problems.add(i18n.gettext("At most {count} lines at once.").format(count=MAX_QUICK_LINES), "lines")
+    elif not any(line.error for line in lines):
+        body = {"lines": [{"code": line.code, "quantity": line.quantity} for line in lines]}
+        key = str(form.get("idempotency_key", "")) or str(uuid.uuid4())
+        answer = await api(request, "POST", "/ordering/orders", json=body, headers={"Idempotency-Key": key})
+        if answer.ok:
+            return redirect(link(request, f"orders/{answer.body['order_id']}") + "?notice=order-submitted")
+        problems = explain(answer)
+        for line in lines:
+            line.checked = True
+        for name, message in list(problems.fields.items()):
+            position = re.fullmatch(r"lines\.(\d+)\.\w+", name)
+            if position and int(position[1]) < len(lines):
+                lines[int(position[1])].error = message
+                del problems.fields[name]
+    for line in lines:
+        if line.error in (
+            N_("Write a code, then a quantity."),
+            N_("The quantity must be a whole number from 1."),
+        ):
+            line.error = i18n.gettext(line.error)
+    context = {"text": text, "lines": lines, "problems": problems, "idempotency_key": uuid.uuid4()}
+    return render(request, "quick_order.html", context, status=422)
+
+
+@ROUTES.get("/{tenant}/orders")
+async def orders(request: web.Request) -> web.Response:
+    signed_in(request)
+    answer = await api(request, "GET", "/ordering/orders", params={"limit": "100"})
+    return render(request, "orders.html", {"orders": answer.body if answer.ok else []})
+
+
+@ROUTES.get("/{tenant}/orders/{order_id}")
+async def order(request: web.Request) -> web.Response:
+    signed_in(request)
+    order_id = _uuid(request.match_info["order_id"])
+    answer = await api(request, "GET", f"/ordering/orders/{order_id}")
+    if not answer.ok:
+        raise web.HTTPNotFound
+    return render(request, "order.html", {"order": answer.body})
+
+
+@ROUTES.get("/{tenant}/points")
+async def points(request: web.Request) -> web.Response:
+    signed_in(request)
+    account = await api(request, "GET", "/loyalty/accounts/me")
+    ledger = await api(request, "GET", "/loyalty/accounts/me/ledger", params={"limit": "100"})
+    context = {
+        "balance": account.body["balance"] if account.ok else 0,
+        "entries": ledger.body if ledger.ok else [],
+    }
+    return render(request, "points.html", context)
+
+
+@ROUTES.get("/{tenant}/documents")
+async def documents(request: web.Request) -> web.Response:
+    signed_in(request)
+    brands = await api(request, "GET", "/catalog/brands")
+    shelves = []
+    for brand in brands.body if brands.ok else []:
+        listed = await api(request, "GET", f"/catalog/brands/{brand['id']}/documents")
+        shelves.append(
+            {
+                "brand": brand,
+                "documents": listed.body["documents"] if listed.ok else [],
+                "refused": listed.status == 403,
+            }
+        )
+    assets = await api(request, "GET", "/catalog/assets")
+    return render(request, "documents.html", {"shelves": shelves, "assets": assets.body if assets.ok else []})
+
+
+_FILES = {
+    "documents": "/catalog/documents/{id}/file",
+    "assets": "/catalog/assets/{id}/file",
+    "price-list": "/catalog/brands/{id}/price-list.xlsx",
+}
+
+
+@ROUTES.get("/{tenant}/files/{kind}/{file_id}")
+async def download(request: web.Request) -> web.StreamResponse:
+    """A file of the API handed to the browser, or a page saying why not (a missing entitlement)."""
+    session = signed_in(request)
+    template = _FILES.get(request.match_info["kind"])
+    if template is None:
+        raise web.HTTPNotFound
+    path = template.format(id=_uuid(request.match_info["file_id"]))
+    got = await request.app[GATEWAY].download(request, path, token=session.access_token)
+    if got.status == 200:
+        return web.Response(body=got.body, headers=dict(got.headers))
+    if got.status == 403:
+        return render(request, "error.html", {"reason": "entitlement"}, status=403)
+    raise web.HTTPNotFound

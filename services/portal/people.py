@@ -1,0 +1,91 @@
+"""Registering people: a seller's team and her recruits, and a shop's customers at the counter."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from services.portal.problems import Problems, explain
+from services.portal.web import LOCALE, api, form_of, render, signed_in
+
+ROUTES = web.RouteTableDef()
+SELLER = "seller"
+COUNTER = ("shop", "admin")
+
+
+def _text(form: Mapping[str, Any], name: str) -> str:
+    return str(form.get(name, "")).strip()
+
+
+def _person(form: Mapping[str, Any], locale: str) -> dict[str, Any]:
+    """The person's details of a registration form, as identity reads them (blank fields left out)."""
+    person: dict[str, Any] = {"email": _text(form, "email"), "locale": locale}
+    for name in ("first_name", "last_name", "birth_date", "phone"):
+        if _text(form, name):
+            person[name] = _text(form, name)
+    address = {name: _text(form, name) for name in ("line1", "line2", "postal_code", "city", "country")}
+    if address["line1"] or address["city"]:
+        person["address"] = {k: v or None for k, v in address.items()} | {
+            "country": address["country"].upper()
+        }
+    return person
+
+
+@ROUTES.get("/{tenant}/team")
+async def team(request: web.Request) -> web.Response:
+    return await _team_page(request)
+
+
+async def _team_page(
+    request: web.Request, problems: Problems | None = None, form: Any = None, created: Any = None
+) -> web.Response:
+    signed_in(request, SELLER)
+    members = await api(request, "GET", "/identity/accounts/me/team")
+    context = {
+        "members": members.body if members.ok else [],
+        "problems": problems or Problems(),
+        "form": form or {},
+        "created": created,
+    }
+    return render(request, "team.html", context, status=422 if problems else 200)
+
+
+@ROUTES.post("/{tenant}/team")
+async def register_recruit(request: web.Request) -> web.Response:
+    signed_in(request, SELLER)
+    form = await form_of(request)
+    body = _person(form, request[LOCALE]) | {"activation_channel": _text(form, "activation_channel") or "sms"}
+    answer = await api(request, "POST", "/identity/accounts/me/team", json=body)
+    if not answer.ok:
+        return await _team_page(request, explain(answer), form)
+    return await _team_page(request, created=answer.body)
+
+
+@ROUTES.get("/{tenant}/counter")
+async def counter(request: web.Request) -> web.Response:
+    return await _counter_page(request)
+
+
+async def _counter_page(
+    request: web.Request, problems: Problems | None = None, form: Any = None, created: Any = None
+) -> web.Response:
+    signed_in(request, *COUNTER)
+    context = {"problems": problems or Problems(), "form": form or {}, "created": created}
+    return render(request, "counter.html", context, status=422 if problems else 200)
+
+
+@ROUTES.post("/{tenant}/counter")
+async def register_customer(request: web.Request) -> web.Response:
+    signed_in(request, *COUNTER)
+    form = await form_of(request)
+    body = _person(form, request[LOCALE])
+    if _text(form, "card_number"):
+        body["card_number"] = _text(form, "card_number")
+    if _text(form, "activation_channel") == "sms":
+        body["activation_channel"] = "sms"
+    answer = await api(request, "POST", "/identity/accounts/customers", json=body)
+    if not answer.ok:
+        return await _counter_page(request, explain(answer), form)
+    return await _counter_page(request, created=answer.body)

@@ -1,0 +1,115 @@
+"""API problems in the reader's language: by the problem's stable `type`, each field by its error
+`type`, and the API's own `detail` when neither is known."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from libs.common.clock import utc_now
+from services.portal import i18n
+from services.portal.gateway import Answer
+from services.portal.i18n import N_
+
+PROBLEMS = {
+    "invalid-credentials": N_("The identifier or the password is wrong."),
+    "account-locked": N_("Too many failed sign-ins: this account is locked."),
+    "rate-limited": N_("Too many attempts from your connection."),
+    "account-not-activated": N_(
+        "This account is not activated yet: follow the link or type the code you received."
+    ),
+    "session-ended": N_("Your session has ended: sign in again."),
+    "change-token-invalid": N_("This password change has expired: sign in again."),
+    "password-policy": N_("This password does not follow the rules."),
+    "password-required": N_("Choose a password to activate your account."),
+    "activation-not-found": N_("This activation link is unknown."),
+    "activation-used": N_("This activation link was already used or has expired."),
+    "activation-expired": N_("This activation link has expired: ask for a new one."),
+    "already-active": N_("This account is already active: sign in."),
+    "invalid-code": N_("This code is wrong."),
+    "code-expired": N_("This code has expired: ask for a new one."),
+    "code-exhausted": N_("Too many wrong codes: ask for a new one."),
+    "recovery-code-invalid": N_("This recovery code is wrong or has expired."),
+    "wrong-password": N_("The current password is wrong."),
+    "password-changed": N_("The password was changed meanwhile: sign in again."),
+    "email-taken": N_("An account already uses this email."),
+    "card-number-taken": N_("This card number is already given to someone."),
+    "customer-code-taken": N_("Another organisation already has this customer code."),
+    "last-admin": N_("The tenant's last administrator cannot be removed."),
+    "order-rejected": N_("Some lines cannot be ordered: see beside each line."),
+    "import-refused": N_("The file was refused: see the report below."),
+    "unsupported-file-type": N_("This kind of file is not accepted."),
+    "empty-file": N_("The file is empty."),
+    "payload-too-large": N_("The file is too large."),
+    "idempotency-key-reused": N_("This form was already sent with other values: reload the page."),
+    "brand-name-taken": N_("A brand already has this name."),
+    "group-name-taken": N_("A customer group already has this name."),
+    "forbidden": N_("You may not do this."),
+    "not-found": N_("Not found."),
+    "validation-error": N_("Some fields are not filled in correctly."),
+}
+
+FIELD_ERRORS = {
+    "missing": N_("Required."),
+    "uuid_type": N_("Required."),
+    "uuid_parsing": N_("Not a valid value."),
+    "string_too_short": N_("Required."),
+    "string_too_long": N_("Too long."),
+    "string_pattern_mismatch": N_("Not in the expected form."),
+    "value_error": N_("Not a valid value."),
+    "int_parsing": N_("A whole number is expected."),
+    "greater_than_equal": N_("Too small."),
+    "less_than_equal": N_("Too large."),
+    "unknown-product": N_("Unknown product code."),
+    "not-in-assortment": N_("Not in your organisation's assortment."),
+    "inactive-product": N_("No longer for sale."),
+    "currency-mismatch": N_("Priced in another currency than the rest of the order."),
+    "quantity-too-large": N_("Quantity too large."),
+    "password-policy": N_("This password does not follow the rules."),
+}
+
+
+@dataclass
+class Problems:
+    """What to show of a refused request: messages for the whole form and one per field."""
+
+    general: list[str] = field(default_factory=list)
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.general or self.fields)
+
+    def add(self, message: str, field_name: str | None = None) -> None:
+        if field_name:
+            self.fields[field_name] = message
+        else:
+            self.general.append(message)
+
+
+def explain(answer: Answer, zone: str = "UTC") -> Problems:
+    """The problems of a 4xx answer, translated; a field error with no field name joins the general ones."""
+    body = answer.body if isinstance(answer.body, dict) else {}
+    shown = Problems()
+    kind = answer.problem_type
+    known = PROBLEMS.get(kind)
+    field_errors = body.get("errors") or []
+    if known:
+        shown.add(i18n.gettext(known) + _until(answer, zone))
+    elif not field_errors:
+        shown.add(
+            str(body.get("detail") or body.get("title") or i18n.gettext(N_("The request was refused.")))
+        )
+    for error in field_errors:
+        message = FIELD_ERRORS.get(str(error.get("type")))
+        text = i18n.gettext(message) if message else str(error.get("message", ""))
+        shown.add(text, str(error.get("field") or "") or None)
+    return shown
+
+
+def _until(answer: Answer, zone: str) -> str:
+    """For a lockout or a rate limit, until when, in the reader's language and time."""
+    retry_after = answer.headers.get("Retry-After")
+    if answer.status not in (423, 429) or not retry_after or not retry_after.isdigit():
+        return ""
+    until = utc_now() + timedelta(seconds=int(retry_after))
+    return " " + i18n.gettext(N_("Try again after {time}.")).format(time=i18n.moment(until, zone))

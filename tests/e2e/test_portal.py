@@ -1,0 +1,400 @@
+"""The web portal in a real Chromium, on the real stack through the gateway: a partner's whole
+journey, an admin's import, lockout, tenant isolation, sign-out, languages, accessibility and the
+keyboard."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from libs.devstack.devrun import Platform
+from tests.e2e.browser import keep_evidence, launch
+from tests.e2e.conftest import PASSWORD, Api, eventually, mail_text
+
+pytestmark = [pytest.mark.asyncio(loop_scope="module")]
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """One Chromium for all the browser tests; each test has its own context (cookies, storage)."""
+    async with async_playwright() as playwright:
+        chromium = await launch(playwright)
+        yield chromium
+        await chromium.close()
+
+
+class Browsing:
+    """Opens a fresh browser context per person; keeps each page's evidence if the test fails."""
+
+    def __init__(self, browser: Browser, base_url: str) -> None:
+        self.browser, self.base_url = browser, base_url
+        self.pages: list[Page] = []
+
+    async def page(self, locale: str = "fr-FR") -> Page:
+        context = await self.browser.new_context(base_url=self.base_url, locale=locale)
+        context.set_default_timeout(15_000)
+        page = await context.new_page()
+        self.pages.append(page)
+        return page
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def browsing(
+    browser: Browser, platform: Platform, request: pytest.FixtureRequest
+) -> AsyncIterator[Browsing]:
+    opened = Browsing(browser, platform.gateway_url)
+    yield opened
+    report = getattr(request.node, "report_call", None)
+    for number, page in enumerate(opened.pages):
+        if report is not None and report.failed:
+            print(f"evidence: {await keep_evidence(page, f'{request.node.name}-{number}')}")
+        await page.context.close()
+
+
+async def sign_in(page: Page, tenant: str, login: str, password: str = PASSWORD) -> None:
+    await page.goto(f"/{tenant}/sign-in")
+    await page.get_by_label("Identifiant").fill(login)
+    await page.get_by_label("Mot de passe").fill(password)
+    await page.get_by_role("button", name="Se connecter").click()
+
+
+async def products_known_to_ordering(api: Api, admin: str, codes: list[str]) -> None:
+    """Products reach ordering's read model by events: wait until an order of them goes through."""
+    await api.order(admin, [{"code": code, "quantity": 1} for code in codes])
+
+
+async def test_a_partner_registers_activates_quick_orders_and_sees_her_order_and_points(
+    api: Api, browsing: Browsing, unique: str
+) -> None:
+    tenant = f"web-{unique}"
+    admin = await api.create_tenant(tenant)
+    await api.organisation(admin, f"C-{unique}")
+    for code, price in (("CREME-01", 1290), ("BAUME-03", 890)):
+        await api.create_product(admin, code, price)
+    await products_known_to_ordering(api, admin, ["CREME-01", "BAUME-03"])
+    address = f"claire-{unique}@pharmacie.test"
+    page = await browsing.page()
+
+    await page.goto(f"/{tenant}/register")
+    await page.get_by_label("E-mail").fill(address)
+    await page.get_by_label("Votre nom").fill("Claire")
+    await page.get_by_label("Code client (imprimé sur vos factures)").fill(f"C-{unique}")
+    await page.get_by_role("button", name="Créer mon compte").click()
+    await expect(page.get_by_role("heading", name="Consultez vos e-mails")).to_be_visible()
+
+    async def activation_link() -> str | None:
+        for mail in api.mails_to(address):
+            found = re.search(r"https?://\S+/activations/[\w-]+", mail_text(mail))
+            if found:
+                return found.group(0)
+        return None
+
+    link = await eventually(activation_link, "the activation email")
+    assert link.startswith(f"{api.base}/{tenant}/activations/")
+    await page.goto(link)
+    await page.get_by_label("Choisissez un mot de passe").fill(PASSWORD)
+    await page.get_by_role("button", name="Activer").click()
+    await expect(page.get_by_text("Votre compte est actif : connectez-vous.")).to_be_visible()
+
+    await sign_in(page, tenant, address)
+    await expect(page.get_by_role("heading", name="Bienvenue, Claire")).to_be_visible()
+
+    await page.get_by_role("link", name="Commande rapide").first.click()
+    await page.get_by_label("Lignes").fill("CREME-01 2\nNOPE-404 1")
+    await page.get_by_role("button", name="Transmettre la commande").click()
+    rows = page.locator("table.lines tbody tr")
+    await expect(rows.nth(1)).to_contain_text("Code produit inconnu.")
+    await expect(rows.nth(0)).to_contain_text("OK")
+    await expect(page.get_by_label("Lignes")).to_have_value("CREME-01 2\nNOPE-404 1")
+
+    await page.get_by_label("Lignes").fill("CREME-01 2\nBAUME-03 1")
+    await page.get_by_role("button", name="Transmettre la commande").click()
+    await expect(page.get_by_text("Merci : votre commande est transmise.")).to_be_visible()
+    await expect(page.locator("tfoot")).to_contain_text("34,70\u00a0€")
+    order_url = page.url
+
+    await page.get_by_role("link", name="Mes commandes").first.click()
+    await expect(page.locator("tbody tr")).to_have_count(1)
+    await expect(page.locator("tbody")).to_contain_text("34,70\u00a0€")
+
+    async def points_shown() -> bool:
+        await page.goto(f"/{tenant}/points")
+        return await page.locator("#balance").inner_text() != "0"
+
+    await eventually(points_shown, "the order's points on the points page")
+    await expect(page.locator("#balance")).to_have_text("34")
+    await expect(page.locator("tbody")).to_contain_text("Points gagnés (commande)")
+    assert "/orders/" in order_url
+
+
+async def test_a_double_click_on_submit_orders_once(api: Api, browsing: Browsing, unique: str) -> None:
+    tenant = f"dbl-{unique}"
+    admin = await api.create_tenant(tenant)
+    await api.create_product(admin, "GEL-01", 500)
+    await products_known_to_ordering(api, admin, ["GEL-01"])
+    partner = f"p-{unique}@shop.test"
+    await api.invite(admin, partner, "partner")
+    page = await browsing.page()
+    await sign_in(page, tenant, partner)
+    await page.goto(f"/{tenant}/quick-order")
+    form = page.locator("form[action$='/quick-order']")
+    fields = await form.evaluate("f => Object.fromEntries(new FormData(f))")
+    fields["lines"] = "GEL-01 3"
+    # The same rendered form sent twice, as a double click sends it.
+    locations = []
+    for _ in range(2):
+        response = await page.context.request.post(f"/{tenant}/quick-order", form=fields, max_redirects=0)
+        assert response.status == 303
+        locations.append(response.headers["location"])
+    assert locations[0] == locations[1] and "/orders/" in locations[0]
+    token = await api.login(tenant, partner)
+    _, orders = await api.call("GET", "/api/ordering/orders", token=token, expect=200)
+    assert len(orders) == 1
+
+
+async def test_an_admin_imports_a_price_list_sees_the_bad_line_then_the_partner_sees_the_new_price(
+    api: Api, browsing: Browsing, unique: str
+) -> None:
+    tenant = f"imp-{unique}"
+    admin = await api.create_tenant(tenant)
+    _, brand = await api.call(
+        "POST", "/api/catalog/brands", token=admin, expect=201, json={"name": "Lumière"}
+    )
+    _, product = await api.call(
+        "POST",
+        "/api/catalog/products",
+        token=admin,
+        expect=201,
+        json={
+            "code": "SERUM-02",
+            "name": "Sérum",
+            "price_minor": 2450,
+            "currency": "EUR",
+            "brand_id": brand["id"],
+        },
+    )
+    _, price_list = await api.call(
+        "POST",
+        "/api/catalog/price-lists",
+        token=admin,
+        expect=201,
+        json={"name": "2026", "scope": "brand", "brand_id": brand["id"], "currency": "EUR", "prices": []},
+    )
+    partner = f"p-{unique}@shop.test"
+    await api.invite(admin, partner, "partner")
+
+    page = await browsing.page()
+    await sign_in(page, tenant, f"admin@{tenant}.test")
+    await page.goto(f"/{tenant}/admin/price-lists/{price_list['id']}")
+    bad = b"code,price_minor\nSERUM-02,2100\nNOPE-9,100\n"
+    await page.get_by_label("Fichier").set_input_files(
+        files=[{"name": "prix.csv", "mimeType": "text/csv", "buffer": bad}]
+    )
+    await page.get_by_role("button", name="Importer").click()
+    await expect(page.get_by_text("Le fichier a été refusé : voir le rapport ci-dessous.")).to_be_visible()
+    report = page.locator("table.report tbody tr")
+    await expect(report).to_have_count(1)
+    await expect(report.first).to_contain_text("3")
+    await expect(report.first).to_contain_text("NOPE-9")
+
+    good = b"code,price_minor\nSERUM-02,2100\n"
+    await page.get_by_label("Fichier").set_input_files(
+        files=[{"name": "prix.csv", "mimeType": "text/csv", "buffer": good}]
+    )
+    await page.get_by_role("button", name="Importer").click()
+    await expect(page.get_by_text("Le fichier a été importé.")).to_be_visible()
+    await expect(page.locator("tbody")).to_contain_text("21,00\u00a0€")
+
+    buyer = await browsing.page()
+    await sign_in(buyer, tenant, partner)
+    await buyer.goto(f"/{tenant}/catalog/{product['id']}")
+    await expect(buyer.locator(".price")).to_contain_text("21,00\u00a0€")
+
+
+async def test_a_locked_out_person_is_told_until_when(api: Api, browsing: Browsing, unique: str) -> None:
+    tenant = f"lck-{unique}"
+    admin = await api.create_tenant(tenant)
+    partner = f"p-{unique}@shop.test"
+    await api.invite(admin, partner, "partner")
+    page = await browsing.page()
+    locked = page.get_by_text("Trop de tentatives de connexion échouées : ce compte est bloqué.")
+    for _ in range(7):
+        await sign_in(page, tenant, partner, "Wrong-Password-1")
+        if await locked.count():
+            break
+    await expect(locked).to_contain_text(re.compile(r"Réessayez après le \d+ \S+ \d{4}, \d\d:\d\d:\d\d\."))
+
+
+async def test_other_tenants_pages_are_not_found_and_admin_pages_are_refused_to_a_partner(
+    api: Api, browsing: Browsing, unique: str
+) -> None:
+    tenant_a, tenant_b = f"ta-{unique}", f"tb-{unique}"
+    admin_a = await api.create_tenant(tenant_a)
+    admin_b = await api.create_tenant(tenant_b)
+    await api.create_product(admin_a, "MASK-01", 700)
+    [order] = [await api.order(admin_a, [{"code": "MASK-01", "quantity": 1}])]
+    partner_a, partner_b = f"pa-{unique}@shop.test", f"pb-{unique}@shop.test"
+    await api.invite(admin_a, partner_a, "partner")
+    await api.invite(admin_b, partner_b, "partner")
+
+    page = await browsing.page()
+    await sign_in(page, tenant_b, partner_b)
+    for path in (f"/{tenant_a}/orders/{order['order_id']}", f"/{tenant_a}/catalog", f"/{tenant_a}/admin"):
+        response = await page.goto(path)
+        assert response is not None and response.status == 404, path
+        await expect(page.get_by_role("heading", name="Page introuvable")).to_be_visible()
+
+    other = await browsing.page()
+    await sign_in(other, tenant_a, partner_a)
+    for path in (f"/{tenant_a}/admin", f"/{tenant_a}/admin/price-lists", f"/{tenant_a}/counter"):
+        response = await other.goto(path)
+        assert response is not None and response.status == 403, path
+        await expect(other.get_by_role("heading", name="Accès refusé")).to_be_visible()
+    response = await other.goto(f"/{tenant_a}/orders/{order['order_id']}")  # the admin's order
+    assert response is not None and response.status == 404
+
+
+async def test_after_signing_out_the_back_button_shows_no_private_page(
+    api: Api, browsing: Browsing, unique: str
+) -> None:
+    tenant = f"out-{unique}"
+    admin = await api.create_tenant(tenant)
+    partner = f"p-{unique}@shop.test"
+    await api.invite(admin, partner, "partner", display_name="Bérénice")
+    page = await browsing.page()
+    await sign_in(page, tenant, partner)
+    await page.goto(f"/{tenant}/profile")
+    await expect(page.get_by_label("Votre nom")).to_have_value("Bérénice")
+    await page.get_by_role("button", name="Se déconnecter").click()
+    await expect(page.get_by_role("heading", name=re.compile("Connexion"))).to_be_visible()
+    await page.go_back()
+    await expect(page.get_by_role("heading", name=re.compile("Connexion"))).to_be_visible()
+    assert "Bérénice" not in await page.content()
+    response = await page.goto(f"/{tenant}/profile")
+    assert response is not None and "/sign-in" in page.url
+
+
+async def test_pages_speak_russian_and_french_and_the_reader_can_switch(
+    api: Api, browsing: Browsing, unique: str
+) -> None:
+    tenant = f"ru-{unique}"
+    await api.create_tenant(tenant)
+    page = await browsing.page(locale="ru-RU")
+    await page.goto(f"/{tenant}/sign-in")
+    assert await page.locator("html").get_attribute("lang") == "ru"
+    await expect(page.get_by_role("heading", name=re.compile("^Вход в"))).to_be_visible()
+    await expect(page.get_by_role("button", name="Войти")).to_be_visible()
+    await page.get_by_role("link", name="Français").click()
+    await expect(page.get_by_role("heading", name=re.compile("^Connexion à"))).to_be_visible()
+    assert await page.locator("html").get_attribute("lang") == "fr"
+    await page.get_by_role("link", name="English").click()
+    await expect(page.get_by_role("heading", name=re.compile("^Sign in to"))).to_be_visible()
+
+
+async def _serious_violations(page: Page) -> list[dict[str, Any]]:
+    results = await Axe().run(page)
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:3]}
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+async def test_the_main_screens_have_no_serious_accessibility_violation(
+    api: Api, browsing: Browsing, unique: str
+) -> None:
+    tenant = f"a11y-{unique}"
+    admin = await api.create_tenant(tenant)
+    product = await api.create_product(admin, "TONIC-01", 1500)
+    order = await api.order(admin, [{"code": "TONIC-01", "quantity": 2}])
+    page = await browsing.page()
+    await page.goto(f"/{tenant}/sign-in")
+    found = {"sign-in": await _serious_violations(page)}
+    await sign_in(page, tenant, f"admin@{tenant}.test")
+    screens = [
+        "",
+        "catalog",
+        f"catalog/{product['id']}",
+        "quick-order",
+        "orders",
+        f"orders/{order['order_id']}",
+        "points",
+        "documents",
+        "profile",
+        "counter",
+        "admin",
+        "admin/organisations",
+        "admin/accounts",
+        "admin/settings",
+        "admin/catalog",
+        "admin/price-lists",
+        "admin/documents",
+        "admin/earning-rule",
+        "admin/messages",
+    ]
+    for screen in screens:
+        await page.goto(f"/{tenant}/{screen}")
+        found[screen or "home"] = await _serious_violations(page)
+    await page.goto(f"/{tenant}/quick-order")
+    await page.get_by_label("Lignes").fill("NOPE 1")
+    await page.get_by_role("button", name="Transmettre la commande").click()
+    found["quick-order with errors"] = await _serious_violations(page)
+    assert {screen: v for screen, v in found.items() if v} == {}
+
+
+async def _tab_to(page: Page, selector: str, limit: int = 60) -> None:
+    """Press Tab until the element matching `selector` has the focus, as a keyboard user would."""
+    target = page.locator(selector)
+    for _ in range(limit):
+        await page.keyboard.press("Tab")
+        if await target.evaluate("element => element === document.activeElement"):
+            return
+    raise AssertionError(f"{selector} cannot be reached with the Tab key")
+
+
+async def test_signing_in_and_ordering_work_with_the_keyboard_alone(
+    api: Api, browsing: Browsing, unique: str
+) -> None:
+    tenant = f"kbd-{unique}"
+    admin = await api.create_tenant(tenant)
+    await api.create_product(admin, "SOAP-01", 300)
+    await products_known_to_ordering(api, admin, ["SOAP-01"])
+    partner = f"p-{unique}@shop.test"
+    await api.invite(admin, partner, "partner")
+    page = await browsing.page()
+    await page.goto(f"/{tenant}/sign-in")
+    await _tab_to(page, "#f-login")
+    await page.keyboard.type(partner)
+    await _tab_to(page, "#f-password")
+    await page.keyboard.type(PASSWORD)
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name=re.compile("^Bienvenue"))).to_be_visible()
+    await _tab_to(page, "header nav a[href$='/quick-order']")
+    await page.keyboard.press("Enter")
+    await _tab_to(page, "#f-lines")
+    await page.keyboard.type("SOAP-01 4")
+    await _tab_to(page, "form[action$='/quick-order'] button[type=submit]")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_text("Merci : votre commande est transmise.")).to_be_visible()
+    await expect(page.locator("tfoot")).to_contain_text("12,00\u00a0€")
+
+
+async def test_a_phone_sized_screen_shows_the_catalog_without_sideways_scrolling(
+    api: Api, browsing: Browsing, unique: str
+) -> None:
+    tenant = f"tel-{unique}"
+    admin = await api.create_tenant(tenant)
+    await api.create_product(admin, "LONG-NAMED-PRODUCT-01", 1990)
+    page = await browsing.page()
+    await page.set_viewport_size({"width": 375, "height": 740})
+    await sign_in(page, tenant, f"admin@{tenant}.test")
+    for screen in ("catalog", "quick-order", "admin/price-lists"):
+        await page.goto(f"/{tenant}/{screen}")
+        overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, (screen, overflow)
