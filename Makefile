@@ -72,5 +72,8 @@ mutation: $(STAMP) ## mutants of the four domain modules against their fast test
 	$(VENV)/bin/mutmut run --max-children 2 >/dev/null
 	$(PY) -m tests.mutation.report --threshold 85 $(ARGS)
 
+screenshots: $(STAMP) browser ## pictures of the portal's main screens into docs/portal (while `make run` runs)
+	$(PY) -m demo.screenshots
+
 clean: ## remove the local data folder (database, mail) and the virtualenv
 	rm -rf .data $(VENV)

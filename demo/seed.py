@@ -23,6 +23,19 @@ PRODUCTS = [
     ("SERUM-02", "Sérum éclat 30 ml", 2450),
     ("BAUME-03", "Baume lèvres", 890),
 ]
+BRAND = "Laboratoire Demo"
+# The catalog's tree, each category named in the three languages, and where each product sits.
+CATEGORIES = {
+    "care": ({"fr": "Soins", "en": "Care", "ru": "Уход"}, None),
+    "face": ({"fr": "Visage", "en": "Face", "ru": "Лицо"}, "care"),
+    "lips": ({"fr": "Lèvres", "en": "Lips", "ru": "Губы"}, "care"),
+}
+PLACES = {"CREME-01": "face", "SERUM-02": "face", "BAUME-03": "lips"}
+NAMES = {
+    "CREME-01": {"en": "Moisturising cream 50 ml", "ru": "Увлажняющий крем 50 мл"},
+    "SERUM-02": {"en": "Radiance serum 30 ml", "ru": "Сыворотка для сияния 30 мл"},
+    "BAUME-03": {"en": "Lip balm", "ru": "Бальзам для губ"},
+}
 
 
 class Seeder:
@@ -76,13 +89,23 @@ class Seeder:
             headers=admin,
             json={"name": "Pharmacie du Marché", "customer_code": "C-1001"},
         )
+        brand, categories = await self.catalog_tree(admin)
         for code, name, price in PRODUCTS:
             await self.call(
                 "POST",
                 "/api/catalog/products",
                 (201, 409),
                 headers=admin,
-                json={"code": code, "name": name, "price_minor": price, "currency": "EUR"},
+                json={
+                    "code": code,
+                    "name": name,
+                    "names": {"fr": name, **NAMES[code]},
+                    "price_minor": price,
+                    "currency": "EUR",
+                    "brand_id": brand,
+                    "category_id": categories.get(PLACES[code]),
+                    "vat_rate_bp": 2000,
+                },
             )
         await self.call(
             "POST",
@@ -115,6 +138,23 @@ class Seeder:
             raise RuntimeError("the partner account could not be activated")
 
 
+    async def catalog_tree(self, admin: dict[str, str]) -> tuple[str | None, dict[str, str]]:
+        """The demo brand and categories (made once: a second run finds them)."""
+        _, brands = await self.call("GET", "/api/catalog/brands", (200,), headers=admin)
+        brand = next((b["id"] for b in brands if b["name"] == BRAND), None)
+        if brand is None:
+            _, created = await self.call("POST", "/api/catalog/brands", (201,), headers=admin, json={"name": BRAND})
+            brand = created["id"]
+        _, existing = await self.call("GET", "/api/catalog/categories", (200,), headers=admin)
+        ids = {key: c["id"] for key, (names, _) in CATEGORIES.items() for c in existing if c["names"] == names}
+        for key, (names, parent) in CATEGORIES.items():
+            if key not in ids:
+                body = {"names": names, "parent_id": ids.get(parent) if parent else None}
+                _, created = await self.call("POST", "/api/catalog/categories", (201,), headers=admin, json=body)
+                ids[key] = created["id"]
+        return brand, ids
+
+
 async def main(gateway: str, maildir: Path, platform_key: str) -> None:
     async with aiohttp.ClientSession() as http:
         await Seeder(http, gateway, maildir, platform_key).run()
@@ -124,6 +164,7 @@ async def main(gateway: str, maildir: Path, platform_key: str) -> None:
         f"  admin    {ADMIN[0]} / {ADMIN[1]}",
         f"  partner  {PARTNER[0]} / {PARTNER[1]}  (Pharmacie du Marché, customer code C-1001)",
         "  products " + ", ".join(f"{code} ({price / 100:.2f} EUR)" for code, _, price in PRODUCTS),
+        f"  portal   {gateway}/{TENANT}/ (sign in as either)",
         f"  emails   {maildir}/new",
         f"  SMS      {os.environ.get('COMPTOIR_SMS_DIR', '.data/sms')}",
         "",

@@ -13,9 +13,10 @@ CREATE ROLE catalog  LOGIN PASSWORD 'catalog';
 CREATE ROLE ordering LOGIN PASSWORD 'ordering';
 CREATE ROLE loyalty  LOGIN PASSWORD 'loyalty';
 CREATE ROLE notify   LOGIN PASSWORD 'notify';
+CREATE ROLE portal   LOGIN PASSWORD 'portal';
 
 REVOKE ALL ON DATABASE comptoir FROM PUBLIC;
-GRANT CONNECT ON DATABASE comptoir TO identity, catalog, ordering, loyalty, notify;
+GRANT CONNECT ON DATABASE comptoir TO identity, catalog, ordering, loyalty, notify, portal;
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
 
 CREATE SCHEMA identity AUTHORIZATION identity;
@@ -23,5 +24,6 @@ CREATE SCHEMA catalog  AUTHORIZATION catalog;
 CREATE SCHEMA ordering AUTHORIZATION ordering;
 CREATE SCHEMA loyalty  AUTHORIZATION loyalty;
 CREATE SCHEMA notify   AUTHORIZATION notify;
+CREATE SCHEMA portal   AUTHORIZATION portal;
 
-REVOKE ALL ON SCHEMA identity, catalog, ordering, loyalty, notify FROM PUBLIC;
+REVOKE ALL ON SCHEMA identity, catalog, ordering, loyalty, notify, portal FROM PUBLIC;

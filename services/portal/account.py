@@ -43,7 +43,9 @@ async def landing(request: web.Request) -> web.Response:
 async def home(request: web.Request) -> web.Response:
     tenant_of(request)
     session = signed_in(request)
-    return render(request, "home.html", {"roles": session.roles})
+    me = await api(request, "GET", "/identity/me")
+    name = me.body.get("display_name", "") if me.ok else ""
+    return render(request, "home.html", {"roles": session.roles, "name": name})
 
 
 @ROUTES.get("/{tenant}/language/{locale}")
@@ -97,7 +99,6 @@ async def _open_session(request: web.Request, tokens: dict[str, Any], target: st
     cookie = await request.app[SESSIONS].open(
         tenant_of(request).tenant_id,
         Tokens.of(tokens, utc_now()),
-        str(profile.get("display_name") or ""),
         str(profile.get("locale") or i18n.DEFAULT_LOCALE),
         utc_now(),
     )
@@ -262,7 +263,7 @@ async def edit_profile(request: web.Request) -> web.Response:
         me = await api(request, "GET", "/identity/me")
         context = {"me": me.body | changes, "problems": explain(answer)}
         return render(request, "profile.html", context, status=answer.status)
-    await request.app[SESSIONS].remember_profile(session, answer.body["display_name"], answer.body["locale"])
+    await request.app[SESSIONS].remember_locale(session, answer.body["locale"])
     response = redirect(link(request, "profile") + "?notice=saved")
     response.del_cookie(LANG_COOKIE, path="/")
     return response

@@ -5,15 +5,20 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from babel.dates import format_date
 
+from libs.common.clock import utc_now
 from services.portal import i18n
+from services.portal.charts import Bar, bar_chart
 from services.portal.i18n import N_
 from services.portal.problems import Problems, explain
-from services.portal.web import GATEWAY, LOCALE, api, form_of, link, redirect, render, signed_in
+from services.portal.web import GATEWAY, LOCALE, api, form_of, link, redirect, render, signed_in, tenant_of
 
 ROUTES = web.RouteTableDef()
 PAGE_SIZE = 24
@@ -190,15 +195,43 @@ async def order(request: web.Request) -> web.Response:
     return render(request, "order.html", {"order": answer.body})
 
 
+def points_per_month(
+    entries: list[dict[str, Any]], time_zone: str, today: date, months: int = 6
+) -> list[Bar]:
+    """Points earned in each of the last `months` months (in the tenant's time zone), oldest first."""
+    zone = ZoneInfo(time_zone)
+    firsts = []
+    year, month = today.year, today.month
+    for _ in range(months):
+        firsts.append(date(year, month, 1))
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    earned = dict.fromkeys(firsts, 0)
+    for entry in entries:
+        if entry["kind"] != "earn":
+            continue
+        day = datetime.fromisoformat(entry["created_at"]).astimezone(zone).date().replace(day=1)
+        if day in earned:
+            earned[day] += entry["points"]
+    return [
+        Bar(format_date(first, "MMM yyyy", locale=i18n.current_locale()), earned[first])
+        for first in reversed(firsts)
+    ]
+
+
 @ROUTES.get("/{tenant}/points")
 async def points(request: web.Request) -> web.Response:
     signed_in(request)
     account = await api(request, "GET", "/loyalty/accounts/me")
-    ledger = await api(request, "GET", "/loyalty/accounts/me/ledger", params={"limit": "100"})
-    context = {
-        "balance": account.body["balance"] if account.ok else 0,
-        "entries": ledger.body if ledger.ok else [],
-    }
+    ledger = await api(request, "GET", "/loyalty/accounts/me/ledger", params={"limit": "500"})
+    entries = ledger.body if ledger.ok else []
+    zone = tenant_of(request).time_zone
+    today = utc_now().astimezone(ZoneInfo(zone)).date()
+    chart = bar_chart(
+        points_per_month(entries, zone, today),
+        title=i18n.gettext("Points earned per month"),
+        shown=i18n.number,
+    )
+    context = {"balance": account.body["balance"] if account.ok else 0, "entries": entries, "chart": chart}
     return render(request, "points.html", context)
 
 

@@ -21,20 +21,20 @@ COOKIE = "comptoir_session"
 REFRESH_MARGIN = timedelta(seconds=60)
 """An access token this close to its end is refreshed before use: it must outlive the request."""
 
-_COLUMNS = """session_key, tenant_id, account_id::text, display_name, locale, access_token,
+_COLUMNS = """session_key, tenant_id, account_id::text, locale, access_token,
     access_expires_at, refresh_token, refresh_expires_at, csrf_token"""
 SELECT_SESSION = f"SELECT {_COLUMNS} FROM sessions WHERE session_key = $1"
 SELECT_SESSION_FOR_UPDATE = SELECT_SESSION + " FOR UPDATE"
 INSERT_SESSION = """
-INSERT INTO sessions (session_key, tenant_id, account_id, display_name, locale, access_token,
+INSERT INTO sessions (session_key, tenant_id, account_id, locale, access_token,
     access_expires_at, refresh_token, refresh_expires_at, csrf_token)
-VALUES ($1, $2, $3::uuid, $4, $5, $6, $7, $8, $9, $10)
+VALUES ($1, $2, $3::uuid, $4, $5, $6, $7, $8, $9)
 """
 UPDATE_TOKENS = """
 UPDATE sessions SET access_token = $2, access_expires_at = $3, refresh_token = $4, refresh_expires_at = $5
 WHERE session_key = $1
 """
-UPDATE_PROFILE = "UPDATE sessions SET display_name = $2, locale = $3 WHERE session_key = $1"
+UPDATE_LOCALE = "UPDATE sessions SET locale = $2 WHERE session_key = $1"
 DELETE_SESSION = "DELETE FROM sessions WHERE session_key = $1"
 DELETE_ACCOUNT_SESSIONS = "DELETE FROM sessions WHERE tenant_id = $1 AND account_id = $2::uuid"
 DELETE_ENDED = "DELETE FROM sessions WHERE refresh_expires_at < $1"
@@ -64,7 +64,6 @@ class PortalSession:
     session_key: bytes
     tenant_id: str
     account_id: str
-    display_name: str
     locale: str
     access_token: str
     access_expires_at: datetime
@@ -97,9 +96,7 @@ class SessionStore:
         self.pool = pool
         self.gateway = gateway
 
-    async def open(
-        self, tenant_id: str, tokens: Tokens, display_name: str, locale: str, now: datetime
-    ) -> str:
+    async def open(self, tenant_id: str, tokens: Tokens, locale: str, now: datetime) -> str:
         """A new session for the tokens of a sign-in; the value of its cookie."""
         cookie_value = secrets.token_urlsafe(32)
         claims = jwt.decode(tokens.access_token, options={"verify_signature": False})
@@ -107,7 +104,6 @@ class SessionStore:
             digest(cookie_value),
             tenant_id,
             str(claims["sub"]),
-            display_name,
             locale,
             tokens.access_token,
             tokens.access_expires_at,
@@ -164,7 +160,6 @@ class SessionStore:
                 key,
                 session.tenant_id,
                 session.account_id,
-                session.display_name,
                 session.locale,
                 tokens.access_token,
                 tokens.access_expires_at,
@@ -173,8 +168,8 @@ class SessionStore:
                 session.csrf_token,
             )
 
-    async def remember_profile(self, session: PortalSession, display_name: str, locale: str) -> None:
-        await self.pool.execute(UPDATE_PROFILE, session.session_key, display_name, locale)
+    async def remember_locale(self, session: PortalSession, locale: str) -> None:
+        await self.pool.execute(UPDATE_LOCALE, session.session_key, locale)
 
     async def forget(self, session: PortalSession) -> None:
         await self.pool.execute(DELETE_SESSION, session.session_key)

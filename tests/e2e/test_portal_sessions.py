@@ -17,7 +17,7 @@ import pytest_asyncio
 
 from libs.devstack.devrun import Platform
 from services.portal import account, admin, partner, people
-from tests.e2e.conftest import PASSWORD, Api, eventually
+from tests.e2e.conftest import PASSWORD, Api, eventually, rows_holding
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module")]
 CSRF_FIELD = re.compile(r'name="_csrf" value="([^"]+)"')
@@ -92,6 +92,10 @@ async def test_the_browser_holds_only_an_opaque_cookie_and_the_tokens_stay_in_th
     assert len(stored) == 1
     assert session_cookie.value.encode() != stored[0]["session_key"]  # only its digest is kept
     assert session_cookie.value not in stored[0]["access_token"]
+    # Nothing personal (the pages ask the API for names): an erased account leaves nothing here.
+    portal = platform.schema("portal") + "."
+    found = await rows_holding(platform, [f"admin@{tenant}.test", "Admin"])
+    assert [row for row in found if row.startswith(portal)] == []
 
 
 async def test_concurrent_pages_of_a_session_refresh_its_tokens_once(

@@ -1,10 +1,11 @@
 -- A signed-in browser's session. The browser holds only an opaque cookie; the tokens identity gave
 -- stay here, and the key is the SHA-256 of the cookie's value: a leaked table opens no session.
+-- Nothing personal is kept (the pages ask the API for names), so that an erased account leaves no
+-- trace here: its row goes at its next refresh, refused, or when its session would have ended.
 CREATE TABLE sessions (
     session_key bytea PRIMARY KEY,
     tenant_id text NOT NULL,
     account_id uuid NOT NULL,
-    display_name text NOT NULL,
     locale text NOT NULL,
     access_token text NOT NULL,
     access_expires_at timestamptz NOT NULL,
