@@ -12,6 +12,7 @@ Parts, in order (progress on stderr; `--parts` runs some of them):
    per order;
 5. orders: order submission through the gateway at rising rates, open loop;
 6. reads: catalog read by code, login;
+   portal: the web portal's catalog page and an order's page at 50 pages/s each, signed in;
 7. flame: a py-spy flame graph of every Python process at the pipeline's rate;
 then the resident memory of every service (idle, peak, after), and 8. backbone: the event backbone
 (bench/backbone.py, on a stack of its own).
@@ -44,7 +45,19 @@ def progress(message: str) -> None:
     print(f"[{time.monotonic() - STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
 
 
-PARTS = ("limits", "idle", "submission", "pipeline", "doubled", "orders", "reads", "flame", "backbone")
+PARTS = (
+    "limits",
+    "idle",
+    "submission",
+    "pipeline",
+    "doubled",
+    "orders",
+    "reads",
+    "portal",
+    "flame",
+    "backbone",
+)
+PORTAL_RATE = 50  # pages/s of each page of the portal's target
 
 
 async def on_stack(args: argparse.Namespace, results: dict[str, Any]) -> None:
@@ -100,6 +113,10 @@ async def on_stack(args: argparse.Namespace, results: dict[str, Any]) -> None:
                             bench, 500, args.step_seconds, progress
                         )
                         plat["login"] = await platform_load.logins(bench, 20, args.step_seconds, progress)
+                    if "portal" in parts:
+                        plat["portal"] = await platform_load.portal_pages(
+                            bench, PORTAL_RATE, args.step_seconds, progress
+                        )
                 plat["memory"] = {
                     "idle_mb": idle,
                     "peak_under_load_mb": memory.peaks,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -474,3 +475,60 @@ async def pipeline(bench: Bench, rate: int, seconds: float, progress: Progress) 
         "series": series,
         "backlog": backlog,
     }
+
+
+# --- the web portal ---
+
+PORTAL_PARTNERS = 5
+CSRF_FIELD = re.compile(r'name="_csrf" value="([^"]+)"')
+
+
+async def _portal_session(bench: Bench, partner: Partner) -> str:
+    """Sign a partner in through the portal's form, as a browser does; the session cookie's value."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+        async with browser.get(f"{bench.gateway}/{TENANT}/sign-in") as resp:
+            found = CSRF_FIELD.search(await resp.text())
+            assert found, "no CSRF field on the sign-in page"
+        form = {"_csrf": found.group(1), "login": partner.email, "password": PASSWORD}
+        async with browser.post(
+            f"{bench.gateway}/{TENANT}/sign-in", data=form, allow_redirects=False
+        ) as resp:
+            assert resp.status == 303, await resp.text()
+        return next(c.value for c in browser.cookie_jar if c.key == "comptoir_session")
+
+
+async def portal_pages(bench: Bench, rate: int, seconds: float, progress: Progress) -> dict[str, Any]:
+    """The catalog page and an order's page at `rate` pages/s each, through the gateway, signed in:
+    latency, and the portal's CPU per page (the platform's too: each page calls the API)."""
+    await bench.relogin()
+    api = Api(bench.http, bench.gateway, bench.platform.stack, bench.platform.platform_key)
+    partners = bench.partners[:PORTAL_PARTNERS]
+    cookies = [await _portal_session(bench, p) for p in partners]
+    orders = [await api.order(p.token, ORDER_LINES) for p in partners]
+    pages = {
+        "catalog": [f"/{TENANT}/catalog" for _ in partners],
+        "order": [f"/{TENANT}/orders/{order['order_id']}" for order in orders],
+    }
+    out: dict[str, Any] = {}
+    for name, paths in pages.items():
+        progress(f"portal: the {name} page at {rate}/s for {seconds:.0f} s")
+        requests = [
+            Request(path, headers={"Cookie": f"comptoir_session={cookie}"})
+            for path, cookie in zip(paths, cookies, strict=True)
+        ]
+        async with cpu.measured(bench.meter) as m:
+            result = await run_load_async(
+                LoadSpec(bench.gateway, requests, seconds, rate=rate, warmup_s=WARMUP_S)
+            )
+        pages_done = max(len(result.ok), 1)
+        account = cpu.account(m["cpu"], m["elapsed_s"], per=pages_done)
+        out[name] = _rate_row(rate, seconds, result) | {
+            "portal_cpu_ms_per_page": account["platform"].get("portal", 0.0),
+            "platform_cpu_ms_per_page": account["platform_ms"],
+        }
+        progress(
+            f"  → p99 {out[name]['p99_ms']:.1f} ms, portal {out[name]['portal_cpu_ms_per_page']:.2f} ms CPU/page,"
+            f" platform {out[name]['platform_cpu_ms_per_page']:.1f} ms/page, {out[name]['errors']} errors"
+        )
+    out["portal_rss_mb"] = rss_mb(bench.platform.children["portal"].proc.pid)
+    return out

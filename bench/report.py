@@ -19,6 +19,7 @@ IDLE_CPU_MS_PER_S = 30.0
 CATALOG_P99_MS = 20.0
 LOGIN_P99_MS = 150.0
 RSS_LIMIT_MB = 120.0
+PORTAL_PAGE_P99_MS = 50.0
 
 
 def best_order_rate(ramp: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -88,6 +89,21 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"login p99 ≤ {LOGIN_P99_MS:.0f} ms at {login['target_per_s']} logins/s",
             f"p99 {login['p99_ms']:.0f} ms, {login['errors']} errors",
             login["p99_ms"] <= LOGIN_P99_MS and not login["errors"],
+        )
+    if "portal" in platform:
+        portal = platform["portal"]
+        for page in ("catalog", "order"):
+            row = portal[page]
+            add(
+                f"portal {page} page p99 ≤ {PORTAL_PAGE_P99_MS:.0f} ms at {row['target_per_s']} pages/s",
+                f"p99 {row['p99_ms']:.1f} ms, {row['errors']} errors;"
+                f" portal CPU {row['portal_cpu_ms_per_page']:.2f} ms/page",
+                row["p99_ms"] <= PORTAL_PAGE_P99_MS and not row["errors"],
+            )
+        add(
+            f"portal ≤ {RSS_LIMIT_MB:.0f} MB resident after its pages",
+            f"{portal['portal_rss_mb']:.0f} MB",
+            portal["portal_rss_mb"] <= RSS_LIMIT_MB,
         )
     if "memory" in platform:
         peaks = platform["memory"]["peak_under_load_mb"] or platform["memory"]["idle_mb"]
