@@ -526,9 +526,10 @@ async def portal_pages(bench: Bench, rate: int, seconds: float, progress: Progre
             "portal_cpu_ms_per_page": account["platform"].get("portal", 0.0),
             "platform_cpu_ms_per_page": account["platform_ms"],
         }
+        row = out[name]
         progress(
-            f"  → p99 {out[name]['p99_ms']:.1f} ms, portal {out[name]['portal_cpu_ms_per_page']:.2f} ms CPU/page,"
-            f" platform {out[name]['platform_cpu_ms_per_page']:.1f} ms/page, {out[name]['errors']} errors"
+            f"  → p99 {row['p99_ms']:.1f} ms, portal {row['portal_cpu_ms_per_page']:.2f} ms CPU/page,"
+            f" platform {row['platform_cpu_ms_per_page']:.1f} ms/page, {row['errors']} errors"
         )
     out["portal_rss_mb"] = rss_mb(bench.platform.children["portal"].proc.pid)
     return out

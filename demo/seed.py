@@ -137,21 +137,25 @@ class Seeder:
         else:
             raise RuntimeError("the partner account could not be activated")
 
-
     async def catalog_tree(self, admin: dict[str, str]) -> tuple[str | None, dict[str, str]]:
         """The demo brand and categories (made once: a second run finds them)."""
-        _, brands = await self.call("GET", "/api/catalog/brands", (200,), headers=admin)
+        catalog = "/api/catalog"
+        _, brands = await self.call("GET", f"{catalog}/brands", (200,), headers=admin)
         brand = next((b["id"] for b in brands if b["name"] == BRAND), None)
         if brand is None:
-            _, created = await self.call("POST", "/api/catalog/brands", (201,), headers=admin, json={"name": BRAND})
-            brand = created["id"]
-        _, existing = await self.call("GET", "/api/catalog/categories", (200,), headers=admin)
-        ids = {key: c["id"] for key, (names, _) in CATEGORIES.items() for c in existing if c["names"] == names}
+            _, made = await self.call(
+                "POST", f"{catalog}/brands", (201,), headers=admin, json={"name": BRAND}
+            )
+            brand = made["id"]
+        _, existing = await self.call("GET", f"{catalog}/categories", (200,), headers=admin)
+        ids = {
+            key: c["id"] for key, (names, _) in CATEGORIES.items() for c in existing if c["names"] == names
+        }
         for key, (names, parent) in CATEGORIES.items():
             if key not in ids:
                 body = {"names": names, "parent_id": ids.get(parent) if parent else None}
-                _, created = await self.call("POST", "/api/catalog/categories", (201,), headers=admin, json=body)
-                ids[key] = created["id"]
+                _, made = await self.call("POST", f"{catalog}/categories", (201,), headers=admin, json=body)
+                ids[key] = made["id"]
         return brand, ids
 
 

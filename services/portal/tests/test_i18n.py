@@ -52,7 +52,7 @@ def test_times_are_shown_in_the_tenants_time_zone_in_the_readers_language() -> N
     i18n.use("fr", translations)
     assert i18n.moment(moment, "Europe/Paris") == "29 mars 2026, 01:30:00"
     i18n.use("ru", translations)
-    assert i18n.moment(moment.isoformat(), "Europe/Moscow") == "29 мар. 2026\u202fг., 03:30:00"  # noqa: RUF001
+    assert i18n.moment(moment.isoformat(), "Europe/Moscow") == "29 мар. 2026\u202fг., 03:30:00"
     i18n.use("en", translations)
     assert i18n.day(moment, "America/New_York") == "Mar 28, 2026"
 
