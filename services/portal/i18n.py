@@ -207,6 +207,11 @@ _FIELDS = {
     "lines": N_("Lines"),
     "assortment": N_("Assortment"),
     "points_per_unit": N_("Points per currency unit"),
+    "card_number": N_("Card number"),
+    "first_name": N_("First name"),
+    "last_name": N_("Last name"),
+    "birth_date": N_("Birth date"),
+    "address": N_("Address"),
 }
 
 

@@ -66,6 +66,13 @@ FIELD_ERRORS = {
     "currency-mismatch": N_("Priced in another currency than the rest of the order."),
     "quantity-too-large": N_("Quantity too large."),
     "password-policy": N_("This password does not follow the rules."),
+    "password_policy": N_("This password does not follow the rules."),
+    "password_unchanged": N_("Choose a password other than the current one."),
+    "wrong_password": N_("The current password is wrong."),
+    "unknown_organisation": N_("No organisation has this code."),
+    "implausible_birth_date": N_("This birth date is not plausible."),
+    "control_character": N_("Contains characters that cannot be written."),
+    "too_long": N_("Too long."),
 }
 
 

@@ -274,6 +274,9 @@ async def test_after_signing_out_the_back_button_shows_no_private_page(
     await page.get_by_role("button", name="Se déconnecter").click()
     await expect(page.get_by_role("heading", name=re.compile("Connexion"))).to_be_visible()
     await page.go_back()
+    # The profile is asked of the server again, which sends to the sign-in page.
+    await page.wait_for_url(re.compile(r"/sign-in\?next="))
+    await page.wait_for_load_state()
     await expect(page.get_by_role("heading", name=re.compile("Connexion"))).to_be_visible()
     assert "Bérénice" not in await page.content()
     response = await page.goto(f"/{tenant}/profile")
@@ -398,3 +401,138 @@ async def test_a_phone_sized_screen_shows_the_catalog_without_sideways_scrolling
         await page.goto(f"/{tenant}/{screen}")
         overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, (screen, overflow)
+
+
+NEW_PASSWORD = "Fresh-Password-42"
+
+
+async def test_a_password_an_admin_set_is_changed_at_first_sign_in(
+    api: Api, browsing: Browsing, unique: str
+) -> None:
+    tenant = f"fc-{unique}"
+    admin = await api.create_tenant(tenant)
+    _, settings = await api.call("GET", "/api/identity/tenant/settings", token=admin, expect=200)
+    settings["password_change_at_first_login"] = True
+    await api.call("PUT", "/api/identity/tenant/settings", token=admin, expect=200, json=settings)
+    partner = f"p-{unique}@shop.test"
+    await api.invite(admin, partner, "partner")
+    page = await browsing.page()
+    await sign_in(page, tenant, partner)
+    await expect(page.get_by_role("heading", name="Choisissez votre propre mot de passe")).to_be_visible()
+    await page.get_by_label("Nouveau mot de passe").fill("short")
+    await page.get_by_role("button", name="Enregistrer et continuer").click()
+    await expect(page.locator(".problems")).to_contain_text("Ce mot de passe ne respecte pas les règles.")
+    await page.get_by_label("Nouveau mot de passe").fill(NEW_PASSWORD)
+    await page.get_by_role("button", name="Enregistrer et continuer").click()
+    await expect(page.get_by_role("heading", name=re.compile("^Bienvenue"))).to_be_visible()
+
+
+async def test_a_forgotten_password_is_replaced_with_the_code_received(
+    api: Api, browsing: Browsing, unique: str
+) -> None:
+    tenant = f"rc-{unique}"
+    admin = await api.create_tenant(tenant)
+    partner = f"p-{unique}@shop.test"
+    await api.invite(admin, partner, "partner")
+    page = await browsing.page()
+    await page.goto(f"/{tenant}/sign-in")
+    await page.get_by_role("link", name="Mot de passe oublié ?").click()
+    await page.get_by_label("Identifiant").fill(partner)
+    await page.get_by_role("button", name="M'envoyer un code").click()
+    await expect(page.get_by_text("Si un compte correspond, un code est en route.")).to_be_visible()
+
+    async def code() -> str | None:
+        texts = [mail_text(m) for m in api.mails_to(partner)]
+        return next((m.group(1) for text in texts if (m := re.search(r"\b(\d{6})\b", text))), None)
+
+    received = await eventually(code, "the recovery code by email")
+    await page.get_by_label("Code reçu").fill(received)
+    await page.get_by_label("Nouveau mot de passe").fill(NEW_PASSWORD)
+    await page.get_by_role("button", name="Changer mon mot de passe").click()
+    await expect(page.get_by_text("Votre mot de passe a été changé : connectez-vous avec.")).to_be_visible()
+    await sign_in(page, tenant, partner, NEW_PASSWORD)
+    await expect(page.get_by_role("heading", name=re.compile("^Bienvenue"))).to_be_visible()
+
+
+async def test_a_shop_registers_customers_at_the_counter_with_or_without_a_card(
+    api: Api, browsing: Browsing, unique: str
+) -> None:
+    tenant = f"sh-{unique}"
+    admin = await api.create_tenant(tenant)
+    shop = f"shop-{unique}@shop.test"
+    await api.invite(admin, shop, "shop")
+    page = await browsing.page()
+    await sign_in(page, tenant, shop)
+    await page.get_by_role("link", name="Inscrire un client").first.click()
+    await page.get_by_label("E-mail").fill(f"anna-{unique}@client.test")
+    await page.get_by_role("button", name="Inscrire").click()
+    await expect(page.locator(".problems")).to_contain_text("Nom: Obligatoire.")  # a name is needed
+    await page.get_by_label("Prénom").fill("Anna")
+    await page.get_by_label("Nom de famille").fill("Durand")
+    await page.get_by_role("button", name="Inscrire").click()
+    await expect(page.locator(".notice")).to_contain_text(re.compile(r"Numéro de carte : \S+\."))
+    await page.get_by_label("Numéro de la carte remise (vide : un numéro est attribué)").fill(
+        "CARD" + unique.upper()
+    )
+    await page.get_by_label("E-mail").fill(f"boris-{unique}@client.test")
+    await page.get_by_label("Prénom").fill("Boris")
+    await page.get_by_label("Nom de famille").fill("Ivanov")
+    await page.get_by_role("button", name="Inscrire").click()
+    await expect(page.locator(".notice")).to_contain_text(f"Numéro de carte : CARD{unique.upper()}.")
+    await page.get_by_label("E-mail").fill(f"boris-{unique}@client.test")
+    await page.get_by_label("Prénom").fill("Boris")
+    await page.get_by_label("Nom de famille").fill("Ivanov")
+    await page.get_by_role("button", name="Inscrire").click()
+    await expect(page.locator(".problems")).to_contain_text("Un compte utilise déjà cet e-mail.")
+
+
+async def test_a_seller_registers_a_recruit_who_joins_her_team(
+    api: Api, browsing: Browsing, unique: str
+) -> None:
+    tenant = f"sl-{unique}"
+    admin = await api.create_tenant(tenant)
+    seller = f"seller-{unique}@vdi.test"
+    await api.invite(admin, seller, "seller")
+    page = await browsing.page()
+    await sign_in(page, tenant, seller)
+    await page.get_by_role("link", name="Mon équipe").first.click()
+    await page.get_by_role("button", name="Inscrire").click()  # the browser checks the required fields
+    await expect(page.locator("tbody")).to_contain_text("Aucun pour l'instant.")
+    fields = {
+        "E-mail": f"nina-{unique}@vdi.test",
+        "Prénom": "Nina",
+        "Nom de famille": "Petrova",
+        "Date de naissance": "1990-05-17",
+        "Téléphone mobile (+33…)": "+33612345678",
+        "Numéro et rue": "3 rue des Lilas",
+        "Code postal": "69003",
+        "Ville": "Lyon",
+    }
+    for label, value in fields.items():
+        await page.get_by_label(label, exact=True).fill(value)
+    await page.get_by_role("button", name="Inscrire").click()
+    await expect(page.locator(".notice")).to_contain_text("Inscrite :")
+    await expect(page.locator("tbody")).to_contain_text("Nina Petrova")
+
+
+async def test_closing_an_account_asks_for_confirmation_and_ends_it(
+    api: Api, browsing: Browsing, unique: str
+) -> None:
+    tenant = f"cl-{unique}"
+    admin = await api.create_tenant(tenant)
+    partner = f"p-{unique}@shop.test"
+    await api.invite(admin, partner, "partner")
+    page = await browsing.page()
+    await sign_in(page, tenant, partner)
+    await page.goto(f"/{tenant}/profile")
+    await page.get_by_role("link", name="Fermer mon compte").click()
+    await expect(page.get_by_text("Vos points sont perdus.", exact=False)).to_be_visible()
+    await page.get_by_label("Votre mot de passe, pour confirmer").fill(PASSWORD)
+    await page.get_by_role("button", name="Fermer mon compte").click()
+    await expect(page.locator(".problems")).to_contain_text("Cochez la case pour confirmer.")
+    await page.get_by_label("Votre mot de passe, pour confirmer").fill(PASSWORD)
+    await page.get_by_label("J'ai compris : fermer mon compte définitivement").check()
+    await page.get_by_role("button", name="Fermer mon compte").click()
+    await expect(page.get_by_text("Votre compte est fermé.")).to_be_visible()
+    await sign_in(page, tenant, partner)
+    await expect(page.locator(".problems")).to_contain_text("L'identifiant ou le mot de passe est incorrect.")
