@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiohttp import web
@@ -28,12 +29,13 @@ from services.portal.web import (
 )
 
 ROUTES = web.RouteTableDef()
+TENANT_ID = re.compile(r"[a-z0-9-]{2,40}")
 
 
 @ROUTES.get("/")
 async def landing(request: web.Request) -> web.Response:
     tenant_id = request.query.get("tenant", "").strip().lower()
-    if tenant_id:
+    if TENANT_ID.fullmatch(tenant_id):  # never a redirect elsewhere ("//another.site")
         return redirect(f"/{tenant_id}/sign-in")
     return render(request, "landing.html")
 

@@ -46,9 +46,11 @@ def raised_limits(who: str) -> dict[str, str]:
     return RAISED_GATEWAY_LIMIT | identity
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
+@pytest_asyncio.fixture(loop_scope="package", scope="package")
 async def platform(stack: LocalStack) -> AsyncIterator[Platform]:
-    """Identity, catalog, ordering, loyalty, notify and the gateway, each its own OS process."""
+    """Identity, catalog, ordering, loyalty, notify, the portal and the gateway, each its own OS
+    process, shared by every end-to-end test (each works in tenants of its own): starting them
+    costs about 10 s."""
     namespace = f"e2e_{uuid.uuid4().hex[:8]}"
     services = runnable_services()
     log = io.StringIO()
@@ -244,7 +246,7 @@ def _text(mail: email.message.Message) -> str:
     return payload.decode(errors="replace") if isinstance(payload, bytes) else str(payload)
 
 
-@pytest_asyncio.fixture(loop_scope="module")
+@pytest_asyncio.fixture(loop_scope="package")
 async def api(platform: Platform) -> AsyncIterator[Api]:
     async with aiohttp.ClientSession() as http:
         yield Api(http, platform.gateway_url, platform.stack, platform.platform_key)

@@ -20,7 +20,7 @@ from libs.devstack.devrun import Platform
 from tests.contracts.export import SPECS
 from tests.e2e.conftest import Api, eventually
 
-pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
+pytestmark = [pytest.mark.asyncio(loop_scope="package"), pytest.mark.slow]
 
 ROLES = ("admin", "shop", "partner", "validator", "seller", "customer")
 TABLES = {name: spec.endpoints for name, spec in SPECS.items()}
@@ -56,7 +56,7 @@ async def _invite(
     return await api.login(tenant, address)
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
+@pytest_asyncio.fixture(loop_scope="package", scope="module")
 async def world(platform: Platform) -> AsyncIterator[World]:
     async with aiohttp.ClientSession() as http:
         yield await _populate(Api(http, platform.gateway_url, platform.stack, platform.platform_key))

@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.conftest import Api, eventually
 
-pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
+pytestmark = [pytest.mark.asyncio(loop_scope="package"), pytest.mark.slow]
 
 
 async def _post(api: Api, token: str, path: str, body: Any, expect: int = 201) -> Any:

@@ -22,7 +22,7 @@ from tests.e2e.conftest import (
     rows_holding,
 )
 
-pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
+pytestmark = [pytest.mark.asyncio(loop_scope="package"), pytest.mark.slow]
 
 NEW_PASSWORD = "Brand-New-Pass-7"
 LINK = re.compile(r"https?://\S+/activations/([\w-]+)")

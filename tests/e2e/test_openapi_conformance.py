@@ -29,7 +29,7 @@ from schemathesis.core.failures import Failure, FailureGroup
 from libs.devstack.devrun import Platform
 from tests.e2e.conftest import PASSWORD, Api
 
-pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
+pytestmark = [pytest.mark.asyncio(loop_scope="package"), pytest.mark.slow]
 
 SERVICES = ("identity", "catalog", "ordering", "loyalty", "notify")
 EXAMPLES = 25

@@ -17,10 +17,10 @@ from libs.devstack.devrun import Platform
 from tests.e2e.browser import keep_evidence, launch
 from tests.e2e.conftest import PASSWORD, Api, eventually, mail_text
 
-pytestmark = [pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.asyncio(loop_scope="package")]
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
+@pytest_asyncio.fixture(loop_scope="package", scope="module")
 async def browser() -> AsyncIterator[Browser]:
     """One Chromium for all the browser tests; each test has its own context (cookies, storage)."""
     async with async_playwright() as playwright:
@@ -44,7 +44,7 @@ class Browsing:
         return page
 
 
-@pytest_asyncio.fixture(loop_scope="module")
+@pytest_asyncio.fixture(loop_scope="package")
 async def browsing(
     browser: Browser, platform: Platform, request: pytest.FixtureRequest
 ) -> AsyncIterator[Browsing]:

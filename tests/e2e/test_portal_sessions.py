@@ -19,7 +19,7 @@ from libs.devstack.devrun import Platform
 from services.portal import account, admin, partner, people
 from tests.e2e.conftest import PASSWORD, Api, eventually, rows_holding
 
-pytestmark = [pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.asyncio(loop_scope="package")]
 CSRF_FIELD = re.compile(r'name="_csrf" value="([^"]+)"')
 
 
@@ -55,7 +55,7 @@ class Visitor:
         assert (status, location) == (303, f"/{tenant}/"), (status, location)
 
 
-@pytest_asyncio.fixture(loop_scope="module")
+@pytest_asyncio.fixture(loop_scope="package")
 async def visitors(platform: Platform) -> AsyncIterator[list[Visitor]]:
     sessions = [aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) for _ in range(3)]
     yield [Visitor(http, platform.gateway_url) for http in sessions]
@@ -241,3 +241,13 @@ async def test_every_page_answers_each_kind_of_visitor_as_it_should(
     for path in _pages("POST"):
         status, _, _ = await partner_of_a.post(_filled(path, tenant_a), {})
         assert status == 403, (path, status)
+
+
+async def test_the_landing_page_sends_only_to_a_tenant_of_this_site(visitors: list[Visitor]) -> None:
+    anonymous = visitors[0]
+    assert (await anonymous.get("/?tenant=Brand-A"))[:2] == (303, "/brand-a/sign-in")
+    for elsewhere in ("//evil.example", "/evil.example", "https://evil.example", "a"):
+        status, location, _ = await anonymous.get(f"/?tenant={elsewhere}")
+        assert (status, location) == (200, ""), elsewhere
+    status, _, page = await anonymous.get("/no-such-brand/sign-in")
+    assert status == 404 and "Page introuvable" in page

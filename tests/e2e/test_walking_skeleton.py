@@ -18,7 +18,7 @@ from libs.devstack.devrun import ROOT, Platform
 from libs.devstack.processes import free_port
 from tests.e2e.conftest import Api, eventually, mail_text
 
-pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
+pytestmark = [pytest.mark.asyncio(loop_scope="package"), pytest.mark.slow]
 
 
 async def balance(api: Api, token: str) -> int:
