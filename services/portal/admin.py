@@ -6,11 +6,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from services.portal import i18n
 from services.portal.i18n import N_, gettext
 from services.portal.problems import Problems, explain
 from services.portal.web import api, form_of, link, redirect, render, signed_in, tenant_of
@@ -501,3 +503,130 @@ async def messages(request: web.Request) -> web.Response:
     return render(
         request, "admin/messages.html", {"messages": await _listing(request, "/notify/messages", limit="200")}
     )
+
+
+# --- products ---
+
+LOCALES = ("fr", "en", "ru")
+
+
+@ROUTES.get("/{tenant}/admin/products")
+async def products(request: web.Request) -> web.Response:
+    return await _products_page(request)
+
+
+async def _products_page(
+    request: web.Request, problems: Problems | None = None, form: Any = None
+) -> web.Response:
+    signed_in(request, ADMIN)
+    params = {"status": "all", "limit": "200"} | ({"q": request.query["q"]} if request.query.get("q") else {})
+    listed = await api(request, "GET", "/catalog/products", params=params)
+    context = {
+        "products": listed.body["items"] if listed.ok else [],
+        "q": request.query.get("q", ""),
+        "problems": problems or Problems(),
+        "form": form or {"currency": "EUR", "vat_rate": "20", "active": "yes"},
+        **await _product_choices(request),
+    }
+    return render(request, "admin/products.html", context, status=422 if problems else 200)
+
+
+async def _product_choices(request: web.Request) -> dict[str, Any]:
+    return {
+        "brands": await _listing(request, "/catalog/brands"),
+        "categories": await _listing(request, "/catalog/categories"),
+    }
+
+
+def _product_body(
+    form: Mapping[str, Any], current: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], Problems]:
+    """A product as the API takes it from the form (what the form lacks kept from `current`), or the
+    problems of the amounts typed."""
+    problems = Problems()
+    currency = _text(form, "currency").upper()
+    price = i18n.parse_money(_text(form, "price"), currency) if len(currency) == 3 else None
+    if price is None:
+        problems.add(gettext(N_("An amount, such as 12.90.")), "price_minor")
+    vat = i18n.parse_percent(_text(form, "vat_rate") or "0")
+    if vat is None:
+        problems.add(gettext(N_("A rate in percent, such as 5.5.")), "vat_rate_bp")
+    names = {code: _text(form, f"name_{code}") for code in LOCALES if _text(form, f"name_{code}")}
+    body = {
+        "name": _text(form, "name"),
+        "price_minor": price,
+        "currency": currency,
+        "active": form.get("active") == "yes",
+        "brand_id": _optional(form, "brand_id"),
+        "category_id": _optional(form, "category_id"),
+        "ean": _optional(form, "ean"),
+        "names": names,
+        "descriptions": dict((current or {}).get("descriptions") or {}),
+        "images": list((current or {}).get("images") or []),
+        "vat_rate_bp": vat,
+    }
+    return body, problems
+
+
+@ROUTES.post("/{tenant}/admin/products")
+async def create_product(request: web.Request) -> web.Response:
+    signed_in(request, ADMIN)
+    form = await form_of(request)
+    body, problems = _product_body(form)
+    if not problems:
+        answer = await api(request, "POST", "/catalog/products", json=body | {"code": _text(form, "code")})
+        if answer.ok:
+            return redirect(link(request, f"admin/products/{answer.body['id']}") + "?notice=saved")
+        problems = explain(answer)
+    return await _products_page(request, problems, form)
+
+
+@ROUTES.get("/{tenant}/admin/products/{product_id}")
+async def product(request: web.Request) -> web.Response:
+    return await _product_page(request)
+
+
+async def _product_page(
+    request: web.Request, problems: Problems | None = None, form: Any = None
+) -> web.Response:
+    signed_in(request, ADMIN)
+    product_id = _uuid(request.match_info["product_id"])
+    found = await api(request, "GET", f"/catalog/products/{product_id}")
+    if not found.ok:
+        raise web.HTTPNotFound
+    current = found.body
+    shown = form or {
+        "name": current["name"],
+        "price": i18n.amount(current["price_minor"], current["currency"]),
+        "currency": current["currency"],
+        "vat_rate": i18n.number(Decimal(current["vat_rate_bp"]).scaleb(-2)),
+        "brand_id": current["brand_id"] or "",
+        "category_id": current["category_id"] or "",
+        "ean": current["ean"] or "",
+        "active": "yes" if current["active"] else "",
+        **{f"name_{code}": current["names"].get(code, "") for code in LOCALES},
+    }
+    context = {
+        "product": current,
+        "form": shown,
+        "problems": problems or Problems(),
+        **await _product_choices(request),
+    }
+    return render(request, "admin/product.html", context, status=422 if problems else 200)
+
+
+@ROUTES.post("/{tenant}/admin/products/{product_id}")
+async def edit_product(request: web.Request) -> web.Response:
+    signed_in(request, ADMIN)
+    product_id = _uuid(request.match_info["product_id"])
+    form = await form_of(request)
+    found = await api(request, "GET", f"/catalog/products/{product_id}")
+    if not found.ok:
+        raise web.HTTPNotFound
+    body, problems = _product_body(form, found.body)
+    if not problems:
+        answer = await api(request, "PUT", f"/catalog/products/{product_id}", json=body)
+        if answer.ok:
+            return redirect(link(request, f"admin/products/{product_id}") + "?notice=saved")
+        problems = explain(answer)
+    return await _product_page(request, problems, form)

@@ -16,7 +16,13 @@ from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency, format_decimal, get_currency_precision
+from babel.numbers import (
+    NumberFormatError,
+    format_currency,
+    format_decimal,
+    get_currency_precision,
+    parse_decimal,
+)
 from babel.support import NullTranslations, Translations
 
 LOCALES = ("fr", "en", "ru")
@@ -222,3 +228,30 @@ def field_name(name: str) -> str:
 
 
 TEMPLATE_GLOBALS["field_name"] = field_name
+
+
+def amount(amount_minor: int, currency: str) -> str:
+    """An amount as the reader types it, without the currency: `1290, "EUR"` → "12,90" in French."""
+    precision = get_currency_precision(currency)
+    pattern = "0." + "0" * precision if precision else "0"
+    return format_decimal(Decimal(amount_minor).scaleb(-precision), format=pattern, locale=current_locale())
+
+
+def parse_money(text: str, currency: str) -> int | None:
+    """An amount typed the reader's way ("12,90" in French, "12.90" in English) in minor units of
+    `currency`; None when it is not an amount or has more decimals than the currency."""
+    try:
+        typed = parse_decimal(text.strip().replace("\u00a0", "").replace(" ", ""), locale=current_locale())
+    except NumberFormatError:
+        return None
+    minor = typed.scaleb(get_currency_precision(currency))
+    return int(minor) if minor == minor.to_integral_value() and minor >= 0 else None
+
+
+def parse_percent(text: str) -> int | None:
+    """A rate typed in percent ("5,5" or "5.5") in basis points (550); None when it is not one."""
+    try:
+        rate = parse_decimal(text.strip().replace(" ", "").rstrip("%"), locale=current_locale()).scaleb(2)
+    except NumberFormatError:
+        return None
+    return int(rate) if rate == rate.to_integral_value() and rate >= 0 else None

@@ -336,13 +336,16 @@ async def test_the_main_screens_have_no_serious_accessibility_violation(
         "admin/accounts",
         "admin/settings",
         "admin/catalog",
+        "admin/products",
+        f"admin/products/{product['id']}",
         "admin/price-lists",
         "admin/documents",
         "admin/earning-rule",
         "admin/messages",
     ]
     for screen in screens:
-        await page.goto(f"/{tenant}/{screen}")
+        response = await page.goto(f"/{tenant}/{screen}")
+        assert response is not None and response.status == 200, screen
         found[screen or "home"] = await _serious_violations(page)
     await page.goto(f"/{tenant}/quick-order")
     await page.get_by_label("Lignes").fill("NOPE 1")
@@ -536,3 +539,43 @@ async def test_closing_an_account_asks_for_confirmation_and_ends_it(
     await expect(page.get_by_text("Votre compte est fermé.")).to_be_visible()
     await sign_in(page, tenant, partner)
     await expect(page.locator(".problems")).to_contain_text("L'identifiant ou le mot de passe est incorrect.")
+
+
+async def test_an_admin_creates_a_product_edits_its_price_then_retires_it(
+    api: Api, browsing: Browsing, unique: str
+) -> None:
+    tenant = f"pr-{unique}"
+    await api.create_tenant(tenant)
+    partner = f"p-{unique}@shop.test"
+    admin_token = await api.login(tenant, f"admin@{tenant}.test")
+    await api.invite(admin_token, partner, "partner")
+    page = await browsing.page()
+    await sign_in(page, tenant, f"admin@{tenant}.test")
+    await page.goto(f"/{tenant}/admin/products")
+    await page.get_by_label("Code (ne change jamais)").fill("HUILE-07")
+    await page.get_by_label("Nom", exact=True).fill("Huile sèche")
+    await page.get_by_label("Prix de base HT (là où aucun tarif ne s'applique)").fill("douze")
+    await page.get_by_role("button", name="Créer").click()
+    await expect(page.locator(".problems")).to_contain_text("Un montant, par exemple 12,90.")
+    await page.get_by_label("Prix de base HT (là où aucun tarif ne s'applique)").fill("18,50")
+    await page.get_by_label("Taux de TVA, en pourcentage").fill("5,5")
+    await page.get_by_role("button", name="Créer").click()
+    await expect(page.get_by_role("heading", name="HUILE-07 — Huile sèche")).to_be_visible()
+    await expect(page.get_by_label("Taux de TVA, en pourcentage")).to_have_value("5,5")
+    await page.get_by_label("Prix de base HT (là où aucun tarif ne s'applique)").fill("19,90")
+    await page.get_by_role("button", name="Enregistrer").click()
+    await expect(page.get_by_text("Enregistré.")).to_be_visible()
+    await expect(page.get_by_label("Prix de base HT (là où aucun tarif ne s'applique)")).to_have_value(
+        "19,90"
+    )
+
+    buyer = await browsing.page()
+    await sign_in(buyer, tenant, partner)
+    await buyer.goto(f"/{tenant}/catalog")
+    await expect(buyer.locator("table.products")).to_contain_text("19,90\u00a0€")
+
+    await page.get_by_label("En vente (décoché : retiré, les partenaires ne le voient plus)").uncheck()
+    await page.get_by_role("button", name="Enregistrer").click()
+    await expect(page.get_by_text("Enregistré.")).to_be_visible()
+    await buyer.goto(f"/{tenant}/catalog")
+    await expect(buyer.get_by_text("Aucun produit ne correspond.")).to_be_visible()
