@@ -251,3 +251,21 @@ async def test_the_landing_page_sends_only_to_a_tenant_of_this_site(visitors: li
         assert (status, location) == (200, ""), elsewhere
     status, _, page = await anonymous.get("/no-such-brand/sign-in")
     assert status == 404 and "Page introuvable" in page
+
+
+async def test_a_service_that_does_not_answer_gives_a_page_saying_to_try_again(
+    api: Api, platform: Platform, visitors: list[Visitor], unique: str
+) -> None:
+    tenant = f"dn-{unique}"
+    await api.create_tenant(tenant)
+    claire = visitors[0]
+    await claire.sign_in(tenant, f"admin@{tenant}.test")
+    await platform.stop_service("catalog")
+    try:
+        status, _, page = await claire.get(f"/{tenant}/catalog")
+        assert status == 503 and "Réessayez dans un instant" in page and "Traceback" not in page
+        assert (await claire.get(f"/{tenant}/orders"))[0] == 200  # the rest of the portal works on
+    finally:
+        await platform.start_service("catalog")
+        await platform.wait_ready()
+    assert (await claire.get(f"/{tenant}/catalog"))[0] == 200
