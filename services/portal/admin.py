@@ -433,8 +433,14 @@ async def documents(request: web.Request) -> web.Response:
 
 async def _documents_page(request: web.Request, problems: Problems | None = None) -> web.Response:
     signed_in(request, ADMIN)
+    brands = await _listing(request, "/catalog/brands")
+    shelves = []
+    for brand in brands:
+        listed = await api(request, "GET", f"/catalog/brands/{brand['id']}/documents")
+        shelves.append({"brand": brand, "documents": listed.body["documents"] if listed.ok else []})
     context = {
-        "brands": await _listing(request, "/catalog/brands"),
+        "brands": brands,
+        "shelves": shelves,
         "assets": await _listing(request, "/catalog/assets"),
         "problems": problems or Problems(),
     }
@@ -630,3 +636,115 @@ async def edit_product(request: web.Request) -> web.Response:
             return redirect(link(request, f"admin/products/{product_id}") + "?notice=saved")
         problems = explain(answer)
     return await _product_page(request, problems, form)
+
+
+# --- editing what exists ---
+
+ROLES = ("admin", "shop", "partner", "validator", "seller", "customer")
+
+
+@ROUTES.post("/{tenant}/admin/organisations/{organisation_id}")
+async def edit_organisation(request: web.Request) -> web.Response:
+    signed_in(request, ADMIN)
+    organisation_id = _uuid(request.match_info["organisation_id"])
+    form = await form_of(request)
+    body = {"name": _text(form, "name"), "customer_code": _text(form, "customer_code")}
+    answer = await api(request, "PATCH", f"/identity/organisations/{organisation_id}", json=body)
+    if not answer.ok:
+        return await _organisation_page(request, explain(answer))
+    return redirect(link(request, f"admin/organisations/{organisation_id}") + "?notice=saved")
+
+
+@ROUTES.get("/{tenant}/admin/accounts/{account_id}")
+async def account(request: web.Request) -> web.Response:
+    return await _account_page(request)
+
+
+async def _account_page(request: web.Request, problems: Problems | None = None) -> web.Response:
+    signed_in(request, ADMIN)
+    account_id = _uuid(request.match_info["account_id"])
+    found = await api(request, "GET", f"/identity/accounts/{account_id}")
+    if not found.ok:
+        raise web.HTTPNotFound
+    context = {
+        "account": found.body,
+        "roles": ROLES,
+        "organisations": await _listing(request, "/identity/organisations"),
+        "problems": problems or Problems(),
+    }
+    return render(request, "admin/account.html", context, status=422 if problems else 200)
+
+
+@ROUTES.post("/{tenant}/admin/accounts/{account_id}")
+async def change_membership(request: web.Request) -> web.Response:
+    signed_in(request, ADMIN)
+    account_id = _uuid(request.match_info["account_id"])
+    form = await form_of(request)
+    body = {"roles": form.getall("roles", []), "organisation_id": _optional(form, "organisation_id")}  # type: ignore[attr-defined]
+    answer = await api(request, "PATCH", f"/identity/accounts/{account_id}", json=body)
+    if not answer.ok:
+        return await _account_page(request, explain(answer))
+    return redirect(link(request, f"admin/accounts/{account_id}") + "?notice=saved")
+
+
+@ROUTES.post("/{tenant}/admin/catalog/{what}/{item_id}")
+async def change_in_catalog(request: web.Request) -> web.Response:
+    """Rename a brand or a customer group; rename or move a category; delete a group or a category."""
+    signed_in(request, ADMIN)
+    form = await form_of(request)
+    what, item_id = request.match_info["what"], _uuid(request.match_info["item_id"])
+    paths = {
+        "brands": "/catalog/brands",
+        "customer-groups": "/catalog/customer-groups",
+        "categories": "/catalog/categories",
+    }
+    if what not in paths:
+        raise web.HTTPNotFound
+    path = f"{paths[what]}/{item_id}"
+    if form.get("action") == "delete" and what != "brands":
+        answer = await api(request, "DELETE", path)
+    elif what == "categories":
+        names = {code: _text(form, f"name_{code}") for code in LOCALES if _text(form, f"name_{code}")}
+        answer = await api(
+            request, "PUT", path, json={"names": names, "parent_id": _optional(form, "parent_id")}
+        )
+    else:
+        answer = await api(request, "PUT", path, json={"name": _text(form, "name")})
+    if not answer.ok:
+        return await _catalog_setup_page(request, explain(answer))
+    return redirect(link(request, "admin/catalog") + "?notice=saved")
+
+
+@ROUTES.post("/{tenant}/admin/price-lists/{price_list_id}/edit")
+async def edit_price_list(request: web.Request) -> web.Response:
+    """The list's name and validity; its prices and whom it is for stay as they are."""
+    signed_in(request, ADMIN)
+    price_list_id = _uuid(request.match_info["price_list_id"])
+    found = await api(request, "GET", f"/catalog/price-lists/{price_list_id}")
+    if not found.ok:
+        raise web.HTTPNotFound
+    form = await form_of(request)
+    zone = tenant_of(request).time_zone
+    kept = ("scope", "brand_id", "group_id", "organisation_id", "currency", "prices")
+    body = {key: found.body[key] for key in kept} | {
+        "name": _text(form, "name"),
+        "valid_from": _moment(form, "valid_from", zone),
+        "valid_until": _moment(form, "valid_until", zone),
+    }
+    answer = await api(request, "PUT", f"/catalog/price-lists/{price_list_id}", json=body)
+    if not answer.ok:
+        return await _price_list_page(request, explain(answer))
+    return redirect(link(request, f"admin/price-lists/{price_list_id}") + "?notice=saved")
+
+
+@ROUTES.post("/{tenant}/admin/documents/{what}/{file_id}/delete")
+async def delete_file(request: web.Request) -> web.Response:
+    signed_in(request, ADMIN)
+    what, file_id = request.match_info["what"], _uuid(request.match_info["file_id"])
+    paths = {"brand": "/catalog/documents", "asset": "/catalog/assets"}
+    if what not in paths:
+        raise web.HTTPNotFound
+    answer = await api(request, "DELETE", f"{paths[what]}/{file_id}")
+    if not answer.ok:
+        return await _documents_page(request, explain(answer))
+    return redirect(link(request, "admin/documents") + "?notice=deleted-file")

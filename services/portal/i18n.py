@@ -255,3 +255,13 @@ def parse_percent(text: str) -> int | None:
     except NumberFormatError:
         return None
     return int(rate) if rate == rate.to_integral_value() and rate >= 0 else None
+
+
+def local_input(value: str | None, time_zone: str) -> str:
+    """A moment as a `datetime-local` field shows it, in the tenant's time zone ('' when none)."""
+    if not value:
+        return ""
+    return datetime.fromisoformat(value).astimezone(ZoneInfo(time_zone)).strftime("%Y-%m-%dT%H:%M")
+
+
+TEMPLATE_GLOBALS["local_input"] = local_input

@@ -338,6 +338,7 @@ async def test_the_main_screens_have_no_serious_accessibility_violation(
         "admin/catalog",
         "admin/products",
         f"admin/products/{product['id']}",
+        f"admin/accounts/{(await api.call('GET', '/api/identity/me', token=admin))[1]['account_id']}",
         "admin/price-lists",
         "admin/documents",
         "admin/earning-rule",
@@ -579,3 +580,53 @@ async def test_an_admin_creates_a_product_edits_its_price_then_retires_it(
     await expect(page.get_by_text("Enregistré.")).to_be_visible()
     await buyer.goto(f"/{tenant}/catalog")
     await expect(buyer.get_by_text("Aucun produit ne correspond.")).to_be_visible()
+
+
+async def test_an_admin_changes_an_organisation_an_account_the_catalogs_names_and_a_price_lists_validity(
+    api: Api, browsing: Browsing, unique: str
+) -> None:
+    tenant = f"ed-{unique}"
+    admin = await api.create_tenant(tenant)
+    organisation = await api.organisation(admin, f"C-{unique}")
+    partner = await api.invite(admin, f"p-{unique}@shop.test", "partner")
+    _, brand = await api.call(
+        "POST", "/api/catalog/brands", token=admin, expect=201, json={"name": "Lumiere"}
+    )
+    _, price_list = await api.call(
+        "POST",
+        "/api/catalog/price-lists",
+        token=admin,
+        expect=201,
+        json={"name": "2026", "scope": "brand", "brand_id": brand["id"], "currency": "EUR", "prices": []},
+    )
+    page = await browsing.page()
+    await sign_in(page, tenant, f"admin@{tenant}.test")
+
+    await page.goto(f"/{tenant}/admin/organisations/{organisation}")
+    await page.get_by_label("Nom", exact=True).fill("Pharmacie de la Gare")
+    await page.get_by_role("button", name="Enregistrer").first.click()
+    await expect(page.get_by_role("heading", name="Pharmacie de la Gare")).to_be_visible()
+
+    await page.goto(f"/{tenant}/admin/accounts/{partner['account_id']}")
+    await page.get_by_label("valideur").check()
+    await page.get_by_label("Organisation").select_option(label="Pharmacie de la Gare")
+    await page.get_by_role("button", name="Enregistrer").click()
+    await expect(page.get_by_text("Enregistré.")).to_be_visible()
+    await expect(page.get_by_label("valideur")).to_be_checked()
+    _, changed = await api.call(
+        "GET", f"/api/identity/accounts/{partner['account_id']}", token=admin, expect=200
+    )
+    assert sorted(changed["roles"]) == ["partner", "validator"] and changed["organisation_id"] == organisation
+
+    await page.goto(f"/{tenant}/admin/catalog")
+    await page.locator(f"#b-{brand['id']}").fill("Lumière")
+    await page.get_by_role("button", name="Renommer").first.click()
+    await expect(page.locator(f"#b-{brand['id']}")).to_have_value("Lumière")
+
+    await page.goto(f"/{tenant}/admin/price-lists/{price_list['id']}")
+    await page.get_by_label("Valable jusqu'au (vide : sans fin)").fill("2026-12-31T23:59")
+    await page.get_by_role("button", name="Enregistrer").click()
+    await expect(page.get_by_text("Enregistré.")).to_be_visible()
+    await expect(page.get_by_label("Valable jusqu'au (vide : sans fin)")).to_have_value("2026-12-31T23:59")
+    _, stored = await api.call("GET", f"/api/catalog/price-lists/{price_list['id']}", token=admin, expect=200)
+    assert stored["valid_until"].startswith("2026-12-31T23:59")  # the tenant's zone is UTC here
