@@ -191,7 +191,7 @@ async def activate(request: web.Request) -> web.Response:
 @ROUTES.get("/{tenant}/activate-by-code")
 async def activation_code_page(request: web.Request) -> web.Response:
     tenant_of(request)
-    return render(request, "activate_code.html", {"problems": Problems(), "login": ""})
+    return render(request, "activate_code.html", {"problems": Problems(), "login": "", "resent": False})
 
 
 @ROUTES.post("/{tenant}/activate-by-code")
@@ -207,10 +207,24 @@ async def activate_by_code(request: web.Request) -> web.Response:
     }
     answer = await request.app[GATEWAY].call(request, "POST", "/identity/activations/code", json=body)
     if not answer.ok:
-        return render(
-            request, "activate_code.html", {"problems": explain(answer), "login": login}, status=answer.status
-        )
+        context = {"problems": explain(answer), "login": login, "resent": False}
+        return render(request, "activate_code.html", context, status=answer.status)
     return redirect(link(request, "sign-in") + "?notice=activated")
+
+
+@ROUTES.post("/{tenant}/activate-by-code/resend")
+async def resend_activation(request: web.Request) -> web.Response:
+    """A new activation code or link, by SMS or email (earlier ones stop working)."""
+    tenant = tenant_of(request)
+    form = await form_of(request)
+    login = str(form.get("login", "")).strip()
+    channel = "sms" if form.get("channel") == "sms" else "email"
+    method = "link" if form.get("method") == "link" else "code"
+    body = {"tenant_id": tenant.tenant_id, "login": login, "channel": channel, "method": method}
+    answer = await request.app[GATEWAY].call(request, "POST", "/identity/activations/resend", json=body)
+    problems = Problems() if answer.ok else explain(answer, tenant.time_zone)
+    context = {"problems": problems, "login": login, "resent": answer.ok}
+    return render(request, "activate_code.html", context, status=200 if answer.ok else answer.status)
 
 
 @ROUTES.get("/{tenant}/recovery")

@@ -33,6 +33,15 @@ def _person(form: Mapping[str, Any], locale: str) -> dict[str, Any]:
     return person
 
 
+def _activation(form: Mapping[str, Any], default_channel: str) -> dict[str, str]:
+    """How the new account's owner gets her activation: by SMS or email, a link or a code to type."""
+    channel = _text(form, "activation_channel")
+    return {
+        "activation_channel": channel if channel in ("sms", "email") else default_channel,
+        "activation_method": "code" if _text(form, "activation_method") == "code" else "link",
+    }
+
+
 @ROUTES.get("/{tenant}/team")
 async def team(request: web.Request) -> web.Response:
     return await _team_page(request)
@@ -56,7 +65,7 @@ async def _team_page(
 async def register_recruit(request: web.Request) -> web.Response:
     signed_in(request, SELLER)
     form = await form_of(request)
-    body = _person(form, request[LOCALE]) | {"activation_channel": _text(form, "activation_channel") or "sms"}
+    body = _person(form, request[LOCALE]) | _activation(form, default_channel="sms")
     answer = await api(request, "POST", "/identity/accounts/me/team", json=body)
     if not answer.ok:
         return await _team_page(request, explain(answer), form)
@@ -83,8 +92,7 @@ async def register_customer(request: web.Request) -> web.Response:
     body = _person(form, request[LOCALE])
     if _text(form, "card_number"):
         body["card_number"] = _text(form, "card_number")
-    if _text(form, "activation_channel") == "sms":
-        body["activation_channel"] = "sms"
+    body |= _activation(form, default_channel="email")
     answer = await api(request, "POST", "/identity/accounts/customers", json=body)
     if not answer.ok:
         return await _counter_page(request, explain(answer), form)

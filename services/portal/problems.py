@@ -68,6 +68,7 @@ FIELD_ERRORS = {
     "password-policy": N_("This password does not follow the rules."),
     "password_policy": N_("This password does not follow the rules."),
     "password_unchanged": N_("Choose a password other than the current one."),
+    "invalid_code": N_("This code is wrong."),
     "wrong_password": N_("The current password is wrong."),
     "unknown_organisation": N_("No organisation has this code."),
     "implausible_birth_date": N_("This birth date is not plausible."),

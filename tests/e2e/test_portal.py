@@ -514,9 +514,29 @@ async def test_a_seller_registers_a_recruit_who_joins_her_team(
     }
     for label, value in fields.items():
         await page.get_by_label(label, exact=True).fill(value)
+    await page.get_by_label("Sous forme de").select_option("code")
     await page.get_by_role("button", name="Inscrire").click()
     await expect(page.locator(".notice")).to_contain_text("Inscrite :")
     await expect(page.locator("tbody")).to_contain_text("Nina Petrova")
+
+    # Nina got a code by SMS: she activates with it (asking for another says the same whatever).
+    nina = await browsing.page()
+    await nina.goto(f"/{tenant}/activate-by-code")
+    await nina.locator("#f-resend-login").fill(f"nobody-{unique}@vdi.test")
+    await nina.get_by_role("button", name="M'en envoyer un nouveau").click()
+    await expect(nina.locator(".notice")).to_contain_text("un nouveau code ou lien est en route")
+
+    async def sms_code() -> str | None:
+        assert api.stack.sms is not None
+        texts = [sms.text for sms in api.stack.sms.messages() if sms.to == "+33612345678"]
+        return next((m.group(1) for text in texts if (m := re.search(r"\b(\d{4,10})\b", text))), None)
+
+    code = await eventually(sms_code, "the activation code by SMS")
+    await nina.locator("#f-login").fill(f"nina-{unique}@vdi.test")
+    await nina.get_by_label("Code reçu").fill(code)
+    await nina.get_by_label("Choisissez un mot de passe").fill(PASSWORD)
+    await nina.get_by_role("button", name="Activer", exact=True).click()
+    await expect(nina.get_by_text("Votre compte est actif : connectez-vous.")).to_be_visible()
 
 
 async def test_closing_an_account_asks_for_confirmation_and_ends_it(

@@ -76,6 +76,10 @@ async def test_the_browser_holds_only_an_opaque_cookie_and_the_tokens_stay_in_th
     await api.create_tenant(tenant)
     claire = visitors[0]
     await claire.sign_in(tenant, f"admin@{tenant}.test")
+    async with claire.http.get(f"{claire.base}/{tenant}/orders") as page:
+        policy = page.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "unsafe" not in policy and "frame-ancestors 'none'" in policy
+        assert page.headers["Cache-Control"] == "no-store"
     cookies = {c.key: c for c in claire.http.cookie_jar}
     session_cookie = cookies["comptoir_session"]
     assert (

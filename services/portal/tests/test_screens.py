@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -91,3 +92,23 @@ def test_categories_form_a_tree_named_in_the_readers_language() -> None:
         ("Hair", []),
         ("Soins", ["Corps", "Visage"]),
     ]
+
+
+def test_a_rate_limit_says_until_when_too() -> None:
+    answer = Answer(
+        429, {"type": "urn:comptoir:problem:rate-limited", "detail": "slow down"}, {"Retry-After": "30"}
+    )
+    [message] = explain(answer, "Europe/Moscow").general
+    assert message.startswith("Trop de tentatives depuis votre connexion. Réessayez après le ")
+
+
+def test_no_template_holds_inline_script_style_or_event_handler() -> None:
+    # The Content-Security-Policy refuses them: they would silently not work.
+    templates = Path(__file__).parents[1] / "templates"
+    found = []
+    for page in templates.rglob("*.html"):
+        text = page.read_text()
+        for pattern in (r"<script(?![^>]*\bsrc=)", r"\sstyle=", r"\son[a-z]+=", r"javascript:"):
+            if re.search(pattern, text):
+                found.append(f"{page.name}: {pattern}")
+    assert found == []
