@@ -8,7 +8,7 @@ from libs.common.clock import Clock, utc_now
 from libs.common.events import EventCatalog
 from libs.common.runtime import ServiceSpec
 from libs.common.settings import ServiceSettings
-from services.ordering.api import ENDPOINTS
+from services.ordering import api, cart_api
 from services.ordering.consumers import HANDLERS
 from services.ordering.events import SERVICE, OrderSubmitted
 
@@ -25,6 +25,6 @@ def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
         folder=Path(__file__).parent,
         events=EventCatalog(SERVICE, [OrderSubmitted]),
         handlers=HANDLERS,
-        endpoints=ENDPOINTS,
+        endpoints=[*api.ENDPOINTS, *cart_api.ENDPOINTS],
         clock=clock,
     )

@@ -298,3 +298,90 @@ def price_order(
         message = f"the order total {total} is more than {MAX_ORDER_TOTAL_MINOR} minor units"
         raise OrderRejected([FieldError(field="lines", message=message, type="total-too-large")])
     return PricedOrder(lines=lines, total_minor=total, currency=currency)
+
+
+# --- the cart ---
+
+
+class CartLine(_Value):
+    """A line of an account's cart as stored: a code and how many."""
+
+    code: str
+    quantity: int
+
+
+class CartItem(_Value):
+    """A cart line priced now: with its price when it can be ordered, else the reason it cannot."""
+
+    code: str
+    quantity: int
+    product_id: uuid.UUID | None = None
+    name: str | None = None
+    unit_price_minor: int | None = None
+    line_total_minor: int | None = None
+    vat_rate_bp: int | None = None
+    problem: str | None = None  # unknown-product, not-in-assortment, inactive-product, currency-mismatch
+
+
+class PricedCart(_Value):
+    items: list[CartItem]
+    total_minor: int  # of the lines that can be ordered
+    currency: str | None  # that of the first line that can be ordered; None for an empty cart
+
+
+def price_cart(
+    lines: Sequence[CartLine], offers: Mapping[str, Offer], buyer: Buyer, at: datetime
+) -> PricedCart:
+    """Each line priced for `buyer` at `at`, as an order would be; a line that could not be ordered
+    keeps its place with the reason, and counts in no total (never dropped, never charged)."""
+    items: list[CartItem] = []
+    currency: str | None = None
+    for line in lines:
+        offer = offers.get(code_key(line.code))
+        problem = offer_problem(offer)
+        if offer is None or problem is not None:
+            items.append(CartItem(code=line.code, quantity=line.quantity, problem=problem))
+            continue
+        product = offer.product
+        unit_price, price_currency, _ = offer.price_for(buyer, at)
+        currency = currency or price_currency
+        known = {"product_id": product.product_id, "name": product.name, "vat_rate_bp": product.vat_rate_bp}
+        if price_currency != currency:
+            items.append(
+                CartItem(code=product.code, quantity=line.quantity, problem="currency-mismatch", **known)
+            )
+            continue
+        items.append(
+            CartItem(
+                code=product.code,
+                quantity=line.quantity,
+                unit_price_minor=unit_price,
+                line_total_minor=unit_price * line.quantity,
+                **known,
+            )
+        )
+    total = sum(item.line_total_minor or 0 for item in items)
+    return PricedCart(items=items, total_minor=total, currency=currency)
+
+
+def offer_problem(offer: Offer | None) -> str | None:
+    """Why a product cannot be ordered by this buyer now, as a stable type; None when it can."""
+    if offer is None:
+        return "unknown-product"
+    if not offer.in_assortment:
+        return "not-in-assortment"
+    if not offer.product.active:
+        return "inactive-product"
+    return None
+
+
+class CartRejected(Invalid):
+    """Lines that cannot go in the cart, each named by its path in the request: nothing was added."""
+
+    def __init__(self, problems: Sequence[FieldError]) -> None:
+        super().__init__(
+            problems,
+            kind="cart-rejected",
+            title="These lines cannot go in the cart",
+            detail="; ".join(p.message for p in problems),
+        )

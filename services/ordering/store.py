@@ -11,6 +11,7 @@ import asyncpg
 
 from services.ordering.domain import (
     Buyer,
+    CartLine,
     Offer,
     Order,
     OrganisationTerms,
@@ -188,7 +189,7 @@ _OFFERS = """
 WITH terms AS MATERIALIZED (
     SELECT group_id, restricted FROM organisation_terms WHERE tenant_id = $1 AND organisation_id = $3
 ), wanted AS MATERIALIZED (
-    SELECT product_id, code, name, price_minor, currency, active, brand_id FROM products
+    SELECT product_id, code, name, price_minor, currency, active, brand_id, vat_rate_bp FROM products
     WHERE tenant_id = $1 AND code_held
       AND upper(code) = ANY (ARRAY(SELECT upper(c) FROM unnest($2::text[]) AS c))
 ), aimed AS MATERIALIZED (
@@ -198,7 +199,7 @@ WITH terms AS MATERIALIZED (
            OR (scope = 'group' AND target_id = (SELECT group_id FROM terms))
            OR (scope = 'brand' AND target_id = ANY (ARRAY(SELECT brand_id::text FROM wanted))))
 )
-SELECT w.product_id, w.code, w.name, w.price_minor, w.currency, w.active, w.brand_id,
+SELECT w.product_id, w.code, w.name, w.price_minor, w.currency, w.active, w.brand_id, w.vat_rate_bp,
        (SELECT group_id FROM terms) AS group_id,
        NOT coalesce((SELECT restricted FROM terms), false) OR coalesce((
            SELECT true FROM organisation_assortments oa
@@ -217,7 +218,16 @@ LEFT JOIN LATERAL (
 ) l ON true
 """
 
-_PRODUCT_COLUMNS = ("product_id", "code", "name", "price_minor", "currency", "active", "brand_id")
+_PRODUCT_COLUMNS = (
+    "product_id",
+    "code",
+    "name",
+    "price_minor",
+    "currency",
+    "active",
+    "brand_id",
+    "vat_rate_bp",
+)
 
 
 async def offers_by_code(
@@ -357,3 +367,59 @@ async def _with_lines(conn: asyncpg.Connection | asyncpg.Pool, rows: Sequence[An
         fields = dict(line)
         lines[fields.pop("order_id")].append(PricedLine(**fields))
     return [Order(**dict(row), lines=lines[row["order_id"]]) for row in rows]
+
+
+# --- carts ---
+
+_CART = """
+SELECT code, quantity FROM cart_lines WHERE tenant_id = $1 AND account_id = $2 ORDER BY added_at, code_key
+"""
+# Adding a code the cart holds adds to its quantity; the sum stays within a line's limit.
+_ADD_TO_CART = """
+INSERT INTO cart_lines (tenant_id, account_id, code_key, code, quantity, added_at)
+SELECT $1, $2, upper(l.code), l.code, l.quantity, $5::timestamptz + l.position * interval '1 microsecond'
+FROM unnest($3::text[], $4::int[]) WITH ORDINALITY AS l(code, quantity, position)
+ON CONFLICT (tenant_id, account_id, code_key)
+DO UPDATE SET quantity = cart_lines.quantity + EXCLUDED.quantity
+RETURNING code, quantity
+"""
+_EMPTY_CART = "DELETE FROM cart_lines WHERE tenant_id = $1 AND account_id = $2"
+_PRODUCT_CODES = "SELECT product_id, code FROM products WHERE tenant_id = $1 AND product_id = ANY($2::uuid[])"
+
+
+async def cart(db: asyncpg.Connection | asyncpg.Pool, tenant_id: str, account_id: str) -> list[CartLine]:
+    rows = await db.fetch(_CART, tenant_id, account_id)
+    return [CartLine(code=row["code"], quantity=row["quantity"]) for row in rows]
+
+
+async def add_to_cart(
+    conn: asyncpg.Connection, tenant_id: str, account_id: str, lines: Sequence[CartLine], at: datetime
+) -> list[CartLine]:
+    """The lines added (to the quantity of a code the cart holds, whatever its case): each line as
+    it now stands."""
+    rows = await conn.fetch(
+        _ADD_TO_CART,
+        tenant_id,
+        account_id,
+        [line.code for line in lines],
+        [line.quantity for line in lines],
+        at,
+    )
+    return [CartLine(code=row["code"], quantity=row["quantity"]) for row in rows]
+
+
+async def replace_cart(
+    conn: asyncpg.Connection, tenant_id: str, account_id: str, lines: Sequence[CartLine], at: datetime
+) -> None:
+    """The cart holds these lines from now on (a quantity changed, a line removed, or none left)."""
+    await conn.execute(_EMPTY_CART, tenant_id, account_id)
+    if lines:
+        await add_to_cart(conn, tenant_id, account_id, lines, at)
+
+
+async def product_codes(
+    db: asyncpg.Connection | asyncpg.Pool, tenant_id: str, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The codes of these products of the tenant's catalog (those ordering knows)."""
+    rows = await db.fetch(_PRODUCT_CODES, tenant_id, list(ids))
+    return {row["product_id"]: row["code"] for row in rows}

@@ -265,3 +265,19 @@ def local_input(value: str | None, time_zone: str) -> str:
 
 
 TEMPLATE_GLOBALS["local_input"] = local_input
+
+
+_CART_PROBLEMS = {
+    "unknown-product": N_("Unknown product code."),
+    "not-in-assortment": N_("Not in your organisation's assortment."),
+    "inactive-product": N_("No longer for sale."),
+    "currency-mismatch": N_("Priced in another currency than the rest of the order."),
+}
+
+
+def cart_problem(kind: str | None) -> str:
+    """Why a cart line cannot be ordered now, in words."""
+    return gettext(_CART_PROBLEMS[kind]) if kind in _CART_PROBLEMS else str(kind or "")
+
+
+TEMPLATE_GLOBALS["cart_problem"] = cart_problem

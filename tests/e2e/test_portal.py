@@ -325,6 +325,7 @@ async def test_the_main_screens_have_no_serious_accessibility_violation(
         "catalog",
         f"catalog/{product['id']}",
         "quick-order",
+        "cart",
         "orders",
         f"orders/{order['order_id']}",
         "points",
@@ -650,3 +651,59 @@ async def test_an_admin_changes_an_organisation_an_account_the_catalogs_names_an
     await expect(page.get_by_label("Valable jusqu'au (vide : sans fin)")).to_have_value("2026-12-31T23:59")
     _, stored = await api.call("GET", f"/api/catalog/price-lists/{price_list['id']}", token=admin, expect=200)
     assert stored["valid_until"].startswith("2026-12-31T23:59")  # the tenant's zone is UTC here
+
+
+async def test_the_cart_keeps_its_lines_across_sessions_flags_a_retired_one_and_orders_the_rest(
+    api: Api, browsing: Browsing, unique: str
+) -> None:
+    tenant = f"ct-{unique}"
+    admin = await api.create_tenant(tenant)
+    cream = await api.create_product(admin, "CREME-01", 1290)
+    await api.create_product(admin, "BAUME-03", 890)
+    await products_known_to_ordering(api, admin, ["CREME-01", "BAUME-03"])
+    partner = f"p-{unique}@shop.test"
+    await api.invite(admin, partner, "partner")
+    page = await browsing.page()
+    await sign_in(page, tenant, partner)
+
+    await page.goto(f"/{tenant}/catalog/{cream['id']}")
+    await page.get_by_label("Quantité").fill("2")
+    await page.get_by_role("button", name="Ajouter au panier").click()
+    await expect(page.get_by_text("Ajouté au panier.")).to_be_visible()
+    await page.get_by_label("Lignes").fill("BAUME-03 3\nNOPE-1 1")
+    await page.get_by_role("button", name="Ajouter", exact=True).click()
+    await expect(page.locator(".problems")).to_contain_text("NOPE-1 1: Code produit inconnu.")
+    await expect(page.locator("table.lines tbody tr")).to_have_count(1)  # nothing of that paste added
+    await page.get_by_label("Lignes").fill("BAUME-03 3")
+    await page.get_by_role("button", name="Ajouter", exact=True).click()
+    await expect(page.locator("#cart-total")).to_have_text("52,50\u00a0€")
+
+    # Another device, another session: the same cart. A quantity changed, by the keyboard.
+    other = await browsing.page()
+    await sign_in(other, tenant, partner)
+    await other.goto(f"/{tenant}/cart")
+    await other.get_by_label("Quantité CREME-01").fill("1")
+    await other.get_by_label("Quantité CREME-01").press("Enter")
+    await expect(other.get_by_text("Enregistré.")).to_be_visible()
+    await expect(other.locator("#cart-total")).to_have_text("39,60\u00a0€")
+    assert await _serious_violations(other) == []
+
+    # The cream is retired meanwhile: its line stays, unavailable, and is not charged.
+    _, product = await api.call("GET", f"/api/catalog/products/{cream['id']}", token=admin, expect=200)
+    details = {k: product[k] for k in ("name", "price_minor", "currency", "brand_id", "category_id", "ean")}
+    details |= {k: product[k] for k in ("names", "descriptions", "images", "vat_rate_bp")} | {"active": False}
+    await api.call("PUT", f"/api/catalog/products/{cream['id']}", token=admin, expect=200, json=details)
+
+    async def cream_unavailable() -> bool:
+        await page.goto(f"/{tenant}/cart")
+        return "N'est plus en vente." in await page.locator("table.lines").inner_text()
+
+    await eventually(cream_unavailable, "the retired cream shown as unavailable in the cart")
+    await expect(page.locator("#cart-total")).to_have_text("26,70\u00a0€")
+    await page.get_by_role("button", name="Commander le panier").click()
+    await expect(page.get_by_text("Merci : votre commande est transmise.")).to_be_visible()
+    await expect(page.locator("tfoot")).to_contain_text("26,70\u00a0€")
+    await page.goto(f"/{tenant}/cart")
+    await expect(page.locator("table.lines tbody tr")).to_have_count(1)  # the retired line, kept
+    await page.get_by_role("button", name="Retirer").click()
+    await expect(page.get_by_text("Le panier est vide.")).to_be_visible()

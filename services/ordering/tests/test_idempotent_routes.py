@@ -21,8 +21,15 @@ async def _order(ordering: Ordering) -> Replayable:
     return Replayable("POST", "/orders", headers, json={"lines": [{"code": "MUG", "quantity": 2}]})
 
 
+async def _add_to_cart(ordering: Ordering) -> Replayable:
+    await ordering.publish(ordering.product(uuid.uuid4(), "MUG", 1250))
+    headers = ordering.service.tokens.headers(**ordering.partner_a)
+    return Replayable("POST", "/cart/lines", headers, json={"lines": [{"code": "MUG", "quantity": 2}]})
+
+
 RECIPES: dict[tuple[str, str], Callable[[Ordering], Awaitable[Replayable]]] = {
     ("POST", "/orders"): _order,
+    ("POST", "/cart/lines"): _add_to_cart,
 }
 
 

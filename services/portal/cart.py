@@ -1,0 +1,133 @@
+"""The cart's screens: what the account's cart holds, priced now, and ordering it."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from services.portal import i18n
+from services.portal.partner import read_quick_order
+from services.portal.problems import Problems, explain
+from services.portal.web import api, form_of, link, redirect, render, signed_in
+
+ROUTES = web.RouteTableDef()
+_LINE_FIELD = re.compile(r"lines\.(\d+)\.\w+")
+
+
+async def _cart_page(
+    request: web.Request, problems: Problems | None = None, text: str = "", status: int = 200
+) -> web.Response:
+    signed_in(request)
+    answer = await api(request, "GET", "/ordering/cart")
+    cart = answer.body if answer.ok else {"lines": [], "total_minor": 0, "currency": None}
+    context = {
+        "cart": cart,
+        "problems": problems or Problems(),
+        "text": text,
+        "idempotency_key": uuid.uuid4(),
+    }
+    return render(request, "cart.html", context, status=status)
+
+
+@ROUTES.get("/{tenant}/cart")
+async def cart(request: web.Request) -> web.Response:
+    return await _cart_page(request)
+
+
+@ROUTES.post("/{tenant}/cart/add")
+async def add(request: web.Request) -> web.Response:
+    """Lines pasted as `CODE QTY`, or one product's code and quantity (its page's button)."""
+    signed_in(request)
+    form = await form_of(request)
+    text = str(form.get("lines", ""))
+    if form.get("code"):
+        text = f"{form['code']} {form.get('quantity', '1')}"
+    lines = read_quick_order(text)
+    problems = Problems()
+    for line in lines:
+        if line.error:
+            problems.add(f"{line.text}: {i18n.gettext(line.error)}")
+    if not lines:
+        problems.add(i18n.gettext("Paste at least one line: a code, then a quantity."), "lines")
+    if problems:
+        return await _cart_page(request, problems, text, status=422)
+    body = {"lines": [{"code": line.code, "quantity": line.quantity} for line in lines]}
+    key = str(form.get("idempotency_key", "")) or str(uuid.uuid4())
+    answer = await api(request, "POST", "/ordering/cart/lines", json=body, headers={"Idempotency-Key": key})
+    if answer.ok:
+        return redirect(link(request, "cart") + "?notice=added")
+    problems = explain(answer)
+    for name, message in list(problems.fields.items()):  # each refused line, named by what was typed
+        found = _LINE_FIELD.fullmatch(name)
+        if found and int(found[1]) < len(lines):
+            problems.add(f"{lines[int(found[1])].text}: {message}")
+            del problems.fields[name]
+    return await _cart_page(request, problems, text, status=answer.status)
+
+
+@ROUTES.post("/{tenant}/cart")
+async def change(request: web.Request) -> web.Response:
+    """New quantities (0 or "remove" takes a line out), or empty the cart."""
+    signed_in(request)
+    form = await form_of(request)
+    if form.get("action") == "empty":
+        await api(request, "DELETE", "/ordering/cart")
+        return redirect(link(request, "cart"))
+    lines: list[dict[str, Any]] = []
+    problems = Problems()
+    for code, quantity in zip(form.getall("code", []), form.getall("quantity", []), strict=False):  # type: ignore[attr-defined]
+        if not str(quantity).isdigit():
+            problems.add(f"{code}: {i18n.gettext('The quantity must be a whole number from 1.')}")
+        elif int(quantity) > 0:
+            lines.append({"code": code, "quantity": int(quantity)})
+    if problems:
+        return await _cart_page(request, problems, status=422)
+    answer = await api(request, "PUT", "/ordering/cart", json={"lines": lines})
+    if not answer.ok:
+        return await _cart_page(request, explain(answer), status=answer.status)
+    return redirect(link(request, "cart") + "?notice=saved")
+
+
+@ROUTES.post("/{tenant}/cart/remove")
+async def remove(request: web.Request) -> web.Response:
+    """Take one line out, the others as they are."""
+    signed_in(request)
+    form = await form_of(request)
+    held = await api(request, "GET", "/ordering/cart")
+    kept = [
+        {"code": line["code"], "quantity": line["quantity"]}
+        for line in (held.body["lines"] if held.ok else [])
+        if line["code"] != form.get("remove")
+    ]
+    answer = await api(request, "PUT", "/ordering/cart", json={"lines": kept})
+    if not answer.ok:
+        return await _cart_page(request, explain(answer), status=answer.status)
+    return redirect(link(request, "cart") + "?notice=saved")
+
+
+@ROUTES.post("/{tenant}/cart/order")
+async def order(request: web.Request) -> web.Response:
+    """Order the cart's available lines (once per rendered page), then empty the cart."""
+    signed_in(request)
+    form = await form_of(request)
+    held = await api(request, "GET", "/ordering/cart")
+    available = [line for line in held.body["lines"] if line["available"]] if held.ok else []
+    if not available:
+        problems = Problems()
+        problems.add(i18n.gettext("Nothing in the cart can be ordered."))
+        return await _cart_page(request, problems, status=422)
+    body = {"lines": [{"code": line["code"], "quantity": line["quantity"]} for line in available]}
+    key = str(form.get("idempotency_key", "")) or str(uuid.uuid4())
+    answer = await api(request, "POST", "/ordering/orders", json=body, headers={"Idempotency-Key": key})
+    if not answer.ok:
+        return await _cart_page(request, explain(answer), status=answer.status)
+    kept = [
+        {"code": line["code"], "quantity": line["quantity"]}
+        for line in held.body["lines"]
+        if not line["available"]
+    ]
+    await api(request, "PUT", "/ordering/cart", json={"lines": kept})
+    return redirect(link(request, f"orders/{answer.body['order_id']}") + "?notice=order-submitted")
