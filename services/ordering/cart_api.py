@@ -11,18 +11,20 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from libs.common import idempotency
-from libs.common.api import Endpoint, exactly_one_of, roles
+from libs.common.api import ORGANISATION, SELF, TENANT, Endpoint, exactly_one_of, grant, owned, roles
 from libs.common.auth import Principal, principal
 from libs.common.clock import now
 from libs.common.errors import FieldError
 from libs.common.http import json_response, read_json
 from libs.common.runtime import POOL
 from services.ordering import store
+from services.ordering.api import order_owner
 from services.ordering.domain import (
     MAX_QUANTITY,
     CartItem,
     CartLine,
     CartRejected,
+    Order,
     PricedCart,
     code_key,
     offer_problem,
@@ -214,6 +216,38 @@ async def replace_cart(request: web.Request) -> web.Response:
         return json_response(CartView.of(await _price(request, conn, caller, lines)))
 
 
+class Reorder(BaseModel):
+    """What a reorder asks (its path): the order whose lines go into the cart again."""
+
+    order_id: uuid.UUID
+
+
+async def reorder(request: web.Request) -> web.Response:
+    """The order's lines into the caller's cart, priced now; a line that cannot be ordered any more
+    goes in too, flagged with its reason, for her to see rather than to lose."""
+    caller, order = principal(request), owned(request, Order)
+    conn = await idempotency.once(request, Reorder(order_id=order.order_id))
+    held = {
+        code_key(line.code): line.quantity
+        for line in await store.cart(conn, caller.tenant_id, caller.account_id)
+    }
+    lines = [CartLine(code=line.code, quantity=line.quantity) for line in order.lines]
+    too_many = [
+        FieldError(
+            f"lines.{position}.quantity",
+            f"{line.code}: the cart would hold more than {MAX_QUANTITY}",
+            "quantity-too-large",
+        )
+        for position, line in enumerate(lines)
+        if held.get(code_key(line.code), 0) + line.quantity > MAX_QUANTITY
+    ]
+    if too_many:
+        raise CartRejected(too_many)
+    await store.add_to_cart(conn, caller.tenant_id, caller.account_id, lines, now(request))
+    held_now = await store.cart(conn, caller.tenant_id, caller.account_id)
+    return json_response(CartView.of(await _price(request, conn, caller, held_now)))
+
+
 async def empty_cart(request: web.Request) -> web.Response:
     caller = principal(request)
     async with request.app[POOL].acquire() as conn:
@@ -251,4 +285,16 @@ ENDPOINTS = [
         response=CartView,
     ),
     Endpoint("DELETE", "/cart", empty_cart, "Empty the caller's cart", roles=ORDERERS, status=204),
+    Endpoint(
+        "POST",
+        "/orders/{order_id}/reorder",
+        reorder,
+        "Put an order's lines into the caller's cart again, priced now (a line that cannot be ordered"
+        " any more goes in flagged): her own orders, her organisation's for a validator, the tenant's for"
+        " an admin",
+        roles=grant(admin=TENANT, validator=ORGANISATION, partner=SELF, seller=SELF, customer=SELF),
+        response=CartView,
+        owner=order_owner,
+        idempotent=True,
+    ),
 ]

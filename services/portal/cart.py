@@ -108,6 +108,26 @@ async def remove(request: web.Request) -> web.Response:
     return redirect(link(request, "cart") + "?notice=saved")
 
 
+@ROUTES.post("/{tenant}/orders/{order_id}/reorder")
+async def reorder(request: web.Request) -> web.Response:
+    """A past order's lines into the cart again, priced now; what cannot be ordered any more flagged."""
+    signed_in(request)
+    form = await form_of(request)
+    try:
+        order_id = uuid.UUID(request.match_info["order_id"])
+    except ValueError:
+        raise web.HTTPNotFound from None
+    key = str(form.get("idempotency_key", "")) or str(uuid.uuid4())
+    answer = await api(
+        request, "POST", f"/ordering/orders/{order_id}/reorder", headers={"Idempotency-Key": key}
+    )
+    if answer.status == 404:
+        raise web.HTTPNotFound
+    if not answer.ok:
+        return await _cart_page(request, explain(answer), status=answer.status)
+    return redirect(link(request, "cart") + "?notice=added")
+
+
 @ROUTES.post("/{tenant}/cart/order")
 async def order(request: web.Request) -> web.Response:
     """Order the cart's available lines (once per rendered page), then empty the cart."""

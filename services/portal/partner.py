@@ -192,7 +192,7 @@ async def order(request: web.Request) -> web.Response:
     answer = await api(request, "GET", f"/ordering/orders/{order_id}")
     if not answer.ok:
         raise web.HTTPNotFound
-    return render(request, "order.html", {"order": answer.body})
+    return render(request, "order.html", {"order": answer.body, "idempotency_key": uuid.uuid4()})
 
 
 def points_per_month(

@@ -707,3 +707,9 @@ async def test_the_cart_keeps_its_lines_across_sessions_flags_a_retired_one_and_
     await expect(page.locator("table.lines tbody tr")).to_have_count(1)  # the retired line, kept
     await page.get_by_role("button", name="Retirer").click()
     await expect(page.get_by_text("Le panier est vide.")).to_be_visible()
+    # The order again, into the cart: the balm priced now.
+    await page.goto(f"/{tenant}/orders")
+    await page.locator("tbody a").first.click()
+    await page.get_by_role("button", name="Commander à nouveau (dans le panier)").click()
+    await expect(page.get_by_text("Ajouté au panier.")).to_be_visible()
+    await expect(page.locator("#cart-total")).to_have_text("26,70\u00a0€")

@@ -150,3 +150,23 @@ async def test_only_people_who_order_have_a_cart(shop: Shop) -> None:
     shop_account = {"account_id": "shop-a", "tenant_id": shop.ordering.tenant_a, "roles": ["shop"]}
     status, _, _ = await shop.ordering.call("GET", "/cart", shop_account)
     assert status == 403
+
+
+async def test_a_past_order_goes_back_into_the_cart_priced_now_with_what_is_gone_flagged(shop: Shop) -> None:
+    ordering, partner = shop.ordering, shop.ordering.partner_a
+    status, order = await ordering.submit(
+        partner, [{"code": "MUG", "quantity": 2}, {"code": "TEA", "quantity": 1}]
+    )
+    assert status == 201, order
+    await ordering.publish(
+        ordering.product(shop.tea, "TEA", 399, version=2, active=False, brand_id=uuid.uuid4())
+    )
+    await shop.add(partner, {"code": "MUG"})
+    status, cart, _ = await ordering.call("POST", f"/orders/{order['order_id']}/reorder", partner)
+    assert status == 200, cart
+    assert _lines(cart) == [("MUG", 3, 3750, None), ("TEA", 1, None, "inactive-product")]
+    # Someone else's order is not hers to reorder; another tenant's is unknown.
+    assert (await ordering.call("POST", f"/orders/{order['order_id']}/reorder", ordering.partner_a2))[
+        0
+    ] == 404
+    assert (await ordering.call("POST", f"/orders/{order['order_id']}/reorder", ordering.partner_b))[0] == 404

@@ -27,9 +27,18 @@ async def _add_to_cart(ordering: Ordering) -> Replayable:
     return Replayable("POST", "/cart/lines", headers, json={"lines": [{"code": "MUG", "quantity": 2}]})
 
 
+async def _reorder(ordering: Ordering) -> Replayable:
+    await ordering.publish(ordering.product(uuid.uuid4(), "MUG", 1250))
+    status, order = await ordering.submit(ordering.partner_a, [{"code": "MUG", "quantity": 2}])
+    assert status == 201, order
+    headers = ordering.service.tokens.headers(**ordering.partner_a)
+    return Replayable("POST", f"/orders/{order['order_id']}/reorder", headers)
+
+
 RECIPES: dict[tuple[str, str], Callable[[Ordering], Awaitable[Replayable]]] = {
     ("POST", "/orders"): _order,
     ("POST", "/cart/lines"): _add_to_cart,
+    ("POST", "/orders/{order_id}/reorder"): _reorder,
 }
 
 
