@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Self
 
 import asyncpg
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
 from libs.common import idempotency
-from libs.common.api import ORGANISATION, SELF, TENANT, Endpoint, exactly_one_of, grant, owned, roles
+from libs.common.api import (
+    ORGANISATION,
+    SELF,
+    TENANT,
+    Endpoint,
+    Owner,
+    exactly_one_of,
+    grant,
+    owned,
+    path_uuid,
+    roles,
+)
 from libs.common.auth import Principal, principal
 from libs.common.clock import now
-from libs.common.errors import FieldError
+from libs.common.errors import Conflict, FieldError, Invalid
 from libs.common.http import json_response, read_json
 from libs.common.runtime import POOL
 from services.ordering import store
@@ -24,6 +36,7 @@ from services.ordering.domain import (
     CartItem,
     CartLine,
     CartRejected,
+    CartTemplate,
     Order,
     PricedCart,
     code_key,
@@ -33,6 +46,8 @@ from services.ordering.domain import (
 
 MAX_CART_LINES = 200
 ORDERERS = roles("partner", "validator", "seller", "customer", "admin")
+# A template is its owner's (an admin, as everywhere, reaches the tenant's).
+OWN = grant(partner=SELF, validator=SELF, seller=SELF, customer=SELF, admin=TENANT)
 PROBLEMS = {
     "unknown-product": "unknown product code",
     "not-in-assortment": "not in your organisation's assortment",
@@ -227,11 +242,105 @@ async def reorder(request: web.Request) -> web.Response:
     goes in too, flagged with its reason, for her to see rather than to lose."""
     caller, order = principal(request), owned(request, Order)
     conn = await idempotency.once(request, Reorder(order_id=order.order_id))
+    lines = [CartLine(code=line.code, quantity=line.quantity) for line in order.lines]
+    return await _add_as_they_are(request, conn, caller, lines)
+
+
+class SaveTemplate(BaseModel):
+    """Save the caller's cart, as it is, under a name of hers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        min_length=1, max_length=100, description="The template's name, unique among hers whatever its case"
+    )
+
+
+class TemplateView(BaseModel):
+    template_id: uuid.UUID = Field(description="The template's id")
+    name: str = Field(description="Its name")
+    created_at: datetime = Field(description="When it was saved (UTC)")
+    lines: list[CartLineSet] = Field(description="Its codes and quantities, in order")
+
+    @classmethod
+    def of(cls, template: CartTemplate) -> TemplateView:
+        lines = [CartLineSet(code=line.code, quantity=line.quantity) for line in template.lines]
+        return cls(
+            template_id=template.template_id, name=template.name, created_at=template.created_at, lines=lines
+        )
+
+
+class TemplateList(RootModel[list[TemplateView]]):
+    pass
+
+
+async def save_template(request: web.Request) -> web.Response:
+    caller = principal(request)
+    body = await read_json(request, SaveTemplate)
+    conn = await idempotency.once(request, body)
+    lines = await store.cart(conn, caller.tenant_id, caller.account_id)
+    if not lines:
+        raise Invalid([FieldError("name", "the cart is empty: there is nothing to save", "empty-cart")])
+    name = " ".join(body.name.split())
+    if await store.template_named(conn, caller.tenant_id, caller.account_id, name):
+        raise Conflict("template-name-taken", "Template name taken", f"a template of yours is named {name!r}")
+    template = CartTemplate(
+        template_id=uuid.uuid4(),
+        tenant_id=caller.tenant_id,
+        account_id=caller.account_id,
+        name=name,
+        created_at=now(request),
+        lines=lines,
+    )
+    await store.add_template(conn, template)
+    return json_response(TemplateView.of(template), status=201)
+
+
+async def list_templates(request: web.Request) -> web.Response:
+    caller = principal(request)
+    found = await store.templates(request.app[POOL], caller.tenant_id, caller.account_id)
+    return json_response(TemplateList([TemplateView.of(template) for template in found]))
+
+
+async def template_owner(request: web.Request, caller: Principal) -> Owner | None:
+    template_id = path_uuid(request, "template_id")
+    if template_id is None:
+        return None
+    template = await store.find_template(request.app[POOL], caller.tenant_id, template_id)
+    if template is None:
+        return None
+    return Owner(template.tenant_id, None, template.account_id, resource=template)
+
+
+class LoadTemplate(BaseModel):
+    """What loading a template asks (its path): the template whose lines go into the cart."""
+
+    template_id: uuid.UUID
+
+
+async def load_template(request: web.Request) -> web.Response:
+    """The template's lines into the cart, added to what it holds; what cannot be ordered any more
+    goes in flagged."""
+    caller, template = principal(request), owned(request, CartTemplate)
+    conn = await idempotency.once(request, LoadTemplate(template_id=template.template_id))
+    return await _add_as_they_are(request, conn, caller, template.lines)
+
+
+async def delete_template(request: web.Request) -> web.Response:
+    template = owned(request, CartTemplate)
+    await store.delete_template(request.app[POOL], template.tenant_id, template.template_id)
+    return web.Response(status=204)
+
+
+async def _add_as_they_are(
+    request: web.Request, conn: asyncpg.Connection, caller: Principal, lines: Sequence[CartLine]
+) -> web.Response:
+    """Add lines to the cart without asking whether they can be ordered now (the cart shows it),
+    within a line's quantity limit."""
     held = {
         code_key(line.code): line.quantity
         for line in await store.cart(conn, caller.tenant_id, caller.account_id)
     }
-    lines = [CartLine(code=line.code, quantity=line.quantity) for line in order.lines]
     too_many = [
         FieldError(
             f"lines.{position}.quantity",
@@ -285,6 +394,46 @@ ENDPOINTS = [
         response=CartView,
     ),
     Endpoint("DELETE", "/cart", empty_cart, "Empty the caller's cart", roles=ORDERERS, status=204),
+    Endpoint(
+        "GET",
+        "/cart/templates",
+        list_templates,
+        "The caller's template baskets, by name",
+        roles=ORDERERS,
+        response=TemplateList,
+    ),
+    Endpoint(
+        "POST",
+        "/cart/templates",
+        save_template,
+        "Save the caller's cart as a template basket under a name (409 when one of hers has it)",
+        roles=ORDERERS,
+        body=SaveTemplate,
+        response=TemplateView,
+        status=201,
+        idempotent=True,
+        problems={409: "A template of the caller's has this name"},
+    ),
+    Endpoint(
+        "POST",
+        "/cart/templates/{template_id}/load",
+        load_template,
+        "Add a template basket of the caller's to her cart, priced now (what cannot be ordered any"
+        " more flagged)",
+        roles=OWN,
+        response=CartView,
+        owner=template_owner,
+        idempotent=True,
+    ),
+    Endpoint(
+        "DELETE",
+        "/cart/templates/{template_id}",
+        delete_template,
+        "Delete a template basket of the caller's",
+        roles=OWN,
+        owner=template_owner,
+        status=204,
+    ),
     Endpoint(
         "POST",
         "/orders/{order_id}/reorder",

@@ -385,3 +385,14 @@ class CartRejected(Invalid):
             title="These lines cannot go in the cart",
             detail="; ".join(p.message for p in problems),
         )
+
+
+class CartTemplate(_Value):
+    """A cart saved under a name by its account, to load again."""
+
+    template_id: uuid.UUID
+    tenant_id: str
+    account_id: str
+    name: str
+    created_at: datetime
+    lines: list[CartLine]

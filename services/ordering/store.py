@@ -12,6 +12,7 @@ import asyncpg
 from services.ordering.domain import (
     Buyer,
     CartLine,
+    CartTemplate,
     Offer,
     Order,
     OrganisationTerms,
@@ -423,3 +424,81 @@ async def product_codes(
     """The codes of these products of the tenant's catalog (those ordering knows)."""
     rows = await db.fetch(_PRODUCT_CODES, tenant_id, list(ids))
     return {row["product_id"]: row["code"] for row in rows}
+
+
+# --- template baskets ---
+
+_ADD_TEMPLATE = """
+WITH template AS (
+    INSERT INTO cart_templates (template_id, tenant_id, account_id, name, created_at)
+    VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING template_id
+)
+INSERT INTO cart_template_lines (template_id, position, code, quantity)
+SELECT t.template_id, l.position, l.code, l.quantity
+FROM template t, unnest($6::text[], $7::int[]) WITH ORDINALITY AS l(code, quantity, position)
+RETURNING template_id
+"""
+_TEMPLATE_NAMED = (
+    "SELECT true FROM cart_templates WHERE tenant_id = $1 AND account_id = $2 AND lower(name) = lower($3)"
+)
+_TEMPLATES = """
+SELECT t.template_id, t.tenant_id, t.account_id, t.name, t.created_at,
+       coalesce(array_agg(l.code ORDER BY l.position) FILTER (WHERE l.code IS NOT NULL), '{{}}') AS codes,
+       coalesce(array_agg(l.quantity ORDER BY l.position) FILTER (WHERE l.code IS NOT NULL), '{{}}')
+           AS quantities
+FROM cart_templates t LEFT JOIN cart_template_lines l USING (template_id)
+WHERE t.tenant_id = $1 AND {which}
+GROUP BY t.template_id ORDER BY t.name
+"""
+_TEMPLATES_OF_ACCOUNT = _TEMPLATES.format(which="t.account_id = $2")
+_TEMPLATE = _TEMPLATES.format(which="t.template_id = $2")
+_DELETE_TEMPLATE = "DELETE FROM cart_templates WHERE tenant_id = $1 AND template_id = $2"
+
+
+async def template_named(conn: asyncpg.Connection, tenant_id: str, account_id: str, name: str) -> bool:
+    return bool(await conn.fetchval(_TEMPLATE_NAMED, tenant_id, account_id, name))
+
+
+async def add_template(conn: asyncpg.Connection, template: CartTemplate) -> None:
+    lines = template.lines
+    await conn.execute(
+        _ADD_TEMPLATE,
+        template.template_id,
+        template.tenant_id,
+        template.account_id,
+        template.name,
+        template.created_at,
+        [line.code for line in lines],
+        [line.quantity for line in lines],
+    )
+
+
+def _template(row: Any) -> CartTemplate:
+    lines = [CartLine(code=c, quantity=q) for c, q in zip(row["codes"], row["quantities"], strict=True)]
+    return CartTemplate(
+        template_id=row["template_id"],
+        tenant_id=row["tenant_id"],
+        account_id=row["account_id"],
+        name=row["name"],
+        created_at=row["created_at"],
+        lines=lines,
+    )
+
+
+async def templates(
+    db: asyncpg.Connection | asyncpg.Pool, tenant_id: str, account_id: str
+) -> list[CartTemplate]:
+    return [_template(row) for row in await db.fetch(_TEMPLATES_OF_ACCOUNT, tenant_id, account_id)]
+
+
+async def find_template(
+    db: asyncpg.Connection | asyncpg.Pool, tenant_id: str, template_id: uuid.UUID
+) -> CartTemplate | None:
+    row = await db.fetchrow(_TEMPLATE, tenant_id, template_id)
+    return _template(row) if row else None
+
+
+async def delete_template(
+    db: asyncpg.Connection | asyncpg.Pool, tenant_id: str, template_id: uuid.UUID
+) -> None:
+    await db.execute(_DELETE_TEMPLATE, tenant_id, template_id)

@@ -3,7 +3,6 @@ products, customer groups, price lists, terms and files, imports, the earning ru
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -15,7 +14,7 @@ from aiohttp import web
 from services.portal import i18n
 from services.portal.i18n import N_, gettext
 from services.portal.problems import Problems, explain
-from services.portal.web import api, form_of, link, redirect, render, signed_in, tenant_of
+from services.portal.web import api, as_id, form_of, link, redirect, render, signed_in, tenant_of
 
 ROUTES = web.RouteTableDef()
 ADMIN = "admin"
@@ -31,13 +30,6 @@ def _text(form: Mapping[str, Any], name: str) -> str:
 
 def _optional(form: Mapping[str, Any], name: str) -> str | None:
     return _text(form, name) or None
-
-
-def _uuid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise web.HTTPNotFound from None
 
 
 async def _listing(request: web.Request, path: str, **params: str) -> Any:
@@ -89,7 +81,7 @@ async def organisation(request: web.Request) -> web.Response:
 
 async def _organisation_page(request: web.Request, problems: Problems | None = None) -> web.Response:
     signed_in(request, ADMIN)
-    organisation_id = _uuid(request.match_info["organisation_id"])
+    organisation_id = as_id(request.match_info["organisation_id"])
     found = await api(request, "GET", f"/identity/organisations/{organisation_id}")
     if not found.ok:
         raise web.HTTPNotFound
@@ -114,7 +106,7 @@ async def _organisation_page(request: web.Request, problems: Problems | None = N
 @ROUTES.post("/{tenant}/admin/organisations/{organisation_id}/terms")
 async def set_terms(request: web.Request) -> web.Response:
     signed_in(request, ADMIN)
-    organisation_id = _uuid(request.match_info["organisation_id"])
+    organisation_id = as_id(request.match_info["organisation_id"])
     form = await form_of(request)
     codes = [code for code in _text(form, "assortment").split() if code]
     problems = Problems()
@@ -180,7 +172,7 @@ async def invite(request: web.Request) -> web.Response:
 @ROUTES.post("/{tenant}/admin/accounts/{account_id}/unlock")
 async def unlock(request: web.Request) -> web.Response:
     signed_in(request, ADMIN)
-    account_id = _uuid(request.match_info["account_id"])
+    account_id = as_id(request.match_info["account_id"])
     answer = await api(request, "POST", f"/identity/accounts/{account_id}/unlock")
     if not answer.ok:
         return await _accounts_page(request, explain(answer))
@@ -190,7 +182,7 @@ async def unlock(request: web.Request) -> web.Response:
 @ROUTES.post("/{tenant}/admin/accounts/{account_id}/delete")
 async def delete_account(request: web.Request) -> web.Response:
     signed_in(request, ADMIN)
-    account_id = _uuid(request.match_info["account_id"])
+    account_id = as_id(request.match_info["account_id"])
     form = await form_of(request)
     if form.get("confirm") != "yes":
         problems = Problems()
@@ -388,7 +380,7 @@ async def _price_list_page(
     request: web.Request, problems: Problems | None = None, report: Any = ()
 ) -> web.Response:
     signed_in(request, ADMIN)
-    price_list_id = _uuid(request.match_info["price_list_id"])
+    price_list_id = as_id(request.match_info["price_list_id"])
     found = await api(request, "GET", f"/catalog/price-lists/{price_list_id}")
     if not found.ok:
         raise web.HTTPNotFound
@@ -406,7 +398,7 @@ async def _price_list_page(
 @ROUTES.post("/{tenant}/admin/price-lists/{price_list_id}/import")
 async def import_prices(request: web.Request) -> web.Response:
     signed_in(request, ADMIN)
-    price_list_id = _uuid(request.match_info["price_list_id"])
+    price_list_id = as_id(request.match_info["price_list_id"])
     form = await form_of(request)
     return await _import(
         request, form, f"/catalog/imports/price-lists/{price_list_id}", f"admin/price-lists/{price_list_id}"
@@ -416,7 +408,7 @@ async def import_prices(request: web.Request) -> web.Response:
 @ROUTES.post("/{tenant}/admin/price-lists/{price_list_id}/withdraw")
 async def withdraw(request: web.Request) -> web.Response:
     signed_in(request, ADMIN)
-    price_list_id = _uuid(request.match_info["price_list_id"])
+    price_list_id = as_id(request.match_info["price_list_id"])
     answer = await api(request, "POST", f"/catalog/price-lists/{price_list_id}/withdraw")
     if not answer.ok:
         return await _price_list_page(request, explain(answer))
@@ -459,7 +451,7 @@ async def upload(request: web.Request) -> web.Response:
     params = {"title": _text(form, "title"), "filename": upload_field.filename}
     if request.match_info["what"] == "brand":
         params |= {"kind": _text(form, "kind"), "period": _text(form, "period")}
-        path = f"/catalog/brands/{_uuid(_text(form, 'brand_id'))}/documents"
+        path = f"/catalog/brands/{as_id(_text(form, 'brand_id'))}/documents"
     else:
         params |= {k: v for k in ("brand_id", "required_entitlement") if (v := _text(form, k))}
         path = "/catalog/assets"
@@ -596,7 +588,7 @@ async def _product_page(
     request: web.Request, problems: Problems | None = None, form: Any = None
 ) -> web.Response:
     signed_in(request, ADMIN)
-    product_id = _uuid(request.match_info["product_id"])
+    product_id = as_id(request.match_info["product_id"])
     found = await api(request, "GET", f"/catalog/products/{product_id}")
     if not found.ok:
         raise web.HTTPNotFound
@@ -624,7 +616,7 @@ async def _product_page(
 @ROUTES.post("/{tenant}/admin/products/{product_id}")
 async def edit_product(request: web.Request) -> web.Response:
     signed_in(request, ADMIN)
-    product_id = _uuid(request.match_info["product_id"])
+    product_id = as_id(request.match_info["product_id"])
     form = await form_of(request)
     found = await api(request, "GET", f"/catalog/products/{product_id}")
     if not found.ok:
@@ -646,7 +638,7 @@ ROLES = ("admin", "shop", "partner", "validator", "seller", "customer")
 @ROUTES.post("/{tenant}/admin/organisations/{organisation_id}")
 async def edit_organisation(request: web.Request) -> web.Response:
     signed_in(request, ADMIN)
-    organisation_id = _uuid(request.match_info["organisation_id"])
+    organisation_id = as_id(request.match_info["organisation_id"])
     form = await form_of(request)
     body = {"name": _text(form, "name"), "customer_code": _text(form, "customer_code")}
     answer = await api(request, "PATCH", f"/identity/organisations/{organisation_id}", json=body)
@@ -662,7 +654,7 @@ async def account(request: web.Request) -> web.Response:
 
 async def _account_page(request: web.Request, problems: Problems | None = None) -> web.Response:
     signed_in(request, ADMIN)
-    account_id = _uuid(request.match_info["account_id"])
+    account_id = as_id(request.match_info["account_id"])
     found = await api(request, "GET", f"/identity/accounts/{account_id}")
     if not found.ok:
         raise web.HTTPNotFound
@@ -678,7 +670,7 @@ async def _account_page(request: web.Request, problems: Problems | None = None) 
 @ROUTES.post("/{tenant}/admin/accounts/{account_id}")
 async def change_membership(request: web.Request) -> web.Response:
     signed_in(request, ADMIN)
-    account_id = _uuid(request.match_info["account_id"])
+    account_id = as_id(request.match_info["account_id"])
     form = await form_of(request)
     body = {"roles": form.getall("roles", []), "organisation_id": _optional(form, "organisation_id")}  # type: ignore[attr-defined]
     answer = await api(request, "PATCH", f"/identity/accounts/{account_id}", json=body)
@@ -692,7 +684,7 @@ async def change_in_catalog(request: web.Request) -> web.Response:
     """Rename a brand or a customer group; rename or move a category; delete a group or a category."""
     signed_in(request, ADMIN)
     form = await form_of(request)
-    what, item_id = request.match_info["what"], _uuid(request.match_info["item_id"])
+    what, item_id = request.match_info["what"], as_id(request.match_info["item_id"])
     paths = {
         "brands": "/catalog/brands",
         "customer-groups": "/catalog/customer-groups",
@@ -719,7 +711,7 @@ async def change_in_catalog(request: web.Request) -> web.Response:
 async def edit_price_list(request: web.Request) -> web.Response:
     """The list's name and validity; its prices and whom it is for stay as they are."""
     signed_in(request, ADMIN)
-    price_list_id = _uuid(request.match_info["price_list_id"])
+    price_list_id = as_id(request.match_info["price_list_id"])
     found = await api(request, "GET", f"/catalog/price-lists/{price_list_id}")
     if not found.ok:
         raise web.HTTPNotFound
@@ -740,7 +732,7 @@ async def edit_price_list(request: web.Request) -> web.Response:
 @ROUTES.post("/{tenant}/admin/documents/{what}/{file_id}/delete")
 async def delete_file(request: web.Request) -> web.Response:
     signed_in(request, ADMIN)
-    what, file_id = request.match_info["what"], _uuid(request.match_info["file_id"])
+    what, file_id = request.match_info["what"], as_id(request.match_info["file_id"])
     paths = {"brand": "/catalog/documents", "asset": "/catalog/assets"}
     if what not in paths:
         raise web.HTTPNotFound

@@ -11,7 +11,7 @@ from aiohttp import web
 from services.portal import i18n
 from services.portal.partner import read_quick_order
 from services.portal.problems import Problems, explain
-from services.portal.web import api, form_of, link, redirect, render, signed_in
+from services.portal.web import api, form_of, idempotency_key, link, path_id, redirect, render, signed_in
 
 ROUTES = web.RouteTableDef()
 _LINE_FIELD = re.compile(r"lines\.(\d+)\.\w+")
@@ -23,8 +23,10 @@ async def _cart_page(
     signed_in(request)
     answer = await api(request, "GET", "/ordering/cart")
     cart = answer.body if answer.ok else {"lines": [], "total_minor": 0, "currency": None}
+    templates = await api(request, "GET", "/ordering/cart/templates")
     context = {
         "cart": cart,
+        "templates": templates.body if templates.ok else [],
         "problems": problems or Problems(),
         "text": text,
         "idempotency_key": uuid.uuid4(),
@@ -55,8 +57,7 @@ async def add(request: web.Request) -> web.Response:
     if problems:
         return await _cart_page(request, problems, text, status=422)
     body = {"lines": [{"code": line.code, "quantity": line.quantity} for line in lines]}
-    key = str(form.get("idempotency_key", "")) or str(uuid.uuid4())
-    answer = await api(request, "POST", "/ordering/cart/lines", json=body, headers={"Idempotency-Key": key})
+    answer = await api(request, "POST", "/ordering/cart/lines", json=body, headers=idempotency_key(form))
     if answer.ok:
         return redirect(link(request, "cart") + "?notice=added")
     problems = explain(answer)
@@ -113,19 +114,44 @@ async def reorder(request: web.Request) -> web.Response:
     """A past order's lines into the cart again, priced now; what cannot be ordered any more flagged."""
     signed_in(request)
     form = await form_of(request)
-    try:
-        order_id = uuid.UUID(request.match_info["order_id"])
-    except ValueError:
-        raise web.HTTPNotFound from None
-    key = str(form.get("idempotency_key", "")) or str(uuid.uuid4())
-    answer = await api(
-        request, "POST", f"/ordering/orders/{order_id}/reorder", headers={"Idempotency-Key": key}
-    )
+    order_id = path_id(request, "order_id")
+    answer = await api(request, "POST", f"/ordering/orders/{order_id}/reorder", headers=idempotency_key(form))
     if answer.status == 404:
         raise web.HTTPNotFound
     if not answer.ok:
         return await _cart_page(request, explain(answer), status=answer.status)
     return redirect(link(request, "cart") + "?notice=added")
+
+
+@ROUTES.post("/{tenant}/cart/templates")
+async def save_template(request: web.Request) -> web.Response:
+    """The cart as it is, saved under a name to load again."""
+    signed_in(request)
+    form = await form_of(request)
+    body = {"name": str(form.get("name", "")).strip()}
+    answer = await api(request, "POST", "/ordering/cart/templates", json=body, headers=idempotency_key(form))
+    if not answer.ok:
+        return await _cart_page(request, explain(answer), status=answer.status)
+    return redirect(link(request, "cart") + "?notice=template-saved")
+
+
+@ROUTES.post("/{tenant}/cart/templates/{template_id}")
+async def use_template(request: web.Request) -> web.Response:
+    """Load a template into the cart, or delete it."""
+    signed_in(request)
+    form = await form_of(request)
+    path = f"/ordering/cart/templates/{path_id(request, 'template_id')}"
+    if form.get("action") == "delete":
+        answer = await api(request, "DELETE", path)
+        notice = "template-deleted"
+    else:
+        answer = await api(request, "POST", f"{path}/load", headers=idempotency_key(form))
+        notice = "added"
+    if answer.status == 404:
+        raise web.HTTPNotFound
+    if not answer.ok:
+        return await _cart_page(request, explain(answer), status=answer.status)
+    return redirect(link(request, "cart") + f"?notice={notice}")
 
 
 @ROUTES.post("/{tenant}/cart/order")
@@ -140,8 +166,7 @@ async def order(request: web.Request) -> web.Response:
         problems.add(i18n.gettext("Nothing in the cart can be ordered."))
         return await _cart_page(request, problems, status=422)
     body = {"lines": [{"code": line["code"], "quantity": line["quantity"]} for line in available]}
-    key = str(form.get("idempotency_key", "")) or str(uuid.uuid4())
-    answer = await api(request, "POST", "/ordering/orders", json=body, headers={"Idempotency-Key": key})
+    answer = await api(request, "POST", "/ordering/orders", json=body, headers=idempotency_key(form))
     if not answer.ok:
         return await _cart_page(request, explain(answer), status=answer.status)
     kept = [

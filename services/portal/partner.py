@@ -18,7 +18,19 @@ from services.portal import i18n
 from services.portal.charts import Bar, bar_chart
 from services.portal.i18n import N_
 from services.portal.problems import Problems, explain
-from services.portal.web import GATEWAY, LOCALE, api, form_of, link, redirect, render, signed_in, tenant_of
+from services.portal.web import (
+    GATEWAY,
+    LOCALE,
+    api,
+    form_of,
+    idempotency_key,
+    link,
+    path_id,
+    redirect,
+    render,
+    signed_in,
+    tenant_of,
+)
 
 ROUTES = web.RouteTableDef()
 PAGE_SIZE = 24
@@ -81,18 +93,11 @@ async def catalog(request: web.Request) -> web.Response:
 @ROUTES.get("/{tenant}/catalog/{product_id}")
 async def product(request: web.Request) -> web.Response:
     signed_in(request)
-    product_id = _uuid(request.match_info["product_id"])
+    product_id = path_id(request, "product_id")
     answer = await api(request, "GET", f"/catalog/products/{product_id}", params={"locale": request[LOCALE]})
     if not answer.ok:
         raise web.HTTPNotFound
     return render(request, "product.html", {"product": answer.body, "idempotency_key": uuid.uuid4()})
-
-
-def _uuid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise web.HTTPNotFound from None
 
 
 @dataclass
@@ -156,8 +161,7 @@ async def quick_order(request: web.Request) -> web.Response:
         problems.add(i18n.gettext("At most {count} lines at once.").format(count=MAX_QUICK_LINES), "lines")
     elif not any(line.error for line in lines):
         body = {"lines": [{"code": line.code, "quantity": line.quantity} for line in lines]}
-        key = str(form.get("idempotency_key", "")) or str(uuid.uuid4())
-        answer = await api(request, "POST", "/ordering/orders", json=body, headers={"Idempotency-Key": key})
+        answer = await api(request, "POST", "/ordering/orders", json=body, headers=idempotency_key(form))
         if answer.ok:
             return redirect(link(request, f"orders/{answer.body['order_id']}") + "?notice=order-submitted")
         problems = explain(answer)
@@ -188,7 +192,7 @@ async def orders(request: web.Request) -> web.Response:
 @ROUTES.get("/{tenant}/orders/{order_id}")
 async def order(request: web.Request) -> web.Response:
     signed_in(request)
-    order_id = _uuid(request.match_info["order_id"])
+    order_id = path_id(request, "order_id")
     answer = await api(request, "GET", f"/ordering/orders/{order_id}")
     if not answer.ok:
         raise web.HTTPNotFound
@@ -267,7 +271,7 @@ async def download(request: web.Request) -> web.StreamResponse:
     template = _FILES.get(request.match_info["kind"])
     if template is None:
         raise web.HTTPNotFound
-    path = template.format(id=_uuid(request.match_info["file_id"]))
+    path = template.format(id=path_id(request, "file_id"))
     got = await request.app[GATEWAY].download(request, path, token=session.access_token)
     if got.status == 200:
         return web.Response(body=got.body, headers=dict(got.headers))

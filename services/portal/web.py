@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -262,3 +263,21 @@ def _secured(response: web.StreamResponse) -> web.StreamResponse:
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Vary"] = "Cookie, Accept-Language"
     return response
+
+
+def path_id(request: web.Request, name: str) -> uuid.UUID:
+    """A path segment that names something by its UUID; anything else is a page that does not exist."""
+    return as_id(request.match_info[name])
+
+
+def as_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise web.HTTPNotFound from None
+
+
+def idempotency_key(form: Mapping[str, Any]) -> dict[str, str]:
+    """The Idempotency-Key header of a form's command: the key rendered into the page, so that the
+    same page sent twice (a double click) acts once."""
+    return {"Idempotency-Key": str(form.get("idempotency_key", "")) or str(uuid.uuid4())}

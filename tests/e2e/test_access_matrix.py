@@ -137,6 +137,12 @@ async def _populate(api: Api) -> World:
         "POST", "/api/catalog/assets?title=Kit", token=admin, expect=201, headers=pdf, data=PDF
     )
     order = await api.order(partner, [{"code": code, "quantity": 2}])
+    await api.call(
+        "POST", "/api/ordering/cart/lines", token=partner, expect=200, json={"lines": [{"code": code}]}
+    )
+    _, template = await api.call(
+        "POST", "/api/ordering/cart/templates", token=partner, expect=201, json={"name": "Weekly"}
+    )
 
     async def awarded() -> bool:
         status, _ = await api.call("GET", f"/api/loyalty/accounts/{me['account_id']}", token=admin)
@@ -162,6 +168,7 @@ async def _populate(api: Api) -> World:
         "document_id": str(document["id"]),
         "asset_id": str(asset["id"]),
         "order_id": str(order["order_id"]),
+        "template_id": str(template["template_id"]),
         "message_id": await eventually(a_message, "a message to the partner"),
     }
     return world

@@ -677,6 +677,9 @@ async def test_the_cart_keeps_its_lines_across_sessions_flags_a_retired_one_and_
     await page.get_by_label("Lignes").fill("BAUME-03 3")
     await page.get_by_role("button", name="Ajouter", exact=True).click()
     await expect(page.locator("#cart-total")).to_have_text("52,50\u00a0€")
+    await page.get_by_label("Enregistrer le panier comme modèle nommé").fill("Semaine")
+    await page.get_by_role("button", name="Enregistrer comme modèle").click()
+    await expect(page.get_by_text("Le panier est enregistré comme modèle.")).to_be_visible()
 
     # Another device, another session: the same cart. A quantity changed, by the keyboard.
     other = await browsing.page()
@@ -713,3 +716,10 @@ async def test_the_cart_keeps_its_lines_across_sessions_flags_a_retired_one_and_
     await page.get_by_role("button", name="Commander à nouveau (dans le panier)").click()
     await expect(page.get_by_text("Ajouté au panier.")).to_be_visible()
     await expect(page.locator("#cart-total")).to_have_text("26,70\u00a0€")
+    # The template saved at the start: both lines again, the retired cream flagged, the balm added up.
+    await page.get_by_role("button", name="Charger dans le panier").click()
+    await expect(page.get_by_text("Ajouté au panier.")).to_be_visible()
+    await expect(page.locator("#cart-total")).to_have_text("53,40\u00a0€")
+    await expect(page.locator("table.lines")).to_contain_text("N'est plus en vente.")
+    await page.get_by_role("button", name="Supprimer").click()
+    await expect(page.get_by_text("Le modèle a été supprimé.")).to_be_visible()

@@ -170,3 +170,36 @@ async def test_a_past_order_goes_back_into_the_cart_priced_now_with_what_is_gone
         0
     ] == 404
     assert (await ordering.call("POST", f"/orders/{order['order_id']}/reorder", ordering.partner_b))[0] == 404
+
+
+async def test_a_cart_saved_as_a_template_loads_again_later_and_is_its_owners_alone(shop: Shop) -> None:
+    ordering, partner = shop.ordering, shop.ordering.partner_a
+    status, problem, _ = await ordering.call("POST", "/cart/templates", partner, {"name": "Weekly"})
+    assert status == 422 and problem["errors"][0]["type"] == "empty-cart"
+    await shop.add(partner, {"code": "MUG", "quantity": 2}, {"code": "TEA", "quantity": 5})
+    status, template, _ = await ordering.call(
+        "POST", "/cart/templates", partner, {"name": "  Weekly  order "}
+    )
+    assert status == 201, template
+    assert template["name"] == "Weekly order"
+    assert template["lines"] == [{"code": "MUG", "quantity": 2}, {"code": "TEA", "quantity": 5}]
+    status, problem, _ = await ordering.call("POST", "/cart/templates", partner, {"name": "WEEKLY ORDER"})
+    assert status == 409 and problem["type"] == "urn:comptoir:problem:template-name-taken"
+
+    await ordering.call("DELETE", "/cart", partner)
+    await ordering.publish(
+        ordering.product(shop.tea, "TEA", 399, version=2, active=False, brand_id=uuid.uuid4())
+    )
+    path = f"/cart/templates/{template['template_id']}"
+    status, cart, _ = await ordering.call("POST", f"{path}/load", partner)
+    assert status == 200 and _lines(cart) == [("MUG", 2, 2500, None), ("TEA", 5, None, "inactive-product")]
+    status, listed, _ = await ordering.call("GET", "/cart/templates", partner)
+    assert status == 200 and [t["name"] for t in listed] == ["Weekly order"]
+
+    # Not even her organisation's validator sees it.
+    validator = ordering.validator_a
+    assert (await ordering.call("GET", "/cart/templates", validator))[1] == []
+    assert (await ordering.call("POST", f"{path}/load", validator))[0] == 404
+    assert (await ordering.call("DELETE", path, validator))[0] == 404
+    assert (await ordering.call("DELETE", path, partner))[0] == 204
+    assert (await ordering.call("GET", "/cart/templates", partner))[1] == []

@@ -35,10 +35,29 @@ async def _reorder(ordering: Ordering) -> Replayable:
     return Replayable("POST", f"/orders/{order['order_id']}/reorder", headers)
 
 
+async def _cart_with_a_mug(ordering: Ordering) -> dict[str, str]:
+    await ordering.publish(ordering.product(uuid.uuid4(), "MUG", 1250))
+    await ordering.call("POST", "/cart/lines", ordering.partner_a, {"lines": [{"code": "MUG"}]})
+    return ordering.service.tokens.headers(**ordering.partner_a)
+
+
+async def _save_template(ordering: Ordering) -> Replayable:
+    headers = await _cart_with_a_mug(ordering)
+    return Replayable("POST", "/cart/templates", headers, json={"name": "Weekly"})
+
+
+async def _load_template(ordering: Ordering) -> Replayable:
+    headers = await _cart_with_a_mug(ordering)
+    _, template, _ = await ordering.call("POST", "/cart/templates", ordering.partner_a, {"name": "Weekly"})
+    return Replayable("POST", f"/cart/templates/{template['template_id']}/load", headers)
+
+
 RECIPES: dict[tuple[str, str], Callable[[Ordering], Awaitable[Replayable]]] = {
     ("POST", "/orders"): _order,
     ("POST", "/cart/lines"): _add_to_cart,
     ("POST", "/orders/{order_id}/reorder"): _reorder,
+    ("POST", "/cart/templates"): _save_template,
+    ("POST", "/cart/templates/{template_id}/load"): _load_template,
 }
 
 
