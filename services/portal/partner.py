@@ -154,6 +154,8 @@ async def quick_order(request: web.Request) -> web.Response:
     if form.get("code"):  # "Order now" on a product's page
         text = f"{form['code']} {form.get('quantity', '1')}"
     lines = read_quick_order(text)
+    for line in lines:
+        line.error = i18n.gettext(line.error) if line.error else None
     problems = Problems()
     if not lines:
         problems.add(i18n.gettext("Paste at least one line: a code, then a quantity."), "lines")
@@ -172,12 +174,6 @@ async def quick_order(request: web.Request) -> web.Response:
             if position and int(position[1]) < len(lines):
                 lines[int(position[1])].error = message
                 del problems.fields[name]
-    for line in lines:
-        if line.error in (
-            N_("Write a code, then a quantity."),
-            N_("The quantity must be a whole number from 1."),
-        ):
-            line.error = i18n.gettext(line.error)
     context = {"text": text, "lines": lines, "problems": problems, "idempotency_key": uuid.uuid4()}
     return render(request, "quick_order.html", context, status=422)
 

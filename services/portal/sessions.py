@@ -3,6 +3,7 @@ at a time per session, so that two tabs never present the same refresh token twi
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -156,16 +157,12 @@ class SessionStore:
                 tokens.refresh_token,
                 tokens.refresh_expires_at,
             )
-            return PortalSession(
-                key,
-                session.tenant_id,
-                session.account_id,
-                session.locale,
-                tokens.access_token,
-                tokens.access_expires_at,
-                tokens.refresh_token,
-                tokens.refresh_expires_at,
-                session.csrf_token,
+            return dataclasses.replace(
+                session,
+                access_token=tokens.access_token,
+                access_expires_at=tokens.access_expires_at,
+                refresh_token=tokens.refresh_token,
+                refresh_expires_at=tokens.refresh_expires_at,
             )
 
     async def remember_locale(self, session: PortalSession, locale: str) -> None:

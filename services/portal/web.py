@@ -208,6 +208,11 @@ async def _check_csrf(request: web.Request) -> bool:
 @web.middleware
 async def portal_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Session, language and CSRF in; refusals and outages as readable pages; security headers out."""
+    if isinstance(request.match_info.route.resource, web.StaticResource):
+        # Stylesheet and scripts: the same for everyone, cached by the browser, no session looked up.
+        asset = await handler(request)
+        asset.headers["Cache-Control"] = "public, max-age=3600"
+        return _secured(asset)
     cookie = request.cookies.get(COOKIE)
     response: web.StreamResponse
     try:

@@ -80,6 +80,9 @@ async def test_the_browser_holds_only_an_opaque_cookie_and_the_tokens_stay_in_th
         policy = page.headers["Content-Security-Policy"]
         assert "script-src 'self'" in policy and "unsafe" not in policy and "frame-ancestors 'none'" in policy
         assert page.headers["Cache-Control"] == "no-store"
+    async with claire.http.get(f"{claire.base}/static/portal.css") as asset:
+        assert asset.status == 200 and asset.headers["Cache-Control"] == "public, max-age=3600"
+        assert "Set-Cookie" not in asset.headers
     cookies = {c.key: c for c in claire.http.cookie_jar}
     session_cookie = cookies["comptoir_session"]
     assert (
