@@ -89,11 +89,12 @@ def order_script(product_ids: list[uuid.UUID]) -> str:
         tenant_id=TENANT,
         account_id="acct-0000000000000000",
         organisation_id=None,
-        status="submitted",
+        status="confirmed",
         lines=lines,
         total_minor=sum(line.line_total_minor for line in lines),
         currency="EUR",
         submitted_at=datetime.now(UTC),
+        updated_at=datetime.now(UTC),
     )
     body = SubmitOrder.model_validate(
         {"lines": [{"code": "BENCH-1", "quantity": 2}, {"code": "BENCH-2", "quantity": 1}]}
@@ -120,6 +121,11 @@ def order_script(product_ids: list[uuid.UUID]) -> str:
         "\\set r random(1, 4000000000000000000)",
         "BEGIN;",
         _bind(_CLAIM, scope, key, _literal(fingerprint(body.model_dump()))),
+        # The checkout's reads: the tenant's settings, zone, closed days and the buyer's address book.
+        _bind(store._SETTINGS, _literal(TENANT)),
+        _bind(store._ZONE, _literal(TENANT)),
+        _bind(store._CLOSED_DAYS, _literal(TENANT), "current_date"),
+        _bind(store._ADDRESSES, _literal(TENANT), "'account'", _literal(order.account_id)),
         _bind(store._OFFERS, _literal(TENANT), _literal("{BENCH-1,BENCH-2}"), "NULL", "now()"),
         _bind(
             store._INSERT_ORDER,
@@ -127,7 +133,7 @@ def order_script(product_ids: list[uuid.UUID]) -> str:
             _literal(TENANT),
             _literal(order.account_id),
             "NULL",
-            "'submitted'",
+            "'confirmed'",
             str(order.total_minor),
             "'EUR'",
             "now()",
@@ -138,6 +144,11 @@ def order_script(product_ids: list[uuid.UUID]) -> str:
             _array([str(line.unit_price_minor) for line in lines]),
             _array([str(line.line_total_minor) for line in lines]),
             "ARRAY[" + ", ".join("NULL" for _ in lines) + "]",  # priced by no list: the base price
+            "NULL",  # no reference
+            _literal("{}"),  # the checkout's record, of the size that matters little here
+            "'confirm'",
+            _array(["0" for _ in lines]),
+            _array(["false" for _ in lines]),
         ),
         _bind(
             outbox._APPEND,
@@ -145,6 +156,14 @@ def order_script(product_ids: list[uuid.UUID]) -> str:
             f"{order_id}::text",
             "md5(CAST(:client_id AS text) || '-e-' || CAST(:r AS text))::uuid",
             "'\\x" + event.to_bytes().hex() + "'::bytea",
+            "'[]'",
+        ),
+        _bind(  # the confirmation, about twice the submission's size
+            outbox._APPEND,
+            _literal(OrderSubmitted.topic),
+            f"{order_id}::text",
+            "md5(CAST(:client_id AS text) || '-c-' || CAST(:r AS text))::uuid",
+            "'\\x" + event.to_bytes().hex() * 2 + "'::bytea",
             "'[]'",
         ),
         _bind(_REMEMBER, scope, key, "201", _literal(response)),

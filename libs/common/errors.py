@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -29,13 +30,18 @@ class FieldError:
 
 
 class DomainError(Exception):
-    """A refusal: a stable `kind`, a short `title` and a `detail` for people."""
+    """A refusal: a stable `kind`, a short `title` and a `detail` for people; `extensions` are
+    machine-readable facts a client may act on (an order's current status, a new quote), rendered as
+    the problem's extension members."""
 
-    def __init__(self, kind: str, title: str, detail: str | None = None) -> None:
+    def __init__(
+        self, kind: str, title: str, detail: str | None = None, *, extensions: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(detail or title)
         self.kind = kind
         self.title = title
         self.detail = detail
+        self.extensions = dict(extensions or {})
 
 
 class NotFound(DomainError):

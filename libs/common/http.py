@@ -68,6 +68,7 @@ class Problem(Exception):
         detail: str | None = None,
         errors: list[dict[str, Any]] | None = None,
         headers: Mapping[str, str] | None = None,
+        extensions: Mapping[str, Any] | None = None,
     ) -> None:
         """`type` is a stable slug (e.g. "order-already-paid"); by default it is derived from the status."""
         super().__init__(title)
@@ -77,6 +78,7 @@ class Problem(Exception):
         self.detail = detail
         self.errors = errors
         self.headers = dict(headers or {})
+        self.extensions = dict(extensions or {})
 
 
 _STATUSES: dict[type[errors.DomainError], int] = {
@@ -107,7 +109,14 @@ def problem_of(error: errors.DomainError) -> Problem:
         detail=error.detail,
         errors=[e.as_dict() for e in error.errors] if isinstance(error, errors.Invalid) else None,
         headers=headers,
+        extensions=error.extensions,
     )
+
+
+def problem_response(request: web.Request, error: errors.DomainError) -> web.Response:
+    """The refusal as a response rather than a raise, for a handler whose transaction must still
+    commit what it did (a new quote offered in the 409 that refuses the old one)."""
+    return _render(request, problem_of(error))
 
 
 def _slug_for(status: int) -> str:
@@ -390,7 +399,9 @@ def _problem_from_http(exc: web.HTTPException) -> Problem:
 
 
 def _render(request: web.Request, problem: Problem) -> web.Response:
-    body: dict[str, Any] = {"type": problem.type, "title": problem.title, "status": problem.status}
+    # Extension members first: the standard ones are never overridden by them.
+    body: dict[str, Any] = {**problem.extensions}
+    body |= {"type": problem.type, "title": problem.title, "status": problem.status}
     if problem.detail is not None:
         body["detail"] = problem.detail
     if problem.errors is not None:

@@ -16,23 +16,24 @@ from services.identity import store
 log = structlog.get_logger(__name__)
 
 ORDERS = "ordering.order.v1"
-ORDER_SUBMITTED = "ordering.order.submitted"
+ORDER_CONFIRMED = "ordering.order.confirmed"
 
 
-class OrderSubmitted(BaseModel):
-    """Identity's own reading of ordering.order.submitted (docs/contracts.md): who ordered, and when."""
+class OrderConfirmed(BaseModel):
+    """Identity's own reading of ordering.order.confirmed (docs/contracts.md): who ordered, and when
+    the order was confirmed (an order waiting for approval, or refused, does not count yet)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     order_id: uuid.UUID
     account_id: str = Field(min_length=1)
-    submitted_at: datetime
+    confirmed_at: datetime
 
 
 async def record_last_order(conn: asyncpg.Connection, event: Envelope) -> None:
-    """Note the account's latest order: it keeps the account from the inactivity sweep. An order of
+    """Note the account's latest confirmed order: it keeps the account from the inactivity sweep. An order of
     an account identity does not know (deleted since, or never its) changes nothing."""
-    order = OrderSubmitted.model_validate(event.data)
+    order = OrderConfirmed.model_validate(event.data)
     if not event.tenantid:
         raise PermanentError("an order event without a tenant names no account")
     try:
@@ -40,11 +41,11 @@ async def record_last_order(conn: asyncpg.Connection, event: Envelope) -> None:
     except ValueError:
         log.info("order of an account identity never issued", order_id=str(order.order_id))
         return
-    if not await store.record_order(conn, event.tenantid, account_id, order.submitted_at):
+    if not await store.record_order(conn, event.tenantid, account_id, order.confirmed_at):
         log.info("order of an unknown account", order_id=str(order.order_id), account_id=order.account_id)
 
 
 # The model each consumed event type is read with: producers' examples must satisfy it (tests/contracts).
-READINGS: dict[str, type[BaseModel]] = {ORDER_SUBMITTED: OrderSubmitted}
+READINGS: dict[str, type[BaseModel]] = {ORDER_CONFIRMED: OrderConfirmed}
 
-HANDLERS: HandlerTable = {ORDERS: {ORDER_SUBMITTED: record_last_order}}
+HANDLERS: HandlerTable = {ORDERS: {ORDER_CONFIRMED: record_last_order}}

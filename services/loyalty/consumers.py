@@ -1,4 +1,4 @@
-"""Loyalty's consumers: credit a member's points for each order they submit, once per order; close a
+"""Loyalty's consumers: credit a member's points for each order of theirs confirmed, once per order; close a
 deleted member's account, forfeiting what is left on it."""
 
 from __future__ import annotations
@@ -21,21 +21,28 @@ from services.loyalty.events import SERVICE, PointsAwarded, PointsForfeited
 log = structlog.get_logger(__name__)
 
 ORDERS = "ordering.order.v1"
-ORDER_SUBMITTED = "ordering.order.submitted"
+ORDER_CONFIRMED = "ordering.order.confirmed"
 ORDER_CAUSE = "order"
 ACCOUNTS = "identity.account.v1"
 ACCOUNT_DELETED = "identity.account.deleted"
 DELETION_CAUSE = "account-deletion"
 
 
-class OrderSubmitted(BaseModel):
-    """Loyalty's own reading of ordering.order.submitted (docs/contracts.md): what points depend on."""
+class EligibleAmount(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    eligible_minor: int = Field(ge=0, le=MAX_ORDER_TOTAL_MINOR)
+
+
+class OrderConfirmed(BaseModel):
+    """Loyalty's own reading of ordering.order.confirmed (docs/contracts.md): points are earned on
+    the order's eligible amount once it is confirmed (not while it waits for approval)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     order_id: uuid.UUID
     account_id: str = Field(min_length=1)
-    total_minor: int = Field(ge=0, le=MAX_ORDER_TOTAL_MINOR)
+    totals: EligibleAmount
 
 
 class AccountDeleted(BaseModel):
@@ -68,13 +75,15 @@ async def award_points_for_order(
     A malformed payload raises ValidationError, which the consumer dead-letters at once. A second
     event for an order already credited (replayed under a new id) changes nothing.
     """
-    order = OrderSubmitted.model_validate(event.data)
+    order = OrderConfirmed.model_validate(event.data)
     tenant_id = _tenant(event)
     rule = await store.earning_rule(conn, tenant_id)
-    points = points_for_order(order.total_minor, rule.points_per_unit if rule else default_points_per_unit)
+    points = points_for_order(
+        order.totals.eligible_minor, rule.points_per_unit if rule else default_points_per_unit
+    )
     cause_id = str(order.order_id)
     if points == 0:
-        log.info("order earns no points", order_id=cause_id, total_minor=order.total_minor)
+        log.info("order earns no points", order_id=cause_id, eligible_minor=order.totals.eligible_minor)
         return
     if points > MAX_ENTRY_POINTS:
         raise PermanentError(f"order {cause_id} would earn {points} points, more than {MAX_ENTRY_POINTS}")
@@ -124,7 +133,7 @@ async def close_deleted_members_account(conn: asyncpg.Connection, event: Envelop
 
 
 # The model each consumed event type is read with: producers' examples must satisfy it (tests/contracts).
-READINGS: dict[str, type[BaseModel]] = {ORDER_SUBMITTED: OrderSubmitted, ACCOUNT_DELETED: AccountDeleted}
+READINGS: dict[str, type[BaseModel]] = {ORDER_CONFIRMED: OrderConfirmed, ACCOUNT_DELETED: AccountDeleted}
 
 
 def handlers(default_points_per_unit: int) -> HandlerTable:
@@ -134,6 +143,6 @@ def handlers(default_points_per_unit: int) -> HandlerTable:
         await award_points_for_order(conn, event, default_points_per_unit=default_points_per_unit)
 
     return {
-        ORDERS: {ORDER_SUBMITTED: award_order_points},
+        ORDERS: {ORDER_CONFIRMED: award_order_points},
         ACCOUNTS: {ACCOUNT_DELETED: close_deleted_members_account},
     }

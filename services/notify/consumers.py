@@ -98,13 +98,17 @@ class SubmittedLine(_Reading):
     line_total_minor: int = Field(ge=0, le=MAX_ORDER_TOTAL_MINOR)
 
 
-class OrderSubmitted(_Reading):
-    """ordering.order.submitted on ordering.order.v1."""
+class OrderTotals(_Reading):
+    total_incl_vat_minor: int = Field(ge=0, le=MAX_ORDER_TOTAL_MINOR)
+
+
+class OrderConfirmed(_Reading):
+    """ordering.order.confirmed on ordering.order.v1: the buyer's copy, with what she pays."""
 
     order_id: str
     account_id: str
     lines: list[SubmittedLine]
-    total_minor: int = Field(ge=0, le=MAX_ORDER_TOTAL_MINOR)
+    totals: OrderTotals
     currency: str
 
 
@@ -197,11 +201,10 @@ async def _queue_request(
 
 
 async def queue_order_copy(conn: asyncpg.Connection, event: Envelope) -> None:
-    order = _read(OrderSubmitted, event)
+    order = _read(OrderConfirmed, event)
     lines = [OrderLine(**line.model_dump()) for line in order.lines]
-    facts = OrderCopy(
-        order_id=order.order_id, lines=lines, total_minor=order.total_minor, currency=order.currency
-    )
+    total = order.totals.total_incl_vat_minor
+    facts = OrderCopy(order_id=order.order_id, lines=lines, total_minor=total, currency=order.currency)
     await _queue_for_account(conn, event, order.account_id, facts)
 
 
@@ -256,7 +259,7 @@ READINGS: dict[str, type[BaseModel]] = {
     "identity.activation.requested": ActivationRequested,
     "identity.activation.code_requested": CodeRequested,
     "identity.recovery.requested": CodeRequested,
-    "ordering.order.submitted": OrderSubmitted,
+    "ordering.order.confirmed": OrderConfirmed,
     "loyalty.points.awarded": PointsAwarded,
 }
 
@@ -268,6 +271,6 @@ HANDLERS: HandlerTable = {
         "identity.activation.code_requested": queue_activation_code,
         "identity.recovery.requested": queue_recovery_code,
     },
-    "ordering.order.v1": {"ordering.order.submitted": queue_order_copy},
+    "ordering.order.v1": {"ordering.order.confirmed": queue_order_copy},
     "loyalty.points.v1": {"loyalty.points.awarded": queue_points_earned},
 }

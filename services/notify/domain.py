@@ -64,7 +64,7 @@ class OrderLine(BaseModel):
 
 
 class OrderCopy(BaseModel):
-    """A copy of a submitted order."""
+    """A copy of a confirmed order, with what the buyer pays (VAT included)."""
 
     model_config = ConfigDict(frozen=True)
     kind: Literal["order_copy"] = "order_copy"

@@ -1,9 +1,11 @@
-"""Ordering's HTTP API: submit an order priced from the catalog read model, read the orders one may see."""
+"""Ordering's HTTP API for orders: order in one call, read the orders one may see, and move one along
+its life (cancel; shipped and delivered as the brand reports them)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any, Literal
 
 import asyncpg
 from aiohttp import web
@@ -24,17 +26,15 @@ from libs.common.api import (
 )
 from libs.common.auth import Principal, principal
 from libs.common.clock import now
+from libs.common.errors import Conflict
 from libs.common.http import json_response, read_json, read_query
 from libs.common.runtime import POOL
 from services.ordering import store
-from services.ordering.domain import (
-    MAX_QUANTITY,
-    Order,
-    PricedOrder,
-    merge_lines,
-    price_order,
-)
-from services.ordering.events import SERVICE, OrderSubmitted
+from services.ordering.checkout import Checkout
+from services.ordering.domain import MAX_QUANTITY, HistoryEntry, Order, merge_lines
+from services.ordering.events import SERVICE, OrderCancelled, OrderDelivered, OrderShipped
+from services.ordering.lifecycle import Action, Status, next_status
+from services.ordering.placing import CheckoutChoices, check_terms, make_quote, opening, place
 
 MAX_LINES = 200
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
@@ -55,9 +55,10 @@ class OrderLineRequest(BaseModel):
     quantity: int = Field(strict=True, ge=1, le=MAX_QUANTITY, description="How many units")
 
 
-class SubmitOrder(BaseModel):
-    """What to order. Prices come from the catalog (the most specific price list valid now for the
-    caller's organisation, else the product's base price), never from the request."""
+class SubmitOrder(CheckoutChoices):
+    """What to order, checked out in one call. Prices come from the catalog (the most specific price
+    list valid now for the caller's organisation, else the product's base price), never from the
+    request; the checkout choices default as at checkout."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -66,6 +67,7 @@ class SubmitOrder(BaseModel):
         max_length=MAX_LINES,
         description="The products and quantities; lines naming the same code are added up into one",
     )
+    accept_terms: bool = Field(False, description="The buyer accepts the tenant's current terms of sale")
 
 
 class OrderLineView(BaseModel):
@@ -73,24 +75,48 @@ class OrderLineView(BaseModel):
     code: str = Field(description="The product's code, as catalog spells it")
     name: str = Field(description="The product's name when the order was submitted")
     quantity: int = Field(description="How many units")
-    unit_price_minor: int = Field(description="Price of one unit at submission, in minor units")
+    unit_price_minor: int = Field(description="Price of one unit excluding VAT, in minor units")
     line_total_minor: int = Field(description="quantity * unit_price_minor")
     price_list_id: uuid.UUID | None = Field(
         description="The price list that set the unit price; null: the product's base price"
     )
+    vat_rate_bp: int = Field(description="The VAT rate, in basis points (2000 = 20 %)")
+    instead_of_fee: bool = Field(description="The product taken instead of paying the delivery fee")
+
+
+class HistoryView(BaseModel):
+    status: Status = Field(description="The state the step led to")
+    action: Action = Field(description="What happened")
+    by_account: str | None = Field(description="Who did it; null: the ERP or the system")
+    reason: str | None = Field(description="Why, when a reason was given")
+    at: datetime = Field(description="When (UTC)")
 
 
 class OrderView(BaseModel):
     order_id: uuid.UUID = Field(description="The order's id")
-    status: str = Field(description="Where the order stands: submitted")
+    account_id: str = Field(description="Who placed it")
+    organisation_id: str | None = Field(description="Her organisation, if any")
+    status: Status = Field(description="Where the order stands in its life")
+    version: int = Field(description="Grows with each step; a decision names the version it saw")
+    reference: str | None = Field(description="The customer's reference")
     lines: list[OrderLineView] = Field(description="One line per product")
-    total_minor: int = Field(description="Sum of the line totals, in minor units of `currency`")
+    total_minor: int = Field(description="Sum of the line totals excluding VAT, in minor units of `currency`")
     currency: str = Field(description="ISO 4217 currency of every amount")
-    submitted_at: datetime = Field(description="When the order was submitted (UTC)")
+    checkout: Checkout | None = Field(
+        description="Choices, totals with VAT and terms accepted; null for an order placed before checkout"
+    )
+    submitted_at: datetime = Field(description="When the order was placed (UTC)")
+    updated_at: datetime = Field(description="When it last changed (UTC)")
+    history: list[HistoryView] | None = Field(None, description="Its life, oldest first (one order only)")
 
     @classmethod
-    def of(cls, order: Order) -> OrderView:
-        return cls.model_validate(order.model_dump(include=set(cls.model_fields)))
+    def of(cls, order: Order, history: list[HistoryEntry] | None = None) -> OrderView:
+        view = cls.model_validate(order.model_dump(include=set(cls.model_fields)))
+        if history is None:
+            return view
+        return view.model_copy(
+            update={"history": [HistoryView.model_validate(h.model_dump()) for h in history]}
+        )
 
 
 class OrderList(RootModel[list[OrderView]]):
@@ -101,41 +127,13 @@ async def submit_order(request: web.Request) -> web.Response:
     caller = principal(request)
     body = await read_json(request, SubmitOrder)
     conn = await idempotency.once(request, body)
-    submitted_at = now(request)  # prices are those valid then
-    order = _new_order(caller, await _price(conn, caller, body, submitted_at), submitted_at)
-    await store.add_order(conn, order)
-    subject = str(order.order_id)
-    await outbox.publish(conn, SERVICE, OrderSubmitted.of(order), subject=subject, tenant_id=order.tenant_id)
-    return json_response(OrderView.of(order), status=201)
-
-
-async def _price(conn: asyncpg.Connection, caller: Principal, body: SubmitOrder, at: datetime) -> PricedOrder:
-    """The order priced from the read model for the caller's organisation at `at`, or a 422 naming
-    each line that cannot be ordered (unknown, outside the organisation's assortment, not for sale,
-    priced in another currency)."""
+    at = now(request)  # prices are those valid then
     requested = merge_lines((line.code, line.quantity) for line in body.lines)
-    buyer, offers = await store.offers_by_code(
-        conn,
-        caller.tenant_id,
-        [line.code for line in requested],
-        organisation_id=caller.organisation_id,
-        at=at,
-    )
-    return price_order(requested, offers, buyer, at)
-
-
-def _new_order(caller: Principal, priced: PricedOrder, submitted_at: datetime) -> Order:
-    return Order(
-        order_id=uuid.uuid4(),
-        tenant_id=caller.tenant_id,
-        account_id=caller.account_id,
-        organisation_id=caller.organisation_id,
-        status="submitted",
-        lines=priced.lines,
-        total_minor=priced.total_minor,
-        currency=priced.currency,
-        submitted_at=submitted_at,
-    )
+    choices = CheckoutChoices.model_validate(body.model_dump(include=set(CheckoutChoices.model_fields)))
+    quote = await make_quote(conn, caller, requested, choices, at, from_cart=False)
+    check_terms(quote, body.accept_terms)
+    order = await place(conn, quote, at)
+    return json_response(OrderView.of(order, [opening(order)]), status=201)
 
 
 async def list_orders(request: web.Request) -> web.Response:
@@ -163,7 +161,88 @@ async def order_owner(request: web.Request, caller: Principal) -> Owner | None:
 
 async def get_order(request: web.Request) -> web.Response:
     order = owned(request, Order)
-    return json_response(OrderView.of(order))
+    return json_response(OrderView.of(order, await store.history(request.app[POOL], order.order_id)))
+
+
+class CancelOrder(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(
+        None, ge=1, description="The version the decision was made on; default: the latest"
+    )
+    reason: str | None = Field(None, max_length=500, description="Why")
+
+
+class StatusChange(BaseModel):
+    """What the brand's ERP (or an admin) reports of an order's delivery."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["shipped", "delivered"] = Field(description="Where the order now stands")
+    erp_order_number: str | None = Field(None, max_length=100, description="The ERP's own number for it")
+    invoice_reference: str | None = Field(None, max_length=100, description="The invoice's reference")
+
+
+async def _step(
+    request: web.Request,
+    conn: asyncpg.Connection,
+    action: Action,
+    version: int | None,
+    reason: str | None = None,
+) -> tuple[Order, datetime]:
+    """Move the order of the path by `action` (at `version` when named): 409 naming the state when
+    the action does not apply, or when the order changed since that version."""
+    caller = principal(request)
+    seen = owned(request, Order)
+    order = await store.find_order(conn, seen.tenant_id, seen.order_id, for_update=True)
+    assert order is not None  # orders are never deleted
+    if version is not None and version != order.version:
+        raise Conflict(
+            "order-changed",
+            "The order changed since you read it",
+            f"the order is at version {order.version}, not {version}",
+            extensions={"order_status": order.status, "version": order.version},
+        )
+    status = next_status(order.status, action)
+    at = now(request)
+    await store.move_order(conn, order, status, action, at=at, by_account=caller.account_id, reason=reason)
+    return order.model_copy(update={"status": status, "version": order.version + 1, "updated_at": at}), at
+
+
+async def cancel_order(request: web.Request) -> web.Response:
+    body = await read_json(request, CancelOrder)
+    conn = await idempotency.once(request, body)
+    order, at = await _step(request, conn, "cancel", body.version, body.reason)
+    event = OrderCancelled(
+        **_step_fields(order), by_account=principal(request).account_id, reason=body.reason, cancelled_at=at
+    )
+    await outbox.publish(conn, SERVICE, event, subject=str(order.order_id), tenant_id=order.tenant_id)
+    return json_response(OrderView.of(order, await store.history(conn, order.order_id)))
+
+
+async def change_status(request: web.Request) -> web.Response:
+    body = await read_json(request, StatusChange)
+    action: Action = "ship" if body.status == "shipped" else "deliver"
+    conn = await idempotency.once(request, body)
+    order, at = await _step(request, conn, action, None)
+    await store.set_erp_references(conn, order, body.erp_order_number, body.invoice_reference)
+    refs = {"erp_order_number": body.erp_order_number, "invoice_reference": body.invoice_reference}
+    event: OrderShipped | OrderDelivered
+    if action == "ship":
+        event = OrderShipped(**_step_fields(order), **refs, shipped_at=at)
+    else:
+        event = OrderDelivered(**_step_fields(order), **refs, delivered_at=at)
+    await outbox.publish(conn, SERVICE, event, subject=str(order.order_id), tenant_id=order.tenant_id)
+    return json_response(OrderView.of(order, await store.history(conn, order.order_id)))
+
+
+def _step_fields(order: Order) -> dict[str, Any]:
+    return {
+        "order_id": order.order_id,
+        "account_id": order.account_id,
+        "organisation_id": order.organisation_id,
+        "version": order.version,
+    }
 
 
 # Who reads orders: an admin the tenant's, a validator her organisation's (she approves them), every
@@ -175,8 +254,10 @@ ENDPOINTS = [
         "POST",
         "/orders",
         submit_order,
-        "Submit an order, priced from the catalog for the caller's organisation (its own list, else its"
-        " group's, else the brand's, else the base price); products outside its assortment are refused",
+        "Order in one call: the lines priced from the catalog for the caller's organisation (its own"
+        " list, else its group's, else the brand's, else the base price; products outside its assortment"
+        " refused) with the checkout's choices and their defaults; terms acceptance when the tenant has"
+        " terms of sale",
         roles=roles("partner", "validator", "seller", "customer", "admin"),
         body=SubmitOrder,
         response=OrderView,
@@ -194,10 +275,35 @@ ENDPOINTS = [
         query=OrderQuery,
     ),
     Endpoint(
+        "POST",
+        "/orders/{order_id}/cancel",
+        cancel_order,
+        "Cancel an order not shipped yet: her own for the buyer, the tenant's for an admin (409 naming"
+        " the state when it cannot be cancelled any more)",
+        roles=grant(admin=TENANT, partner=SELF, validator=SELF, seller=SELF, customer=SELF),
+        body=CancelOrder,
+        response=OrderView,
+        owner=order_owner,
+        idempotent=True,
+    ),
+    Endpoint(
+        "POST",
+        "/orders/{order_id}/status",
+        change_status,
+        "The brand reports an order shipped or delivered, with its ERP's order number and invoice"
+        " reference (409 naming the state when the order is not there yet)",
+        roles=grant(admin=TENANT),
+        body=StatusChange,
+        response=OrderView,
+        owner=order_owner,
+        idempotent=True,
+    ),
+    Endpoint(
         "GET",
         "/orders/{order_id}",
         get_order,
-        "One order: its owner's, her organisation's for a validator, any of the tenant's for an admin",
+        "One order with its history: its owner's, her organisation's for a validator, any of the"
+        " tenant's for an admin",
         roles=READERS,
         response=OrderView,
         owner=order_owner,

@@ -8,9 +8,16 @@ from libs.common.clock import Clock, utc_now
 from libs.common.events import EventCatalog
 from libs.common.runtime import ServiceSpec
 from libs.common.settings import ServiceSettings
-from services.ordering import api, cart_api
+from services.ordering import api, cart_api, checkout_api
 from services.ordering.consumers import HANDLERS
-from services.ordering.events import SERVICE, OrderSubmitted
+from services.ordering.events import (
+    SERVICE,
+    OrderCancelled,
+    OrderConfirmed,
+    OrderDelivered,
+    OrderShipped,
+    OrderSubmitted,
+)
 
 
 class Settings(ServiceSettings):
@@ -23,8 +30,10 @@ def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
     return ServiceSpec(
         name=SERVICE,
         folder=Path(__file__).parent,
-        events=EventCatalog(SERVICE, [OrderSubmitted]),
+        events=EventCatalog(
+            SERVICE, [OrderSubmitted, OrderConfirmed, OrderCancelled, OrderShipped, OrderDelivered]
+        ),
         handlers=HANDLERS,
-        endpoints=[*api.ENDPOINTS, *cart_api.ENDPOINTS],
+        endpoints=[*api.ENDPOINTS, *cart_api.ENDPOINTS, *checkout_api.ENDPOINTS],
         clock=clock,
     )

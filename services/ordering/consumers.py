@@ -1,11 +1,13 @@
 """Ordering's consumers: the read model of catalog's products, price lists and organisation terms that
-orders are priced and checked from (never a call to catalog)."""
+orders are priced and checked from (never a call to catalog), and of identity's tenants' time zones
+and organisations."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
 from typing import Literal, Self
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import structlog
@@ -160,12 +162,44 @@ async def record_organisation_terms(conn: asyncpg.Connection, event: Envelope) -
         )
 
 
+class TenantSettings(_Reading):
+    """Ordering's own reading of identity.tenant.settings_changed: the zone delivery days are counted in."""
+
+    time_zone: str = Field(min_length=1)
+    changed_at: datetime
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        ZoneInfo(name)  # an unknown zone raises: the event is dead-lettered rather than misread
+        return name
+
+
+class OrganisationCreated(_Reading):
+    """Ordering's own reading of identity.organisation.created: which organisations a tenant has."""
+
+    organisation_id: str = Field(min_length=1)
+
+
+async def record_tenant_zone(conn: asyncpg.Connection, event: Envelope) -> None:
+    """Keep the tenant's time zone; an older change than the one held changes nothing."""
+    data = TenantSettings.model_validate(event.data)
+    await store.record_zone(conn, event.tenantid, data.time_zone, _utc(data.changed_at) or data.changed_at)
+
+
+async def record_organisation(conn: asyncpg.Connection, event: Envelope) -> None:
+    data = OrganisationCreated.model_validate(event.data)
+    await store.record_organisation(conn, event.tenantid, data.organisation_id)
+
+
 # The model each consumed event type is read with: producers' examples must satisfy it (tests/contracts).
 READINGS: dict[str, type[BaseModel]] = {
     "catalog.product.created": CatalogProduct,
     "catalog.product.updated": CatalogProduct,
     "catalog.price_list.changed": CatalogPriceList,
     "catalog.organisation.terms_changed": CatalogOrganisationTerms,
+    "identity.tenant.settings_changed": TenantSettings,
+    "identity.organisation.created": OrganisationCreated,
 }
 
 HANDLERS: HandlerTable = {
@@ -175,4 +209,6 @@ HANDLERS: HandlerTable = {
     },
     CATALOG_PRICES: {"catalog.price_list.changed": record_price_list},
     CATALOG_ORGANISATIONS: {"catalog.organisation.terms_changed": record_organisation_terms},
+    "identity.tenant.v1": {"identity.tenant.settings_changed": record_tenant_zone},
+    "identity.organisation.v1": {"identity.organisation.created": record_organisation},
 }

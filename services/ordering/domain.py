@@ -7,12 +7,14 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from libs.common.errors import FieldError, Invalid
 from libs.common.limits import MAX_LINE_QUANTITY, MAX_ORDER_TOTAL_MINOR
+from services.ordering.checkout import Address, Checkout
+from services.ordering.lifecycle import Action, Status
 
 MAX_QUANTITY = MAX_LINE_QUANTITY
 
@@ -170,6 +172,8 @@ class PricedLine(_Value):
     unit_price_minor: int
     line_total_minor: int
     price_list_id: uuid.UUID | None = None  # the list that set the unit price; None: the base price
+    vat_rate_bp: int = 0  # a product whose catalog event carried no rate is taxed at 0 %
+    instead_of_fee: bool = False  # the product the buyer took instead of paying the delivery fee
 
 
 class PricedOrder(_Value):
@@ -179,17 +183,61 @@ class PricedOrder(_Value):
 
 
 class Order(_Value):
-    """A submitted order: who placed it, what it holds and what it costs."""
+    """An order: who placed it, what it holds and what it costs, where it stands in its life.
+
+    `total_minor` is the goods excluding VAT (what orders carried before checkout); `checkout` holds
+    the rest (None for an order placed before checkout existed). `version` grows with every change:
+    a decision names the version it was made on.
+    """
 
     order_id: uuid.UUID
     tenant_id: str
     account_id: str
     organisation_id: str | None
-    status: str
+    status: Status
     lines: list[PricedLine]
     total_minor: int
     currency: str
     submitted_at: datetime
+    updated_at: datetime
+    version: int = 1
+    reference: str | None = None
+    checkout: Checkout | None = None
+
+
+class HistoryEntry(_Value):
+    """One step of an order's life."""
+
+    status: Status
+    action: Action
+    by_account: str | None
+    reason: str | None
+    at: datetime
+
+
+class Quote(_Value):
+    """A priced cart with the buyer's choices, valid until `expires_at`; `from_cart`: confirming it
+    empties the buyer's cart."""
+
+    quote_id: uuid.UUID
+    tenant_id: str
+    account_id: str
+    organisation_id: str | None
+    created_at: datetime
+    expires_at: datetime
+    lines: list[PricedLine]
+    currency: str
+    checkout: Checkout
+    from_cart: bool
+    asked: dict[str, Any]  # the choices as the buyer made them: confirming applies them again
+
+    def same_prices(self, other: Quote) -> bool:
+        """Whether `other` charges exactly what this quote did (lines, prices, totals)."""
+        return (self.lines, self.currency, self.checkout.totals) == (
+            other.lines,
+            other.currency,
+            other.checkout.totals,
+        )
 
 
 class OrderRejected(Invalid):
@@ -287,6 +335,7 @@ def price_order(
                 unit_price_minor=unit_price,
                 line_total_minor=line.quantity * unit_price,
                 price_list_id=price_list_id,
+                vat_rate_bp=product.vat_rate_bp or 0,
             )
         )
     if problems:
@@ -396,3 +445,31 @@ class CartTemplate(_Value):
     name: str
     created_at: datetime
     lines: list[CartLine]
+
+
+# --- address books ---
+
+
+class AddressOwner(_Value):
+    """Whose book an address is in: an organisation's, or an account's that belongs to none."""
+
+    kind: Literal["organisation", "account"]
+    id: str
+
+
+class BookAddress(_Value):
+    address_id: uuid.UUID
+    owner: AddressOwner
+    address: Address
+    is_default: bool
+
+
+class AddressRequest(_Value):
+    """A buyer's "keep this address": an order's address the admin may add to the book."""
+
+    request_id: uuid.UUID
+    order_id: uuid.UUID
+    account_id: str
+    organisation_id: str | None
+    address: Address
+    requested_at: datetime

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from libs.common.events import IntegrationEvent, examples
 from libs.common.limits import MAX_LINE_QUANTITY, MAX_ORDER_TOTAL_MINOR, MAX_UNIT_PRICE_MINOR
+from services.ordering.checkout import Address, PaymentMode, Totals
 from services.ordering.domain import Order
 
 SERVICE = "ordering"
@@ -35,6 +36,10 @@ class SubmittedLine(BaseModel):
         description="The catalog price list that set the unit price (the most specific one valid at"
         " submission for the submitter's organisation); null: the product's base price",
     )
+    vat_rate_bp: int = Field(0, ge=0, le=10_000, description="The product's VAT rate, basis points")
+    instead_of_fee: bool = Field(
+        False, description="The product the buyer took instead of paying the delivery fee (priced at the fee)"
+    )
 
 
 class OrderSubmitted(IntegrationEvent):
@@ -55,6 +60,8 @@ class OrderSubmitted(IntegrationEvent):
                     "unit_price_minor": 1190,
                     "line_total_minor": 2380,
                     "price_list_id": "4e3d2c1b-0a9f-4e8d-b7c6-a5f4e3d2c1b0",
+                    "vat_rate_bp": 2000,
+                    "instead_of_fee": False,
                 },
                 {
                     "product_id": "6b8f1d4c-3e2a-4f0b-9c7d-5e4f3a2b1c0d",
@@ -64,6 +71,8 @@ class OrderSubmitted(IntegrationEvent):
                     "unit_price_minor": 890,
                     "line_total_minor": 890,
                     "price_list_id": None,
+                    "vat_rate_bp": 550,
+                    "instead_of_fee": False,
                 },
             ],
             "total_minor": 3270,
@@ -96,3 +105,200 @@ class OrderSubmitted(IntegrationEvent):
             currency=order.currency,
             submitted_at=order.submitted_at,
         )
+
+
+_ORDER = "7f6e5d4c-3b2a-4190-8f7e-6d5c4b3a2910"
+_ACCOUNT = "8d1c6a5e-3f2b-4c1d-9e7a-2b5f0c4d6e81"
+_VALIDATOR = "2c4e6a8b-1d3f-4a5b-9c7d-8e0f1a2b3c4d"
+_ORGANISATION = "0f6b2c1e-7a3d-4e5f-8b9c-1d2e3f4a5b6c"
+_LINE = {
+    "product_id": "5a7e0c3b-2d1f-4e9a-8b6c-4d3e2f1a0b9c",
+    "code": "CREME-01",
+    "name": "Crème hydratante 50 ml",
+    "quantity": 2,
+    "unit_price_minor": 1190,
+    "line_total_minor": 2380,
+    "price_list_id": None,
+    "vat_rate_bp": 2000,
+    "instead_of_fee": False,
+}
+
+
+class PickupPointRef(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pickup_point_id: uuid.UUID = Field(description="The tenant's pick-up point")
+    name: str = Field(description="Its name when the order was placed")
+    address: Address = Field(description="Its address")
+
+
+class _OrderStep(IntegrationEvent):
+    """An order moved in its life; keyed and subject by the order id, so its steps stay in order."""
+
+    topic = "ordering.order.v1"
+
+    order_id: uuid.UUID = Field(description="The order, also the event's subject and Kafka key")
+    account_id: str = Field(description="The account that placed the order")
+    organisation_id: str | None = Field(description="Its organisation, if it belongs to one")
+    version: int = Field(ge=1, description="The order's version after this step (grows by one per step)")
+
+
+class OrderConfirmed(_OrderStep):
+    """An order is confirmed (straight away, or once approved): what the brand's ERP needs to deliver it,
+    and the eligible amount loyalty awards points on. A person's own address (a consultant's) never
+    travels here: `delivery_address` is null with `address_withheld`, and the ERP reads it through
+    its API client."""
+
+    model_config = examples(
+        {
+            "order_id": _ORDER,
+            "account_id": _ACCOUNT,
+            "organisation_id": _ORGANISATION,
+            "version": 1,
+            "reference": "PO-2026-114",
+            "instructions": "Deliver to the back door before 10:00",
+            "lines": [_LINE],
+            "currency": "EUR",
+            "totals": {
+                "goods_minor": 2380,
+                "delivery_fee_minor": 690,
+                "vat": [{"rate_bp": 2000, "base_minor": 3070, "vat_minor": 614}],
+                "total_excl_vat_minor": 3070,
+                "total_vat_minor": 614,
+                "total_incl_vat_minor": 3684,
+                "eligible_minor": 2380,
+            },
+            "delivery_date": "2026-03-05",
+            "delivery_address": {
+                "label": "Pharmacie",
+                "recipient": "Pharmacie du Marché",
+                "line1": "2 place du Marché",
+                "line2": "",
+                "postal_code": "69002",
+                "city": "Lyon",
+                "country": "FR",
+                "phone": "",
+            },
+            "address_withheld": False,
+            "pickup_point": None,
+            "payment_mode": "cash_on_delivery",
+            "terms_version": "2026-01",
+            "validators": [_VALIDATOR],
+            "confirmed_at": "2026-03-02T10:20:00Z",
+        }
+    )
+
+    event_type = "ordering.order.confirmed"
+
+    reference: str | None = Field(description="The customer's reference for the order")
+    instructions: str | None = Field(description="Delivery instructions")
+    lines: list[SubmittedLine] = Field(min_length=1, description="What was ordered, at the prices charged")
+    currency: str = Field(description="ISO 4217 currency of every amount")
+    totals: Totals = Field(description="Totals excluding and including VAT, VAT per rate, eligible amount")
+    delivery_date: date = Field(description="The delivery day asked for, in the tenant's time zone")
+    delivery_address: Address | None = Field(
+        description="Where to deliver when it is the organisation's address; null for a pick-up point,"
+        " an order without address, or a person's own address (see address_withheld)"
+    )
+    address_withheld: bool = Field(
+        description="True when the address is a person's own: read it through the API (GET /orders/{id})"
+    )
+    pickup_point: PickupPointRef | None = Field(description="The pick-up point chosen, if any")
+    payment_mode: PaymentMode = Field(description="How the order is paid")
+    terms_version: str | None = Field(description="The terms of sale the buyer accepted; null: none set")
+    validators: list[str] = Field(
+        description="Accounts of the organisation's validators, who get a copy of the order"
+    )
+    confirmed_at: datetime = Field(description="When it was confirmed (UTC)")
+
+    @classmethod
+    def of(cls, order: Order, validators: list[str], at: datetime) -> Self:
+        assert order.checkout is not None
+        choices = order.checkout.choices
+        personal = order.organisation_id is None and choices.address is not None
+        point = choices.pickup_point
+        return cls(
+            order_id=order.order_id,
+            account_id=order.account_id,
+            organisation_id=order.organisation_id,
+            version=order.version,
+            reference=order.reference,
+            instructions=choices.instructions,
+            lines=[SubmittedLine.model_validate(line.model_dump()) for line in order.lines],
+            currency=order.currency,
+            totals=order.checkout.totals,
+            delivery_date=choices.delivery_date,
+            delivery_address=None if personal else choices.address,
+            address_withheld=personal,
+            pickup_point=PickupPointRef.model_validate(point.model_dump()) if point else None,
+            payment_mode=choices.payment_mode,
+            terms_version=order.checkout.terms_version,
+            validators=validators,
+            confirmed_at=at,
+        )
+
+
+class OrderCancelled(_OrderStep):
+    """An order was cancelled before it was shipped."""
+
+    model_config = examples(
+        {
+            "order_id": _ORDER,
+            "account_id": _ACCOUNT,
+            "organisation_id": _ORGANISATION,
+            "version": 2,
+            "by_account": _ACCOUNT,
+            "reason": "Ordered twice",
+            "cancelled_at": "2026-03-02T11:00:00Z",
+        }
+    )
+
+    event_type = "ordering.order.cancelled"
+
+    by_account: str = Field(description="Who cancelled it")
+    reason: str | None = Field(description="Why, when they said")
+    cancelled_at: datetime = Field(description="When (UTC)")
+
+
+class OrderShipped(_OrderStep):
+    """The brand shipped the order (its ERP said so, or an admin)."""
+
+    model_config = examples(
+        {
+            "order_id": _ORDER,
+            "account_id": _ACCOUNT,
+            "organisation_id": _ORGANISATION,
+            "version": 2,
+            "erp_order_number": "SO-88412",
+            "invoice_reference": "INV-2026-0311",
+            "shipped_at": "2026-03-04T08:00:00Z",
+        }
+    )
+
+    event_type = "ordering.order.shipped"
+
+    erp_order_number: str | None = Field(description="The ERP's own number for the order")
+    invoice_reference: str | None = Field(description="The invoice's reference, once invoiced")
+    shipped_at: datetime = Field(description="When (UTC)")
+
+
+class OrderDelivered(_OrderStep):
+    """The order reached its buyer."""
+
+    model_config = examples(
+        {
+            "order_id": _ORDER,
+            "account_id": _ACCOUNT,
+            "organisation_id": _ORGANISATION,
+            "version": 3,
+            "erp_order_number": "SO-88412",
+            "invoice_reference": "INV-2026-0311",
+            "delivered_at": "2026-03-05T15:00:00Z",
+        }
+    )
+
+    event_type = "ordering.order.delivered"
+
+    erp_order_number: str | None = Field(description="The ERP's own number for the order")
+    invoice_reference: str | None = Field(description="The invoice's reference, once invoiced")
+    delivered_at: datetime = Field(description="When (UTC)")

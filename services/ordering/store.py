@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from services.ordering.checkout import Address, Checkout, CheckoutSettings, PickupPoint
 from services.ordering.domain import (
+    AddressOwner,
+    AddressRequest,
+    BookAddress,
     Buyer,
     CartLine,
     CartTemplate,
+    HistoryEntry,
     Offer,
     Order,
     OrganisationTerms,
@@ -20,8 +27,10 @@ from services.ordering.domain import (
     PriceList,
     PriceListTerms,
     Product,
+    Quote,
     code_key,
 )
+from services.ordering.lifecycle import Action, Status
 
 # --- products: the read model of catalog.product.v1 ---
 
@@ -275,25 +284,37 @@ async def offers_by_code(
 
 # --- orders ---
 
-# The order and its lines in one statement: one round trip, whatever the number of lines. The lines'
-# foreign key is checked at the end of the statement, when the order is there.
+# The order, its lines and its first history entry in one statement: one round trip, whatever the
+# number of lines. The lines' foreign key is checked at the end of the statement, when the order is there.
 _INSERT_ORDER = """
 WITH new_order AS (
     INSERT INTO orders
-        (order_id, tenant_id, account_id, organisation_id, status, total_minor, currency, submitted_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        (order_id, tenant_id, account_id, organisation_id, status, total_minor, currency, submitted_at,
+         updated_at, version, reference, checkout)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, 1, $16, $17)
+), history AS (
+    INSERT INTO order_history (order_id, seq, status, action, by_account, at)
+    VALUES ($1, 1, $5, $18, $3, $8)
 )
 INSERT INTO order_lines
-    (order_id, line_no, product_id, code, name, quantity, unit_price_minor, line_total_minor, price_list_id)
+    (order_id, line_no, product_id, code, name, quantity, unit_price_minor, line_total_minor, price_list_id,
+     vat_rate_bp, instead_of_fee)
 SELECT $1, line.no, line.product_id, line.code, line.name, line.quantity, line.unit_price_minor,
-       line.line_total_minor, line.price_list_id
-FROM unnest($9::uuid[], $10::text[], $11::text[], $12::integer[], $13::bigint[], $14::bigint[], $15::uuid[])
+       line.line_total_minor, line.price_list_id, line.vat_rate_bp, line.instead_of_fee
+FROM unnest($9::uuid[], $10::text[], $11::text[], $12::integer[], $13::bigint[], $14::bigint[], $15::uuid[],
+            $19::integer[], $20::boolean[])
      WITH ORDINALITY
-     AS line (product_id, code, name, quantity, unit_price_minor, line_total_minor, price_list_id, no)
+     AS line (product_id, code, name, quantity, unit_price_minor, line_total_minor, price_list_id,
+              vat_rate_bp, instead_of_fee, no)
 """
 
 
-async def add_order(conn: asyncpg.Connection, order: Order) -> None:
+def _checkout_json(order: Order) -> str:
+    return order.checkout.model_dump_json() if order.checkout else "{}"
+
+
+async def add_order(conn: asyncpg.Connection, order: Order, action: Action) -> None:
+    """Record a new order in its first state, reached by `action` (hold or confirm)."""
     lines = order.lines
     await conn.execute(
         _INSERT_ORDER,
@@ -312,11 +333,64 @@ async def add_order(conn: asyncpg.Connection, order: Order) -> None:
         [line.unit_price_minor for line in lines],
         [line.line_total_minor for line in lines],
         [line.price_list_id for line in lines],
+        order.reference,
+        _checkout_json(order),
+        action,
+        [line.vat_rate_bp for line in lines],
+        [line.instead_of_fee for line in lines],
+    )
+
+
+# A change of state applies only to the version it was decided on: a concurrent decision that
+# landed first makes it match no row.
+_MOVE_ORDER = """
+WITH moved AS (
+    UPDATE orders SET status = $3, version = version + 1, updated_at = $4
+    WHERE tenant_id = $1 AND order_id = $2 AND version = $5
+    RETURNING order_id
+)
+INSERT INTO order_history (order_id, seq, status, action, by_account, reason, at)
+SELECT order_id, (SELECT coalesce(max(seq), 0) + 1 FROM order_history WHERE order_id = $2), $3, $6, $7, $8, $4
+FROM moved
+RETURNING true
+"""
+
+
+async def move_order(
+    conn: asyncpg.Connection,
+    order: Order,
+    status: Status,
+    action: Action,
+    *,
+    at: datetime,
+    by_account: str | None,
+    reason: str | None = None,
+) -> bool:
+    """Move the order (as read, at its version) to `status`; False when it changed since it was read."""
+    moved = await conn.fetchval(
+        _MOVE_ORDER, order.tenant_id, order.order_id, status, at, order.version, action, by_account, reason
+    )
+    return bool(moved)
+
+
+_SET_ERP_REFERENCES = """
+UPDATE orders SET erp_order_number = coalesce($3, erp_order_number),
+                  invoice_reference = coalesce($4, invoice_reference)
+WHERE tenant_id = $1 AND order_id = $2
+"""
+
+
+async def set_erp_references(
+    conn: asyncpg.Connection, order: Order, erp_order_number: str | None, invoice_reference: str | None
+) -> None:
+    await conn.execute(
+        _SET_ERP_REFERENCES, order.tenant_id, order.order_id, erp_order_number, invoice_reference
     )
 
 
 _ORDER_COLUMNS = (
-    "order_id, tenant_id, account_id, organisation_id, status, total_minor, currency, submitted_at"
+    "order_id, tenant_id, account_id, organisation_id, status, total_minor, currency, submitted_at,"
+    " updated_at, version, reference, checkout"
 )
 _ORDER = f"SELECT {_ORDER_COLUMNS} FROM orders WHERE tenant_id = $1 AND order_id = $2"
 # One statement per scope rather than `$2 IS NULL OR ...`: each gets a plan that uses its own index.
@@ -331,17 +405,25 @@ WHERE tenant_id = $1 AND account_id = $2 AND ($3::text IS NULL OR organisation_i
 {_NEWEST_FIRST} LIMIT $4
 """
 _LINES = """
-SELECT order_id, product_id, code, name, quantity, unit_price_minor, line_total_minor, price_list_id
+SELECT order_id, product_id, code, name, quantity, unit_price_minor, line_total_minor, price_list_id,
+       vat_rate_bp, instead_of_fee
 FROM order_lines WHERE order_id = ANY ($1::uuid[]) ORDER BY order_id, line_no
+"""
+_HISTORY = """
+SELECT status, action, by_account, reason, at FROM order_history WHERE order_id = $1 ORDER BY seq
 """
 
 
 async def find_order(
-    conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, order_id: uuid.UUID
+    conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, order_id: uuid.UUID, *, for_update: bool = False
 ) -> Order | None:
     """The tenant's order with its lines; whether the caller may see it is the guard's business."""
-    row = await conn.fetchrow(_ORDER, tenant_id, order_id)
+    row = await conn.fetchrow(_ORDER + (" FOR UPDATE" if for_update else ""), tenant_id, order_id)
     return (await _with_lines(conn, [row]))[0] if row else None
+
+
+async def history(conn: asyncpg.Connection | asyncpg.Pool, order_id: uuid.UUID) -> list[HistoryEntry]:
+    return [HistoryEntry(**dict(row)) for row in await conn.fetch(_HISTORY, order_id)]
 
 
 async def list_orders(
@@ -362,12 +444,290 @@ async def list_orders(
     return await _with_lines(conn, rows)
 
 
+def _order(row: Any, lines: list[PricedLine]) -> Order:
+    fields = dict(row)
+    checkout = json.loads(fields.pop("checkout"))
+    return Order(**fields, lines=lines, checkout=Checkout.model_validate(checkout) if checkout else None)
+
+
 async def _with_lines(conn: asyncpg.Connection | asyncpg.Pool, rows: Sequence[Any]) -> list[Order]:
     lines: dict[uuid.UUID, list[PricedLine]] = {row["order_id"]: [] for row in rows}
     for line in await conn.fetch(_LINES, list(lines)):
         fields = dict(line)
         lines[fields.pop("order_id")].append(PricedLine(**fields))
-    return [Order(**dict(row), lines=lines[row["order_id"]]) for row in rows]
+    return [_order(row, lines[row["order_id"]]) for row in rows]
+
+
+# --- identity's organisations and tenants ---
+
+_RECORD_ORGANISATION = """
+INSERT INTO organisations (tenant_id, organisation_id) VALUES ($1, $2) ON CONFLICT DO NOTHING
+"""
+_ORGANISATION_KNOWN = "SELECT true FROM organisations WHERE tenant_id = $1 AND organisation_id = $2"
+
+
+async def record_organisation(conn: asyncpg.Connection, tenant_id: str, organisation_id: str) -> None:
+    await conn.execute(_RECORD_ORGANISATION, tenant_id, organisation_id)
+
+
+async def organisation_known(conn: asyncpg.Connection, tenant_id: str, organisation_id: str) -> bool:
+    return bool(await conn.fetchval(_ORGANISATION_KNOWN, tenant_id, organisation_id))
+
+
+# --- checkout: the tenant's settings and zone, closed days, pick-up points, address books, quotes ---
+
+_SETTINGS = "SELECT settings FROM checkout_settings WHERE tenant_id = $1"
+_PUT_SETTINGS = """
+INSERT INTO checkout_settings (tenant_id, settings, changed_at) VALUES ($1, $2, $3)
+ON CONFLICT (tenant_id) DO UPDATE SET settings = EXCLUDED.settings, changed_at = EXCLUDED.changed_at
+"""
+_ZONE = "SELECT time_zone FROM tenant_zones WHERE tenant_id = $1"
+_RECORD_ZONE = """
+INSERT INTO tenant_zones (tenant_id, time_zone, changed_at) VALUES ($1, $2, $3)
+ON CONFLICT (tenant_id) DO UPDATE SET time_zone = EXCLUDED.time_zone, changed_at = EXCLUDED.changed_at
+WHERE tenant_zones.changed_at < EXCLUDED.changed_at
+"""
+_CLOSED_DAYS = "SELECT day, label FROM closed_days WHERE tenant_id = $1 AND day >= $2 ORDER BY day"
+_ADD_CLOSED_DAY = """
+INSERT INTO closed_days (tenant_id, day, label) VALUES ($1, $2, $3)
+ON CONFLICT (tenant_id, day) DO UPDATE SET label = EXCLUDED.label
+"""
+_DELETE_CLOSED_DAY = "DELETE FROM closed_days WHERE tenant_id = $1 AND day = $2"
+
+
+async def checkout_settings(db: asyncpg.Connection | asyncpg.Pool, tenant_id: str) -> CheckoutSettings:
+    stored = await db.fetchval(_SETTINGS, tenant_id)
+    return CheckoutSettings.model_validate_json(stored) if stored else CheckoutSettings()
+
+
+async def put_checkout_settings(
+    conn: asyncpg.Connection, tenant_id: str, settings: CheckoutSettings, at: datetime
+) -> None:
+    await conn.execute(_PUT_SETTINGS, tenant_id, settings.model_dump_json(), at)
+
+
+async def tenant_zone(db: asyncpg.Connection | asyncpg.Pool, tenant_id: str) -> ZoneInfo:
+    """The tenant's time zone as identity last published it; UTC (identity's default) until then."""
+    name = await db.fetchval(_ZONE, tenant_id)
+    return ZoneInfo(name or "UTC")
+
+
+async def record_zone(conn: asyncpg.Connection, tenant_id: str, time_zone: str, changed_at: datetime) -> None:
+    await conn.execute(_RECORD_ZONE, tenant_id, time_zone, changed_at)
+
+
+async def closed_days(db: asyncpg.Connection | asyncpg.Pool, tenant_id: str, since: date) -> dict[date, str]:
+    return {row["day"]: row["label"] for row in await db.fetch(_CLOSED_DAYS, tenant_id, since)}
+
+
+async def add_closed_day(conn: asyncpg.Connection, tenant_id: str, day: date, label: str) -> None:
+    await conn.execute(_ADD_CLOSED_DAY, tenant_id, day, label)
+
+
+async def delete_closed_day(conn: asyncpg.Connection, tenant_id: str, day: date) -> bool:
+    return str(await conn.execute(_DELETE_CLOSED_DAY, tenant_id, day)) != "DELETE 0"
+
+
+_PICKUP_POINTS = """
+SELECT pickup_point_id, name, address FROM pickup_points WHERE tenant_id = $1 AND active ORDER BY name
+"""
+_PICKUP_POINT = """
+SELECT pickup_point_id, name, address FROM pickup_points
+WHERE tenant_id = $1 AND pickup_point_id = $2 AND active
+"""
+_ADD_PICKUP_POINT = """
+INSERT INTO pickup_points (tenant_id, pickup_point_id, name, address) VALUES ($1, $2, $3, $4)
+"""
+# Orders keep a copy of their point: a point withdrawn stays on the orders that named it.
+_WITHDRAW_PICKUP_POINT = """
+UPDATE pickup_points SET active = false WHERE tenant_id = $1 AND pickup_point_id = $2 AND active
+"""
+
+
+def _pickup_point(row: Any) -> PickupPoint:
+    return PickupPoint(
+        pickup_point_id=row["pickup_point_id"],
+        name=row["name"],
+        address=Address.model_validate_json(row["address"]),
+    )
+
+
+async def pickup_points(db: asyncpg.Connection | asyncpg.Pool, tenant_id: str) -> list[PickupPoint]:
+    return [_pickup_point(row) for row in await db.fetch(_PICKUP_POINTS, tenant_id)]
+
+
+async def pickup_point(
+    db: asyncpg.Connection | asyncpg.Pool, tenant_id: str, pickup_point_id: uuid.UUID
+) -> PickupPoint | None:
+    row = await db.fetchrow(_PICKUP_POINT, tenant_id, pickup_point_id)
+    return _pickup_point(row) if row else None
+
+
+async def add_pickup_point(conn: asyncpg.Connection, tenant_id: str, point: PickupPoint) -> None:
+    await conn.execute(
+        _ADD_PICKUP_POINT, tenant_id, point.pickup_point_id, point.name, point.address.model_dump_json()
+    )
+
+
+async def withdraw_pickup_point(conn: asyncpg.Connection, tenant_id: str, pickup_point_id: uuid.UUID) -> bool:
+    return str(await conn.execute(_WITHDRAW_PICKUP_POINT, tenant_id, pickup_point_id)) != "UPDATE 0"
+
+
+_ADDRESSES = """
+SELECT address_id, owner_kind, owner_id, address, is_default FROM addresses
+WHERE tenant_id = $1 AND owner_kind = $2 AND owner_id = $3 ORDER BY is_default DESC, created_at, address_id
+"""
+_ADDRESS = """
+SELECT address_id, owner_kind, owner_id, address, is_default FROM addresses
+WHERE tenant_id = $1 AND address_id = $2
+"""
+_CLEAR_DEFAULT = """
+UPDATE addresses SET is_default = false
+WHERE tenant_id = $1 AND owner_kind = $2 AND owner_id = $3 AND is_default AND address_id <> $4
+"""
+_PUT_ADDRESS = """
+INSERT INTO addresses (tenant_id, address_id, owner_kind, owner_id, address, is_default, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (tenant_id, address_id) DO UPDATE SET address = EXCLUDED.address, is_default = EXCLUDED.is_default
+"""
+_DELETE_ADDRESS = "DELETE FROM addresses WHERE tenant_id = $1 AND address_id = $2"
+_ADD_ADDRESS_REQUEST = """
+INSERT INTO address_requests
+    (tenant_id, request_id, order_id, account_id, organisation_id, address, requested_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+"""
+_ADDRESS_REQUEST_COLUMNS = "request_id, order_id, account_id, organisation_id, address, requested_at"
+_ADDRESS_REQUESTS = f"""
+SELECT {_ADDRESS_REQUEST_COLUMNS} FROM address_requests
+WHERE tenant_id = $1 AND decision IS NULL ORDER BY requested_at, request_id
+"""
+_ADDRESS_REQUEST = (
+    f"SELECT {_ADDRESS_REQUEST_COLUMNS} FROM address_requests WHERE tenant_id = $1 AND request_id = $2"
+)
+_DECIDE_ADDRESS_REQUEST = f"""
+UPDATE address_requests SET decision = $3 WHERE tenant_id = $1 AND request_id = $2 AND decision IS NULL
+RETURNING {_ADDRESS_REQUEST_COLUMNS}
+"""
+
+
+def _book_entry(row: Any) -> BookAddress:
+    return BookAddress(
+        address_id=row["address_id"],
+        owner=AddressOwner(kind=row["owner_kind"], id=row["owner_id"]),
+        address=Address.model_validate_json(row["address"]),
+        is_default=row["is_default"],
+    )
+
+
+async def addresses(
+    db: asyncpg.Connection | asyncpg.Pool, tenant_id: str, owner: AddressOwner
+) -> list[BookAddress]:
+    return [_book_entry(row) for row in await db.fetch(_ADDRESSES, tenant_id, owner.kind, owner.id)]
+
+
+async def find_address(
+    db: asyncpg.Connection | asyncpg.Pool, tenant_id: str, address_id: uuid.UUID
+) -> BookAddress | None:
+    row = await db.fetchrow(_ADDRESS, tenant_id, address_id)
+    return _book_entry(row) if row else None
+
+
+async def put_address(conn: asyncpg.Connection, tenant_id: str, entry: BookAddress, at: datetime) -> None:
+    """Add or replace an address of a book; the one marked default becomes the only default."""
+    owner = entry.owner
+    if entry.is_default:
+        await conn.execute(_CLEAR_DEFAULT, tenant_id, owner.kind, owner.id, entry.address_id)
+    await conn.execute(
+        _PUT_ADDRESS,
+        tenant_id,
+        entry.address_id,
+        owner.kind,
+        owner.id,
+        entry.address.model_dump_json(),
+        entry.is_default,
+        at,
+    )
+
+
+async def delete_address(conn: asyncpg.Connection, tenant_id: str, address_id: uuid.UUID) -> None:
+    await conn.execute(_DELETE_ADDRESS, tenant_id, address_id)
+
+
+async def add_address_request(conn: asyncpg.Connection, tenant_id: str, request: AddressRequest) -> None:
+    await conn.execute(
+        _ADD_ADDRESS_REQUEST,
+        tenant_id,
+        request.request_id,
+        request.order_id,
+        request.account_id,
+        request.organisation_id,
+        request.address.model_dump_json(),
+        request.requested_at,
+    )
+
+
+def _address_request(row: Any) -> AddressRequest:
+    return AddressRequest(
+        request_id=row["request_id"],
+        order_id=row["order_id"],
+        account_id=row["account_id"],
+        organisation_id=row["organisation_id"],
+        address=Address.model_validate_json(row["address"]),
+        requested_at=row["requested_at"],
+    )
+
+
+async def address_requests(db: asyncpg.Connection | asyncpg.Pool, tenant_id: str) -> list[AddressRequest]:
+    """The requests waiting for the admin's decision, oldest first."""
+    return [_address_request(row) for row in await db.fetch(_ADDRESS_REQUESTS, tenant_id)]
+
+
+async def find_address_request(
+    db: asyncpg.Connection | asyncpg.Pool, tenant_id: str, request_id: uuid.UUID
+) -> AddressRequest | None:
+    row = await db.fetchrow(_ADDRESS_REQUEST, tenant_id, request_id)
+    return _address_request(row) if row else None
+
+
+async def decide_address_request(
+    conn: asyncpg.Connection, tenant_id: str, request_id: uuid.UUID, decision: str
+) -> AddressRequest | None:
+    """Record the decision on a waiting request; None when it was decided already."""
+    row = await conn.fetchrow(_DECIDE_ADDRESS_REQUEST, tenant_id, request_id, decision)
+    return _address_request(row) if row else None
+
+
+_ADD_QUOTE = """
+INSERT INTO quotes (quote_id, tenant_id, account_id, quote, expires_at) VALUES ($1, $2, $3, $4, $5)
+"""
+_QUOTE = "SELECT quote, order_id FROM quotes WHERE tenant_id = $1 AND quote_id = $2 FOR UPDATE"
+_QUOTE_USED = "UPDATE quotes SET order_id = $2 WHERE quote_id = $1"
+# Quotes are kept a day past their expiry (a late confirmation still gets its new quote), then dropped.
+_DROP_OLD_QUOTES = "DELETE FROM quotes WHERE expires_at < $1::timestamptz - interval '1 day'"
+
+
+async def add_quote(conn: asyncpg.Connection, quote: Quote) -> None:
+    await conn.execute(_DROP_OLD_QUOTES, quote.created_at)
+    await conn.execute(
+        _ADD_QUOTE,
+        quote.quote_id,
+        quote.tenant_id,
+        quote.account_id,
+        quote.model_dump_json(),
+        quote.expires_at,
+    )
+
+
+async def find_quote(
+    conn: asyncpg.Connection, tenant_id: str, quote_id: uuid.UUID
+) -> tuple[Quote, uuid.UUID | None] | None:
+    """The quote, locked, with the order it became (None while it was not confirmed)."""
+    row = await conn.fetchrow(_QUOTE, tenant_id, quote_id)
+    return (Quote.model_validate_json(row["quote"]), row["order_id"]) if row else None
+
+
+async def quote_used(conn: asyncpg.Connection, quote_id: uuid.UUID, order_id: uuid.UUID) -> None:
+    await conn.execute(_QUOTE_USED, quote_id, order_id)
 
 
 # --- carts ---
@@ -416,6 +776,18 @@ async def replace_cart(
     await conn.execute(_EMPTY_CART, tenant_id, account_id)
     if lines:
         await add_to_cart(conn, tenant_id, account_id, lines, at)
+
+
+_REMOVE_FROM_CART = (
+    "DELETE FROM cart_lines WHERE tenant_id = $1 AND account_id = $2 AND code_key = ANY($3::text[])"
+)
+
+
+async def remove_from_cart(
+    conn: asyncpg.Connection, tenant_id: str, account_id: str, keys: Sequence[str]
+) -> None:
+    """Take these lines (by `code_key`) out of the cart: those an order was placed for."""
+    await conn.execute(_REMOVE_FROM_CART, tenant_id, account_id, list(keys))
 
 
 async def product_codes(

@@ -143,6 +143,25 @@ async def _populate(api: Api) -> World:
     _, template = await api.call(
         "POST", "/api/ordering/cart/templates", token=partner, expect=201, json={"name": "Weekly"}
     )
+    _, quote = await api.call("POST", "/api/ordering/checkout/quotes", token=partner, expect=201, json={})
+    address = {"recipient": "Pharmacie O1", "line1": "1 rue Haute", "postal_code": "69001", "city": "Lyon"}
+    _, book_entry = await api.call(
+        "POST",
+        "/api/ordering/addresses",
+        token=world.insiders["validator"],
+        expect=201,
+        json={"address": address},
+    )
+    _, point = await api.call(
+        "POST",
+        "/api/ordering/pickup-points",
+        token=admin,
+        expect=201,
+        json={"name": "Centre", "address": address},
+    )
+    kept = {"lines": [{"code": code, "quantity": 1}], "address": address, "keep_address": True}
+    await api.call("POST", "/api/ordering/orders", token=partner, expect=201, json=kept)
+    _, [address_request] = await api.call("GET", "/api/ordering/address-requests", token=admin, expect=200)
 
     async def awarded() -> bool:
         status, _ = await api.call("GET", f"/api/loyalty/accounts/{me['account_id']}", token=admin)
@@ -169,6 +188,10 @@ async def _populate(api: Api) -> World:
         "asset_id": str(asset["id"]),
         "order_id": str(order["order_id"]),
         "template_id": str(template["template_id"]),
+        "quote_id": str(quote["quote_id"]),
+        "address_id": str(book_entry["address_id"]),
+        "pickup_point_id": str(point["pickup_point_id"]),
+        "request_id": str(address_request["request_id"]),
         "message_id": await eventually(a_message, "a message to the partner"),
     }
     return world

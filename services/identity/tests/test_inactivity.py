@@ -22,17 +22,17 @@ from tests.contracts.examples import example_event
 pytestmark = pytest.mark.fast
 
 
-def order_submitted(tenant_id: str, account_id: str, submitted_at: datetime) -> Envelope:
-    """Ordering's example of ordering.order.submitted (docs/events), by this account at that time."""
+def order_confirmed(tenant_id: str, account_id: str, confirmed_at: datetime) -> Envelope:
+    """Ordering's example of ordering.order.confirmed (docs/events), by this account at that time."""
     order_id = uuid.uuid4()
     return example_event(
-        "ordering.order.submitted",
+        "ordering.order.confirmed",
         tenant_id,
         subject=order_id,
-        time=submitted_at,
+        time=confirmed_at,
         order_id=order_id,
         account_id=account_id,
-        submitted_at=submitted_at,
+        confirmed_at=confirmed_at,
     )
 
 
@@ -56,7 +56,7 @@ async def remaining(identity: Identity, tenant_id: str) -> set[str]:
 
 async def ordered(identity: Identity, tenant_id: str, account_id: str, at: datetime) -> None:
     async with identity.db.acquire() as conn, conn.transaction():
-        await record_last_order(conn, order_submitted(tenant_id, account_id, at))
+        await record_last_order(conn, order_confirmed(tenant_id, account_id, at))
 
 
 async def test_the_last_order_is_the_latest_seen_and_unknown_accounts_change_nothing(

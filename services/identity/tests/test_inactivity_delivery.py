@@ -15,7 +15,7 @@ from libs.devstack.stack import LocalStack
 from libs.devstack.testing import ServiceUnderTest, service_under_test, wait_until
 from services.identity.app import Settings, build_spec
 from services.identity.tests.credentials_support import PLATFORM_KEY, RAISED_LIMITS
-from services.identity.tests.test_inactivity import order_submitted
+from services.identity.tests.test_inactivity import order_confirmed
 from tests.contracts.examples import topic_of
 
 
@@ -28,7 +28,7 @@ async def running(stack: LocalStack) -> AsyncIterator[ServiceUnderTest]:
 
 
 @pytest.mark.asyncio(loop_scope="module")
-async def test_a_submitted_order_on_the_topic_keeps_its_account_from_the_sweep(
+async def test_a_confirmed_order_on_the_topic_keeps_its_account_from_the_sweep(
     running: ServiceUnderTest,
 ) -> None:
     tenant = f"brand-{uuid.uuid4().hex[:8]}"
@@ -41,15 +41,15 @@ async def test_a_submitted_order_on_the_topic_keeps_its_account_from_the_sweep(
     register = {"tenant_id": tenant, "email": "anna@example.test", "display_name": "Anna"}
     async with running.http.post(running.url + "/accounts", json=register) as resp:
         account_id = (await resp.json())["account_id"]
-    submitted_at = datetime.now(UTC).replace(microsecond=0)
+    confirmed_at = datetime.now(UTC).replace(microsecond=0)
     await running.publish(
-        topic_of("ordering.order.submitted"), order_submitted(tenant, account_id, submitted_at)
+        topic_of("ordering.order.confirmed"), order_confirmed(tenant, account_id, confirmed_at)
     )
 
     async def recorded() -> bool:
         value = await running.db.fetchval(
             "SELECT last_order_at FROM accounts WHERE account_id = $1", uuid.UUID(account_id)
         )
-        return bool(value == submitted_at)
+        return bool(value == confirmed_at)
 
     await wait_until(recorded, "identity to record the order", timeout=20)

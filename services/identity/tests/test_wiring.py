@@ -93,7 +93,7 @@ def test_settings_defaults() -> None:
 
 def test_identity_consumes_submitted_orders_and_runs_the_inactivity_sweep_and_the_key_rotation() -> None:
     assert {topic: sorted(types) for topic, types in SPEC.handlers.items()} == {
-        "ordering.order.v1": ["ordering.order.submitted"]
+        "ordering.order.v1": ["ordering.order.confirmed"]
     }
     assert [worker_name(worker) for worker in SPEC.workers] == [
         "sweep_inactive_accounts",

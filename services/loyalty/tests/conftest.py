@@ -35,16 +35,16 @@ from libs.devstack.testing import (
 from services.loyalty import consumers, store
 from services.loyalty.app import Settings, build_spec
 from services.loyalty.domain import Account, LedgerEntry
-from tests.contracts.examples import example_event, topic_of
+from tests.contracts.examples import example_event, examples, topic_of
 
-ORDERS_TOPIC = topic_of("ordering.order.submitted")
+ORDERS_TOPIC = topic_of("ordering.order.confirmed")
 ACCOUNTS_TOPIC = topic_of("identity.account.deleted")
 DEFAULT_POINTS_PER_UNIT = 2  # not the built-in 1: shows the setting reaches the consumer and the API
 Caller = dict[str, Any]
 """The claims of a caller's token."""
 
 
-def order_submitted(
+def order_confirmed(
     tenant_id: str,
     account_id: str,
     total_minor: int,
@@ -52,18 +52,20 @@ def order_submitted(
     order_id: uuid.UUID | None = None,
     event_id: uuid.UUID | None = None,
 ) -> Envelope:
-    """Ordering's example of ordering.order.submitted (docs/events) for this account and total, plus
-    a field loyalty does not read. Loyalty reads only the order, its submitter and its total."""
+    """Ordering's example of ordering.order.confirmed (docs/events) for this account, its eligible
+    amount `total_minor`, plus a field loyalty does not read. Loyalty reads only the order, its
+    orderer and its eligible amount."""
     order_id = order_id or uuid.uuid4()
+    totals = examples("ordering.order.confirmed")[0]["totals"] | {"eligible_minor": total_minor}
     return example_event(
-        "ordering.order.submitted",
+        "ordering.order.confirmed",
         tenant_id,
         subject=order_id,
         event_id=event_id,
         order_id=order_id,
         account_id=account_id,
-        total_minor=total_minor,
-        submitted_at=datetime.now(UTC),
+        totals=totals,
+        confirmed_at=datetime.now(UTC),
         extra={"channel": "a field loyalty does not read"},
     )
 
@@ -155,8 +157,8 @@ class Loyalty:
         return {"account_id": "admin-b", "tenant_id": self.tenant_b, "roles": ["admin"]}
 
     def order(self, caller: Caller, total_minor: int, **kwargs: Any) -> Envelope:
-        """An order of `caller`, in the caller's tenant (see `order_submitted`)."""
-        return order_submitted(caller["tenant_id"], caller["account_id"], total_minor, **kwargs)
+        """An order of `caller`, in the caller's tenant (see `order_confirmed`)."""
+        return order_confirmed(caller["tenant_id"], caller["account_id"], total_minor, **kwargs)
 
     def deleted(self, caller: Caller, **kwargs: Any) -> Envelope:
         """The deletion of `caller`'s identity account, in the caller's tenant (see `account_deleted`)."""
@@ -250,7 +252,7 @@ class Books:
         return self.member(self.tenant_b)
 
     def order(self, caller: Caller, total_minor: int, **kwargs: Any) -> Envelope:
-        return order_submitted(caller["tenant_id"], caller["account_id"], total_minor, **kwargs)
+        return order_confirmed(caller["tenant_id"], caller["account_id"], total_minor, **kwargs)
 
     def deleted(self, caller: Caller, **kwargs: Any) -> Envelope:
         return account_deleted(caller["tenant_id"], caller["account_id"], **kwargs)

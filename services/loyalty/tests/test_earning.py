@@ -95,7 +95,7 @@ async def test_each_award_announces_the_balance_it_leaves(books: Books) -> None:
     assert running == expected
 
 
-@pytest.mark.parametrize("field", ["account_id", "order_id", "total_minor"])
+@pytest.mark.parametrize("field", ["account_id", "order_id", "totals"])
 async def test_a_malformed_order_event_fails_for_good_and_other_orders_still_earn(
     books: Books, field: str
 ) -> None:

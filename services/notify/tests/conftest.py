@@ -179,16 +179,16 @@ def account_deleted(account_id: str, *, tenant: str = TENANT, reason: str = "clo
     )
 
 
-def order_submitted(account_id: str, *, order_id: str | None = None) -> Envelope:
+def order_confirmed(account_id: str, *, order_id: str | None = None) -> Envelope:
     """Two lines: 2 CAF-250 at 2,50 and 1 THE-750 at 7,50; 12,50 EUR in all."""
     order_id = order_id or str(uuid.uuid4())
-    [line, *_] = examples("ordering.order.submitted")[0]["lines"]
+    [line, *_] = examples("ordering.order.confirmed")[0]["lines"]
     lines = [
         ("CAF-250", "Café moulu 250 g", 2, 250),
         ("THE-750", "Thé vert 75 g", 1, 750),
     ]
     return event(
-        "ordering.order.submitted",
+        "ordering.order.confirmed",
         subject=order_id,
         order_id=order_id,
         account_id=account_id,
@@ -205,9 +205,17 @@ def order_submitted(account_id: str, *, order_id: str | None = None) -> Envelope
             }
             for code, name, quantity, price in lines
         ],
-        total_minor=1250,
+        totals={
+            "goods_minor": 1250,
+            "delivery_fee_minor": 0,
+            "vat": [],
+            "total_excl_vat_minor": 1250,
+            "total_vat_minor": 0,
+            "total_incl_vat_minor": 1250,
+            "eligible_minor": 1250,
+        },
         currency="EUR",
-        submitted_at=datetime.now(UTC),
+        confirmed_at=datetime.now(UTC),
     )
 
 

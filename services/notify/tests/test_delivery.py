@@ -26,7 +26,7 @@ from services.notify.tests.conftest import (
     mail_to,
     message_rows,
     notify_running,
-    order_submitted,
+    order_confirmed,
     points_awarded,
     publish_to,
     sms_to,
@@ -204,7 +204,7 @@ async def test_order_copy_goes_to_the_known_contact_with_lines_and_total(
         return bool(await notify.db.fetchval("SELECT count(*) FROM contacts WHERE account_id = $1", customer))
 
     await wait_until(contact_known, "the contact to be recorded")
-    order = order_submitted(customer)
+    order = order_confirmed(customer)
     await publish_to(notify, order)
 
     [mail] = await wait_for_mail(sink, address)
@@ -222,7 +222,7 @@ async def test_messages_wait_for_a_contact_that_arrives_after_them_then_are_sent
     notify: ServiceUnderTest, sink: SmtpSink
 ) -> None:
     customer, address = account(), unique_address()
-    await publish_to(notify, order_submitted(customer), points_awarded(customer, points=12, balance=12))
+    await publish_to(notify, order_confirmed(customer), points_awarded(customer, points=12, balance=12))
 
     async def both_waiting() -> bool:
         return await statuses(notify, customer) == ["waiting_contact", "waiting_contact"]

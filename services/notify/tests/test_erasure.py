@@ -26,7 +26,7 @@ from services.notify.tests.conftest import (
     mail_to,
     message_rows,
     notify_running,
-    order_submitted,
+    order_confirmed,
     points_awarded,
     publish_to,
     unique_address,
@@ -169,7 +169,7 @@ async def test_a_message_waiting_for_its_contact_is_cancelled_and_late_events_br
     notify: ServiceUnderTest, sink: SmtpSink
 ) -> None:
     person, email = account(), unique_address()
-    order = order_submitted(person)
+    order = order_confirmed(person)
     await publish_to(notify, order)
     await consumed(notify, order)
     [waiting] = await message_rows(notify.db, person)

@@ -245,17 +245,20 @@ class Ordering:
             return resp.status, await resp.json(content_type=None), resp.headers
 
     async def submit(
-        self, caller: Caller, lines: list[dict[str, Any]], key: str | None = None
+        self, caller: Caller, lines: list[dict[str, Any]], key: str | None = None, **choices: Any
     ) -> tuple[int, Any]:
-        status, body, _ = await self.call("POST", "/orders", caller, {"lines": lines}, key)
+        status, body, _ = await self.call("POST", "/orders", caller, {"lines": lines, **choices}, key)
         return status, body
 
-    async def published(self) -> list[tuple[str, dict[str, Any]]]:
-        """(key, envelope) of each order event of this test's tenants in the outbox, oldest first."""
+    async def published(self, *types: str) -> list[tuple[str, dict[str, Any]]]:
+        """(key, envelope) of each order event of these types (by default: submitted) of this test's
+        tenants in the outbox, oldest first."""
         rows = await self.db.fetch(
             "SELECT key, payload FROM outbox WHERE topic = 'ordering.order.v1'"
-            " AND convert_from(payload, 'UTF8')::jsonb ->> 'tenantid' = ANY($1) ORDER BY id",
+            " AND convert_from(payload, 'UTF8')::jsonb ->> 'tenantid' = ANY($1)"
+            " AND convert_from(payload, 'UTF8')::jsonb ->> 'type' = ANY($2) ORDER BY id",
             [self.tenant_a, self.tenant_b],
+            list(types or ("ordering.order.submitted",)),
         )
         return [(row["key"], json.loads(row["payload"])) for row in rows]
 

@@ -52,12 +52,74 @@ async def _load_template(ordering: Ordering) -> Replayable:
     return Replayable("POST", f"/cart/templates/{template['template_id']}/load", headers)
 
 
+def _as(ordering: Ordering, caller: dict[str, object]) -> dict[str, str]:
+    return ordering.service.tokens.headers(**caller)
+
+
+async def _placed(ordering: Ordering) -> str:
+    await ordering.publish(ordering.product(uuid.uuid4(), "MUG", 1250))
+    status, order = await ordering.submit(ordering.partner_a, [{"code": "MUG", "quantity": 2}])
+    assert status == 201, order
+    return str(order["order_id"])
+
+
+async def _quote(ordering: Ordering) -> Replayable:
+    headers = await _cart_with_a_mug(ordering)
+    return Replayable("POST", "/checkout/quotes", headers, json={"reference": "PO-1"})
+
+
+async def _confirm(ordering: Ordering) -> Replayable:
+    headers = await _cart_with_a_mug(ordering)
+    _, quote, _ = await ordering.call("POST", "/checkout/quotes", ordering.partner_a, {})
+    return Replayable("POST", f"/checkout/quotes/{quote['quote_id']}/confirm", headers, json={})
+
+
+async def _cancel(ordering: Ordering) -> Replayable:
+    order_id = await _placed(ordering)
+    return Replayable("POST", f"/orders/{order_id}/cancel", _as(ordering, ordering.partner_a), json={})
+
+
+async def _ship(ordering: Ordering) -> Replayable:
+    order_id = await _placed(ordering)
+    body = {"status": "shipped", "erp_order_number": "SO-1"}
+    return Replayable("POST", f"/orders/{order_id}/status", _as(ordering, ordering.admin_a), json=body)
+
+
+ADDRESS = {"recipient": "Pharmacie", "line1": "2 place du Marché", "postal_code": "69002", "city": "Lyon"}
+
+
+async def _pickup_point(ordering: Ordering) -> Replayable:
+    body = {"name": "Centre", "address": ADDRESS}
+    return Replayable("POST", "/pickup-points", _as(ordering, ordering.admin_a), json=body)
+
+
+async def _address(ordering: Ordering) -> Replayable:
+    return Replayable("POST", "/addresses", _as(ordering, ordering.validator_a), json={"address": ADDRESS})
+
+
+async def _accept_address(ordering: Ordering) -> Replayable:
+    await ordering.publish(ordering.product(uuid.uuid4(), "MUG", 1250))
+    lines = [{"code": "MUG", "quantity": 1}]
+    status, order = await ordering.submit(ordering.partner_a, lines, address=ADDRESS, keep_address=True)
+    assert status == 201, order
+    _, [asked], _ = await ordering.call("GET", "/address-requests", ordering.admin_a)
+    path = f"/address-requests/{asked['request_id']}/accept"
+    return Replayable("POST", path, _as(ordering, ordering.admin_a))
+
+
 RECIPES: dict[tuple[str, str], Callable[[Ordering], Awaitable[Replayable]]] = {
     ("POST", "/orders"): _order,
     ("POST", "/cart/lines"): _add_to_cart,
     ("POST", "/orders/{order_id}/reorder"): _reorder,
     ("POST", "/cart/templates"): _save_template,
     ("POST", "/cart/templates/{template_id}/load"): _load_template,
+    ("POST", "/checkout/quotes"): _quote,
+    ("POST", "/checkout/quotes/{quote_id}/confirm"): _confirm,
+    ("POST", "/orders/{order_id}/cancel"): _cancel,
+    ("POST", "/orders/{order_id}/status"): _ship,
+    ("POST", "/pickup-points"): _pickup_point,
+    ("POST", "/addresses"): _address,
+    ("POST", "/address-requests/{request_id}/accept"): _accept_address,
 }
 
 

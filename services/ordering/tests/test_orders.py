@@ -38,7 +38,7 @@ async def test_an_order_is_priced_from_the_catalog_and_published_with_it(shop: S
     )
 
     assert status == 201, order
-    assert order["status"] == "submitted"
+    assert order["status"] == "confirmed"
     assert order["lines"] == [
         {
             "product_id": str(shop.mug),
@@ -48,6 +48,8 @@ async def test_an_order_is_priced_from_the_catalog_and_published_with_it(shop: S
             "unit_price_minor": 1250,
             "line_total_minor": 3750,
             "price_list_id": None,
+            "vat_rate_bp": 0,
+            "instead_of_fee": False,
         },
         {
             "product_id": str(shop.tea),
@@ -57,6 +59,8 @@ async def test_an_order_is_priced_from_the_catalog_and_published_with_it(shop: S
             "unit_price_minor": 399,
             "line_total_minor": 1197,
             "price_list_id": None,
+            "vat_rate_bp": 0,
+            "instead_of_fee": False,
         },
     ]
     assert (order["total_minor"], order["currency"]) == (4947, "EUR")
@@ -85,6 +89,10 @@ async def test_an_order_is_priced_from_the_catalog_and_published_with_it(shop: S
         200,
         order,
     )
+    [(_, confirmed)] = await ordering.published("ordering.order.confirmed")
+    assert confirmed["data"]["lines"] == order["lines"]
+    assert confirmed["data"]["totals"] == order["checkout"]["totals"]
+    assert (confirmed["data"]["version"], confirmed["data"]["validators"]) == (1, [])
 
 
 async def test_a_client_cannot_set_a_price(shop: Shop) -> None:

@@ -1,0 +1,65 @@
+"""The order's life as one state machine: which action leads from which state to which."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from libs.common.errors import Conflict
+
+Status = Literal["awaiting_approval", "refused", "confirmed", "cancelled", "shipped", "delivered", "returned"]
+"""Where an order stands. Before it is an order, the buyer's cart is priced as a quote."""
+
+Action = Literal["hold", "confirm", "approve", "refuse", "modify", "cancel", "ship", "deliver"]
+
+# From each state, the actions allowed and the state each leads to. An order is created by `hold`
+# (it waits for approval) or `confirm` (it goes straight through).
+TRANSITIONS: dict[Status | None, dict[Action, Status]] = {
+    None: {"hold": "awaiting_approval", "confirm": "confirmed"},
+    "awaiting_approval": {
+        "approve": "confirmed",
+        "refuse": "refused",
+        "modify": "awaiting_approval",
+        "cancel": "cancelled",
+    },
+    "confirmed": {"cancel": "cancelled", "ship": "shipped", "deliver": "delivered"},
+    "shipped": {"deliver": "delivered"},
+    "refused": {},
+    "cancelled": {},
+    "delivered": {},
+    "returned": {},
+}
+
+
+class TransitionForbidden(Conflict):
+    """The action does not apply to an order in its current state."""
+
+    def __init__(self, status: Status, action: Action) -> None:
+        super().__init__(
+            "order-state-conflict",
+            "The order is not in a state that allows this",
+            f"an order that is {status.replace('_', ' ')} cannot be {PAST[action]}",
+            extensions={"order_status": status},
+        )
+        self.status = status
+        self.action = action
+
+
+PAST: dict[Action, str] = {
+    "hold": "held for approval",
+    "confirm": "confirmed",
+    "approve": "approved",
+    "refuse": "refused",
+    "modify": "modified",
+    "cancel": "cancelled",
+    "ship": "shipped",
+    "deliver": "delivered",
+}
+
+
+def next_status(status: Status | None, action: Action) -> Status:
+    """The state `action` leads to from `status`, or TransitionForbidden (a 409 naming the state)."""
+    allowed = TRANSITIONS[status]
+    if action not in allowed:
+        assert status is not None  # every action but hold/confirm needs an existing order
+        raise TransitionForbidden(status, action)
+    return allowed[action]

@@ -1,0 +1,295 @@
+"""Placing an order: the buyer's choices checked and resolved, the lines priced into a quote, and a
+quote turned into an order that enters its life (and announces it). Both checkout steps and the
+one-call `POST /orders` go through here."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict, Field
+
+from libs.common import outbox
+from libs.common.auth import Principal
+from libs.common.errors import Conflict, FieldError, Invalid
+from libs.common.limits import MAX_ORDER_TOTAL_MINOR
+from services.ordering import store
+from services.ordering.checkout import (
+    Address,
+    Checkout,
+    CheckoutRejected,
+    CheckoutSettings,
+    Choices,
+    PaymentMode,
+    check_delivery_date,
+    earliest_delivery,
+    quote_totals,
+)
+from services.ordering.domain import (
+    AddressOwner,
+    AddressRequest,
+    HistoryEntry,
+    Offer,
+    Order,
+    PricedLine,
+    Quote,
+    RequestedLine,
+    code_key,
+    offer_problem,
+    price_order,
+)
+from services.ordering.events import SERVICE, OrderConfirmed, OrderSubmitted
+from services.ordering.lifecycle import Action, next_status
+
+
+class CheckoutChoices(BaseModel):
+    """What the buyer chooses at checkout; everything has a default (the address book's default
+    address, the earliest delivery day, the tenant's first payment mode)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reference: str | None = Field(None, max_length=50, description="Your own reference for the order")
+    instructions: str | None = Field(None, max_length=500, description="Delivery instructions")
+    address_id: uuid.UUID | None = Field(None, description="An address of your address book")
+    address: Address | None = Field(
+        None, description="An address for this order only (instead of address_id)"
+    )
+    keep_address: bool = Field(False, description="Ask the admin to add `address` to the address book")
+    pickup_point_id: uuid.UUID | None = Field(None, description="Collect at this pick-up point instead")
+    delivery_date: date | None = Field(None, description="The day to deliver; default: the earliest")
+    payment_mode: PaymentMode | None = Field(None, description="Among the tenant's; default: its first")
+    fee_product_code: str | None = Field(
+        None, max_length=100, description="A product offered instead of the delivery fee (the fee buys it)"
+    )
+
+
+def book_of(caller: Principal) -> AddressOwner:
+    """The address book a buyer orders from: her organisation's, else her own."""
+    if caller.organisation_id is not None:
+        return AddressOwner(kind="organisation", id=caller.organisation_id)
+    return AddressOwner(kind="account", id=caller.account_id)
+
+
+async def earliest_day(
+    conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, settings: CheckoutSettings, at: datetime
+) -> tuple[date, frozenset[date]]:
+    """The earliest delivery day for an order placed at `at`, and the closed days from today on."""
+    zone = await store.tenant_zone(conn, tenant_id)
+    closed = frozenset(await store.closed_days(conn, tenant_id, at.astimezone(zone).date()))
+    return earliest_delivery(at, zone, settings.lead_time_days, closed), closed
+
+
+async def resolve_choices(
+    conn: asyncpg.Connection,
+    caller: Principal,
+    asked: CheckoutChoices,
+    settings: CheckoutSettings,
+    at: datetime,
+) -> Choices:
+    """The choices with their defaults, the address copied from the book; CheckoutRejected naming
+    every wrong one."""
+    problems: list[FieldError] = []
+    tenant_id = caller.tenant_id
+
+    address = asked.address
+    pickup_point = None
+    if asked.address is not None and asked.address_id is not None:
+        problems.append(FieldError("address", "give address_id or address, not both", "address-twice"))
+    if asked.pickup_point_id is not None:
+        if asked.address is not None or asked.address_id is not None:
+            problems.append(
+                FieldError("pickup_point_id", "a pick-up point takes no delivery address", "address-twice")
+            )
+        pickup_point = await store.pickup_point(conn, tenant_id, asked.pickup_point_id)
+        if pickup_point is None:
+            problems.append(FieldError("pickup_point_id", "no such pick-up point", "unknown-pickup-point"))
+    elif asked.address_id is not None:
+        entry = await store.find_address(conn, tenant_id, asked.address_id)
+        if entry is None or entry.owner != book_of(caller):
+            problems.append(
+                FieldError("address_id", "no such address in your address book", "unknown-address")
+            )
+        else:
+            address = entry.address
+    elif address is None:
+        book = await store.addresses(conn, tenant_id, book_of(caller))
+        address = next((entry.address for entry in book if entry.is_default), None)
+    if asked.keep_address and asked.address is None:
+        problems.append(
+            FieldError("keep_address", "only an address given for this order is kept", "no-address")
+        )
+
+    earliest, closed = await earliest_day(conn, tenant_id, settings, at)
+    delivery_date = asked.delivery_date or earliest
+    if (problem := check_delivery_date(delivery_date, earliest, closed)) is not None:
+        problems.append(problem)
+
+    payment_mode = asked.payment_mode or settings.payment_modes[0]
+    if payment_mode not in settings.payment_modes:
+        modes = ", ".join(settings.payment_modes)
+        problems.append(FieldError("payment_mode", f"choose one of {modes}", "payment-mode-not-offered"))
+
+    fee_code = asked.fee_product_code
+    if fee_code is not None and code_key(fee_code) not in {code_key(c) for c in settings.fee_product_codes}:
+        problems.append(
+            FieldError(
+                "fee_product_code", f"{fee_code} is not offered instead of the fee", "not-a-fee-product"
+            )
+        )
+    if problems:
+        raise CheckoutRejected(problems)
+    return Choices(
+        reference=asked.reference or None,
+        instructions=asked.instructions or None,
+        address=None if pickup_point else address,
+        keep_address=asked.keep_address,
+        pickup_point=pickup_point,
+        delivery_date=delivery_date,
+        payment_mode=payment_mode,
+        fee_product_code=fee_code,
+    )
+
+
+async def make_quote(
+    conn: asyncpg.Connection,
+    caller: Principal,
+    requested: Sequence[RequestedLine],
+    asked: CheckoutChoices,
+    at: datetime,
+    *,
+    from_cart: bool,
+) -> Quote:
+    """The lines priced for the caller at `at` with her choices: a quote valid for the tenant's time.
+
+    Refuses (422) lines that cannot be ordered (OrderRejected) and wrong choices (CheckoutRejected).
+    """
+    settings = await store.checkout_settings(conn, caller.tenant_id)
+    choices = await resolve_choices(conn, caller, asked, settings, at)
+    codes = [line.code for line in requested]
+    if choices.fee_product_code:
+        codes.append(choices.fee_product_code)
+    buyer, offers = await store.offers_by_code(
+        conn, caller.tenant_id, codes, organisation_id=caller.organisation_id, at=at
+    )
+    priced = price_order(requested, offers, buyer, at)
+    lines = list(priced.lines)
+    if choices.fee_product_code:
+        lines.append(_fee_product(choices.fee_product_code, offers, settings, lines))
+    totals = quote_totals(lines, settings, fee_waived=choices.fee_product_code is not None)
+    if totals.total_incl_vat_minor > MAX_ORDER_TOTAL_MINOR:
+        message = (
+            f"the order total {totals.total_incl_vat_minor} is more than {MAX_ORDER_TOTAL_MINOR} minor units"
+        )
+        raise CheckoutRejected([FieldError("lines", message, "total-too-large")])
+    return Quote(
+        quote_id=uuid.uuid4(),
+        tenant_id=caller.tenant_id,
+        account_id=caller.account_id,
+        organisation_id=caller.organisation_id,
+        created_at=at,
+        expires_at=at + timedelta(minutes=settings.quote_minutes),
+        lines=lines,
+        currency=priced.currency,
+        checkout=Checkout(choices=choices, totals=totals, terms_version=settings.terms_version),
+        from_cart=from_cart,
+        asked=asked.model_dump(mode="json"),
+    )
+
+
+def _fee_product(
+    code: str, offers: Mapping[str, Offer], settings: CheckoutSettings, lines: list[PricedLine]
+) -> PricedLine:
+    """The product taken instead of the delivery fee, priced at the fee, when a fee is due."""
+    field = "fee_product_code"
+    offer = offers.get(code_key(code))
+    if offer is None or offer_problem(offer) is not None:
+        raise CheckoutRejected(
+            [FieldError(field, f"{code} cannot be ordered now", "fee-product-unavailable")]
+        )
+    goods = sum(line.line_total_minor for line in lines)
+    threshold = settings.free_delivery_from_minor
+    if settings.delivery_fee_minor == 0 or (threshold is not None and goods >= threshold):
+        raise CheckoutRejected([FieldError(field, "delivery is free for this order", "no-fee-to-replace")])
+    product = offer.product
+    return PricedLine(
+        product_id=product.product_id,
+        code=product.code,
+        name=product.name,
+        quantity=1,
+        unit_price_minor=settings.delivery_fee_minor,
+        line_total_minor=settings.delivery_fee_minor,
+        vat_rate_bp=product.vat_rate_bp or 0,
+        instead_of_fee=True,
+    )
+
+
+def check_terms(quote: Quote, accepted: bool) -> None:
+    """A tenant with terms of sale takes no order whose buyer did not accept them."""
+    version = quote.checkout.terms_version
+    if version is not None and not accepted:
+        raise Invalid.field(
+            "accept_terms",
+            f"accept the terms of sale (version {version}) to order",
+            "terms-not-accepted",
+            kind="checkout-rejected",
+            title="The checkout cannot go on",
+        )
+
+
+class QuoteChanged(Conflict):
+    """The quote can no longer be confirmed as it was; the new one is in the problem (`quote`)."""
+
+    def __init__(self, kind: str, detail: str, fresh: Quote) -> None:
+        super().__init__(
+            kind,
+            "The quote changed",
+            detail,
+            extensions={"quote": fresh.model_dump(mode="json", exclude={"asked"})},
+        )
+
+
+async def place(conn: asyncpg.Connection, quote: Quote, at: datetime) -> Order:
+    """The quote becomes an order that enters its life (confirmed now: approval comes with the
+    organisation's policy), announced on ordering.order.v1; "keep this address" goes to the admin."""
+    action: Action = "confirm"
+    order = Order(
+        order_id=uuid.uuid4(),
+        tenant_id=quote.tenant_id,
+        account_id=quote.account_id,
+        organisation_id=quote.organisation_id,
+        status=next_status(None, action),
+        lines=quote.lines,
+        total_minor=sum(line.line_total_minor for line in quote.lines),
+        currency=quote.currency,
+        submitted_at=at,
+        updated_at=at,
+        reference=quote.checkout.choices.reference,
+        checkout=quote.checkout,
+    )
+    await store.add_order(conn, order, action)
+    choices = quote.checkout.choices
+    if choices.keep_address and choices.address is not None:
+        request = AddressRequest(
+            request_id=uuid.uuid4(),
+            order_id=order.order_id,
+            account_id=order.account_id,
+            organisation_id=order.organisation_id,
+            address=choices.address,
+            requested_at=at,
+        )
+        await store.add_address_request(conn, order.tenant_id, request)
+    subject, tenant_id = str(order.order_id), order.tenant_id
+    await outbox.publish(conn, SERVICE, OrderSubmitted.of(order), subject=subject, tenant_id=tenant_id)
+    confirmed = OrderConfirmed.of(order, validators=[], at=at)
+    await outbox.publish(conn, SERVICE, confirmed, subject=subject, tenant_id=tenant_id)
+    return order
+
+
+def opening(order: Order) -> HistoryEntry:
+    """The first step of a new order's history, as `place` recorded it."""
+    action: Action = "confirm" if order.status == "confirmed" else "hold"
+    return HistoryEntry(
+        status=order.status, action=action, by_account=order.account_id, reason=None, at=order.submitted_at
+    )
