@@ -28,6 +28,9 @@ REPLAYED_HEADERS = (hdrs.LOCATION, hdrs.CONTENT_LOCATION, hdrs.ETAG)
 """Headers of a first result that say something about it: a replay gives them again."""
 
 
+_JSON_TYPES = ("application/json", "application/problem+json")
+
+
 @dataclass(frozen=True)
 class StoredResponse:
     status: int
@@ -38,7 +41,7 @@ class StoredResponse:
     def of(cls, response: web.StreamResponse) -> StoredResponse:
         """What a replay will answer: the status, the JSON body and the headers that matter."""
         if not isinstance(response, web.Response) or (
-            response.body is not None and response.content_type != "application/json"
+            response.body is not None and response.content_type not in _JSON_TYPES
         ):
             raise TypeError("an idempotent route answers JSON (or nothing)")
         raw = response.body
@@ -46,13 +49,16 @@ class StoredResponse:
             raise TypeError("an idempotent route answers a body of bytes")
         body = json.loads(raw) if raw else None
         kept = {str(name): response.headers[name] for name in REPLAYED_HEADERS if name in response.headers}
+        if raw and response.content_type != "application/json":
+            kept["Content-Type"] = response.content_type  # a problem answered rather than raised
         return cls(response.status, body, kept)
 
     def to_response(self) -> web.Response:
         headers = {**self.headers, "Idempotent-Replayed": "true"}
         if self.body is None:
             return web.Response(status=self.status, headers=headers)
-        return web.json_response(self.body, status=self.status, headers=headers)
+        content_type = headers.pop("Content-Type", "application/json")
+        return web.json_response(self.body, status=self.status, headers=headers, content_type=content_type)
 
 
 def key_of(request: web.Request) -> str | None:

@@ -24,7 +24,7 @@ from libs.common.api import (
 )
 from libs.common.auth import Principal, principal
 from libs.common.clock import now
-from libs.common.errors import Conflict, FieldError, Invalid
+from libs.common.errors import Conflict, FieldError, Forbidden, Invalid
 from libs.common.http import json_response, problem_response, read_json, read_query
 from libs.common.runtime import POOL
 from services.ordering import store
@@ -445,6 +445,8 @@ async def confirm_quote(request: web.Request) -> web.Response:
     found = await store.find_quote(conn, caller.tenant_id, seen.quote_id)
     assert found is not None  # quotes outlive their expiry by a day, and the guard just read it
     quote, order_id = found
+    if quote.account_id != caller.account_id:
+        raise Forbidden("not-your-quote", "Not your quote", "only the buyer confirms her quote")
     if order_id is not None:
         raise Conflict(
             "quote-used",
@@ -480,7 +482,8 @@ async def confirm_quote(request: web.Request) -> web.Response:
     return json_response(OrderView.of(order, [opening(order)]), status=201)
 
 
-BUYER = grant(partner=SELF, validator=SELF, seller=SELF, customer=SELF, admin=SELF)
+# A quote is its buyer's; an admin, as everywhere, reads the tenant's (only the buyer confirms hers).
+BUYER = grant(partner=SELF, validator=SELF, seller=SELF, customer=SELF, admin=TENANT)
 BOOK_READERS = grant(admin=TENANT, validator=ORGANISATION, partner=ORGANISATION, seller=SELF, customer=SELF)
 BOOK_KEEPERS = grant(admin=TENANT, validator=ORGANISATION, seller=SELF, customer=SELF)
 

@@ -173,6 +173,12 @@ async def make_quote(
     buyer, offers = await store.offers_by_code(
         conn, caller.tenant_id, codes, organisation_id=caller.organisation_id, at=at
     )
+    if from_cart:
+        # The cart's unavailable lines stay in it, flagged, and out of the quote (never charged).
+        orderable = [line for line in requested if offer_problem(offers.get(code_key(line.code))) is None]
+        requested = [line.model_copy(update={"position": i}) for i, line in enumerate(orderable)]
+        if not requested:
+            raise CheckoutRejected([FieldError("lines", "nothing in the cart can be ordered", "no-lines")])
     priced = price_order(requested, offers, buyer, at)
     lines = list(priced.lines)
     if choices.fee_product_code:

@@ -152,27 +152,3 @@ async def use_template(request: web.Request) -> web.Response:
     if not answer.ok:
         return await _cart_page(request, explain(answer), status=answer.status)
     return redirect(link(request, "cart") + f"?notice={notice}")
-
-
-@ROUTES.post("/{tenant}/cart/order")
-async def order(request: web.Request) -> web.Response:
-    """Order the cart's available lines (once per rendered page), then empty the cart."""
-    signed_in(request)
-    form = await form_of(request)
-    held = await api(request, "GET", "/ordering/cart")
-    available = [line for line in held.body["lines"] if line["available"]] if held.ok else []
-    if not available:
-        problems = Problems()
-        problems.add(i18n.gettext("Nothing in the cart can be ordered."))
-        return await _cart_page(request, problems, status=422)
-    body = {"lines": [{"code": line["code"], "quantity": line["quantity"]} for line in available]}
-    answer = await api(request, "POST", "/ordering/orders", json=body, headers=idempotency_key(form))
-    if not answer.ok:
-        return await _cart_page(request, explain(answer), status=answer.status)
-    kept = [
-        {"code": line["code"], "quantity": line["quantity"]}
-        for line in held.body["lines"]
-        if not line["available"]
-    ]
-    await api(request, "PUT", "/ordering/cart", json={"lines": kept})
-    return redirect(link(request, f"orders/{answer.body['order_id']}") + "?notice=order-submitted")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextvars
 import io
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from babel.numbers import (
     NumberFormatError,
     format_currency,
     format_decimal,
+    format_percent,
     get_currency_precision,
     parse_decimal,
 )
@@ -136,7 +137,17 @@ def password_rules(tenant: Any) -> str:
     )
 
 
-_STATUSES = {"submitted": N_("Submitted")}
+_STATUSES = {
+    "submitted": N_("Submitted"),
+    "awaiting_approval": N_("Awaiting approval"),
+    "refused": N_("Refused"),
+    "confirmed": N_("Confirmed"),
+    "cancelled": N_("Cancelled"),
+    "shipped": N_("Shipped"),
+    "delivered": N_("Delivered"),
+    "returned": N_("Returned"),
+}
+_PAYMENT_MODES = {"cash_on_delivery": N_("Cash on delivery"), "pay_at_centre": N_("Pay at the centre")}
 _ENTRIES = {
     "earn": N_("Points earned"),
     "redeem": N_("Points spent"),
@@ -152,6 +163,24 @@ def status_name(status: str) -> str:
     return gettext(_STATUSES[status]) if status in _STATUSES else status
 
 
+def payment_mode_name(mode: str) -> str:
+    return gettext(_PAYMENT_MODES[mode]) if mode in _PAYMENT_MODES else mode
+
+
+def calendar_day(value: date | str | None) -> str:
+    """A calendar day (a delivery date: no time, no zone) in the reader's language."""
+    if value is None:
+        return ""
+    return format_date(
+        date.fromisoformat(value) if isinstance(value, str) else value, "medium", locale=current_locale()
+    )
+
+
+def percent(rate_bp: int) -> str:
+    """A rate in basis points as the reader writes a percentage: 550 → "5,5 %" in French."""
+    return format_percent(Decimal(rate_bp).scaleb(-4), locale=current_locale(), decimal_quantization=False)
+
+
 def entry_name(kind: str, cause_type: str) -> str:
     """ "Points earned (order)": a ledger entry's kind and cause in words."""
     name = gettext(_ENTRIES[kind]) if kind in _ENTRIES else kind
@@ -163,6 +192,7 @@ TEMPLATE_GLOBALS = {
     "login_hint": login_hint,
     "password_rules": password_rules,
     "status_name": status_name,
+    "payment_mode_name": payment_mode_name,
     "entry_name": entry_name,
 }
 
@@ -218,6 +248,26 @@ _FIELDS = {
     "last_name": N_("Last name"),
     "birth_date": N_("Birth date"),
     "address": N_("Address"),
+    "recipient": N_("Recipient"),
+    "line1": N_("Street and number"),
+    "postal_code": N_("Postal code"),
+    "city": N_("City"),
+    "reference": N_("Your reference"),
+    "instructions": N_("Delivery instructions"),
+    "delivery_date": N_("Delivery date"),
+    "payment_mode": N_("Payment"),
+    "pickup_point_id": N_("Pick-up point"),
+    "address_id": N_("Delivery"),
+    "keep_address": N_("Delivery"),
+    "fee_product_code": N_("Delivery fee"),
+    "accept_terms": N_("Terms of sale"),
+    "lead_time_days": N_("Working days between ordering and the earliest delivery"),
+    "payment_modes": N_("Payment modes offered"),
+    "delivery_fee_minor": N_("Delivery fee excl. VAT"),
+    "delivery_vat_rate_bp": N_("VAT rate on the fee, in percent"),
+    "free_delivery_from_minor": N_("Free delivery from (goods excl. VAT; empty: never)"),
+    "quote_minutes": N_("Minutes a quote holds"),
+    "closed_days": N_("Closed days"),
 }
 
 

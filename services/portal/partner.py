@@ -134,6 +134,12 @@ def read_quick_order(text: str) -> list[QuickLine]:
     return lines
 
 
+async def _terms_version(request: web.Request) -> str | None:
+    """The terms of sale a quick order accepts, when the tenant has some."""
+    options = await api(request, "GET", "/ordering/checkout")
+    return options.body.get("terms_version") if options.ok else None
+
+
 @ROUTES.get("/{tenant}/quick-order")
 async def quick_order_page(request: web.Request) -> web.Response:
     signed_in(request)
@@ -142,6 +148,7 @@ async def quick_order_page(request: web.Request) -> web.Response:
         "lines": [],
         "problems": Problems(),
         "idempotency_key": uuid.uuid4(),
+        "terms_version": await _terms_version(request),
     }
     return render(request, "quick_order.html", context)
 
@@ -162,7 +169,10 @@ async def quick_order(request: web.Request) -> web.Response:
     elif len(lines) > MAX_QUICK_LINES:
         problems.add(i18n.gettext("At most {count} lines at once.").format(count=MAX_QUICK_LINES), "lines")
     elif not any(line.error for line in lines):
-        body = {"lines": [{"code": line.code, "quantity": line.quantity} for line in lines]}
+        body = {
+            "lines": [{"code": line.code, "quantity": line.quantity} for line in lines],
+            "accept_terms": form.get("accept_terms") == "on",
+        }
         answer = await api(request, "POST", "/ordering/orders", json=body, headers=idempotency_key(form))
         if answer.ok:
             return redirect(link(request, f"orders/{answer.body['order_id']}") + "?notice=order-submitted")
@@ -174,7 +184,13 @@ async def quick_order(request: web.Request) -> web.Response:
             if position and int(position[1]) < len(lines):
                 lines[int(position[1])].error = message
                 del problems.fields[name]
-    context = {"text": text, "lines": lines, "problems": problems, "idempotency_key": uuid.uuid4()}
+    context = {
+        "text": text,
+        "lines": lines,
+        "problems": problems,
+        "idempotency_key": uuid.uuid4(),
+        "terms_version": await _terms_version(request),
+    }
     return render(request, "quick_order.html", context, status=422)
 
 
@@ -185,14 +201,39 @@ async def orders(request: web.Request) -> web.Response:
     return render(request, "orders.html", {"orders": answer.body if answer.ok else []})
 
 
-@ROUTES.get("/{tenant}/orders/{order_id}")
-async def order(request: web.Request) -> web.Response:
+async def _order_page(
+    request: web.Request, problems: Problems | None = None, status: int = 200
+) -> web.Response:
     signed_in(request)
     order_id = path_id(request, "order_id")
     answer = await api(request, "GET", f"/ordering/orders/{order_id}")
     if not answer.ok:
         raise web.HTTPNotFound
-    return render(request, "order.html", {"order": answer.body, "idempotency_key": uuid.uuid4()})
+    context = {"order": answer.body, "idempotency_key": uuid.uuid4(), "problems": problems or Problems()}
+    return render(request, "order.html", context, status=status)
+
+
+@ROUTES.get("/{tenant}/orders/{order_id}")
+async def order(request: web.Request) -> web.Response:
+    return await _order_page(request)
+
+
+@ROUTES.post("/{tenant}/orders/{order_id}/cancel")
+async def cancel(request: web.Request) -> web.Response:
+    """Cancel at the version the page showed: a decision made meanwhile answers with the order as it is."""
+    signed_in(request)
+    order_id = path_id(request, "order_id")
+    form = await form_of(request)
+    version = str(form.get("version", ""))
+    body = {"version": int(version)} if version.isdigit() else {}
+    answer = await api(
+        request, "POST", f"/ordering/orders/{order_id}/cancel", json=body, headers=idempotency_key(form)
+    )
+    if answer.status == 404:
+        raise web.HTTPNotFound
+    if not answer.ok:
+        return await _order_page(request, explain(answer), status=answer.status)
+    return redirect(link(request, f"orders/{order_id}") + "?notice=cancelled")
 
 
 def points_per_month(

@@ -47,6 +47,9 @@ PROBLEMS = {
     "forbidden": N_("You may not do this."),
     "not-found": N_("Not found."),
     "validation-error": N_("Some fields are not filled in correctly."),
+    "order-state-conflict": N_("The order can no longer take this step."),
+    "order-changed": N_("The order changed meanwhile: see it as it is now."),
+    "not-your-quote": N_("Only the buyer confirms her quote."),
 }
 
 FIELD_ERRORS = {
@@ -58,6 +61,7 @@ FIELD_ERRORS = {
     "string_pattern_mismatch": N_("Not in the expected form."),
     "value_error": N_("Not a valid value."),
     "int_parsing": N_("A whole number is expected."),
+    "int_type": N_("A whole number is expected."),
     "greater_than_equal": N_("Too small."),
     "less_than_equal": N_("Too large."),
     "unknown-product": N_("Unknown product code."),
@@ -74,6 +78,19 @@ FIELD_ERRORS = {
     "implausible_birth_date": N_("This birth date is not plausible."),
     "control_character": N_("Contains characters that cannot be written."),
     "too_long": N_("Too long."),
+    "too-early": N_("Earlier than the first possible delivery day."),
+    "closed-day": N_("No delivery on that day."),
+    "unknown-address": N_("Not an address of your address book."),
+    "unknown-pickup-point": N_("This pick-up point is no longer offered."),
+    "address-twice": N_("Choose one place of delivery."),
+    "no-address": N_("Type the address to keep."),
+    "payment-mode-not-offered": N_("This payment mode is not offered."),
+    "not-a-fee-product": N_("This product is not offered instead of the fee."),
+    "fee-product-unavailable": N_("This product cannot be ordered now."),
+    "no-fee-to-replace": N_("Delivery is free for this order."),
+    "terms-not-accepted": N_("Accept the terms of sale to order."),
+    "no-lines": N_("Nothing in the cart can be ordered."),
+    "total-too-large": N_("The order is too large."),
 }
 
 

@@ -705,7 +705,12 @@ async def test_the_cart_keeps_its_lines_across_sessions_flags_a_retired_one_and_
 
     await eventually(cream_unavailable, "the retired cream shown as unavailable in the cart")
     await expect(page.locator("#cart-total")).to_have_text("26,70\u00a0€")
-    await page.get_by_role("button", name="Commander le panier").click()
+    await page.get_by_role("link", name="Commander le panier").click()
+    await expect(page.get_by_role("heading", name="Validation de la commande")).to_be_visible()
+    await page.get_by_role("button", name="Voir le devis").click()
+    await expect(page.get_by_role("heading", name="Devis")).to_be_visible()
+    await expect(page.locator("#total-excl")).to_have_text("26,70\u00a0€")  # the retired cream left out
+    await page.get_by_role("button", name="Confirmer la commande").click()
     await expect(page.get_by_text("Merci : votre commande est transmise.")).to_be_visible()
     await expect(page.locator("tfoot")).to_contain_text("26,70\u00a0€")
     await page.goto(f"/{tenant}/cart")
@@ -725,3 +730,98 @@ async def test_the_cart_keeps_its_lines_across_sessions_flags_a_retired_one_and_
     await expect(page.locator("table.lines")).to_contain_text("N'est plus en vente.")
     await page.get_by_role("button", name="Supprimer").click()
     await expect(page.get_by_text("Le modèle a été supprimé.")).to_be_visible()
+
+
+async def test_checkout_in_two_steps_a_stale_quote_shows_the_new_one_then_the_order_is_cancelled(
+    api: Api, browsing: Browsing, unique: str
+) -> None:
+    tenant = f"co-{unique}"
+    admin = await api.create_tenant(tenant)
+    cream = await api.create_product(admin, "CREME-01", 1290)  # 20 % VAT, catalog's default
+    await api.create_product(admin, "ECHANT-01", 100)
+    await products_known_to_ordering(api, admin, ["CREME-01", "ECHANT-01"])
+
+    # The admin sets checkout up in the back office: a fee, terms of sale, a pick-up point.
+    office = await browsing.page()
+    await sign_in(office, tenant, f"admin@{tenant}.test")
+    await office.goto(f"/{tenant}/admin/checkout")
+    await office.get_by_label("Frais de livraison HT").fill("6,90")
+    await office.get_by_label("Livraison offerte à partir de (marchandises HT ; vide : jamais)").fill("100")
+    await office.get_by_label("Paiement au centre").check()
+    await office.get_by_label("Version des conditions générales de vente à accepter (vide : aucune)").fill(
+        "2026-01"
+    )
+    await office.get_by_role("button", name="Enregistrer", exact=True).click()
+    await expect(office.get_by_text("Enregistré.")).to_be_visible()
+    await office.get_by_label("Nom du point de retrait").fill("Centre Part-Dieu")
+    await office.get_by_label("Destinataire").fill("Centre Part-Dieu")
+    await office.get_by_label("Numéro et rue").fill("5 place Charles Béraudier")
+    await office.get_by_label("Code postal").fill("69003")
+    await office.get_by_label("Ville").fill("Lyon")
+    await office.get_by_role("button", name="Ajouter le point de retrait").click()
+    await expect(office.locator("ul.editable")).to_contain_text("Centre Part-Dieu")
+
+    partner = f"p-{unique}@shop.test"
+    await api.invite(admin, partner, "partner")
+    token = await api.login(tenant, partner)
+    await api.call(
+        "POST",
+        "/api/ordering/cart/lines",
+        token=token,
+        expect=200,
+        json={"lines": [{"code": "CREME-01", "quantity": 2}]},
+    )
+    page = await browsing.page()
+    await sign_in(page, tenant, partner)
+    await page.goto(f"/{tenant}/cart")
+    await page.get_by_role("link", name="Commander le panier").click()
+    await expect(page.get_by_role("heading", name="Validation de la commande")).to_be_visible()
+    await page.get_by_label("Votre référence (facultatif)").fill("BC-2026-7")
+    await page.get_by_label("Une autre adresse, pour cette commande").check()
+    await page.get_by_label("Destinataire").fill("Pharmacie du Marché")
+    await page.get_by_label("Numéro et rue").fill("2 place du Marché")
+    await page.get_by_label("Code postal").fill("69002")
+    await page.get_by_label("Ville").fill("Lyon")
+    await page.get_by_label("Conserver cette adresse : demander son ajout au carnet d'adresses").check()
+    await page.get_by_label("Paiement au centre").check()
+    await page.get_by_role("button", name="Voir le devis").click()
+    await expect(page.get_by_role("heading", name="Devis")).to_be_visible()
+    await expect(page.locator("#delivery-fee")).to_have_text("6,90\u00a0€")
+    await expect(page.locator("#total-incl")).to_have_text("39,24\u00a0€")  # (25,80 + 6,90) * 1,2
+    assert await _serious_violations(page) == []
+
+    # The price changes before she confirms: the quote she has is stale.
+    _, product = await api.call("GET", f"/api/catalog/products/{cream['id']}", token=admin, expect=200)
+    details = {k: product[k] for k in ("name", "currency", "brand_id", "category_id", "ean", "active")}
+    details |= {k: product[k] for k in ("names", "descriptions", "images", "vat_rate_bp")} | {
+        "price_minor": 1490
+    }
+    await api.call("PUT", f"/api/catalog/products/{cream['id']}", token=admin, expect=200, json=details)
+
+    async def new_price_known() -> bool:
+        body = {"lines": [{"code": "CREME-01", "quantity": 1}]}
+        _, quote = await api.call("POST", "/api/ordering/checkout/quotes", token=token, expect=201, json=body)
+        return bool(quote["lines"][0]["unit_price_minor"] == 1490)
+
+    await eventually(new_price_known, "the new price in ordering's read model")
+    await page.get_by_label("J'accepte les conditions générales de vente (version 2026-01)").check()
+    await page.get_by_role("button", name="Confirmer la commande").click()
+    await expect(page.get_by_text("Les prix ont changé depuis votre devis")).to_be_visible()
+    await expect(page.locator("#total-incl")).to_have_text("44,04\u00a0€")  # (29,80 + 6,90) * 1,2
+    await page.get_by_label("J'accepte les conditions générales de vente (version 2026-01)").check()
+    await page.get_by_role("button", name="Confirmer la commande").click()
+    await expect(page.get_by_text("Merci : votre commande est transmise.")).to_be_visible()
+    await expect(page.locator("#order-status")).to_have_text("Confirmée")
+    await expect(page.get_by_text("BC-2026-7", exact=True)).to_be_visible()
+
+    await page.get_by_role("button", name="Annuler la commande").click()
+    await expect(page.get_by_text("La commande est annulée.")).to_be_visible()
+    await expect(page.locator("#order-status")).to_have_text("Annulée")
+    await expect(page.locator("ol.history li")).to_have_count(2)
+
+    # The address she asked to keep waits for the admin, who adds it to her book.
+    await office.goto(f"/{tenant}/admin/checkout")
+    await office.get_by_role("button", name="Ajouter au carnet d'adresses").click()
+    await expect(office.get_by_text("Aucune adresse en attente.")).to_be_visible()
+    await page.goto(f"/{tenant}/addresses")
+    await expect(page.get_by_text("2 place du Marché")).to_be_visible()

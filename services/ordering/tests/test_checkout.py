@@ -75,7 +75,9 @@ async def quote(ordering: Ordering, **choices: Any) -> tuple[int, Any]:
 
 async def confirm(ordering: Ordering, quote_id: str, accept: bool = True) -> tuple[int, Any]:
     path = f"/checkout/quotes/{quote_id}/confirm"
-    status, body, _ = await ordering.call("POST", path, ordering.partner_a, {"accept_terms": accept})
+    status, body, _ = await ordering.call(
+        "POST", path, ordering.partner_a, {"accept_terms": accept}, key=str(uuid.uuid4())
+    )
     return status, body
 
 
@@ -122,9 +124,14 @@ async def test_a_quote_whose_prices_changed_answers_409_with_the_new_quote(shop:
     )
     await shop.publish(shop.product(cream, "CREAM", 2499, version=2))
 
-    status, problem = await confirm(shop, q["quote_id"])
+    path, key = f"/checkout/quotes/{q['quote_id']}/confirm", str(uuid.uuid4())
+    status, problem, _ = await shop.call("POST", path, shop.partner_a, {"accept_terms": True}, key)
     assert (status, problem["type"]) == (409, "urn:comptoir:problem:quote-changed")
     fresh = problem["quote"]
+    # Sent again (a lost answer): the same new quote, not another one.
+    again = await shop.call("POST", path, shop.partner_a, {"accept_terms": True}, key)
+    assert (again[0], again[1], again[2]["Idempotent-Replayed"]) == (409, problem, "true")
+    assert again[2]["Content-Type"].startswith("application/problem+json")
     assert fresh["lines"][0]["unit_price_minor"] == 2499
     assert await shop.counts() == (0, 0)  # no order
 

@@ -1,0 +1,141 @@
+"""Checkout's screens, in two steps: the buyer's choices for her cart, then the quote to confirm
+(with the terms of sale); a quote whose prices changed meanwhile shows the new one."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from services.portal.problems import Problems, explain
+from services.portal.web import api, form_of, idempotency_key, link, path_id, redirect, render, signed_in
+
+ROUTES = web.RouteTableDef()
+ADDRESS_FIELDS = ("recipient", "line1", "line2", "postal_code", "city", "country", "phone")
+
+
+async def _choices_page(
+    request: web.Request,
+    form: Mapping[str, Any] | None = None,
+    problems: Problems | None = None,
+    status: int = 200,
+) -> web.Response:
+    signed_in(request)
+    cart = await api(request, "GET", "/ordering/cart")
+    options = await api(request, "GET", "/ordering/checkout")
+    if not cart.ok or not options.ok:
+        raise web.HTTPServiceUnavailable
+    if not any(line["available"] for line in cart.body["lines"]):
+        return redirect(link(request, "cart"))
+    default = next((a["address_id"] for a in options.body["addresses"] if a["is_default"]), None)
+    chosen = dict(form or {})
+    chosen.setdefault("delivery", f"address:{default}" if default else "new")
+    chosen.setdefault("delivery_date", options.body["earliest_delivery_date"])
+    chosen.setdefault("payment_mode", options.body["payment_modes"][0])
+    context = {
+        "cart": cart.body,
+        "options": options.body,
+        "chosen": chosen,
+        "problems": problems or Problems(),
+        "idempotency_key": uuid.uuid4(),
+    }
+    return render(request, "checkout.html", context, status=status)
+
+
+@ROUTES.get("/{tenant}/checkout")
+async def choices(request: web.Request) -> web.Response:
+    return await _choices_page(request)
+
+
+def _text(form: Mapping[str, Any], name: str) -> str | None:
+    return str(form.get(name, "")).strip() or None
+
+
+def quote_request(form: Mapping[str, Any]) -> dict[str, Any]:
+    """The API's quote request from the choices form: where to deliver is one radio button (an
+    address of the book, a new address, or a pick-up point)."""
+    body: dict[str, Any] = {
+        "reference": _text(form, "reference"),
+        "instructions": _text(form, "instructions"),
+        "delivery_date": _text(form, "delivery_date"),
+        "payment_mode": _text(form, "payment_mode"),
+        "fee_product_code": _text(form, "fee_product_code"),
+    }
+    where = str(form.get("delivery", ""))
+    kind, _, value = where.partition(":")
+    if kind == "address":
+        body["address_id"] = value
+    elif kind == "pickup":
+        body["pickup_point_id"] = value
+    elif any(_text(form, name) for name in ADDRESS_FIELDS):
+        address = {name: _text(form, name) or "" for name in ADDRESS_FIELDS}
+        address["country"] = address["country"].upper() or "FR"
+        body["address"] = address
+        body["keep_address"] = form.get("keep_address") == "on"
+    # No address typed and none chosen: the book's default, else the address the brand holds.
+    return {name: value for name, value in body.items() if value is not None}
+
+
+@ROUTES.post("/{tenant}/checkout")
+async def ask_quote(request: web.Request) -> web.Response:
+    signed_in(request)
+    form = await form_of(request)
+    answer = await api(
+        request, "POST", "/ordering/checkout/quotes", json=quote_request(form), headers=idempotency_key(form)
+    )
+    if not answer.ok:
+        problems = explain(answer)
+        for name in list(problems.fields):  # the new address's fields are named address.city…
+            if name.startswith("address."):
+                problems.fields[name.removeprefix("address.")] = problems.fields.pop(name)
+        return await _choices_page(request, form, problems, status=answer.status)
+    return redirect(link(request, f"checkout/quotes/{answer.body['quote_id']}"))
+
+
+async def _quote_page(
+    request: web.Request, problems: Problems | None = None, status: int = 200
+) -> web.Response:
+    signed_in(request)
+    quote_id = path_id(request, "quote_id")
+    answer = await api(request, "GET", f"/ordering/checkout/quotes/{quote_id}")
+    if not answer.ok:
+        raise web.HTTPNotFound
+    options = await api(request, "GET", "/ordering/checkout")
+    context = {
+        "quote": answer.body,
+        "terms_url": options.body["terms_url"] if options.ok else None,
+        "problems": problems or Problems(),
+        "idempotency_key": uuid.uuid4(),
+    }
+    return render(request, "quote.html", context, status=status)
+
+
+@ROUTES.get("/{tenant}/checkout/quotes/{quote_id}")
+async def quote(request: web.Request) -> web.Response:
+    return await _quote_page(request)
+
+
+@ROUTES.post("/{tenant}/checkout/quotes/{quote_id}/confirm")
+async def confirm(request: web.Request) -> web.Response:
+    signed_in(request)
+    quote_id = path_id(request, "quote_id")
+    form = await form_of(request)
+    body = {"accept_terms": form.get("accept_terms") == "on"}
+    answer = await api(
+        request,
+        "POST",
+        f"/ordering/checkout/quotes/{quote_id}/confirm",
+        json=body,
+        headers=idempotency_key(form),
+    )
+    if answer.ok:
+        return redirect(link(request, f"orders/{answer.body['order_id']}") + "?notice=order-placed")
+    kind = answer.problem_type
+    if answer.status == 409 and kind in ("quote-changed", "quote-expired"):
+        fresh = answer.body["quote"]["quote_id"]
+        return redirect(link(request, f"checkout/quotes/{fresh}") + f"?notice={kind}")
+    if answer.status == 409 and kind == "quote-used":
+        return redirect(link(request, f"orders/{answer.body['order_id']}"))
+    return await _quote_page(request, explain(answer), status=answer.status)
