@@ -35,7 +35,7 @@ def naming_problems(source: str, event_type: str, topic: str, internal: bool) ->
     """What breaks the naming rules in one event's declaration; empty when it follows them.
 
     Types are `<service>.<aggregate>.<verb>`: three snake_case segments, the verb in the past tense
-    (`identity.account.membership_changed`). Topics are `<service>.<aggregate>.v<N>`, with the prefix
+    (`identity.account.membership_changed`), or followed by its purpose (`ordering.order.held_for_approval`). Topics are `<service>.<aggregate>.v<N>`, with the prefix
     `internal.` exactly when the event is internal; a public topic is named after its service, an
     internal one may be another service's inbox (`internal.notify.requests.v1`).
     """
@@ -46,7 +46,8 @@ def naming_problems(source: str, event_type: str, topic: str, internal: bool) ->
     else:
         if type_match[1] != source:
             problems.append(f"type {event_type!r} must start with its service {source!r}")
-        verb = type_match[3].rsplit("_", 1)[-1]
+        # The verb ends the type, or comes before the purpose it names: `held_for_approval`.
+        verb = re.sub(r"_for_[a-z0-9]+$", "", type_match[3]).rsplit("_", 1)[-1]
         if not verb.endswith("ed") and verb not in IRREGULAR_PAST_PARTICIPLES:
             problems.append(f"type {event_type!r} must end in a verb in the past tense, not {verb!r}")
     topic_match = _TOPIC.fullmatch(topic)

@@ -22,6 +22,7 @@ from services.notify.domain import (
     Contact,
     Facts,
     OrderCopy,
+    OrderKind,
     OrderLine,
     PointsEarned,
     RecoveryCode,
@@ -102,14 +103,41 @@ class OrderTotals(_Reading):
     total_incl_vat_minor: int = Field(ge=0, le=MAX_ORDER_TOTAL_MINOR)
 
 
-class OrderConfirmed(_Reading):
-    """ordering.order.confirmed on ordering.order.v1: the buyer's copy, with what she pays."""
+class OrderNews(_Reading):
+    """A step of an order on ordering.order.v1 that someone is written about: its lines and totals."""
 
     order_id: str
     account_id: str
+    reference: str | None = None
     lines: list[SubmittedLine]
     totals: OrderTotals
     currency: str
+
+
+class OrderConfirmed(OrderNews):
+    """ordering.order.confirmed: the buyer's copy (her approval's news when a validator approved it),
+    and a copy to each of her organisation's validators."""
+
+    validators: list[str] = Field(default_factory=list)
+    approved_by: str | None = None
+
+
+class OrderHeld(OrderNews):
+    """ordering.order.held_for_approval: the validators are asked to decide, the buyer told it waits."""
+
+    validators: list[str]
+
+
+class OrderRefused(_Reading):
+    """ordering.order.refused: the buyer is told why (the lines come from the order's earlier news)."""
+
+    order_id: str
+    account_id: str
+    reason: str
+
+
+class OrderModified(OrderNews):
+    """ordering.order.modified: the buyer sees her order as the validator changed it."""
 
 
 class PointsAwarded(_Reading):
@@ -200,12 +228,56 @@ async def _queue_request(
     await store.add_message(conn, message)
 
 
+def _news(order: OrderNews, kind: OrderKind, reason: str | None = None) -> OrderCopy:
+    return OrderCopy(
+        kind=kind,
+        order_id=order.order_id,
+        reference=order.reference,
+        lines=[OrderLine(**line.model_dump()) for line in order.lines],
+        total_minor=order.totals.total_incl_vat_minor,
+        currency=order.currency,
+        reason=reason,
+    )
+
+
+async def _queue_each(conn: asyncpg.Connection, event: Envelope, messages: dict[str, Facts]) -> None:
+    """One message per account (accounts locked in one order: two events never wait on each other)."""
+    for account_id in sorted(messages):
+        await _queue_for_account(conn, event, account_id, messages[account_id])
+
+
 async def queue_order_copy(conn: asyncpg.Connection, event: Envelope) -> None:
     order = _read(OrderConfirmed, event)
-    lines = [OrderLine(**line.model_dump()) for line in order.lines]
-    total = order.totals.total_incl_vat_minor
-    facts = OrderCopy(order_id=order.order_id, lines=lines, total_minor=total, currency=order.currency)
-    await _queue_for_account(conn, event, order.account_id, facts)
+    team = _news(order, "order_copy_team")
+    messages: dict[str, Facts] = {validator: team for validator in order.validators}
+    messages[order.account_id] = _news(order, "order_approved" if order.approved_by else "order_copy")
+    await _queue_each(conn, event, messages)
+
+
+async def queue_order_to_approve(conn: asyncpg.Connection, event: Envelope) -> None:
+    order = _read(OrderHeld, event)
+    ask = _news(order, "order_to_approve")
+    messages: dict[str, Facts] = {validator: ask for validator in order.validators}
+    messages[order.account_id] = _news(order, "order_waiting")
+    await _queue_each(conn, event, messages)
+
+
+async def queue_order_refused(conn: asyncpg.Connection, event: Envelope) -> None:
+    refused = _read(OrderRefused, event)
+    facts = OrderCopy(
+        kind="order_refused",
+        order_id=refused.order_id,
+        lines=[],
+        total_minor=0,
+        currency="EUR",
+        reason=refused.reason,
+    )
+    await _queue_for_account(conn, event, refused.account_id, facts)
+
+
+async def queue_order_modified(conn: asyncpg.Connection, event: Envelope) -> None:
+    order = _read(OrderModified, event)
+    await _queue_for_account(conn, event, order.account_id, _news(order, "order_modified"))
 
 
 async def queue_points_earned(conn: asyncpg.Connection, event: Envelope) -> None:
@@ -260,6 +332,9 @@ READINGS: dict[str, type[BaseModel]] = {
     "identity.activation.code_requested": CodeRequested,
     "identity.recovery.requested": CodeRequested,
     "ordering.order.confirmed": OrderConfirmed,
+    "ordering.order.held_for_approval": OrderHeld,
+    "ordering.order.refused": OrderRefused,
+    "ordering.order.modified": OrderModified,
     "loyalty.points.awarded": PointsAwarded,
 }
 
@@ -271,6 +346,11 @@ HANDLERS: HandlerTable = {
         "identity.activation.code_requested": queue_activation_code,
         "identity.recovery.requested": queue_recovery_code,
     },
-    "ordering.order.v1": {"ordering.order.confirmed": queue_order_copy},
+    "ordering.order.v1": {
+        "ordering.order.confirmed": queue_order_copy,
+        "ordering.order.held_for_approval": queue_order_to_approve,
+        "ordering.order.refused": queue_order_refused,
+        "ordering.order.modified": queue_order_modified,
+    },
     "loyalty.points.v1": {"loyalty.points.awarded": queue_points_earned},
 }

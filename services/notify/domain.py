@@ -23,7 +23,16 @@ from services.notify.templates import (
 MAX_ATTEMPTS = 5
 """Refusals by the mail server or the SMS provider after which a message is `failed`."""
 
-Kind = Literal["activation", "activation_code", "recovery", "order_copy", "points_earned"]
+OrderKind = Literal[
+    "order_copy",  # to the buyer: her order is confirmed
+    "order_copy_team",  # to her organisation's validators: a copy
+    "order_to_approve",  # to the validators: an order waits for their decision
+    "order_waiting",  # to the buyer: her order waits for approval
+    "order_approved",  # to the buyer: approved (and so confirmed)
+    "order_refused",  # to the buyer: refused, with the reason
+    "order_modified",  # to the buyer: a validator changed it
+]
+Kind = Literal["activation", "activation_code", "recovery", "points_earned"] | OrderKind
 Channel = Literal["email", "sms"]
 CHANNELS: tuple[Channel, ...] = ("email", "sms")
 Status = Literal["waiting_contact", "queued", "sent", "failed", "cancelled"]
@@ -64,14 +73,17 @@ class OrderLine(BaseModel):
 
 
 class OrderCopy(BaseModel):
-    """A copy of a confirmed order, with what the buyer pays (VAT included)."""
+    """News of an order, with its lines and what the buyer pays (VAT included): its copy once
+    confirmed, or a step of its approval (`kind`)."""
 
     model_config = ConfigDict(frozen=True)
-    kind: Literal["order_copy"] = "order_copy"
+    kind: OrderKind = "order_copy"
     order_id: str
     lines: list[OrderLine]
     total_minor: int
     currency: str
+    reference: str | None = None
+    reason: str | None = None  # a refusal's
 
 
 class PointsEarned(BaseModel):
@@ -239,7 +251,8 @@ def _values(facts: Facts, locale: Locale) -> dict[str, str]:
         values["code"] = facts.code
         values["validity"] = format_duration(facts.valid_for, locale)
     elif isinstance(facts, OrderCopy):
-        values["order_id"] = facts.order_id
+        values["order_id"] = facts.reference or facts.order_id
+        values["reason"] = facts.reason or ""
         values["total"] = format_money(facts.total_minor, facts.currency, locale)
         values["lines"] = "\n".join(
             ORDER_LINES[locale].substitute(

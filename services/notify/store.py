@@ -88,12 +88,12 @@ _INSERT_MESSAGE = """
 INSERT INTO messages
     (id, tenant_id, account_id, kind, channel, recipient, subject, body, facts, status, source_event_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11)
-ON CONFLICT (source_event_id) DO NOTHING
+ON CONFLICT (source_event_id, account_id) DO NOTHING
 """
 
 
 async def add_message(conn: asyncpg.Connection, message: NewMessage) -> bool:
-    """Store the message unless its event already made one; True when stored."""
+    """Store the message unless its event already made one to this account; True when stored."""
     rendered = message.rendered
     status = await conn.execute(
         _INSERT_MESSAGE,
@@ -271,7 +271,10 @@ class MessageView(BaseModel):
     """A message as an administrator sees it (never its body, which may hold a secret link or code)."""
 
     id: uuid.UUID = Field(description="The message id, also in its Message-ID header or SMS reference")
-    kind: Kind = Field(description="activation, activation_code, recovery, order_copy or points_earned")
+    kind: Kind = Field(
+        description="activation, activation_code, recovery, points_earned, or news of an order: order_copy,"
+        " order_copy_team, order_to_approve, order_waiting, order_approved, order_refused, order_modified"
+    )
     channel: Channel = Field(description="How it is delivered: email or sms")
     recipient: str | None = Field(
         description="Address or phone number it goes to; null while the contact is unknown or once erased"

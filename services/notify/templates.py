@@ -156,6 +156,144 @@ TEMPLATES: dict[str, dict[Locale, MessageTemplate]] = {
             "Команда Comptoir\n",
         ),
     },
+    "order_copy_team": {
+        "fr": _template(
+            "Copie de la commande $order_id",
+            "$greeting\n\n"
+            "Une commande de votre organisation est confirmée. En voici la copie.\n\n"
+            "Commande $order_id\n$lines\n\nTotal : $total\n\n"
+            "L'équipe Comptoir\n",
+        ),
+        "en": _template(
+            "Copy of order $order_id",
+            "$greeting\n\n"
+            "An order of your organisation is confirmed. Here is a copy.\n\n"
+            "Order $order_id\n$lines\n\nTotal: $total\n\n"
+            "The Comptoir team\n",
+        ),
+        "ru": _template(
+            "Копия заказа $order_id",
+            "$greeting\n\n"
+            "Заказ вашей организации подтверждён. Вот его копия.\n\n"
+            "Заказ $order_id\n$lines\n\nИтого: $total\n\n"
+            "Команда Comptoir\n",
+        ),
+    },
+    "order_to_approve": {
+        "fr": _template(
+            "Commande $order_id à valider",
+            "$greeting\n\n"
+            "Une commande de votre organisation attend votre validation.\n\n"
+            "Commande $order_id\n$lines\n\nTotal : $total\n\n"
+            "Validez-la, modifiez-la ou refusez-la depuis la liste « À valider » de votre espace.\n\n"
+            "L'équipe Comptoir\n",
+        ),
+        "en": _template(
+            "Order $order_id to approve",
+            "$greeting\n\n"
+            "An order of your organisation waits for your approval.\n\n"
+            "Order $order_id\n$lines\n\nTotal: $total\n\n"
+            'Approve, modify or refuse it from the "To approve" list of your space.\n\n'
+            "The Comptoir team\n",
+        ),
+        "ru": _template(
+            "Заказ $order_id ждёт согласования",
+            "$greeting\n\n"
+            "Заказ вашей организации ждёт вашего согласования.\n\n"
+            "Заказ $order_id\n$lines\n\nИтого: $total\n\n"
+            "Согласуйте, измените или отклоните его в списке «На согласование» вашего кабинета.\n\n"
+            "Команда Comptoir\n",
+        ),
+    },
+    "order_waiting": {
+        "fr": _template(
+            "Votre commande $order_id attend sa validation",
+            "$greeting\n\n"
+            "Votre commande $order_id est transmise au valideur de votre organisation. "
+            "Vous recevrez un message dès sa décision.\n\n$lines\n\nTotal : $total\n\n"
+            "L'équipe Comptoir\n",
+        ),
+        "en": _template(
+            "Your order $order_id waits for approval",
+            "$greeting\n\n"
+            "Your order $order_id went to your organisation's validator. "
+            "You will hear as soon as they decide.\n\n$lines\n\nTotal: $total\n\n"
+            "The Comptoir team\n",
+        ),
+        "ru": _template(
+            "Ваш заказ $order_id ждёт согласования",
+            "$greeting\n\n"
+            "Ваш заказ $order_id передан на согласование в вашей организации. "
+            "Мы сообщим вам о решении.\n\n$lines\n\nИтого: $total\n\n"
+            "Команда Comptoir\n",
+        ),
+    },
+    "order_approved": {
+        "fr": _template(
+            "Votre commande $order_id est validée",
+            "$greeting\n\n"
+            "Votre commande est validée et confirmée. En voici la copie.\n\n"
+            "Commande $order_id\n$lines\n\nTotal : $total\n\n"
+            "L'équipe Comptoir\n",
+        ),
+        "en": _template(
+            "Your order $order_id is approved",
+            "$greeting\n\n"
+            "Your order is approved and confirmed. Here is a copy.\n\n"
+            "Order $order_id\n$lines\n\nTotal: $total\n\n"
+            "The Comptoir team\n",
+        ),
+        "ru": _template(
+            "Ваш заказ $order_id согласован",
+            "$greeting\n\n"
+            "Ваш заказ согласован и подтверждён. Вот его копия.\n\n"
+            "Заказ $order_id\n$lines\n\nИтого: $total\n\n"
+            "Команда Comptoir\n",
+        ),
+    },
+    "order_refused": {
+        "fr": _template(
+            "Votre commande $order_id est refusée",
+            "$greeting\n\n"
+            "Votre commande $order_id n'a pas été validée. Motif : $reason\n\n$lines\n\n"
+            "L'équipe Comptoir\n",
+        ),
+        "en": _template(
+            "Your order $order_id is refused",
+            "$greeting\n\n"
+            "Your order $order_id was not approved. Reason: $reason\n\n$lines\n\n"
+            "The Comptoir team\n",
+        ),
+        "ru": _template(
+            "Ваш заказ $order_id отклонён",
+            "$greeting\n\n"
+            "Ваш заказ $order_id не согласован. Причина: $reason\n\n$lines\n\n"
+            "Команда Comptoir\n",
+        ),
+    },
+    "order_modified": {
+        "fr": _template(
+            "Votre commande $order_id est modifiée",
+            "$greeting\n\n"
+            "Le valideur de votre organisation a modifié votre commande avant de décider. La voici.\n\n"
+            "Commande $order_id\n$lines\n\nTotal : $total\n\n"
+            "L'équipe Comptoir\n",
+        ),
+        "en": _template(
+            "Your order $order_id was changed",
+            "$greeting\n\n"
+            "Your organisation's validator changed your order before deciding. Here it is now.\n\n"
+            "Order $order_id\n$lines\n\nTotal: $total\n\n"
+            "The Comptoir team\n",
+        ),
+        "ru": _template(
+            "Ваш заказ $order_id изменён",
+            "$greeting\n\n"
+            "Согласующий вашей организации изменил заказ перед решением. Вот он сейчас.\n\n"
+            "Заказ $order_id\n$lines\n\nИтого: $total\n\n"
+            "Команда Comptoir\n",
+        ),
+    },
     "points_earned": {
         "fr": _template(
             "Vous avez gagné $points",

@@ -4,7 +4,7 @@ its life (cancel; shipped and delivered as the brand reports them)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 import asyncpg
@@ -44,6 +44,13 @@ class OrderQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="At most this many, newest first")
+    status: Status | None = Field(
+        None, description="Only orders in this state (awaiting_approval: to validate)"
+    )
+    reference: str | None = Field(None, max_length=50, description="Only references starting so (any case)")
+    account_id: str | None = Field(None, max_length=100, description="Only the orders this account placed")
+    since: date | None = Field(None, description="Placed on this day or later (UTC)")
+    until: date | None = Field(None, description="Placed on this day or earlier (UTC)")
 
 
 class OrderLineRequest(BaseModel):
@@ -132,19 +139,22 @@ async def submit_order(request: web.Request) -> web.Response:
     choices = CheckoutChoices.model_validate(body.model_dump(include=set(CheckoutChoices.model_fields)))
     quote = await make_quote(conn, caller, requested, choices, at, from_cart=False)
     check_terms(quote, body.accept_terms)
-    order = await place(conn, quote, at)
+    order = await place(conn, quote, at, roles=caller.roles)
     return json_response(OrderView.of(order, [opening(order)]), status=201)
 
 
 async def list_orders(request: web.Request) -> web.Response:
-    seen = scope(request)
-    orders = await store.list_orders(
-        request.app[POOL],
-        seen.tenant_id,
+    seen, query = scope(request), read_query(request, OrderQuery)
+    which = store.OrderFilter(
         organisation_id=seen.organisation_id,
         account_id=seen.account_id,
-        limit=read_query(request, OrderQuery).limit,
+        status=query.status,
+        reference=query.reference,
+        orderer=query.account_id,
+        since=datetime.combine(query.since, time(), UTC) if query.since else None,
+        until=datetime.combine(query.until + timedelta(days=1), time(), UTC) if query.until else None,
     )
+    orders = await store.list_orders(request.app[POOL], seen.tenant_id, which, limit=query.limit)
     return json_response(OrderList([OrderView.of(order) for order in orders]))
 
 
@@ -269,7 +279,8 @@ ENDPOINTS = [
         "/orders",
         list_orders,
         "The orders the caller may see (an admin's: the tenant's; a validator's: her organisation's;"
-        f" anyone else's: their own), newest first; ?limit=1..{MAX_LIMIT}",
+        f" anyone else's: their own), newest first; ?limit=1..{MAX_LIMIT}, and to search them ?status="
+        " (awaiting_approval: the validator's list), ?reference= (its start), ?account_id=, ?since=, ?until=",
         roles=READERS,
         response=OrderList,
         query=OrderQuery,

@@ -8,13 +8,17 @@ from libs.common.clock import Clock, utc_now
 from libs.common.events import EventCatalog
 from libs.common.runtime import ServiceSpec
 from libs.common.settings import ServiceSettings
-from services.ordering import api, cart_api, checkout_api
+from services.ordering import api, approval_api, cart_api, checkout_api
 from services.ordering.consumers import HANDLERS
 from services.ordering.events import (
     SERVICE,
+    OrderApproved,
     OrderCancelled,
     OrderConfirmed,
     OrderDelivered,
+    OrderHeldForApproval,
+    OrderModified,
+    OrderRefused,
     OrderShipped,
     OrderSubmitted,
 )
@@ -31,9 +35,20 @@ def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
         name=SERVICE,
         folder=Path(__file__).parent,
         events=EventCatalog(
-            SERVICE, [OrderSubmitted, OrderConfirmed, OrderCancelled, OrderShipped, OrderDelivered]
+            SERVICE,
+            [
+                OrderSubmitted,
+                OrderHeldForApproval,
+                OrderApproved,
+                OrderRefused,
+                OrderModified,
+                OrderConfirmed,
+                OrderCancelled,
+                OrderShipped,
+                OrderDelivered,
+            ],
         ),
         handlers=HANDLERS,
-        endpoints=[*api.ENDPOINTS, *cart_api.ENDPOINTS, *checkout_api.ENDPOINTS],
+        endpoints=[*api.ENDPOINTS, *approval_api.ENDPOINTS, *cart_api.ENDPOINTS, *checkout_api.ENDPOINTS],
         clock=clock,
     )

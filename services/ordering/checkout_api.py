@@ -473,7 +473,7 @@ async def confirm_quote(request: web.Request) -> web.Response:
         detail = f"the quote expired at {quote.expires_at.isoformat()}"
         return problem_response(request, QuoteChanged("quote-expired", detail, fresh))
     check_terms(quote, body.accept_terms)
-    order = await place(conn, quote.model_copy(update={"created_at": at}), at)
+    order = await place(conn, quote.model_copy(update={"created_at": at}), at, roles=caller.roles)
     await store.quote_used(conn, quote.quote_id, order.order_id)
     if quote.from_cart:
         await store.remove_from_cart(

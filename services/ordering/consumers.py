@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from libs.common.consumer import HandlerTable
 from libs.common.events import Envelope
 from libs.common.limits import MAX_UNIT_PRICE_MINOR
-from services.ordering import store
+from services.ordering import erasure, store
 from services.ordering.domain import OrganisationTerms, PriceList, Product
 
 log = structlog.get_logger(__name__)
@@ -181,6 +181,49 @@ class OrganisationCreated(_Reading):
     organisation_id: str = Field(min_length=1)
 
 
+class Membership(_Reading):
+    """Ordering's own reading of identity.account.registered and membership_changed: the account's
+    organisation and roles (who validates whose orders)."""
+
+    account_id: str = Field(min_length=1)
+    roles: list[str]
+    organisation_id: str | None = None
+    registered_at: datetime | None = None
+    changed_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _dated(self) -> Self:
+        if self.changed_at is None and self.registered_at is None:
+            raise ValueError("a membership without its time")
+        return self
+
+    @property
+    def at(self) -> datetime:
+        at = self.changed_at or self.registered_at
+        assert at is not None  # checked by the model
+        return _utc(at) or at
+
+
+class AccountDeleted(_Reading):
+    """Ordering's own reading of identity.account.deleted."""
+
+    account_id: str = Field(min_length=1)
+
+
+async def record_membership(conn: asyncpg.Connection, event: Envelope) -> None:
+    """Keep the account's organisation and roles; an older change than the one held changes nothing."""
+    data = Membership.model_validate(event.data)
+    await store.record_membership(
+        conn, event.tenantid, data.account_id, data.organisation_id, data.roles, data.at
+    )
+
+
+async def erase_account(conn: asyncpg.Connection, event: Envelope) -> None:
+    """Orders stay for accounting; the person's own data goes (services/ordering/erasure.py)."""
+    data = AccountDeleted.model_validate(event.data)
+    await erasure.erase_account(conn, event.tenantid, data.account_id)
+
+
 async def record_tenant_zone(conn: asyncpg.Connection, event: Envelope) -> None:
     """Keep the tenant's time zone; an older change than the one held changes nothing."""
     data = TenantSettings.model_validate(event.data)
@@ -200,6 +243,9 @@ READINGS: dict[str, type[BaseModel]] = {
     "catalog.organisation.terms_changed": CatalogOrganisationTerms,
     "identity.tenant.settings_changed": TenantSettings,
     "identity.organisation.created": OrganisationCreated,
+    "identity.account.registered": Membership,
+    "identity.account.membership_changed": Membership,
+    "identity.account.deleted": AccountDeleted,
 }
 
 HANDLERS: HandlerTable = {
@@ -211,4 +257,9 @@ HANDLERS: HandlerTable = {
     CATALOG_ORGANISATIONS: {"catalog.organisation.terms_changed": record_organisation_terms},
     "identity.tenant.v1": {"identity.tenant.settings_changed": record_tenant_zone},
     "identity.organisation.v1": {"identity.organisation.created": record_organisation},
+    "identity.account.v1": {
+        "identity.account.registered": record_membership,
+        "identity.account.membership_changed": record_membership,
+        "identity.account.deleted": erase_account,
+    },
 }

@@ -184,6 +184,7 @@ class OrderConfirmed(_OrderStep):
             "payment_mode": "cash_on_delivery",
             "terms_version": "2026-01",
             "validators": [_VALIDATOR],
+            "approved_by": None,
             "confirmed_at": "2026-03-02T10:20:00Z",
         }
     )
@@ -209,10 +210,13 @@ class OrderConfirmed(_OrderStep):
     validators: list[str] = Field(
         description="Accounts of the organisation's validators, who get a copy of the order"
     )
+    approved_by: str | None = Field(
+        None, description="The validator who approved it; null: it needed no approval"
+    )
     confirmed_at: datetime = Field(description="When it was confirmed (UTC)")
 
     @classmethod
-    def of(cls, order: Order, validators: list[str], at: datetime) -> Self:
+    def of(cls, order: Order, validators: list[str], at: datetime, approved_by: str | None = None) -> Self:
         assert order.checkout is not None
         choices = order.checkout.choices
         personal = order.organisation_id is None and choices.address is not None
@@ -234,6 +238,7 @@ class OrderConfirmed(_OrderStep):
             payment_mode=choices.payment_mode,
             terms_version=order.checkout.terms_version,
             validators=validators,
+            approved_by=approved_by,
             confirmed_at=at,
         )
 
@@ -302,3 +307,135 @@ class OrderDelivered(_OrderStep):
     erp_order_number: str | None = Field(description="The ERP's own number for the order")
     invoice_reference: str | None = Field(description="The invoice's reference, once invoiced")
     delivered_at: datetime = Field(description="When (UTC)")
+
+
+class OrderHeldForApproval(_OrderStep):
+    """An order waits for one of its organisation's validators (its goods exceed the organisation's
+    threshold): the validators named here are asked to decide."""
+
+    model_config = examples(
+        {
+            "order_id": _ORDER,
+            "account_id": _ACCOUNT,
+            "organisation_id": _ORGANISATION,
+            "version": 1,
+            "reference": "PO-2026-114",
+            "lines": [_LINE],
+            "currency": "EUR",
+            "totals": {
+                "goods_minor": 2380,
+                "delivery_fee_minor": 690,
+                "vat": [{"rate_bp": 2000, "base_minor": 3070, "vat_minor": 614}],
+                "total_excl_vat_minor": 3070,
+                "total_vat_minor": 614,
+                "total_incl_vat_minor": 3684,
+                "eligible_minor": 2380,
+            },
+            "validators": [_VALIDATOR],
+            "held_at": "2026-03-02T10:20:00Z",
+        }
+    )
+
+    event_type = "ordering.order.held_for_approval"
+
+    reference: str | None = Field(description="The customer's reference for the order")
+    lines: list[SubmittedLine] = Field(min_length=1, description="What was ordered")
+    currency: str = Field(description="ISO 4217 currency of every amount")
+    totals: Totals = Field(description="Totals excluding and including VAT")
+    validators: list[str] = Field(description="Accounts that may approve it (the organisation's validators)")
+    held_at: datetime = Field(description="When it started to wait (UTC)")
+
+    @classmethod
+    def of(cls, order: Order, validators: list[str], at: datetime) -> Self:
+        assert order.checkout is not None
+        return cls(
+            order_id=order.order_id,
+            account_id=order.account_id,
+            organisation_id=order.organisation_id,
+            version=order.version,
+            reference=order.reference,
+            lines=[SubmittedLine.model_validate(line.model_dump()) for line in order.lines],
+            currency=order.currency,
+            totals=order.checkout.totals,
+            validators=validators,
+            held_at=at,
+        )
+
+
+class OrderApproved(_OrderStep):
+    """A validator approved the order; ordering.order.confirmed follows."""
+
+    model_config = examples(
+        {
+            "order_id": _ORDER,
+            "account_id": _ACCOUNT,
+            "organisation_id": _ORGANISATION,
+            "version": 2,
+            "by_account": _VALIDATOR,
+            "approved_at": "2026-03-02T11:00:00Z",
+        }
+    )
+
+    event_type = "ordering.order.approved"
+
+    by_account: str = Field(description="The validator (or admin) who approved it")
+    approved_at: datetime = Field(description="When (UTC)")
+
+
+class OrderRefused(_OrderStep):
+    """A validator refused the order, saying why; it goes no further."""
+
+    model_config = examples(
+        {
+            "order_id": _ORDER,
+            "account_id": _ACCOUNT,
+            "organisation_id": _ORGANISATION,
+            "version": 2,
+            "by_account": _VALIDATOR,
+            "reason": "Over this month's budget",
+            "refused_at": "2026-03-02T11:00:00Z",
+        }
+    )
+
+    event_type = "ordering.order.refused"
+
+    by_account: str = Field(description="The validator (or admin) who refused it")
+    reason: str = Field(description="Why, for the orderer")
+    refused_at: datetime = Field(description="When (UTC)")
+
+
+class OrderModified(_OrderStep):
+    """A validator changed a waiting order (lines, quantities, address, date) before deciding on it:
+    its lines and totals as they are now."""
+
+    model_config = examples(
+        {
+            "order_id": _ORDER,
+            "account_id": _ACCOUNT,
+            "organisation_id": _ORGANISATION,
+            "version": 2,
+            "by_account": _VALIDATOR,
+            "lines": [_LINE],
+            "currency": "EUR",
+            "totals": {
+                "goods_minor": 2380,
+                "delivery_fee_minor": 690,
+                "vat": [{"rate_bp": 2000, "base_minor": 3070, "vat_minor": 614}],
+                "total_excl_vat_minor": 3070,
+                "total_vat_minor": 614,
+                "total_incl_vat_minor": 3684,
+                "eligible_minor": 2380,
+            },
+            "delivery_date": "2026-03-06",
+            "modified_at": "2026-03-02T10:50:00Z",
+        }
+    )
+
+    event_type = "ordering.order.modified"
+
+    by_account: str = Field(description="The validator (or admin) who changed it")
+    lines: list[SubmittedLine] = Field(min_length=1, description="The lines now")
+    currency: str = Field(description="ISO 4217 currency of every amount")
+    totals: Totals = Field(description="The totals now")
+    delivery_date: date = Field(description="The delivery day now")
+    modified_at: datetime = Field(description="When (UTC)")

@@ -63,3 +63,12 @@ def next_status(status: Status | None, action: Action) -> Status:
         assert status is not None  # every action but hold/confirm needs an existing order
         raise TransitionForbidden(status, action)
     return allowed[action]
+
+
+def first_action(threshold_minor: int | None, goods_minor: int, *, by_validator: bool) -> Action:
+    """How a new order enters its life under its organisation's approval policy: it waits for a
+    validator (`hold`) when the organisation has a policy, the orderer is not one of its validators
+    and the goods (excluding VAT) exceed the threshold; a threshold of 0 holds every order."""
+    if threshold_minor is None or by_validator:
+        return "confirm"
+    return "hold" if threshold_minor == 0 or goods_minor > threshold_minor else "confirm"

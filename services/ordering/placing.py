@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from libs.common import outbox
 from libs.common.auth import Principal
 from libs.common.errors import Conflict, FieldError, Invalid
+from libs.common.events import IntegrationEvent
 from libs.common.limits import MAX_ORDER_TOTAL_MINOR
 from services.ordering import store
 from services.ordering.checkout import (
@@ -40,8 +41,8 @@ from services.ordering.domain import (
     offer_problem,
     price_order,
 )
-from services.ordering.events import SERVICE, OrderConfirmed, OrderSubmitted
-from services.ordering.lifecycle import Action, next_status
+from services.ordering.events import SERVICE, OrderConfirmed, OrderHeldForApproval, OrderSubmitted
+from services.ordering.lifecycle import Action, first_action, next_status
 
 
 class CheckoutChoices(BaseModel):
@@ -256,15 +257,21 @@ class QuoteChanged(Conflict):
         )
 
 
-async def place(conn: asyncpg.Connection, quote: Quote, at: datetime) -> Order:
-    """The quote becomes an order that enters its life (confirmed now: approval comes with the
-    organisation's policy), announced on ordering.order.v1; "keep this address" goes to the admin."""
-    action: Action = "confirm"
+async def place(conn: asyncpg.Connection, quote: Quote, at: datetime, *, roles: frozenset[str]) -> Order:
+    """The quote becomes an order entering its life under its organisation's approval policy:
+    confirmed at once, or waiting for a validator (a validator's own order never waits). Announced on
+    ordering.order.v1; "keep this address" goes to the admin."""
+    organisation_id = quote.organisation_id
+    threshold = (
+        await store.approval_threshold(conn, quote.tenant_id, organisation_id) if organisation_id else None
+    )
+    validators = await store.validators(conn, quote.tenant_id, organisation_id) if organisation_id else []
+    action = first_action(threshold, quote.checkout.totals.goods_minor, by_validator="validator" in roles)
     order = Order(
         order_id=uuid.uuid4(),
         tenant_id=quote.tenant_id,
         account_id=quote.account_id,
-        organisation_id=quote.organisation_id,
+        organisation_id=organisation_id,
         status=next_status(None, action),
         lines=quote.lines,
         total_minor=sum(line.line_total_minor for line in quote.lines),
@@ -286,11 +293,17 @@ async def place(conn: asyncpg.Connection, quote: Quote, at: datetime) -> Order:
             requested_at=at,
         )
         await store.add_address_request(conn, order.tenant_id, request)
-    subject, tenant_id = str(order.order_id), order.tenant_id
-    await outbox.publish(conn, SERVICE, OrderSubmitted.of(order), subject=subject, tenant_id=tenant_id)
-    confirmed = OrderConfirmed.of(order, validators=[], at=at)
-    await outbox.publish(conn, SERVICE, confirmed, subject=subject, tenant_id=tenant_id)
+    await announce(conn, order, OrderSubmitted.of(order))
+    if action == "hold":
+        await announce(conn, order, OrderHeldForApproval.of(order, validators, at))
+    else:
+        await announce(conn, order, OrderConfirmed.of(order, validators, at))
     return order
+
+
+async def announce(conn: asyncpg.Connection, order: Order, event: IntegrationEvent) -> None:
+    """Publish a step of the order, keyed by it (its steps stay in order)."""
+    await outbox.publish(conn, SERVICE, event, subject=str(order.order_id), tenant_id=order.tenant_id)
 
 
 def opening(order: Order) -> HistoryEntry:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -373,6 +374,48 @@ async def move_order(
     return bool(moved)
 
 
+_REPLACE_LINES = """
+WITH gone AS (DELETE FROM order_lines WHERE order_id = $1), changed AS (
+    UPDATE orders SET total_minor = $2, checkout = $3 WHERE order_id = $1
+)
+INSERT INTO order_lines
+    (order_id, line_no, product_id, code, name, quantity, unit_price_minor, line_total_minor, price_list_id,
+     vat_rate_bp, instead_of_fee)
+SELECT $1, 1000000 + line.no, line.product_id, line.code, line.name, line.quantity, line.unit_price_minor,
+       line.line_total_minor, line.price_list_id, line.vat_rate_bp, line.instead_of_fee
+FROM unnest($4::uuid[], $5::text[], $6::text[], $7::integer[], $8::bigint[], $9::bigint[], $10::uuid[],
+            $11::integer[], $12::boolean[])
+     WITH ORDINALITY
+     AS line (product_id, code, name, quantity, unit_price_minor, line_total_minor, price_list_id,
+              vat_rate_bp, instead_of_fee, no)
+"""
+_RENUMBER_LINES = (
+    "UPDATE order_lines SET line_no = line_no - 1000000 WHERE order_id = $1 AND line_no > 1000000"
+)
+
+
+async def replace_lines(conn: asyncpg.Connection, order: Order) -> None:
+    """The order's lines, total and checkout as a validator changed them. (The new lines are numbered
+    out of the old ones' way, the statement's parts seeing the same snapshot, then renumbered.)"""
+    lines = order.lines
+    await conn.execute(
+        _REPLACE_LINES,
+        order.order_id,
+        order.total_minor,
+        _checkout_json(order),
+        [line.product_id for line in lines],
+        [line.code for line in lines],
+        [line.name for line in lines],
+        [line.quantity for line in lines],
+        [line.unit_price_minor for line in lines],
+        [line.line_total_minor for line in lines],
+        [line.price_list_id for line in lines],
+        [line.vat_rate_bp for line in lines],
+        [line.instead_of_fee for line in lines],
+    )
+    await conn.execute(_RENUMBER_LINES, order.order_id)
+
+
 _SET_ERP_REFERENCES = """
 UPDATE orders SET erp_order_number = coalesce($3, erp_order_number),
                   invoice_reference = coalesce($4, invoice_reference)
@@ -393,17 +436,7 @@ _ORDER_COLUMNS = (
     " updated_at, version, reference, checkout"
 )
 _ORDER = f"SELECT {_ORDER_COLUMNS} FROM orders WHERE tenant_id = $1 AND order_id = $2"
-# One statement per scope rather than `$2 IS NULL OR ...`: each gets a plan that uses its own index.
 _NEWEST_FIRST = "ORDER BY submitted_at DESC, order_id DESC"
-_ORDERS_OF_TENANT = f"SELECT {_ORDER_COLUMNS} FROM orders WHERE tenant_id = $1 {_NEWEST_FIRST} LIMIT $2"
-_ORDERS_OF_ORGANISATION = f"""
-SELECT {_ORDER_COLUMNS} FROM orders WHERE tenant_id = $1 AND organisation_id = $2 {_NEWEST_FIRST} LIMIT $3
-"""
-_ORDERS_OF_ACCOUNT = f"""
-SELECT {_ORDER_COLUMNS} FROM orders
-WHERE tenant_id = $1 AND account_id = $2 AND ($3::text IS NULL OR organisation_id = $3)
-{_NEWEST_FIRST} LIMIT $4
-"""
 _LINES = """
 SELECT order_id, product_id, code, name, quantity, unit_price_minor, line_total_minor, price_list_id,
        vat_rate_bp, instead_of_fee
@@ -426,22 +459,50 @@ async def history(conn: asyncpg.Connection | asyncpg.Pool, order_id: uuid.UUID) 
     return [HistoryEntry(**dict(row)) for row in await conn.fetch(_HISTORY, order_id)]
 
 
+@dataclass(frozen=True)
+class OrderFilter:
+    """Which of the tenant's orders a listing shows (each criterion, when given, narrows it)."""
+
+    organisation_id: str | None = None
+    account_id: str | None = None
+    status: str | None = None
+    reference: str | None = None  # the start of the customer's reference, whatever its case
+    orderer: str | None = None  # the account that placed them
+    since: datetime | None = None
+    until: datetime | None = None  # exclusive
+
+
 async def list_orders(
-    conn: asyncpg.Connection | asyncpg.Pool,
-    tenant_id: str,
-    *,
-    organisation_id: str | None,
-    account_id: str | None,
-    limit: int,
+    conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, which: OrderFilter, *, limit: int
 ) -> list[Order]:
-    """The tenant's orders, newest first: only the organisation's, only the account's, when given."""
-    if account_id is not None:
-        rows = await conn.fetch(_ORDERS_OF_ACCOUNT, tenant_id, account_id, organisation_id, limit)
-    elif organisation_id is not None:
-        rows = await conn.fetch(_ORDERS_OF_ORGANISATION, tenant_id, organisation_id, limit)
-    else:
-        rows = await conn.fetch(_ORDERS_OF_TENANT, tenant_id, limit)
-    return await _with_lines(conn, rows)
+    """The tenant's orders matching `which`, newest first. The statement names only the criteria
+    given, so that each shape gets a plan using its own index (by account, organisation, status)."""
+    where: list[str] = ["tenant_id = $1"]
+    args: list[object] = [tenant_id]
+
+    def match(condition: str, value: object) -> None:
+        args.append(value)
+        where.append(condition.format(f"${len(args)}"))
+
+    if which.account_id is not None:
+        match("account_id = {}", which.account_id)
+    if which.organisation_id is not None:
+        match("organisation_id = {}", which.organisation_id)
+    if which.status is not None:
+        match("status = {}", which.status)
+    if which.reference:
+        match("lower(reference) LIKE {} || '%'", which.reference.lower().replace("%", "").replace("_", ""))
+    if which.orderer is not None:
+        match("account_id = {}", which.orderer)
+    if which.since is not None:
+        match("submitted_at >= {}", which.since)
+    if which.until is not None:
+        match("submitted_at < {}", which.until)
+    args.append(limit)
+    statement = (
+        f"SELECT {_ORDER_COLUMNS} FROM orders WHERE {' AND '.join(where)} {_NEWEST_FIRST} LIMIT ${len(args)}"
+    )
+    return await _with_lines(conn, await conn.fetch(statement, *args))
 
 
 def _order(row: Any, lines: list[PricedLine]) -> Order:
@@ -472,6 +533,76 @@ async def record_organisation(conn: asyncpg.Connection, tenant_id: str, organisa
 
 async def organisation_known(conn: asyncpg.Connection, tenant_id: str, organisation_id: str) -> bool:
     return bool(await conn.fetchval(_ORGANISATION_KNOWN, tenant_id, organisation_id))
+
+
+# --- identity's memberships and the organisations' approval policies ---
+
+_RECORD_MEMBERSHIP = """
+INSERT INTO memberships (tenant_id, account_id, organisation_id, roles, changed_at)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (tenant_id, account_id) DO UPDATE
+SET organisation_id = EXCLUDED.organisation_id, roles = EXCLUDED.roles, changed_at = EXCLUDED.changed_at
+WHERE memberships.changed_at <= EXCLUDED.changed_at
+"""
+_FORGET_MEMBERSHIP = "DELETE FROM memberships WHERE tenant_id = $1 AND account_id = $2"
+_VALIDATORS = """
+SELECT account_id FROM memberships
+WHERE tenant_id = $1 AND organisation_id = $2 AND 'validator' = ANY (roles) ORDER BY account_id
+"""
+_POLICY = "SELECT threshold_minor FROM approval_policies WHERE tenant_id = $1 AND organisation_id = $2"
+_PUT_POLICY = """
+INSERT INTO approval_policies (tenant_id, organisation_id, threshold_minor, changed_at)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (tenant_id, organisation_id) DO UPDATE
+SET threshold_minor = EXCLUDED.threshold_minor, changed_at = EXCLUDED.changed_at
+"""
+_DELETE_POLICY = "DELETE FROM approval_policies WHERE tenant_id = $1 AND organisation_id = $2"
+
+
+async def record_membership(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    account_id: str,
+    organisation_id: str | None,
+    roles: Sequence[str],
+    changed_at: datetime,
+) -> None:
+    await conn.execute(_RECORD_MEMBERSHIP, tenant_id, account_id, organisation_id, list(roles), changed_at)
+
+
+async def forget_membership(conn: asyncpg.Connection, tenant_id: str, account_id: str) -> None:
+    await conn.execute(_FORGET_MEMBERSHIP, tenant_id, account_id)
+
+
+async def validators(
+    db: asyncpg.Connection | asyncpg.Pool, tenant_id: str, organisation_id: str
+) -> list[str]:
+    """The accounts holding the validator role in the organisation, as identity last said."""
+    return [row["account_id"] for row in await db.fetch(_VALIDATORS, tenant_id, organisation_id)]
+
+
+async def approval_threshold(
+    db: asyncpg.Connection | asyncpg.Pool, tenant_id: str, organisation_id: str
+) -> int | None:
+    """The organisation's approval threshold; None: it has no policy, its orders need no approval."""
+    value = await db.fetchval(_POLICY, tenant_id, organisation_id)
+    return int(value) if value is not None else None
+
+
+async def put_approval_policy(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    tenant_id: str,
+    organisation_id: str,
+    threshold: int,
+    at: datetime,
+) -> None:
+    await conn.execute(_PUT_POLICY, tenant_id, organisation_id, threshold, at)
+
+
+async def delete_approval_policy(
+    conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, organisation_id: str
+) -> None:
+    await conn.execute(_DELETE_POLICY, tenant_id, organisation_id)
 
 
 # --- checkout: the tenant's settings and zone, closed days, pick-up points, address books, quotes ---

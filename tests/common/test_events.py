@@ -93,6 +93,7 @@ def test_catalog_refuses_an_event_type_registered_twice() -> None:
         ("identity.session.revoked", "internal.identity.session.v1", True),
         ("identity.organisation.created", "identity.organisation.v1", False),
         ("identity.message.sent", "identity.message.v2", False),
+        ("identity.account.held_for_review", "identity.account.v1", False),
     ],
 )
 def test_well_named_events_pass_the_naming_rules(event_type: str, topic: str, internal: bool) -> None:
@@ -106,6 +107,7 @@ def test_well_named_events_pass_the_naming_rules(event_type: str, topic: str, in
         ("identity.price-list.changed", "identity.account.v1", False, "three snake_case segments"),
         ("identity.Account.changed", "identity.account.v1", False, "three snake_case segments"),
         ("identity.account.change", "identity.account.v1", False, "past tense"),
+        ("identity.account.hold_for_review", "identity.account.v1", False, "past tense"),
         ("catalog.account.changed", "identity.account.v1", False, "start with its service"),
         ("identity.account.changed", "catalog.account.v1", False, "start with its service"),
         ("identity.contact.changed", "identity.contact.v1", True, "must start with 'internal.'"),

@@ -179,7 +179,13 @@ def account_deleted(account_id: str, *, tenant: str = TENANT, reason: str = "clo
     )
 
 
-def order_confirmed(account_id: str, *, order_id: str | None = None) -> Envelope:
+def order_confirmed(
+    account_id: str,
+    *,
+    order_id: str | None = None,
+    reference: str | None = None,
+    validators: list[str] | None = None,
+) -> Envelope:
     """Two lines: 2 CAF-250 at 2,50 and 1 THE-750 at 7,50; 12,50 EUR in all."""
     order_id = order_id or str(uuid.uuid4())
     [line, *_] = examples("ordering.order.confirmed")[0]["lines"]
@@ -216,6 +222,8 @@ def order_confirmed(account_id: str, *, order_id: str | None = None) -> Envelope
         },
         currency="EUR",
         confirmed_at=datetime.now(UTC),
+        reference=reference,
+        validators=validators or [],
     )
 
 

@@ -73,6 +73,28 @@ def test_order_copy_renders_in_each_locale(locale: str, subject: str, excerpts: 
 
 
 @pytest.mark.parametrize(
+    ("kind", "locale", "subject", "excerpt"),
+    [
+        ("order_to_approve", "fr", "Commande PO-9 à valider", "attend votre validation"),
+        ("order_to_approve", "ru", "Заказ PO-9 ждёт согласования", "ждёт вашего согласования"),
+        ("order_waiting", "en", "Your order PO-9 waits for approval", "Total: 12.50 EUR"),
+        ("order_approved", "fr", "Votre commande PO-9 est validée", "- THE-750 Thé × 1"),
+        ("order_refused", "fr", "Votre commande PO-9 est refusée", "Motif : Budget dépassé"),
+        ("order_refused", "en", "Your order PO-9 is refused", "Reason: Budget dépassé"),
+        ("order_modified", "ru", "Ваш заказ PO-9 изменён", "Итого:"),
+        ("order_copy_team", "fr", "Copie de la commande PO-9", "Une commande de votre organisation"),
+    ],
+)
+def test_news_of_an_orders_approval_names_it_by_its_reference(
+    kind: str, locale: str, subject: str, excerpt: str
+) -> None:
+    news = ORDER.model_copy(update={"kind": kind, "reference": "PO-9", "reason": "Budget dépassé"})
+    rendered = render(news, to(locale))
+    assert rendered.subject == subject
+    assert excerpt in rendered.body
+
+
+@pytest.mark.parametrize(
     ("locale", "subject", "sentence"),
     [
         ("fr", "Vous avez gagné 1 point", "Vous avez gagné 1 point. Votre solde est de 1\u202f250 points."),

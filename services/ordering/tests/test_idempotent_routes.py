@@ -11,6 +11,7 @@ import pytest
 from libs.devstack.testing import Replayable, assert_replayed_once, idempotent_routes
 from services.ordering.app import Settings, build_spec
 from services.ordering.tests.conftest import Ordering
+from tests.contracts.examples import example_event
 
 pytestmark = pytest.mark.fast
 
@@ -107,6 +108,39 @@ async def _accept_address(ordering: Ordering) -> Replayable:
     return Replayable("POST", path, _as(ordering, ordering.admin_a))
 
 
+async def _waiting(ordering: Ordering) -> str:
+    """An order of partner A waiting for approval (organisation org-1 holds every order)."""
+    await ordering.publish(
+        example_event(
+            "identity.organisation.created", ordering.tenant_a, subject="org-1", organisation_id="org-1"
+        )
+    )
+    status, _, _ = await ordering.call(
+        "PUT", "/organisations/org-1/approval-policy", ordering.admin_a, {"threshold_minor": 0}
+    )
+    assert status == 200
+    order_id = await _placed(ordering)
+    return order_id
+
+
+async def _approve(ordering: Ordering) -> Replayable:
+    order_id = await _waiting(ordering)
+    body = {"version": 1}
+    return Replayable("POST", f"/orders/{order_id}/approve", _as(ordering, ordering.validator_a), json=body)
+
+
+async def _refuse(ordering: Ordering) -> Replayable:
+    order_id = await _waiting(ordering)
+    body = {"version": 1, "reason": "Budget"}
+    return Replayable("POST", f"/orders/{order_id}/refuse", _as(ordering, ordering.validator_a), json=body)
+
+
+async def _modify(ordering: Ordering) -> Replayable:
+    order_id = await _waiting(ordering)
+    body = {"version": 1, "lines": [{"code": "MUG", "quantity": 1}]}
+    return Replayable("POST", f"/orders/{order_id}/modify", _as(ordering, ordering.validator_a), json=body)
+
+
 RECIPES: dict[tuple[str, str], Callable[[Ordering], Awaitable[Replayable]]] = {
     ("POST", "/orders"): _order,
     ("POST", "/cart/lines"): _add_to_cart,
@@ -120,6 +154,9 @@ RECIPES: dict[tuple[str, str], Callable[[Ordering], Awaitable[Replayable]]] = {
     ("POST", "/pickup-points"): _pickup_point,
     ("POST", "/addresses"): _address,
     ("POST", "/address-requests/{request_id}/accept"): _accept_address,
+    ("POST", "/orders/{order_id}/approve"): _approve,
+    ("POST", "/orders/{order_id}/refuse"): _refuse,
+    ("POST", "/orders/{order_id}/modify"): _modify,
 }
 
 

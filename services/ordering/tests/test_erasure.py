@@ -1,0 +1,73 @@
+"""What ordering forgets when identity deletes an account: orders stay, the person's data goes."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from services.ordering.tests.conftest import Ordering
+from tests.contracts.examples import example_event
+
+pytestmark = pytest.mark.fast
+
+HOME = {
+    "recipient": "Claire Dupont",
+    "line1": "12 rue des Lilas",
+    "postal_code": "69004",
+    "city": "Lyon",
+    "phone": "+33612345678",
+}
+
+
+async def test_a_deleted_account_keeps_its_orders_without_its_personal_data(ordering: Ordering) -> None:
+    seller = {"account_id": "seller-1", "tenant_id": ordering.tenant_a, "roles": ["seller"]}
+    await ordering.publish(ordering.product(uuid.uuid4(), "MUG", 1250))
+    status, _, _ = await ordering.call("POST", "/addresses", seller, {"address": HOME, "is_default": True})
+    assert status == 201
+    status, placed = await ordering.submit(
+        seller, [{"code": "MUG", "quantity": 1}], instructions="Ring twice, Claire", key="k-1"
+    )
+    assert status == 201, placed
+    assert placed["checkout"]["choices"]["address"]["line1"] == "12 rue des Lilas"
+    await ordering.call("POST", "/cart/lines", seller, {"lines": [{"code": "MUG"}]})
+    await ordering.call("POST", "/checkout/quotes", seller, {"address": HOME, "keep_address": True})
+    await ordering.submit(seller, [{"code": "MUG", "quantity": 1}], address=HOME, keep_address=True)
+    # Someone else's data stays.
+    await ordering.call(
+        "POST", "/addresses", ordering.validator_a, {"address": {**HOME, "line1": "1 place Bellecour"}}
+    )
+
+    deleted = example_event(
+        "identity.account.deleted", ordering.tenant_a, subject="seller-1", account_id="seller-1"
+    )
+    await ordering.publish(deleted)
+    await ordering.publish(deleted.model_copy(update={"id": uuid.uuid4()}))  # again: nothing more to do
+
+    orders = await ordering.db.fetch(
+        "SELECT checkout FROM orders WHERE tenant_id = $1 AND account_id = 'seller-1'", ordering.tenant_a
+    )
+    assert len(orders) == 2  # kept for accounting
+    for row in orders:
+        choices = json.loads(row["checkout"])["choices"]
+        assert (choices["address"], choices["instructions"]) == (None, None)
+    for table in ("quotes", "address_requests", "cart_lines", "memberships"):
+        assert (
+            await ordering.db.fetchval(
+                f"SELECT count(*) FROM {table} WHERE tenant_id = $1 AND account_id = 'seller-1'",
+                ordering.tenant_a,
+            )
+            == 0
+        )
+    left = await ordering.db.fetchval(
+        "SELECT count(*) FROM addresses WHERE tenant_id = $1", ordering.tenant_a
+    )
+    assert left == 1  # the organisation's
+    for value in ("12 rue des Lilas", "Claire Dupont", "+33612345678", "Ring twice, Claire"):
+        holding = await ordering.db.fetchval(
+            "SELECT (SELECT count(*) FROM outbox WHERE position(convert_to($1, 'UTF8') IN payload) > 0)"
+            " + (SELECT count(*) FROM idempotency_keys WHERE strpos(response::text, $1) > 0)",
+            value,
+        )
+        assert holding == 0, value
