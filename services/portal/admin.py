@@ -92,8 +92,10 @@ async def _organisation_page(request: web.Request, problems: Problems | None = N
         products = await api(request, "GET", "/catalog/products", params={"status": "all", "limit": "200"})
         known = {p["id"]: p["code"] for p in products.body["items"]} if products.ok else {}
         codes = " ".join(known.get(product_id, product_id) for product_id in assortment)
+    policy = await api(request, "GET", f"/ordering/organisations/{organisation_id}/approval-policy")
     context = {
         "assortment_codes": codes,
+        "policy": policy.body if policy.status == 200 else None,
         "organisation": found.body,
         "members": await _listing(request, f"/identity/organisations/{organisation_id}/members"),
         "terms": terms.body if terms.ok else None,
@@ -101,6 +103,25 @@ async def _organisation_page(request: web.Request, problems: Problems | None = N
         "problems": problems or Problems(),
     }
     return render(request, "admin/organisation.html", context, status=422 if problems else 200)
+
+
+@ROUTES.post("/{tenant}/admin/organisations/{organisation_id}/approval")
+async def set_approval_policy(request: web.Request) -> web.Response:
+    """The amount above which the organisation's orders wait for its validators (empty: never)."""
+    signed_in(request, ADMIN)
+    organisation_id = as_id(request.match_info["organisation_id"])
+    form = await form_of(request)
+    path = f"/ordering/organisations/{organisation_id}/approval-policy"
+    text = _text(form, "threshold")
+    if not text:
+        answer = await api(request, "DELETE", path)
+    else:
+        threshold = i18n.parse_money(text, "EUR")
+        body = {"threshold_minor": threshold if threshold is not None else text}
+        answer = await api(request, "PUT", path, json=body)
+    if not answer.ok:
+        return await _organisation_page(request, explain(answer))
+    return redirect(link(request, f"admin/organisations/{organisation_id}") + "?notice=saved")
 
 
 @ROUTES.post("/{tenant}/admin/organisations/{organisation_id}/terms")

@@ -17,7 +17,7 @@ from libs.common.events import EventCatalog
 from libs.common.http import AppRunner
 from libs.common.runtime import ServiceSpec, open_service, service_app
 from libs.common.settings import ServiceSettings
-from services.portal import account, admin, cart, checkout, delivery, i18n, partner, people
+from services.portal import account, admin, approvals, cart, checkout, delivery, i18n, partner, people
 from services.portal.gateway import Gateway
 from services.portal.sessions import SessionStore
 from services.portal.web import GATEWAY, SESSIONS, TENANTS, TRANSLATIONS, TenantDirectory, portal_middleware
@@ -61,12 +61,17 @@ def add_portal(app: web.Application, pool: asyncpg.Pool, settings: Settings) -> 
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters |= {"money": i18n.money, "moment": i18n.moment, "day": i18n.day, "number": i18n.number}
-    env.filters |= {"role_name": i18n.role_name, "calendar_day": i18n.calendar_day, "percent": i18n.percent}
+    env.filters |= {
+        "role_name": i18n.role_name,
+        "calendar_day": i18n.calendar_day,
+        "percent": i18n.percent,
+        "amount": i18n.amount,
+    }
     env.globals |= i18n.TEMPLATE_GLOBALS
     app[aiohttp_jinja2.static_root_key] = "/static"
     app.middlewares.append(portal_middleware)
     app.router.add_static("/static", FOLDER / "static", append_version=True)
-    for area in (account, partner, cart, checkout, delivery, people, admin):
+    for area in (account, partner, cart, checkout, approvals, delivery, people, admin):
         app.router.add_routes(area.ROUTES)
 
 

@@ -268,6 +268,11 @@ _FIELDS = {
     "free_delivery_from_minor": N_("Free delivery from (goods excl. VAT; empty: never)"),
     "quote_minutes": N_("Minutes a quote holds"),
     "closed_days": N_("Closed days"),
+    "threshold_minor": N_("Approval threshold"),
+    "reason": N_("Reason for a refusal"),
+    "version": N_("Order"),
+    "since": N_("Placed from"),
+    "until": N_("Placed until"),
 }
 
 

@@ -201,7 +201,7 @@ async def orders(request: web.Request) -> web.Response:
     return render(request, "orders.html", {"orders": answer.body if answer.ok else []})
 
 
-async def _order_page(
+async def order_page(
     request: web.Request, problems: Problems | None = None, status: int = 200
 ) -> web.Response:
     signed_in(request)
@@ -215,7 +215,7 @@ async def _order_page(
 
 @ROUTES.get("/{tenant}/orders/{order_id}")
 async def order(request: web.Request) -> web.Response:
-    return await _order_page(request)
+    return await order_page(request)
 
 
 @ROUTES.post("/{tenant}/orders/{order_id}/cancel")
@@ -232,7 +232,7 @@ async def cancel(request: web.Request) -> web.Response:
     if answer.status == 404:
         raise web.HTTPNotFound
     if not answer.ok:
-        return await _order_page(request, explain(answer), status=answer.status)
+        return await order_page(request, explain(answer), status=answer.status)
     return redirect(link(request, f"orders/{order_id}") + "?notice=cancelled")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import email.header
 import email.message
 import io
 import json
@@ -258,6 +259,11 @@ def unique() -> str:
 
 
 mail_text = _text
+
+
+def mail_subject(mail: email.message.Message) -> str:
+    """The decoded Subject header (encoded words when it is not ASCII)."""
+    return str(email.header.make_header(email.header.decode_header(mail["Subject"])))
 
 
 async def rows_holding(platform: Platform, values: list[str]) -> list[str]:

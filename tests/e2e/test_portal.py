@@ -15,7 +15,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from libs.devstack.devrun import Platform
 from tests.e2e.browser import keep_evidence, launch
-from tests.e2e.conftest import PASSWORD, Api, eventually, mail_text
+from tests.e2e.conftest import PASSWORD, Api, eventually, mail_subject, mail_text
 
 pytestmark = [pytest.mark.asyncio(loop_scope="package")]
 
@@ -825,3 +825,86 @@ async def test_checkout_in_two_steps_a_stale_quote_shows_the_new_one_then_the_or
     await expect(office.get_by_text("Aucune adresse en attente.")).to_be_visible()
     await page.goto(f"/{tenant}/addresses")
     await expect(page.get_by_text("2 place du Marché")).to_be_visible()
+
+
+async def test_an_order_waits_for_the_validator_who_modifies_and_approves_it_then_refuses_another(
+    api: Api, browsing: Browsing, unique: str
+) -> None:
+    tenant = f"ap-{unique}"
+    admin = await api.create_tenant(tenant)
+    organisation = await api.organisation(admin, "PHARMA-1")
+    await api.create_product(admin, "CREME-01", 1290)
+    await products_known_to_ordering(api, admin, ["CREME-01"])
+    partner, validator = f"p-{unique}@pharma.test", f"v-{unique}@pharma.test"
+    await api.invite(admin, partner, "partner", organisation)
+    await api.invite(admin, validator, "validator", organisation)
+
+    # The admin: every order of the organisation waits for its validator.
+    office = await browsing.page()
+    await sign_in(office, tenant, f"admin@{tenant}.test")
+
+    async def policy_set() -> bool:
+        await office.goto(f"/{tenant}/admin/organisations/{organisation}")
+        await office.get_by_label(re.compile("^Les commandes au-delà de ce montant")).fill("0")
+        await office.locator("form[action$='/approval'] button").click()
+        try:  # refused (404) until ordering has heard of the organisation from identity
+            await expect(office.get_by_text("Enregistré.")).to_be_visible(timeout=2_000)
+        except AssertionError:
+            return False
+        return True
+
+    await eventually(policy_set, "the organisation known to ordering and its policy set")
+
+    page = await browsing.page()
+    await sign_in(page, tenant, partner)
+    await page.goto(f"/{tenant}/quick-order")
+    await page.get_by_label("Lignes").fill("CREME-01 3")
+    await page.get_by_role("button", name="Transmettre la commande").click()
+    await expect(page.locator("#order-status")).to_have_text("En attente de validation")
+    order_url = page.url
+
+    def subjects(address: str) -> list[str]:
+        return [mail_subject(mail) for mail in api.mails_to(address)]
+
+    async def asked() -> bool:
+        return any("à valider" in s for s in subjects(validator)) and any(
+            "attend sa validation" in s for s in subjects(partner)
+        )
+
+    await eventually(asked, "the validator asked and the partner told the order waits")
+
+    checker = await browsing.page()
+    await sign_in(checker, tenant, validator)
+    await checker.get_by_role("link", name="À valider").click()
+    await expect(checker.get_by_role("heading", name="À valider")).to_be_visible()
+    await checker.locator("tbody a").first.click()
+    await checker.get_by_label("Quantité CREME-01").fill("2")
+    await checker.get_by_role("button", name="Modifier et valider").click()
+    await expect(checker.get_by_text("La commande est validée.")).to_be_visible()
+    await expect(checker.locator("#order-status")).to_have_text("Confirmée")
+    await expect(checker.locator("#total-excl")).to_have_text("25,80\u00a0€")
+
+    async def approved_mail() -> bool:
+        return any("est validée" in s for s in subjects(partner))
+
+    await eventually(approved_mail, "the partner told her order is approved")
+    await page.goto(order_url)
+    await expect(page.locator("ol.history li")).to_have_count(3)  # held, modified, approved
+
+    # Another order, refused: a refusal needs its reason.
+    await page.goto(f"/{tenant}/quick-order")
+    await page.get_by_label("Lignes").fill("CREME-01 1")
+    await page.get_by_role("button", name="Transmettre la commande").click()
+    await expect(page.locator("#order-status")).to_have_text("En attente de validation")
+    await checker.goto(page.url)
+    await checker.get_by_role("button", name="Refuser").click()
+    await expect(checker.locator("#e-reason")).to_have_text("Dites pourquoi la commande est refusée.")
+    await checker.get_by_label("Motif d'un refus").fill("Budget du mois dépassé")
+    await checker.get_by_role("button", name="Refuser").click()
+    await expect(checker.get_by_text("La commande est refusée.")).to_be_visible()
+
+    async def refused_mail() -> str | None:
+        texts = [mail_text(m) for m in api.mails_to(partner) if "est refusée" in mail_subject(m)]
+        return texts[0] if texts else None
+
+    assert "Motif : Budget du mois dépassé" in await eventually(refused_mail, "the refusal's email")
