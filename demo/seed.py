@@ -89,6 +89,7 @@ class Seeder:
             headers=admin,
             json={"name": "Pharmacie du Marché", "customer_code": "C-1001"},
         )
+        await self.checkout(admin)
         brand, categories = await self.catalog_tree(admin)
         for code, name, price in PRODUCTS:
             await self.call(
@@ -136,6 +137,25 @@ class Seeder:
             await asyncio.sleep(0.2)
         else:
             raise RuntimeError("the partner account could not be activated")
+
+    async def checkout(self, admin: dict[str, str]) -> None:
+        """A delivery fee, free from 100 €, both payment modes and a pick-up point."""
+        settings = {
+            "delivery_fee_minor": 690,
+            "free_delivery_from_minor": 10_000,
+            "payment_modes": ["cash_on_delivery", "pay_at_centre"],
+        }
+        await self.call("PUT", "/api/ordering/checkout/settings", (200,), headers=admin, json=settings)
+        _, points = await self.call("GET", "/api/ordering/pickup-points", (200,), headers=admin)
+        if not points:
+            address = {
+                "recipient": "Centre Part-Dieu",
+                "line1": "5 place Charles Béraudier",
+                "postal_code": "69003",
+                "city": "Lyon",
+            }
+            point = {"name": "Centre Part-Dieu", "address": address}
+            await self.call("POST", "/api/ordering/pickup-points", (201,), headers=admin, json=point)
 
     async def catalog_tree(self, admin: dict[str, str]) -> tuple[str | None, dict[str, str]]:
         """The demo brand and categories (made once: a second run finds them)."""

@@ -35,7 +35,8 @@ def naming_problems(source: str, event_type: str, topic: str, internal: bool) ->
     """What breaks the naming rules in one event's declaration; empty when it follows them.
 
     Types are `<service>.<aggregate>.<verb>`: three snake_case segments, the verb in the past tense
-    (`identity.account.membership_changed`), or followed by its purpose (`ordering.order.held_for_approval`). Topics are `<service>.<aggregate>.v<N>`, with the prefix
+    (`identity.account.membership_changed`), possibly followed by its purpose
+    (`ordering.order.held_for_approval`). Topics are `<service>.<aggregate>.v<N>`, with the prefix
     `internal.` exactly when the event is internal; a public topic is named after its service, an
     internal one may be another service's inbox (`internal.notify.requests.v1`).
     """

@@ -273,7 +273,8 @@ class SessionsRevoked(IntegrationEvent):
     reason: RevocationReason = Field(
         description="logout, refresh_token_reused (a used refresh token came back: its whole session"
         " ends), signed_out_everywhere, password_changed (by its owner, a forced change or a recovery"
-        " code) or account_deleted"
+        " code) or account_deleted; for an API client (account_id is then the client's id), its secret"
+        " rotated (password_changed) or the client revoked (account_deleted)"
     )
     revoked_at: datetime = Field(description="When the sessions ended (UTC)")
     tokens_expire_by: datetime = Field(

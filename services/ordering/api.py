@@ -257,7 +257,16 @@ def _step_fields(order: Order) -> dict[str, Any]:
 
 # Who reads orders: an admin the tenant's, a validator her organisation's (she approves them), every
 # other role its own. Someone else's order answers exactly like a missing one (the guard's 404).
-READERS = grant(admin=TENANT, validator=ORGANISATION, partner=SELF, seller=SELF, customer=SELF, shop=SELF)
+# The brand's ERP (an API client, role integration) reads the tenant's orders to deliver them.
+READERS = grant(
+    admin=TENANT,
+    integration=TENANT,
+    validator=ORGANISATION,
+    partner=SELF,
+    seller=SELF,
+    customer=SELF,
+    shop=SELF,
+)
 
 ENDPOINTS = [
     Endpoint(
@@ -301,9 +310,9 @@ ENDPOINTS = [
         "POST",
         "/orders/{order_id}/status",
         change_status,
-        "The brand reports an order shipped or delivered, with its ERP's order number and invoice"
-        " reference (409 naming the state when the order is not there yet)",
-        roles=grant(admin=TENANT),
+        "The brand's ERP (an API client) or an admin reports an order shipped or delivered, with the ERP's"
+        " order number and invoice reference (409 naming the state when the order is not there yet)",
+        roles=grant(admin=TENANT, integration=TENANT),
         body=StatusChange,
         response=OrderView,
         owner=order_owner,

@@ -3,6 +3,7 @@ products, customer groups, price lists, terms and files, imports, the earning ru
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -14,7 +15,17 @@ from aiohttp import web
 from services.portal import i18n
 from services.portal.i18n import N_, gettext
 from services.portal.problems import Problems, explain
-from services.portal.web import api, as_id, form_of, link, redirect, render, signed_in, tenant_of
+from services.portal.web import (
+    api,
+    as_id,
+    form_of,
+    idempotency_key,
+    link,
+    redirect,
+    render,
+    signed_in,
+    tenant_of,
+)
 
 ROUTES = web.RouteTableDef()
 ADMIN = "admin"
@@ -761,3 +772,52 @@ async def delete_file(request: web.Request) -> web.Response:
     if not answer.ok:
         return await _documents_page(request, explain(answer))
     return redirect(link(request, "admin/documents") + "?notice=deleted-file")
+
+
+# --- API clients ---
+
+
+async def _clients_page(
+    request: web.Request, problems: Problems | None = None, issued: Any = None, status: int = 200
+) -> web.Response:
+    signed_in(request, ADMIN)
+    context = {
+        "clients": await _listing(request, "/identity/api-clients"),
+        "issued": issued,
+        "problems": problems or Problems(),
+        "idempotency_key": uuid.uuid4(),
+    }
+    return render(request, "admin/api_clients.html", context, status=status)
+
+
+@ROUTES.get("/{tenant}/admin/api-clients")
+async def api_clients(request: web.Request) -> web.Response:
+    return await _clients_page(request)
+
+
+@ROUTES.post("/{tenant}/admin/api-clients")
+async def create_api_client(request: web.Request) -> web.Response:
+    """The new client's secret is shown on the page this answers (never again)."""
+    signed_in(request, ADMIN)
+    form = await form_of(request)
+    body = {"name": _text(form, "name")}
+    answer = await api(request, "POST", "/identity/api-clients", json=body, headers=idempotency_key(form))
+    if not answer.ok:
+        return await _clients_page(request, explain(answer), status=answer.status)
+    return await _clients_page(request, issued=answer.body)
+
+
+@ROUTES.post("/{tenant}/admin/api-clients/{client_id}")
+async def change_api_client(request: web.Request) -> web.Response:
+    signed_in(request, ADMIN)
+    client_id = as_id(request.match_info["client_id"])
+    form = await form_of(request)
+    action = "rotate" if form.get("action") == "rotate" else "revoke"
+    answer = await api(request, "POST", f"/identity/api-clients/{client_id}/{action}")
+    if answer.status == 404:
+        raise web.HTTPNotFound
+    if not answer.ok:
+        return await _clients_page(request, explain(answer), status=answer.status)
+    if action == "rotate":
+        return await _clients_page(request, issued=answer.body)
+    return redirect(link(request, "admin/api-clients") + "?notice=saved")

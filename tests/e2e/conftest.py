@@ -178,6 +178,20 @@ class Api:
         )
         return dict(account)
 
+    async def client_token(self, admin: str, name: str = "ERP") -> str:
+        """The token of a new API client of the admin's tenant (the integration role)."""
+        _, client = await self.call(
+            "POST", "/api/identity/api-clients", token=admin, expect=201, json={"name": name}
+        )
+        credentials = {"client_id": client["client_id"], "client_secret": client["client_secret"]}
+        _, token = await self.call(
+            "POST",
+            "/api/identity/oauth/token",
+            expect=200,
+            json={"grant_type": "client_credentials", **credentials},
+        )
+        return str(token["access_token"])
+
     async def login(self, tenant_id: str, address: str) -> str:
         _, body = await self.call(
             "POST",

@@ -22,7 +22,8 @@ from tests.e2e.conftest import Api, eventually
 
 pytestmark = [pytest.mark.asyncio(loop_scope="package"), pytest.mark.slow]
 
-ROLES = ("admin", "shop", "partner", "validator", "seller", "customer")
+ROLES = ("admin", "shop", "partner", "validator", "seller", "customer", "integration")
+PEOPLE = ROLES[1:-1]  # roles of accounts an admin invites; integration is an API client's
 TABLES = {name: spec.endpoints for name, spec in SPECS.items()}
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
@@ -68,7 +69,9 @@ async def _populate(api: Api) -> World:
     admin = await api.create_tenant(a)
     o1, o2 = await api.organisation(admin, "O1"), await api.organisation(admin, "O2")
     world.insiders["admin"] = admin
-    for role in ROLES[1:]:
+    world.insiders["integration"] = await api.client_token(admin)
+    world.outsiders["integration"] = await api.client_token(admin, "Another system")
+    for role in PEOPLE:
         in_org = role in ("partner", "validator", "customer")
         world.insiders[role] = await _invite(api, admin, a, role, o1 if in_org else None)
         world.outsiders[role] = await _invite(api, admin, a, role, o2 if in_org else None)
@@ -143,6 +146,9 @@ async def _populate(api: Api) -> World:
     _, template = await api.call(
         "POST", "/api/ordering/cart/templates", token=partner, expect=201, json={"name": "Weekly"}
     )
+    _, client = await api.call(
+        "POST", "/api/identity/api-clients", token=admin, expect=201, json={"name": "ERP"}
+    )
     _, quote = await api.call("POST", "/api/ordering/checkout/quotes", token=partner, expect=201, json={})
     address = {"recipient": "Pharmacie O1", "line1": "1 rue Haute", "postal_code": "69001", "city": "Lyon"}
     _, book_entry = await api.call(
@@ -189,6 +195,7 @@ async def _populate(api: Api) -> World:
         "order_id": str(order["order_id"]),
         "template_id": str(template["template_id"]),
         "quote_id": str(quote["quote_id"]),
+        "client_id": str(client["client_id"]),
         "address_id": str(book_entry["address_id"]),
         "pickup_point_id": str(point["pickup_point_id"]),
         "request_id": str(address_request["request_id"]),

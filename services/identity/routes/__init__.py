@@ -6,6 +6,7 @@ from __future__ import annotations
 from services.identity.routes import (
     accounts,
     activations,
+    clients,
     keys,
     me,
     organisations,
@@ -25,6 +26,7 @@ ENDPOINTS = [
     *me.ENDPOINTS,
     *keys.ENDPOINTS,
     *sessions.ENDPOINTS,
+    *clients.ENDPOINTS,
     *passwords.ENDPOINTS,
 ]
 

@@ -70,6 +70,11 @@ async def _recruit(identity: Identity) -> Replayable:
     )
 
 
+async def _api_client(identity: Identity) -> Replayable:
+    _, admin = await identity.create_tenant()
+    return Replayable("POST", "/api-clients", _bearer(admin), json={"name": "ERP"})
+
+
 RECIPES: dict[tuple[str, str], Callable[[Identity], Awaitable[Replayable]]] = {
     ("POST", "/tenants"): _tenant,
     ("POST", "/organisations"): _organisation,
@@ -77,6 +82,7 @@ RECIPES: dict[tuple[str, str], Callable[[Identity], Awaitable[Replayable]]] = {
     ("POST", "/accounts/invitations"): _invitation,
     ("POST", "/accounts/customers"): _customer,
     ("POST", "/accounts/me/team"): _recruit,
+    ("POST", "/api-clients"): _api_client,
 }
 
 
