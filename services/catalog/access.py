@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import asyncpg
@@ -22,9 +22,9 @@ from libs.common.api import (
     path_uuid,
     roles,
 )
-from libs.common.auth import Principal
+from libs.common.auth import Principal, principal
 from libs.common.runtime import POOL
-from services.catalog import pricing_store, store
+from services.catalog import pricing_store, settings_api, store
 from services.catalog.domain import Viewer
 
 ADMIN_ROLE = "admin"
@@ -63,6 +63,13 @@ def organisation_of(caller: Principal) -> uuid.UUID | None:
 def viewer_of(caller: Principal) -> Viewer:
     """Admins see the whole catalog; others only active products of their organisation's assortment."""
     return Viewer(caller.tenant_id, organisation_of(caller), sees_everything=is_admin(caller))
+
+
+async def pricing_viewer(request: web.Request) -> Viewer:
+    """The caller as `viewer_of` says, with the seller discount her prices carry (a seller's)."""
+    caller = principal(request)
+    discount = await settings_api.seller_discount(request.app[POOL], caller)
+    return replace(viewer_of(caller), seller_discount_bp=discount)
 
 
 class TenantOwned(Protocol):

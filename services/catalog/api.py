@@ -24,6 +24,7 @@ from services.catalog.access import (
     brand_owner,
     is_admin,
     owned_by_tenant,
+    pricing_viewer,
     the_brand,
     viewer_of,
 )
@@ -167,7 +168,7 @@ def _shown(request: web.Request) -> ShownProduct:
 async def _view_after_write(
     conn: asyncpg.Connection, request: web.Request, product_id: uuid.UUID
 ) -> ProductView:
-    viewer = viewer_of(principal(request))
+    viewer = await pricing_viewer(request)
     shown = await store.shown_by_id(conn, viewer, product_id)
     assert shown is not None, "admins see every product of their tenant"
     return ProductView.of(shown, viewer, now(request))
@@ -197,7 +198,7 @@ async def list_products(request: web.Request) -> web.Response:
     query = read_query(request, ProductQuery)
     if query.status != "active" and not is_admin(caller):
         raise Forbidden("forbidden", "Forbidden", "only admins see retired products")
-    viewer = viewer_of(caller)
+    viewer = await pricing_viewer(request)
     filters = store.Browse(
         active=query.status in ("active", "all"),
         retired=query.status in ("retired", "all"),
@@ -219,12 +220,12 @@ async def list_products(request: web.Request) -> web.Response:
 
 
 async def get_product(request: web.Request) -> web.Response:
-    viewer = viewer_of(principal(request))
+    viewer = await pricing_viewer(request)
     return json_response(ProductView.of(_shown(request), viewer, now(request), _locale(request)))
 
 
 async def get_product_by_code(request: web.Request) -> web.Response:
-    viewer = viewer_of(principal(request))
+    viewer = await pricing_viewer(request)
     return json_response(ProductView.of(_shown(request), viewer, now(request), _locale(request)))
 
 
@@ -236,7 +237,7 @@ class ProductPrice(PriceView):
 async def get_product_price(request: web.Request) -> web.Response:
     shown = _shown(request)
     at = now(request)
-    price = PriceView.of(price_for(shown, viewer_of(principal(request)), at))
+    price = PriceView.of(price_for(shown, await pricing_viewer(request), at))
     return json_response(ProductPrice(**price.model_dump(), product_id=shown.product.id, at=at))
 
 

@@ -11,7 +11,7 @@ from libs.common.clock import Clock, utc_now
 from libs.common.events import EventCatalog
 from libs.common.runtime import ServiceSpec
 from libs.common.settings import ServiceSettings
-from services.catalog import api, consumers, files_api, imports_api, pricing_api
+from services.catalog import api, consumers, files_api, imports_api, pricing_api, settings_api
 from services.catalog.access import LIMITS, Limits
 from services.catalog.events import EVENTS, SERVICE
 
@@ -48,7 +48,13 @@ def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
         folder=Path(__file__).parent,
         events=EventCatalog(SERVICE, EVENTS),
         handlers=consumers.HANDLERS,
-        endpoints=[*api.ENDPOINTS, *pricing_api.ENDPOINTS, *files_api.ENDPOINTS, *imports_api.ENDPOINTS],
+        endpoints=[
+            *api.ENDPOINTS,
+            *pricing_api.ENDPOINTS,
+            *files_api.ENDPOINTS,
+            *imports_api.ENDPOINTS,
+            *settings_api.ENDPOINTS,
+        ],
         api=setup_api,
         clock=clock,
     )

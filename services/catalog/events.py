@@ -208,9 +208,32 @@ class OrganisationTermsChanged(IntegrationEvent):
         )
 
 
+SETTINGS_TOPIC = "catalog.settings.v1"
+
+
+class SettingsChanged(IntegrationEvent):
+    """The tenant's catalog settings, in full, each time its admin changes them; keyed and subject by
+    the tenant id (also the envelope's `tenantid`): a consumer keeps the highest version."""
+
+    model_config = examples({"seller_discount_bp": 2000, "version": 1, "changed_at": "2026-03-01T09:00:00Z"})
+
+    event_type = "catalog.settings.changed"
+    topic = SETTINGS_TOPIC
+
+    seller_discount_bp: int = Field(
+        ge=0,
+        le=10_000,
+        description="The discount on every product a seller orders for herself, in basis points (2000 ="
+        " 20 %), taken off the price her organisation's terms give, the discount rounded half up",
+    )
+    version: int = Field(ge=1, description="1, 2, … per tenant: a consumer keeps the highest")
+    changed_at: datetime = Field(description="When they were set (UTC)")
+
+
 EVENTS: list[type[IntegrationEvent]] = [
     ProductCreated,
     ProductUpdated,
     PriceListChanged,
     OrganisationTermsChanged,
+    SettingsChanged,
 ]

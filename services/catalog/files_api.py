@@ -28,8 +28,8 @@ from services.catalog.access import (
     is_admin,
     organisation_of,
     owned_by_tenant,
+    pricing_viewer,
     the_brand,
-    viewer_of,
 )
 from services.catalog.domain import ENTITLEMENT_PATTERN, Locale, Name, missing_entitlement, price_for
 from services.catalog.files import PDF, Filename, checked_file, download, read_upload
@@ -165,8 +165,7 @@ async def price_list_file(request: web.Request) -> web.Response:
     (its own list where it has one, else its group's, the brand's, or the base price)."""
     brand = the_brand(request)
     locale = read_query(request, PriceListFileQuery).locale
-    caller = principal(request)
-    viewer = viewer_of(caller)
+    viewer = await pricing_viewer(request)
     at = now(request)
     rows = []
     for shown in await store.shown_of_brand(request.app[POOL], viewer, brand.id):

@@ -143,7 +143,12 @@ async def _price(
 ) -> PricedCart:
     at = now(request)
     buyer, offers = await store.offers_by_code(
-        conn, caller.tenant_id, [line.code for line in lines], organisation_id=caller.organisation_id, at=at
+        conn,
+        caller.tenant_id,
+        [line.code for line in lines],
+        organisation_id=caller.organisation_id,
+        at=at,
+        seller=caller.has_role("seller"),
     )
     return price_cart(lines, offers, buyer, at)
 
@@ -169,6 +174,7 @@ async def add_to_cart(request: web.Request) -> web.Response:
         [line.code for _, line in wanted],
         organisation_id=caller.organisation_id,
         at=at,
+        seller=caller.has_role("seller"),
     )
     held = {
         code_key(line.code): line.quantity
@@ -208,6 +214,7 @@ async def replace_cart(request: web.Request) -> web.Response:
             [line.code for line in body.lines],
             organisation_id=caller.organisation_id,
             at=at,
+            seller=caller.has_role("seller"),
         )
         problems: list[FieldError] = []
         seen: set[str] = set()

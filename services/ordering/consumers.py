@@ -162,6 +162,18 @@ async def record_organisation_terms(conn: asyncpg.Connection, event: Envelope) -
         )
 
 
+class CatalogSettings(_Reading):
+    """Ordering's own reading of catalog.settings.changed: the seller discount it charges."""
+
+    seller_discount_bp: int = Field(ge=0, le=10_000)
+    version: int = Field(ge=1)
+
+
+async def record_catalog_settings(conn: asyncpg.Connection, event: Envelope) -> None:
+    data = CatalogSettings.model_validate(event.data)
+    await store.record_seller_discount(conn, event.tenantid, data.seller_discount_bp, data.version)
+
+
 class TenantSettings(_Reading):
     """Ordering's own reading of identity.tenant.settings_changed: the zone delivery days are counted in."""
 
@@ -242,6 +254,7 @@ READINGS: dict[str, type[BaseModel]] = {
     "catalog.price_list.changed": CatalogPriceList,
     "catalog.organisation.terms_changed": CatalogOrganisationTerms,
     "identity.tenant.settings_changed": TenantSettings,
+    "catalog.settings.changed": CatalogSettings,
     "identity.organisation.created": OrganisationCreated,
     "identity.account.registered": Membership,
     "identity.account.membership_changed": Membership,
@@ -256,6 +269,7 @@ HANDLERS: HandlerTable = {
     CATALOG_PRICES: {"catalog.price_list.changed": record_price_list},
     CATALOG_ORGANISATIONS: {"catalog.organisation.terms_changed": record_organisation_terms},
     "identity.tenant.v1": {"identity.tenant.settings_changed": record_tenant_zone},
+    "catalog.settings.v1": {"catalog.settings.changed": record_catalog_settings},
     "identity.organisation.v1": {"identity.organisation.created": record_organisation},
     "identity.account.v1": {
         "identity.account.registered": record_membership,

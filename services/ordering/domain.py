@@ -127,10 +127,18 @@ class OrganisationTerms(_Value):
 
 @dataclass(frozen=True)
 class Buyer:
-    """Whom an order is priced for: the caller's organisation and its customer group (catalog's terms)."""
+    """Whom an order is priced for: the caller's organisation and its customer group (catalog's terms),
+    and the seller discount her own orders get (0 but for a seller)."""
 
     organisation_id: str | None
     group_id: str | None
+    seller_discount_bp: int = 0
+
+
+def seller_price(price_minor: int, discount_bp: int) -> int:
+    """A unit price less the seller discount, the discount rounded half up to the minor unit (15 %
+    of 9.99 is 1.4985, so 1.50 off: 8.49). Catalog shows the same (tests/contracts)."""
+    return price_minor - (price_minor * discount_bp + 5_000) // 10_000
 
 
 @dataclass(frozen=True)
@@ -143,7 +151,8 @@ class Offer:
     price_lists: tuple[PriceListTerms, ...] = ()
 
     def price_for(self, buyer: Buyer, at: datetime) -> tuple[int, str, uuid.UUID | None]:
-        """(unit price in minor units, its currency, the list that set it or None for the base price)."""
+        """(unit price in minor units, its currency, the list that set it or None for the base price);
+        a seller's price is less her discount."""
         chosen = resolve_price(
             self.price_lists,
             brand_id=str(self.product.brand_id) if self.product.brand_id else None,
@@ -152,8 +161,10 @@ class Offer:
             at=at,
         )
         if chosen is None:
-            return self.product.price_minor, self.product.currency, None
-        return chosen.price_minor, chosen.currency, uuid.UUID(chosen.list_id)
+            price, currency, list_id = self.product.price_minor, self.product.currency, None
+        else:
+            price, currency, list_id = chosen.price_minor, chosen.currency, uuid.UUID(chosen.list_id)
+        return seller_price(price, buyer.seller_discount_bp), currency, list_id
 
 
 class RequestedLine(_Value):

@@ -172,7 +172,12 @@ async def make_quote(
     if choices.fee_product_code:
         codes.append(choices.fee_product_code)
     buyer, offers = await store.offers_by_code(
-        conn, caller.tenant_id, codes, organisation_id=caller.organisation_id, at=at
+        conn,
+        caller.tenant_id,
+        codes,
+        organisation_id=caller.organisation_id,
+        at=at,
+        seller=caller.has_role("seller"),
     )
     if from_cart:
         # The cart's unavailable lines stay in it, flagged, and out of the quote (never charged).

@@ -248,11 +248,14 @@ async def offers_by_code(
     *,
     organisation_id: str | None,
     at: datetime,
+    seller: bool = False,
 ) -> tuple[Buyer, dict[str, Offer]]:
-    """The buyer (the organisation and its group) and, keyed by `code_key`, the tenant's products
-    holding these codes with whether the buyer may order them and the lists that may price them at `at`.
+    """The buyer (the organisation and its group, a seller's discount) and, keyed by `code_key`, the
+    tenant's products holding these codes with whether the buyer may order them and the lists that
+    may price them at `at`.
     """
     rows = await conn.fetch(_OFFERS, tenant_id, list(codes), organisation_id, at)
+    discount = await conn.fetchval(_SELLER_DISCOUNT, tenant_id) if seller else None
     products: dict[uuid.UUID, Product] = {}
     in_assortment: dict[uuid.UUID, bool] = {}
     lists: dict[uuid.UUID, list[PriceListTerms]] = {}
@@ -280,7 +283,23 @@ async def offers_by_code(
         code_key(product.code): Offer(product, in_assortment[pid], tuple(lists[pid]))
         for pid, product in products.items()
     }
-    return Buyer(organisation_id=organisation_id, group_id=group_id), offers
+    return Buyer(organisation_id=organisation_id, group_id=group_id, seller_discount_bp=discount or 0), offers
+
+
+_SELLER_DISCOUNT = "SELECT seller_discount_bp FROM seller_discounts WHERE tenant_id = $1"
+_RECORD_SELLER_DISCOUNT = """
+INSERT INTO seller_discounts (tenant_id, seller_discount_bp, version) VALUES ($1, $2, $3)
+ON CONFLICT (tenant_id) DO UPDATE
+SET seller_discount_bp = EXCLUDED.seller_discount_bp, version = EXCLUDED.version
+WHERE seller_discounts.version < EXCLUDED.version
+"""
+
+
+async def record_seller_discount(
+    conn: asyncpg.Connection, tenant_id: str, discount_bp: int, version: int
+) -> None:
+    """Keep the tenant's seller discount if `version` is newer than the one held."""
+    await conn.execute(_RECORD_SELLER_DISCOUNT, tenant_id, discount_bp, version)
 
 
 # --- orders ---

@@ -89,7 +89,9 @@ async def _checkout_page(
     closed = await api(request, "GET", "/ordering/checkout/closed-days")
     points = await api(request, "GET", "/ordering/pickup-points")
     asked = await api(request, "GET", "/ordering/address-requests")
+    catalog_settings = await api(request, "GET", "/catalog/settings")
     context = {
+        "seller_discount_bp": catalog_settings.body["seller_discount_bp"] if catalog_settings.ok else 0,
         "settings": settings.body if settings.ok else {},
         "closed_text": (form or {}).get("closed_days")
         or "\n".join(f"{d['day']} {d['label']}".strip() for d in (closed.body["days"] if closed.ok else [])),
@@ -114,6 +116,19 @@ async def save_checkout_settings(request: web.Request) -> web.Response:
     answer = await api(request, "PUT", "/ordering/checkout/settings", json=settings_request(form))
     if not answer.ok:
         return await _checkout_page(request, explain(answer))
+    return redirect(link(request, "admin/checkout") + "?notice=saved")
+
+
+@ROUTES.post("/{tenant}/admin/checkout/seller-discount")
+async def save_seller_discount(request: web.Request) -> web.Response:
+    """The catalog's seller discount: what a seller's own orders take off every price."""
+    signed_in(request, ADMIN)
+    form = await form_of(request)
+    rate = i18n.parse_percent(_text(form, "seller_discount"))
+    body = {"seller_discount_bp": rate if rate is not None else _text(form, "seller_discount")}
+    answer = await api(request, "PUT", "/catalog/settings", json=body)
+    if not answer.ok:
+        return await _checkout_page(request, explain(answer), form)
     return redirect(link(request, "admin/checkout") + "?notice=saved")
 
 

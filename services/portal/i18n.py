@@ -269,6 +269,7 @@ _FIELDS = {
     "quote_minutes": N_("Minutes a quote holds"),
     "closed_days": N_("Closed days"),
     "threshold_minor": N_("Approval threshold"),
+    "seller_discount_bp": N_("Seller discount"),
     "reason": N_("Reason for a refusal"),
     "version": N_("Order"),
     "since": N_("Placed from"),

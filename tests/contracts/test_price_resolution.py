@@ -9,6 +9,7 @@ strings) and turned into each service's own `PriceListTerms`; both must pick the
 from __future__ import annotations
 
 import inspect
+import uuid
 from dataclasses import fields
 from datetime import datetime
 from types import ModuleType
@@ -256,3 +257,74 @@ def test_both_services_take_the_same_terms_and_arguments() -> None:
         return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]
 
     assert parameters(catalog.resolve_price) == parameters(ordering.resolve_price)
+
+
+# A seller's own price: the resolved price less the tenant's seller discount, the discount rounded
+# half up to the minor unit. (price, discount in basis points, what she pays)
+SELLER_CASES: dict[str, tuple[int, int, int]] = {
+    "seed's 20 % on 12.90": (1290, 2000, 1032),
+    "no discount": (1290, 0, 1290),
+    "15 % of 9.99 is 1.4985: 1.50 off": (999, 1500, 849),
+    "20 % of 0.01 is 0.002: nothing off": (1, 2000, 1),
+    "20 % of 0.25 is exactly 0.05": (25, 2000, 20),
+    "10 % of 0.05 is half a cent: 0.01 off": (5, 1000, 4),
+    "everything off": (1290, 10_000, 0),
+    "a free product stays free": (0, 2000, 0),
+    "the largest unit price": (10**8, 3333, 66_670_000),
+}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("case", SELLER_CASES)
+def test_a_sellers_price_is_her_organisations_less_the_discount(service: str, case: str) -> None:
+    price, discount, expected = SELLER_CASES[case]
+    assert SERVICES[service].seller_price(price, discount) == expected
+
+
+def test_the_seller_discount_applies_to_the_price_the_lists_resolve_in_both_services() -> None:
+    """Catalog's price_for (what a seller sees) and ordering's Offer.price_for (what she is charged)
+    take 20 % off the organisation list's 7.00, not off the base price."""
+    at = _instant(AT)
+    assert at is not None
+    product_id = uuid.UUID(int=7)
+    lists = [
+        ordering.PriceListTerms(ORG_LIST, "organisation", ORG, None, None, 700, "EUR"),
+        ordering.PriceListTerms(BRAND_LIST, "brand", BRAND, None, None, 900, "EUR"),
+    ]
+    product = ordering.Product(
+        product_id=product_id,
+        code="C",
+        name="C",
+        price_minor=1000,
+        currency="EUR",
+        active=True,
+        brand_id=uuid.UUID(BRAND),
+    )
+    offer = ordering.Offer(product, True, tuple(lists))
+    charged, _, list_id = offer.price_for(ordering.Buyer(ORG, GROUP, seller_discount_bp=2000), at)
+    shown = catalog.ShownProduct(
+        product=_catalog_product(product_id),
+        offers=[catalog.PriceListTerms(**{f.name: getattr(t, f.name) for f in fields(t)}) for t in lists],
+        group_id=GROUP,
+    )
+    viewer = catalog.Viewer("t", uuid.UUID(ORG), sees_everything=False, seller_discount_bp=2000)
+    seen = catalog.price_for(shown, viewer, at)
+    assert (charged, str(list_id)) == (560, ORG_LIST)
+    assert seen.price_minor == charged
+
+
+def _catalog_product(product_id: uuid.UUID) -> Any:
+    moment = _instant(AT)
+    return catalog.Product(
+        id=product_id,
+        tenant_id="t",
+        code="C",
+        name="C",
+        price_minor=1000,
+        currency="EUR",
+        active=True,
+        version=1,
+        created_at=moment,
+        updated_at=moment,
+        brand_id=uuid.UUID(BRAND),
+    )

@@ -78,3 +78,22 @@ async def test_the_erp_reads_a_confirmed_order_and_reports_its_delivery(api: Api
         return (await api.call("GET", "/api/ordering/orders", token=erp))[0] == 401
 
     await eventually(refused, "the revoked client's token refused")
+
+
+async def test_a_seller_is_charged_the_discounted_price_the_catalog_shows_her(api: Api, unique: str) -> None:
+    tenant = f"sd-{unique}"
+    admin = await api.create_tenant(tenant)
+    product = await api.create_product(admin, "CREME-01", 1290)
+    await api.call("PUT", "/api/catalog/settings", token=admin, expect=200, json={"seller_discount_bp": 2000})
+    seller = f"s-{unique}@conseil.test"
+    await api.invite(admin, seller, "seller")
+    token = await api.login(tenant, seller)
+    _, shown = await api.call("GET", f"/api/catalog/products/{product['id']}/price", token=token, expect=200)
+    assert shown["price_minor"] == 1032
+
+    async def charged() -> int | None:
+        order = await api.order(token, [{"code": "CREME-01", "quantity": 1}])
+        price = int(order["lines"][0]["unit_price_minor"])
+        return price if price == shown["price_minor"] else None  # the setting's event may still travel
+
+    assert await eventually(charged, "ordering to charge the catalog's seller price") == 1032

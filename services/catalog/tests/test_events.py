@@ -52,6 +52,7 @@ CONTRACT_FIELDS = {
         "entitlements",
         "version",
     ],
+    "catalog.settings.changed": ["seller_discount_bp", "version", "changed_at"],
 }
 CONTRACT_FIELDS["catalog.product.updated"] = CONTRACT_FIELDS["catalog.product.created"]
 TOPICS = {
@@ -59,6 +60,7 @@ TOPICS = {
     "catalog.product.updated": "catalog.product.v1",
     "catalog.price_list.changed": "catalog.price_list.v1",
     "catalog.organisation.terms_changed": "catalog.organisation.v1",
+    "catalog.settings.changed": "catalog.settings.v1",
 }
 
 
@@ -84,7 +86,12 @@ def test_the_catalog_publishes_its_events_on_public_topics() -> None:
 
     assert {name: entry["topic"] for name, entry in schemas.items()} == TOPICS
     assert not any(entry["internal"] for entry in schemas.values())
-    assert SPEC.events.topics == ["catalog.organisation.v1", "catalog.price_list.v1", "catalog.product.v1"]
+    assert SPEC.events.topics == [
+        "catalog.organisation.v1",
+        "catalog.price_list.v1",
+        "catalog.product.v1",
+        "catalog.settings.v1",
+    ]
 
 
 def test_every_field_of_the_exported_schemas_is_described_and_required() -> None:

@@ -304,3 +304,36 @@ async def test_a_price_cannot_be_chosen_by_the_client(catalog: Catalog) -> None:
     for query in (f"?organisation_id={org}", "?price_minor=1"):
         assert (await catalog.call("GET", f"/products{query}", catalog.partner_a))[0] == 422
     assert await price_of(catalog, mug, catalog.partner_a) == (1000, "base")
+
+
+async def test_a_seller_sees_her_price_less_the_tenants_seller_discount_announced_to_ordering(
+    catalog: Catalog,
+) -> None:
+    product = (await catalog.create("CREME", 1290))["id"]
+    seller = {
+        "account_id": "seller-1",
+        "tenant_id": catalog.tenant_a,
+        "roles": ["seller"],
+        "organisation_id": None,
+    }
+    assert (await catalog.admin("GET", "/settings"))["seller_discount_bp"] == 0
+    assert await price_of(catalog, product, seller) == (1290, "base")
+
+    changed = await catalog.admin("PUT", "/settings", {"seller_discount_bp": 2000})
+    assert (changed["seller_discount_bp"], changed["version"]) == (2000, 1)
+    assert (await price_of(catalog, product, seller))[0] == 1032
+    assert (await price_of(catalog, product, catalog.partner_a))[0] == 1290  # not a seller
+    status, listed, _ = await catalog.call("GET", "/products", seller)
+    assert [p["price"]["price_minor"] for p in listed["items"]] == [1032]
+
+    assert (await catalog.call("PUT", "/settings", seller, {"seller_discount_bp": 0}))[0] == 403
+    status, problem, _ = await catalog.call(
+        "PUT", "/settings", catalog.admin_a, {"seller_discount_bp": 10_001}
+    )
+    assert (status, problem["errors"][0]["field"]) == (422, "seller_discount_bp")
+    [(key, event)] = await catalog.events("catalog.settings.v1")
+    assert (key, event["type"], event["data"]["seller_discount_bp"]) == (
+        catalog.tenant_a,
+        "catalog.settings.changed",
+        2000,
+    )
