@@ -534,7 +534,7 @@ async def update_profile(
         updated = await store.update_profile(conn, wanted)
     except store.Taken as exc:
         raise _taken(exc) from None
-    contact = ("email", "phone", "display_name", "locale")
+    contact = ("email", "phone", "display_name", "locale", "address")
     if any(getattr(current, name) != getattr(updated, name) for name in contact):
         await _publish(conn, updated, ContactChanged.of(updated))
     return updated

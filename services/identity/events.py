@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Self
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from libs.common.events import IntegrationEvent, examples
 
@@ -184,8 +184,22 @@ class OrganisationUpdated(IntegrationEvent):
         return cls(organisation_id=str(organisation.organisation_id), name=organisation.name, updated_at=at)
 
 
+class ContactAddress(BaseModel):
+    """A person's postal address."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    line1: str = Field(description="Street and number")
+    line2: str | None = Field(None, description="Building, floor, care of…")
+    postal_code: str = Field(description="Postal code")
+    city: str = Field(description="City")
+    country: str = Field(description="ISO 3166-1 alpha-2 country")
+
+
 class ContactChanged(IntegrationEvent):
-    """How to reach an account's owner, on creation and whenever it changes. Internal: personal data."""
+    """How to reach an account's owner, on creation and whenever it changes. Internal: personal data.
+    Ordering starts the address book of a person without an organisation (a consultant) from
+    `address`."""
 
     model_config = examples(
         {
@@ -194,6 +208,13 @@ class ContactChanged(IntegrationEvent):
             "display_name": "Léa",
             "locale": "fr",
             "phone": "+33612345678",
+            "address": {
+                "line1": "12 rue des Lilas",
+                "line2": None,
+                "postal_code": "69004",
+                "city": "Lyon",
+                "country": "FR",
+            },
         }
     )
 
@@ -206,6 +227,7 @@ class ContactChanged(IntegrationEvent):
     display_name: str = Field(description="How to greet the person")
     locale: Locale = Field(description="Language to write in: fr, en or ru")
     phone: str | None = Field(None, description="Mobile number for SMS (E.164), if the person gave one")
+    address: ContactAddress | None = Field(None, description="The person's postal address, if she gave one")
 
     @classmethod
     def of(cls, account: Account) -> Self:
@@ -215,6 +237,7 @@ class ContactChanged(IntegrationEvent):
             display_name=account.display_name,
             locale=account.locale,
             phone=account.phone,
+            address=ContactAddress.model_validate(account.address) if account.address else None,
         )
 
 

@@ -17,6 +17,7 @@ from libs.common.consumer import HandlerTable
 from libs.common.events import Envelope
 from libs.common.limits import MAX_UNIT_PRICE_MINOR
 from services.ordering import erasure, store
+from services.ordering.checkout import Address
 from services.ordering.domain import OrganisationTerms, PriceList, Product
 
 log = structlog.get_logger(__name__)
@@ -162,6 +163,44 @@ async def record_organisation_terms(conn: asyncpg.Connection, event: Envelope) -
         )
 
 
+class ContactAddress(_Reading):
+    line1: str = Field(min_length=1)
+    line2: str | None = None
+    postal_code: str = Field(min_length=1)
+    city: str = Field(min_length=1)
+    country: str = Field(min_length=2, max_length=2)
+
+
+class Contact(_Reading):
+    """Ordering's own reading of identity.contact.changed: a person's own address, which starts the
+    address book of someone who belongs to no organisation (a consultant)."""
+
+    account_id: str = Field(min_length=1)
+    display_name: str
+    phone: str | None = None
+    address: ContactAddress | None = None
+
+
+async def record_contact_address(conn: asyncpg.Connection, event: Envelope) -> None:
+    """Keep the person's identity address in her own book (the default when she chose none); a
+    contact without an address takes it out."""
+    data = Contact.model_validate(event.data)
+    if data.address is None:
+        await store.forget_identity_address(conn, event.tenantid, data.account_id)
+        return
+    address = Address(
+        label="",
+        recipient=data.display_name or data.account_id,
+        line1=data.address.line1,
+        line2=data.address.line2 or "",
+        postal_code=data.address.postal_code,
+        city=data.address.city,
+        country=data.address.country.upper(),
+        phone=data.phone or "",
+    )
+    await store.keep_identity_address(conn, event.tenantid, data.account_id, address, _event_time(event))
+
+
 class CatalogSettings(_Reading):
     """Ordering's own reading of catalog.settings.changed: the seller discount it charges."""
 
@@ -255,6 +294,7 @@ READINGS: dict[str, type[BaseModel]] = {
     "catalog.organisation.terms_changed": CatalogOrganisationTerms,
     "identity.tenant.settings_changed": TenantSettings,
     "catalog.settings.changed": CatalogSettings,
+    "identity.contact.changed": Contact,
     "identity.organisation.created": OrganisationCreated,
     "identity.account.registered": Membership,
     "identity.account.membership_changed": Membership,
@@ -270,6 +310,7 @@ HANDLERS: HandlerTable = {
     CATALOG_ORGANISATIONS: {"catalog.organisation.terms_changed": record_organisation_terms},
     "identity.tenant.v1": {"identity.tenant.settings_changed": record_tenant_zone},
     "catalog.settings.v1": {"catalog.settings.changed": record_catalog_settings},
+    "internal.identity.contact.v1": {"identity.contact.changed": record_contact_address},
     "identity.organisation.v1": {"identity.organisation.created": record_organisation},
     "identity.account.v1": {
         "identity.account.registered": record_membership,

@@ -33,6 +33,7 @@ _FORGET = [
        RETURNING old.checkout -> 'choices'""",
 ]
 _DELETE_REST = [
+    "INSERT INTO erased_accounts (tenant_id, account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
     "DELETE FROM cart_lines WHERE tenant_id = $1 AND account_id = $2",
     "DELETE FROM cart_templates WHERE tenant_id = $1 AND account_id = $2",
     "DELETE FROM memberships WHERE tenant_id = $1 AND account_id = $2",

@@ -803,6 +803,39 @@ async def delete_address(conn: asyncpg.Connection, tenant_id: str, address_id: u
     await conn.execute(_DELETE_ADDRESS, tenant_id, address_id)
 
 
+# The address a person gave identity has one id per account in her own book.
+_IDENTITY_ADDRESS = uuid.UUID("6f1b0a52-9a55-4d3c-8f0e-3b7c2a1d9e40")
+_KEEP_IDENTITY_ADDRESS = """
+INSERT INTO addresses (tenant_id, address_id, owner_kind, owner_id, address, is_default, created_at)
+VALUES ($1, $2, 'account', $3, $4,
+        NOT EXISTS (SELECT 1 FROM addresses WHERE tenant_id = $1 AND owner_kind = 'account' AND owner_id = $3
+                    AND is_default),
+        $5)
+ON CONFLICT (tenant_id, address_id) DO UPDATE SET address = EXCLUDED.address
+"""
+_ERASED = "SELECT true FROM erased_accounts WHERE tenant_id = $1 AND account_id = $2"
+
+
+def _identity_address_id(tenant_id: str, account_id: str) -> uuid.UUID:
+    return uuid.uuid5(_IDENTITY_ADDRESS, f"{tenant_id}:{account_id}")
+
+
+async def keep_identity_address(
+    conn: asyncpg.Connection, tenant_id: str, account_id: str, address: Address, at: datetime
+) -> None:
+    """Keep the person's identity address in her own book; nothing for an account identity deleted."""
+    if await conn.fetchval(_ERASED, tenant_id, account_id):
+        return
+    address_id = _identity_address_id(tenant_id, account_id)
+    await conn.execute(
+        _KEEP_IDENTITY_ADDRESS, tenant_id, address_id, account_id, address.model_dump_json(), at
+    )
+
+
+async def forget_identity_address(conn: asyncpg.Connection, tenant_id: str, account_id: str) -> None:
+    await conn.execute(_DELETE_ADDRESS, tenant_id, _identity_address_id(tenant_id, account_id))
+
+
 async def add_address_request(conn: asyncpg.Connection, tenant_id: str, request: AddressRequest) -> None:
     await conn.execute(
         _ADD_ADDRESS_REQUEST,

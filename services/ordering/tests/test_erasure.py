@@ -71,3 +71,46 @@ async def test_a_deleted_account_keeps_its_orders_without_its_personal_data(orde
             value,
         )
         assert holding == 0, value
+
+
+def contact(tenant_id: str, account_id: str, address: dict[str, object] | None) -> object:
+    return example_event(
+        "identity.contact.changed",
+        tenant_id,
+        subject=account_id,
+        account_id=account_id,
+        display_name="Claire Dupont",
+        address=address,
+    )
+
+
+async def test_a_consultants_book_starts_from_her_identity_address_and_follows_it(ordering: Ordering) -> None:
+    seller = {"account_id": "seller-2", "tenant_id": ordering.tenant_a, "roles": ["seller"]}
+    home = {
+        "line1": "12 rue des Lilas",
+        "line2": None,
+        "postal_code": "69004",
+        "city": "Lyon",
+        "country": "FR",
+    }
+    await ordering.publish(contact(ordering.tenant_a, "seller-2", home))
+    _, book, _ = await ordering.call("GET", "/addresses", seller)
+    assert [(e["address"]["line1"], e["address"]["recipient"], e["is_default"]) for e in book] == [
+        ("12 rue des Lilas", "Claire Dupont", True)
+    ]
+    moved = {**home, "line1": "3 quai Saint-Vincent"}
+    await ordering.publish(contact(ordering.tenant_a, "seller-2", moved))
+    _, book, _ = await ordering.call("GET", "/addresses", seller)
+    assert [e["address"]["line1"] for e in book] == ["3 quai Saint-Vincent"]
+
+    deleted = example_event(
+        "identity.account.deleted", ordering.tenant_a, subject="seller-2", account_id="seller-2"
+    )
+    await ordering.publish(deleted)
+    await ordering.publish(contact(ordering.tenant_a, "seller-2", home))  # late, on another topic
+    assert (
+        await ordering.db.fetchval(
+            "SELECT count(*) FROM addresses WHERE tenant_id = $1 AND owner_id = 'seller-2'", ordering.tenant_a
+        )
+        == 0
+    )
