@@ -10,7 +10,8 @@ Parts, in order (progress on stderr; `--parts` runs some of them):
    order of every process, PostgreSQL's statements per order; then doubled: the pipeline at twice
    its rate for a short while, and the CPU split into what is paid per second while events flow and
    per order;
-5. orders: order submission through the gateway at rising rates, open loop;
+5. orders: order submission through the gateway at rising rates, open loop; checkout: a quote then
+   its confirmation at rising rates, each step's latency;
 6. reads: catalog read by code, login;
    portal: the web portal's catalog page and an order's page at 50 pages/s each, signed in;
 7. flame: a py-spy flame graph of every Python process at the pipeline's rate;
@@ -37,6 +38,7 @@ from libs.devstack.testing import running_stack
 
 RESULTS = Path("bench-results")
 ORDER_RATES = [50, 100, 150, 200, 250, 300, 350, 400, 500, 600, 800, 1000]
+CHECKOUT_RATES = [25, 50, 100, 150, 200, 300]
 PIPELINE_RATE = 100  # orders/s: the rate of the pipeline's latency and CPU targets
 STARTED = time.monotonic()
 
@@ -52,6 +54,7 @@ PARTS = (
     "pipeline",
     "doubled",
     "orders",
+    "checkout",
     "reads",
     "portal",
     "flame",
@@ -107,6 +110,10 @@ async def on_stack(args: argparse.Namespace, results: dict[str, Any]) -> None:
                     if "orders" in parts:
                         plat["orders"] = await platform_load.order_ramp(
                             bench, ORDER_RATES, args.step_seconds, report.ORDER_P99_MS, progress
+                        )
+                    if "checkout" in parts:
+                        plat["checkout"] = await platform_load.checkout_ramp(
+                            bench, CHECKOUT_RATES, args.step_seconds, report.ORDER_P99_MS, progress
                         )
                     if "reads" in parts:
                         plat["catalog"] = await platform_load.catalog_reads(

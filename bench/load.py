@@ -63,7 +63,7 @@ class Sample:
     latency_ms: float
     status: int  # 0 when no response came (see `error`)
     error: str | None = None
-    body: Any = None  # the response's JSON, only when small enough to be kept (order ids)
+    body: Any = None  # the ids an answer names (order_id, quote_id), nothing else of it
 
 
 @dataclass
@@ -175,8 +175,9 @@ class Generator:
         done = time.perf_counter()
         self.last_done = max(self.last_done, done)
         sample = Sample(scheduled - self.start, (done - scheduled) * 1000, status, error, None)
-        if isinstance(body, dict) and "order_id" in body:
-            sample.body = {"order_id": body["order_id"]}
+        if isinstance(body, dict):
+            kept = {name: body[name] for name in ("order_id", "quote_id") if name in body}
+            sample.body = kept or None
         self.samples.append(sample)
 
     async def open_loop(self, rate: float) -> float:

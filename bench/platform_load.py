@@ -41,6 +41,7 @@ WARMUP_S = 1.0
 class Partner:
     email: str
     token: str
+    account_id: str = ""
 
 
 @dataclass
@@ -70,6 +71,17 @@ class Bench:
         for partner, token in zip(self.partners, tokens, strict=True):
             partner.token = token
 
+    def quote_requests(self) -> list[Request]:
+        return [
+            Request(
+                "/api/ordering/checkout/quotes",
+                "POST",
+                {"Authorization": f"Bearer {p.token}"},
+                {"lines": ORDER_LINES, "reference": "BENCH"},
+            )
+            for p in self.partners
+        ]
+
     def order_requests(self) -> list[Request]:
         return [
             Request(
@@ -85,7 +97,8 @@ class Bench:
         """Orders written, relayed to the broker, credited with points, emailed (handed to SMTP)."""
         row = await self.db.fetchrow(
             f"SELECT (SELECT count(*) FROM {self.table('ordering', 'orders')}) AS orders,"
-            f" (SELECT count(*) FROM {self.table('ordering', 'outbox')}"
+            # Each order publishes two events in one transaction: submitted, then confirmed.
+            f" (SELECT count(*) / 2 FROM {self.table('ordering', 'outbox')}"
             "   WHERE topic = 'ordering.order.v1' AND published_at IS NOT NULL) AS relayed,"
             f" (SELECT count(*) FROM {self.table('loyalty', 'ledger')}"
             "   WHERE kind = 'earn' AND cause_type = 'order') AS points,"
@@ -178,7 +191,10 @@ async def seed(bench: Bench, progress: Progress) -> None:
         await api.create_product(admin, code, price)
     emails = [f"partner{i:02d}-{uuid.uuid4().hex[:6]}@bench.test" for i in range(PARTNERS)]
     accounts = await asyncio.gather(*(api.register_and_activate(TENANT, email) for email in emails))
-    bench.partners = [Partner(email, token) for email, (_, token) in zip(emails, accounts, strict=True)]
+    bench.partners = [
+        Partner(email, token, str(account_id))
+        for email, (account_id, token) in zip(emails, accounts, strict=True)
+    ]
     # One order per partner: waits until ordering's read model knows the products, warms every path.
     for partner in bench.partners:
         await api.order(partner.token, ORDER_LINES, key=uuid.uuid4().hex)
@@ -296,6 +312,57 @@ async def order_ramp(
         progress("  letting the pipeline drain before the next rate")
         await bench.drain(progress)
         if row["errors"] or not row["p99_ms"] <= p99_limit_ms:
+            break
+    return rows
+
+
+async def checkout_ramp(
+    bench: Bench, rates: list[int], seconds: float, p99_limit_ms: float, progress: Progress
+) -> list[dict[str, Any]]:
+    """Checkout in two steps at rising rates: quotes of the partners' lines at `rate`/s, then the
+    confirmation of each of those quotes at the same rate (each a fresh order). Each step's latency,
+    until a step's p99 passes the limit or errors appear."""
+    rows: list[dict[str, Any]] = []
+    for rate in rates:
+        await bench.relogin()
+        progress(f"checkout: {rate} quotes/s for {seconds:.0f} s, open loop")
+        quoting = await run_load_async(
+            LoadSpec(bench.gateway, bench.quote_requests(), seconds, rate=rate, idempotency_key=True)
+        )
+        quotes = [s.body["quote_id"] for s in quoting.ok if s.body and "quote_id" in s.body]
+        owners = dict(
+            await bench.db.fetch(
+                f"SELECT quote_id::text, account_id FROM {bench.table('ordering', 'quotes')}"
+                " WHERE quote_id = ANY($1::uuid[])",
+                quotes,
+            )
+        )
+        tokens = {p.account_id: p.token for p in bench.partners}
+        confirms = [
+            Request(
+                f"/api/ordering/checkout/quotes/{quote_id}/confirm",
+                "POST",
+                {"Authorization": f"Bearer {tokens[owners[quote_id]]}"},
+                {},
+            )
+            for quote_id in quotes
+        ]
+        progress(f"  confirming the {len(confirms)} quotes at {rate}/s")
+        confirming = await run_load_async(
+            LoadSpec(bench.gateway, confirms, len(confirms) / rate, rate=rate, idempotency_key=True)
+        )
+        row = {
+            "quote": _rate_row(rate, seconds, quoting),
+            "confirm": _rate_row(rate, len(confirms) / rate, confirming),
+        }
+        rows.append(row)
+        progress(
+            f"  → quote p99 {row['quote']['p99_ms']:.1f} ms ({row['quote']['errors']} errors),"
+            f" confirm p99 {row['confirm']['p99_ms']:.1f} ms ({row['confirm']['errors']} errors)"
+        )
+        await bench.drain(progress)
+        worst = max(row["quote"]["p99_ms"], row["confirm"]["p99_ms"])
+        if row["quote"]["errors"] or row["confirm"]["errors"] or not worst <= p99_limit_ms:
             break
     return rows
 

@@ -176,6 +176,19 @@ def table(results: dict[str, Any]) -> str:
                 f"  best rate with p99 ≤ {ORDER_P99_MS:.0f} ms: {best['achieved_per_s']:.0f} orders/s"
                 f" = {best['achieved_per_s'] / pg16:.1%} of pgbench at 16 clients"
             )
+    if platform.get("checkout"):
+        lines.append("")
+        lines.append("Checkout in two steps through the gateway (open loop): quotes, then their confirmation")
+        lines.append(
+            f"  {'target/s':>9} {'quote ok/s':>11} {'p99 ms':>8} {'confirm ok/s':>13} {'p99 ms':>8}"
+            f" {'errors':>7}"
+        )
+        for r in platform["checkout"]:
+            q, c = r["quote"], r["confirm"]
+            lines.append(
+                f"  {q['target_per_s']:>9} {q['achieved_per_s']:>11.0f} {_ms(q['p99_ms']):>8}"
+                f" {c['achieved_per_s']:>13.0f} {_ms(c['p99_ms']):>8} {q['errors'] + c['errors']:>7}"
+            )
     for key, label in (("catalog", "Catalog read by code"), ("login", "Login")):
         if key in platform:
             r = platform[key]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 
 import pytest
 
+from libs.common.events import Envelope
 from services.ordering.tests.conftest import Ordering
 from tests.contracts.examples import example_event
 
@@ -73,7 +75,7 @@ async def test_a_deleted_account_keeps_its_orders_without_its_personal_data(orde
         assert holding == 0, value
 
 
-def contact(tenant_id: str, account_id: str, address: dict[str, object] | None) -> object:
+def contact(tenant_id: str, account_id: str, address: Mapping[str, object] | None) -> Envelope:
     return example_event(
         "identity.contact.changed",
         tenant_id,
