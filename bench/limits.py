@@ -121,11 +121,8 @@ def order_script(product_ids: list[uuid.UUID]) -> str:
         "\\set r random(1, 4000000000000000000)",
         "BEGIN;",
         _bind(_CLAIM, scope, key, _literal(fingerprint(body.model_dump()))),
-        # The checkout's reads: the tenant's settings, zone, closed days and the buyer's address book.
-        _bind(store._SETTINGS, _literal(TENANT)),
-        _bind(store._ZONE, _literal(TENANT)),
-        _bind(store._CLOSED_DAYS, _literal(TENANT), "current_date"),
-        _bind(store._ADDRESSES, _literal(TENANT), "'account'", _literal(order.account_id)),
+        # The checkout's read: the tenant's settings, zone, closed days and the buyer's default address.
+        _bind(store._CONTEXT, _literal(TENANT), "current_date - 1", "'account'", _literal(order.account_id)),
         _bind(store._OFFERS, _literal(TENANT), _literal("{BENCH-1,BENCH-2}"), "NULL", "now()"),
         _bind(
             store._INSERT_ORDER,

@@ -457,14 +457,19 @@ async def backlog_watch(bench: Bench, every: float = 0.5) -> AsyncIterator[list[
         await task
 
 
-# Notify keeps no order id on a sent message: its source event is ordering's outbox row of the order.
+# Notify keeps no order id on a sent message: its source event is ordering's outbox row of the order's
+# confirmation, the last of the two rows its transaction wrote (submitted, then confirmed). An order
+# submitted through POST /orders is confirmed in that same transaction: `submitted_at` is the moment.
 _PIPELINE = """
 SELECT o.order_id, extract(epoch FROM o.submitted_at) AS submitted,
        extract(epoch FROM ob.published_at) AS published,
        extract(epoch FROM l.created_at) AS points, extract(epoch FROM m.created_at) AS queued,
        extract(epoch FROM m.sent_at) AS email
 FROM {orders} o
-LEFT JOIN {outbox} ob ON ob.key = o.order_id::text AND ob.topic = 'ordering.order.v1'
+LEFT JOIN (
+    SELECT DISTINCT ON (key) key, event_id, published_at FROM {outbox}
+    WHERE topic = 'ordering.order.v1' ORDER BY key, id DESC
+) ob ON ob.key = o.order_id::text
 LEFT JOIN {ledger} l ON l.cause_id = o.order_id::text AND l.kind = 'earn' AND l.cause_type = 'order'
 LEFT JOIN {messages} m ON m.kind = 'order_copy' AND m.source_event_id = ob.event_id
 WHERE o.order_id = ANY ($1::uuid[])

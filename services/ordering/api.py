@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from libs.common import idempotency, outbox
+from libs.common import idempotency
 from libs.common.api import (
     ORGANISATION,
     SELF,
@@ -32,9 +32,9 @@ from libs.common.runtime import POOL
 from services.ordering import store
 from services.ordering.checkout import Checkout
 from services.ordering.domain import MAX_QUANTITY, HistoryEntry, Order, merge_lines
-from services.ordering.events import SERVICE, OrderCancelled, OrderDelivered, OrderShipped
+from services.ordering.events import OrderCancelled, OrderDelivered, OrderShipped
 from services.ordering.lifecycle import Action, Status, next_status
-from services.ordering.placing import CheckoutChoices, check_terms, make_quote, opening, place
+from services.ordering.placing import CheckoutChoices, announce, check_terms, make_quote, opening, place
 
 MAX_LINES = 200
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
@@ -193,15 +193,16 @@ class StatusChange(BaseModel):
     invoice_reference: str | None = Field(None, max_length=100, description="The invoice's reference")
 
 
-async def _step(
+async def step(
     request: web.Request,
     conn: asyncpg.Connection,
     action: Action,
     version: int | None,
     reason: str | None = None,
 ) -> tuple[Order, datetime]:
-    """Move the order of the path by `action` (at `version` when named): 409 naming the state when
-    the action does not apply, or when the order changed since that version."""
+    """Move the order of the path, locked, by `action` (at `version` when named): 409 naming the state
+    when the action does not apply, or when the order changed since that version (of two deciding
+    at once, the second)."""
     caller = principal(request)
     seen = owned(request, Order)
     order = await store.find_order(conn, seen.tenant_id, seen.order_id, for_update=True)
@@ -210,7 +211,7 @@ async def _step(
         raise Conflict(
             "order-changed",
             "The order changed since you read it",
-            f"the order is at version {order.version}, not {version}",
+            f"the order is at version {order.version} ({order.status}), not {version}",
             extensions={"order_status": order.status, "version": order.version},
         )
     status = next_status(order.status, action)
@@ -222,11 +223,14 @@ async def _step(
 async def cancel_order(request: web.Request) -> web.Response:
     body = await read_json(request, CancelOrder)
     conn = await idempotency.once(request, body)
-    order, at = await _step(request, conn, "cancel", body.version, body.reason)
+    order, at = await step(request, conn, "cancel", body.version, body.reason)
     event = OrderCancelled(
-        **_step_fields(order), by_account=principal(request).account_id, reason=body.reason, cancelled_at=at
+        **OrderCancelled.header(order),
+        by_account=principal(request).account_id,
+        reason=body.reason,
+        cancelled_at=at,
     )
-    await outbox.publish(conn, SERVICE, event, subject=str(order.order_id), tenant_id=order.tenant_id)
+    await announce(conn, order, event)
     return json_response(OrderView.of(order, await store.history(conn, order.order_id)))
 
 
@@ -234,25 +238,16 @@ async def change_status(request: web.Request) -> web.Response:
     body = await read_json(request, StatusChange)
     action: Action = "ship" if body.status == "shipped" else "deliver"
     conn = await idempotency.once(request, body)
-    order, at = await _step(request, conn, action, None)
+    order, at = await step(request, conn, action, None)
     await store.set_erp_references(conn, order, body.erp_order_number, body.invoice_reference)
     refs = {"erp_order_number": body.erp_order_number, "invoice_reference": body.invoice_reference}
     event: OrderShipped | OrderDelivered
     if action == "ship":
-        event = OrderShipped(**_step_fields(order), **refs, shipped_at=at)
+        event = OrderShipped(**OrderShipped.header(order), **refs, shipped_at=at)
     else:
-        event = OrderDelivered(**_step_fields(order), **refs, delivered_at=at)
-    await outbox.publish(conn, SERVICE, event, subject=str(order.order_id), tenant_id=order.tenant_id)
+        event = OrderDelivered(**OrderDelivered.header(order), **refs, delivered_at=at)
+    await announce(conn, order, event)
     return json_response(OrderView.of(order, await store.history(conn, order.order_id)))
-
-
-def _step_fields(order: Order) -> dict[str, Any]:
-    return {
-        "order_id": order.order_id,
-        "account_id": order.account_id,
-        "organisation_id": order.organisation_id,
-        "version": order.version,
-    }
 
 
 # Who reads orders: an admin the tenant's, a validator her organisation's (she approves them), every

@@ -5,9 +5,8 @@ the other gets 409."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
-import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,16 +14,14 @@ from libs.common import idempotency
 from libs.common.api import ORGANISATION, TENANT, Endpoint, Owner, grant, owned
 from libs.common.auth import Principal, principal
 from libs.common.clock import now
-from libs.common.errors import Conflict
 from libs.common.http import json_response, read_json
 from libs.common.limits import MAX_ORDER_TOTAL_MINOR
 from libs.common.runtime import POOL
 from services.ordering import store
-from services.ordering.api import MAX_LINES, OrderLineRequest, OrderView, order_owner
+from services.ordering.api import MAX_LINES, OrderLineRequest, OrderView, order_owner, step
 from services.ordering.checkout import Address
 from services.ordering.domain import Order, merge_lines
 from services.ordering.events import OrderApproved, OrderConfirmed, OrderModified, OrderRefused, SubmittedLine
-from services.ordering.lifecycle import Action, Status, next_status
 from services.ordering.placing import CheckoutChoices, announce, make_quote
 
 DECIDERS = grant(admin=TENANT, validator=ORGANISATION)
@@ -50,35 +47,16 @@ class Modification(Decision):
     delivery_date: date | None = Field(None, description="Another delivery day")
 
 
-async def _decide(
-    request: web.Request, conn: asyncpg.Connection, action: Action, version: int, reason: str | None = None
-) -> tuple[Order, datetime]:
-    """The order of the path, locked, moved by `action` if it is still at `version`."""
-    seen = owned(request, Order)
-    order = await store.find_order(conn, seen.tenant_id, seen.order_id, for_update=True)
-    assert order is not None  # orders are never deleted
-    if version != order.version:
-        raise Conflict(
-            "order-changed",
-            "The order changed since you read it",
-            f"the order is at version {order.version} ({order.status}), not {version}",
-            extensions={"order_status": order.status, "version": order.version},
-        )
-    status: Status = next_status(order.status, action)
-    at = now(request)
-    by = principal(request).account_id
-    await store.move_order(conn, order, status, action, at=at, by_account=by, reason=reason)
-    return order.model_copy(update={"status": status, "version": order.version + 1, "updated_at": at}), at
-
-
 async def approve(request: web.Request) -> web.Response:
     body = await read_json(request, Decision)
     conn = await idempotency.once(request, body)
-    order, at = await _decide(request, conn, "approve", body.version)
+    order, at = await step(request, conn, "approve", body.version)
     by = principal(request).account_id
-    await announce(conn, order, OrderApproved(**_step(order), by_account=by, approved_at=at))
+    await announce(conn, order, OrderApproved(**OrderApproved.header(order), by_account=by, approved_at=at))
     validators = (
-        await store.validators(conn, order.tenant_id, order.organisation_id) if order.organisation_id else []
+        (await store.approval_of(conn, order.tenant_id, order.organisation_id))[1]
+        if order.organisation_id
+        else []
     )
     await announce(conn, order, OrderConfirmed.of(order, validators, at, approved_by=by))
     return json_response(OrderView.of(order, await store.history(conn, order.order_id)))
@@ -87,10 +65,12 @@ async def approve(request: web.Request) -> web.Response:
 async def refuse(request: web.Request) -> web.Response:
     body = await read_json(request, Refusal)
     conn = await idempotency.once(request, body)
-    order, at = await _decide(request, conn, "refuse", body.version, body.reason)
+    order, at = await step(request, conn, "refuse", body.version, body.reason)
     by = principal(request).account_id
     await announce(
-        conn, order, OrderRefused(**_step(order), by_account=by, reason=body.reason, refused_at=at)
+        conn,
+        order,
+        OrderRefused(**OrderRefused.header(order), by_account=by, reason=body.reason, refused_at=at),
     )
     return json_response(OrderView.of(order, await store.history(conn, order.order_id)))
 
@@ -128,7 +108,7 @@ async def modify(request: web.Request) -> web.Response:
     at = now(request)
     requested = merge_lines((line.code, line.quantity) for line in wanted)
     quote = await make_quote(conn, orderer, requested, asked, at, from_cart=False)
-    order, _ = await _decide(request, conn, "modify", body.version)
+    order, _ = await step(request, conn, "modify", body.version)
     changed = order.model_copy(
         update={
             "lines": quote.lines,
@@ -138,7 +118,7 @@ async def modify(request: web.Request) -> web.Response:
     )
     await store.replace_lines(conn, changed)
     event = OrderModified(
-        **_step(changed),
+        **OrderModified.header(changed),
         by_account=principal(request).account_id,
         lines=[SubmittedLine.model_validate(line.model_dump()) for line in changed.lines],
         currency=changed.currency,
@@ -148,15 +128,6 @@ async def modify(request: web.Request) -> web.Response:
     )
     await announce(conn, changed, event)
     return json_response(OrderView.of(changed, await store.history(conn, changed.order_id)))
-
-
-def _step(order: Order) -> dict[str, object]:
-    return {
-        "order_id": order.order_id,
-        "account_id": order.account_id,
-        "organisation_id": order.organisation_id,
-        "version": order.version,
-    }
 
 
 # --- the organisations' policies ---
@@ -188,10 +159,9 @@ async def organisation_owner(request: web.Request, caller: Principal) -> Owner |
 async def get_policy(request: web.Request) -> web.Response:
     organisation_id, db = owned(request, str), request.app[POOL]
     tenant_id = principal(request).tenant_id
-    threshold = await store.approval_threshold(db, tenant_id, organisation_id)
+    threshold, validators = await store.approval_of(db, tenant_id, organisation_id)
     if threshold is None:
         return web.Response(status=204)
-    validators = await store.validators(db, tenant_id, organisation_id)
     return json_response(
         PolicyView(organisation_id=organisation_id, threshold_minor=threshold, validators=validators)
     )
@@ -204,7 +174,7 @@ async def put_policy(request: web.Request) -> web.Response:
     await store.put_approval_policy(
         request.app[POOL], tenant_id, organisation_id, body.threshold_minor, now(request)
     )
-    validators = await store.validators(request.app[POOL], tenant_id, organisation_id)
+    _, validators = await store.approval_of(request.app[POOL], tenant_id, organisation_id)
     return json_response(
         PolicyView(
             organisation_id=organisation_id, threshold_minor=body.threshold_minor, validators=validators

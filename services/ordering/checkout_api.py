@@ -349,12 +349,14 @@ class CheckoutOptions(BaseModel):
 
 async def checkout_options(request: web.Request) -> web.Response:
     caller, db = principal(request), request.app[POOL]
-    settings = await store.checkout_settings(db, caller.tenant_id)
-    earliest, closed = await earliest_day(db, caller.tenant_id, settings, now(request))
+    at = now(request)
+    context = await store.checkout_context(db, caller.tenant_id, book_of(caller), at)
+    settings, today = context.settings, at.astimezone(context.zone).date()
+    earliest, closed = earliest_day(context, at), sorted(day for day in context.closed if day >= today)
     book = await store.addresses(db, caller.tenant_id, book_of(caller))
     options = CheckoutOptions(
         earliest_delivery_date=earliest,
-        closed_days=sorted(closed),
+        closed_days=closed,
         payment_modes=list(settings.payment_modes),
         addresses=[_book_view(entry) for entry in book],
         pickup_points=await store.pickup_points(db, caller.tenant_id),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Self
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -141,6 +141,16 @@ class _OrderStep(IntegrationEvent):
     account_id: str = Field(description="The account that placed the order")
     organisation_id: str | None = Field(description="Its organisation, if it belongs to one")
     version: int = Field(ge=1, description="The order's version after this step (grows by one per step)")
+
+    @staticmethod
+    def header(order: Order) -> dict[str, Any]:
+        """The fields every step of the order carries."""
+        return {
+            "order_id": order.order_id,
+            "account_id": order.account_id,
+            "organisation_id": order.organisation_id,
+            "version": order.version,
+        }
 
 
 class OrderConfirmed(_OrderStep):

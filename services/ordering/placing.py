@@ -73,20 +73,16 @@ def book_of(caller: Principal) -> AddressOwner:
     return AddressOwner(kind="account", id=caller.account_id)
 
 
-async def earliest_day(
-    conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, settings: CheckoutSettings, at: datetime
-) -> tuple[date, frozenset[date]]:
-    """The earliest delivery day for an order placed at `at`, and the closed days from today on."""
-    zone = await store.tenant_zone(conn, tenant_id)
-    closed = frozenset(await store.closed_days(conn, tenant_id, at.astimezone(zone).date()))
-    return earliest_delivery(at, zone, settings.lead_time_days, closed), closed
+def earliest_day(context: store.CheckoutContext, at: datetime) -> date:
+    """The earliest delivery day for an order placed at `at`."""
+    return earliest_delivery(at, context.zone, context.settings.lead_time_days, context.closed)
 
 
 async def resolve_choices(
     conn: asyncpg.Connection,
     caller: Principal,
     asked: CheckoutChoices,
-    settings: CheckoutSettings,
+    context: store.CheckoutContext,
     at: datetime,
 ) -> Choices:
     """The choices with their defaults, the address copied from the book; CheckoutRejected naming
@@ -115,16 +111,16 @@ async def resolve_choices(
         else:
             address = entry.address
     elif address is None:
-        book = await store.addresses(conn, tenant_id, book_of(caller))
-        address = next((entry.address for entry in book if entry.is_default), None)
+        address = context.default_address
     if asked.keep_address and asked.address is None:
         problems.append(
             FieldError("keep_address", "only an address given for this order is kept", "no-address")
         )
 
-    earliest, closed = await earliest_day(conn, tenant_id, settings, at)
+    settings = context.settings
+    earliest = earliest_day(context, at)
     delivery_date = asked.delivery_date or earliest
-    if (problem := check_delivery_date(delivery_date, earliest, closed)) is not None:
+    if (problem := check_delivery_date(delivery_date, earliest, context.closed)) is not None:
         problems.append(problem)
 
     payment_mode = asked.payment_mode or settings.payment_modes[0]
@@ -166,8 +162,9 @@ async def make_quote(
 
     Refuses (422) lines that cannot be ordered (OrderRejected) and wrong choices (CheckoutRejected).
     """
-    settings = await store.checkout_settings(conn, caller.tenant_id)
-    choices = await resolve_choices(conn, caller, asked, settings, at)
+    context = await store.checkout_context(conn, caller.tenant_id, book_of(caller), at)
+    settings = context.settings
+    choices = await resolve_choices(conn, caller, asked, context, at)
     codes = [line.code for line in requested]
     if choices.fee_product_code:
         codes.append(choices.fee_product_code)
@@ -267,10 +264,9 @@ async def place(conn: asyncpg.Connection, quote: Quote, at: datetime, *, roles: 
     confirmed at once, or waiting for a validator (a validator's own order never waits). Announced on
     ordering.order.v1; "keep this address" goes to the admin."""
     organisation_id = quote.organisation_id
-    threshold = (
-        await store.approval_threshold(conn, quote.tenant_id, organisation_id) if organisation_id else None
+    threshold, validators = (
+        await store.approval_of(conn, quote.tenant_id, organisation_id) if organisation_id else (None, [])
     )
-    validators = await store.validators(conn, quote.tenant_id, organisation_id) if organisation_id else []
     action = first_action(threshold, quote.checkout.totals.goods_minor, by_validator="validator" in roles)
     order = Order(
         order_id=uuid.uuid4(),

@@ -6,7 +6,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -564,11 +564,6 @@ SET organisation_id = EXCLUDED.organisation_id, roles = EXCLUDED.roles, changed_
 WHERE memberships.changed_at <= EXCLUDED.changed_at
 """
 _FORGET_MEMBERSHIP = "DELETE FROM memberships WHERE tenant_id = $1 AND account_id = $2"
-_VALIDATORS = """
-SELECT account_id FROM memberships
-WHERE tenant_id = $1 AND organisation_id = $2 AND 'validator' = ANY (roles) ORDER BY account_id
-"""
-_POLICY = "SELECT threshold_minor FROM approval_policies WHERE tenant_id = $1 AND organisation_id = $2"
 _PUT_POLICY = """
 INSERT INTO approval_policies (tenant_id, organisation_id, threshold_minor, changed_at)
 VALUES ($1, $2, $3, $4)
@@ -593,21 +588,6 @@ async def forget_membership(conn: asyncpg.Connection, tenant_id: str, account_id
     await conn.execute(_FORGET_MEMBERSHIP, tenant_id, account_id)
 
 
-async def validators(
-    db: asyncpg.Connection | asyncpg.Pool, tenant_id: str, organisation_id: str
-) -> list[str]:
-    """The accounts holding the validator role in the organisation, as identity last said."""
-    return [row["account_id"] for row in await db.fetch(_VALIDATORS, tenant_id, organisation_id)]
-
-
-async def approval_threshold(
-    db: asyncpg.Connection | asyncpg.Pool, tenant_id: str, organisation_id: str
-) -> int | None:
-    """The organisation's approval threshold; None: it has no policy, its orders need no approval."""
-    value = await db.fetchval(_POLICY, tenant_id, organisation_id)
-    return int(value) if value is not None else None
-
-
 async def put_approval_policy(
     conn: asyncpg.Connection | asyncpg.Pool,
     tenant_id: str,
@@ -622,6 +602,61 @@ async def delete_approval_policy(
     conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, organisation_id: str
 ) -> None:
     await conn.execute(_DELETE_POLICY, tenant_id, organisation_id)
+
+
+# --- what one checkout reads, in one round trip ---
+
+
+@dataclass(frozen=True)
+class CheckoutContext:
+    """A tenant's checkout settings, time zone and closed days, with the default address of the
+    buyer's book."""
+
+    settings: CheckoutSettings
+    zone: ZoneInfo
+    closed: frozenset[date]
+    default_address: Address | None
+
+
+# Closed days from the day before `at` in UTC: they hold today in every time zone.
+_CONTEXT = """
+SELECT (SELECT settings FROM checkout_settings WHERE tenant_id = $1) AS settings,
+       (SELECT time_zone FROM tenant_zones WHERE tenant_id = $1) AS time_zone,
+       ARRAY(SELECT day FROM closed_days WHERE tenant_id = $1 AND day >= $2::date ORDER BY day) AS closed,
+       (SELECT address FROM addresses
+        WHERE tenant_id = $1 AND owner_kind = $3 AND owner_id = $4 AND is_default) AS default_address
+"""
+_APPROVAL = """
+SELECT (SELECT threshold_minor FROM approval_policies WHERE tenant_id = $1 AND organisation_id = $2),
+       ARRAY(SELECT account_id FROM memberships
+             WHERE tenant_id = $1 AND organisation_id = $2 AND 'validator' = ANY (roles) ORDER BY account_id)
+"""
+
+
+async def checkout_context(
+    db: asyncpg.Connection | asyncpg.Pool, tenant_id: str, book: AddressOwner, at: datetime
+) -> CheckoutContext:
+    row = await db.fetchrow(_CONTEXT, tenant_id, (at - timedelta(days=1)).date(), book.kind, book.id)
+    assert row is not None
+    return CheckoutContext(
+        settings=CheckoutSettings.model_validate_json(row["settings"])
+        if row["settings"]
+        else CheckoutSettings(),
+        zone=ZoneInfo(row["time_zone"] or "UTC"),  # identity's default until it announces the tenant's
+        closed=frozenset(row["closed"]),
+        default_address=Address.model_validate_json(row["default_address"])
+        if row["default_address"]
+        else None,
+    )
+
+
+async def approval_of(
+    db: asyncpg.Connection | asyncpg.Pool, tenant_id: str, organisation_id: str
+) -> tuple[int | None, list[str]]:
+    """The organisation's approval threshold (None: no policy) and its validators."""
+    row = await db.fetchrow(_APPROVAL, tenant_id, organisation_id)
+    assert row is not None
+    return row[0], list(row[1])
 
 
 # --- checkout: the tenant's settings and zone, closed days, pick-up points, address books, quotes ---
