@@ -250,14 +250,15 @@ async def change_status(request: web.Request) -> web.Response:
     return json_response(OrderView.of(order, await store.history(conn, order.order_id)))
 
 
-# Who reads orders: an admin the tenant's, a validator her organisation's (she approves them), every
-# other role its own. Someone else's order answers exactly like a missing one (the guard's 404).
-# The brand's ERP (an API client, role integration) reads the tenant's orders to deliver them.
+# Who reads orders: an admin the tenant's, a validator and a partner their organisation's (she
+# approves them; a pharmacy's staff follow its orders), every other role its own. Someone else's
+# order answers exactly like a missing one (the guard's 404). The brand's ERP (an API client, role
+# integration) reads the tenant's orders to deliver them.
 READERS = grant(
     admin=TENANT,
     integration=TENANT,
     validator=ORGANISATION,
-    partner=SELF,
+    partner=ORGANISATION,
     seller=SELF,
     customer=SELF,
     shop=SELF,
@@ -282,9 +283,10 @@ ENDPOINTS = [
         "GET",
         "/orders",
         list_orders,
-        "The orders the caller may see (an admin's: the tenant's; a validator's: her organisation's;"
-        f" anyone else's: their own), newest first; ?limit=1..{MAX_LIMIT}, and to search them ?status="
-        " (awaiting_approval: the validator's list), ?reference= (its start), ?account_id=, ?since=, ?until=",
+        "The orders the caller may see (an admin's and the ERP's: the tenant's; a validator's and a"
+        " partner's: her organisation's; anyone else's: their own), newest first;"
+        f" ?limit=1..{MAX_LIMIT}, and to search them ?status= (awaiting_approval: the validator's list),"
+        " ?reference= (its start), ?account_id=, ?since=, ?until=",
         roles=READERS,
         response=OrderList,
         query=OrderQuery,
@@ -317,8 +319,8 @@ ENDPOINTS = [
         "GET",
         "/orders/{order_id}",
         get_order,
-        "One order with its history: its owner's, her organisation's for a validator, any of the"
-        " tenant's for an admin",
+        "One order with its history: its owner's, her organisation's for a validator or a partner, any"
+        " of the tenant's for an admin or the ERP",
         roles=READERS,
         response=OrderView,
         owner=order_owner,

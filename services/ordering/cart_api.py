@@ -446,9 +446,9 @@ ENDPOINTS = [
         "/orders/{order_id}/reorder",
         reorder,
         "Put an order's lines into the caller's cart again, priced now (a line that cannot be ordered"
-        " any more goes in flagged): her own orders, her organisation's for a validator, the tenant's for"
-        " an admin",
-        roles=grant(admin=TENANT, validator=ORGANISATION, partner=SELF, seller=SELF, customer=SELF),
+        " any more goes in flagged): her own orders, her organisation's for a validator or a partner, the"
+        " tenant's for an admin",
+        roles=grant(admin=TENANT, validator=ORGANISATION, partner=ORGANISATION, seller=SELF, customer=SELF),
         response=CartView,
         owner=order_owner,
         idempotent=True,

@@ -287,15 +287,16 @@ async def test_a_validator_without_an_organisation_sees_only_her_own_orders(shop
     assert (status, [o["order_id"] for o in listed]) == (200, [own["order_id"]])
 
 
-async def test_a_partner_of_the_validators_organisation_still_sees_only_her_own(shop: Shop) -> None:
+async def test_a_partner_follows_her_organisations_orders_and_no_other(shop: Shop) -> None:
     ordering = shop.ordering
     _, validators = await ordering.submit(ordering.validator_a, [{"code": "MUG", "quantity": 1}])  # org-1
     _, own = await ordering.submit(ordering.partner_a, [{"code": "TEA", "quantity": 1}])  # org-1 too
+    _, elsewhere = await ordering.submit(ordering.partner_a2, [{"code": "TEA", "quantity": 1}])  # org-2
 
-    path = f"/orders/{validators['order_id']}"
-    assert (await ordering.call("GET", path, ordering.partner_a))[0] == 404
+    assert (await ordering.call("GET", f"/orders/{validators['order_id']}", ordering.partner_a))[0] == 200
+    assert (await ordering.call("GET", f"/orders/{elsewhere['order_id']}", ordering.partner_a))[0] == 404
     status, listed, _ = await ordering.call("GET", "/orders", ordering.partner_a)
-    assert (status, [o["order_id"] for o in listed]) == (200, [own["order_id"]])
+    assert (status, {o["order_id"] for o in listed}) == (200, {own["order_id"], validators["order_id"]})
 
 
 async def test_reading_orders_needs_a_token_with_an_ordering_role(shop: Shop) -> None:
