@@ -62,6 +62,12 @@ async def main() -> None:
         await shoot(partner, "06-points", "points")
         await shoot(partner, "07-documents", "documents")
         await shoot(partner, "08-profile", "profile")
+        await partner.goto(f"/{TENANT}/cart")
+        await partner.fill("#f-lines", "CREME-01 2\nBAUME-03 1")
+        await submit(partner, "form[action$='/cart/add'] button[type=submit]")
+        await shoot(partner, "15-checkout", "checkout")
+        await submit(partner, "form[action$='/checkout'] button[type=submit]")
+        await shoot(partner, "16-quote")
 
         admin = await (await browser.new_context(**desk)).new_page()
         await sign_in(admin, *ADMIN)
@@ -70,6 +76,7 @@ async def main() -> None:
         await shoot(admin, "11-settings", "admin/settings")
         await shoot(admin, "12-price-lists", "admin/price-lists")
         await shoot(admin, "13-message-log", "admin/messages")
+        await shoot(admin, "17-checkout-and-delivery", "admin/checkout")
 
         small = {"base_url": GATEWAY, "locale": "ru-RU", "viewport": {"width": 390, "height": 760}}
         phone = await (await browser.new_context(**small)).new_page()
