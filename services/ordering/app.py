@@ -8,7 +8,7 @@ from libs.common.clock import Clock, utc_now
 from libs.common.events import EventCatalog
 from libs.common.runtime import ServiceSpec
 from libs.common.settings import ServiceSettings
-from services.ordering import api, approval_api, cart_api, checkout_api
+from services.ordering import api, approval_api, cart_api, checkout_api, statistics
 from services.ordering.consumers import HANDLERS
 from services.ordering.events import (
     SERVICE,
@@ -49,6 +49,12 @@ def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
             ],
         ),
         handlers=HANDLERS,
-        endpoints=[*api.ENDPOINTS, *approval_api.ENDPOINTS, *cart_api.ENDPOINTS, *checkout_api.ENDPOINTS],
+        endpoints=[
+            *api.ENDPOINTS,
+            *approval_api.ENDPOINTS,
+            *cart_api.ENDPOINTS,
+            *checkout_api.ENDPOINTS,
+            *statistics.ENDPOINTS,
+        ],
         clock=clock,
     )

@@ -17,7 +17,18 @@ from libs.common.events import EventCatalog
 from libs.common.http import AppRunner
 from libs.common.runtime import ServiceSpec, open_service, service_app
 from libs.common.settings import ServiceSettings
-from services.portal import account, admin, approvals, cart, checkout, delivery, i18n, partner, people
+from services.portal import (
+    account,
+    admin,
+    approvals,
+    cart,
+    checkout,
+    delivery,
+    i18n,
+    partner,
+    people,
+    statistics,
+)
 from services.portal.gateway import Gateway
 from services.portal.sessions import SessionStore
 from services.portal.web import GATEWAY, SESSIONS, TENANTS, TRANSLATIONS, TenantDirectory, portal_middleware
@@ -71,7 +82,7 @@ def add_portal(app: web.Application, pool: asyncpg.Pool, settings: Settings) -> 
     app[aiohttp_jinja2.static_root_key] = "/static"
     app.middlewares.append(portal_middleware)
     app.router.add_static("/static", FOLDER / "static", append_version=True)
-    for area in (account, partner, cart, checkout, approvals, delivery, people, admin):
+    for area in (account, partner, cart, checkout, approvals, delivery, statistics, people, admin):
         app.router.add_routes(area.ROUTES)
 
 

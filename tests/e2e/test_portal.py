@@ -908,3 +908,15 @@ async def test_an_order_waits_for_the_validator_who_modifies_and_approves_it_the
         return texts[0] if texts else None
 
     assert "Motif : Budget du mois dépassé" in await eventually(refused_mail, "the refusal's email")
+
+    # The organisation's statistics: the approved order counts, the refused one does not.
+    await checker.get_by_role("link", name="Statistiques").click()
+    await expect(checker.get_by_role("heading", name="Statistiques")).to_be_visible()
+    await expect(checker.locator("table tbody tr")).to_have_count(1)
+    await expect(checker.locator("table tbody tr")).to_contain_text("CREME-01")
+    await expect(checker.locator("table tbody tr")).to_contain_text("25,80\u00a0€")
+    await expect(checker.locator("svg.chart")).to_be_visible()
+    async with checker.expect_download() as downloading:
+        await checker.get_by_role("link", name="Télécharger en CSV").click()
+    saved = await (await downloading.value).path()
+    assert "CREME-01" in saved.read_text()

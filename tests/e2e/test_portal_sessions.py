@@ -16,7 +16,17 @@ import pytest
 import pytest_asyncio
 
 from libs.devstack.devrun import Platform
-from services.portal import account, admin, approvals, cart, checkout, delivery, partner, people
+from services.portal import (
+    account,
+    admin,
+    approvals,
+    cart,
+    checkout,
+    delivery,
+    partner,
+    people,
+    statistics,
+)
 from tests.e2e.conftest import PASSWORD, Api, eventually, rows_holding
 
 pytestmark = [pytest.mark.asyncio(loop_scope="package")]
@@ -31,7 +41,8 @@ class Visitor:
 
     async def get(self, path: str) -> tuple[int, str, str]:
         async with self.http.get(self.base + path, allow_redirects=False) as resp:
-            return resp.status, resp.headers.get("Location", ""), await resp.text()
+            # A download (an Excel file) is no text: read as much of it as decodes.
+            return resp.status, resp.headers.get("Location", ""), (await resp.read()).decode(errors="replace")
 
     async def csrf(self, path: str) -> str:
         _, _, page = await self.get(path)
@@ -207,7 +218,7 @@ VALUES = {"token": "not-a-token", "locale": "fr", "kind": "documents", "what": "
 
 
 def _pages(method: str) -> list[str]:
-    areas = (account, partner, cart, checkout, approvals, delivery, people, admin)
+    areas = (account, partner, cart, checkout, approvals, delivery, statistics, people, admin)
     routes = [route for area in areas for route in area.ROUTES]
     return sorted({r.path for r in routes if isinstance(r, aiohttp.web.RouteDef) and r.method == method})
 
