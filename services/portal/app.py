@@ -52,6 +52,9 @@ class Settings(ServiceSettings):
     )
 
 
+# The portal's screens, one module per area, each with its routes.
+AREAS = (account, partner, cart, checkout, approvals, delivery, statistics, people, admin)
+
 SPEC = ServiceSpec(name=SERVICE, folder=FOLDER, events=EventCatalog(SERVICE, []))
 
 
@@ -82,7 +85,7 @@ def add_portal(app: web.Application, pool: asyncpg.Pool, settings: Settings) -> 
     app[aiohttp_jinja2.static_root_key] = "/static"
     app.middlewares.append(portal_middleware)
     app.router.add_static("/static", FOLDER / "static", append_version=True)
-    for area in (account, partner, cart, checkout, approvals, delivery, statistics, people, admin):
+    for area in AREAS:
         app.router.add_routes(area.ROUTES)
 
 

@@ -16,17 +16,7 @@ import pytest
 import pytest_asyncio
 
 from libs.devstack.devrun import Platform
-from services.portal import (
-    account,
-    admin,
-    approvals,
-    cart,
-    checkout,
-    delivery,
-    partner,
-    people,
-    statistics,
-)
+from services.portal.app import AREAS
 from tests.e2e.conftest import PASSWORD, Api, eventually, rows_holding
 
 pytestmark = [pytest.mark.asyncio(loop_scope="package")]
@@ -218,8 +208,7 @@ VALUES = {"token": "not-a-token", "locale": "fr", "kind": "documents", "what": "
 
 
 def _pages(method: str) -> list[str]:
-    areas = (account, partner, cart, checkout, approvals, delivery, statistics, people, admin)
-    routes = [route for area in areas for route in area.ROUTES]
+    routes = [route for area in AREAS for route in area.ROUTES]
     return sorted({r.path for r in routes if isinstance(r, aiohttp.web.RouteDef) and r.method == method})
 
 
