@@ -122,7 +122,9 @@ def order_script(product_ids: list[uuid.UUID]) -> str:
         "BEGIN;",
         _bind(_CLAIM, scope, key, _literal(fingerprint(body.model_dump()))),
         # The checkout's read: the tenant's settings, zone, closed days and the buyer's default address.
-        _bind(store._CONTEXT, _literal(TENANT), "current_date - 1", "'account'", _literal(order.account_id)),
+        _bind(
+            store._CONTEXT, _literal(TENANT), "(current_date - 1)", "'account'", _literal(order.account_id)
+        ),
         _bind(store._OFFERS, _literal(TENANT), _literal("{BENCH-1,BENCH-2}"), "NULL", "now()"),
         _bind(
             store._INSERT_ORDER,
@@ -134,6 +136,9 @@ def order_script(product_ids: list[uuid.UUID]) -> str:
             str(order.total_minor),
             "'EUR'",
             "now()",
+            "NULL",  # no reference
+            _literal("{}"),  # the checkout's record, of the size that matters little here
+            "'confirm'",
             _array([str(line.product_id) for line in lines]),
             _array([line.code for line in lines]),
             _array([line.name for line in lines]),
@@ -141,9 +146,6 @@ def order_script(product_ids: list[uuid.UUID]) -> str:
             _array([str(line.unit_price_minor) for line in lines]),
             _array([str(line.line_total_minor) for line in lines]),
             "ARRAY[" + ", ".join("NULL" for _ in lines) + "]",  # priced by no list: the base price
-            "NULL",  # no reference
-            _literal("{}"),  # the checkout's record, of the size that matters little here
-            "'confirm'",
             _array(["0" for _ in lines]),
             _array(["false" for _ in lines]),
         ),

@@ -264,14 +264,7 @@ async def queue_order_to_approve(conn: asyncpg.Connection, event: Envelope) -> N
 
 async def queue_order_refused(conn: asyncpg.Connection, event: Envelope) -> None:
     refused = _read(OrderRefused, event)
-    facts = OrderCopy(
-        kind="order_refused",
-        order_id=refused.order_id,
-        lines=[],
-        total_minor=0,
-        currency="EUR",
-        reason=refused.reason,
-    )
+    facts = OrderCopy(kind="order_refused", order_id=refused.order_id, reason=refused.reason)
     await _queue_for_account(conn, event, refused.account_id, facts)
 
 

@@ -79,9 +79,9 @@ class OrderCopy(BaseModel):
     model_config = ConfigDict(frozen=True)
     kind: OrderKind = "order_copy"
     order_id: str
-    lines: list[OrderLine]
-    total_minor: int
-    currency: str
+    lines: list[OrderLine] = Field(default_factory=list)  # none in a refusal's news
+    total_minor: int = 0
+    currency: str = ""
     reference: str | None = None
     reason: str | None = None  # a refusal's
 

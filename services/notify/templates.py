@@ -255,20 +255,16 @@ TEMPLATES: dict[str, dict[Locale, MessageTemplate]] = {
         "fr": _template(
             "Votre commande $order_id est refusée",
             "$greeting\n\n"
-            "Votre commande $order_id n'a pas été validée. Motif : $reason\n\n$lines\n\n"
+            "Votre commande $order_id n'a pas été validée. Motif : $reason\n\n"
             "L'équipe Comptoir\n",
         ),
         "en": _template(
             "Your order $order_id is refused",
-            "$greeting\n\n"
-            "Your order $order_id was not approved. Reason: $reason\n\n$lines\n\n"
-            "The Comptoir team\n",
+            "$greeting\n\nYour order $order_id was not approved. Reason: $reason\n\nThe Comptoir team\n",
         ),
         "ru": _template(
             "Ваш заказ $order_id отклонён",
-            "$greeting\n\n"
-            "Ваш заказ $order_id не согласован. Причина: $reason\n\n$lines\n\n"
-            "Команда Comptoir\n",
+            "$greeting\n\nВаш заказ $order_id не согласован. Причина: $reason\n\nКоманда Comptoir\n",
         ),
     },
     "order_modified": {

@@ -416,8 +416,7 @@ async def quote_owner(request: web.Request, caller: Principal) -> Owner | None:
     quote_id = path_uuid(request, "quote_id")
     if quote_id is None:
         return None
-    async with request.app[POOL].acquire() as conn, conn.transaction():
-        found = await store.find_quote(conn, caller.tenant_id, quote_id)
+    found = await store.find_quote(request.app[POOL], caller.tenant_id, quote_id)
     if found is None:
         return None
     quote = found[0]
@@ -444,7 +443,7 @@ async def confirm_quote(request: web.Request) -> web.Response:
     caller, seen = principal(request), owned(request, Quote)
     body = await read_json(request, ConfirmQuote)
     conn = await idempotency.once(request, _Confirming(quote_id=seen.quote_id, **body.model_dump()))
-    found = await store.find_quote(conn, caller.tenant_id, seen.quote_id)
+    found = await store.find_quote(conn, caller.tenant_id, seen.quote_id, for_update=True)
     assert found is not None  # quotes outlive their expiry by a day, and the guard just read it
     quote, order_id = found
     if quote.account_id != caller.account_id:

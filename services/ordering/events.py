@@ -111,6 +111,15 @@ _ORDER = "7f6e5d4c-3b2a-4190-8f7e-6d5c4b3a2910"
 _ACCOUNT = "8d1c6a5e-3f2b-4c1d-9e7a-2b5f0c4d6e81"
 _VALIDATOR = "2c4e6a8b-1d3f-4a5b-9c7d-8e0f1a2b3c4d"
 _ORGANISATION = "0f6b2c1e-7a3d-4e5f-8b9c-1d2e3f4a5b6c"
+_TOTALS = {
+    "goods_minor": 2380,
+    "delivery_fee_minor": 690,
+    "vat": [{"rate_bp": 2000, "base_minor": 3070, "vat_minor": 614}],
+    "total_excl_vat_minor": 3070,
+    "total_vat_minor": 614,
+    "total_incl_vat_minor": 3684,
+    "eligible_minor": 2380,
+}
 _LINE = {
     "product_id": "5a7e0c3b-2d1f-4e9a-8b6c-4d3e2f1a0b9c",
     "code": "CREME-01",
@@ -169,15 +178,7 @@ class OrderConfirmed(_OrderStep):
             "instructions": "Deliver to the back door before 10:00",
             "lines": [_LINE],
             "currency": "EUR",
-            "totals": {
-                "goods_minor": 2380,
-                "delivery_fee_minor": 690,
-                "vat": [{"rate_bp": 2000, "base_minor": 3070, "vat_minor": 614}],
-                "total_excl_vat_minor": 3070,
-                "total_vat_minor": 614,
-                "total_incl_vat_minor": 3684,
-                "eligible_minor": 2380,
-            },
+            "totals": _TOTALS,
             "delivery_date": "2026-03-05",
             "delivery_address": {
                 "label": "Pharmacie",
@@ -232,10 +233,7 @@ class OrderConfirmed(_OrderStep):
         personal = order.organisation_id is None and choices.address is not None
         point = choices.pickup_point
         return cls(
-            order_id=order.order_id,
-            account_id=order.account_id,
-            organisation_id=order.organisation_id,
-            version=order.version,
+            **cls.header(order),
             reference=order.reference,
             instructions=choices.instructions,
             lines=[SubmittedLine.model_validate(line.model_dump()) for line in order.lines],
@@ -332,15 +330,7 @@ class OrderHeldForApproval(_OrderStep):
             "reference": "PO-2026-114",
             "lines": [_LINE],
             "currency": "EUR",
-            "totals": {
-                "goods_minor": 2380,
-                "delivery_fee_minor": 690,
-                "vat": [{"rate_bp": 2000, "base_minor": 3070, "vat_minor": 614}],
-                "total_excl_vat_minor": 3070,
-                "total_vat_minor": 614,
-                "total_incl_vat_minor": 3684,
-                "eligible_minor": 2380,
-            },
+            "totals": _TOTALS,
             "validators": [_VALIDATOR],
             "held_at": "2026-03-02T10:20:00Z",
         }
@@ -359,10 +349,7 @@ class OrderHeldForApproval(_OrderStep):
     def of(cls, order: Order, validators: list[str], at: datetime) -> Self:
         assert order.checkout is not None
         return cls(
-            order_id=order.order_id,
-            account_id=order.account_id,
-            organisation_id=order.organisation_id,
-            version=order.version,
+            **cls.header(order),
             reference=order.reference,
             lines=[SubmittedLine.model_validate(line.model_dump()) for line in order.lines],
             currency=order.currency,
@@ -427,15 +414,7 @@ class OrderModified(_OrderStep):
             "by_account": _VALIDATOR,
             "lines": [_LINE],
             "currency": "EUR",
-            "totals": {
-                "goods_minor": 2380,
-                "delivery_fee_minor": 690,
-                "vat": [{"rate_bp": 2000, "base_minor": 3070, "vat_minor": 614}],
-                "total_excl_vat_minor": 3070,
-                "total_vat_minor": 614,
-                "total_incl_vat_minor": 3684,
-                "eligible_minor": 2380,
-            },
+            "totals": _TOTALS,
             "delivery_date": "2026-03-06",
             "modified_at": "2026-03-02T10:50:00Z",
         }

@@ -304,6 +304,40 @@ async def record_seller_discount(
 
 # --- orders ---
 
+
+def _insert_lines(first: int, offset: int = 0) -> str:
+    """INSERT of the lines of order $1 from the arrays of `_line_arrays`, parameters `first` onwards,
+    numbered from `offset` + 1."""
+    p = [f"${first + n}" for n in range(9)]
+    return f"""
+INSERT INTO order_lines
+    (order_id, line_no, product_id, code, name, quantity, unit_price_minor, line_total_minor, price_list_id,
+     vat_rate_bp, instead_of_fee)
+SELECT $1, {offset} + line.no, line.product_id, line.code, line.name, line.quantity, line.unit_price_minor,
+       line.line_total_minor, line.price_list_id, line.vat_rate_bp, line.instead_of_fee
+FROM unnest({p[0]}::uuid[], {p[1]}::text[], {p[2]}::text[], {p[3]}::integer[], {p[4]}::bigint[],
+            {p[5]}::bigint[], {p[6]}::uuid[], {p[7]}::integer[], {p[8]}::boolean[])
+     WITH ORDINALITY
+     AS line (product_id, code, name, quantity, unit_price_minor, line_total_minor, price_list_id,
+              vat_rate_bp, instead_of_fee, no)
+"""
+
+
+def _line_arrays(lines: Sequence[PricedLine]) -> list[list[Any]]:
+    """The lines as the column arrays `_insert_lines` reads: one round trip whatever their number."""
+    return [
+        [line.product_id for line in lines],
+        [line.code for line in lines],
+        [line.name for line in lines],
+        [line.quantity for line in lines],
+        [line.unit_price_minor for line in lines],
+        [line.line_total_minor for line in lines],
+        [line.price_list_id for line in lines],
+        [line.vat_rate_bp for line in lines],
+        [line.instead_of_fee for line in lines],
+    ]
+
+
 # The order, its lines and its first history entry in one statement: one round trip, whatever the
 # number of lines. The lines' foreign key is checked at the end of the statement, when the order is there.
 _INSERT_ORDER = """
@@ -311,22 +345,11 @@ WITH new_order AS (
     INSERT INTO orders
         (order_id, tenant_id, account_id, organisation_id, status, total_minor, currency, submitted_at,
          updated_at, version, reference, checkout)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, 1, $16, $17)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, 1, $9, $10)
 ), history AS (
     INSERT INTO order_history (order_id, seq, status, action, by_account, at)
-    VALUES ($1, 1, $5, $18, $3, $8)
-)
-INSERT INTO order_lines
-    (order_id, line_no, product_id, code, name, quantity, unit_price_minor, line_total_minor, price_list_id,
-     vat_rate_bp, instead_of_fee)
-SELECT $1, line.no, line.product_id, line.code, line.name, line.quantity, line.unit_price_minor,
-       line.line_total_minor, line.price_list_id, line.vat_rate_bp, line.instead_of_fee
-FROM unnest($9::uuid[], $10::text[], $11::text[], $12::integer[], $13::bigint[], $14::bigint[], $15::uuid[],
-            $19::integer[], $20::boolean[])
-     WITH ORDINALITY
-     AS line (product_id, code, name, quantity, unit_price_minor, line_total_minor, price_list_id,
-              vat_rate_bp, instead_of_fee, no)
-"""
+    VALUES ($1, 1, $5, $11, $3, $8)
+)""" + _insert_lines(12)
 
 
 def _checkout_json(order: Order) -> str:
@@ -335,7 +358,6 @@ def _checkout_json(order: Order) -> str:
 
 async def add_order(conn: asyncpg.Connection, order: Order, action: Action) -> None:
     """Record a new order in its first state, reached by `action` (hold or confirm)."""
-    lines = order.lines
     await conn.execute(
         _INSERT_ORDER,
         order.order_id,
@@ -346,18 +368,10 @@ async def add_order(conn: asyncpg.Connection, order: Order, action: Action) -> N
         order.total_minor,
         order.currency,
         order.submitted_at,
-        [line.product_id for line in lines],
-        [line.code for line in lines],
-        [line.name for line in lines],
-        [line.quantity for line in lines],
-        [line.unit_price_minor for line in lines],
-        [line.line_total_minor for line in lines],
-        [line.price_list_id for line in lines],
         order.reference,
         _checkout_json(order),
         action,
-        [line.vat_rate_bp for line in lines],
-        [line.instead_of_fee for line in lines],
+        *_line_arrays(order.lines),
     )
 
 
@@ -393,44 +407,21 @@ async def move_order(
     return bool(moved)
 
 
+# The new lines are numbered out of the old ones' way (the statement's parts see one snapshot), then
+# renumbered.
 _REPLACE_LINES = """
 WITH gone AS (DELETE FROM order_lines WHERE order_id = $1), changed AS (
     UPDATE orders SET total_minor = $2, checkout = $3 WHERE order_id = $1
-)
-INSERT INTO order_lines
-    (order_id, line_no, product_id, code, name, quantity, unit_price_minor, line_total_minor, price_list_id,
-     vat_rate_bp, instead_of_fee)
-SELECT $1, 1000000 + line.no, line.product_id, line.code, line.name, line.quantity, line.unit_price_minor,
-       line.line_total_minor, line.price_list_id, line.vat_rate_bp, line.instead_of_fee
-FROM unnest($4::uuid[], $5::text[], $6::text[], $7::integer[], $8::bigint[], $9::bigint[], $10::uuid[],
-            $11::integer[], $12::boolean[])
-     WITH ORDINALITY
-     AS line (product_id, code, name, quantity, unit_price_minor, line_total_minor, price_list_id,
-              vat_rate_bp, instead_of_fee, no)
-"""
+)""" + _insert_lines(4, offset=1_000_000)
 _RENUMBER_LINES = (
     "UPDATE order_lines SET line_no = line_no - 1000000 WHERE order_id = $1 AND line_no > 1000000"
 )
 
 
 async def replace_lines(conn: asyncpg.Connection, order: Order) -> None:
-    """The order's lines, total and checkout as a validator changed them. (The new lines are numbered
-    out of the old ones' way, the statement's parts seeing the same snapshot, then renumbered.)"""
-    lines = order.lines
+    """The order's lines, total and checkout as a validator changed them."""
     await conn.execute(
-        _REPLACE_LINES,
-        order.order_id,
-        order.total_minor,
-        _checkout_json(order),
-        [line.product_id for line in lines],
-        [line.code for line in lines],
-        [line.name for line in lines],
-        [line.quantity for line in lines],
-        [line.unit_price_minor for line in lines],
-        [line.line_total_minor for line in lines],
-        [line.price_list_id for line in lines],
-        [line.vat_rate_bp for line in lines],
-        [line.instead_of_fee for line in lines],
+        _REPLACE_LINES, order.order_id, order.total_minor, _checkout_json(order), *_line_arrays(order.lines)
     )
     await conn.execute(_RENUMBER_LINES, order.order_id)
 
@@ -915,17 +906,17 @@ async def decide_address_request(
     return _address_request(row) if row else None
 
 
+# Quotes are kept a day past their expiry (a late confirmation still gets its new quote), then
+# dropped by the statement that adds the next one.
 _ADD_QUOTE = """
+WITH dropped AS (DELETE FROM quotes WHERE expires_at < $6::timestamptz - interval '1 day')
 INSERT INTO quotes (quote_id, tenant_id, account_id, quote, expires_at) VALUES ($1, $2, $3, $4, $5)
 """
-_QUOTE = "SELECT quote, order_id FROM quotes WHERE tenant_id = $1 AND quote_id = $2 FOR UPDATE"
+_QUOTE = "SELECT quote, order_id FROM quotes WHERE tenant_id = $1 AND quote_id = $2"
 _QUOTE_USED = "UPDATE quotes SET order_id = $2 WHERE quote_id = $1"
-# Quotes are kept a day past their expiry (a late confirmation still gets its new quote), then dropped.
-_DROP_OLD_QUOTES = "DELETE FROM quotes WHERE expires_at < $1::timestamptz - interval '1 day'"
 
 
 async def add_quote(conn: asyncpg.Connection, quote: Quote) -> None:
-    await conn.execute(_DROP_OLD_QUOTES, quote.created_at)
     await conn.execute(
         _ADD_QUOTE,
         quote.quote_id,
@@ -933,14 +924,15 @@ async def add_quote(conn: asyncpg.Connection, quote: Quote) -> None:
         quote.account_id,
         quote.model_dump_json(),
         quote.expires_at,
+        quote.created_at,
     )
 
 
 async def find_quote(
-    conn: asyncpg.Connection, tenant_id: str, quote_id: uuid.UUID
+    db: asyncpg.Connection | asyncpg.Pool, tenant_id: str, quote_id: uuid.UUID, *, for_update: bool = False
 ) -> tuple[Quote, uuid.UUID | None] | None:
-    """The quote, locked, with the order it became (None while it was not confirmed)."""
-    row = await conn.fetchrow(_QUOTE, tenant_id, quote_id)
+    """The quote with the order it became (None while it was not confirmed), locked when asked."""
+    row = await db.fetchrow(_QUOTE + (" FOR UPDATE" if for_update else ""), tenant_id, quote_id)
     return (Quote.model_validate_json(row["quote"]), row["order_id"]) if row else None
 
 

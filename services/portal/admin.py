@@ -19,6 +19,8 @@ from services.portal.web import (
     api,
     as_id,
     form_of,
+    form_optional,
+    form_text,
     idempotency_key,
     link,
     redirect,
@@ -33,14 +35,6 @@ IMPORT_TYPES = {
     ".csv": "text/csv",
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-
-
-def _text(form: Mapping[str, Any], name: str) -> str:
-    return str(form.get(name, "")).strip()
-
-
-def _optional(form: Mapping[str, Any], name: str) -> str | None:
-    return _text(form, name) or None
 
 
 async def _listing(request: web.Request, path: str, **params: str) -> Any:
@@ -78,7 +72,7 @@ async def _organisations_page(
 async def create_organisation(request: web.Request) -> web.Response:
     signed_in(request, ADMIN)
     form = await form_of(request)
-    body = {"name": _text(form, "name"), "customer_code": _text(form, "customer_code")}
+    body = {"name": form_text(form, "name"), "customer_code": form_text(form, "customer_code")}
     answer = await api(request, "POST", "/identity/organisations", json=body)
     if not answer.ok:
         return await _organisations_page(request, explain(answer), form)
@@ -123,7 +117,7 @@ async def set_approval_policy(request: web.Request) -> web.Response:
     organisation_id = as_id(request.match_info["organisation_id"])
     form = await form_of(request)
     path = f"/ordering/organisations/{organisation_id}/approval-policy"
-    text = _text(form, "threshold")
+    text = form_text(form, "threshold")
     if not text:
         answer = await api(request, "DELETE", path)
     else:
@@ -140,7 +134,7 @@ async def set_terms(request: web.Request) -> web.Response:
     signed_in(request, ADMIN)
     organisation_id = as_id(request.match_info["organisation_id"])
     form = await form_of(request)
-    codes = [code for code in _text(form, "assortment").split() if code]
+    codes = [code for code in form_text(form, "assortment").split() if code]
     problems = Problems()
     assortment: list[str] | None = None
     if codes:
@@ -151,10 +145,10 @@ async def set_terms(request: web.Request) -> web.Response:
                 assortment.append(found.body["id"])
             else:
                 problems.add(f"{code}: {gettext('Unknown product code.')}", "assortment")
-    entitlements = [name for name in _text(form, "entitlements").replace(",", " ").split() if name]
+    entitlements = [name for name in form_text(form, "entitlements").replace(",", " ").split() if name]
     if not problems:
         body = {
-            "group_id": _optional(form, "group_id"),
+            "group_id": form_optional(form, "group_id"),
             "assortment": assortment,
             "entitlements": entitlements,
         }
@@ -190,10 +184,10 @@ async def invite(request: web.Request) -> web.Response:
     signed_in(request, ADMIN)
     form = await form_of(request)
     body: dict[str, Any] = {
-        "email": _text(form, "email"),
-        "display_name": _text(form, "display_name"),
-        "roles": [_text(form, "role")],
-        "organisation_id": _optional(form, "organisation_id"),
+        "email": form_text(form, "email"),
+        "display_name": form_text(form, "display_name"),
+        "roles": [form_text(form, "role")],
+        "organisation_id": form_optional(form, "organisation_id"),
     }
     answer = await api(request, "POST", "/identity/accounts/invitations", json=body)
     if not answer.ok:
@@ -244,7 +238,7 @@ async def _settings_page(
 
 
 def _number(form: Mapping[str, Any], name: str) -> int | str | None:
-    value = _text(form, name)
+    value = form_text(form, name)
     if not value:
         return None
     return int(value) if value.isdigit() else value
@@ -263,7 +257,7 @@ async def save_settings(request: web.Request) -> web.Response:
         "lockout_minutes": _number(form, "lockout_minutes"),
         "delete_without_order_days": _number(form, "delete_without_order_days"),
         "delete_after_last_order_days": _number(form, "delete_after_last_order_days"),
-        "time_zone": _text(form, "time_zone"),
+        "time_zone": form_text(form, "time_zone"),
     }
     answer = await api(request, "PUT", "/identity/tenant/settings", json=body)
     if not answer.ok:
@@ -300,15 +294,19 @@ async def add_to_catalog(request: web.Request) -> web.Response:
     form = await form_of(request)
     what = request.match_info["what"]
     if what == "brands":
-        answer = await api(request, "POST", "/catalog/brands", json={"name": _text(form, "name")})
+        answer = await api(request, "POST", "/catalog/brands", json={"name": form_text(form, "name")})
     elif what == "categories":
         names = {
-            code: _text(form, f"name_{code}") for code in ("fr", "en", "ru") if _text(form, f"name_{code}")
+            code: form_text(form, f"name_{code}")
+            for code in ("fr", "en", "ru")
+            if form_text(form, f"name_{code}")
         }
-        body = {"names": names, "parent_id": _optional(form, "parent_id")}
+        body = {"names": names, "parent_id": form_optional(form, "parent_id")}
         answer = await api(request, "POST", "/catalog/categories", json=body)
     elif what == "customer-groups":
-        answer = await api(request, "POST", "/catalog/customer-groups", json={"name": _text(form, "name")})
+        answer = await api(
+            request, "POST", "/catalog/customer-groups", json={"name": form_text(form, "name")}
+        )
     elif what == "products":
         return await _import(request, form, "/catalog/imports/products", "admin/catalog")
     else:
@@ -371,7 +369,7 @@ async def _price_lists_page(
 
 def _moment(form: Mapping[str, Any], name: str, time_zone: str) -> str | None:
     """A `datetime-local` field read in the tenant's time zone, as ISO 8601 with its offset."""
-    value = _text(form, name)
+    value = form_text(form, name)
     if not value:
         return None
     try:
@@ -385,14 +383,14 @@ async def create_price_list(request: web.Request) -> web.Response:
     signed_in(request, ADMIN)
     form = await form_of(request)
     zone = tenant_of(request).time_zone
-    scope = _text(form, "scope")
+    scope = form_text(form, "scope")
     body: dict[str, Any] = {
-        "name": _text(form, "name"),
+        "name": form_text(form, "name"),
         "scope": scope,
-        "brand_id": _optional(form, "brand_id"),
-        "group_id": _optional(form, "group_id") if scope == "group" else None,
-        "organisation_id": _optional(form, "organisation_id") if scope == "organisation" else None,
-        "currency": _text(form, "currency").upper(),
+        "brand_id": form_optional(form, "brand_id"),
+        "group_id": form_optional(form, "group_id") if scope == "group" else None,
+        "organisation_id": form_optional(form, "organisation_id") if scope == "organisation" else None,
+        "currency": form_text(form, "currency").upper(),
         "valid_from": _moment(form, "valid_from", zone),
         "valid_until": _moment(form, "valid_until", zone),
         "prices": [],
@@ -480,12 +478,12 @@ async def upload(request: web.Request) -> web.Response:
         problems = Problems()
         problems.add(gettext(N_("Choose a file.")), "file")
         return await _documents_page(request, problems)
-    params = {"title": _text(form, "title"), "filename": upload_field.filename}
+    params = {"title": form_text(form, "title"), "filename": upload_field.filename}
     if request.match_info["what"] == "brand":
-        params |= {"kind": _text(form, "kind"), "period": _text(form, "period")}
-        path = f"/catalog/brands/{as_id(_text(form, 'brand_id'))}/documents"
+        params |= {"kind": form_text(form, "kind"), "period": form_text(form, "period")}
+        path = f"/catalog/brands/{as_id(form_text(form, 'brand_id'))}/documents"
     else:
-        params |= {k: v for k in ("brand_id", "required_entitlement") if (v := _text(form, k))}
+        params |= {k: v for k in ("brand_id", "required_entitlement") if (v := form_text(form, k))}
         path = "/catalog/assets"
     answer = await api(
         request,
@@ -574,22 +572,22 @@ def _product_body(
     """A product as the API takes it from the form (what the form lacks kept from `current`), or the
     problems of the amounts typed."""
     problems = Problems()
-    currency = _text(form, "currency").upper()
-    price = i18n.parse_money(_text(form, "price"), currency) if len(currency) == 3 else None
+    currency = form_text(form, "currency").upper()
+    price = i18n.parse_money(form_text(form, "price"), currency) if len(currency) == 3 else None
     if price is None:
         problems.add(gettext(N_("An amount, such as 12.90.")), "price_minor")
-    vat = i18n.parse_percent(_text(form, "vat_rate") or "0")
+    vat = i18n.parse_percent(form_text(form, "vat_rate") or "0")
     if vat is None:
         problems.add(gettext(N_("A rate in percent, such as 5.5.")), "vat_rate_bp")
-    names = {code: _text(form, f"name_{code}") for code in LOCALES if _text(form, f"name_{code}")}
+    names = {code: form_text(form, f"name_{code}") for code in LOCALES if form_text(form, f"name_{code}")}
     body = {
-        "name": _text(form, "name"),
+        "name": form_text(form, "name"),
         "price_minor": price,
         "currency": currency,
         "active": form.get("active") == "yes",
-        "brand_id": _optional(form, "brand_id"),
-        "category_id": _optional(form, "category_id"),
-        "ean": _optional(form, "ean"),
+        "brand_id": form_optional(form, "brand_id"),
+        "category_id": form_optional(form, "category_id"),
+        "ean": form_optional(form, "ean"),
         "names": names,
         "descriptions": dict((current or {}).get("descriptions") or {}),
         "images": list((current or {}).get("images") or []),
@@ -604,7 +602,9 @@ async def create_product(request: web.Request) -> web.Response:
     form = await form_of(request)
     body, problems = _product_body(form)
     if not problems:
-        answer = await api(request, "POST", "/catalog/products", json=body | {"code": _text(form, "code")})
+        answer = await api(
+            request, "POST", "/catalog/products", json=body | {"code": form_text(form, "code")}
+        )
         if answer.ok:
             return redirect(link(request, f"admin/products/{answer.body['id']}") + "?notice=saved")
         problems = explain(answer)
@@ -672,7 +672,7 @@ async def edit_organisation(request: web.Request) -> web.Response:
     signed_in(request, ADMIN)
     organisation_id = as_id(request.match_info["organisation_id"])
     form = await form_of(request)
-    body = {"name": _text(form, "name"), "customer_code": _text(form, "customer_code")}
+    body = {"name": form_text(form, "name"), "customer_code": form_text(form, "customer_code")}
     answer = await api(request, "PATCH", f"/identity/organisations/{organisation_id}", json=body)
     if not answer.ok:
         return await _organisation_page(request, explain(answer))
@@ -704,7 +704,7 @@ async def change_membership(request: web.Request) -> web.Response:
     signed_in(request, ADMIN)
     account_id = as_id(request.match_info["account_id"])
     form = await form_of(request)
-    body = {"roles": form.getall("roles", []), "organisation_id": _optional(form, "organisation_id")}  # type: ignore[attr-defined]
+    body = {"roles": form.getall("roles", []), "organisation_id": form_optional(form, "organisation_id")}  # type: ignore[attr-defined]
     answer = await api(request, "PATCH", f"/identity/accounts/{account_id}", json=body)
     if not answer.ok:
         return await _account_page(request, explain(answer))
@@ -728,12 +728,12 @@ async def change_in_catalog(request: web.Request) -> web.Response:
     if form.get("action") == "delete" and what != "brands":
         answer = await api(request, "DELETE", path)
     elif what == "categories":
-        names = {code: _text(form, f"name_{code}") for code in LOCALES if _text(form, f"name_{code}")}
+        names = {code: form_text(form, f"name_{code}") for code in LOCALES if form_text(form, f"name_{code}")}
         answer = await api(
-            request, "PUT", path, json={"names": names, "parent_id": _optional(form, "parent_id")}
+            request, "PUT", path, json={"names": names, "parent_id": form_optional(form, "parent_id")}
         )
     else:
-        answer = await api(request, "PUT", path, json={"name": _text(form, "name")})
+        answer = await api(request, "PUT", path, json={"name": form_text(form, "name")})
     if not answer.ok:
         return await _catalog_setup_page(request, explain(answer))
     return redirect(link(request, "admin/catalog") + "?notice=saved")
@@ -751,7 +751,7 @@ async def edit_price_list(request: web.Request) -> web.Response:
     zone = tenant_of(request).time_zone
     kept = ("scope", "brand_id", "group_id", "organisation_id", "currency", "prices")
     body = {key: found.body[key] for key in kept} | {
-        "name": _text(form, "name"),
+        "name": form_text(form, "name"),
         "valid_from": _moment(form, "valid_from", zone),
         "valid_until": _moment(form, "valid_until", zone),
     }
@@ -800,7 +800,7 @@ async def create_api_client(request: web.Request) -> web.Response:
     """The new client's secret is shown on the page this answers (never again)."""
     signed_in(request, ADMIN)
     form = await form_of(request)
-    body = {"name": _text(form, "name")}
+    body = {"name": form_text(form, "name")}
     answer = await api(request, "POST", "/identity/api-clients", json=body, headers=idempotency_key(form))
     if not answer.ok:
         return await _clients_page(request, explain(answer), status=answer.status)

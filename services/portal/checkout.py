@@ -10,7 +10,18 @@ from typing import Any
 from aiohttp import web
 
 from services.portal.problems import Problems, explain
-from services.portal.web import api, form_of, idempotency_key, link, path_id, redirect, render, signed_in
+from services.portal.web import (
+    api,
+    form_of,
+    form_optional,
+    form_text,
+    idempotency_key,
+    link,
+    path_id,
+    redirect,
+    render,
+    signed_in,
+)
 
 ROUTES = web.RouteTableDef()
 ADDRESS_FIELDS = ("recipient", "line1", "line2", "postal_code", "city", "country", "phone")
@@ -49,19 +60,15 @@ async def choices(request: web.Request) -> web.Response:
     return await _choices_page(request)
 
 
-def _text(form: Mapping[str, Any], name: str) -> str | None:
-    return str(form.get(name, "")).strip() or None
-
-
 def quote_request(form: Mapping[str, Any]) -> dict[str, Any]:
     """The API's quote request from the choices form: where to deliver is one radio button (an
     address of the book, a new address, or a pick-up point)."""
     body: dict[str, Any] = {
-        "reference": _text(form, "reference"),
-        "instructions": _text(form, "instructions"),
-        "delivery_date": _text(form, "delivery_date"),
-        "payment_mode": _text(form, "payment_mode"),
-        "fee_product_code": _text(form, "fee_product_code"),
+        "reference": form_optional(form, "reference"),
+        "instructions": form_optional(form, "instructions"),
+        "delivery_date": form_optional(form, "delivery_date"),
+        "payment_mode": form_optional(form, "payment_mode"),
+        "fee_product_code": form_optional(form, "fee_product_code"),
     }
     where = str(form.get("delivery", ""))
     kind, _, value = where.partition(":")
@@ -69,8 +76,8 @@ def quote_request(form: Mapping[str, Any]) -> dict[str, Any]:
         body["address_id"] = value
     elif kind == "pickup":
         body["pickup_point_id"] = value
-    elif any(_text(form, name) for name in ADDRESS_FIELDS):
-        address = {name: _text(form, name) or "" for name in ADDRESS_FIELDS}
+    elif any(form_optional(form, name) for name in ADDRESS_FIELDS):
+        address = {name: form_text(form, name) for name in ADDRESS_FIELDS}
         address["country"] = address["country"].upper() or "FR"
         body["address"] = address
         body["keep_address"] = form.get("keep_address") == "on"
@@ -86,10 +93,7 @@ async def ask_quote(request: web.Request) -> web.Response:
         request, "POST", "/ordering/checkout/quotes", json=quote_request(form), headers=idempotency_key(form)
     )
     if not answer.ok:
-        problems = explain(answer)
-        for name in list(problems.fields):  # the new address's fields are named address.city…
-            if name.startswith("address."):
-                problems.fields[name.removeprefix("address.")] = problems.fields.pop(name)
+        problems = explain(answer).unnested("address")
         return await _choices_page(request, form, problems, status=answer.status)
     return redirect(link(request, f"checkout/quotes/{answer.body['quote_id']}"))
 

@@ -16,6 +16,7 @@ from services.portal.web import (
     api,
     as_id,
     form_of,
+    form_text,
     idempotency_key,
     link,
     path_id,
@@ -29,14 +30,10 @@ ADMIN = "admin"
 CURRENCY = "EUR"  # settings amounts are minor units; they are typed and shown with two decimals
 
 
-def _text(form: Mapping[str, Any], name: str) -> str:
-    return str(form.get(name, "")).strip()
-
-
 def _money(form: Mapping[str, Any], name: str) -> int | str | None:
     """An amount typed the reader's way, in minor units; the text itself when it is none (the API
     then names the field)."""
-    text = _text(form, name)
+    text = form_text(form, name)
     if not text:
         return None
     parsed = i18n.parse_money(text, CURRENCY)
@@ -44,25 +41,25 @@ def _money(form: Mapping[str, Any], name: str) -> int | str | None:
 
 
 def _whole(form: Mapping[str, Any], name: str, default: int) -> int | str:
-    text = _text(form, name)
+    text = form_text(form, name)
     return int(text) if text.isdigit() else (text or default)
 
 
 def settings_request(form: Mapping[str, Any]) -> dict[str, Any]:
     """The API's checkout settings from the admin's form."""
-    rate = i18n.parse_percent(_text(form, "delivery_vat_rate"))
-    codes = [code.strip() for code in _text(form, "fee_product_codes").replace(";", ",").split(",")]
+    rate = i18n.parse_percent(form_text(form, "delivery_vat_rate"))
+    codes = [code.strip() for code in form_text(form, "fee_product_codes").replace(";", ",").split(",")]
     body: dict[str, Any] = {
         "lead_time_days": _whole(form, "lead_time_days", 0),
         "payment_modes": form.getall("payment_modes", []),  # type: ignore[attr-defined]
         "delivery_fee_minor": _money(form, "delivery_fee") or 0,
-        "delivery_vat_rate_bp": rate if rate is not None else _text(form, "delivery_vat_rate"),
+        "delivery_vat_rate_bp": rate if rate is not None else form_text(form, "delivery_vat_rate"),
         "free_delivery_from_minor": _money(form, "free_delivery_from"),
         "fee_product_codes": [code for code in codes if code],
         "quote_minutes": _whole(form, "quote_minutes", 15),
         "eligible_includes_vat": form.get("eligible_includes_vat") == "on",
-        "terms_version": _text(form, "terms_version") or None,
-        "terms_url": _text(form, "terms_url") or None,
+        "terms_version": form_text(form, "terms_version") or None,
+        "terms_url": form_text(form, "terms_url") or None,
     }
     return body
 
@@ -124,8 +121,8 @@ async def save_seller_discount(request: web.Request) -> web.Response:
     """The catalog's seller discount: what a seller's own orders take off every price."""
     signed_in(request, ADMIN)
     form = await form_of(request)
-    rate = i18n.parse_percent(_text(form, "seller_discount"))
-    body = {"seller_discount_bp": rate if rate is not None else _text(form, "seller_discount")}
+    rate = i18n.parse_percent(form_text(form, "seller_discount"))
+    body = {"seller_discount_bp": rate if rate is not None else form_text(form, "seller_discount")}
     answer = await api(request, "PUT", "/catalog/settings", json=body)
     if not answer.ok:
         return await _checkout_page(request, explain(answer), form)
@@ -136,7 +133,7 @@ async def save_seller_discount(request: web.Request) -> web.Response:
 async def save_closed_days(request: web.Request) -> web.Response:
     signed_in(request, ADMIN)
     form = await form_of(request)
-    body, wrong = closed_days_request(_text(form, "closed_days"))
+    body, wrong = closed_days_request(form_text(form, "closed_days"))
     problems = Problems()
     for line in wrong:
         problems.add(
@@ -152,7 +149,7 @@ async def save_closed_days(request: web.Request) -> web.Response:
 
 
 def _address(form: Mapping[str, Any]) -> dict[str, str]:
-    address = {name: _text(form, name) for name in ("label", *ADDRESS_FIELDS)}
+    address = {name: form_text(form, name) for name in ("label", *ADDRESS_FIELDS)}
     address["country"] = address["country"].upper() or "FR"
     return address
 
@@ -161,7 +158,7 @@ def _address(form: Mapping[str, Any]) -> dict[str, str]:
 async def add_pickup_point(request: web.Request) -> web.Response:
     signed_in(request, ADMIN)
     form = await form_of(request)
-    body = {"name": _text(form, "name"), "address": _address(form)}
+    body = {"name": form_text(form, "name"), "address": _address(form)}
     answer = await api(request, "POST", "/ordering/pickup-points", json=body, headers=idempotency_key(form))
     if not answer.ok:
         return await _checkout_page(request, explain(answer), form)
@@ -219,7 +216,7 @@ async def address_book(request: web.Request) -> web.Response:
 
 
 def _back(request: web.Request, form: Mapping[str, Any]) -> str:
-    organisation = _text(form, "organisation_id")
+    organisation = form_text(form, "organisation_id")
     return link(request, "addresses") + (f"?organisation_id={organisation}&" if organisation else "?")
 
 
@@ -228,15 +225,11 @@ async def add_address(request: web.Request) -> web.Response:
     signed_in(request)
     form = await form_of(request)
     body: dict[str, Any] = {"address": _address(form), "is_default": form.get("is_default") == "on"}
-    if _text(form, "organisation_id"):
-        body["organisation_id"] = _text(form, "organisation_id")
+    if form_text(form, "organisation_id"):
+        body["organisation_id"] = form_text(form, "organisation_id")
     answer = await api(request, "POST", "/ordering/addresses", json=body, headers=idempotency_key(form))
     if not answer.ok:
-        problems = explain(answer)
-        for name in list(problems.fields):
-            if name.startswith("address."):
-                problems.fields[name.removeprefix("address.")] = problems.fields.pop(name)
-        return await _book_page(request, problems, form)
+        return await _book_page(request, explain(answer).unnested("address"), form)
     return redirect(_back(request, form) + "notice=saved")
 
 
@@ -263,5 +256,5 @@ async def change_address(request: web.Request) -> web.Response:
 
 
 def _owner_params(form: Mapping[str, Any]) -> dict[str, str]:
-    organisation = _text(form, "organisation_id")
+    organisation = form_text(form, "organisation_id")
     return {"organisation_id": organisation} if organisation else {}

@@ -8,24 +8,20 @@ from typing import Any
 from aiohttp import web
 
 from services.portal.problems import Problems, explain
-from services.portal.web import LOCALE, api, form_of, render, signed_in
+from services.portal.web import LOCALE, api, form_of, form_text, render, signed_in
 
 ROUTES = web.RouteTableDef()
 SELLER = "seller"
 COUNTER = ("shop", "admin")
 
 
-def _text(form: Mapping[str, Any], name: str) -> str:
-    return str(form.get(name, "")).strip()
-
-
 def _person(form: Mapping[str, Any], locale: str) -> dict[str, Any]:
     """The person's details of a registration form, as identity reads them (blank fields left out)."""
-    person: dict[str, Any] = {"email": _text(form, "email"), "locale": locale}
+    person: dict[str, Any] = {"email": form_text(form, "email"), "locale": locale}
     for name in ("first_name", "last_name", "birth_date", "phone"):
-        if _text(form, name):
-            person[name] = _text(form, name)
-    address = {name: _text(form, name) for name in ("line1", "line2", "postal_code", "city", "country")}
+        if form_text(form, name):
+            person[name] = form_text(form, name)
+    address = {name: form_text(form, name) for name in ("line1", "line2", "postal_code", "city", "country")}
     if address["line1"] or address["city"]:
         person["address"] = {k: v or None for k, v in address.items()} | {
             "country": address["country"].upper()
@@ -35,10 +31,10 @@ def _person(form: Mapping[str, Any], locale: str) -> dict[str, Any]:
 
 def _activation(form: Mapping[str, Any], default_channel: str) -> dict[str, str]:
     """How the new account's owner gets her activation: by SMS or email, a link or a code to type."""
-    channel = _text(form, "activation_channel")
+    channel = form_text(form, "activation_channel")
     return {
         "activation_channel": channel if channel in ("sms", "email") else default_channel,
-        "activation_method": "code" if _text(form, "activation_method") == "code" else "link",
+        "activation_method": "code" if form_text(form, "activation_method") == "code" else "link",
     }
 
 
@@ -90,8 +86,8 @@ async def register_customer(request: web.Request) -> web.Response:
     signed_in(request, *COUNTER)
     form = await form_of(request)
     body = _person(form, request[LOCALE])
-    if _text(form, "card_number"):
-        body["card_number"] = _text(form, "card_number")
+    if form_text(form, "card_number"):
+        body["card_number"] = form_text(form, "card_number")
     body |= _activation(form, default_channel="email")
     answer = await api(request, "POST", "/identity/accounts/customers", json=body)
     if not answer.ok:

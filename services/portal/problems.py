@@ -110,6 +110,12 @@ class Problems:
         else:
             self.general.append(message)
 
+    def unnested(self, prefix: str) -> Problems:
+        """These problems with the fields of a nested object (`address.city`) named as the form's
+        own (`city`): a form flattens what the API nests."""
+        fields = {name.removeprefix(f"{prefix}."): message for name, message in self.fields.items()}
+        return Problems(self.general, fields)
+
 
 def explain(answer: Answer, zone: str = "UTC") -> Problems:
     """The problems of a 4xx answer, translated; a field error with no field name joins the general ones."""

@@ -174,6 +174,16 @@ async def form_of(request: web.Request) -> Mapping[str, Any]:
     return await request.post()
 
 
+def form_text(form: Mapping[str, Any], name: str) -> str:
+    """A field of a form as typed, without surrounding spaces ('' when absent)."""
+    return str(form.get(name, "")).strip()
+
+
+def form_optional(form: Mapping[str, Any], name: str) -> str | None:
+    """A field of a form, None when left empty."""
+    return form_text(form, name) or None
+
+
 def _over_https(request: web.Request) -> bool:
     if request.secure:
         return True

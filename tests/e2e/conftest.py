@@ -180,6 +180,10 @@ class Api:
 
     async def client_token(self, admin: str, name: str = "ERP") -> str:
         """The token of a new API client of the admin's tenant (the integration role)."""
+        return (await self.api_client(admin, name))[1]
+
+    async def api_client(self, admin: str, name: str) -> tuple[dict[str, Any], str]:
+        """A new API client of the admin's tenant, and a token it got with its credentials."""
         _, client = await self.call(
             "POST", "/api/identity/api-clients", token=admin, expect=201, json={"name": name}
         )
@@ -190,7 +194,7 @@ class Api:
             expect=200,
             json={"grant_type": "client_credentials", **credentials},
         )
-        return str(token["access_token"])
+        return dict(client), str(token["access_token"])
 
     async def login(self, tenant_id: str, address: str) -> str:
         _, body = await self.call(

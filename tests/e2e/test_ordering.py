@@ -29,17 +29,7 @@ async def test_the_erp_reads_a_confirmed_order_and_reports_its_delivery(api: Api
     )
     assert status == 201, placed
 
-    _, client = await api.call(
-        "POST", "/api/identity/api-clients", token=admin, expect=201, json={"name": "ERP"}
-    )
-    credentials = {"client_id": client["client_id"], "client_secret": client["client_secret"]}
-    _, issued = await api.call(
-        "POST",
-        "/api/identity/oauth/token",
-        expect=200,
-        json={"grant_type": "client_credentials", **credentials},
-    )
-    erp = issued["access_token"]
+    client, erp = await api.api_client(admin, "ERP")
 
     # The ERP reads the confirmed orders, with the consultant's own address (it travels on no topic).
     _, confirmed = await api.call("GET", "/api/ordering/orders?status=confirmed", token=erp, expect=200)
