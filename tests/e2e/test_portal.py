@@ -920,3 +920,33 @@ async def test_an_order_waits_for_the_validator_who_modifies_and_approves_it_the
         await checker.get_by_role("link", name="Télécharger en CSV").click()
     saved = await (await downloading.value).path()
     assert "CREME-01" in saved.read_text()
+
+
+async def test_the_admin_creates_an_api_client_sees_its_secret_once_and_sets_the_seller_discount(
+    api: Api, browsing: Browsing, unique: str
+) -> None:
+    tenant = f"ac-{unique}"
+    await api.create_tenant(tenant)
+    office = await browsing.page()
+    await sign_in(office, tenant, f"admin@{tenant}.test")
+    await office.goto(f"/{tenant}/admin/api-clients")
+    await office.get_by_label("Nom du système (par ex. ERP)").fill("ERP Sage")
+    await office.get_by_role("button", name="Créer un client").click()
+    await expect(office.get_by_text("Copiez le secret maintenant")).to_be_visible()
+    client_id = (await office.locator("#client-id").inner_text()).strip()
+    secret = (await office.locator("#client-secret").inner_text()).strip()
+    credentials = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+    await api.call("POST", "/api/identity/oauth/token", expect=200, json=credentials)  # the secret works
+    await office.goto(f"/{tenant}/admin/api-clients")
+    await expect(office.get_by_text("Copiez le secret maintenant")).to_have_count(0)  # shown once
+    await office.get_by_role("button", name="Révoquer").click()
+    await expect(office.locator("table tbody tr")).to_contain_text("Révoqué")
+    assert (await api.call("POST", "/api/identity/oauth/token", json=credentials))[0] == 401
+
+    await office.goto(f"/{tenant}/admin/checkout")
+    await office.get_by_label(re.compile("^Ce que les commandes d'une vendeuse")).fill("20")
+    await office.get_by_role("button", name="Enregistrer la remise vendeuse").click()
+    await expect(office.get_by_text("Enregistré.")).to_be_visible()
+    admin = await api.login(tenant, f"admin@{tenant}.test")
+    _, settings = await api.call("GET", "/api/catalog/settings", token=admin, expect=200)
+    assert settings["seller_discount_bp"] == 2000
