@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from libs.common.payments import LOCAL_API_KEY, LOCAL_WEBHOOK_SECRET
 
 Role = Literal["all", "api", "worker", "relay", "consumer"]
 """`worker` is relay and consumers; `relay` and `consumer` let operators scale them apart."""
@@ -40,6 +43,16 @@ class ServiceSettings(BaseSettings):
     sms_url: str = Field(
         "http://127.0.0.1:1026/messages",
         description="The SMS provider's endpoint: POST JSON {to, text, reference}; the local SMS sink in dev",
+    )
+    payment_provider_url: str = Field(
+        "http://127.0.0.1:1027",
+        description="The payment provider (libs/common/payments.py); the fake one in dev",
+    )
+    payment_api_key: SecretStr = Field(SecretStr(LOCAL_API_KEY), description="The provider's API key")
+    payment_webhook_secret: SecretStr = Field(
+        SecretStr(LOCAL_WEBHOOK_SECRET),
+        description="The key the provider signs its notices with; the local default is refused for a"
+        " provider that is not on this machine",
     )
     jwks_url: str = Field(
         "http://127.0.0.1:8081/.well-known/jwks.json", description="Identity's key set, to verify tokens"
@@ -124,6 +137,16 @@ class ServiceSettings(BaseSettings):
         " timeout. Each heartbeat is a request to the broker, idle or not",
     )
     inbox_retention_hours: float = Field(336.0, description="Must exceed every publisher's outbox retention")
+
+    @model_validator(mode="after")
+    def _no_local_payment_keys_outside(self) -> ServiceSettings:
+        """The fake provider's well-known keys would let anyone forge a payment notice elsewhere."""
+        local = urlsplit(self.payment_provider_url).hostname in ("127.0.0.1", "localhost", "::1")
+        known = {LOCAL_API_KEY, LOCAL_WEBHOOK_SECRET}
+        secrets = {self.payment_api_key.get_secret_value(), self.payment_webhook_secret.get_secret_value()}
+        if not local and secrets & known:
+            raise ValueError("set PAYMENT_API_KEY and PAYMENT_WEBHOOK_SECRET for a real payment provider")
+        return self
 
     @property
     def db_schema(self) -> str:

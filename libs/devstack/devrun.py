@@ -112,12 +112,13 @@ class Platform:
 
     def environ(self, service: str) -> dict[str, str]:
         """The environment of one service process."""
-        outside = ("DATABASE_", "KAFKA_BOOTSTRAP", "SMTP_", "SMS_")
+        outside = ("DATABASE_", "KAFKA_BOOTSTRAP", "SMTP_", "SMS_", "PAYMENT_")
         env = {k: v for k, v in os.environ.items() if not k.startswith(outside)}
         env |= {
             "KAFKA_BOOTSTRAP_SERVERS": self.stack.kafka_bootstrap_servers,
             "SMTP_URL": self.stack.smtp_url,
             "SMS_URL": self.stack.sms_url,
+            "PAYMENT_PROVIDER_URL": self.stack.payment_provider_url,
             "HTTP_PORT": str(self.ports[service]),
             "JWKS_URL": f"{self.url('identity')}/.well-known/jwks.json",
             "PUBLIC_URL": self.gateway_url,
@@ -403,6 +404,10 @@ def _print_banner(platform: Platform) -> None:
         f"  SMS sink    {stack.sms_url} (messages in {stack.sms_dir})"
         if stack.sms is not None
         else f"  SMS         {stack.sms_url}",
+        f"  payments    {stack.payment_provider_url} (the fake provider: card 4242 4242 4242 4242 pays,"
+        " 4000 0000 0000 0002 is declined)"
+        if stack.payments is not None
+        else f"  payments    {stack.payment_provider_url}",
         f"  services    {', '.join(services) or '(none)'}",
         f"  platform key {platform.platform_key}\n"
         f"              (X-Platform-Key: creates tenants; new at every start; kept in {_key_file(platform)})"

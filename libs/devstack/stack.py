@@ -1,5 +1,6 @@
-"""The local stack: PostgreSQL, the broker and the SMTP and SMS sinks, started when the environment
-does not name them (`make stack`, `make run`, the tests). Each component is its own module."""
+"""The local stack: PostgreSQL, the broker, the SMTP and SMS sinks and the fake payment provider,
+started when the environment does not name them (`make stack`, `make run`, the tests). Each
+component is its own module."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from types import TracebackType
 from typing import Self
 
 from libs.devstack.broker import TansuBroker
+from libs.devstack.payments import FakePaymentProvider
 from libs.devstack.postgres import PostgresServer
 from libs.devstack.sms import SmsSink
 from libs.devstack.smtp import SmtpSink
@@ -27,10 +29,12 @@ class StackConfig:
     broker_port: int = 19092
     smtp_port: int = 1025
     sms_port: int = 1026
+    payments_port: int = 1027
     database_url: str | None = None
     kafka_bootstrap_servers: str | None = None
     smtp_url: str | None = None
     sms_url: str | None = None
+    payment_provider_url: str | None = None
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> StackConfig:
@@ -41,10 +45,12 @@ class StackConfig:
             broker_port=int(env.get("COMPTOIR_BROKER_PORT", 19092)),
             smtp_port=int(env.get("COMPTOIR_SMTP_PORT", 1025)),
             sms_port=int(env.get("COMPTOIR_SMS_PORT", 1026)),
+            payments_port=int(env.get("COMPTOIR_PAYMENTS_PORT", 1027)),
             database_url=env.get("DATABASE_URL") or None,
             kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
             smtp_url=env.get("SMTP_URL") or None,
             sms_url=env.get("SMS_URL") or None,
+            payment_provider_url=env.get("PAYMENT_PROVIDER_URL") or None,
         )
 
 
@@ -57,7 +63,10 @@ class LocalStack:
     broker: TansuBroker | None = None
     smtp: SmtpSink | None = None
     sms: SmsSink | None = None
-    _started: list[PostgresServer | TansuBroker | SmtpSink | SmsSink] = field(default_factory=list)
+    payments: FakePaymentProvider | None = None
+    _started: list[PostgresServer | TansuBroker | SmtpSink | SmsSink | FakePaymentProvider] = field(
+        default_factory=list
+    )
 
     @property
     def database_url(self) -> str:
@@ -97,6 +106,13 @@ class LocalStack:
         """Where the SMS sink keeps what it receives (one JSON file per message)."""
         return self.config.data_dir / "sms"
 
+    @property
+    def payment_provider_url(self) -> str:
+        if self.config.payment_provider_url:
+            return self.config.payment_provider_url
+        assert self.payments is not None
+        return self.payments.url
+
     def start(self) -> None:
         try:
             if not self.config.database_url:
@@ -115,6 +131,10 @@ class LocalStack:
                 self.sms = SmsSink(self.sms_dir, self.config.sms_port)
                 self.sms.start()
                 self._started.append(self.sms)
+            if not self.config.payment_provider_url:
+                self.payments = FakePaymentProvider(self.config.payments_port)
+                self.payments.start()
+                self._started.append(self.payments)
         except BaseException:
             self.stop()
             raise
@@ -132,6 +152,7 @@ class LocalStack:
             "COMPTOIR_MAILDIR": str(self.maildir),
             "SMS_URL": self.sms_url,
             "COMPTOIR_SMS_DIR": str(self.sms_dir),
+            "PAYMENT_PROVIDER_URL": self.payment_provider_url,
         }
 
     def __enter__(self) -> Self:

@@ -49,6 +49,7 @@ from libs.common.db import (
 from libs.common.events import Envelope
 from libs.common.runtime import Service, ServiceSpec, add_api, service_app, start
 from libs.common.settings import ServiceSettings
+from libs.devstack.payments import FakePaymentProvider
 from libs.devstack.postgres import PostgresServer
 from libs.devstack.processes import PortTaken, free_port, free_ports
 from libs.devstack.stack import LocalStack, StackConfig
@@ -109,7 +110,13 @@ def running_stack(*, use_environ: bool = True, database_url: str | None = None) 
 def _started(config: StackConfig, attempts: int = 3) -> LocalStack:
     """Start the stack on free ports, on other ports when another process took one meanwhile."""
     for attempt in range(1, attempts + 1):
-        config.postgres_port, config.broker_port, config.smtp_port, config.sms_port = free_ports(4)
+        (
+            config.postgres_port,
+            config.broker_port,
+            config.smtp_port,
+            config.sms_port,
+            config.payments_port,
+        ) = free_ports(5)
         stack = LocalStack(config)
         try:
             stack.start()
@@ -207,6 +214,24 @@ async def db(migrated_schemas: MigratedSchemas, service_folder: Path) -> AsyncIt
         await conn.close()
 
 
+@pytest.fixture(scope="session")
+def payment_provider() -> Iterator[FakePaymentProvider]:
+    """A fake payment provider of the session's own (the fast tier; the stack runs another)."""
+    for attempt in range(3):
+        provider = FakePaymentProvider(free_port(), slow_s=0.5)
+        try:
+            provider.start()
+        except PortTaken:
+            if attempt == 2:
+                raise
+            continue
+        break
+    try:
+        yield provider
+    finally:
+        provider.stop()
+
+
 FULL_TIER_FIXTURES = frozenset({"stack"})
 """A test that needs one of these is not fast: it starts the broker and the sinks, often services."""
 
@@ -238,6 +263,7 @@ class Isolated:
     maildir: Path
     sms_url: str | None = None  # None: the settings' default
     sms_dir: Path | None = None
+    payment_provider_url: str | None = None  # None: the settings' default
 
     @classmethod
     def on(cls, stack: LocalStack, name: str) -> Isolated:
@@ -249,6 +275,7 @@ class Isolated:
             stack.maildir,
             stack.sms_url,
             stack.sms_dir,
+            stack.payment_provider_url,
         )
 
     @property
@@ -269,6 +296,7 @@ class Isolated:
             "topic_prefix": self.topic_prefix,
             "smtp_url": self.smtp_url,
             **({"sms_url": self.sms_url} if self.sms_url else {}),
+            **({"payment_provider_url": self.payment_provider_url} if self.payment_provider_url else {}),
             "http_port": free_port(),
             "consumer_retry_backoff_s": 0.05,
             "outbox_poll_interval_s": 0.2,
@@ -279,7 +307,7 @@ class Isolated:
 
     def environ(self, service_name: str, **overrides: Any) -> dict[str, str]:
         """The environment of a service process of this test."""
-        outside = ("DATABASE_", "KAFKA_", "SMTP_", "SMS_")
+        outside = ("DATABASE_", "KAFKA_", "SMTP_", "SMS_", "PAYMENT_")
         env = {k: v for k, v in os.environ.items() if not k.startswith(outside)}
         env.update({k.upper(): str(v) for k, v in self.settings(service_name, **overrides).items()})
         return env

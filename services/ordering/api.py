@@ -29,10 +29,10 @@ from libs.common.clock import now
 from libs.common.errors import Conflict
 from libs.common.http import json_response, read_json, read_query
 from libs.common.runtime import POOL
-from services.ordering import store
+from services.ordering import balance, store
 from services.ordering.checkout import Checkout
 from services.ordering.domain import MAX_QUANTITY, HistoryEntry, Order, merge_lines
-from services.ordering.events import OrderCancelled, OrderDelivered, OrderShipped
+from services.ordering.events import CancellationRefund, OrderCancelled, OrderDelivered, OrderShipped
 from services.ordering.lifecycle import Action, Status, next_status
 from services.ordering.placing import CheckoutChoices, announce, check_terms, make_quote, opening, place
 
@@ -221,17 +221,30 @@ async def step(
 
 
 async def cancel_order(request: web.Request) -> web.Response:
+    """Cancel, and give back to the balance what the order took from it: all of it while the order
+    waited for approval, less the tenant's cancellation costs once it was confirmed."""
     body = await read_json(request, CancelOrder)
     conn = await idempotency.once(request, body)
     order, at = await step(request, conn, "cancel", body.version, body.reason)
+    history = await store.history(conn, order.order_id)
+    costs = 0
+    if len(history) > 1 and history[-2].status == "confirmed":  # the state it was cancelled from
+        settings = await store.checkout_settings(conn, order.tenant_id)
+        costs = balance.cancellation_costs(await balance.paid_for(conn, order), settings)
+    refund = await balance.refund_order(conn, order, costs, at)
     event = OrderCancelled(
         **OrderCancelled.header(order),
         by_account=principal(request).account_id,
         reason=body.reason,
         cancelled_at=at,
+        refund=CancellationRefund(
+            refunded_minor=refund.refunded_minor, costs_minor=refund.costs_minor, to="account_balance"
+        )
+        if refund
+        else None,
     )
     await announce(conn, order, event)
-    return json_response(OrderView.of(order, await store.history(conn, order.order_id)))
+    return json_response(OrderView.of(order, history))
 
 
 async def change_status(request: web.Request) -> web.Response:

@@ -8,10 +8,12 @@ from libs.common.clock import Clock, utc_now
 from libs.common.events import EventCatalog
 from libs.common.runtime import ServiceSpec
 from libs.common.settings import ServiceSettings
-from services.ordering import api, approval_api, cart_api, checkout_api, statistics
+from services.ordering import api, approval_api, balance_api, cart_api, checkout_api, statistics
 from services.ordering.consumers import HANDLERS
 from services.ordering.events import (
     SERVICE,
+    BalanceCredited,
+    BalanceDebited,
     OrderApproved,
     OrderCancelled,
     OrderConfirmed,
@@ -46,15 +48,19 @@ def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
                 OrderCancelled,
                 OrderShipped,
                 OrderDelivered,
+                BalanceCredited,
+                BalanceDebited,
             ],
         ),
         handlers=HANDLERS,
         endpoints=[
             *api.ENDPOINTS,
             *approval_api.ENDPOINTS,
+            *balance_api.ENDPOINTS,
             *cart_api.ENDPOINTS,
             *checkout_api.ENDPOINTS,
             *statistics.ENDPOINTS,
         ],
+        api=balance_api.configure(settings),
         clock=clock,
     )

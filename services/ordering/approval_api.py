@@ -17,7 +17,7 @@ from libs.common.clock import now
 from libs.common.http import json_response, read_json
 from libs.common.limits import MAX_ORDER_TOTAL_MINOR
 from libs.common.runtime import POOL
-from services.ordering import store
+from services.ordering import balance, store
 from services.ordering.api import MAX_LINES, OrderLineRequest, OrderView, order_owner, step
 from services.ordering.checkout import Address
 from services.ordering.domain import Order, merge_lines
@@ -66,6 +66,7 @@ async def refuse(request: web.Request) -> web.Response:
     body = await read_json(request, Refusal)
     conn = await idempotency.once(request, body)
     order, at = await step(request, conn, "refuse", body.version, body.reason)
+    await balance.refund_order(conn, order, 0, at)  # a refused order costs its buyer nothing
     by = principal(request).account_id
     await announce(
         conn,
@@ -117,6 +118,8 @@ async def modify(request: web.Request) -> web.Response:
         }
     )
     await store.replace_lines(conn, changed)
+    if choices.payment_mode == "account_balance":
+        await balance.settle_change(conn, changed, quote.checkout.totals.total_incl_vat_minor, at)
     event = OrderModified(
         **OrderModified.header(changed),
         by_account=principal(request).account_id,

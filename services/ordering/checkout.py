@@ -14,10 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from libs.common.errors import FieldError, Invalid
 from libs.common.limits import MAX_ORDER_TOTAL_MINOR, MAX_UNIT_PRICE_MINOR
 
-PaymentMode = Literal["cash_on_delivery", "pay_at_centre"]
-"""How an order is paid; the tenant enables some. Account balance and instalments come later."""
+PaymentMode = Literal["cash_on_delivery", "pay_at_centre", "account_balance"]
+"""How an order is paid; the tenant enables some. `account_balance`: from the buyer's balance, at once."""
 
-PAYMENT_MODES: tuple[PaymentMode, ...] = ("cash_on_delivery", "pay_at_centre")
+PAYMENT_MODES: tuple[PaymentMode, ...] = ("cash_on_delivery", "pay_at_centre", "account_balance")
 MAX_LEAD_DAYS = 60
 MAX_QUOTE_MINUTES = 24 * 60
 
@@ -64,6 +64,15 @@ class CheckoutSettings(_Value):
         description="Version of the current terms of sale; when set, a buyer must accept it to order",
     )
     terms_url: str | None = Field(None, max_length=500, description="Where the buyer reads those terms")
+    cancellation_costs_minor: int = Field(
+        0,
+        ge=0,
+        le=MAX_ORDER_TOTAL_MINOR,
+        description="Kept back from the refund of a paid order cancelled once confirmed, in minor units",
+    )
+    cancellation_costs_bp: int = Field(
+        0, ge=0, le=10_000, description="And this share of what was paid, in basis points (500 = 5 %)"
+    )
 
 
 class Address(_Value):

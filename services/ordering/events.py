@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from libs.common.events import IntegrationEvent, examples
-from libs.common.limits import MAX_LINE_QUANTITY, MAX_ORDER_TOTAL_MINOR, MAX_UNIT_PRICE_MINOR
+from libs.common.limits import MAX_BALANCE, MAX_LINE_QUANTITY, MAX_ORDER_TOTAL_MINOR, MAX_UNIT_PRICE_MINOR
 from services.ordering.checkout import Address, PaymentMode, Totals
 from services.ordering.domain import Order
+
+if TYPE_CHECKING:
+    from services.ordering.balance import BalanceEntry
 
 SERVICE = "ordering"
 
@@ -251,6 +254,18 @@ class OrderConfirmed(_OrderStep):
         )
 
 
+class CancellationRefund(BaseModel):
+    """What a cancelled order's buyer got back of what she had paid."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    refunded_minor: int = Field(ge=0, le=MAX_BALANCE, description="Given back, in minor units")
+    costs_minor: int = Field(
+        ge=0, le=MAX_BALANCE, description="Kept back: the tenant's cancellation costs (a confirmed order)"
+    )
+    to: Literal["account_balance"] = Field(description="Where the refund went")
+
+
 class OrderCancelled(_OrderStep):
     """An order was cancelled before it was shipped."""
 
@@ -263,7 +278,18 @@ class OrderCancelled(_OrderStep):
             "by_account": _ACCOUNT,
             "reason": "Ordered twice",
             "cancelled_at": "2026-03-02T11:00:00Z",
-        }
+            "refund": None,
+        },
+        {
+            "order_id": _ORDER,
+            "account_id": _ACCOUNT,
+            "organisation_id": None,
+            "version": 2,
+            "by_account": _ACCOUNT,
+            "reason": None,
+            "cancelled_at": "2026-03-02T11:00:00Z",
+            "refund": {"refunded_minor": 3780, "costs_minor": 500, "to": "account_balance"},
+        },
     )
 
     event_type = "ordering.order.cancelled"
@@ -271,6 +297,9 @@ class OrderCancelled(_OrderStep):
     by_account: str = Field(description="Who cancelled it")
     reason: str | None = Field(description="Why, when they said")
     cancelled_at: datetime = Field(description="When (UTC)")
+    refund: CancellationRefund | None = Field(
+        None, description="What went back to the buyer, when she had paid (absent: nothing was paid)"
+    )
 
 
 class OrderShipped(_OrderStep):
@@ -428,3 +457,86 @@ class OrderModified(_OrderStep):
     totals: Totals = Field(description="The totals now")
     delivery_date: date = Field(description="The delivery day now")
     modified_at: datetime = Field(description="When (UTC)")
+
+
+class _BalanceMoved(IntegrationEvent):
+    """An account balance moved; keyed and subject by the account, so its moves stay in order."""
+
+    topic = "ordering.balance.v1"
+
+    account_id: str = Field(description="Whose balance (identity's account id); also the subject and key")
+    entry_id: uuid.UUID = Field(description="The ledger entry, unique")
+    kind: Literal["top_up", "spend", "refund"] = Field(
+        description="top_up: a card payment; spend: an order paid from it; refund: an order's money back"
+    )
+    amount_minor: int = Field(ge=1, le=MAX_BALANCE, description="How much it moved, in minor units")
+    balance_minor: int = Field(ge=0, le=MAX_BALANCE, description="The balance after it")
+    currency: str = Field(min_length=3, max_length=3, description="ISO 4217 currency of the balance")
+    order_id: uuid.UUID | None = Field(description="The order it paid or refunded, if any")
+    costs_minor: int = Field(ge=0, le=MAX_BALANCE, description="Cancellation costs kept back from a refund")
+    at: datetime = Field(description="When (UTC)")
+
+    @classmethod
+    def of(cls, entry: BalanceEntry) -> Self:
+        return cls(
+            account_id=entry.account_id,
+            entry_id=entry.entry_id,
+            kind=entry.kind,
+            amount_minor=abs(entry.amount_minor),
+            balance_minor=entry.balance_after_minor,
+            currency=entry.currency,
+            order_id=entry.order_id,
+            costs_minor=entry.costs_minor,
+            at=entry.created_at,
+        )
+
+
+class BalanceCredited(_BalanceMoved):
+    """Money came onto an account balance: a top-up by card, or an order's refund."""
+
+    model_config = examples(
+        {
+            "account_id": _ACCOUNT,
+            "entry_id": "2b9d7f41-6c3e-4a58-9e1d-0f7a5c3b8e26",
+            "kind": "top_up",
+            "amount_minor": 5000,
+            "balance_minor": 7450,
+            "currency": "EUR",
+            "order_id": None,
+            "costs_minor": 0,
+            "at": "2026-03-02T09:58:00Z",
+        },
+        {
+            "account_id": _ACCOUNT,
+            "entry_id": "3c0e8a52-7d4f-4b69-8f2e-1a8b6d4c9f37",
+            "kind": "refund",
+            "amount_minor": 3780,
+            "balance_minor": 7450,
+            "currency": "EUR",
+            "order_id": _ORDER,
+            "costs_minor": 500,
+            "at": "2026-03-02T11:00:00Z",
+        },
+    )
+
+    event_type = "ordering.balance.credited"
+
+
+class BalanceDebited(_BalanceMoved):
+    """Money left an account balance: an order paid from it."""
+
+    model_config = examples(
+        {
+            "account_id": _ACCOUNT,
+            "entry_id": "4d1f9b63-8e5a-4c7a-9a3f-2b9c7e5d0a48",
+            "kind": "spend",
+            "amount_minor": 4280,
+            "balance_minor": 3170,
+            "currency": "EUR",
+            "order_id": _ORDER,
+            "costs_minor": 0,
+            "at": "2026-03-02T10:20:00Z",
+        }
+    )
+
+    event_type = "ordering.balance.debited"

@@ -16,7 +16,7 @@ from libs.common.auth import Principal
 from libs.common.errors import Conflict, FieldError, Invalid
 from libs.common.events import IntegrationEvent
 from libs.common.limits import MAX_ORDER_TOTAL_MINOR
-from services.ordering import store
+from services.ordering import balance, store
 from services.ordering.checkout import (
     Address,
     Checkout,
@@ -261,7 +261,8 @@ class QuoteChanged(Conflict):
 
 async def place(conn: asyncpg.Connection, quote: Quote, at: datetime, *, roles: frozenset[str]) -> Order:
     """The quote becomes an order entering its life under its organisation's approval policy:
-    confirmed at once, or waiting for a validator (a validator's own order never waits). Announced on
+    confirmed at once, or waiting for a validator (a validator's own order never waits). Paid at once
+    when paid from the balance (409 when it does not hold enough: no order then). Announced on
     ordering.order.v1; "keep this address" goes to the admin."""
     organisation_id = quote.organisation_id
     threshold, validators = (
@@ -283,6 +284,8 @@ async def place(conn: asyncpg.Connection, quote: Quote, at: datetime, *, roles: 
         checkout=quote.checkout,
     )
     await store.add_order(conn, order, action)
+    if quote.checkout.choices.payment_mode == "account_balance":
+        await balance.spend_on(conn, order, quote.checkout.totals.total_incl_vat_minor, at)
     choices = quote.checkout.choices
     if choices.keep_address and choices.address is not None:
         request = AddressRequest(

@@ -26,6 +26,7 @@ def _offline_stack(data_dir: Path) -> LocalStack:
             kafka_bootstrap_servers="127.0.0.1:9",
             smtp_url="smtp://127.0.0.1:9",
             sms_url="http://127.0.0.1:9/messages",
+            payment_provider_url="http://127.0.0.1:9",
         )
     )
 

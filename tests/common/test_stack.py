@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
+from pydantic import ValidationError
 
 from libs.common.kafka import ensure_topics
 from libs.common.settings import ServiceSettings
@@ -50,7 +51,7 @@ def test_a_stack_whose_port_was_taken_meanwhile_starts_on_other_ports(
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         taken = busy.getsockname()[1]
-        offers = iter([[1, 2, 3, taken], free_ports(4)])
+        offers = iter([[1, 2, 3, taken, 5], free_ports(5)])
         monkeypatch.setattr("libs.devstack.testing.free_ports", lambda count: next(offers))
         config = StackConfig(
             data_dir=tmp_path,
@@ -198,6 +199,29 @@ def test_the_stack_starts_the_sms_sink_and_hands_its_url_to_services(stack: Loca
     assert isolated.environ("notify")["SMS_URL"] == stack.sms_url
     assert isolated.sms_dir == stack.sms_dir
     assert Platform(stack, ["notify"]).environ("notify")["SMS_URL"] == stack.sms_url
+
+
+def test_the_stack_starts_the_fake_payment_provider_and_hands_its_url_to_services(stack: LocalStack) -> None:
+    assert stack.payments is not None, "the session's stack runs the fake provider"
+    assert stack.payment_provider_url == stack.payments.url == stack.environ()["PAYMENT_PROVIDER_URL"]
+    isolated = Isolated.on(stack, "t_payments")
+    assert isolated.settings("ordering")["payment_provider_url"] == stack.payment_provider_url
+    assert (
+        Platform(stack, ["ordering"]).environ("ordering")["PAYMENT_PROVIDER_URL"]
+        == stack.payment_provider_url
+    )
+
+
+def test_the_local_payment_keys_are_refused_for_a_provider_elsewhere() -> None:
+    with pytest.raises(ValidationError, match="PAYMENT_WEBHOOK_SECRET"):
+        ServiceSettings(service_name="x", payment_provider_url="https://payments.example/v1")
+    remote = ServiceSettings(
+        service_name="x",
+        payment_provider_url="https://payments.example/v1",
+        payment_api_key="k-123",
+        payment_webhook_secret="s-456",
+    )
+    assert remote.payment_webhook_secret.get_secret_value() == "s-456"
 
 
 def test_an_sms_provider_named_by_sms_url_replaces_the_sink(tmp_path: Path) -> None:

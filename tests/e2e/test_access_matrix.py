@@ -168,6 +168,9 @@ async def _populate(api: Api) -> World:
     kept = {"lines": [{"code": code, "quantity": 1}], "address": address, "keep_address": True}
     await api.call("POST", "/api/ordering/orders", token=partner, expect=201, json=kept)
     _, [address_request] = await api.call("GET", "/api/ordering/address-requests", token=admin, expect=200)
+    _, top_up = await api.call(
+        "POST", "/api/ordering/balance/top-ups", token=partner, expect=201, json={"amount_minor": 1000}
+    )
 
     async def awarded() -> bool:
         status, _ = await api.call("GET", f"/api/loyalty/accounts/{me['account_id']}", token=admin)
@@ -199,6 +202,7 @@ async def _populate(api: Api) -> World:
         "address_id": str(book_entry["address_id"]),
         "pickup_point_id": str(point["pickup_point_id"]),
         "request_id": str(address_request["request_id"]),
+        "payment_id": str(top_up["payment"]["payment_id"]),
         "message_id": await eventually(a_message, "a message to the partner"),
     }
     return world

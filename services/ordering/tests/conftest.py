@@ -18,6 +18,7 @@ import asyncpg
 import pytest
 
 from libs.common.events import Envelope
+from libs.devstack.payments import FakePaymentProvider
 from libs.devstack.testing import (
     InProcessService,
     TokenMinter,
@@ -27,6 +28,9 @@ from libs.devstack.testing import (
 from services.ordering import consumers
 from services.ordering.app import Settings, build_spec
 from tests.contracts.examples import example_event, topic_of
+
+UNREACHABLE = "http://127.0.0.1:9"
+"""The gateway's address in the fast tier: nothing answers there (the discard port)."""
 
 Caller = dict[str, Any]
 """The claims of a caller's token."""
@@ -155,10 +159,12 @@ def service_folder() -> Path:
 
 @pytest.fixture
 async def service(
-    db: asyncpg.Connection, tokens: TokenMinter, clock: MovableClock
+    db: asyncpg.Connection, tokens: TokenMinter, clock: MovableClock, payment_provider: FakePaymentProvider
 ) -> AsyncIterator[InProcessService]:
-    """Ordering's API in this process, on the test's rolled-back transaction (the fast tier)."""
-    settings = Settings()
+    """Ordering's API in this process, on the test's rolled-back transaction (the fast tier). It pays
+    through the session's fake provider, whose notices cannot reach it here (no gateway at
+    PUBLIC_URL): a test posts them itself (`Ordering.deliver_notices`)."""
+    settings = Settings(payment_provider_url=payment_provider.url, public_url=UNREACHABLE)
     async with service_in_process(db, build_spec(settings, clock), settings, tokens=tokens) as running:
         yield running
 

@@ -141,6 +141,12 @@ async def _modify(ordering: Ordering) -> Replayable:
     return Replayable("POST", f"/orders/{order_id}/modify", _as(ordering, ordering.validator_a), json=body)
 
 
+async def _top_up(ordering: Ordering) -> Replayable:
+    """A top-up started: replayed, it answers the same payment and its page, and asks the provider once."""
+    body = {"amount_minor": 5000}
+    return Replayable("POST", "/balance/top-ups", _as(ordering, ordering.partner_a), json=body)
+
+
 RECIPES: dict[tuple[str, str], Callable[[Ordering], Awaitable[Replayable]]] = {
     ("POST", "/orders"): _order,
     ("POST", "/cart/lines"): _add_to_cart,
@@ -157,6 +163,7 @@ RECIPES: dict[tuple[str, str], Callable[[Ordering], Awaitable[Replayable]]] = {
     ("POST", "/orders/{order_id}/approve"): _approve,
     ("POST", "/orders/{order_id}/refuse"): _refuse,
     ("POST", "/orders/{order_id}/modify"): _modify,
+    ("POST", "/balance/top-ups"): _top_up,
 }
 
 
