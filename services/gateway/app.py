@@ -28,6 +28,7 @@ from libs.common.http import (
     from_trusted_proxy,
     operator_app,
 )
+from libs.common.payments import SIGNATURE_HEADER
 from libs.common.ratelimit import Rate, RateLimiter
 from libs.common.settings import ServiceSettings
 from services.gateway.asyncapi import asyncapi_document
@@ -49,6 +50,7 @@ FORWARDED_REQUEST_HEADERS = (
     "If-Modified-Since",
     "If-Unmodified-Since",
     "User-Agent",
+    SIGNATURE_HEADER,  # a payment provider's signed notice
 )
 # The portal's pages also need the browser's cookies, its form origin and htmx's headers.
 PORTAL_REQUEST_HEADERS = (

@@ -65,8 +65,13 @@ class LedgerEntryView(BaseModel):
     entry_id: uuid.UUID = Field(description="The entry's id")
     kind: EntryKind = Field(description="earn, redeem, reverse, expire, adjust or forfeit")
     points: int = Field(description="Points credited (positive) or debited (negative)")
-    cause_type: str = Field(description='What caused the entry: "order", "account-deletion"')
+    cause_type: str = Field(
+        description='What caused the entry: "order", "order-cancelled" (a reversal), "account-deletion"'
+    )
     cause_id: str = Field(description="Which one: the order id, the deletion event's id")
+    shortfall: int = Field(
+        description="What a reversal could not take back (the balance never goes below zero); else 0"
+    )
     created_at: datetime = Field(description="When the entry was written (UTC)")
 
 

@@ -12,7 +12,7 @@ from libs.common.runtime import ServiceSpec
 from libs.common.settings import ServiceSettings
 from services.loyalty import api, consumers
 from services.loyalty.domain import DEFAULT_POINTS_PER_UNIT, MAX_POINTS_PER_UNIT
-from services.loyalty.events import SERVICE, PointsAwarded, PointsForfeited
+from services.loyalty.events import SERVICE, PointsAwarded, PointsForfeited, PointsReversed
 
 
 class Settings(ServiceSettings):
@@ -36,7 +36,7 @@ def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
     return ServiceSpec(
         name=SERVICE,
         folder=Path(__file__).parent,
-        events=EventCatalog(SERVICE, [PointsAwarded, PointsForfeited]),
+        events=EventCatalog(SERVICE, [PointsAwarded, PointsForfeited, PointsReversed]),
         handlers=consumers.handlers(default),
         endpoints=api.ENDPOINTS,
         api=api.configure(default),

@@ -1,5 +1,6 @@
-"""Loyalty's consumers: credit a member's points for each order of theirs confirmed, once per order; close a
-deleted member's account, forfeiting what is left on it."""
+"""Loyalty's consumers: credit a member's points for each order of theirs confirmed, once per order,
+and take them back when the order is cancelled; close a deleted member's account, forfeiting what is
+left on it."""
 
 from __future__ import annotations
 
@@ -15,14 +16,16 @@ from libs.common.consumer import HandlerTable, PermanentError
 from libs.common.events import Envelope
 from libs.common.limits import MAX_BALANCE, MAX_ENTRY_POINTS, MAX_ORDER_TOTAL_MINOR
 from services.loyalty import store
-from services.loyalty.domain import forfeit_points, points_for_order
-from services.loyalty.events import SERVICE, PointsAwarded, PointsForfeited
+from services.loyalty.domain import forfeit_points, points_for_order, reversal
+from services.loyalty.events import SERVICE, PointsAwarded, PointsForfeited, PointsReversed
 
 log = structlog.get_logger(__name__)
 
 ORDERS = "ordering.order.v1"
 ORDER_CONFIRMED = "ordering.order.confirmed"
+ORDER_CANCELLED = "ordering.order.cancelled"
 ORDER_CAUSE = "order"
+CANCELLATION_CAUSE = "order-cancelled"
 ACCOUNTS = "identity.account.v1"
 ACCOUNT_DELETED = "identity.account.deleted"
 DELETION_CAUSE = "account-deletion"
@@ -43,6 +46,14 @@ class OrderConfirmed(BaseModel):
     order_id: uuid.UUID
     account_id: str = Field(min_length=1)
     totals: EligibleAmount
+
+
+class OrderCancelled(BaseModel):
+    """Loyalty's own reading of ordering.order.cancelled: which order's points to take back."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    order_id: uuid.UUID
 
 
 class AccountDeleted(BaseModel):
@@ -105,6 +116,33 @@ async def award_points_for_order(
     log.info("points awarded", order_id=cause_id, points=points, balance=entry.balance)
 
 
+async def reverse_points_for_order(conn: asyncpg.Connection, event: Envelope) -> None:
+    """Take back what a cancelled order earned, once, as far as the balance allows (the rest is the
+    entry's shortfall), and announce it. An order that earned nothing, or a closed account (its
+    points were forfeited), has nothing to take back."""
+    cancelled = OrderCancelled.model_validate(event.data)
+    tenant_id = _tenant(event)
+    cause_id = str(cancelled.order_id)
+    found = await store.earned(conn, tenant_id, ORDER_CAUSE, cause_id)
+    if found is None:
+        log.info("cancelled order earned nothing", order_id=cause_id)
+        return
+    account_id, earned = found
+    account = await store.open_account(conn, tenant_id, account_id)
+    if account.closed:
+        log.info("closed account: nothing to take back", order_id=cause_id)
+        return
+    points, shortfall = reversal(earned, account.balance)
+    entry = await store.post_entry(
+        conn, tenant_id, account_id, "reverse", points, CANCELLATION_CAUSE, cause_id, shortfall
+    )
+    if entry is None:
+        log.info("order already reversed", order_id=cause_id, event_id=str(event.id))
+        return
+    await outbox.publish(conn, SERVICE, PointsReversed.of(entry), subject=account_id, tenant_id=tenant_id)
+    log.info("points reversed", order_id=cause_id, points=points, shortfall=shortfall)
+
+
 async def close_deleted_members_account(conn: asyncpg.Connection, event: Envelope) -> None:
     """Close the points account of a member whose identity account was deleted: one forfeit entry
     brings the balance to 0 (announced), and later orders of hers earn nothing.
@@ -133,7 +171,11 @@ async def close_deleted_members_account(conn: asyncpg.Connection, event: Envelop
 
 
 # The model each consumed event type is read with: producers' examples must satisfy it (tests/contracts).
-READINGS: dict[str, type[BaseModel]] = {ORDER_CONFIRMED: OrderConfirmed, ACCOUNT_DELETED: AccountDeleted}
+READINGS: dict[str, type[BaseModel]] = {
+    ORDER_CONFIRMED: OrderConfirmed,
+    ORDER_CANCELLED: OrderCancelled,
+    ACCOUNT_DELETED: AccountDeleted,
+}
 
 
 def handlers(default_points_per_unit: int) -> HandlerTable:
@@ -143,6 +185,6 @@ def handlers(default_points_per_unit: int) -> HandlerTable:
         await award_points_for_order(conn, event, default_points_per_unit=default_points_per_unit)
 
     return {
-        ORDERS: {ORDER_CONFIRMED: award_order_points},
+        ORDERS: {ORDER_CONFIRMED: award_order_points, ORDER_CANCELLED: reverse_points_for_order},
         ACCOUNTS: {ACCOUNT_DELETED: close_deleted_members_account},
     }

@@ -31,6 +31,13 @@ def points_for_order(total_minor: int, points_per_unit: int) -> int:
     return total_minor * points_per_unit // MINOR_PER_UNIT
 
 
+def reversal(earned: int, balance: int) -> tuple[int, int]:
+    """(points, shortfall) of taking back `earned` points from `balance`: as many as the balance
+    holds, never below zero; the rest is the shortfall."""
+    taken = min(earned, max(balance, 0))
+    return -taken, earned - taken
+
+
 def forfeit_points(balance: int) -> int:
     """The points of the entry that closes an account: whatever brings its balance to 0.
 
@@ -71,6 +78,7 @@ class LedgerEntry(_Value):
     cause_type: str
     cause_id: str
     created_at: datetime
+    shortfall: int = 0  # what a reversal could not take: the balance stays at or above 0
 
 
 class PostedEntry(LedgerEntry):

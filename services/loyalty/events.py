@@ -99,3 +99,44 @@ class PointsForfeited(IntegrationEvent):
     @classmethod
     def of(cls, entry: PostedEntry) -> Self:
         return cls(**_entry(entry), forfeited_at=entry.created_at)
+
+
+class PointsReversed(IntegrationEvent):
+    """Points an order earned were taken back because the order was cancelled. A reversal never
+    takes the balance below zero: what it could not take (spent meanwhile) is its shortfall."""
+
+    model_config = examples(
+        {
+            "account_id": _ACCOUNT,
+            "entry_id": "4f3e2d1c-0b9a-4f8e-b7d6-c5b4a3f2e1d0",
+            "points": -32,
+            "shortfall": 0,
+            "balance": 18,
+            "cause_type": "order-cancelled",
+            "cause_id": "7f6e5d4c-3b2a-4190-8f7e-6d5c4b3a2910",
+            "reversed_at": "2026-03-02T11:00:01Z",
+        }
+    )
+
+    event_type = "loyalty.points.reversed"
+    topic = "loyalty.points.v1"
+
+    account_id: str = Field(
+        description="The member whose points were taken back (identity's account id); also the subject"
+        " and Kafka key"
+    )
+    entry_id: uuid.UUID = Field(description="The ledger entry that took them back")
+    points: int = Field(
+        ge=-MAX_ENTRY_POINTS, le=0, description="The entry's points, signed as in the ledger (0 or less)"
+    )
+    shortfall: int = Field(
+        ge=0, le=MAX_ENTRY_POINTS, description="What could not be taken back: the balance stays at 0 or more"
+    )
+    balance: int = Field(ge=0, le=MAX_BALANCE, description="The member's balance right after this entry")
+    cause_type: str = Field(description='Why: "order-cancelled"')
+    cause_id: str = Field(description="Which one: the order id")
+    reversed_at: datetime = Field(description="When (UTC)")
+
+    @classmethod
+    def of(cls, entry: PostedEntry) -> Self:
+        return cls(**_entry(entry), shortfall=entry.shortfall, reversed_at=entry.created_at)

@@ -53,19 +53,19 @@ WHERE tenant_id = $1 AND account_id = $2 AND closed_at IS NULL
 # was already entered: no code path can write one without the other.
 _POST_ENTRY = """
 WITH entry AS (
-    INSERT INTO ledger (entry_id, tenant_id, account_id, kind, points, cause_type, cause_id)
-    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    INSERT INTO ledger (entry_id, tenant_id, account_id, kind, points, cause_type, cause_id, shortfall)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
     ON CONFLICT (tenant_id, kind, cause_type, cause_id) DO NOTHING
-    RETURNING entry_id, tenant_id, account_id, kind, points, cause_type, cause_id, created_at
+    RETURNING entry_id, tenant_id, account_id, kind, points, cause_type, cause_id, shortfall, created_at
 )
 UPDATE accounts AS a SET balance = a.balance + entry.points, updated_at = entry.created_at
 FROM entry
 WHERE a.tenant_id = entry.tenant_id AND a.account_id = entry.account_id
 RETURNING entry.entry_id, entry.account_id, entry.kind, entry.points, entry.cause_type, entry.cause_id,
-    entry.created_at, a.balance
+    entry.shortfall, entry.created_at, a.balance
 """
 _LEDGER = """
-SELECT entry_id, kind, points, cause_type, cause_id, created_at FROM ledger
+SELECT entry_id, kind, points, cause_type, cause_id, shortfall, created_at FROM ledger
 WHERE tenant_id = $1 AND account_id = $2
 ORDER BY seq DESC
 LIMIT $3
@@ -96,13 +96,15 @@ async def post_entry(
     points: int,
     cause_type: str,
     cause_id: str,
+    shortfall: int = 0,
 ) -> PostedEntry | None:
     """Add an entry to an account locked with `open_account` and move the balance with it, in the
-    caller's transaction; None (and no change) when this cause already has an entry of this kind."""
+    caller's transaction; None (and no change) when this cause already has an entry of this kind.
+    `shortfall`: what a reversal could not take (the balance would have gone below zero)."""
     if not conn.is_in_transaction():
         raise RuntimeError("post_entry needs a transaction: the entry must commit with its event")
     row = await conn.fetchrow(
-        _POST_ENTRY, uuid.uuid4(), tenant_id, account_id, kind, points, cause_type, cause_id
+        _POST_ENTRY, uuid.uuid4(), tenant_id, account_id, kind, points, cause_type, cause_id, shortfall
     )
     return PostedEntry(**dict(row)) if row else None
 
@@ -112,6 +114,18 @@ async def close_account(
 ) -> None:
     """Mark an account locked with `open_account` closed: it earns nothing from now on."""
     await conn.execute(_CLOSE_ACCOUNT, tenant_id, account_id, closed_at)
+
+
+async def earned(db: Db, tenant_id: str, cause_type: str, cause_id: str) -> tuple[str, int] | None:
+    """(account, points) of what this cause earned; None when it earned nothing."""
+    row = await db.fetchrow(
+        "SELECT account_id, points FROM ledger"
+        " WHERE tenant_id = $1 AND kind = 'earn' AND cause_type = $2 AND cause_id = $3",
+        tenant_id,
+        cause_type,
+        cause_id,
+    )
+    return (row["account_id"], row["points"]) if row else None
 
 
 async def ledger(db: Db, tenant_id: str, account_id: str, limit: int) -> list[LedgerEntry]:

@@ -1,0 +1,77 @@
+"""Taking back what a cancelled order earned: once, never below zero (the rest is the entry's
+shortfall), announced; nothing for an order that earned nothing or a closed account. Fast tier."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from libs.common.events import Envelope
+from services.loyalty import store
+from services.loyalty.domain import reversal
+from services.loyalty.tests.conftest import Books, Caller
+from tests.contracts.examples import example_event
+
+pytestmark = pytest.mark.fast
+
+
+def cancelled(caller: Caller, order_id: str) -> Envelope:
+    """Ordering's example of ordering.order.cancelled for this order (a refund to the balance too)."""
+    return example_event(
+        "ordering.order.cancelled",
+        caller["tenant_id"],
+        subject=order_id,
+        order_id=order_id,
+        account_id=caller["account_id"],
+        index=1,
+    )
+
+
+async def test_a_cancelled_order_gives_back_what_it_earned_once_and_announces_it(books: Books) -> None:
+    member = books.member_a
+    kept, gone = books.order(member, 1000), books.order(member, 1299)  # 20 and 25 points
+    await books.apply(kept, gone)
+    order_id = gone.data["order_id"]
+
+    await books.apply(cancelled(member, order_id), cancelled(member, order_id))  # the second: a replay
+
+    assert await books.balance(member) == 20
+    reverse = (await books.ledger(member))[0]
+    assert (reverse.kind, reverse.points, reverse.shortfall) == ("reverse", -25, 0)
+    assert (reverse.cause_type, reverse.cause_id) == ("order-cancelled", order_id)
+    [reversed_] = [e for _, e in await books.points_events() if e["type"] == "loyalty.points.reversed"]
+    data = reversed_["data"]
+    assert (data["points"], data["shortfall"], data["balance"], data["cause_id"]) == (-25, 0, 20, order_id)
+
+
+async def test_points_spent_meanwhile_are_a_shortfall_and_the_balance_stays_at_zero(books: Books) -> None:
+    member = books.member_a
+    earned = books.order(member, 1299)  # 25 points
+    await books.apply(earned)
+    async with books.db.transaction():
+        await store.open_account(books.db, books.tenant_a, member["account_id"])
+        await store.post_entry(books.db, books.tenant_a, member["account_id"], "redeem", -20, "reward", "r-1")
+
+    await books.apply(cancelled(member, earned.data["order_id"]))
+
+    assert await books.balance(member) == 0
+    reverse = (await books.ledger(member))[0]
+    assert (reverse.points, reverse.shortfall) == (-5, 20)
+
+
+async def test_an_order_that_earned_nothing_or_a_closed_account_takes_nothing_back(books: Books) -> None:
+    member = books.member_a
+    await books.apply(cancelled(member, str(uuid.uuid4())))
+    assert await books.ledger(member) == []
+
+    earned = books.order(member, 1299)
+    await books.apply(earned, books.deleted(member), cancelled(member, earned.data["order_id"]))
+    assert [entry.kind for entry in await books.ledger(member)] == ["forfeit", "earn"]
+
+
+def test_a_reversal_takes_what_the_balance_holds_and_the_rest_is_shortfall() -> None:
+    assert reversal(25, 100) == (-25, 0)
+    assert reversal(25, 5) == (-5, 20)
+    assert reversal(25, 0) == (0, 25)
+    assert reversal(25, -3) == (0, 25)
