@@ -30,6 +30,7 @@ from libs.common.errors import Conflict
 from libs.common.http import json_response, read_json, read_query
 from libs.common.runtime import POOL
 from services.ordering import balance, store
+from services.ordering.balance import BalancePayment
 from services.ordering.checkout import Checkout
 from services.ordering.domain import MAX_QUANTITY, HistoryEntry, Order, merge_lines
 from services.ordering.events import CancellationRefund, OrderCancelled, OrderDelivered, OrderShipped
@@ -115,14 +116,22 @@ class OrderView(BaseModel):
     submitted_at: datetime = Field(description="When the order was placed (UTC)")
     updated_at: datetime = Field(description="When it last changed (UTC)")
     history: list[HistoryView] | None = Field(None, description="Its life, oldest first (one order only)")
+    balance_payment: BalancePayment | None = Field(
+        None, description="What it took from the buyer's balance and gave back (one order paid so only)"
+    )
 
     @classmethod
-    def of(cls, order: Order, history: list[HistoryEntry] | None = None) -> OrderView:
+    def of(
+        cls, order: Order, history: list[HistoryEntry] | None = None, paid: BalancePayment | None = None
+    ) -> OrderView:
         view = cls.model_validate(order.model_dump(include=set(cls.model_fields)))
         if history is None:
             return view
         return view.model_copy(
-            update={"history": [HistoryView.model_validate(h.model_dump()) for h in history]}
+            update={
+                "history": [HistoryView.model_validate(h.model_dump()) for h in history],
+                "balance_payment": paid,
+            }
         )
 
 
@@ -170,8 +179,9 @@ async def order_owner(request: web.Request, caller: Principal) -> Owner | None:
 
 
 async def get_order(request: web.Request) -> web.Response:
-    order = owned(request, Order)
-    return json_response(OrderView.of(order, await store.history(request.app[POOL], order.order_id)))
+    order, db = owned(request, Order), request.app[POOL]
+    paid = await balance.payment_of(db, order)
+    return json_response(OrderView.of(order, await store.history(db, order.order_id), paid))
 
 
 class CancelOrder(BaseModel):
@@ -244,7 +254,7 @@ async def cancel_order(request: web.Request) -> web.Response:
         else None,
     )
     await announce(conn, order, event)
-    return json_response(OrderView.of(order, history))
+    return json_response(OrderView.of(order, history, await balance.payment_of(conn, order)))
 
 
 async def change_status(request: web.Request) -> web.Response:

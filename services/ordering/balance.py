@@ -226,6 +226,28 @@ async def settle_change(conn: asyncpg.Connection, order: Order, new_total_minor:
         await _refund(conn, order, -difference, 0, at)
 
 
+class BalancePayment(_Value):
+    """What an order took from its buyer's balance and what came back."""
+
+    paid_minor: int = Field(description="Taken from the balance for it, in minor units")
+    refunded_minor: int = Field(description="Given back to the balance")
+    costs_minor: int = Field(description="Cancellation costs kept back")
+
+
+async def payment_of(db: asyncpg.Connection | asyncpg.Pool, order: Order) -> BalancePayment | None:
+    """None when the order was not paid from the balance."""
+    row = await db.fetchrow(
+        "SELECT coalesce(-sum(amount_minor) FILTER (WHERE kind = 'spend'), 0) AS paid_minor,"
+        " coalesce(sum(amount_minor) FILTER (WHERE kind = 'refund'), 0) AS refunded_minor,"
+        " coalesce(sum(costs_minor), 0) AS costs_minor"
+        " FROM balance_entries WHERE tenant_id = $1 AND order_id = $2",
+        order.tenant_id,
+        order.order_id,
+    )
+    assert row is not None
+    return BalancePayment.model_validate(dict(row)) if row["paid_minor"] else None
+
+
 @dataclass(frozen=True)
 class Refund:
     refunded_minor: int

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 import asyncpg
@@ -21,6 +22,7 @@ from services.portal import (
     account,
     admin,
     approvals,
+    balance,
     cart,
     checkout,
     delivery,
@@ -31,7 +33,17 @@ from services.portal import (
 )
 from services.portal.gateway import Gateway
 from services.portal.sessions import SessionStore
-from services.portal.web import GATEWAY, SESSIONS, TENANTS, TRANSLATIONS, TenantDirectory, portal_middleware
+from services.portal.web import (
+    GATEWAY,
+    POLICY,
+    PUBLIC_URL,
+    SESSIONS,
+    TENANTS,
+    TRANSLATIONS,
+    TenantDirectory,
+    content_security_policy,
+    portal_middleware,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -53,7 +65,7 @@ class Settings(ServiceSettings):
 
 
 # The portal's screens, one module per area, each with its routes.
-AREAS = (account, partner, cart, checkout, approvals, delivery, statistics, people, admin)
+AREAS = (account, partner, cart, checkout, balance, approvals, delivery, statistics, people, admin)
 
 SPEC = ServiceSpec(name=SERVICE, folder=FOLDER, events=EventCatalog(SERVICE, []))
 
@@ -62,6 +74,9 @@ def add_portal(app: web.Application, pool: asyncpg.Pool, settings: Settings) -> 
     """The portal's pages, templates, static files and session store on `app`."""
     gateway = Gateway(settings.gateway_url, settings.api_timeout_s)
     app[GATEWAY] = gateway
+    app[PUBLIC_URL] = settings.public_url.rstrip("/")
+    provider = urlsplit(settings.payment_provider_url)
+    app[POLICY] = content_security_policy(f"{provider.scheme}://{provider.netloc}")
     app[SESSIONS] = SessionStore(pool, gateway)
     app[TRANSLATIONS] = i18n.load_translations()
     app[TENANTS] = TenantDirectory()

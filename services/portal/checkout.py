@@ -45,7 +45,13 @@ async def _choices_page(
     chosen.setdefault("delivery", f"address:{default}" if default else "new")
     chosen.setdefault("delivery_date", options.body["earliest_delivery_date"])
     chosen.setdefault("payment_mode", options.body["payment_modes"][0])
+    held = (
+        await api(request, "GET", "/ordering/balance", params={"limit": "1"})
+        if "account_balance" in options.body["payment_modes"]
+        else None
+    )
     context = {
+        "balance": held.body if held is not None and held.ok else None,
         "cart": cart.body,
         "options": options.body,
         "chosen": chosen,

@@ -48,6 +48,7 @@ def _whole(form: Mapping[str, Any], name: str, default: int) -> int | str:
 def settings_request(form: Mapping[str, Any]) -> dict[str, Any]:
     """The API's checkout settings from the admin's form."""
     rate = i18n.parse_percent(form_text(form, "delivery_vat_rate"))
+    costs_rate = i18n.parse_percent(form_text(form, "cancellation_costs_rate") or "0")
     codes = [code.strip() for code in form_text(form, "fee_product_codes").replace(";", ",").split(",")]
     body: dict[str, Any] = {
         "lead_time_days": _whole(form, "lead_time_days", 0),
@@ -60,6 +61,10 @@ def settings_request(form: Mapping[str, Any]) -> dict[str, Any]:
         "eligible_includes_vat": form.get("eligible_includes_vat") == "on",
         "terms_version": form_text(form, "terms_version") or None,
         "terms_url": form_text(form, "terms_url") or None,
+        "cancellation_costs_minor": _money(form, "cancellation_costs") or 0,
+        "cancellation_costs_bp": costs_rate
+        if costs_rate is not None
+        else form_text(form, "cancellation_costs_rate"),
     }
     return body
 

@@ -147,7 +147,11 @@ _STATUSES = {
     "delivered": N_("Delivered"),
     "returned": N_("Returned"),
 }
-_PAYMENT_MODES = {"cash_on_delivery": N_("Cash on delivery"), "pay_at_centre": N_("Pay at the centre")}
+_PAYMENT_MODES = {
+    "cash_on_delivery": N_("Cash on delivery"),
+    "pay_at_centre": N_("Pay at the centre"),
+    "account_balance": N_("From my balance"),
+}
 _ENTRIES = {
     "earn": N_("Points earned"),
     "redeem": N_("Points spent"),
@@ -156,7 +160,11 @@ _ENTRIES = {
     "adjust": N_("Adjustment"),
     "forfeit": N_("Points forfeited"),
 }
-_CAUSES = {"order": N_("order"), "account-deletion": N_("account closed")}
+_CAUSES = {
+    "order": N_("order"),
+    "order-cancelled": N_("order cancelled"),
+    "account-deletion": N_("account closed"),
+}
 
 
 def status_name(status: str) -> str:

@@ -29,18 +29,25 @@ CSRF_COOKIE = "comptoir_csrf"
 LANG_COOKIE = "comptoir_lang"
 CSRF_FIELD = "_csrf"
 CSRF_HEADER = "X-CSRF-Token"
-CONTENT_SECURITY_POLICY = "; ".join(
-    (
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-        "base-uri 'none'",
-        "object-src 'none'",
+
+
+def content_security_policy(payment_pages: str) -> str:
+    """The portal's policy: everything from itself; a form may also lead to the payment provider's
+    pages (`payment_pages`, an origin), where a top-up sends the buyer."""
+    return "; ".join(
+        (
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            f"form-action 'self' {payment_pages}".strip(),
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+            "object-src 'none'",
+        )
     )
-)
+
+
 TENANT_CACHE_S = 60.0
 
 
@@ -97,6 +104,9 @@ class TenantDirectory:
 
 
 GATEWAY = web.AppKey("gateway", Gateway)
+PUBLIC_URL = web.AppKey("public_url", str)
+POLICY = web.AppKey("content_security_policy", str)
+"""Where browsers reach the portal (through the gateway): the payment provider sends buyers back there."""
 SESSIONS = web.AppKey("sessions", SessionStore)
 TRANSLATIONS: web.AppKey[Mapping[str, NullTranslations]] = web.AppKey("translations")
 TENANTS = web.AppKey("tenants", TenantDirectory)
@@ -222,7 +232,7 @@ async def portal_middleware(request: web.Request, handler: Handler) -> web.Strea
         # Stylesheet and scripts: the same for everyone, cached by the browser, no session looked up.
         asset = await handler(request)
         asset.headers["Cache-Control"] = "public, max-age=3600"
-        return _secured(asset)
+        return _secured(request, asset)
     cookie = request.cookies.get(COOKIE)
     response: web.StreamResponse
     try:
@@ -234,7 +244,7 @@ async def portal_middleware(request: web.Request, handler: Handler) -> web.Strea
         request[SESSION], request[LOCALE] = None, _locale(request, None)
         request[CSRF] = ""
         i18n.use(request[LOCALE], request.app[TRANSLATIONS])
-        return _secured(render(request, "unavailable.html", status=503))
+        return _secured(request, render(request, "unavailable.html", status=503))
     request[SESSION] = session
     request[LOCALE] = _locale(request, session)
     i18n.use(request[LOCALE], request.app[TRANSLATIONS])
@@ -268,11 +278,11 @@ async def portal_middleware(request: web.Request, handler: Handler) -> web.Strea
         clear_session_cookie(response)
     if session is None and CSRF_COOKIE not in request.cookies:
         response.set_cookie(CSRF_COOKIE, anonymous_csrf, path="/", httponly=True, samesite="Lax")
-    return _secured(response)
+    return _secured(request, response)
 
 
-def _secured(response: web.StreamResponse) -> web.StreamResponse:
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+def _secured(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    response.headers["Content-Security-Policy"] = request.app[POLICY]
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"

@@ -19,11 +19,13 @@ import aiohttp
 import asyncpg
 import pytest
 import pytest_asyncio
+from playwright.async_api import Browser, Page, async_playwright
 
 from libs.common.db import drop_service
 from libs.devstack import testing
 from libs.devstack.devrun import Platform, free_platform_ports, runnable_services
 from libs.devstack.stack import LocalStack
+from tests.e2e.browser import keep_evidence, launch
 
 T = TypeVar("T")
 PASSWORD = "Correct-Horse-9"
@@ -302,3 +304,50 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     setattr(item, f"report_{report.when}", report)
     return report
+
+
+# --- the portal in a real browser ---
+
+
+@pytest_asyncio.fixture(loop_scope="package", scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """One Chromium for all the browser tests; each test has its own context (cookies, storage)."""
+    async with async_playwright() as playwright:
+        chromium = await launch(playwright)
+        yield chromium
+        await chromium.close()
+
+
+class Browsing:
+    """Opens a fresh browser context per person; keeps each page's evidence if the test fails."""
+
+    def __init__(self, browser: Browser, base_url: str) -> None:
+        self.browser, self.base_url = browser, base_url
+        self.pages: list[Page] = []
+
+    async def page(self, locale: str = "fr-FR") -> Page:
+        context = await self.browser.new_context(base_url=self.base_url, locale=locale)
+        context.set_default_timeout(15_000)
+        page = await context.new_page()
+        self.pages.append(page)
+        return page
+
+
+@pytest_asyncio.fixture(loop_scope="package")
+async def browsing(
+    browser: Browser, platform: Platform, request: pytest.FixtureRequest
+) -> AsyncIterator[Browsing]:
+    opened = Browsing(browser, platform.gateway_url)
+    yield opened
+    report = getattr(request.node, "report_call", None)
+    for number, page in enumerate(opened.pages):
+        if report is not None and report.failed:
+            print(f"evidence: {await keep_evidence(page, f'{request.node.name}-{number}')}")
+        await page.context.close()
+
+
+async def sign_in(page: Page, tenant: str, login: str, password: str = PASSWORD) -> None:
+    await page.goto(f"/{tenant}/sign-in")
+    await page.get_by_label("Identifiant").fill(login)
+    await page.get_by_label("Mot de passe").fill(password)
+    await page.get_by_role("button", name="Se connecter").click()

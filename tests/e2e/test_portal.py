@@ -5,63 +5,15 @@ keyboard."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
-from libs.devstack.devrun import Platform
-from tests.e2e.browser import keep_evidence, launch
-from tests.e2e.conftest import PASSWORD, Api, eventually, mail_subject, mail_text
+from tests.e2e.conftest import PASSWORD, Api, Browsing, eventually, mail_subject, mail_text, sign_in
 
 pytestmark = [pytest.mark.asyncio(loop_scope="package")]
-
-
-@pytest_asyncio.fixture(loop_scope="package", scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    """One Chromium for all the browser tests; each test has its own context (cookies, storage)."""
-    async with async_playwright() as playwright:
-        chromium = await launch(playwright)
-        yield chromium
-        await chromium.close()
-
-
-class Browsing:
-    """Opens a fresh browser context per person; keeps each page's evidence if the test fails."""
-
-    def __init__(self, browser: Browser, base_url: str) -> None:
-        self.browser, self.base_url = browser, base_url
-        self.pages: list[Page] = []
-
-    async def page(self, locale: str = "fr-FR") -> Page:
-        context = await self.browser.new_context(base_url=self.base_url, locale=locale)
-        context.set_default_timeout(15_000)
-        page = await context.new_page()
-        self.pages.append(page)
-        return page
-
-
-@pytest_asyncio.fixture(loop_scope="package")
-async def browsing(
-    browser: Browser, platform: Platform, request: pytest.FixtureRequest
-) -> AsyncIterator[Browsing]:
-    opened = Browsing(browser, platform.gateway_url)
-    yield opened
-    report = getattr(request.node, "report_call", None)
-    for number, page in enumerate(opened.pages):
-        if report is not None and report.failed:
-            print(f"evidence: {await keep_evidence(page, f'{request.node.name}-{number}')}")
-        await page.context.close()
-
-
-async def sign_in(page: Page, tenant: str, login: str, password: str = PASSWORD) -> None:
-    await page.goto(f"/{tenant}/sign-in")
-    await page.get_by_label("Identifiant").fill(login)
-    await page.get_by_label("Mot de passe").fill(password)
-    await page.get_by_role("button", name="Se connecter").click()
 
 
 async def products_known_to_ordering(api: Api, admin: str, codes: list[str]) -> None:

@@ -1,0 +1,67 @@
+"""The account balance's screen: what it holds, its moves and card top-ups, and the top-up form that
+sends the buyer to the payment provider's page, which sends her back here with the outcome."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from services.portal import i18n
+from services.portal.problems import Problems, explain
+from services.portal.web import PUBLIC_URL, api, form_of, form_text, idempotency_key, link, render, signed_in
+
+ROUTES = web.RouteTableDef()
+BUYERS = ("partner", "validator", "seller", "customer")
+CURRENCY = "EUR"
+
+
+async def _page(
+    request: web.Request,
+    problems: Problems | None = None,
+    form: Mapping[str, Any] | None = None,
+    status: int = 200,
+) -> web.Response:
+    signed_in(request, *BUYERS)
+    answer = await api(request, "GET", "/ordering/balance", params={"limit": "100"})
+    if not answer.ok:
+        raise web.HTTPServiceUnavailable
+    held = answer.body
+    back = request.query.get("payment")  # the provider sends the buyer back naming the payment
+    context = {
+        "held": held,
+        "currency": held["currency"] or CURRENCY,
+        "came_back": next((p for p in held["top_ups"] if p["payment_id"] == back), None),
+        "amount": form_text(form, "amount") if form else "",
+        "problems": problems or Problems(),
+        "idempotency_key": uuid.uuid4(),
+    }
+    return render(request, "balance.html", context, status=status)
+
+
+@ROUTES.get("/{tenant}/balance")
+async def balance(request: web.Request) -> web.Response:
+    return await _page(request)
+
+
+@ROUTES.post("/{tenant}/balance/top-up")
+async def top_up(request: web.Request) -> web.Response:
+    """Start a top-up and send the buyer to the provider's page."""
+    signed_in(request, *BUYERS)
+    form = await form_of(request)
+    typed = form_text(form, "amount")
+    amount = i18n.parse_money(typed, CURRENCY)
+    body = {
+        "amount_minor": amount if amount is not None else typed,
+        "currency": CURRENCY,
+        "return_url": request.app[PUBLIC_URL] + link(request, "balance"),
+    }
+    answer = await api(request, "POST", "/ordering/balance/top-ups", json=body, headers=idempotency_key(form))
+    if not answer.ok:
+        problems = explain(answer)
+        if "amount_minor" in problems.fields:
+            problems.fields["amount"] = problems.fields.pop("amount_minor")
+        return await _page(request, problems, form, status=answer.status)
+    return web.Response(status=303, headers={"Location": answer.body["redirect_url"]})
