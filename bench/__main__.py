@@ -11,7 +11,8 @@ Parts, in order (progress on stderr; `--parts` runs some of them):
    its rate for a short while, and the CPU split into what is paid per second while events flow and
    per order;
 5. orders: order submission through the gateway at rising rates, open loop; checkout: a quote then
-   its confirmation at rising rates, each step's latency;
+   its confirmation at rising rates, each step's latency; balance: 50 buyers of one organisation
+   top up by card (paid → balance visible), then order from their balances at once;
 6. reads: catalog read by code, login;
    portal: the web portal's catalog page and an order's page at 50 pages/s each, signed in;
 7. flame: a py-spy flame graph of every Python process at the pipeline's rate;
@@ -55,6 +56,7 @@ PARTS = (
     "doubled",
     "orders",
     "checkout",
+    "balance",
     "reads",
     "portal",
     "flame",
@@ -115,6 +117,8 @@ async def on_stack(args: argparse.Namespace, results: dict[str, Any]) -> None:
                         plat["checkout"] = await platform_load.checkout_ramp(
                             bench, CHECKOUT_RATES, args.step_seconds, report.ORDER_P99_MS, progress
                         )
+                    if "balance" in parts:
+                        plat["balance"] = await platform_load.balance(bench, args.step_seconds, progress)
                     if "reads" in parts:
                         plat["catalog"] = await platform_load.catalog_reads(
                             bench, 500, args.step_seconds, progress

@@ -20,6 +20,7 @@ from bench import cpu
 from bench.load import LoadResult, LoadSpec, Request, percentiles, run_load_async
 from libs.common.db import drop_service
 from libs.devstack.devrun import Platform, free_platform_ports, runnable_services
+from libs.devstack.payments import PAYS
 from libs.devstack.stack import LocalStack
 from tests.e2e.conftest import PASSWORD, Api, raised_limits
 
@@ -365,6 +366,101 @@ async def checkout_ramp(
         if row["quote"]["errors"] or row["confirm"]["errors"] or not worst <= p99_limit_ms:
             break
     return rows
+
+
+BALANCE_BUYERS = 50
+TOP_UP_MINOR = 1_000_000  # 10,000.00: enough for every order a buyer places in the spending run
+
+
+async def balance(bench: Bench, seconds: float, progress: Progress) -> dict[str, Any]:
+    """The account balance: `BALANCE_BUYERS` partners of one organisation top up by card at the fake
+    provider (ten at a time), each timed from her payment to her balance showing it; then all of them
+    order from their balance at once, back to back, for `seconds` (closed loop). Afterwards, every
+    balance must still be the sum of its entries and none below zero."""
+    api = Api(bench.http, bench.gateway, bench.platform.stack, bench.platform.platform_key)
+    admin = await api.login(TENANT, f"admin@{TENANT}.test")
+    modes = {"payment_modes": ["account_balance", "cash_on_delivery"]}
+    await api.call("PUT", "/api/ordering/checkout/settings", token=admin, expect=200, json=modes)
+    organisation = await api.organisation(admin, f"BAL-{uuid.uuid4().hex[:6]}")
+    progress(f"balance: {BALANCE_BUYERS} partners of one organisation top up by card")
+    emails = [f"buyer{i:02d}-{uuid.uuid4().hex[:6]}@bench.test" for i in range(BALANCE_BUYERS)]
+    for email in emails:
+        await api.invite(admin, email, "partner", organisation)
+    tokens = await asyncio.gather(*(api.login(TENANT, email) for email in emails))
+
+    async def top_up(token: str) -> tuple[float, float]:
+        """(ms to start the top-up, ms from paying to the balance showing it)."""
+        started_at = time.perf_counter()
+        _, started = await api.call(
+            "POST",
+            "/api/ordering/balance/top-ups",
+            token=token,
+            expect=201,
+            json={"amount_minor": TOP_UP_MINOR},
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+        )
+        paying_at = time.perf_counter()
+        async with bench.http.post(started["redirect_url"], json={"card": PAYS}) as paid:
+            assert paid.status == 200, await paid.text()
+        while True:
+            _, held = await api.call("GET", "/api/ordering/balance?limit=1", token=token, expect=200)
+            if held["balance_minor"] >= TOP_UP_MINOR:
+                break
+            await asyncio.sleep(0.002)
+        done = time.perf_counter()
+        return (paying_at - started_at) * 1000, (done - paying_at) * 1000
+
+    gate = asyncio.Semaphore(10)
+
+    async def limited(token: str) -> tuple[float, float]:
+        async with gate:
+            return await top_up(token)
+
+    timings = await asyncio.gather(*(limited(token) for token in tokens))
+    top_ups = {
+        "buyers": BALANCE_BUYERS,
+        "start": percentiles([t[0] for t in timings]),
+        "paid_to_visible": percentiles([t[1] for t in timings]),
+    }
+    progress(
+        f"  → start p99 {top_ups['start']['p99_ms']:.1f} ms,"
+        f" paid → balance visible p99 {top_ups['paid_to_visible']['p99_ms']:.1f} ms"
+    )
+
+    progress(f"  {BALANCE_BUYERS} buyers order from their balance at once for {seconds:.0f} s, closed loop")
+    orders = [
+        Request(
+            "/api/ordering/orders",
+            "POST",
+            {"Authorization": f"Bearer {token}"},
+            {"lines": ORDER_LINES, "payment_mode": "account_balance"},
+        )
+        for token in tokens
+    ]
+    spending = await run_load_async(
+        LoadSpec(bench.gateway, orders, seconds, concurrency=BALANCE_BUYERS, idempotency_key=True)
+    )
+    spend = spending.summary()
+    ledger = await bench.db.fetchrow(
+        f"SELECT (SELECT count(*) FROM {bench.table('ordering', 'balances')} b"
+        f"  WHERE b.balance_minor <> (SELECT coalesce(sum(e.amount_minor), 0)"
+        f"   FROM {bench.table('ordering', 'balance_entries')} e"
+        "   WHERE e.tenant_id = b.tenant_id AND e.account_id = b.account_id)) AS off_sum,"
+        f" (SELECT count(*) FROM {bench.table('ordering', 'balances')} WHERE balance_minor < 0) AS negative"
+    )
+    assert ledger is not None
+    progress(
+        f"  → {spend['achieved_per_s']:.0f} orders/s paid from balances, p50 {spend['p50_ms']:.1f} ms,"
+        f" p99 {spend['p99_ms']:.1f} ms, {spend['errors']} errors; balances off their entries:"
+        f" {ledger['off_sum']}, negative: {ledger['negative']}"
+    )
+    await bench.drain(progress)
+    return {
+        "top_ups": top_ups,
+        "spend": spend,
+        "balances_off_their_entries": ledger["off_sum"],
+        "negative_balances": ledger["negative"],
+    }
 
 
 async def catalog_reads(bench: Bench, rate: int, seconds: float, progress: Progress) -> dict[str, Any]:

@@ -189,6 +189,21 @@ def table(results: dict[str, Any]) -> str:
                 f"  {q['target_per_s']:>9} {q['achieved_per_s']:>11.0f} {_ms(q['p99_ms']):>8}"
                 f" {c['achieved_per_s']:>13.0f} {_ms(c['p99_ms']):>8} {q['errors'] + c['errors']:>7}"
             )
+    if platform.get("balance"):
+        b = platform["balance"]
+        t, spend = b["top_ups"], b["spend"]
+        lines.append("")
+        lines.append(
+            f"Account balance: {t['buyers']} buyers of one organisation top up by card (ten at a time):"
+            f" start p99 {_ms(t['start']['p99_ms'])} ms, paid → balance visible"
+            f" p50 {_ms(t['paid_to_visible']['p50_ms'])} ms, p99 {_ms(t['paid_to_visible']['p99_ms'])} ms"
+        )
+        lines.append(
+            f"  then all order from their balances at once (closed loop): {spend['achieved_per_s']:.0f}"
+            f" orders/s, p50 {_ms(spend['p50_ms'])} ms, p99 {_ms(spend['p99_ms'])} ms, {spend['errors']}"
+            f" errors; balances off the sum of their entries: {b['balances_off_their_entries']},"
+            f" below zero: {b['negative_balances']}"
+        )
     for key, label in (("catalog", "Catalog read by code"), ("login", "Login")):
         if key in platform:
             r = platform[key]

@@ -18,6 +18,7 @@ from libs.common.api import AUTHENTICATED, Endpoint, owned
 from libs.common.auth import Principal, principal
 from libs.common.clock import now
 from libs.common.errors import Forbidden, Invalid, NotFound
+from libs.common.files import PDF, read_upload
 from libs.common.http import json_response, read_query
 from libs.common.runtime import POOL
 from services.catalog import files_store, pricing_store, store
@@ -32,7 +33,7 @@ from services.catalog.access import (
     the_brand,
 )
 from services.catalog.domain import ENTITLEMENT_PATTERN, Locale, Name, missing_entitlement, price_for
-from services.catalog.files import PDF, Filename, checked_file, download, read_upload
+from services.catalog.files import Filename, checked_file, download
 from services.catalog.files_store import DocumentKind, StoredFile
 from services.catalog.spreadsheets import XLSX_TYPE, PriceRow, price_list_workbook
 

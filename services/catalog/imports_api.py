@@ -11,12 +11,12 @@ from pydantic import BaseModel, Field
 
 from libs.common.api import Endpoint, owned
 from libs.common.auth import principal
+from libs.common.files import read_upload
 from libs.common.http import json_response
 from libs.common.runtime import POOL
 from services.catalog import imports
 from services.catalog.access import ADMIN, LIMITS, price_list_owner
 from services.catalog.domain import PriceList
-from services.catalog.files import read_upload
 from services.catalog.imports import ImportRefused
 from services.catalog.schemas import PriceListView
 from services.catalog.spreadsheets import Table, TableError, read_table

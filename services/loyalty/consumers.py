@@ -1,6 +1,6 @@
 """Loyalty's consumers: credit a member's points for each order of theirs confirmed, once per order,
-and take them back when the order is cancelled; close a deleted member's account, forfeiting what is
-left on it."""
+take them back when the order is cancelled, and their share when goods come back; close a deleted
+member's account, forfeiting what is left on it."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from libs.common.consumer import HandlerTable, PermanentError
 from libs.common.events import Envelope
 from libs.common.limits import MAX_BALANCE, MAX_ENTRY_POINTS, MAX_ORDER_TOTAL_MINOR
 from services.loyalty import store
-from services.loyalty.domain import forfeit_points, points_for_order, reversal
+from services.loyalty.domain import forfeit_points, points_for_order, returned_share, reversal
 from services.loyalty.events import SERVICE, PointsAwarded, PointsForfeited, PointsReversed
 
 log = structlog.get_logger(__name__)
@@ -26,6 +26,9 @@ ORDER_CONFIRMED = "ordering.order.confirmed"
 ORDER_CANCELLED = "ordering.order.cancelled"
 ORDER_CAUSE = "order"
 CANCELLATION_CAUSE = "order-cancelled"
+RETURNS = "ordering.return.v1"
+RETURN_ACCEPTED = "ordering.return.accepted"
+RETURN_CAUSE = "order-returned"
 ACCOUNTS = "identity.account.v1"
 ACCOUNT_DELETED = "identity.account.deleted"
 DELETION_CAUSE = "account-deletion"
@@ -54,6 +57,17 @@ class OrderCancelled(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     order_id: uuid.UUID
+
+
+class ReturnAccepted(BaseModel):
+    """Loyalty's own reading of ordering.return.accepted: which order, and what share came back."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    return_id: uuid.UUID
+    order_id: uuid.UUID
+    returned_goods_minor: int = Field(ge=0, le=MAX_ORDER_TOTAL_MINOR)
+    order_goods_minor: int = Field(ge=0, le=MAX_ORDER_TOTAL_MINOR)
 
 
 class AccountDeleted(BaseModel):
@@ -117,30 +131,58 @@ async def award_points_for_order(
 
 
 async def reverse_points_for_order(conn: asyncpg.Connection, event: Envelope) -> None:
-    """Take back what a cancelled order earned, once, as far as the balance allows (the rest is the
-    entry's shortfall), and announce it. An order that earned nothing, or a closed account (its
-    points were forfeited), has nothing to take back."""
+    """Take back what a cancelled order earned."""
     cancelled = OrderCancelled.model_validate(event.data)
-    tenant_id = _tenant(event)
-    cause_id = str(cancelled.order_id)
-    found = await store.earned(conn, tenant_id, ORDER_CAUSE, cause_id)
+    await _take_back(
+        conn, _tenant(event), str(cancelled.order_id), CANCELLATION_CAUSE, str(cancelled.order_id)
+    )
+
+
+async def reverse_points_for_return(conn: asyncpg.Connection, event: Envelope) -> None:
+    """Take back the share of an order's points that the goods returned stand for, once per return."""
+    accepted = ReturnAccepted.model_validate(event.data)
+    await _take_back(
+        conn,
+        _tenant(event),
+        str(accepted.order_id),
+        RETURN_CAUSE,
+        str(accepted.return_id),
+        share=(accepted.returned_goods_minor, accepted.order_goods_minor),
+    )
+
+
+async def _take_back(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    order_id: str,
+    cause_type: str,
+    cause_id: str,
+    share: tuple[int, int] | None = None,
+) -> None:
+    """Take back what an order earned (or the `share` of it, returned of ordered), once per cause,
+    as far as the balance allows (the rest is the entry's shortfall), and announce it. An order that
+    earned nothing, or a closed account (its points were forfeited), has nothing to take back."""
+    found = await store.earned(conn, tenant_id, ORDER_CAUSE, order_id)
     if found is None:
-        log.info("cancelled order earned nothing", order_id=cause_id)
+        log.info("the order earned nothing", order_id=order_id, cause_type=cause_type)
         return
     account_id, earned = found
+    owed = returned_share(earned, *share) if share else earned
     account = await store.open_account(conn, tenant_id, account_id)
-    if account.closed:
-        log.info("closed account: nothing to take back", order_id=cause_id)
+    if account.closed or owed == 0:
+        log.info("nothing to take back", order_id=order_id, closed=account.closed)
         return
-    points, shortfall = reversal(earned, account.balance)
+    points, shortfall = reversal(owed, account.balance)
     entry = await store.post_entry(
-        conn, tenant_id, account_id, "reverse", points, CANCELLATION_CAUSE, cause_id, shortfall
+        conn, tenant_id, account_id, "reverse", points, cause_type, cause_id, shortfall
     )
     if entry is None:
-        log.info("order already reversed", order_id=cause_id, event_id=str(event.id))
+        log.info("already taken back", cause_type=cause_type, cause_id=cause_id)
         return
     await outbox.publish(conn, SERVICE, PointsReversed.of(entry), subject=account_id, tenant_id=tenant_id)
-    log.info("points reversed", order_id=cause_id, points=points, shortfall=shortfall)
+    log.info(
+        "points taken back", cause_type=cause_type, cause_id=cause_id, points=points, shortfall=shortfall
+    )
 
 
 async def close_deleted_members_account(conn: asyncpg.Connection, event: Envelope) -> None:
@@ -174,6 +216,7 @@ async def close_deleted_members_account(conn: asyncpg.Connection, event: Envelop
 READINGS: dict[str, type[BaseModel]] = {
     ORDER_CONFIRMED: OrderConfirmed,
     ORDER_CANCELLED: OrderCancelled,
+    RETURN_ACCEPTED: ReturnAccepted,
     ACCOUNT_DELETED: AccountDeleted,
 }
 
@@ -186,5 +229,6 @@ def handlers(default_points_per_unit: int) -> HandlerTable:
 
     return {
         ORDERS: {ORDER_CONFIRMED: award_order_points, ORDER_CANCELLED: reverse_points_for_order},
+        RETURNS: {RETURN_ACCEPTED: reverse_points_for_return},
         ACCOUNTS: {ACCOUNT_DELETED: close_deleted_members_account},
     }

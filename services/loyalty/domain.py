@@ -31,6 +31,14 @@ def points_for_order(total_minor: int, points_per_unit: int) -> int:
     return total_minor * points_per_unit // MINOR_PER_UNIT
 
 
+def returned_share(earned: int, returned_minor: int, order_minor: int) -> int:
+    """The points of the goods returned: the order's points in proportion to the goods' amount,
+    rounded down (so that returns of every line never take back more than the order earned)."""
+    if order_minor <= 0:
+        return 0
+    return earned * min(returned_minor, order_minor) // order_minor
+
+
 def reversal(earned: int, balance: int) -> tuple[int, int]:
     """(points, shortfall) of taking back `earned` points from `balance`: as many as the balance
     holds, never below zero; the rest is the shortfall."""

@@ -102,8 +102,9 @@ class PointsForfeited(IntegrationEvent):
 
 
 class PointsReversed(IntegrationEvent):
-    """Points an order earned were taken back because the order was cancelled. A reversal never
-    takes the balance below zero: what it could not take (spent meanwhile) is its shortfall."""
+    """Points an order earned were taken back: all of them when the order was cancelled, the share of
+    the goods returned when a return was accepted. A reversal never takes the balance below zero:
+    what it could not take (spent meanwhile) is its shortfall."""
 
     model_config = examples(
         {
@@ -133,8 +134,8 @@ class PointsReversed(IntegrationEvent):
         ge=0, le=MAX_ENTRY_POINTS, description="What could not be taken back: the balance stays at 0 or more"
     )
     balance: int = Field(ge=0, le=MAX_BALANCE, description="The member's balance right after this entry")
-    cause_type: str = Field(description='Why: "order-cancelled"')
-    cause_id: str = Field(description="Which one: the order id")
+    cause_type: str = Field(description='Why: "order-cancelled" or "order-returned"')
+    cause_id: str = Field(description="Which one: the order id, or the return id")
     reversed_at: datetime = Field(description="When (UTC)")
 
     @classmethod

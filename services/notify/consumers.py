@@ -140,6 +140,31 @@ class OrderModified(OrderNews):
     """ordering.order.modified: the buyer sees her order as the validator changed it."""
 
 
+class ReturnedLine(_Reading):
+    code: str
+    name: str
+    quantity: int = Field(ge=1, le=MAX_LINE_QUANTITY)
+    unit_price_minor: int = Field(ge=0, le=MAX_ORDER_TOTAL_MINOR)
+
+
+class ReturnAccepted(_Reading):
+    """ordering.return.accepted: the buyer is told what came back and what her balance was credited."""
+
+    order_id: str
+    account_id: str
+    lines: list[ReturnedLine]
+    credited_minor: int = Field(ge=0, le=MAX_ORDER_TOTAL_MINOR)
+    currency: str
+
+
+class ReturnRefused(_Reading):
+    """ordering.return.refused: the buyer is told why."""
+
+    order_id: str
+    account_id: str
+    reason: str
+
+
 class PointsAwarded(_Reading):
     """loyalty.points.awarded on loyalty.points.v1."""
 
@@ -273,6 +298,32 @@ async def queue_order_modified(conn: asyncpg.Connection, event: Envelope) -> Non
     await _queue_for_account(conn, event, order.account_id, _news(order, "order_modified"))
 
 
+async def queue_return_accepted(conn: asyncpg.Connection, event: Envelope) -> None:
+    accepted = _read(ReturnAccepted, event)
+    facts = OrderCopy(
+        kind="return_accepted",
+        order_id=accepted.order_id,
+        lines=[
+            OrderLine(
+                code=line.code,
+                name=line.name,
+                quantity=line.quantity,
+                line_total_minor=line.quantity * line.unit_price_minor,
+            )
+            for line in accepted.lines
+        ],
+        total_minor=accepted.credited_minor,
+        currency=accepted.currency,
+    )
+    await _queue_for_account(conn, event, accepted.account_id, facts)
+
+
+async def queue_return_refused(conn: asyncpg.Connection, event: Envelope) -> None:
+    refused = _read(ReturnRefused, event)
+    facts = OrderCopy(kind="return_refused", order_id=refused.order_id, reason=refused.reason)
+    await _queue_for_account(conn, event, refused.account_id, facts)
+
+
 async def queue_points_earned(conn: asyncpg.Connection, event: Envelope) -> None:
     awarded = _read(PointsAwarded, event)
     facts = PointsEarned(points=awarded.points, balance=awarded.balance)
@@ -328,6 +379,8 @@ READINGS: dict[str, type[BaseModel]] = {
     "ordering.order.held_for_approval": OrderHeld,
     "ordering.order.refused": OrderRefused,
     "ordering.order.modified": OrderModified,
+    "ordering.return.accepted": ReturnAccepted,
+    "ordering.return.refused": ReturnRefused,
     "loyalty.points.awarded": PointsAwarded,
 }
 
@@ -344,6 +397,10 @@ HANDLERS: HandlerTable = {
         "ordering.order.held_for_approval": queue_order_to_approve,
         "ordering.order.refused": queue_order_refused,
         "ordering.order.modified": queue_order_modified,
+    },
+    "ordering.return.v1": {
+        "ordering.return.accepted": queue_return_accepted,
+        "ordering.return.refused": queue_return_refused,
     },
     "loyalty.points.v1": {"loyalty.points.awarded": queue_points_earned},
 }

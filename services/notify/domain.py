@@ -31,6 +31,8 @@ OrderKind = Literal[
     "order_approved",  # to the buyer: approved (and so confirmed)
     "order_refused",  # to the buyer: refused, with the reason
     "order_modified",  # to the buyer: a validator changed it
+    "return_accepted",  # to the buyer: goods she sent back are accepted, credited to her balance
+    "return_refused",  # to the buyer: her return is refused, with the reason
 ]
 Kind = Literal["activation", "activation_code", "recovery", "points_earned"] | OrderKind
 Channel = Literal["email", "sms"]
@@ -83,7 +85,7 @@ class OrderCopy(BaseModel):
     total_minor: int = 0
     currency: str = ""
     reference: str | None = None
-    reason: str | None = None  # a refusal's
+    reason: str | None = None  # a refusal's (of the order or of a return)
 
 
 class PointsEarned(BaseModel):

@@ -290,6 +290,46 @@ TEMPLATES: dict[str, dict[Locale, MessageTemplate]] = {
             "Команда Comptoir\n",
         ),
     },
+    "return_accepted": {
+        "fr": _template(
+            "Votre retour de la commande $order_id est accepté",
+            "$greeting\n\n"
+            "Nous acceptons le retour de ces articles de votre commande $order_id :\n$lines\n\n"
+            "Votre solde est crédité de $total.\n\n"
+            "L'équipe Comptoir\n",
+        ),
+        "en": _template(
+            "Your return from order $order_id is accepted",
+            "$greeting\n\n"
+            "We accept the return of these items of your order $order_id:\n$lines\n\n"
+            "Your balance is credited with $total.\n\n"
+            "The Comptoir team\n",
+        ),
+        "ru": _template(
+            "Ваш возврат по заказу $order_id принят",
+            "$greeting\n\n"
+            "Мы принимаем возврат этих товаров из заказа $order_id:\n$lines\n\n"
+            "На ваш баланс зачислено $total.\n\n"
+            "Команда Comptoir\n",
+        ),
+    },
+    "return_refused": {
+        "fr": _template(
+            "Votre retour de la commande $order_id est refusé",
+            "$greeting\n\nVotre demande de retour pour la commande $order_id est refusée. Motif : $reason\n\n"
+            "L'équipe Comptoir\n",
+        ),
+        "en": _template(
+            "Your return from order $order_id is refused",
+            "$greeting\n\nYour return request for order $order_id is refused. Reason: $reason\n\n"
+            "The Comptoir team\n",
+        ),
+        "ru": _template(
+            "Ваш возврат по заказу $order_id отклонён",
+            "$greeting\n\nВаша заявка на возврат по заказу $order_id отклонена. Причина: $reason\n\n"
+            "Команда Comptoir\n",
+        ),
+    },
     "points_earned": {
         "fr": _template(
             "Vous avez gagné $points",

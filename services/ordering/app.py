@@ -8,7 +8,7 @@ from libs.common.clock import Clock, utc_now
 from libs.common.events import EventCatalog
 from libs.common.runtime import ServiceSpec
 from libs.common.settings import ServiceSettings
-from services.ordering import api, approval_api, balance_api, cart_api, checkout_api, statistics
+from services.ordering import api, approval_api, balance_api, cart_api, checkout_api, returns_api, statistics
 from services.ordering.consumers import HANDLERS
 from services.ordering.events import (
     SERVICE,
@@ -23,6 +23,9 @@ from services.ordering.events import (
     OrderRefused,
     OrderShipped,
     OrderSubmitted,
+    ReturnAccepted,
+    ReturnOpened,
+    ReturnRefused,
 )
 
 
@@ -50,6 +53,9 @@ def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
                 OrderDelivered,
                 BalanceCredited,
                 BalanceDebited,
+                ReturnOpened,
+                ReturnAccepted,
+                ReturnRefused,
             ],
         ),
         handlers=HANDLERS,
@@ -59,6 +65,7 @@ def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
             *balance_api.ENDPOINTS,
             *cart_api.ENDPOINTS,
             *checkout_api.ENDPOINTS,
+            *returns_api.ENDPOINTS,
             *statistics.ENDPOINTS,
         ],
         api=balance_api.configure(settings),

@@ -26,7 +26,7 @@ from services.ordering.checkout import CheckoutSettings
 from services.ordering.domain import Order
 from services.ordering.events import SERVICE, BalanceCredited, BalanceDebited
 
-EntryKind = Literal["top_up", "spend", "refund"]
+EntryKind = Literal["top_up", "spend", "refund", "return"]
 PaymentStatus = Literal["pending", "succeeded", "failed"]
 
 
@@ -37,7 +37,9 @@ class _Value(BaseModel):
 class BalanceEntry(_Value):
     entry_id: uuid.UUID = Field(description="The entry's id")
     account_id: str = Field(description="Whose balance")
-    kind: EntryKind = Field(description="top_up (a card payment), spend (an order) or refund (of an order)")
+    kind: EntryKind = Field(
+        description="top_up (a card payment), spend (an order), refund (of an order), return (goods back)"
+    )
     amount_minor: int = Field(description="What it moved: positive credits, negative debits")
     balance_after_minor: int = Field(description="The balance after it")
     currency: str = Field(description="ISO 4217 currency of the balance")

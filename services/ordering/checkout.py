@@ -73,6 +73,9 @@ class CheckoutSettings(_Value):
     cancellation_costs_bp: int = Field(
         0, ge=0, le=10_000, description="And this share of what was paid, in basis points (500 = 5 %)"
     )
+    return_deadline_days: int = Field(
+        7, ge=1, le=60, description="Days the admin has to decide on a return; later, it is flagged overdue"
+    )
 
 
 class Address(_Value):

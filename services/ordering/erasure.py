@@ -2,8 +2,10 @@
 
 Her quotes, cart, templates, her own address book and the addresses she asked to keep are deleted;
 her orders lose their delivery instructions and, when the address was her own (she belongs to no
-organisation), the address itself. The backbone tables (outbox, idempotency answers, dead letters)
-lose every row holding one of those values.
+organisation), the address itself; her returns lose their photos and the reason she wrote. The
+backbone tables (outbox, idempotency answers, dead letters) lose every row holding one of those
+values. Her account balance and its entries stay: money records, holding no personal data (the
+account is known by its pseudonymous id alone).
 """
 
 from __future__ import annotations
@@ -31,12 +33,17 @@ _FORGET = [
        FROM orders old
        WHERE old.order_id = o.order_id AND o.tenant_id = $1 AND o.account_id = $2 AND o.checkout <> '{}'
        RETURNING old.checkout -> 'choices'""",
+    """UPDATE returns r SET reason = '' FROM returns old
+       WHERE old.return_id = r.return_id AND r.tenant_id = $1 AND r.account_id = $2 AND r.reason <> ''
+       RETURNING jsonb_build_object('instructions', old.reason)""",
 ]
 _DELETE_REST = [
     "INSERT INTO erased_accounts (tenant_id, account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
     "DELETE FROM cart_lines WHERE tenant_id = $1 AND account_id = $2",
     "DELETE FROM cart_templates WHERE tenant_id = $1 AND account_id = $2",
     "DELETE FROM memberships WHERE tenant_id = $1 AND account_id = $2",
+    """DELETE FROM return_photos p USING returns r
+       WHERE p.return_id = r.return_id AND r.tenant_id = $1 AND r.account_id = $2""",
 ]
 
 

@@ -15,6 +15,7 @@ from services.ordering.domain import Order
 
 if TYPE_CHECKING:
     from services.ordering.balance import BalanceEntry
+    from services.ordering.returns import Return
 
 SERVICE = "ordering"
 
@@ -466,8 +467,9 @@ class _BalanceMoved(IntegrationEvent):
 
     account_id: str = Field(description="Whose balance (identity's account id); also the subject and key")
     entry_id: uuid.UUID = Field(description="The ledger entry, unique")
-    kind: Literal["top_up", "spend", "refund"] = Field(
-        description="top_up: a card payment; spend: an order paid from it; refund: an order's money back"
+    kind: Literal["top_up", "spend", "refund", "return"] = Field(
+        description="top_up: a card payment; spend: an order paid from it; refund: an order's money back;"
+        " return: goods sent back and accepted"
     )
     amount_minor: int = Field(ge=1, le=MAX_BALANCE, description="How much it moved, in minor units")
     balance_minor: int = Field(ge=0, le=MAX_BALANCE, description="The balance after it")
@@ -540,3 +542,167 @@ class BalanceDebited(_BalanceMoved):
     )
 
     event_type = "ordering.balance.debited"
+
+
+_RETURN = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+_RETURNED_LINE = {
+    "product_id": "5a7e0c3b-2d1f-4e9a-8b6c-4d3e2f1a0b9c",
+    "code": "CREME-01",
+    "name": "Crème hydratante 50 ml",
+    "quantity": 1,
+    "unit_price_minor": 1190,
+    "vat_rate_bp": 2000,
+}
+
+
+class ReturnedLine(BaseModel):
+    """Goods going back: an order line, or part of its quantity, at the price it was ordered at."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    product_id: uuid.UUID = Field(description="The catalog product")
+    code: str = Field(description="The product's code")
+    name: str = Field(description="Its name on the order")
+    quantity: int = Field(ge=1, le=MAX_LINE_QUANTITY, description="How many units go back")
+    unit_price_minor: int = Field(ge=0, le=MAX_UNIT_PRICE_MINOR, description="Unit price excluding VAT")
+    vat_rate_bp: int = Field(ge=0, le=10_000, description="Its VAT rate, basis points")
+
+
+class _ReturnStep(IntegrationEvent):
+    """A return moved; keyed and subject by the return id."""
+
+    topic = "ordering.return.v1"
+
+    return_id: uuid.UUID = Field(description="The return, also the event's subject and Kafka key")
+    order_id: uuid.UUID = Field(description="The order the goods came with")
+    account_id: str = Field(description="The buyer who sends them back")
+    organisation_id: str | None = Field(description="Her organisation, if any")
+
+
+class ReturnOpened(_ReturnStep):
+    """A buyer opened a return (a claim) for goods of a delivered order; the admin decides by
+    `due_at`. Her reason and photos stay in ordering (read through the API)."""
+
+    model_config = examples(
+        {
+            "return_id": _RETURN,
+            "order_id": _ORDER,
+            "account_id": _ACCOUNT,
+            "organisation_id": None,
+            "lines": [_RETURNED_LINE],
+            "currency": "EUR",
+            "amount_minor": 1428,
+            "due_at": "2026-03-16T09:00:00Z",
+            "requested_at": "2026-03-09T09:00:00Z",
+        }
+    )
+
+    event_type = "ordering.return.opened"
+
+    lines: list[ReturnedLine] = Field(min_length=1, description="What goes back")
+    currency: str = Field(description="ISO 4217 currency of the amounts")
+    amount_minor: int = Field(ge=0, le=MAX_ORDER_TOTAL_MINOR, description="The goods' price including VAT")
+    due_at: datetime = Field(description="When the admin should have decided by (UTC)")
+    requested_at: datetime = Field(description="When (UTC)")
+
+    @classmethod
+    def of(cls, asked: Return) -> Self:
+        return cls(
+            return_id=asked.return_id,
+            order_id=asked.order_id,
+            account_id=asked.account_id,
+            organisation_id=asked.organisation_id,
+            lines=asked.lines,
+            currency=asked.currency,
+            amount_minor=asked.amount_minor,
+            due_at=asked.due_at,
+            requested_at=asked.requested_at,
+        )
+
+
+class ReturnAccepted(_ReturnStep):
+    """The admin accepted a return: `credited_minor` (the goods' price including VAT) went to the
+    buyer's balance. `returned_goods_minor` of the order's `order_goods_minor` (both excluding VAT)
+    came back: loyalty takes back that share of the order's points."""
+
+    model_config = examples(
+        {
+            "return_id": _RETURN,
+            "order_id": _ORDER,
+            "account_id": _ACCOUNT,
+            "organisation_id": None,
+            "lines": [_RETURNED_LINE],
+            "currency": "EUR",
+            "credited_minor": 1428,
+            "returned_goods_minor": 1190,
+            "order_goods_minor": 3270,
+            "by_account": "0c9b8a7d-6e5f-4d3c-9b2a-1f0e9d8c7b6a",
+            "accepted_at": "2026-03-10T14:00:00Z",
+        }
+    )
+
+    event_type = "ordering.return.accepted"
+
+    lines: list[ReturnedLine] = Field(min_length=1, description="What came back")
+    currency: str = Field(description="ISO 4217 currency of the amounts")
+    credited_minor: int = Field(ge=0, le=MAX_ORDER_TOTAL_MINOR, description="Credited to the buyer's balance")
+    returned_goods_minor: int = Field(
+        ge=0, le=MAX_ORDER_TOTAL_MINOR, description="The goods returned, excluding VAT"
+    )
+    order_goods_minor: int = Field(
+        ge=0, le=MAX_ORDER_TOTAL_MINOR, description="The order's goods, excluding VAT"
+    )
+    by_account: str = Field(description="The admin who accepted it")
+    accepted_at: datetime = Field(description="When (UTC)")
+
+    @classmethod
+    def of(cls, accepted: Return, order: Order, by: str) -> Self:
+        assert accepted.decided_at is not None
+        return cls(
+            return_id=accepted.return_id,
+            order_id=accepted.order_id,
+            account_id=accepted.account_id,
+            organisation_id=accepted.organisation_id,
+            lines=accepted.lines,
+            currency=accepted.currency,
+            credited_minor=accepted.amount_minor,
+            returned_goods_minor=sum(line.quantity * line.unit_price_minor for line in accepted.lines),
+            order_goods_minor=order.checkout.totals.goods_minor if order.checkout else order.total_minor,
+            by_account=by,
+            accepted_at=accepted.decided_at,
+        )
+
+
+class ReturnRefused(_ReturnStep):
+    """The admin refused a return, saying why (for the buyer)."""
+
+    model_config = examples(
+        {
+            "return_id": _RETURN,
+            "order_id": _ORDER,
+            "account_id": _ACCOUNT,
+            "organisation_id": None,
+            "reason": "The jar was opened",
+            "by_account": "0c9b8a7d-6e5f-4d3c-9b2a-1f0e9d8c7b6a",
+            "refused_at": "2026-03-10T14:00:00Z",
+        }
+    )
+
+    event_type = "ordering.return.refused"
+
+    reason: str = Field(description="Why, for the buyer")
+    by_account: str = Field(description="The admin who refused it")
+    refused_at: datetime = Field(description="When (UTC)")
+
+    @classmethod
+    def of(cls, refused: Return, by: str) -> Self:
+        assert refused.decided_at is not None and refused.refusal is not None
+        return cls(
+            return_id=refused.return_id,
+            order_id=refused.order_id,
+            account_id=refused.account_id,
+            organisation_id=refused.organisation_id,
+            reason=refused.refusal,
+            by_account=by,
+            refused_at=refused.decided_at,
+        )

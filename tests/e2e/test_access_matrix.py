@@ -168,6 +168,25 @@ async def _populate(api: Api) -> World:
     kept = {"lines": [{"code": code, "quantity": 1}], "address": address, "keep_address": True}
     await api.call("POST", "/api/ordering/orders", token=partner, expect=201, json=kept)
     _, [address_request] = await api.call("GET", "/api/ordering/address-requests", token=admin, expect=200)
+    received = await api.order(partner, [{"code": code, "quantity": 2}])
+    delivered = {"status": "delivered"}
+    await api.call(
+        "POST", f"/api/ordering/orders/{received['order_id']}/status", token=admin, expect=200, json=delivered
+    )
+    _, claim = await api.call(
+        "POST",
+        f"/api/ordering/orders/{received['order_id']}/returns",
+        token=partner,
+        expect=201,
+        json={"lines": [{"code": code, "quantity": 1}], "reason": "Broken"},
+    )
+    _, photo = await api.call(
+        "POST",
+        f"/api/ordering/returns/{claim['return_id']}/photos",
+        token=partner,
+        expect=201,
+        data=b"\x89PNG\r\n\x1a\n" + bytes(32),
+    )
     _, top_up = await api.call(
         "POST", "/api/ordering/balance/top-ups", token=partner, expect=201, json={"amount_minor": 1000}
     )
@@ -203,6 +222,8 @@ async def _populate(api: Api) -> World:
         "pickup_point_id": str(point["pickup_point_id"]),
         "request_id": str(address_request["request_id"]),
         "payment_id": str(top_up["payment"]["payment_id"]),
+        "return_id": str(claim["return_id"]),
+        "photo_id": str(photo["photo_id"]),
         "message_id": await eventually(a_message, "a message to the partner"),
     }
     return world

@@ -262,7 +262,7 @@ class Books:
         here), which a failing handler leaves without a trace."""
         table = consumers.handlers(DEFAULT_POINTS_PER_UNIT)
         for event in events:
-            topic = ACCOUNTS_TOPIC if event.source == "identity" else ORDERS_TOPIC
+            topic = topic_of(event.type)
             async with self.db.transaction():
                 await table[topic][event.type](self.db, event)
 

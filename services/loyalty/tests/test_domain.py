@@ -59,9 +59,10 @@ def test_by_default_members_earn_one_point_per_unit_on_port_8084() -> None:
     assert SPEC.topics == [
         "internal.identity.account.v1.dlq",
         "internal.ordering.order.v1.dlq",
+        "internal.ordering.return.v1.dlq",
         "loyalty.points.v1",
     ]
-    assert sorted(SPEC.handlers) == ["identity.account.v1", "ordering.order.v1"]
+    assert sorted(SPEC.handlers) == ["identity.account.v1", "ordering.order.v1", "ordering.return.v1"]
 
 
 def test_the_default_rate_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

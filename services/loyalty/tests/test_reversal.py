@@ -9,7 +9,7 @@ import pytest
 
 from libs.common.events import Envelope
 from services.loyalty import store
-from services.loyalty.domain import reversal
+from services.loyalty.domain import returned_share, reversal
 from services.loyalty.tests.conftest import Books, Caller
 from tests.contracts.examples import example_event
 
@@ -75,3 +75,45 @@ def test_a_reversal_takes_what_the_balance_holds_and_the_rest_is_shortfall() -> 
     assert reversal(25, 5) == (-5, 20)
     assert reversal(25, 0) == (0, 25)
     assert reversal(25, -3) == (0, 25)
+
+
+def accepted(caller: Caller, order_id: str, returned_minor: int, order_minor: int) -> Envelope:
+    """Ordering's example of ordering.return.accepted: `returned_minor` of `order_minor` came back."""
+    return_id = str(uuid.uuid4())
+    return example_event(
+        "ordering.return.accepted",
+        caller["tenant_id"],
+        subject=return_id,
+        return_id=return_id,
+        order_id=order_id,
+        account_id=caller["account_id"],
+        returned_goods_minor=returned_minor,
+        order_goods_minor=order_minor,
+    )
+
+
+async def test_a_return_takes_back_its_share_of_the_points_once_per_return(books: Books) -> None:
+    member = books.member_a
+    earned = books.order(member, 1299)  # 25 points
+    await books.apply(earned)
+    order_id = earned.data["order_id"]
+    first = accepted(member, order_id, 433, 1299)  # a third of the goods: 8 points (rounded down)
+
+    await books.apply(first, first.model_copy(update={"id": uuid.uuid4()}))  # the second: a replay
+
+    assert await books.balance(member) == 25 - 8
+    reverse = (await books.ledger(member))[0]
+    assert (reverse.points, reverse.cause_type, reverse.cause_id) == (
+        -8,
+        "order-returned",
+        first.data["return_id"],
+    )
+    await books.apply(accepted(member, order_id, 866, 1299))  # the rest: 16 points
+    assert await books.balance(member) == 1  # returns of every line never take back more than earned
+
+
+def test_the_returned_share_is_rounded_down() -> None:
+    assert returned_share(25, 433, 1299) == 8
+    assert returned_share(25, 1299, 1299) == 25
+    assert returned_share(25, 5000, 1299) == 25
+    assert returned_share(25, 100, 0) == 0

@@ -83,6 +83,9 @@ def test_order_copy_renders_in_each_locale(locale: str, subject: str, excerpts: 
         ("order_refused", "en", "Your order PO-9 is refused", "Reason: Budget dépassé"),
         ("order_modified", "ru", "Ваш заказ PO-9 изменён", "Итого:"),
         ("order_copy_team", "fr", "Copie de la commande PO-9", "Une commande de votre organisation"),
+        ("return_accepted", "fr", "Votre retour de la commande PO-9 est accepté", "crédité de 12,50 EUR"),
+        ("return_accepted", "en", "Your return from order PO-9 is accepted", "- CAF-250 Café × 2: 5.00 EUR"),
+        ("return_refused", "ru", "Ваш возврат по заказу PO-9 отклонён", "Причина: Budget dépassé"),
     ],
 )
 def test_news_of_an_orders_approval_names_it_by_its_reference(

@@ -1,5 +1,5 @@
 -- Account balances: money a buyer tops up by card and spends on her orders, refunded to it when an
--- order is refused or cancelled. The entries are the truth (append-only, one per kind and source);
+-- order is refused or cancelled, credited with the goods she returns. The entries are the truth (append-only, one per kind and source);
 -- `balances` holds their running sum, locked by whoever moves it, so that no balance goes below
 -- zero or above 10^12 minor units.
 CREATE TABLE balances (
@@ -16,7 +16,7 @@ CREATE TABLE balance_entries (
     entry_id            uuid PRIMARY KEY,
     tenant_id           text NOT NULL,
     account_id          text NOT NULL,
-    kind                text NOT NULL CHECK (kind IN ('top_up', 'spend', 'refund')),
+    kind                text NOT NULL CHECK (kind IN ('top_up', 'spend', 'refund', 'return')),
     amount_minor        bigint NOT NULL
         CHECK (amount_minor <> 0 AND amount_minor BETWEEN -1000000000000 AND 1000000000000),
     balance_after_minor bigint NOT NULL,

@@ -36,6 +36,24 @@ async def test_a_deleted_account_keeps_its_orders_without_its_personal_data(orde
     await ordering.call("POST", "/cart/lines", seller, {"lines": [{"code": "MUG"}]})
     await ordering.call("POST", "/checkout/quotes", seller, {"address": HOME, "keep_address": True})
     await ordering.submit(seller, [{"code": "MUG", "quantity": 1}], address=HOME, keep_address=True)
+    # A claim on a delivered order, with her words and a photo.
+    await ordering.call(
+        "POST", f"/orders/{placed['order_id']}/status", ordering.admin_a, {"status": "delivered"}
+    )
+    status, asked, _ = await ordering.call(
+        "POST",
+        f"/orders/{placed['order_id']}/returns",
+        seller,
+        {"lines": [{"code": "MUG", "quantity": 1}], "reason": "Broken, says Claire"},
+        key="k-2",
+    )
+    assert status == 201, asked
+    async with ordering.service.http.post(
+        f"{ordering.service.url}/returns/{asked['return_id']}/photos",
+        data=b"\xff\xd8\xff\xe0 a jpeg",
+        headers=ordering.service.tokens.headers(**seller),
+    ) as answer:
+        assert answer.status == 201
     # Someone else's data stays.
     await ordering.call(
         "POST", "/addresses", ordering.validator_a, {"address": {**HOME, "line1": "1 place Bellecour"}}
@@ -66,7 +84,15 @@ async def test_a_deleted_account_keeps_its_orders_without_its_personal_data(orde
         "SELECT count(*) FROM addresses WHERE tenant_id = $1", ordering.tenant_a
     )
     assert left == 1  # the organisation's
-    for value in ("12 rue des Lilas", "Claire Dupont", "+33612345678", "Ring twice, Claire"):
+    assert await ordering.db.fetchval("SELECT count(*) FROM return_photos") == 0
+    assert await ordering.db.fetchval("SELECT reason FROM returns") == ""  # the return itself stays
+    for value in (
+        "12 rue des Lilas",
+        "Claire Dupont",
+        "+33612345678",
+        "Ring twice, Claire",
+        "Broken, says Claire",
+    ):
         holding = await ordering.db.fetchval(
             "SELECT (SELECT count(*) FROM outbox WHERE position(convert_to($1, 'UTF8') IN payload) > 0)"
             " + (SELECT count(*) FROM idempotency_keys WHERE strpos(response::text, $1) > 0)",

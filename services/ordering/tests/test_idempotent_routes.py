@@ -147,6 +147,40 @@ async def _top_up(ordering: Ordering) -> Replayable:
     return Replayable("POST", "/balance/top-ups", _as(ordering, ordering.partner_a), json=body)
 
 
+async def _delivered(ordering: Ordering) -> str:
+    """A delivered order of partner A (two mugs)."""
+    order_id = await _placed(ordering)
+    status, _, _ = await ordering.call(
+        "POST", f"/orders/{order_id}/status", ordering.admin_a, {"status": "delivered"}
+    )
+    assert status == 200
+    return order_id
+
+
+async def _request_return(ordering: Ordering) -> Replayable:
+    order_id = await _delivered(ordering)
+    body = {"lines": [{"code": "MUG", "quantity": 1}], "reason": "Chipped"}
+    return Replayable("POST", f"/orders/{order_id}/returns", _as(ordering, ordering.partner_a), json=body)
+
+
+async def _asked_return(ordering: Ordering) -> str:
+    order_id = await _delivered(ordering)
+    body = {"lines": [{"code": "MUG", "quantity": 1}], "reason": "Chipped"}
+    status, asked, _ = await ordering.call("POST", f"/orders/{order_id}/returns", ordering.partner_a, body)
+    assert status == 201, asked
+    return str(asked["return_id"])
+
+
+async def _accept_return(ordering: Ordering) -> Replayable:
+    path = f"/returns/{await _asked_return(ordering)}/accept"
+    return Replayable("POST", path, _as(ordering, ordering.admin_a), json={})
+
+
+async def _refuse_return(ordering: Ordering) -> Replayable:
+    path = f"/returns/{await _asked_return(ordering)}/refuse"
+    return Replayable("POST", path, _as(ordering, ordering.admin_a), json={"reason": "Opened"})
+
+
 RECIPES: dict[tuple[str, str], Callable[[Ordering], Awaitable[Replayable]]] = {
     ("POST", "/orders"): _order,
     ("POST", "/cart/lines"): _add_to_cart,
@@ -164,6 +198,9 @@ RECIPES: dict[tuple[str, str], Callable[[Ordering], Awaitable[Replayable]]] = {
     ("POST", "/orders/{order_id}/refuse"): _refuse,
     ("POST", "/orders/{order_id}/modify"): _modify,
     ("POST", "/balance/top-ups"): _top_up,
+    ("POST", "/orders/{order_id}/returns"): _request_return,
+    ("POST", "/returns/{return_id}/accept"): _accept_return,
+    ("POST", "/returns/{return_id}/refuse"): _refuse_return,
 }
 
 

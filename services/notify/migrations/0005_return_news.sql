@@ -1,0 +1,7 @@
+-- News of a return to its buyer: accepted (credited to her balance) or refused, with the reason.
+ALTER TABLE messages DROP CONSTRAINT messages_kind_check;
+ALTER TABLE messages ADD CONSTRAINT messages_kind_check CHECK (kind IN (
+    'activation', 'activation_code', 'recovery', 'points_earned',
+    'order_copy', 'order_copy_team', 'order_to_approve', 'order_waiting', 'order_approved', 'order_refused',
+    'order_modified', 'return_accepted', 'return_refused'
+));
