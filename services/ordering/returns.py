@@ -166,6 +166,7 @@ async def listed(
     tenant_id: str,
     account_id: str | None,
     status: ReturnStatus | None,
+    order_id: uuid.UUID | None,
     limit: int,
 ) -> list[Return]:
     """The tenant's returns (or one buyer's): those waiting first, the longest overdue first, then the
@@ -173,11 +174,13 @@ async def listed(
     rows = await db.fetch(
         f"SELECT {_COLUMNS} FROM returns r WHERE r.tenant_id = $1"
         " AND ($2::text IS NULL OR r.account_id = $2) AND ($3::text IS NULL OR r.status = $3)"
+        " AND ($4::uuid IS NULL OR r.order_id = $4)"
         " ORDER BY r.status <> 'requested', CASE WHEN r.status = 'requested' THEN r.due_at END,"
-        " r.seq DESC LIMIT $4",
+        " r.seq DESC LIMIT $5",
         tenant_id,
         account_id,
         status,
+        order_id,
         limit,
     )
     return [_return(row) for row in rows]

@@ -74,6 +74,7 @@ class ReturnQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: ReturnStatus | None = Field(None, description="Only returns in this state")
+    order_id: uuid.UUID | None = Field(None, description="Only the returns of this order")
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="At most this many")
 
 
@@ -108,7 +109,7 @@ async def get_return(request: web.Request) -> web.Response:
 async def list_returns(request: web.Request) -> web.Response:
     seen, query = scope(request), read_query(request, ReturnQuery)
     found = await returns.listed(
-        request.app[POOL], seen.tenant_id, seen.account_id, query.status, query.limit
+        request.app[POOL], seen.tenant_id, seen.account_id, query.status, query.order_id, query.limit
     )
     at = now(request)
     return json_response(ReturnList([ReturnView.of(r, at) for r in found]))
@@ -180,7 +181,7 @@ ENDPOINTS = [
         "/returns",
         list_returns,
         "Returns: the buyer's own, the tenant's for an admin (her queue: waiting ones first, the longest"
-        " overdue first); ?status=, ?limit=",
+        " overdue first); ?status=, ?order_id=, ?limit=",
         roles=BUYERS,
         response=ReturnList,
         query=ReturnQuery,

@@ -29,6 +29,7 @@ from services.portal import (
     i18n,
     partner,
     people,
+    returns,
     statistics,
 )
 from services.portal.gateway import Gateway
@@ -65,7 +66,7 @@ class Settings(ServiceSettings):
 
 
 # The portal's screens, one module per area, each with its routes.
-AREAS = (account, partner, cart, checkout, balance, approvals, delivery, statistics, people, admin)
+AREAS = (account, partner, cart, checkout, balance, returns, approvals, delivery, statistics, people, admin)
 
 SPEC = ServiceSpec(name=SERVICE, folder=FOLDER, events=EventCatalog(SERVICE, []))
 

@@ -160,15 +160,25 @@ _ENTRIES = {
     "adjust": N_("Adjustment"),
     "forfeit": N_("Points forfeited"),
 }
+_RETURN_STATUSES = {
+    "requested": N_("Waiting for a decision"),
+    "accepted": N_("Accepted"),
+    "refused": N_("Refused"),
+}
 _CAUSES = {
     "order": N_("order"),
     "order-cancelled": N_("order cancelled"),
+    "order-returned": N_("goods returned"),
     "account-deletion": N_("account closed"),
 }
 
 
 def status_name(status: str) -> str:
     return gettext(_STATUSES[status]) if status in _STATUSES else status
+
+
+def return_status_name(status: str) -> str:
+    return gettext(_RETURN_STATUSES[status]) if status in _RETURN_STATUSES else status
 
 
 def payment_mode_name(mode: str) -> str:
@@ -201,6 +211,7 @@ TEMPLATE_GLOBALS = {
     "password_rules": password_rules,
     "status_name": status_name,
     "payment_mode_name": payment_mode_name,
+    "return_status_name": return_status_name,
     "entry_name": entry_name,
 }
 

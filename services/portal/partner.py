@@ -209,7 +209,13 @@ async def order_page(
     answer = await api(request, "GET", f"/ordering/orders/{order_id}")
     if not answer.ok:
         raise web.HTTPNotFound
-    context = {"order": answer.body, "idempotency_key": uuid.uuid4(), "problems": problems or Problems()}
+    claims = await api(request, "GET", "/ordering/returns", params={"order_id": str(order_id)})
+    context = {
+        "order": answer.body,
+        "returns": claims.body if claims.ok else [],
+        "idempotency_key": uuid.uuid4(),
+        "problems": problems or Problems(),
+    }
     return render(request, "order.html", context, status=status)
 
 
