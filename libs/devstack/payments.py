@@ -2,8 +2,9 @@
 with test cards that decide the outcome. Never in the production image (libs/devstack is not).
 
 Test cards (spaces allowed): 4242 4242 4242 4242 pays; 4000 0000 0000 0002 is declined;
-4000 0000 0000 0259 pays, but its notice comes `slow_s` seconds later (a slow provider). A payment
-started with `save_card` keeps the card for charges; charging a declined card fails.
+4000 0000 0000 0259 pays, but its notice comes `slow_s` seconds later (a slow provider);
+4000 0000 0000 0341 pays on the page, but every later charge of it is declined. A payment started
+with `save_card` keeps the card for charges.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from libs.common.payments import LOCAL_API_KEY, LOCAL_WEBHOOK_SECRET, SIGNATURE_
 from libs.devstack.processes import ensure_port_free
 
 PAYS, DECLINED, SLOW = "4242424242424242", "4000000000000002", "4000000000000259"
+PAYS_ONCE = "4000000000000341"  # pays on the page; charges of the saved card are declined
+_PAGE_PAYS = (PAYS, SLOW, PAYS_ONCE)
+_CHARGES_PAY = (PAYS, SLOW)
 _MAX_BODY = 64 * 1024
 _RETRIES = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
 
@@ -105,7 +109,7 @@ class FakePaymentProvider:
         with self._lock:
             if payment.status != "pending":
                 return payment.status
-            payment.status = "failed" if card not in (PAYS, SLOW) else "succeeded"
+            payment.status = "succeeded" if card in _PAGE_PAYS else "failed"
         reason = None if payment.status == "succeeded" else "card declined"
         saved = f"card_{card}" if payment.save_card and payment.status == "succeeded" else None
         self.notify(payment, reason, saved, delay=self.slow_s if card == SLOW else 0.0)
@@ -160,7 +164,7 @@ class FakePaymentProvider:
     def charge(self, data: dict[str, Any]) -> _Payment:
         payment = self.create({**data, "return_url": ""})
         card = str(data["card_id"]).removeprefix("card_")
-        payment.status = "succeeded" if card in (PAYS, SLOW) else "failed"
+        payment.status = "succeeded" if card in _CHARGES_PAY else "failed"
         reason = None if payment.status == "succeeded" else "card declined"
         self.notify(payment, reason, None, delay=0.05)  # after the answer, as a provider does
         return payment

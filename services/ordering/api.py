@@ -4,6 +4,7 @@ its life (cancel; shipped and delivered as the brand reports them)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
@@ -28,9 +29,11 @@ from libs.common.auth import Principal, principal
 from libs.common.clock import now
 from libs.common.errors import Conflict
 from libs.common.http import json_response, read_json, read_query
+from libs.common.payments import PaymentError
 from libs.common.runtime import POOL
-from services.ordering import balance, store
+from services.ordering import balance, instalments, store
 from services.ordering.balance import BalancePayment
+from services.ordering.balance_api import PAYMENTS, provider_unavailable
 from services.ordering.checkout import Checkout
 from services.ordering.domain import MAX_QUANTITY, HistoryEntry, Order, merge_lines
 from services.ordering.events import CancellationRefund, OrderCancelled, OrderDelivered, OrderShipped
@@ -237,24 +240,48 @@ async def cancel_order(request: web.Request) -> web.Response:
     conn = await idempotency.once(request, body)
     order, at = await step(request, conn, "cancel", body.version, body.reason)
     history = await store.history(conn, order.order_id)
-    costs = 0
-    if len(history) > 1 and history[-2].status == "confirmed":  # the state it was cancelled from
-        settings = await store.checkout_settings(conn, order.tenant_id)
-        costs = balance.cancellation_costs(await balance.paid_for(conn, order), settings)
-    refund = await balance.refund_order(conn, order, costs, at)
+    settings = await store.checkout_settings(conn, order.tenant_id)
+    was_confirmed = len(history) > 1 and history[-2].status == "confirmed"  # the state it left
+
+    def costs_of(paid_minor: int) -> int:
+        return balance.cancellation_costs(paid_minor, settings) if was_confirmed else 0
+
     event = OrderCancelled(
         **OrderCancelled.header(order),
         by_account=principal(request).account_id,
         reason=body.reason,
         cancelled_at=at,
-        refund=CancellationRefund(
-            refunded_minor=refund.refunded_minor, costs_minor=refund.costs_minor, to="account_balance"
-        )
-        if refund
-        else None,
+        refund=await _refund(request, conn, order, costs_of, at),
     )
     await announce(conn, order, event)
     return json_response(OrderView.of(order, history, await balance.payment_of(conn, order)))
+
+
+async def _refund(
+    request: web.Request,
+    conn: asyncpg.Connection,
+    order: Order,
+    costs_of: Callable[[int], int],
+    at: datetime,
+) -> CancellationRefund | None:
+    """Give back what a cancelled order was paid: to the balance it came from, or to the card of its
+    instalments (503, nothing cancelled, when the provider cannot be reached)."""
+    if order.checkout is not None and order.checkout.choices.payment_mode == "instalments":
+        try:
+            refunded = await instalments.cancel(conn, request.app[PAYMENTS], order, costs_of, at)
+        except PaymentError as exc:
+            raise provider_unavailable() from exc
+        return (
+            CancellationRefund(refunded_minor=refunded[0], costs_minor=refunded[1], to="card")
+            if refunded
+            else None
+        )
+    back = await balance.refund_order(conn, order, costs_of(await balance.paid_for(conn, order)), at)
+    if back is None:
+        return None
+    return CancellationRefund(
+        refunded_minor=back.refunded_minor, costs_minor=back.costs_minor, to="account_balance"
+    )
 
 
 async def change_status(request: web.Request) -> web.Response:

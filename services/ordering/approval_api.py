@@ -22,7 +22,7 @@ from services.ordering.api import MAX_LINES, OrderLineRequest, OrderView, order_
 from services.ordering.checkout import Address
 from services.ordering.domain import Order, merge_lines
 from services.ordering.events import OrderApproved, OrderConfirmed, OrderModified, OrderRefused, SubmittedLine
-from services.ordering.placing import CheckoutChoices, announce, make_quote
+from services.ordering.placing import CheckoutChoices, announce, confirmed, make_quote
 
 DECIDERS = grant(admin=TENANT, validator=ORGANISATION)
 
@@ -58,6 +58,7 @@ async def approve(request: web.Request) -> web.Response:
         if order.organisation_id
         else []
     )
+    await confirmed(conn, order, at)
     await announce(conn, order, OrderConfirmed.of(order, validators, at, approved_by=by))
     return json_response(OrderView.of(order, await store.history(conn, order.order_id)))
 

@@ -21,13 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from libs.common import outbox
 from libs.common.errors import Conflict, Invalid
 from libs.common.limits import MAX_BALANCE
-from libs.common.payments import Notice, PaymentProvider, StartPayment
+from libs.common.payments import PaymentProvider
+from services.ordering import payments
 from services.ordering.checkout import CheckoutSettings
 from services.ordering.domain import Order
 from services.ordering.events import SERVICE, BalanceCredited, BalanceDebited
+from services.ordering.payments import Payment
 
 EntryKind = Literal["top_up", "spend", "refund", "return"]
-PaymentStatus = Literal["pending", "succeeded", "failed"]
 
 
 class _Value(BaseModel):
@@ -49,18 +50,6 @@ class BalanceEntry(_Value):
     order_id: uuid.UUID | None = Field(description="The order it paid or refunded")
     costs_minor: int = Field(description="Cancellation costs kept back from a refund")
     created_at: datetime = Field(description="When (UTC)")
-
-
-class Payment(_Value):
-    payment_id: uuid.UUID = Field(description="Ours; the provider's notices name it")
-    account_id: str = Field(description="Who pays")
-    purpose: Literal["top_up"] = Field(description="What the payment is for")
-    amount_minor: int = Field(description="How much, in minor units")
-    currency: str = Field(description="ISO 4217 currency")
-    status: PaymentStatus = Field(description="pending until the provider's notice, then succeeded or failed")
-    failure_reason: str | None = Field(description="Why it failed, as the provider said")
-    created_at: datetime = Field(description="When it was started (UTC)")
-    updated_at: datetime = Field(description="When it last changed (UTC)")
 
 
 class InsufficientBalance(Conflict):
@@ -290,28 +279,6 @@ async def _refund(
 
 # --- top-ups through the payment provider ---
 
-_PAYMENT_COLUMNS = (
-    "payment_id, account_id, purpose, amount_minor, currency, status, failure_reason, created_at, updated_at"
-)
-_ADD_PAYMENT = f"""
-INSERT INTO payments (tenant_id, {_PAYMENT_COLUMNS}, provider_payment_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-"""
-_FIND_PAYMENT = f"SELECT tenant_id, {_PAYMENT_COLUMNS} FROM payments WHERE payment_id = $1"
-_DECIDE_PAYMENT = (
-    "UPDATE payments SET status = $2, failure_reason = $3, updated_at = $4 WHERE payment_id = $1"
-)
-_NOTICE_SEEN = """
-INSERT INTO payment_notices (notice_id, payment_id, status, received_at) VALUES ($1, $2, $3, $4)
-ON CONFLICT (notice_id) DO NOTHING
-"""
-
-
-@dataclass(frozen=True)
-class StartedTopUp:
-    payment: Payment
-    redirect_url: str
-
 
 async def start_top_up(
     conn: asyncpg.Connection,
@@ -324,7 +291,7 @@ async def start_top_up(
     callback_url: str,
     return_url: str,
     at: datetime,
-) -> StartedTopUp:
+) -> payments.Started:
     """Ask the provider for a card payment of `amount_minor` the buyer completes on its page; the
     balance is credited when its notice says it succeeded. 422 when the balance could not hold it."""
     balance = await balance_of(conn, tenant_id, account_id)
@@ -334,94 +301,42 @@ async def start_top_up(
         raise Invalid.field(
             "currency", f"the balance is in {balance.currency}, not {currency}", "currency-mismatch"
         )
-    payment = Payment(
-        payment_id=uuid.uuid4(),
-        account_id=account_id,
-        purpose="top_up",
-        amount_minor=amount_minor,
-        currency=currency,
-        status="pending",
-        failure_reason=None,
-        created_at=at,
-        updated_at=at,
-    )
-    started = await provider.start(
-        StartPayment(
+    return await payments.start(
+        conn,
+        provider,
+        payments.Asked(
+            tenant_id=tenant_id,
+            account_id=account_id,
+            purpose="top_up",
             amount_minor=amount_minor,
             currency=currency,
-            reference=str(payment.payment_id),
             description="Top-up of your account balance",
-            callback_url=callback_url,
-            return_url=return_url,
-        )
+        ),
+        callback_url=callback_url,
+        return_url=return_url,
+        at=at,
     )
-    await conn.execute(_ADD_PAYMENT, tenant_id, *payment.model_dump().values(), started.payment_id)
-    return StartedTopUp(payment, started.redirect_url)
 
 
-async def find_payment(
-    db: asyncpg.Connection | asyncpg.Pool, payment_id: uuid.UUID, *, for_update: bool = False
-) -> tuple[str, Payment] | None:
-    """The payment with its tenant."""
-    row = await db.fetchrow(_FIND_PAYMENT + (" FOR UPDATE" if for_update else ""), payment_id)
-    if row is None:
-        return None
-    values = dict(row)
-    return values.pop("tenant_id"), Payment.model_validate(values)
-
-
-class UnknownPayment(Exception):
-    """A notice for a payment not recorded (yet): the provider sends it again later."""
-
-
-async def receive_notice(
-    conn: asyncpg.Connection, provider: PaymentProvider, notice: Notice, at: datetime
+async def credit_top_up(
+    conn: asyncpg.Connection, provider: PaymentProvider, tenant_id: str, paid: Payment, at: datetime
 ) -> Payment:
-    """Apply a verified notice once: a pending payment succeeds (its top-up is credited) or fails. The
-    same notice twice, or any notice for a payment already decided, changes nothing. A top-up the
-    balance can no longer hold (others came first) is refunded through the provider and fails."""
-    try:
-        payment_id = uuid.UUID(notice.reference)
-    except ValueError as exc:
-        raise UnknownPayment(notice.reference) from exc
-    found = await find_payment(conn, payment_id, for_update=True)
-    if found is None:
-        raise UnknownPayment(notice.reference)
-    tenant_id, payment = found
-    first_time = await conn.execute(_NOTICE_SEEN, notice.notice_id, payment_id, notice.status, at)
-    if first_time == "INSERT 0 0" or payment.status != "pending":
-        return payment
-    if (notice.amount_minor, notice.currency) != (payment.amount_minor, payment.currency):
-        raise Invalid.field("amount_minor", "the notice's amount is not the payment's", "amount-mismatch")
-    status, reason = notice.status, None if notice.status == "succeeded" else notice.reason or "refused"
-    if status == "succeeded":
-        balance = await balance_of(conn, tenant_id, payment.account_id)
-        if balance.balance_minor + payment.amount_minor > MAX_BALANCE:
-            await provider.refund(notice.payment_id, payment.amount_minor, f"limit:{payment_id}")
-            status, reason = "failed", "the balance cannot hold more: the payment was refunded"
-    await conn.execute(_DECIDE_PAYMENT, payment_id, status, reason, at)
-    if status == "succeeded":
-        await post(
-            conn,
-            tenant_id,
-            payment.account_id,
-            "top_up",
-            payment.amount_minor,
-            payment.currency,
-            f"payment:{payment_id}",
-            at,
+    """Credit a top-up the provider says is paid; one the balance can no longer hold (others came
+    first) is refunded through the provider and fails."""
+    balance = await balance_of(conn, tenant_id, paid.account_id)
+    if balance.balance_minor + paid.amount_minor > MAX_BALANCE:
+        await provider.refund(paid.provider_payment_id or "", paid.amount_minor, f"limit:{paid.payment_id}")
+        return await payments.mark(
+            conn, paid, "failed", "the balance cannot hold more: the payment was refunded", at
         )
-    return payment.model_copy(update={"status": status, "failure_reason": reason, "updated_at": at})
-
-
-async def payments(
-    db: asyncpg.Connection | asyncpg.Pool, tenant_id: str, account_id: str, limit: int
-) -> list[Payment]:
-    rows = await db.fetch(
-        f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE tenant_id = $1 AND account_id = $2"
-        " ORDER BY seq DESC LIMIT $3",
+    await post(
+        conn,
         tenant_id,
-        account_id,
-        limit,
+        paid.account_id,
+        "top_up",
+        paid.amount_minor,
+        paid.currency,
+        f"payment:{paid.payment_id}",
+        at,
     )
-    return [Payment.model_validate(dict(row)) for row in rows]
+    return paid

@@ -1,12 +1,14 @@
-"""The account balance's HTTP API: a buyer reads her balance and its history and tops it up by card
-(the provider's page, then its signed notice); an admin reads any of the tenant's balances; the
-provider posts its notices here."""
+"""The account balance's HTTP API, and what card payments share: a buyer reads her balance and its
+history and tops it up by card (the provider's page, then its signed notice); an admin reads any of
+the tenant's balances; the provider posts its notices (of top-ups and instalments) here."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 
+import aiohttp
 import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,29 +29,51 @@ from libs.common.payments import (
 )
 from libs.common.runtime import HTTP_CLIENT, POOL, ApiSetup
 from libs.common.settings import ServiceSettings
-from services.ordering import balance
-from services.ordering.balance import BalanceEntry, Payment
+from services.ordering import balance, instalments, payments
+from services.ordering.balance import BalanceEntry
+from services.ordering.payments import Payment
 
 log = structlog.get_logger()
+
+
+def provider_unavailable() -> Problem:
+    return Problem(
+        503,
+        "The payment provider is unavailable",
+        type="payment-provider-unavailable",
+        detail="try again in a moment: nothing was done",
+    )
+
+
 PAYMENTS = web.AppKey("payments", PaymentProvider)
 CALLBACK_URL = web.AppKey("payment_callback_url", str)
 PUBLIC_URL = web.AppKey("public_url", str)
+INSTALMENT_RULES = web.AppKey("instalment_rules", instalments.Rules)
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 
 
-def configure(settings: ServiceSettings) -> ApiSetup:
-    """The provider the api role pays through, and where its notices reach us (the gateway)."""
+def provider_of(settings: ServiceSettings, session: Callable[[], aiohttp.ClientSession]) -> PaymentProvider:
+    return HttpPaymentProvider(
+        settings.payment_provider_url,
+        settings.payment_api_key.get_secret_value(),
+        settings.payment_webhook_secret.get_secret_value(),
+        session=session,
+    )
+
+
+def callback_url(settings: ServiceSettings) -> str:
+    """Where the provider's notices reach ordering: through the gateway."""
+    return f"{settings.public_url.rstrip('/')}/api/ordering/payments/notices"
+
+
+def configure(settings: ServiceSettings, rules: instalments.Rules) -> ApiSetup:
+    """The provider the api role pays through, where its notices reach us, the instalments' rules."""
 
     def setup(app: web.Application) -> None:
-        app[PAYMENTS] = HttpPaymentProvider(
-            settings.payment_provider_url,
-            settings.payment_api_key.get_secret_value(),
-            settings.payment_webhook_secret.get_secret_value(),
-            session=lambda: app[HTTP_CLIENT],
-        )
-        public = settings.public_url.rstrip("/")
-        app[PUBLIC_URL] = public
-        app[CALLBACK_URL] = f"{public}/api/ordering/payments/notices"
+        app[PAYMENTS] = provider_of(settings, lambda: app[HTTP_CLIENT])
+        app[PUBLIC_URL] = settings.public_url.rstrip("/")
+        app[CALLBACK_URL] = callback_url(settings)
+        app[INSTALMENT_RULES] = rules
 
     return setup
 
@@ -78,9 +102,13 @@ class TopUp(BaseModel):
     )
 
 
-class TopUpView(BaseModel):
+class PaymentStarted(BaseModel):
     payment: Payment = Field(description="The payment, pending until the provider's notice")
     redirect_url: str = Field(description="The provider's page where the buyer pays")
+
+    @classmethod
+    def of(cls, started: payments.Started) -> PaymentStarted:
+        return cls(payment=started.payment, redirect_url=started.redirect_url)
 
 
 async def _view(request: web.Request, tenant_id: str, account_id: str) -> web.Response:
@@ -93,7 +121,7 @@ async def _view(request: web.Request, tenant_id: str, account_id: str) -> web.Re
             balance_minor=held.balance_minor,
             currency=held.currency,
             entries=await balance.entries(pool, tenant_id, account_id, query.limit),
-            top_ups=await balance.payments(pool, tenant_id, account_id, query.limit),
+            top_ups=await payments.of_account(pool, tenant_id, account_id, "top_up", query.limit),
         )
     )
 
@@ -119,7 +147,7 @@ async def account_balance(request: web.Request) -> web.Response:
     return await _view(request, principal(request).tenant_id, request.match_info["account_id"])
 
 
-def _return_url(request: web.Request, asked: str | None) -> str:
+def return_url(request: web.Request, asked: str | None) -> str:
     """Only back to this platform: a top-up must not send its buyer to someone else's site."""
     public = request.app[PUBLIC_URL]
     if asked is None:
@@ -132,7 +160,7 @@ def _return_url(request: web.Request, asked: str | None) -> str:
 async def top_up(request: web.Request) -> web.Response:
     caller = principal(request)
     body = await read_json(request, TopUp)
-    return_url = _return_url(request, body.return_url)
+    back = return_url(request, body.return_url)
     conn = await idempotency.once(request, body)
     try:
         started = await balance.start_top_up(
@@ -143,23 +171,20 @@ async def top_up(request: web.Request) -> web.Response:
             body.amount_minor,
             body.currency,
             callback_url=request.app[CALLBACK_URL],
-            return_url=return_url,
+            return_url=back,
             at=now(request),
         )
     except PaymentError as exc:
         log.warning("payment provider unavailable", error=str(exc))
-        raise Problem(
-            503,
-            "The payment provider is unavailable",
-            type="payment-provider-unavailable",
-            detail="try again in a moment: nothing was charged",
-        ) from exc
-    return json_response(TopUpView(payment=started.payment, redirect_url=started.redirect_url), status=201)
+        raise provider_unavailable() from exc
+    return json_response(
+        PaymentStarted(payment=started.payment, redirect_url=started.redirect_url), status=201
+    )
 
 
 async def payment_owner(request: web.Request, caller: Principal) -> Owner | None:
     payment_id = path_uuid(request, "payment_id")
-    found = await balance.find_payment(request.app[POOL], payment_id) if payment_id else None
+    found = await payments.find(request.app[POOL], payment_id) if payment_id else None
     if found is None:
         return None
     tenant_id, payment = found
@@ -189,9 +214,14 @@ async def receive_notice(request: web.Request) -> web.Response:
     at = now(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
         try:
-            payment = await balance.receive_notice(conn, provider, notice, at)
-        except balance.UnknownPayment as exc:
+            decided = await payments.decide(conn, notice, at)
+        except payments.UnknownPayment as exc:
             raise Problem(404, "Unknown payment", type="unknown-payment", detail=f"no payment {exc}") from exc
+        payment = decided.payment
+        if decided.now_decided and payment.purpose == "top_up" and payment.status == "succeeded":
+            payment = await balance.credit_top_up(conn, provider, decided.tenant_id, payment, at)
+        elif decided.now_decided and payment.purpose == "instalment":
+            await instalments.settle(conn, provider, request.app[INSTALMENT_RULES], payment, notice, at)
     log.info("payment notice", payment_id=str(payment.payment_id), status=payment.status)
     return json_response(NoticeAnswer(payment_id=payment.payment_id, status=payment.status, received_at=at))
 
@@ -217,7 +247,7 @@ ENDPOINTS = [
         " notice says it succeeded",
         roles=BUYERS,
         body=TopUp,
-        response=TopUpView,
+        response=PaymentStarted,
         status=201,
         idempotent=True,
         problems={503: "the payment provider cannot be reached: nothing was charged"},

@@ -14,10 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from libs.common.errors import FieldError, Invalid
 from libs.common.limits import MAX_ORDER_TOTAL_MINOR, MAX_UNIT_PRICE_MINOR
 
-PaymentMode = Literal["cash_on_delivery", "pay_at_centre", "account_balance"]
-"""How an order is paid; the tenant enables some. `account_balance`: from the buyer's balance, at once."""
+PaymentMode = Literal["cash_on_delivery", "pay_at_centre", "account_balance", "instalments"]
+"""How an order is paid; the tenant enables some. `account_balance`: from the buyer's balance, at
+once; `instalments`: by card in the tenant's number of parts."""
 
-PAYMENT_MODES: tuple[PaymentMode, ...] = ("cash_on_delivery", "pay_at_centre", "account_balance")
+PAYMENT_MODES: tuple[PaymentMode, ...] = (
+    "cash_on_delivery",
+    "pay_at_centre",
+    "account_balance",
+    "instalments",
+)
 MAX_LEAD_DAYS = 60
 MAX_QUOTE_MINUTES = 24 * 60
 
@@ -72,6 +78,12 @@ class CheckoutSettings(_Value):
     )
     cancellation_costs_bp: int = Field(
         0, ge=0, le=10_000, description="And this share of what was paid, in basis points (500 = 5 %)"
+    )
+    instalments: int = Field(
+        4, ge=2, le=12, description="How many parts an order paid in instalments is split in"
+    )
+    instalment_interval_days: int = Field(
+        14, ge=1, le=62, description="Days between two instalments, the first due at confirmation"
     )
     return_deadline_days: int = Field(
         7, ge=1, le=60, description="Days the admin has to decide on a return; later, it is flagged overdue"

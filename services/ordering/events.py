@@ -264,7 +264,9 @@ class CancellationRefund(BaseModel):
     costs_minor: int = Field(
         ge=0, le=MAX_BALANCE, description="Kept back: the tenant's cancellation costs (a confirmed order)"
     )
-    to: Literal["account_balance"] = Field(description="Where the refund went")
+    to: Literal["account_balance", "card"] = Field(
+        description="Where the refund went: the balance it was paid from, or the card of its instalments"
+    )
 
 
 class OrderCancelled(_OrderStep):

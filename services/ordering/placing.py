@@ -16,7 +16,7 @@ from libs.common.auth import Principal
 from libs.common.errors import Conflict, FieldError, Invalid
 from libs.common.events import IntegrationEvent
 from libs.common.limits import MAX_ORDER_TOTAL_MINOR
-from services.ordering import balance, store
+from services.ordering import balance, instalments, store
 from services.ordering.checkout import (
     Address,
     Checkout,
@@ -301,8 +301,15 @@ async def place(conn: asyncpg.Connection, quote: Quote, at: datetime, *, roles: 
     if action == "hold":
         await announce(conn, order, OrderHeldForApproval.of(order, validators, at))
     else:
+        await confirmed(conn, order, at)
         await announce(conn, order, OrderConfirmed.of(order, validators, at))
     return order
+
+
+async def confirmed(conn: asyncpg.Connection, order: Order, at: datetime) -> None:
+    """What an order's confirmation starts: its instalments, when it is paid so."""
+    if order.checkout is not None and order.checkout.choices.payment_mode == "instalments":
+        await instalments.schedule(conn, order, await store.checkout_settings(conn, order.tenant_id), at)
 
 
 async def announce(conn: asyncpg.Connection, order: Order, event: IntegrationEvent) -> None:

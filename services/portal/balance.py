@@ -1,5 +1,6 @@
-"""The account balance's screen: what it holds, its moves and card top-ups, and the top-up form that
-sends the buyer to the payment provider's page, which sends her back here with the outcome."""
+"""Card payments' screens: the account balance (what it holds, its moves and card top-ups, the top-up
+form sending the buyer to the payment provider's page and back), paying an instalment of an order
+the same way, and the admin's instalments whose charges failed."""
 
 from __future__ import annotations
 
@@ -10,8 +11,19 @@ from typing import Any
 from aiohttp import web
 
 from services.portal import i18n
+from services.portal.partner import order_page
 from services.portal.problems import Problems, explain
-from services.portal.web import PUBLIC_URL, api, form_of, form_text, idempotency_key, link, render, signed_in
+from services.portal.web import (
+    PUBLIC_URL,
+    api,
+    form_of,
+    form_text,
+    idempotency_key,
+    link,
+    path_id,
+    render,
+    signed_in,
+)
 
 ROUTES = web.RouteTableDef()
 BUYERS = ("partner", "validator", "seller", "customer")
@@ -44,6 +56,29 @@ async def _page(
 @ROUTES.get("/{tenant}/balance")
 async def balance(request: web.Request) -> web.Response:
     return await _page(request)
+
+
+@ROUTES.post("/{tenant}/orders/{order_id}/instalments/pay")
+async def pay_instalment(request: web.Request) -> web.Response:
+    """Send the buyer to the provider's page for the instalment waiting for her, and back to the order."""
+    signed_in(request, *BUYERS)
+    order_id = path_id(request, "order_id")
+    form = await form_of(request)
+    body = {"return_url": request.app[PUBLIC_URL] + link(request, f"orders/{order_id}")}
+    path = f"/ordering/orders/{order_id}/instalments/pay"
+    answer = await api(request, "POST", path, json=body, headers=idempotency_key(form))
+    if answer.status == 404:
+        raise web.HTTPNotFound
+    if not answer.ok:
+        return await order_page(request, explain(answer), status=answer.status)
+    return web.Response(status=303, headers={"Location": answer.body["redirect_url"]})
+
+
+@ROUTES.get("/{tenant}/instalments")
+async def flagged_instalments(request: web.Request) -> web.Response:
+    signed_in(request, "admin")
+    answer = await api(request, "GET", "/ordering/instalments", params={"status": "flagged"})
+    return render(request, "instalments.html", {"instalments": answer.body if answer.ok else []})
 
 
 @ROUTES.post("/{tenant}/balance/top-up")

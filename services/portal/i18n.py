@@ -151,6 +151,7 @@ _PAYMENT_MODES = {
     "cash_on_delivery": N_("Cash on delivery"),
     "pay_at_centre": N_("Pay at the centre"),
     "account_balance": N_("From my balance"),
+    "instalments": N_("In instalments by card"),
 }
 _ENTRIES = {
     "earn": N_("Points earned"),
@@ -159,6 +160,13 @@ _ENTRIES = {
     "expire": N_("Points expired"),
     "adjust": N_("Adjustment"),
     "forfeit": N_("Points forfeited"),
+}
+_INSTALMENT_STATUSES = {
+    "scheduled": N_("To come"),
+    "charging": N_("Being charged"),
+    "paid": N_("Paid"),
+    "flagged": N_("Charges failed"),
+    "cancelled": N_("Cancelled"),
 }
 _RETURN_STATUSES = {
     "requested": N_("Waiting for a decision"),
@@ -175,6 +183,10 @@ _CAUSES = {
 
 def status_name(status: str) -> str:
     return gettext(_STATUSES[status]) if status in _STATUSES else status
+
+
+def instalment_status_name(status: str) -> str:
+    return gettext(_INSTALMENT_STATUSES[status]) if status in _INSTALMENT_STATUSES else status
 
 
 def return_status_name(status: str) -> str:
@@ -212,6 +224,7 @@ TEMPLATE_GLOBALS = {
     "status_name": status_name,
     "payment_mode_name": payment_mode_name,
     "return_status_name": return_status_name,
+    "instalment_status_name": instalment_status_name,
     "entry_name": entry_name,
 }
 

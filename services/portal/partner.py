@@ -210,7 +210,11 @@ async def order_page(
     if not answer.ok:
         raise web.HTTPNotFound
     claims = await api(request, "GET", "/ordering/returns", params={"order_id": str(order_id)})
+    checkout = answer.body["checkout"]
+    in_parts = checkout is not None and checkout["choices"]["payment_mode"] == "instalments"
+    parts = await api(request, "GET", f"/ordering/orders/{order_id}/instalments") if in_parts else None
     context = {
+        "instalments": parts.body if parts is not None and parts.ok else [],
         "order": answer.body,
         "returns": claims.body if claims.ok else [],
         "idempotency_key": uuid.uuid4(),

@@ -38,14 +38,17 @@ $$;
 CREATE TRIGGER balance_entries_append_only BEFORE UPDATE OR DELETE ON balance_entries
     FOR EACH ROW EXECUTE FUNCTION balance_entries_are_append_only();
 
--- Payments taken through the payment provider: `payment_id` is the reference the provider's notices
--- name. A payment moves once, from pending to succeeded or failed; later notices change nothing.
+-- Payments taken through the payment provider: top-ups, and instalments of orders (`order_id`,
+-- `instalment`). `payment_id` is the reference the provider's notices name. A payment moves once,
+-- from pending to succeeded or failed; later notices change nothing.
 CREATE TABLE payments (
     seq                 bigint GENERATED ALWAYS AS IDENTITY,
     payment_id          uuid PRIMARY KEY,
     tenant_id           text NOT NULL,
     account_id          text NOT NULL,
-    purpose             text NOT NULL CHECK (purpose IN ('top_up')),
+    purpose             text NOT NULL CHECK (purpose IN ('top_up', 'instalment')),
+    order_id            uuid,
+    instalment          integer,
     amount_minor        bigint NOT NULL CHECK (amount_minor BETWEEN 1 AND 1000000000000),
     currency            text NOT NULL,
     status              text NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),

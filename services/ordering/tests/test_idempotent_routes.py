@@ -181,6 +181,17 @@ async def _refuse_return(ordering: Ordering) -> Replayable:
     return Replayable("POST", path, _as(ordering, ordering.admin_a), json={"reason": "Opened"})
 
 
+async def _pay_instalment(ordering: Ordering) -> Replayable:
+    """An order in instalments: replayed, paying its first answers the same payment and page."""
+    await ordering.call("PUT", "/checkout/settings", ordering.admin_a, {"payment_modes": ["instalments"]})
+    await ordering.publish(ordering.product(uuid.uuid4(), "MUG", 1250))
+    lines = [{"code": "MUG", "quantity": 2}]
+    status, order = await ordering.submit(ordering.partner_a, lines, payment_mode="instalments")
+    assert status == 201, order
+    path = f"/orders/{order['order_id']}/instalments/pay"
+    return Replayable("POST", path, _as(ordering, ordering.partner_a), json={})
+
+
 RECIPES: dict[tuple[str, str], Callable[[Ordering], Awaitable[Replayable]]] = {
     ("POST", "/orders"): _order,
     ("POST", "/cart/lines"): _add_to_cart,
@@ -201,6 +212,7 @@ RECIPES: dict[tuple[str, str], Callable[[Ordering], Awaitable[Replayable]]] = {
     ("POST", "/orders/{order_id}/returns"): _request_return,
     ("POST", "/returns/{return_id}/accept"): _accept_return,
     ("POST", "/returns/{return_id}/refuse"): _refuse_return,
+    ("POST", "/orders/{order_id}/instalments/pay"): _pay_instalment,
 }
 
 
