@@ -143,3 +143,47 @@ async def test_a_consultant_tops_up_pays_from_her_balance_and_cancels_less_the_c
     assert (status, problem["order_status"]) == (409, "shipped")
     _, held = await api.call("GET", "/api/ordering/balance", token=token, expect=200)
     assert held["balance_minor"] == 11_000 - costs - 4800
+
+
+async def test_an_order_in_instalments_is_paid_in_part_then_cancelled_and_refunded_to_the_card(
+    api: Api, unique: str
+) -> None:
+    tenant = f"ins-{unique}"
+    admin = await api.create_tenant(tenant)
+    await api.create_product(admin, "CREME-01", 2000)
+    settings = {"payment_modes": ["instalments"], "instalments": 3, "cancellation_costs_minor": 300}
+    await api.call("PUT", "/api/ordering/checkout/settings", token=admin, expect=200, json=settings)
+    seller = f"s-{unique}@conseil.test"
+    await api.invite(admin, seller, "seller")
+    token = await api.login(tenant, seller)
+
+    async def placed() -> dict[str, Any] | None:
+        lines = [{"code": "CREME-01", "quantity": 2}]
+        status, body = await api.call(
+            "POST", "/api/ordering/orders", token=token, json={"lines": lines, "payment_mode": "instalments"}
+        )
+        return dict(body) if status == 201 else None
+
+    order = await eventually(placed, "an order in instalments")
+    path = f"/api/ordering/orders/{order['order_id']}/instalments"
+    _, parts = await api.call("GET", path, token=token, expect=200)
+    assert [p["amount_minor"] for p in parts] == [1600, 1600, 1600]  # 48.00 in three
+
+    _, started = await api.call("POST", f"{path}/pay", token=token, expect=201, json={})
+    await pay(started["redirect_url"], PAYS)  # her card is saved for the next two
+
+    async def first_paid() -> bool:
+        _, parts = await api.call("GET", path, token=token, expect=200)
+        return bool(parts[0]["status"] == "paid")
+
+    await eventually(first_paid, "the first instalment paid")
+    cancel = f"/api/ordering/orders/{order['order_id']}/cancel"
+    _, cancelled = await api.call("POST", cancel, token=token, expect=200, json={})
+    assert cancelled["status"] == "cancelled"
+    _, parts = await api.call("GET", path, token=token, expect=200)
+    assert [p["status"] for p in parts] == ["paid", "cancelled", "cancelled"]
+    assert api.stack.payments is not None
+    [paid] = [
+        p for p in api.stack.payments.payments.values() if p.reference == started["payment"]["payment_id"]
+    ]
+    assert paid.refunded_minor == 1600 - 300  # to the card, less the costs
