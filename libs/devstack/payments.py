@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import sys
 import threading
 import time
 import urllib.error
@@ -190,6 +191,11 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], provider: FakePaymentProvider) -> None:
         super().__init__(address, _Handler)
         self.provider = provider
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that closed its kept-alive connection is no error worth a traceback."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 _PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Fake payment</title>
