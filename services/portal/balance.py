@@ -74,7 +74,7 @@ async def pay_instalment(request: web.Request) -> web.Response:
     return web.Response(status=303, headers={"Location": answer.body["redirect_url"]})
 
 
-@ROUTES.get("/{tenant}/instalments")
+@ROUTES.get("/{tenant}/admin/instalments")
 async def flagged_instalments(request: web.Request) -> web.Response:
     signed_in(request, "admin")
     answer = await api(request, "GET", "/ordering/instalments", params={"status": "flagged"})

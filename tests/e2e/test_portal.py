@@ -296,6 +296,8 @@ async def test_the_main_screens_have_no_serious_accessibility_violation(
         "admin/documents",
         "admin/earning-rule",
         "admin/messages",
+        "admin/instalments",
+        "returns",
     ]
     for screen in screens:
         response = await page.goto(f"/{tenant}/{screen}")
