@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from libs.common.payments import LOCAL_API_KEY, LOCAL_WEBHOOK_SECRET, SIGNATURE_HEADER, sign
-from libs.devstack.processes import ensure_port_free
+from libs.devstack.processes import ServedInThread, ensure_port_free
 
 PAYS, DECLINED, SLOW = "4242424242424242", "4000000000000002", "4000000000000259"
 PAYS_ONCE = "4000000000000341"  # pays on the page; charges of the saved card are declined
@@ -65,8 +65,7 @@ class FakePaymentProvider:
         self.payments: dict[str, _Payment] = {}
         self.sent: list[SentNotice] = []
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._served = ServedInThread()
 
     @property
     def url(self) -> str:
@@ -74,18 +73,10 @@ class FakePaymentProvider:
 
     def start(self) -> None:
         ensure_port_free(self.port, "The fake payment provider")
-        self._server = _Server(("127.0.0.1", self.port), self)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="payments", daemon=True)
-        self._thread.start()
+        self._served.serve(_Server(("127.0.0.1", self.port), self), "payments")
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
+        self._served.stop()
 
     # --- what the handler does ---
 

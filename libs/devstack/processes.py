@@ -7,7 +7,9 @@ import ctypes
 import os
 import signal
 import socket
+import socketserver
 import subprocess
+import threading
 import time
 
 _PR_SET_PDEATHSIG = 1
@@ -94,3 +96,26 @@ def terminate(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+class ServedInThread:
+    """A local HTTP server (`http.server`) serving from a daemon thread until stopped: the sinks and
+    the fake providers of the dev stack."""
+
+    def __init__(self) -> None:
+        self._server: socketserver.BaseServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def serve(self, server: socketserver.BaseServer, name: str) -> None:
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None

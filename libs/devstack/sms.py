@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from libs.devstack.processes import (
-    ensure_port_free,
-)
+from libs.devstack.processes import ServedInThread, ensure_port_free
 
 
 @dataclass(frozen=True)
@@ -60,8 +58,7 @@ class SmsSink:
     def __init__(self, folder: Path, port: int) -> None:
         self.folder = folder
         self.port = port
-        self._server: _SmsServer | None = None
-        self._thread: threading.Thread | None = None
+        self._served = ServedInThread()
         self._lock = threading.Lock()
         self._last_ns = 0
 
@@ -73,18 +70,10 @@ class SmsSink:
     def start(self) -> None:
         ensure_port_free(self.port, "The SMS sink")
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._server = _SmsServer(("127.0.0.1", self.port), self)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sms-sink", daemon=True)
-        self._thread.start()
+        self._served.serve(_SmsServer(("127.0.0.1", self.port), self), "sms-sink")
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
+        self._served.stop()
 
     def messages(self) -> list[Sms]:
         """Every SMS received so far, oldest first."""

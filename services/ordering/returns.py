@@ -52,7 +52,7 @@ class Return(BaseModel):
     refusal: str | None = Field(description="Why it was refused, for the buyer")
     photo_ids: list[uuid.UUID] = Field(description="Its photos, oldest first")
 
-    def overdue(self, at: datetime) -> bool:
+    def is_overdue(self, at: datetime) -> bool:
         return self.status == "requested" and at > self.due_at
 
 

@@ -19,7 +19,6 @@ from libs.common.runtime import POOL
 from services.ordering import returns
 from services.ordering.api import MAX_LINES, OrderLineRequest, order_owner
 from services.ordering.domain import Order, merge_lines
-from services.ordering.events import ReturnedLine
 from services.ordering.returns import MAX_PHOTO_BYTES, PHOTO_TYPES, Return, ReturnStatus
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
@@ -44,26 +43,12 @@ class Refusal(BaseModel):
     reason: str = Field(min_length=1, max_length=500, description="Why, for the buyer")
 
 
-class ReturnView(BaseModel):
-    return_id: uuid.UUID = Field(description="The return's id")
-    order_id: uuid.UUID = Field(description="The order the goods came with")
-    account_id: str = Field(description="Who asked")
-    organisation_id: str | None = Field(description="Her organisation, if any")
-    status: ReturnStatus = Field(description="requested (waiting for the admin), accepted or refused")
+class ReturnView(Return):
     overdue: bool = Field(description="Still waiting past its due time")
-    reason: str = Field(description="Why the buyer sends the goods back")
-    lines: list[ReturnedLine] = Field(description="What goes back")
-    currency: str = Field(description="ISO 4217 currency of the amounts")
-    amount_minor: int = Field(description="The goods' price including VAT: what an acceptance credits")
-    requested_at: datetime = Field(description="When it was asked (UTC)")
-    due_at: datetime = Field(description="When the admin should have decided by (UTC)")
-    decided_at: datetime | None = Field(description="When it was decided")
-    refusal: str | None = Field(description="Why it was refused")
-    photo_ids: list[uuid.UUID] = Field(description="Its photos: GET /returns/{id}/photos/{photo_id}")
 
     @classmethod
     def of(cls, found: Return, at: datetime) -> ReturnView:
-        return cls(**found.model_dump(), overdue=found.overdue(at))
+        return cls(**dict(found), overdue=found.is_overdue(at))
 
 
 class ReturnList(RootModel[list[ReturnView]]):
