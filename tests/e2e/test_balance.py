@@ -6,6 +6,7 @@ cancelled."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp
@@ -187,3 +188,35 @@ async def test_an_order_in_instalments_is_paid_in_part_then_cancelled_and_refund
         p for p in api.stack.payments.payments.values() if p.reference == started["payment"]["payment_id"]
     ]
     assert paid.refunded_minor == 1600 - 300  # to the card, less the costs
+
+
+async def test_of_two_orders_racing_for_the_whole_balance_exactly_one_is_paid(api: Api, unique: str) -> None:
+    tenant = f"race-{unique}"
+    admin = await api.create_tenant(tenant)
+    await api.create_product(admin, "CREME-01", 2000)
+    modes = {"payment_modes": ["account_balance"]}
+    await api.call("PUT", "/api/ordering/checkout/settings", token=admin, expect=200, json=modes)
+    seller = f"s-{unique}@conseil.test"
+    await api.invite(admin, seller, "seller")
+    token = await api.login(tenant, seller)
+    started = await start_top_up(api, token, 2400)  # what one order of one cream costs with VAT
+    await pay(started["redirect_url"], PAYS)
+    await top_up_status(api, token, started["payment"]["payment_id"], "succeeded")
+    body = {"lines": [{"code": "CREME-01", "quantity": 1}], "payment_mode": "account_balance"}
+
+    async def known() -> bool:  # the product reaches ordering by its event; a quote spends nothing
+        status, _ = await api.call("POST", "/api/ordering/checkout/quotes", token=token, json=body)
+        return status == 201
+
+    await eventually(known, "the product in ordering's read model")
+    answers = await asyncio.gather(
+        *(api.call("POST", "/api/ordering/orders", token=token, json=body) for _ in range(2))
+    )
+
+    assert sorted(status for status, _ in answers) == [201, 409]
+    [(_, problem)] = [answer for answer in answers if answer[0] == 409]
+    assert problem["type"] == "urn:comptoir:problem:insufficient-balance"
+    _, held = await api.call("GET", "/api/ordering/balance", token=token, expect=200)
+    assert held["balance_minor"] == 0
+    _, orders = await api.call("GET", "/api/ordering/orders", token=token, expect=200)
+    assert len(orders) == 1
