@@ -139,11 +139,13 @@ class Seeder:
             raise RuntimeError("the partner account could not be activated")
 
     async def checkout(self, admin: dict[str, str]) -> None:
-        """A delivery fee, free from 100 €, both payment modes and a pick-up point."""
+        """A delivery fee, free from 100 €, every payment mode (the balance and instalments through the
+        fake payment provider), cancellation costs of 5 € and a pick-up point."""
         settings = {
             "delivery_fee_minor": 690,
             "free_delivery_from_minor": 10_000,
-            "payment_modes": ["cash_on_delivery", "pay_at_centre"],
+            "payment_modes": ["cash_on_delivery", "pay_at_centre", "account_balance", "instalments"],
+            "cancellation_costs_minor": 500,
         }
         await self.call("PUT", "/api/ordering/checkout/settings", (200,), headers=admin, json=settings)
         _, points = await self.call("GET", "/api/ordering/pickup-points", (200,), headers=admin)
