@@ -10,7 +10,8 @@ real provider (its SDK, its webhook format) implements the same way. The protoco
   reference, description, callback_url, return_url, save_card}` → 201 `{payment_id, redirect_url}`:
   the buyer is sent to `redirect_url`, pays there, and is sent back to `return_url`.
 - `POST {base}/charges` with `{amount_minor, currency, reference, card_id, callback_url}` → 201
-  `{payment_id}`: a charge of a saved card, without the buyer.
+  `{payment_id}`: a charge of a saved card, without the buyer; the same reference again is the
+  same charge (a real provider's idempotency key), so a charge may safely be sent again.
 - `POST {base}/payments/{payment_id}/refunds` with `{amount_minor, reference}` → 201
   `{refund_id, status}`; the same reference twice refunds once.
 - The outcome of a payment or charge is `POST`ed to its `callback_url` as a `Notice` in JSON with the

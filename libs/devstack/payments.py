@@ -154,6 +154,11 @@ class FakePaymentProvider:
                 return
 
     def charge(self, data: dict[str, Any]) -> _Payment:
+        """A charge of a saved card; the same reference again is the same charge (charged once)."""
+        with self._lock:
+            earlier = next((p for p in self.payments.values() if p.reference == str(data["reference"])), None)
+        if earlier is not None:
+            return earlier
         payment = self.create({**data, "return_url": ""})
         card = str(data["card_id"]).removeprefix("card_")
         payment.status = "succeeded" if card in _CHARGES_PAY else "failed"

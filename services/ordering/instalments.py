@@ -105,6 +105,17 @@ UPDATE instalments SET status = $3, attempts = $4, next_attempt_at = $5, failure
 WHERE order_id = $1 AND number = $2
 """
 # The next ones due, each with the card to charge, locked: a second worker takes others.
+# Charges recorded but never answered by the provider (a crash, a lost connection), sent again
+# under the same reference: the provider charges once.
+_STALLED = f"""
+SELECT i.tenant_id, {", ".join("i." + c.strip() for c in _COLUMNS.split(","))}, c.card_id, p.payment_id
+FROM instalments i JOIN instalment_cards c USING (order_id)
+     JOIN payments p ON p.order_id = i.order_id AND p.instalment = i.number
+WHERE i.status = 'charging' AND p.status = 'pending' AND p.provider_payment_id IS NULL AND p.created_at <= $1
+LIMIT $2
+FOR UPDATE OF i SKIP LOCKED
+"""
+STALLED_AFTER = timedelta(minutes=5)
 _DUE = f"""
 SELECT i.tenant_id, {", ".join("i." + c.strip() for c in _COLUMNS.split(","))}, c.card_id
 FROM instalments i JOIN instalment_cards c USING (order_id)
@@ -266,12 +277,17 @@ async def charge_due(
     """Charge the instalments due to the cards saved for them; how many were sent to the provider.
 
     Each is marked `charging` with its pending payment before the provider is asked, in a committed
-    transaction: a crash after that leaves it charging (never charged twice), for an operator to
-    look at. The provider refusing the request itself counts as a failed try."""
+    transaction. A crash or a lost answer after that leaves it charging: the next round after
+    `STALLED_AFTER` sends the same charge again under the same reference, which the provider charges
+    once. The provider refusing the request itself counts as a failed try."""
     async with pool.acquire() as conn:
         async with conn.transaction():
-            due = await conn.fetch(_DUE, at, batch)
             pending = []
+            for row in await conn.fetch(_STALLED, at - STALLED_AFTER, batch):
+                found = await payments.find(conn, row["payment_id"])
+                assert found is not None
+                pending.append((_instalment(row), found[1], row["card_id"]))
+            due = await conn.fetch(_DUE, at, batch)
             for row in due:
                 part = _instalment(row)
                 await _set(conn, part, "charging", part.attempts, part.next_attempt_at, part.failure_reason)

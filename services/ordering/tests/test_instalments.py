@@ -72,7 +72,7 @@ async def pay_first(ordering: Ordering, provider: FakePaymentProvider, order_id:
     assert (await post_notice(ordering, body, signature))[0] == 200
 
 
-async def charge_due(ordering: Ordering, provider: FakePaymentProvider, days: int) -> None:
+async def charge_due(ordering: Ordering, provider: FakePaymentProvider, days: float) -> None:
     """The worker's round `days` after the order, the provider's notices delivered."""
     ordering.clock.stopped_at = WEDNESDAY + timedelta(days=days)
     before = len(provider.sent)
@@ -161,3 +161,34 @@ async def test_a_cancelled_order_is_refunded_to_the_card_less_the_costs(
     assert [p.refunded_minor for p in refunded][-1] == 1299
     await charge_due(by_parts, payment_provider, days=30)  # nothing is charged for a cancelled order
     assert [p["status"] for p in await schedule(by_parts, placed["order_id"])] == ["paid"] + ["cancelled"] * 3
+
+
+class CrashingProvider:
+    """The process dies as it asks the provider: the charge is recorded, never sent."""
+
+    async def charge(self, charge: object) -> str:
+        raise RuntimeError("killed")
+
+
+async def test_a_charge_cut_off_by_a_crash_is_sent_again_and_charged_once(
+    by_parts: Ordering, payment_provider: FakePaymentProvider
+) -> None:
+    placed = await order_in_parts(by_parts)
+    await pay_first(by_parts, payment_provider, placed["order_id"], PAYS)
+    by_parts.clock.stopped_at = WEDNESDAY + timedelta(days=7)
+    with pytest.raises(RuntimeError):
+        await instalments.charge_due(by_parts.db, CrashingProvider(), RULES, UNREACHABLE, by_parts.clock())  # type: ignore[arg-type]
+    assert (await schedule(by_parts, placed["order_id"]))[1]["status"] == "charging"
+
+    await charge_due(by_parts, payment_provider, days=7)  # too soon to call it stalled: nothing sent
+    assert (await schedule(by_parts, placed["order_id"]))[1]["status"] == "charging"
+    ordering_payment = await by_parts.db.fetchval(
+        "SELECT payment_id::text FROM payments WHERE order_id = $1 AND instalment = 2",
+        uuid.UUID(placed["order_id"]),
+    )
+    six_minutes_later = 7 + 6 / (24 * 60)
+    await charge_due(by_parts, payment_provider, days=six_minutes_later)
+    await charge_due(by_parts, payment_provider, days=six_minutes_later)
+    charged = [p for p in payment_provider.payments.values() if p.reference == ordering_payment]
+    assert len(charged) == 1  # sent again, charged once
+    assert [p["status"] for p in await schedule(by_parts, placed["order_id"])][:2] == ["paid", "paid"]
