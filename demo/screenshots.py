@@ -68,6 +68,11 @@ async def main() -> None:
         await shoot(partner, "15-checkout", "checkout")
         await submit(partner, "form[action$='/checkout'] button[type=submit]")
         await shoot(partner, "16-quote")
+        await partner.goto(f"/{TENANT}/balance")
+        await partner.fill("#f-amount", "50")
+        await submit(partner, "form[action$='/balance/top-up'] button[type=submit]")
+        await submit(partner, "button[type=submit]")  # the fake provider's page: its test card pays
+        await shoot(partner, "18-balance-topped-up")
 
         admin = await (await browser.new_context(**desk)).new_page()
         await sign_in(admin, *ADMIN)
