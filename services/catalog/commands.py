@@ -28,6 +28,8 @@ from services.catalog.domain import (
 )
 from services.catalog.events import (
     SERVICE,
+    CategoryChanged,
+    CategoryDeleted,
     OrganisationTermsChanged,
     PriceListChanged,
     ProductCreated,
@@ -146,7 +148,9 @@ async def create_category(
     await store.lock_tree(conn, tenant_id)
     if details.parent_id and await store.find_category(conn, tenant_id, details.parent_id) is None:
         raise Invalid.field("parent_id", "no such category in this tenant", "value_error")
-    return await store.add_category(conn, tenant_id, details)
+    category = await store.add_category(conn, tenant_id, details)
+    await _publish_category(conn, tenant_id, category.id, CategoryChanged.of(category))
+    return category
 
 
 async def change_category(
@@ -167,6 +171,7 @@ async def change_category(
         )
     category = await store.update_category(conn, tenant_id, category_id, details)
     assert category is not None, "the tree is locked by this transaction"
+    await _publish_category(conn, tenant_id, category.id, CategoryChanged.of(category))
     return category
 
 
@@ -177,6 +182,14 @@ async def delete_category(conn: asyncpg.Connection, tenant_id: str, category_id:
             "category-in-use", "Category in use", "move or delete its sub-categories and products first"
         )
     await store.delete_category(conn, tenant_id, category_id)
+    await _publish_category(conn, tenant_id, category_id, CategoryDeleted(category_id=category_id))
+
+
+async def _publish_category(
+    conn: asyncpg.Connection, tenant_id: str, category_id: uuid.UUID, event: CategoryChanged | CategoryDeleted
+) -> None:
+    """Announce a change of the tree, keyed by the category: its changes stay in order."""
+    await outbox.publish(conn, SERVICE, event, subject=str(category_id), tenant_id=tenant_id)
 
 
 # --- customer groups ---

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,10 +12,14 @@ from libs.common.events import IntegrationEvent, examples
 from libs.common.limits import MAX_UNIT_PRICE_MINOR
 from services.catalog.domain import OrganisationTerms, PriceList, PriceScope, Product, ProductStatus
 
+if TYPE_CHECKING:
+    from services.catalog.store import Category
+
 SERVICE = "catalog"
 PRODUCTS_TOPIC = "catalog.product.v1"
 PRICES_TOPIC = "catalog.price_list.v1"
 ORGANISATIONS_TOPIC = "catalog.organisation.v1"
+CATEGORIES_TOPIC = "catalog.category.v1"
 
 # The things the examples speak of; other services' examples name the same ones.
 _ORGANISATION = "0f6b2c1e-7a3d-4e5f-8b9c-1d2e3f4a5b6c"  # identity's organisation id
@@ -24,6 +28,8 @@ _GROUP = "9c8b7a6f-5e4d-4c3b-8a2f-1e0d9c8b7a6f"
 _CREME = "5a7e0c3b-2d1f-4e9a-8b6c-4d3e2f1a0b9c"
 _BAUME = "6b8f1d4c-3e2a-4f0b-9c7d-5e4f3a2b1c0d"
 _PRICE_LIST = "4e3d2c1b-0a9f-4e8d-b7c6-a5f4e3d2c1b0"
+_CARE = "3d2c1b0a-9f8e-4d7c-b6a5-f4e3d2c1b0a9"
+_FACE = "2c1b0a9f-8e7d-4c6b-a5f4-e3d2c1b0a9f8"
 _PRODUCT = {
     "product_id": _CREME,
     "code": "CREME-01",
@@ -35,6 +41,7 @@ _PRODUCT = {
     "brand_id": _BRAND,
     "vat_rate_bp": 2000,
     "status": "active",
+    "category_id": _FACE,
 }
 
 
@@ -63,6 +70,9 @@ class _ProductState(IntegrationEvent):
     )
     vat_rate_bp: int = Field(ge=0, le=10_000, description="VAT rate in basis points: 2000 = 20 %")
     status: ProductStatus = Field(description="active or retired; `active` is status == 'active'")
+    category_id: uuid.UUID | None = Field(
+        None, description="The product's category (catalog.category.v1), or null"
+    )
 
     @classmethod
     def of(cls, product: Product) -> Self:
@@ -77,6 +87,7 @@ class _ProductState(IntegrationEvent):
             brand_id=product.brand_id,
             vat_rate_bp=product.vat_rate_bp,
             status=product.status,
+            category_id=product.category_id,
         )
 
 
@@ -230,10 +241,49 @@ class SettingsChanged(IntegrationEvent):
     changed_at: datetime = Field(description="When they were set (UTC)")
 
 
+class CategoryChanged(IntegrationEvent):
+    """A category of the tenant's tree was created, renamed or moved: its full state, so a consumer
+    rebuilds the tree from the latest event of each category."""
+
+    model_config = examples(
+        {"category_id": _FACE, "parent_id": _CARE, "names": {"fr": "Visage", "en": "Face"}, "version": 2}
+    )
+
+    event_type = "catalog.category.changed"
+    topic = CATEGORIES_TOPIC
+
+    category_id: uuid.UUID = Field(description="The category; also the subject and Kafka key")
+    parent_id: uuid.UUID | None = Field(description="Its parent category, or null at the top of the tree")
+    names: dict[str, str] = Field(description="Its name per language (fr, en, ru)")
+    version: int = Field(ge=1, description="1 on creation, +1 on each change: keep the highest seen")
+
+    @classmethod
+    def of(cls, category: Category) -> Self:
+        return cls(
+            category_id=category.id,
+            parent_id=category.parent_id,
+            names=dict(category.names),
+            version=category.version,
+        )
+
+
+class CategoryDeleted(IntegrationEvent):
+    """A category left the tree (it held no sub-category and no product)."""
+
+    model_config = examples({"category_id": _FACE})
+
+    event_type = "catalog.category.deleted"
+    topic = CATEGORIES_TOPIC
+
+    category_id: uuid.UUID = Field(description="The category; also the subject and Kafka key")
+
+
 EVENTS: list[type[IntegrationEvent]] = [
     ProductCreated,
     ProductUpdated,
     PriceListChanged,
     OrganisationTermsChanged,
     SettingsChanged,
+    CategoryChanged,
+    CategoryDeleted,
 ]

@@ -58,6 +58,7 @@ async def test_a_product_carries_brand_category_ean_locales_images_and_vat(catal
         550,
         "active",
     )
+    assert event["data"]["category_id"] == category  # the counter's rules and segments read it
 
 
 @pytest.mark.parametrize(
@@ -181,6 +182,46 @@ async def test_a_category_in_use_cannot_be_deleted(catalog: Catalog) -> None:
     empty = (await catalog.admin("POST", "/categories", {"names": {"fr": "Vide"}}, 201))["id"]
     assert (await catalog.call("DELETE", f"/categories/{empty}", catalog.admin_a))[0] == 204
     assert (await catalog.call("GET", f"/categories/{empty}", catalog.admin_a))[0] == 404
+
+
+async def test_the_category_tree_is_announced_category_by_category(catalog: Catalog) -> None:
+    face = (await catalog.admin("POST", "/categories", {"names": {"fr": "Visage"}}, 201))["id"]
+    creams = (
+        await catalog.admin("POST", "/categories", {"parent_id": face, "names": {"fr": "Crèmes"}}, 201)
+    )["id"]
+    await catalog.admin(
+        "PUT", f"/categories/{creams}", {"parent_id": None, "names": {"fr": "Crèmes", "en": "Creams"}}
+    )
+    assert (await catalog.call("DELETE", f"/categories/{face}", catalog.admin_a))[0] == 204
+    refused = await catalog.call(
+        "PUT", f"/categories/{creams}", catalog.admin_a, {"parent_id": creams, "names": {"fr": "X"}}
+    )
+    assert refused[0] == 409  # refused: nothing announced
+
+    announced = [(key, e["type"], e["data"]) for key, e in await catalog.events("catalog.category.v1")]
+    assert announced == [
+        (
+            face,
+            "catalog.category.changed",
+            {"category_id": face, "parent_id": None, "names": {"fr": "Visage"}, "version": 1},
+        ),
+        (
+            creams,
+            "catalog.category.changed",
+            {"category_id": creams, "parent_id": face, "names": {"fr": "Crèmes"}, "version": 1},
+        ),
+        (
+            creams,
+            "catalog.category.changed",
+            {
+                "category_id": creams,
+                "parent_id": None,
+                "names": {"fr": "Crèmes", "en": "Creams"},
+                "version": 2,
+            },
+        ),
+        (face, "catalog.category.deleted", {"category_id": face}),
+    ]
 
 
 async def test_browsing_filters_by_brand_and_by_category_with_its_subtree(catalog: Catalog) -> None:

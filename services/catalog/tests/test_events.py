@@ -53,14 +53,20 @@ CONTRACT_FIELDS = {
         "version",
     ],
     "catalog.settings.changed": ["seller_discount_bp", "version", "changed_at"],
+    "catalog.category.changed": ["category_id", "parent_id", "names", "version"],
+    "catalog.category.deleted": ["category_id"],
 }
 CONTRACT_FIELDS["catalog.product.updated"] = CONTRACT_FIELDS["catalog.product.created"]
+# Fields added to a committed topic version after it was published: optional, so old records stay valid.
+ADDED_LATER = {"catalog.product.created": ["category_id"], "catalog.product.updated": ["category_id"]}
 TOPICS = {
     "catalog.product.created": "catalog.product.v1",
     "catalog.product.updated": "catalog.product.v1",
     "catalog.price_list.changed": "catalog.price_list.v1",
     "catalog.organisation.terms_changed": "catalog.organisation.v1",
     "catalog.settings.changed": "catalog.settings.v1",
+    "catalog.category.changed": "catalog.category.v1",
+    "catalog.category.deleted": "catalog.category.v1",
 }
 
 
@@ -87,6 +93,7 @@ def test_the_catalog_publishes_its_events_on_public_topics() -> None:
     assert {name: entry["topic"] for name, entry in schemas.items()} == TOPICS
     assert not any(entry["internal"] for entry in schemas.values())
     assert SPEC.events.topics == [
+        "catalog.category.v1",
         "catalog.organisation.v1",
         "catalog.price_list.v1",
         "catalog.product.v1",
@@ -98,7 +105,8 @@ def test_every_field_of_the_exported_schemas_is_described_and_required() -> None
     for event_type, entry in SPEC.events.json_schemas().items():
         schema: dict[str, Any] = entry["schema"]
         assert schema.get("description"), event_type
-        assert list(schema["properties"]) == CONTRACT_FIELDS[event_type], event_type
+        later = ADDED_LATER.get(event_type, [])
+        assert list(schema["properties"]) == CONTRACT_FIELDS[event_type] + later, event_type
         assert schema["required"] == CONTRACT_FIELDS[event_type], event_type
         for name, field in schema["properties"].items():
             assert field.get("description"), f"{event_type}.{name} has no description"
@@ -123,6 +131,7 @@ def test_a_product_event_carries_its_full_state_keyed_by_its_id() -> None:
         "brand_id": str(brand),
         "vat_rate_bp": 550,
         "status": "retired",
+        "category_id": None,
     }
     assert ProductCreated.of(a_product()).model_dump(mode="json")["status"] == "active"
 

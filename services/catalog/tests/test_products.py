@@ -57,6 +57,7 @@ async def test_an_admin_adds_a_product_and_its_full_state_is_announced(catalog: 
         "brand_id": None,
         "vat_rate_bp": 2000,
         "status": "active",
+        "category_id": None,
     }
 
 

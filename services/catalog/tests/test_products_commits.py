@@ -103,4 +103,5 @@ async def test_an_update_bumps_the_version_and_announces_the_new_state(catalog: 
         "brand_id": None,
         "vat_rate_bp": 2000,
         "status": "retired",
+        "category_id": None,
     }
