@@ -240,11 +240,11 @@ async def cancel_order(request: web.Request) -> web.Response:
     conn = await idempotency.once(request, body)
     order, at = await step(request, conn, "cancel", body.version, body.reason)
     history = await store.history(conn, order.order_id)
-    settings = await store.checkout_settings(conn, order.tenant_id)
     was_confirmed = len(history) > 1 and history[-2].status == "confirmed"  # the state it left
+    settings = await store.checkout_settings(conn, order.tenant_id) if was_confirmed else None
 
     def costs_of(paid_minor: int) -> int:
-        return balance.cancellation_costs(paid_minor, settings) if was_confirmed else 0
+        return balance.cancellation_costs(paid_minor, settings) if settings is not None else 0
 
     event = OrderCancelled(
         **OrderCancelled.header(order),

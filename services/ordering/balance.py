@@ -226,7 +226,9 @@ class BalancePayment(_Value):
 
 
 async def payment_of(db: asyncpg.Connection | asyncpg.Pool, order: Order) -> BalancePayment | None:
-    """None when the order was not paid from the balance."""
+    """None when the order was not paid from the balance (asked only of those that were)."""
+    if order.checkout is None or order.checkout.choices.payment_mode != "account_balance":
+        return None
     row = await db.fetchrow(
         "SELECT coalesce(-sum(amount_minor) FILTER (WHERE kind = 'spend'), 0) AS paid_minor,"
         " coalesce(sum(amount_minor) FILTER (WHERE kind = 'refund'), 0) AS refunded_minor,"

@@ -580,6 +580,16 @@ class _ReturnStep(IntegrationEvent):
     account_id: str = Field(description="The buyer who sends them back")
     organisation_id: str | None = Field(description="Her organisation, if any")
 
+    @staticmethod
+    def header(subject: Return) -> dict[str, Any]:
+        """The fields every step of the return carries."""
+        return {
+            "return_id": subject.return_id,
+            "order_id": subject.order_id,
+            "account_id": subject.account_id,
+            "organisation_id": subject.organisation_id,
+        }
+
 
 class ReturnOpened(_ReturnStep):
     """A buyer opened a return (a claim) for goods of a delivered order; the admin decides by
@@ -610,10 +620,7 @@ class ReturnOpened(_ReturnStep):
     @classmethod
     def of(cls, asked: Return) -> Self:
         return cls(
-            return_id=asked.return_id,
-            order_id=asked.order_id,
-            account_id=asked.account_id,
-            organisation_id=asked.organisation_id,
+            **cls.header(asked),
             lines=asked.lines,
             currency=asked.currency,
             amount_minor=asked.amount_minor,
@@ -661,10 +668,7 @@ class ReturnAccepted(_ReturnStep):
     def of(cls, accepted: Return, order: Order, by: str) -> Self:
         assert accepted.decided_at is not None
         return cls(
-            return_id=accepted.return_id,
-            order_id=accepted.order_id,
-            account_id=accepted.account_id,
-            organisation_id=accepted.organisation_id,
+            **cls.header(accepted),
             lines=accepted.lines,
             currency=accepted.currency,
             credited_minor=accepted.amount_minor,
@@ -700,10 +704,7 @@ class ReturnRefused(_ReturnStep):
     def of(cls, refused: Return, by: str) -> Self:
         assert refused.decided_at is not None and refused.refusal is not None
         return cls(
-            return_id=refused.return_id,
-            order_id=refused.order_id,
-            account_id=refused.account_id,
-            organisation_id=refused.organisation_id,
+            **cls.header(refused),
             reason=refused.refusal,
             by_account=by,
             refused_at=refused.decided_at,

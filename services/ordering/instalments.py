@@ -92,6 +92,7 @@ _COLUMNS = (
     "order_id, number, account_id, amount_minor, currency, due_at, status, attempts, next_attempt_at,"
     " failure_reason"
 )
+_OF_I = ", ".join(f"i.{column.strip()}" for column in _COLUMNS.split(","))  # the same, of `instalments i`
 _ADD = f"""
 INSERT INTO instalments (tenant_id, {_COLUMNS})
 SELECT $1, $2, number, $3, amount, $4, due, 'scheduled', 0, due, NULL
@@ -108,7 +109,7 @@ WHERE order_id = $1 AND number = $2
 # Charges recorded but never answered by the provider (a crash, a lost connection), sent again
 # under the same reference: the provider charges once.
 _STALLED = f"""
-SELECT i.tenant_id, {", ".join("i." + c.strip() for c in _COLUMNS.split(","))}, c.card_id, p.payment_id
+SELECT i.tenant_id, {_OF_I}, c.card_id, p.payment_id
 FROM instalments i JOIN instalment_cards c USING (order_id)
      JOIN payments p ON p.order_id = i.order_id AND p.instalment = i.number
 WHERE i.status = 'charging' AND p.status = 'pending' AND p.provider_payment_id IS NULL AND p.created_at <= $1
@@ -117,7 +118,7 @@ FOR UPDATE OF i SKIP LOCKED
 """
 STALLED_AFTER = timedelta(minutes=5)
 _DUE = f"""
-SELECT i.tenant_id, {", ".join("i." + c.strip() for c in _COLUMNS.split(","))}, c.card_id
+SELECT i.tenant_id, {_OF_I}, c.card_id
 FROM instalments i JOIN instalment_cards c USING (order_id)
 WHERE i.status = 'scheduled' AND i.number > 1 AND i.next_attempt_at <= $1
 ORDER BY i.next_attempt_at

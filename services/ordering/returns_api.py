@@ -72,11 +72,12 @@ class PhotoView(BaseModel):
 async def request_return(request: web.Request) -> web.Response:
     body = await read_json(request, ReturnRequest)
     conn = await idempotency.once(request, body)
+    at = now(request)
     asked = [
         (line.code, line.quantity) for line in merge_lines((line.code, line.quantity) for line in body.lines)
     ]
-    created = await returns.request_return(conn, owned(request, Order), asked, body.reason, now(request))
-    return json_response(ReturnView.of(created, now(request)), status=201)
+    created = await returns.request_return(conn, owned(request, Order), asked, body.reason, at)
+    return json_response(ReturnView.of(created, at), status=201)
 
 
 async def return_owner(request: web.Request, caller: Principal) -> Owner | None:

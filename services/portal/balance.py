@@ -71,7 +71,7 @@ async def pay_instalment(request: web.Request) -> web.Response:
         raise web.HTTPNotFound
     if not answer.ok:
         return await order_page(request, explain(answer), status=answer.status)
-    return web.Response(status=303, headers={"Location": answer.body["redirect_url"]})
+    return _to_provider(answer.body)
 
 
 @ROUTES.get("/{tenant}/admin/instalments")
@@ -99,4 +99,9 @@ async def top_up(request: web.Request) -> web.Response:
         if "amount_minor" in problems.fields:
             problems.fields["amount"] = problems.fields.pop("amount_minor")
         return await _page(request, problems, form, status=answer.status)
-    return web.Response(status=303, headers={"Location": answer.body["redirect_url"]})
+    return _to_provider(answer.body)
+
+
+def _to_provider(started: Mapping[str, Any]) -> web.Response:
+    """To the provider's page where the buyer pays (a payment the API just started)."""
+    return web.Response(status=303, headers={"Location": started["redirect_url"]})

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
+from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, Playwright
 
 CHROMIUM_FLAGS = [
@@ -36,3 +38,13 @@ async def keep_evidence(page: Page, name: str) -> Path:
     await page.screenshot(path=stem.with_suffix(".png"), full_page=True)
     stem.with_suffix(".html").write_text(await page.content())
     return stem
+
+
+async def serious_violations(page: Page) -> list[dict[str, Any]]:
+    """The page's serious and critical accessibility violations (axe-core), a few nodes each."""
+    results = await Axe().run(page)
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:3]}
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]

@@ -5,12 +5,11 @@ keyboard."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
-from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page, expect
 
+from tests.e2e.browser import serious_violations
 from tests.e2e.conftest import PASSWORD, Api, Browsing, eventually, mail_subject, mail_text, sign_in
 
 pytestmark = [pytest.mark.asyncio(loop_scope="package")]
@@ -252,15 +251,6 @@ async def test_pages_speak_russian_and_french_and_the_reader_can_switch(
     await expect(page.get_by_role("heading", name=re.compile("^Sign in to"))).to_be_visible()
 
 
-async def _serious_violations(page: Page) -> list[dict[str, Any]]:
-    results = await Axe().run(page)
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:3]}
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-
-
 async def test_the_main_screens_have_no_serious_accessibility_violation(
     api: Api, browsing: Browsing, unique: str
 ) -> None:
@@ -270,7 +260,7 @@ async def test_the_main_screens_have_no_serious_accessibility_violation(
     order = await api.order(admin, [{"code": "TONIC-01", "quantity": 2}])
     page = await browsing.page()
     await page.goto(f"/{tenant}/sign-in")
-    found = {"sign-in": await _serious_violations(page)}
+    found = {"sign-in": await serious_violations(page)}
     await sign_in(page, tenant, f"admin@{tenant}.test")
     screens = [
         "",
@@ -302,11 +292,11 @@ async def test_the_main_screens_have_no_serious_accessibility_violation(
     for screen in screens:
         response = await page.goto(f"/{tenant}/{screen}")
         assert response is not None and response.status == 200, screen
-        found[screen or "home"] = await _serious_violations(page)
+        found[screen or "home"] = await serious_violations(page)
     await page.goto(f"/{tenant}/quick-order")
     await page.get_by_label("Lignes").fill("NOPE 1")
     await page.get_by_role("button", name="Transmettre la commande").click()
-    found["quick-order with errors"] = await _serious_violations(page)
+    found["quick-order with errors"] = await serious_violations(page)
     assert {screen: v for screen, v in found.items() if v} == {}
 
 
@@ -649,7 +639,7 @@ async def test_the_cart_keeps_its_lines_across_sessions_flags_a_retired_one_and_
     await other.get_by_label("Quantité CREME-01").press("Enter")
     await expect(other.get_by_text("Enregistré.")).to_be_visible()
     await expect(other.locator("#cart-total")).to_have_text("39,60\u00a0€")
-    assert await _serious_violations(other) == []
+    assert await serious_violations(other) == []
 
     # The cream is retired meanwhile: its line stays, unavailable, and is not charged.
     _, product = await api.call("GET", f"/api/catalog/products/{cream['id']}", token=admin, expect=200)
@@ -746,7 +736,7 @@ async def test_checkout_in_two_steps_a_stale_quote_shows_the_new_one_then_the_or
     await expect(page.get_by_role("heading", name="Devis")).to_be_visible()
     await expect(page.locator("#delivery-fee")).to_have_text("6,90\u00a0€")
     await expect(page.locator("#total-incl")).to_have_text("39,24\u00a0€")  # (25,80 + 6,90) * 1,2
-    assert await _serious_violations(page) == []
+    assert await serious_violations(page) == []
 
     # The price changes before she confirms: the quote she has is stale.
     _, product = await api.call("GET", f"/api/catalog/products/{cream['id']}", token=admin, expect=200)

@@ -8,9 +8,10 @@ import pytest
 from playwright.async_api import Page, expect
 
 from libs.devstack.payments import DECLINED, PAYS
+from tests.e2e.browser import serious_violations
 from tests.e2e.conftest import Api, Browsing, eventually, sign_in
 from tests.e2e.test_balance import pay
-from tests.e2e.test_portal import _serious_violations, products_known_to_ordering
+from tests.e2e.test_portal import products_known_to_ordering
 
 pytestmark = [pytest.mark.asyncio(loop_scope="package")]
 EUR = "\u00a0€"
@@ -47,7 +48,7 @@ async def test_a_top_up_refused_at_the_provider_then_accepted(
     await expect(page.get_by_text(f"Votre rechargement de 50,00{EUR} est payé")).to_be_visible()
     await expect(page.locator("#balance")).to_have_text(f"50,00{EUR}")
     await expect(page.get_by_role("cell", name="Refusé (card declined)")).to_be_visible()
-    assert await _serious_violations(page) == []
+    assert await serious_violations(page) == []
     assert DECLINED.startswith("4000") and PAYS.startswith("4242")  # the cards the provider knows
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import expect
 
+from tests.e2e.browser import serious_violations
 from tests.e2e.conftest import Api, Browsing, eventually, mail_subject, sign_in
-from tests.e2e.test_portal import _serious_violations, products_known_to_ordering
+from tests.e2e.test_portal import products_known_to_ordering
 
 pytestmark = [pytest.mark.asyncio(loop_scope="package")]
 EUR = "\u00a0€"
@@ -55,7 +56,7 @@ async def test_a_partial_return_is_accepted_and_its_points_taken_back(
     ).to_be_visible()
     await expect(page.locator("#return-status")).to_have_text("En attente de décision")
     await expect(page.get_by_role("img", name="Photo 1")).to_be_visible()
-    assert await _serious_violations(page) == []
+    assert await serious_violations(page) == []
 
     # The admin finds it in her queue and accepts it.
     office = await browsing.page()
