@@ -4,22 +4,25 @@ deleting accounts, and the sweep of inactive accounts."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import asyncpg
 
 from libs.common import erasure, outbox
+from libs.common.auth import Principal
 from libs.common.errors import Conflict, FieldError, Gone, Invalid, NotFound
 from libs.common.events import IntegrationEvent
 from services.identity import passwords, session_store, store
 from services.identity.domain import (
     ADMIN,
+    SHOP,
     Account,
     NewAccount,
     Organisation,
+    OrganisationDetails,
     TenantSettings,
     activation_decision,
     activation_url,
@@ -29,6 +32,7 @@ from services.identity.domain import (
     new_activation_token,
     new_card_number,
     new_code,
+    new_customer_code,
     password_problems,
     personal_data,
     roles_problem,
@@ -38,6 +42,7 @@ from services.identity.events import (
     SERVICE,
     AccountActivated,
     AccountDeleted,
+    AccountFactsChanged,
     AccountMembershipChanged,
     AccountRegistered,
     ActivationCodeRequested,
@@ -151,9 +156,10 @@ async def end_sessions(
 
 
 async def _announce_account(conn: asyncpg.Connection, account: Account) -> None:
-    """The public account event and the internal contact event every new account causes."""
+    """The public account event, and the internal contact and facts events, of a new account."""
     await _publish(conn, account, AccountRegistered.of(account))
     await _publish(conn, account, ContactChanged.of(account))
+    await _publish(conn, account, AccountFactsChanged.of(account, account.created_at))
 
 
 # --- tenants and organisations ---
@@ -204,10 +210,16 @@ async def _publish_organisation(
 
 
 async def create_organisation(
-    conn: asyncpg.Connection, tenant_id: str, name: str, customer_code: str
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    name: str,
+    customer_code: str | None,
+    details: OrganisationDetails,
 ) -> Organisation:
-    """Add an organisation to the tenant and announce it (without its customer code: a secret)."""
-    organisation = await store.add_organisation(conn, tenant_id, name, customer_code)
+    """Add an organisation to the tenant and announce it (without its customer code: a secret). An
+    organisation created without a code (a shop) gets a generated one."""
+    customer_code = customer_code or new_customer_code()
+    organisation = await store.add_organisation(conn, tenant_id, name, customer_code, details)
     if organisation is None:
         raise Conflict(
             "customer-code-taken",
@@ -219,21 +231,16 @@ async def create_organisation(
 
 
 async def update_organisation(
-    conn: asyncpg.Connection,
-    policy: Policy,
-    organisation_id: uuid.UUID,
-    name: str | None,
-    customer_code: str | None,
+    conn: asyncpg.Connection, policy: Policy, organisation_id: uuid.UUID, changes: Mapping[str, Any]
 ) -> Organisation:
-    """Rename an organisation or change its customer code; a new name is announced, a new code not
-    (it is a secret, and the public event would only say that it changed)."""
+    """Change an organisation's name, customer code or details (its kind never changes); a new name
+    is announced, a new code not (it is a secret, and the public event would only say that it
+    changed), nor the details (the other services do not keep them)."""
     current = await store.lock_organisation(conn, organisation_id)
     if current is None:
         raise NotFound("not-found", "Not found", "no such resource here")
     try:
-        updated = await store.update_organisation(
-            conn, organisation_id, name or current.name, customer_code or current.customer_code
-        )
+        updated = await store.update_organisation(conn, current.model_copy(update=changes))
     except store.Taken as exc:
         raise _taken(exc) from None
     if updated.name != current.name:
@@ -262,6 +269,24 @@ async def membership_organisation(
     if organisation_id is not None and not await store.organisation_exists(db, tenant_id, organisation_id):
         raise Invalid.field("organisation_id", "no such organisation in this tenant", "unknown_organisation")
     return organisation_id
+
+
+async def registering_shop(db: store.Db, caller: Principal, shop_id: uuid.UUID | None) -> uuid.UUID | None:
+    """The shop where a customer is registered: the caller's own shop for its staff (who cannot name
+    another), the one an admin names (a shop of the tenant), or none."""
+    if caller.has_role(SHOP) and not caller.has_role(ADMIN):
+        own = uuid.UUID(caller.organisation_id) if caller.organisation_id else None
+        if shop_id is not None and shop_id != own:
+            raise Invalid.field("shop_id", "staff register customers at their own shop", "not_your_shop")
+        shop_id = own
+    if shop_id is None:
+        return None
+    found = await store.organisation(db, shop_id)
+    if found is None or found.tenant_id != caller.tenant_id or found.kind != "shop":
+        if caller.has_role(ADMIN):
+            raise Invalid.field("shop_id", "no such shop in this tenant", "unknown_shop")
+        return None  # staff of an organisation that is not a shop: registered at no shop
+    return shop_id
 
 
 # --- opening accounts ---
@@ -555,8 +580,10 @@ async def change_membership(
     roles: Sequence[str] | None,
     organisation_id: uuid.UUID | None,
     organisation_given: bool,
+    professional: bool | None = None,
 ) -> Account:
-    """An admin changes an account's roles and/or organisation; the tenant always keeps an admin."""
+    """An admin changes an account's roles, organisation or professional flag; the tenant always
+    keeps an admin. A change of roles or of the flag is announced with the account's facts."""
     await store.lock_tenant(conn, account.tenant_id)
     current = await store.lock_account(conn, account.account_id)
     if current is None:
@@ -575,10 +602,21 @@ async def change_membership(
         and not await store.other_admins(conn, current.tenant_id, current.account_id)
     ):
         raise _last_admin()
-    if new_roles == current.roles and new_organisation == current.organisation_id:
+    new_professional = current.professional if professional is None else professional
+    if (new_roles, new_organisation, new_professional) == (
+        current.roles,
+        current.organisation_id,
+        current.professional,
+    ):
         return current
-    updated = await store.set_membership(conn, current.account_id, new_roles, new_organisation)
-    await _publish(conn, updated, AccountMembershipChanged.of(updated, policy.clock()))
+    updated = await store.set_membership(
+        conn, current.account_id, new_roles, new_organisation, new_professional
+    )
+    now = policy.clock()
+    if (new_roles, new_organisation) != (current.roles, current.organisation_id):
+        await _publish(conn, updated, AccountMembershipChanged.of(updated, now))
+    if (new_roles, new_professional) != (current.roles, current.professional):
+        await _publish(conn, updated, AccountFactsChanged.of(updated, now))
     return updated
 
 

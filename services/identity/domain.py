@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from libs.common.auth import AUDIENCE, ISSUER
 from libs.common.clock import TimeZoneName
-from services.identity.events import Locale
+from services.identity.events import Locale, OrganisationKind
 
 ADMIN, SHOP, PARTNER, VALIDATOR, SELLER, CUSTOMER = (
     "admin",
@@ -59,6 +59,8 @@ class NewAccount(_Value):
     passport: str | None = Field(None, repr=False)
     card_number: str | None = None
     sponsor_id: uuid.UUID | None = None
+    professional: bool = False
+    home_shop_id: uuid.UUID | None = None
     # Someone else chose the password and handed it over in person: the tenant may ask for a new one at
     # first login.
     password_change_required: bool = False
@@ -86,6 +88,8 @@ class Account(_Value):
     registration_number: str | None = None
     card_number: str | None = None
     sponsor_id: uuid.UUID | None = None
+    professional: bool = False  # a professional customer: some rules and rewards are for them alone
+    home_shop_id: uuid.UUID | None = None  # the shop that registered her, for a customer
     password_change_required: bool = False
     locked_at: datetime | None = None
     last_login_at: datetime | None = None
@@ -179,12 +183,26 @@ class ActivationToken(_Value):
     used_at: datetime | None
 
 
-class Organisation(_Value):
+class OrganisationDetails(_Value):
+    """What an organisation is besides its name and code; a shop's details are shown to customers."""
+
+    kind: OrganisationKind = "partner"
+    address: dict[str, Any] | None = None
+    phone: str | None = None
+    opening_hours: str | None = None
+
+
+class Organisation(OrganisationDetails):
     organisation_id: uuid.UUID
     tenant_id: str
     name: str
     customer_code: str
     created_at: datetime
+
+
+def new_customer_code() -> str:
+    """A customer code for an organisation created without one (a shop): 10 letters and digits."""
+    return secrets.token_hex(5).upper()
 
 
 def new_activation_token() -> str:

@@ -14,6 +14,10 @@ from libs.common.events import IntegrationEvent, examples
 if TYPE_CHECKING:  # the domain names these types; events are built from them, never the reverse
     from services.identity.domain import Account, Organisation
 
+OrganisationKind = Literal["partner", "shop"]
+"""partner: a customer's organisation (a pharmacy) whose accounts order; shop: a merchant's point of
+sale whose accounts (the shop role) serve customers at the counter."""
+
 SERVICE = "identity"
 
 # The people and things the examples speak of; other services' examples name the same ones.
@@ -142,6 +146,7 @@ class OrganisationCreated(IntegrationEvent):
             "organisation_id": _ORGANISATION,
             "name": "Pharmacie du Marché",
             "created_at": "2026-02-20T10:00:00Z",
+            "kind": "partner",
         }
     )
 
@@ -151,6 +156,12 @@ class OrganisationCreated(IntegrationEvent):
     organisation_id: str = Field(description="The organisation's id (UUID); also the subject and Kafka key")
     name: str = Field(description="The organisation's name, e.g. a pharmacy")
     created_at: datetime = Field(description="When the organisation was created (UTC)")
+    kind: OrganisationKind = Field(
+        "partner",
+        description="partner: a customer's organisation whose accounts order; shop: a merchant's point"
+        " of sale whose staff serve customers at the counter (absent from events before shops existed:"
+        " partner)",
+    )
 
     @classmethod
     def of(cls, organisation: Organisation) -> Self:
@@ -158,6 +169,7 @@ class OrganisationCreated(IntegrationEvent):
             organisation_id=str(organisation.organisation_id),
             name=organisation.name,
             created_at=organisation.created_at,
+            kind=organisation.kind,
         )
 
 
@@ -169,6 +181,7 @@ class OrganisationUpdated(IntegrationEvent):
             "organisation_id": _ORGANISATION,
             "name": "Pharmacie du Marché — Lyon 2",
             "updated_at": "2026-03-12T16:45:00Z",
+            "kind": "partner",
         }
     )
 
@@ -178,10 +191,18 @@ class OrganisationUpdated(IntegrationEvent):
     organisation_id: str = Field(description="The organisation's id; also the subject and Kafka key")
     name: str = Field(description="The organisation's name now")
     updated_at: datetime = Field(description="When the change was made (UTC)")
+    kind: OrganisationKind = Field(
+        "partner", description="partner or shop, as when it was created (a kind never changes)"
+    )
 
     @classmethod
     def of(cls, organisation: Organisation, at: datetime) -> Self:
-        return cls(organisation_id=str(organisation.organisation_id), name=organisation.name, updated_at=at)
+        return cls(
+            organisation_id=str(organisation.organisation_id),
+            name=organisation.name,
+            updated_at=at,
+            kind=organisation.kind,
+        )
 
 
 class ContactAddress(BaseModel):
@@ -238,6 +259,50 @@ class ContactChanged(IntegrationEvent):
             locale=account.locale,
             phone=account.phone,
             address=ContactAddress.model_validate(account.address) if account.address else None,
+        )
+
+
+class AccountFactsChanged(IntegrationEvent):
+    """What the other services need of an account besides its contact, on creation and whenever one
+    of them changes; the latest one holds. Internal: a card number is a login identifier, and it
+    tells who shops where."""
+
+    model_config = examples(
+        {
+            "account_id": _ACCOUNT,
+            "roles": ["customer"],
+            "card_number": "4970123456789012",
+            "professional": False,
+            "shop_id": _ORGANISATION,
+            "sponsor_id": None,
+            "changed_at": "2026-03-02T09:00:00Z",
+        }
+    )
+
+    event_type = "identity.account.facts_changed"
+    topic = "internal.identity.account.v1"
+    internal = True
+
+    account_id: str = Field(description="Whose facts these are; also the subject and Kafka key")
+    roles: list[str] = Field(description="The account's roles: customer, shop, partner…")
+    card_number: str | None = Field(description="Her loyalty card number, if she has one")
+    professional: bool = Field(description="A professional customer (rules and rewards for professionals)")
+    shop_id: str | None = Field(
+        description="The shop (an organisation of kind shop) that registered her, for a customer"
+    )
+    sponsor_id: str | None = Field(description="The seller who recruited her into her team, if any")
+    changed_at: datetime = Field(description="When these facts were set (UTC)")
+
+    @classmethod
+    def of(cls, account: Account, at: datetime) -> Self:
+        return cls(
+            account_id=str(account.account_id),
+            roles=account.roles,
+            card_number=account.card_number,
+            professional=account.professional,
+            shop_id=str(account.home_shop_id) if account.home_shop_id else None,
+            sponsor_id=str(account.sponsor_id) if account.sponsor_id else None,
+            changed_at=at,
         )
 
 

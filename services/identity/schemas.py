@@ -28,7 +28,7 @@ from services.identity.domain import (
     TenantSettings,
     normalise_phone,
 )
-from services.identity.events import Channel, Locale
+from services.identity.events import Channel, Locale, OrganisationKind
 from services.identity.policy import Delivery
 
 TenantId = Annotated[str, StringConstraints(pattern=TENANT_ID_PATTERN)]
@@ -93,14 +93,31 @@ class TenantSettingsBody(TenantSettings):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class CreateOrganisation(_Body):
-    name: Name = Field(description="The organisation's name, e.g. a pharmacy")
-    customer_code: CustomerCode = Field(
-        description="The tenant's reference for this customer; unique in the tenant"
+OpeningHours = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class _OrganisationDetails(_Body):
+    address: Address | None = Field(None, description="Postal address (a shop's, shown to customers)")
+    phone: Phone | None = Field(None, description="Phone number (E.164)")
+    opening_hours: OpeningHours | None = Field(
+        None, description="Opening hours as customers read them, e.g. “Mon-Sat 9:00-19:00”"
     )
 
 
-class EditOrganisation(_Body):
+class CreateOrganisation(_OrganisationDetails):
+    name: Name = Field(description="The organisation's name, e.g. a pharmacy")
+    customer_code: CustomerCode | None = Field(
+        None,
+        description="The tenant's reference for this customer; unique in the tenant; generated when absent",
+    )
+    kind: OrganisationKind = Field(
+        "partner",
+        description="partner: a customer's organisation whose accounts order; shop: a point of sale"
+        " whose staff (shop role) serve customers at the counter. It never changes.",
+    )
+
+
+class EditOrganisation(_OrganisationDetails):
     name: Name | None = Field(None, description="A new name")
     customer_code: CustomerCode | None = Field(None, description="A new customer code, unique in the tenant")
 
@@ -109,6 +126,10 @@ class OrganisationView(BaseModel):
     organisation_id: uuid.UUID = Field(description="The organisation's id")
     name: str = Field(description="The organisation's name")
     customer_code: str = Field(description="The tenant's reference for this customer")
+    kind: OrganisationKind = Field(description="partner or shop")
+    address: Address | None = Field(description="Postal address, if given")
+    phone: str | None = Field(description="Phone number, if given")
+    opening_hours: str | None = Field(description="Opening hours, if given")
 
     @classmethod
     def of(cls, organisation: Organisation) -> OrganisationView:
@@ -197,6 +218,11 @@ class RegisterCustomer(PersonDetails, _Activation):
     activation."""
 
     card_number: CardNumber | None = Field(None, description="The card's number; generated when absent")
+    professional: bool = Field(False, description="A professional customer (rules and rewards for them)")
+    shop_id: uuid.UUID | None = Field(
+        None,
+        description="The shop registering her (an admin's choice; a shop's staff register at their own shop)",
+    )
 
 
 class AccountCreated(BaseModel):
@@ -267,6 +293,8 @@ class AccountView(BaseModel):
     phone: str | None = Field(description="Mobile number (E.164)")
     address: Address | None = Field(description="Postal address")
     sponsor_id: uuid.UUID | None = Field(description="The seller who registered her into her team")
+    professional: bool = Field(description="A professional customer")
+    home_shop_id: uuid.UUID | None = Field(description="The shop that registered her, for a customer")
     has_password: bool = Field(description="False until its owner chose a password")
     password_change_required: bool = Field(description="Must choose a new password at next login")
     locked_at: datetime | None = Field(description="Locked after failed logins since, if locked")
@@ -347,6 +375,7 @@ class ChangeMembership(_Body):
 
     roles: list[Role] | None = Field(None, min_length=1, description="The account's roles from now on")
     organisation_id: uuid.UUID | None = Field(None, description="Its organisation from now on; null for none")
+    professional: bool | None = Field(None, description="Whether she is a professional customer from now on")
 
 
 class CloseAccount(_Body):

@@ -27,6 +27,7 @@ from services.identity.domain import (
     NewAccount,
     OneTimeCode,
     Organisation,
+    OrganisationDetails,
     TenantSettings,
     registration_number,
 )
@@ -117,9 +118,13 @@ async def replace_tenant_settings(
 
 # --- organisations ---
 
-_ORGANISATION_COLUMNS = "organisation_id, tenant_id, name, customer_code, created_at"
+_ORGANISATION_COLUMNS = (
+    "organisation_id, tenant_id, name, customer_code, created_at, kind, address, phone, opening_hours"
+)
 _ADD_ORGANISATION = f"""
-INSERT INTO organisations (organisation_id, tenant_id, name, customer_code) VALUES ($1, $2, $3, $4)
+INSERT INTO organisations (organisation_id, tenant_id, name, customer_code, kind, address, phone,
+                           opening_hours)
+VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)
 ON CONFLICT (tenant_id, customer_code) DO NOTHING
 RETURNING {_ORGANISATION_COLUMNS}
 """
@@ -137,20 +142,38 @@ _LOCK_ORGANISATION = (
     f"SELECT {_ORGANISATION_COLUMNS} FROM organisations WHERE organisation_id = $1 FOR UPDATE"
 )
 _UPDATE_ORGANISATION = f"""
-UPDATE organisations SET name = $2, customer_code = $3 WHERE organisation_id = $1
+UPDATE organisations SET name = $2, customer_code = $3, address = $4::jsonb, phone = $5, opening_hours = $6
+WHERE organisation_id = $1
 RETURNING {_ORGANISATION_COLUMNS}
 """
 
 
-def _organisation(row: asyncpg.Record | None) -> Organisation | None:
-    return Organisation(**dict(row)) if row else None
+def _organisation(row: Mapping[str, Any] | None) -> Organisation | None:
+    if row is None:
+        return None
+    fields = dict(row)
+    if isinstance(fields["address"], str):  # jsonb arrives as its text
+        fields["address"] = json.loads(fields["address"])
+    return Organisation(**fields)
 
 
 async def add_organisation(
-    conn: asyncpg.Connection, tenant_id: str, name: str, customer_code: str
+    conn: asyncpg.Connection, tenant_id: str, name: str, customer_code: str, details: OrganisationDetails
 ) -> Organisation | None:
     """Create an organisation; None when the tenant already has one with this customer code."""
-    return _organisation(await conn.fetchrow(_ADD_ORGANISATION, uuid.uuid4(), tenant_id, name, customer_code))
+    d = details
+    row = await conn.fetchrow(
+        _ADD_ORGANISATION,
+        uuid.uuid4(),
+        tenant_id,
+        name,
+        customer_code,
+        d.kind,
+        _json(d.address),
+        d.phone,
+        d.opening_hours,
+    )
+    return _organisation(row)
 
 
 async def organisation_exists(db: Db, tenant_id: str, organisation_id: uuid.UUID) -> bool:
@@ -158,7 +181,7 @@ async def organisation_exists(db: Db, tenant_id: str, organisation_id: uuid.UUID
 
 
 async def organisations(db: Db, tenant_id: str) -> list[Organisation]:
-    return [Organisation(**dict(row)) for row in await db.fetch(_ORGANISATIONS, tenant_id)]
+    return [o for row in await db.fetch(_ORGANISATIONS, tenant_id) if (o := _organisation(row))]
 
 
 async def organisation(db: Db, organisation_id: uuid.UUID) -> Organisation | None:
@@ -174,17 +197,25 @@ async def lock_organisation(conn: asyncpg.Connection, organisation_id: uuid.UUID
     return _organisation(await conn.fetchrow(_LOCK_ORGANISATION, organisation_id))
 
 
-async def update_organisation(
-    conn: asyncpg.Connection, organisation_id: uuid.UUID, name: str, customer_code: str
-) -> Organisation:
-    """Rename an organisation or change its customer code; raises Taken when the code is used."""
+async def update_organisation(conn: asyncpg.Connection, organisation: Organisation) -> Organisation:
+    """Store an organisation's name, customer code and details; raises Taken when the code is used."""
+    o = organisation
     try:
         async with conn.transaction():
-            row = await conn.fetchrow(_UPDATE_ORGANISATION, organisation_id, name, customer_code)
+            row = await conn.fetchrow(
+                _UPDATE_ORGANISATION,
+                o.organisation_id,
+                o.name,
+                o.customer_code,
+                _json(o.address),
+                o.phone,
+                o.opening_hours,
+            )
     except asyncpg.UniqueViolationError as exc:
         raise _taken(exc) from None
-    assert row is not None, "the caller locked the organisation"
-    return Organisation(**dict(row))
+    updated = _organisation(row)
+    assert updated is not None, "the caller locked the organisation"
+    return updated
 
 
 # --- accounts ---
@@ -192,7 +223,7 @@ async def update_organisation(
 _ACCOUNT_COLUMNS = (
     "account_id, tenant_id, email, display_name, locale, roles, organisation_id, status,"
     " created_at, activated_at, first_name, last_name, birth_date, phone, address, passport,"
-    " registration_number, card_number, sponsor_id, password_change_required,"
+    " registration_number, card_number, sponsor_id, professional, home_shop_id, password_change_required,"
     " locked_at, last_login_at, last_order_at, password_hash"
 )
 # The same, qualified, for queries that join accounts as `a`.
@@ -207,9 +238,9 @@ _ADD_ACCOUNT = f"""
 INSERT INTO accounts (account_id, tenant_id, email, password_hash, display_name, locale, roles,
                       organisation_id, status, created_at, activated_at, first_name, last_name,
                       birth_date, phone, address, passport, registration_number, card_number,
-                      sponsor_id, password_change_required)
+                      sponsor_id, password_change_required, professional, home_shop_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb, $17, $18, $19,
-        $20, $21)
+        $20, $21, $22, $23)
 RETURNING {_ACCOUNT_COLUMNS}
 """
 _ACCOUNT_BY_EMAIL = (
@@ -238,7 +269,8 @@ WHERE account_id = $1
 RETURNING {_ACCOUNT_COLUMNS}
 """
 _SET_MEMBERSHIP = f"""
-UPDATE accounts SET roles = $2, organisation_id = $3 WHERE account_id = $1 RETURNING {_ACCOUNT_COLUMNS}
+UPDATE accounts SET roles = $2, organisation_id = $3, professional = $4 WHERE account_id = $1
+RETURNING {_ACCOUNT_COLUMNS}
 """
 # Only active admins count: an invited one may never activate.
 _OTHER_ADMINS = """
@@ -310,6 +342,8 @@ async def add_account(
                 new.card_number,
                 new.sponsor_id,
                 new.password_change_required,
+                new.professional,
+                new.home_shop_id,
             )
     except asyncpg.UniqueViolationError as exc:
         raise _taken(exc) from None
@@ -373,9 +407,13 @@ async def update_profile(conn: asyncpg.Connection, account: Account) -> Account:
 
 
 async def set_membership(
-    conn: asyncpg.Connection, account_id: uuid.UUID, roles: list[str], organisation_id: uuid.UUID | None
+    conn: asyncpg.Connection,
+    account_id: uuid.UUID,
+    roles: list[str],
+    organisation_id: uuid.UUID | None,
+    professional: bool,
 ) -> Account:
-    updated = _account(await conn.fetchrow(_SET_MEMBERSHIP, account_id, roles, organisation_id))
+    updated = _account(await conn.fetchrow(_SET_MEMBERSHIP, account_id, roles, organisation_id, professional))
     assert updated is not None, "the caller locked the account"
     return updated
 

@@ -56,6 +56,7 @@ async def change_account_membership(request: web.Request) -> web.Response:
             body.roles,
             body.organisation_id,
             organisation_given="organisation_id" in body.model_fields_set,
+            professional=body.professional,
         )
     return json_response(AccountView.of(updated))
 
@@ -94,7 +95,7 @@ ENDPOINTS = [
         "PATCH",
         "/accounts/{account_id}",
         change_account_membership,
-        "Change an account's roles or organisation",
+        "Change an account's roles, organisation or professional flag",
         roles=ADMIN_ONLY,
         body=ChangeMembership,
         response=AccountView,

@@ -10,7 +10,7 @@ from libs.common.auth import Principal, principal
 from libs.common.http import json_response, read_json, read_query
 from libs.common.runtime import POOL
 from services.identity import commands, store
-from services.identity.domain import ADMIN, Organisation
+from services.identity.domain import ADMIN, Organisation, OrganisationDetails
 from services.identity.routes.common import ADMIN_ONLY, ADMIN_OR_VALIDATOR, POLICY
 from services.identity.schemas import (
     AccountList,
@@ -21,6 +21,8 @@ from services.identity.schemas import (
     OrganisationView,
     PageQuery,
 )
+
+_DETAILS = {"address", "phone", "opening_hours"}
 
 
 async def organisation_owner(request: web.Request, caller: Principal) -> Owner | None:
@@ -35,7 +37,10 @@ async def create_organisation(request: web.Request) -> web.Response:
     caller = principal(request)
     body = await read_json(request, CreateOrganisation)
     conn = await idempotency.once(request, body)
-    organisation = await commands.create_organisation(conn, caller.tenant_id, body.name, body.customer_code)
+    details = OrganisationDetails.model_validate(body.model_dump(include=_DETAILS | {"kind"}))
+    organisation = await commands.create_organisation(
+        conn, caller.tenant_id, body.name, body.customer_code, details
+    )
     created = OrganisationView.of(organisation)
     return json_response(created, status=201)
 
@@ -52,9 +57,13 @@ async def get_organisation(request: web.Request) -> web.Response:
 async def edit_organisation(request: web.Request) -> web.Response:
     body = await read_json(request, EditOrganisation)
     found = owned(request, Organisation)
+    # Fields left out keep their value; a detail given as null is removed (a name or code cannot be).
+    changes = body.model_dump(include=_DETAILS & body.model_fields_set) | body.model_dump(
+        include={"name", "customer_code"}, exclude_none=True
+    )
     async with request.app[POOL].acquire() as conn, conn.transaction():
         updated = await commands.update_organisation(
-            conn, request.app[POLICY], found.organisation_id, body.name, body.customer_code
+            conn, request.app[POLICY], found.organisation_id, changes
         )
     return json_response(OrganisationView.of(updated))
 
@@ -81,7 +90,7 @@ ENDPOINTS = [
         "POST",
         "/organisations",
         create_organisation,
-        "Create an organisation of the caller's tenant",
+        "Create an organisation of the caller's tenant: a partner's, or a shop",
         roles=ADMIN_ONLY,
         body=CreateOrganisation,
         response=OrganisationView,
@@ -110,7 +119,7 @@ ENDPOINTS = [
         "PATCH",
         "/organisations/{organisation_id}",
         edit_organisation,
-        "Rename an organisation or change its customer code",
+        "Rename an organisation, change its customer code or its details (address, phone, hours)",
         roles=ADMIN_ONLY,
         body=EditOrganisation,
         response=OrganisationView,

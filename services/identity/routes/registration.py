@@ -133,7 +133,16 @@ async def register_customer(request: web.Request) -> web.Response:
     caller = principal(request)
     body = await read_json(request, RegisterCustomer)
     conn = await idempotency.once(request, body)
-    new = _new_account(caller.tenant_id, body, [CUSTOMER], None, card_number=body.card_number)
+    shop_id = await commands.registering_shop(conn, caller, body.shop_id)
+    new = _new_account(
+        caller.tenant_id,
+        body,
+        [CUSTOMER],
+        None,
+        card_number=body.card_number,
+        professional=body.professional,
+        home_shop_id=shop_id,
+    )
     account = await commands.open_account(
         conn,
         request.app[POLICY],

@@ -55,6 +55,7 @@ async def test_an_initial_password_given_in_person_is_never_sent_and_may_have_to
     assert await identity.event_types(account_id) == [
         "identity.account.registered",
         "identity.contact.changed",
+        "identity.account.facts_changed",
         "identity.account.activated",
     ]
     rows = await identity.db.fetch("SELECT convert_from(payload, 'UTF8') AS text FROM outbox")

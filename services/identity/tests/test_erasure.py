@@ -92,6 +92,7 @@ async def test_closing_her_account_erases_every_personal_value_from_identitys_sc
     # only ids, so that every service refuses its token at once.
     assert [t for t in await identity.event_types(account_id)] == [
         "identity.account.registered",
+        "identity.account.facts_changed",  # ids and flags only: nothing of hers to scrub
         "identity.account.activated",
         "identity.account.deleted",
         "identity.session.revoked",

@@ -22,7 +22,15 @@ async def test_an_organisation_is_read_by_the_tenants_admins_and_its_own_members
         tenant, admin, "claire@marche.test", ["partner"], organisation_id=marche
     )
     _, loner = await identity.member(tenant, admin, "loner@example.test", ["partner"])
-    expected = {"organisation_id": marche, "name": "Pharmacie du Marché", "customer_code": "C-1001"}
+    expected = {
+        "organisation_id": marche,
+        "name": "Pharmacie du Marché",
+        "customer_code": "C-1001",
+        "kind": "partner",
+        "address": None,
+        "phone": None,
+        "opening_hours": None,
+    }
 
     assert await identity.call("GET", f"/organisations/{marche}", token=admin) == (200, expected)
     assert await identity.call("GET", f"/organisations/{marche}", token=claire) == (200, expected)

@@ -27,10 +27,20 @@ async def test_registration_publishes_the_account_its_contact_and_an_activation_
     assert [(topic, event["type"]) for topic, _, event in published] == [
         ("identity.account.v1", "identity.account.registered"),
         ("internal.identity.contact.v1", "identity.contact.changed"),
+        ("internal.identity.account.v1", "identity.account.facts_changed"),
         ("internal.notify.requests.v1", "identity.activation.requested"),
     ]
     assert all(key == account_id and event["tenantid"] == tenant for _, key, event in published)
-    registered, contact, request = (event["data"] for _, _, event in published)
+    registered, contact, facts, request = (event["data"] for _, _, event in published)
+    assert facts.pop("changed_at")
+    assert facts == {
+        "account_id": account_id,
+        "roles": ["partner"],
+        "card_number": None,
+        "professional": False,
+        "shop_id": None,
+        "sponsor_id": None,
+    }
     assert registered.pop("registered_at")
     assert registered == {"account_id": account_id, "roles": ["partner"], "organisation_id": None}
     assert contact == {
@@ -174,7 +184,7 @@ async def test_a_replayed_registration_answers_the_same_account_and_creates_one(
     assert first[0] == again[0] == 201
     assert first[1] == again[1]
     assert await identity.db.fetchval("SELECT count(*) FROM accounts WHERE roles = '{partner}'") == 1
-    assert len(await identity.published(first[1]["account_id"])) == 3
+    assert len(await identity.published(first[1]["account_id"])) == 4
     status, _ = await identity.register(tenant, "someone.else@pharmacie.test", idempotency_key="reg-1")
     assert status == 422  # the key was used for another request
 

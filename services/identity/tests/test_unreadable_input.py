@@ -57,7 +57,15 @@ async def test_a_nul_or_control_character_is_a_422_naming_the_field(
     assert [error["field"] for error in problem["errors"]] == [field]
     assert await identity.call("GET", f"/organisations/{organisation}", token=admin) == (
         200,
-        {"organisation_id": organisation, "name": "Pharmacie du Marché", "customer_code": "C-1001"},
+        {
+            "organisation_id": organisation,
+            "name": "Pharmacie du Marché",
+            "customer_code": "C-1001",
+            "kind": "partner",
+            "address": None,
+            "phone": None,
+            "opening_hours": None,
+        },
     )
 
 
