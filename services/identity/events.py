@@ -280,7 +280,7 @@ class AccountFactsChanged(IntegrationEvent):
     )
 
     event_type = "identity.account.facts_changed"
-    topic = "internal.identity.account.v1"
+    topic = "internal.identity.facts.v1"
     internal = True
 
     account_id: str = Field(description="Whose facts these are; also the subject and Kafka key")

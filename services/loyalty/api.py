@@ -147,9 +147,9 @@ async def get_member_ledger(request: web.Request) -> web.Response:
 
 
 ADMIN = roles("admin")
-# Admins and shops (a shop manages its customers' cards) reach every member's account of
-# the tenant; a member reaches her own. Someone else's account answers like a missing one.
-ACCOUNT_READERS = grant(admin=TENANT, shop=TENANT, partner=SELF, validator=SELF, seller=SELF, customer=SELF)
+# Admins reach every member's account of the tenant; a member reaches her own; shops reach a
+# customer only through her card (/cards/{number}). Someone else's account answers like a missing one.
+ACCOUNT_READERS = grant(admin=TENANT, shop=SELF, partner=SELF, validator=SELF, seller=SELF, customer=SELF)
 
 # `/accounts/me` comes before `/accounts/{account_id}`: routes match in this order.
 ENDPOINTS = [

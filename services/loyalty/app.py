@@ -10,9 +10,9 @@ from libs.common.clock import Clock, utc_now
 from libs.common.events import EventCatalog
 from libs.common.runtime import ServiceSpec
 from libs.common.settings import ServiceSettings
-from services.loyalty import api, consumers
+from services.loyalty import api, consumers, counter_api
 from services.loyalty.domain import DEFAULT_POINTS_PER_UNIT, MAX_POINTS_PER_UNIT
-from services.loyalty.events import SERVICE, PointsAwarded, PointsForfeited, PointsReversed
+from services.loyalty.events import SERVICE, PointsAwarded, PointsForfeited, PointsReversed, VisitRecorded
 
 
 class Settings(ServiceSettings):
@@ -36,9 +36,9 @@ def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
     return ServiceSpec(
         name=SERVICE,
         folder=Path(__file__).parent,
-        events=EventCatalog(SERVICE, [PointsAwarded, PointsForfeited, PointsReversed]),
+        events=EventCatalog(SERVICE, [PointsAwarded, PointsForfeited, PointsReversed, VisitRecorded]),
         handlers=consumers.handlers(default),
-        endpoints=api.ENDPOINTS,
+        endpoints=api.ENDPOINTS + counter_api.ENDPOINTS,
         api=api.configure(default),
         clock=clock,
     )

@@ -15,8 +15,8 @@ from libs.common import outbox
 from libs.common.consumer import HandlerTable, PermanentError
 from libs.common.events import Envelope
 from libs.common.limits import MAX_BALANCE, MAX_ENTRY_POINTS, MAX_ORDER_TOTAL_MINOR
-from services.loyalty import store
-from services.loyalty.domain import forfeit_points, points_for_order, returned_share, reversal
+from services.loyalty import counter, directory, store
+from services.loyalty.domain import RuleApplied, forfeit_points, points_for_order, returned_share, reversal
 from services.loyalty.events import SERVICE, PointsAwarded, PointsForfeited, PointsReversed
 
 log = structlog.get_logger(__name__)
@@ -120,7 +120,10 @@ async def award_points_for_order(
     if account.balance + points > MAX_BALANCE:
         # Parked in the dead-letter topic, where an operator sees it, rather than credited in part.
         raise PermanentError(f"order {cause_id} would bring the balance over {MAX_BALANCE} points")
-    entry = await store.post_entry(conn, tenant_id, order.account_id, "earn", points, ORDER_CAUSE, cause_id)
+    applied = RuleApplied(rule_id=None, version=rule.version if rule else 0, points=points)
+    entry = await store.post_entry(
+        conn, tenant_id, order.account_id, "earn", points, ORDER_CAUSE, cause_id, rules=[applied]
+    )
     if entry is None:
         log.info("order already credited", order_id=cause_id, event_id=str(event.id))
         return
@@ -209,6 +212,7 @@ async def close_deleted_members_account(conn: asyncpg.Connection, event: Envelop
         forfeited = PointsForfeited.of(entry)
         await outbox.publish(conn, SERVICE, forfeited, subject=entry.account_id, tenant_id=tenant_id)
     await store.close_account(conn, tenant_id, deleted.account_id, deleted.deleted_at)
+    await directory.forget_card(conn, tenant_id, deleted.account_id)
     log.info("points account closed", forfeited=-points, reason=deleted.reason)
 
 
@@ -218,6 +222,7 @@ READINGS: dict[str, type[BaseModel]] = {
     ORDER_CANCELLED: OrderCancelled,
     RETURN_ACCEPTED: ReturnAccepted,
     ACCOUNT_DELETED: AccountDeleted,
+    **directory.READINGS,
 }
 
 
@@ -231,4 +236,17 @@ def handlers(default_points_per_unit: int) -> HandlerTable:
         ORDERS: {ORDER_CONFIRMED: award_order_points, ORDER_CANCELLED: reverse_points_for_order},
         RETURNS: {RETURN_ACCEPTED: reverse_points_for_return},
         ACCOUNTS: {ACCOUNT_DELETED: close_deleted_members_account},
+        directory.FACTS: {directory.FACTS_CHANGED: counter.keep_facts_and_welcome},
+        directory.ORGANISATIONS: {
+            directory.ORGANISATION_CREATED: directory.keep_shop,
+            directory.ORGANISATION_UPDATED: directory.keep_shop,
+        },
+        directory.CATEGORIES: {
+            directory.CATEGORY_CHANGED: directory.keep_category,
+            directory.CATEGORY_DELETED: directory.drop_category,
+        },
+        directory.PRODUCTS: {
+            directory.PRODUCT_CREATED: directory.keep_product,
+            directory.PRODUCT_UPDATED: directory.keep_product,
+        },
     }

@@ -59,10 +59,20 @@ class _Value(BaseModel):
 
 
 class EarningRule(_Value):
-    """How a tenant's members earn points; `updated_at` is None for the service default."""
+    """How a tenant's members earn points on orders; `updated_at` is None for the service default,
+    whose version is 0; each change of the tenant's rule is a new version."""
 
     points_per_unit: int
+    version: int = 0
     updated_at: datetime | None = None
+
+
+class RuleApplied(_Value):
+    """A rule, in the version that applied, and what it gave; the order rule has no id."""
+
+    rule_id: uuid.UUID | None
+    version: int
+    points: int
 
 
 class Account(_Value):
@@ -87,6 +97,7 @@ class LedgerEntry(_Value):
     cause_id: str
     created_at: datetime
     shortfall: int = 0  # what a reversal could not take: the balance stays at or above 0
+    rules: tuple[RuleApplied, ...] = ()  # for an earning: the rules and versions that made it
 
 
 class PostedEntry(LedgerEntry):

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Self
+from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import Field
 
 from libs.common.events import IntegrationEvent, examples
-from libs.common.limits import MAX_BALANCE, MAX_ENTRY_POINTS
+from libs.common.limits import MAX_BALANCE, MAX_ENTRY_POINTS, MAX_ORDER_TOTAL_MINOR
 from services.loyalty.domain import PostedEntry
+
+if TYPE_CHECKING:  # the counter builds its events from its visits, never the reverse
+    from services.loyalty.counter import Visit
 
 SERVICE = "loyalty"
 
@@ -49,8 +52,10 @@ class PointsAwarded(IntegrationEvent):
     balance: int = Field(
         ge=-MAX_BALANCE, le=MAX_BALANCE, description="The member's balance right after this entry"
     )
-    cause_type: str = Field(description='What earned the points: "order"')
-    cause_id: str = Field(description="Which one: the order id for an order")
+    cause_type: str = Field(
+        description='What earned the points: "order", "visit" (recorded at a shop) or "welcome" (a new card)'
+    )
+    cause_id: str = Field(description="Which one: the order id, the visit id, the member's account id")
     awarded_at: datetime = Field(description="When the points were credited (UTC)")
 
     @classmethod
@@ -141,3 +146,53 @@ class PointsReversed(IntegrationEvent):
     @classmethod
     def of(cls, entry: PostedEntry) -> Self:
         return cls(**_entry(entry), shortfall=entry.shortfall, reversed_at=entry.created_at)
+
+
+class VisitRecorded(IntegrationEvent):
+    """A shop recorded a visit or a purchase of a member at the counter, for the dashboard and for
+    campaign segments (who bought what, where, when). Its points, if any, are announced apart
+    (loyalty.points.awarded, cause "visit")."""
+
+    model_config = examples(
+        {
+            "visit_id": "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d",
+            "account_id": _ACCOUNT,
+            "shop_id": "0f6b2c1e-7a3d-4e5f-8b9c-1d2e3f4a5b6c",
+            "kind": "purchase",
+            "amount_minor": 4590,
+            "currency": "EUR",
+            "products": ["9b8a7f6e-5d4c-4b3a-8f9e-0d1c2b3a4f5e"],
+            "categories": ["2c1b0a9f-8e7d-4c6b-a5f4-e3d2c1b0a9f8"],
+            "number": 7,
+            "points": 45,
+            "recorded_at": "2026-03-14T16:02:11Z",
+        }
+    )
+
+    event_type = "loyalty.visit.recorded"
+    topic = "loyalty.visit.v1"
+
+    visit_id: uuid.UUID = Field(description="The visit's id")
+    account_id: str = Field(description="The member (identity's account id); also the subject and Kafka key")
+    shop_id: str | None = Field(
+        description="The shop (identity's organisation of kind shop); null: the manager"
+    )
+    kind: Literal["visit", "purchase"] = Field(description="visit: a card scan; purchase: with an amount")
+    amount_minor: int = Field(
+        ge=0, le=MAX_ORDER_TOTAL_MINOR, description="The purchase's amount (0 for a visit)"
+    )
+    currency: str = Field(description="ISO 4217 currency of the amount")
+    products: list[str] = Field(description="Catalog products bought, if staff named them")
+    categories: list[str] = Field(
+        description="Catalog categories of the purchase: those staff named and those of its products"
+    )
+    number: int = Field(ge=1, description="Her how-many-th visit in the tenant, this one included")
+    points: int = Field(ge=0, le=MAX_ENTRY_POINTS, description="Points the earning rules gave it")
+    recorded_at: datetime = Field(description="When it was recorded (UTC)")
+
+    @classmethod
+    def of(cls, visit: Visit) -> Self:
+        return cls.model_validate(
+            visit.model_dump(include=set(cls.model_fields))
+            | {"products": list(visit.products), "categories": list(visit.categories)}
+        )

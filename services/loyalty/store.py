@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import asyncpg
 
-from services.loyalty.domain import Account, EarningRule, EntryKind, LedgerEntry, PostedEntry
+from services.loyalty.domain import Account, EarningRule, EntryKind, LedgerEntry, PostedEntry, RuleApplied
 
 Db: TypeAlias = asyncpg.Connection | asyncpg.Pool  # reads run on either; writes need a connection
 
 # --- earning rules ---
 
-_RULE = "SELECT points_per_unit, updated_at FROM earning_rules WHERE tenant_id = $1"
+_RULE = "SELECT points_per_unit, version, updated_at FROM earning_rules WHERE tenant_id = $1"
 _SET_RULE = """
 INSERT INTO earning_rules (tenant_id, points_per_unit, updated_at) VALUES ($1, $2, now())
 ON CONFLICT (tenant_id) DO UPDATE
-SET points_per_unit = EXCLUDED.points_per_unit, updated_at = EXCLUDED.updated_at
-RETURNING points_per_unit, updated_at
+SET points_per_unit = EXCLUDED.points_per_unit, updated_at = EXCLUDED.updated_at,
+    version = earning_rules.version + 1
+RETURNING points_per_unit, version, updated_at
 """
 
 
@@ -53,19 +56,20 @@ WHERE tenant_id = $1 AND account_id = $2 AND closed_at IS NULL
 # was already entered: no code path can write one without the other.
 _POST_ENTRY = """
 WITH entry AS (
-    INSERT INTO ledger (entry_id, tenant_id, account_id, kind, points, cause_type, cause_id, shortfall)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    INSERT INTO ledger (entry_id, tenant_id, account_id, kind, points, cause_type, cause_id, shortfall, rules)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)
     ON CONFLICT (tenant_id, kind, cause_type, cause_id) DO NOTHING
-    RETURNING entry_id, tenant_id, account_id, kind, points, cause_type, cause_id, shortfall, created_at
+    RETURNING entry_id, tenant_id, account_id, kind, points, cause_type, cause_id, shortfall, rules,
+        created_at
 )
 UPDATE accounts AS a SET balance = a.balance + entry.points, updated_at = entry.created_at
 FROM entry
 WHERE a.tenant_id = entry.tenant_id AND a.account_id = entry.account_id
 RETURNING entry.entry_id, entry.account_id, entry.kind, entry.points, entry.cause_type, entry.cause_id,
-    entry.shortfall, entry.created_at, a.balance
+    entry.shortfall, entry.rules, entry.created_at, a.balance
 """
 _LEDGER = """
-SELECT entry_id, kind, points, cause_type, cause_id, shortfall, created_at FROM ledger
+SELECT entry_id, kind, points, cause_type, cause_id, shortfall, rules, created_at FROM ledger
 WHERE tenant_id = $1 AND account_id = $2
 ORDER BY seq DESC
 LIMIT $3
@@ -97,16 +101,34 @@ async def post_entry(
     cause_type: str,
     cause_id: str,
     shortfall: int = 0,
+    rules: Sequence[RuleApplied] = (),
 ) -> PostedEntry | None:
     """Add an entry to an account locked with `open_account` and move the balance with it, in the
     caller's transaction; None (and no change) when this cause already has an entry of this kind.
-    `shortfall`: what a reversal could not take (the balance would have gone below zero)."""
+    `shortfall`: what a reversal could not take (the balance would have gone below zero); `rules`:
+    the rules and versions that made an earning."""
     if not conn.is_in_transaction():
         raise RuntimeError("post_entry needs a transaction: the entry must commit with its event")
+    applied = json.dumps([rule.model_dump(mode="json") for rule in rules])
     row = await conn.fetchrow(
-        _POST_ENTRY, uuid.uuid4(), tenant_id, account_id, kind, points, cause_type, cause_id, shortfall
+        _POST_ENTRY,
+        uuid.uuid4(),
+        tenant_id,
+        account_id,
+        kind,
+        points,
+        cause_type,
+        cause_id,
+        shortfall,
+        applied,
     )
-    return PostedEntry(**dict(row)) if row else None
+    return PostedEntry(**_entry_fields(row)) if row else None
+
+
+def _entry_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    fields = dict(row)
+    fields["rules"] = json.loads(fields["rules"])  # jsonb arrives as its text
+    return fields
 
 
 async def close_account(
@@ -131,4 +153,4 @@ async def earned(db: Db, tenant_id: str, cause_type: str, cause_id: str) -> tupl
 async def ledger(db: Db, tenant_id: str, account_id: str, limit: int) -> list[LedgerEntry]:
     """The member's latest entries in this tenant, newest first."""
     rows = await db.fetch(_LEDGER, tenant_id, account_id, limit)
-    return [LedgerEntry(**dict(row)) for row in rows]
+    return [LedgerEntry(**_entry_fields(row)) for row in rows]

@@ -191,11 +191,28 @@ async def _populate(api: Api) -> World:
         "POST", "/api/ordering/balance/top-ups", token=partner, expect=201, json={"amount_minor": 1000}
     )
 
+    card = f"ACL{uuid.uuid4().hex[:10].upper()}"
+    await api.call(
+        "POST",
+        "/api/identity/accounts/customers",
+        token=admin,
+        expect=201,
+        json={"email": f"card-{card}@{a}.test", "display_name": "Carte", "card_number": card},
+    )
+    _, rule = await api.call(
+        "POST",
+        "/api/loyalty/counter/rules",
+        token=admin,
+        expect=201,
+        json={"name": "1 per euro", "earns": "per_amount", "points": 1},
+    )
+
     async def awarded() -> bool:
         status, _ = await api.call("GET", f"/api/loyalty/accounts/{me['account_id']}", token=admin)
-        return status == 200
+        known, _ = await api.call("GET", f"/api/loyalty/cards/{card}", token=admin)
+        return status == 200 and known == 200
 
-    await eventually(awarded, "the partner's points account")
+    await eventually(awarded, "the partner's points account and the customer's card")
 
     async def a_message() -> str | None:
         _, messages = await api.call(
@@ -225,6 +242,8 @@ async def _populate(api: Api) -> World:
         "return_id": str(claim["return_id"]),
         "photo_id": str(photo["photo_id"]),
         "message_id": await eventually(a_message, "a message to the partner"),
+        "number": card,
+        "rule_id": str(rule["rule_id"]),
     }
     return world
 

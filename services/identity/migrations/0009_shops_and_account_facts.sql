@@ -14,12 +14,12 @@ ALTER TABLE accounts
     ADD COLUMN home_shop_id uuid,
     ADD FOREIGN KEY (tenant_id, home_shop_id) REFERENCES organisations (tenant_id, organisation_id);
 
--- Those facts travel on internal.identity.account.v1 whenever they change; the accounts created
+-- Those facts travel on internal.identity.facts.v1 whenever they change; the accounts created
 -- before that are announced here, once (a migration runs once), in the CloudEvents envelope the
 -- relay publishes (libs/common/events.py), oldest first.
 WITH a AS (SELECT accounts.*, gen_random_uuid() AS event_id FROM accounts)
 INSERT INTO outbox (topic, key, event_id, payload)
-SELECT 'internal.identity.account.v1', a.account_id::text, a.event_id,
+SELECT 'internal.identity.facts.v1', a.account_id::text, a.event_id,
        convert_to(
            jsonb_build_object(
                'specversion', '1.0',

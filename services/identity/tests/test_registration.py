@@ -27,7 +27,7 @@ async def test_registration_publishes_the_account_its_contact_and_an_activation_
     assert [(topic, event["type"]) for topic, _, event in published] == [
         ("identity.account.v1", "identity.account.registered"),
         ("internal.identity.contact.v1", "identity.contact.changed"),
-        ("internal.identity.account.v1", "identity.account.facts_changed"),
+        ("internal.identity.facts.v1", "identity.account.facts_changed"),
         ("internal.notify.requests.v1", "identity.activation.requested"),
     ]
     assert all(key == account_id and event["tenantid"] == tenant for _, key, event in published)

@@ -21,7 +21,7 @@ async def _facts(identity: Identity, account_id: str) -> list[dict[str, Any]]:
     return [
         event["data"]
         for topic, _, event in await identity.published(account_id)
-        if topic == "internal.identity.account.v1"
+        if topic == "internal.identity.facts.v1"
     ]
 
 

@@ -60,7 +60,7 @@ async def test_a_tenants_admin_can_log_in_at_once_and_a_tenant_is_created_once(i
     assert [(t, e["type"]) for t, _, e in await identity.published(admin_id)] == [
         ("identity.account.v1", "identity.account.registered"),
         ("internal.identity.contact.v1", "identity.contact.changed"),
-        ("internal.identity.account.v1", "identity.account.facts_changed"),
+        ("internal.identity.facts.v1", "identity.account.facts_changed"),
         ("identity.account.v1", "identity.account.activated"),
     ]
     status, problem = await identity.call("POST", "/tenants", tenant_body("brand-a"), headers=key)

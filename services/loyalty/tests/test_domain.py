@@ -57,12 +57,25 @@ def test_by_default_members_earn_one_point_per_unit_on_port_8084() -> None:
         1,
     )
     assert SPEC.topics == [
+        "internal.catalog.category.v1.dlq",
+        "internal.catalog.product.v1.dlq",
         "internal.identity.account.v1.dlq",
+        "internal.identity.facts.v1.dlq",
+        "internal.identity.organisation.v1.dlq",
         "internal.ordering.order.v1.dlq",
         "internal.ordering.return.v1.dlq",
         "loyalty.points.v1",
+        "loyalty.visit.v1",
     ]
-    assert sorted(SPEC.handlers) == ["identity.account.v1", "ordering.order.v1", "ordering.return.v1"]
+    assert sorted(SPEC.handlers) == [
+        "catalog.category.v1",
+        "catalog.product.v1",
+        "identity.account.v1",
+        "identity.organisation.v1",
+        "internal.identity.facts.v1",
+        "ordering.order.v1",
+        "ordering.return.v1",
+    ]
 
 
 def test_the_default_rate_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,426 @@
+"""Loyalty's HTTP API of the shop counter: a customer's card (its QR code), the card as staff see it,
+visits and purchases recorded at a shop, the earning rules and what the counter picks from."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+import segno
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
+
+from libs.common import idempotency
+from libs.common.api import AUTHENTICATED, SELF, TENANT, Endpoint, Owner, grant, owned, path_uuid, roles
+from libs.common.auth import Principal, principal
+from libs.common.clock import now
+from libs.common.errors import Invalid
+from libs.common.http import json_response, read_json, read_query
+from libs.common.limits import MAX_ORDER_TOTAL_MINOR
+from libs.common.runtime import POOL
+from services.loyalty import counter, directory, store
+from services.loyalty.counter import NewVisit, Visit
+from services.loyalty.directory import Member
+from services.loyalty.rules import MAX_IDS, Id, Rule, RuleSpec, VisitKind
+
+ADMIN = roles("admin")
+STAFF = grant(admin=TENANT, shop=TENANT)  # the manager and every shop's staff reach the tenant's cards
+CARD_HOLDERS = grant(admin=TENANT, shop=TENANT, customer=SELF, partner=SELF, seller=SELF, validator=SELF)
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+QR_SCALE = 8  # pixels per module of the PNG
+_PRIVATE = {"Cache-Control": "private, max-age=3600"}  # her card number: never in a shared cache
+
+
+class VisitView(BaseModel):
+    visit_id: uuid.UUID = Field(description="The visit's id")
+    account_id: str = Field(description="The member")
+    shop_id: str | None = Field(description="Where it was recorded; null: by the manager")
+    kind: VisitKind = Field(description="visit or purchase")
+    amount_minor: int = Field(description="The purchase's amount in minor units (0 for a visit)")
+    currency: str = Field(description="ISO 4217")
+    products: list[str] = Field(description="Catalog products named")
+    categories: list[str] = Field(description="Catalog categories of the purchase")
+    number: int = Field(description="Her how-many-th visit in the tenant")
+    points: int = Field(description="Points the earning rules gave it")
+    recorded_at: datetime = Field(description="When (UTC)")
+
+    @classmethod
+    def of(cls, visit: Visit) -> VisitView:
+        return cls.model_validate(visit.model_dump(include=set(cls.model_fields)))
+
+
+class VisitList(RootModel[list[VisitView]]):
+    """Visits and purchases, newest first."""
+
+
+class RecordedVisit(VisitView):
+    balance: int = Field(description="Her points balance right after it")
+
+
+class CardView(BaseModel):
+    """A member as staff see her through her card."""
+
+    card_number: str = Field(description="Her card number")
+    account_id: str = Field(description="The member (identity's account id)")
+    professional: bool = Field(description="A professional customer")
+    shop_id: str | None = Field(description="The shop that registered her")
+    balance: int = Field(description="Her points balance")
+    closed: bool = Field(description="Her account was deleted: she earns nothing any more")
+    visits: list[VisitView] = Field(description="Her last visits and purchases, newest first")
+
+
+class MyCard(BaseModel):
+    card_number: str | None = Field(
+        description="The caller's card number, which her QR code holds (/cards/{number}/qr.png); null"
+        " without a card"
+    )
+    balance: int = Field(description="Her points balance")
+
+
+class RecordVisit(BaseModel):
+    """A visit (the card scanned) or a purchase (with its amount, and optionally what was bought)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["visit", "purchase"] = Field(description="visit or purchase")
+    amount_minor: int = Field(
+        0, ge=0, le=MAX_ORDER_TOTAL_MINOR, description="The purchase's amount in minor units (cents)"
+    )
+    currency: Currency = Field("EUR", description="ISO 4217")
+    products: list[Id] = Field([], max_length=MAX_IDS, description="Catalog products bought (ids)")
+    categories: list[Id] = Field([], max_length=MAX_IDS, description="Catalog categories bought (ids)")
+    shop_id: Id | None = Field(None, description="For the manager: the shop it happened at; staff: their own")
+
+
+class RuleView(BaseModel):
+    rule_id: uuid.UUID = Field(description="The rule")
+    version: int = Field(description="Its version: 1, then +1 at each change")
+    spec: RuleSpec = Field(description="What it awards and when")
+    retired: bool = Field(description="Retired: it awards nothing any more")
+    created_at: datetime = Field(description="When this version was written")
+
+    @classmethod
+    def of(cls, rule: Rule) -> RuleView:
+        return cls.model_validate(rule.model_dump())
+
+
+class RuleList(RootModel[list[RuleView]]):
+    """Rules (or a rule's versions)."""
+
+
+class RuleQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    retired: bool = Field(False, description="Include retired rules")
+
+
+class VisitQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    shop_id: Id | None = Field(None, description="Only this shop's (staff: always their own)")
+    limit: int = Field(50, ge=1, le=500, description="At most this many")
+
+
+class Choice(BaseModel):
+    id: str = Field(description="The product or category id")
+    name: str = Field(description="Its name")
+
+
+class CounterChoices(BaseModel):
+    """What staff pick from when recording a purchase, and the tenant's shops."""
+
+    products: list[Choice] = Field(description="Active catalog products, by name")
+    categories: list[Choice] = Field(description="Catalog categories, by name")
+    shops: list[Choice] = Field(description="The tenant's shops, by name")
+
+
+# --- cards ---
+
+
+async def card_owner(request: web.Request, caller: Principal) -> Owner | None:
+    """The member whose card number is in the path, in the caller's tenant."""
+    number = request.match_info["number"].strip().upper()
+    found = await directory.member_by_card(request.app[POOL], caller.tenant_id, number)
+    if found is None:
+        return None
+    return Owner(caller.tenant_id, account_id=found.account_id, resource=found)
+
+
+async def get_card(request: web.Request) -> web.Response:
+    member = owned(request, Member)
+    tenant_id = principal(request).tenant_id
+    pool = request.app[POOL]
+    account = await store.find_account(pool, tenant_id, member.account_id)
+    last = await counter.visits(pool, tenant_id, account_id=member.account_id, limit=5)
+    assert member.card_number is not None
+    return json_response(
+        CardView(
+            card_number=member.card_number,
+            account_id=member.account_id,
+            professional=member.professional,
+            shop_id=member.shop_id,
+            balance=account.balance if account else 0,
+            closed=bool(account and account.closed),
+            visits=[VisitView.of(v) for v in last],
+        )
+    )
+
+
+async def _counter_shop(request: web.Request, named: str | None) -> str | None:
+    """The shop a visit is recorded at: staff's own, or the one the manager names (or none)."""
+    caller = principal(request)
+    shops = await directory.shops(request.app[POOL], caller.tenant_id)
+    if not caller.has_role("admin"):
+        if named is not None and named != caller.organisation_id:
+            raise Invalid.field("shop_id", "staff record visits at their own shop", "not_your_shop")
+        return caller.organisation_id if caller.organisation_id in shops else None
+    if named is not None and named not in shops:
+        raise Invalid.field("shop_id", "no such shop in this tenant", "unknown_shop")
+    return named
+
+
+async def record_visit(request: web.Request) -> web.Response:
+    caller = principal(request)
+    member = owned(request, Member)
+    body = await read_json(request, RecordVisit)
+    if body.kind == "visit" and (body.amount_minor or body.products or body.categories):
+        raise Invalid.field("kind", "a visit has no amount nor goods: record a purchase", "visit_with_goods")
+    shop_id = await _counter_shop(request, body.shop_id)
+    conn = await idempotency.once(request, body)
+    new = NewVisit(
+        **body.model_dump(exclude={"shop_id", "products", "categories"}),
+        products=tuple(body.products),
+        categories=tuple(body.categories),
+        shop_id=shop_id,
+        recorded_by=caller.account_id,
+    )
+    visit, entry = await counter.record_visit(conn, caller.tenant_id, member, new, now(request))
+    balance = (
+        entry.balance
+        if entry
+        else (await store.open_account(conn, caller.tenant_id, member.account_id)).balance
+    )
+    return json_response(RecordedVisit(**VisitView.of(visit).model_dump(), balance=balance), status=201)
+
+
+async def get_my_card(request: web.Request) -> web.Response:
+    caller = principal(request)
+    pool = request.app[POOL]
+    member = await directory.member(pool, caller.tenant_id, caller.account_id)
+    account = await store.find_account(pool, caller.tenant_id, caller.account_id)
+    number = member.card_number if member else None
+    return json_response(MyCard(card_number=number, balance=account.balance if account else 0))
+
+
+def _card_number(request: web.Request) -> str:
+    number = owned(request, Member).card_number
+    assert number is not None, "found by its card"
+    return number
+
+
+async def get_card_png(request: web.Request) -> web.Response:
+    png = io.BytesIO()
+    segno.make(_card_number(request), error="m").save(png, kind="png", scale=QR_SCALE)
+    return web.Response(body=png.getvalue(), content_type="image/png", headers=_PRIVATE)
+
+
+async def get_card_svg(request: web.Request) -> web.Response:
+    number = _card_number(request)
+    svg = segno.make(number, error="m").svg_inline(scale=QR_SCALE, title=number)
+    return web.Response(text=svg, content_type="image/svg+xml", headers=_PRIVATE)
+
+
+# --- visits, rules, choices ---
+
+
+async def list_visits(request: web.Request) -> web.Response:
+    caller = principal(request)
+    query = read_query(request, VisitQuery)
+    shop_id = query.shop_id if caller.has_role("admin") else caller.organisation_id or "-"
+    found = await counter.visits(request.app[POOL], caller.tenant_id, shop_id=shop_id, limit=query.limit)
+    return json_response(VisitList([VisitView.of(v) for v in found]))
+
+
+async def list_rules(request: web.Request) -> web.Response:
+    query = read_query(request, RuleQuery)
+    found = await counter.current_rules(
+        request.app[POOL], principal(request).tenant_id, retired=query.retired
+    )
+    return json_response(RuleList([RuleView.of(rule) for rule in found]))
+
+
+async def create_rule(request: web.Request) -> web.Response:
+    spec = await read_json(request, RuleSpec)
+    conn = await idempotency.once(request, spec)
+    rule = await counter.write_rule(conn, principal(request).tenant_id, uuid.uuid4(), spec, now(request))
+    return json_response(RuleView.of(rule), status=201)
+
+
+async def rule_owner(request: web.Request, caller: Principal) -> Owner | None:
+    rule_id = path_uuid(request, "rule_id")
+    versions = await counter.rule_versions(request.app[POOL], caller.tenant_id, rule_id) if rule_id else []
+    return (
+        Owner(caller.tenant_id, resource=RuleList([RuleView.of(r) for r in versions])) if versions else None
+    )
+
+
+async def get_rule(request: web.Request) -> web.Response:
+    return json_response(owned(request, RuleList))
+
+
+async def change_rule(request: web.Request) -> web.Response:
+    spec = await read_json(request, RuleSpec)
+    latest = owned(request, RuleList).root[0]
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        rule = await counter.write_rule(
+            conn, principal(request).tenant_id, latest.rule_id, spec, now(request)
+        )
+    return json_response(RuleView.of(rule))
+
+
+async def retire_rule(request: web.Request) -> web.Response:
+    latest = owned(request, RuleList).root[0]
+    if latest.retired:
+        return json_response(latest)
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        rule = await counter.write_rule(
+            conn, principal(request).tenant_id, latest.rule_id, latest.spec, now(request), retired=True
+        )
+    return json_response(RuleView.of(rule))
+
+
+async def get_choices(request: web.Request) -> web.Response:
+    tenant_id = principal(request).tenant_id
+    pool = request.app[POOL]
+    locale = request.query.get("locale", "fr")
+    categories = await directory.categories(pool, tenant_id)
+    names = {cid: n.get(locale) or next(iter(n.values()), cid) for cid, n in categories.items()}
+    return json_response(
+        CounterChoices(
+            products=[
+                Choice(id=str(p.product_id), name=p.name) for p in await directory.products(pool, tenant_id)
+            ],
+            categories=[Choice(id=cid, name=name) for cid, name in sorted(names.items(), key=lambda c: c[1])],
+            shops=[
+                Choice(id=sid, name=name) for sid, name in (await directory.shops(pool, tenant_id)).items()
+            ],
+        )
+    )
+
+
+ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/accounts/me/card",
+        get_my_card,
+        "The caller's loyalty card number (null without a card) and her balance",
+        roles=AUTHENTICATED,
+        response=MyCard,
+    ),
+    Endpoint(
+        "GET",
+        "/cards/{number}/qr.png",
+        get_card_png,
+        "A card's number as a QR code (PNG) to show at the counter (a member: her own card)",
+        roles=CARD_HOLDERS,
+        owner=card_owner,
+    ),
+    Endpoint(
+        "GET",
+        "/cards/{number}/qr.svg",
+        get_card_svg,
+        "A card's number as a QR code (SVG), for a printable card (a member: her own card)",
+        roles=CARD_HOLDERS,
+        owner=card_owner,
+    ),
+    Endpoint(
+        "GET",
+        "/cards/{number}",
+        get_card,
+        "A member found by her card number, as staff see her: balance and last visits",
+        roles=STAFF,
+        response=CardView,
+        owner=card_owner,
+    ),
+    Endpoint(
+        "POST",
+        "/cards/{number}/visits",
+        record_visit,
+        "Record a visit or a purchase of the card's member at the caller's shop; the earning rules award it",
+        roles=STAFF,
+        body=RecordVisit,
+        response=RecordedVisit,
+        status=201,
+        idempotent=True,
+        owner=card_owner,
+        problems={409: "the member's account is closed"},
+    ),
+    Endpoint(
+        "GET",
+        "/visits",
+        list_visits,
+        "The transaction journal: visits and purchases, newest first (staff: their shop's; the manager: any)",
+        roles=STAFF,
+        query=VisitQuery,
+        response=VisitList,
+    ),
+    Endpoint(
+        "GET",
+        "/counter/choices",
+        get_choices,
+        "What the counter picks from: the catalog's active products and categories, the tenant's shops",
+        roles=STAFF,
+        response=CounterChoices,
+    ),
+    Endpoint(
+        "GET",
+        "/counter/rules",
+        list_rules,
+        "The tenant's earning rules, each in its latest version",
+        roles=ADMIN,
+        query=RuleQuery,
+        response=RuleList,
+    ),
+    Endpoint(
+        "POST",
+        "/counter/rules",
+        create_rule,
+        "Add an earning rule (version 1)",
+        roles=ADMIN,
+        body=RuleSpec,
+        response=RuleView,
+        status=201,
+        idempotent=True,
+    ),
+    Endpoint(
+        "GET",
+        "/counter/rules/{rule_id}",
+        get_rule,
+        "Every version of a rule, newest first",
+        roles=ADMIN,
+        response=RuleList,
+        owner=rule_owner,
+    ),
+    Endpoint(
+        "PUT",
+        "/counter/rules/{rule_id}",
+        change_rule,
+        "Change a rule: a new version from now on; what was earned stays",
+        roles=ADMIN,
+        body=RuleSpec,
+        response=RuleView,
+        owner=rule_owner,
+        problems={409: "the rule changed at the same time"},
+    ),
+    Endpoint(
+        "DELETE",
+        "/counter/rules/{rule_id}",
+        retire_rule,
+        "Retire a rule: a last version that awards nothing",
+        roles=ADMIN,
+        response=RuleView,
+        owner=rule_owner,
+    ),
+]

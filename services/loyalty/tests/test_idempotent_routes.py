@@ -1,0 +1,48 @@
+"""Every route of loyalty declared idempotent, replayed with its key: the first answer again, and
+nothing changed. A route declared idempotent without a recipe here fails the first test."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from libs.devstack.testing import Replayable, assert_replayed_once, idempotent_routes
+from services.loyalty.app import Settings, build_spec
+from services.loyalty.tests.conftest import Loyalty
+from services.loyalty.tests.test_counter import PER_EURO, Counter
+
+pytestmark = pytest.mark.fast
+
+
+async def _rule(loyalty: Loyalty) -> Replayable:
+    headers = loyalty.service.tokens.headers(**loyalty.admin_a)
+    return Replayable("POST", "/counter/rules", headers, json=PER_EURO)
+
+
+async def _visit(loyalty: Loyalty) -> Replayable:
+    counter = Counter(loyalty)
+    await counter.open_shop()
+    await counter.rule(PER_EURO)
+    await counter.customer("4970000000000100")
+    headers = loyalty.service.tokens.headers(**counter.staff)
+    body = {"kind": "purchase", "amount_minor": 1250}
+    return Replayable("POST", "/cards/4970000000000100/visits", headers, json=body)
+
+
+RECIPES: dict[tuple[str, str], Callable[[Loyalty], Awaitable[Replayable]]] = {
+    ("POST", "/counter/rules"): _rule,
+    ("POST", "/cards/{number}/visits"): _visit,
+}
+
+
+def test_every_idempotent_route_has_a_recipe() -> None:
+    assert set(RECIPES) == idempotent_routes(build_spec(Settings()))
+
+
+@pytest.mark.parametrize("route", sorted(RECIPES), ids=" ".join)
+async def test_a_replay_answers_the_first_result_and_changes_nothing(
+    route: tuple[str, str], loyalty: Loyalty
+) -> None:
+    request = await RECIPES[route](loyalty)
+    await assert_replayed_once(loyalty.service.http, loyalty.service.url, request, loyalty.db)
