@@ -27,6 +27,7 @@ from services.portal import (
     checkout,
     delivery,
     i18n,
+    loyalty,
     partner,
     people,
     returns,
@@ -66,7 +67,20 @@ class Settings(ServiceSettings):
 
 
 # The portal's screens, one module per area, each with its routes.
-AREAS = (account, partner, cart, checkout, balance, returns, approvals, delivery, statistics, people, admin)
+AREAS = (
+    account,
+    partner,
+    cart,
+    checkout,
+    balance,
+    returns,
+    approvals,
+    delivery,
+    statistics,
+    people,
+    loyalty,
+    admin,
+)
 
 SPEC = ServiceSpec(name=SERVICE, folder=FOLDER, events=EventCatalog(SERVICE, []))
 

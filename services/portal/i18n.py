@@ -178,6 +178,8 @@ _CAUSES = {
     "order-cancelled": N_("order cancelled"),
     "order-returned": N_("goods returned"),
     "account-deletion": N_("account closed"),
+    "visit": N_("at the shop"),
+    "welcome": N_("welcome"),
 }
 
 
@@ -306,6 +308,16 @@ _FIELDS = {
     "version": N_("Order"),
     "since": N_("Placed from"),
     "until": N_("Placed until"),
+    "amount": N_("Amount"),
+    "category": N_("Category"),
+    "product": N_("Product"),
+    "points": N_("Points"),
+    "percent": N_("Percentage of the amount"),
+    "every": N_("Every how many visits"),
+    "min_amount": N_("Minimum amount"),
+    "earns": N_("It gives"),
+    "shop_id": N_("Shops"),
+    "opening_hours": N_("Opening hours"),
 }
 
 

@@ -282,7 +282,13 @@ async def points(request: web.Request) -> web.Response:
         title=i18n.gettext("Points earned per month"),
         shown=i18n.number,
     )
-    context = {"balance": account.body["balance"] if account.ok else 0, "entries": entries, "chart": chart}
+    card = await api(request, "GET", "/loyalty/accounts/me/card")
+    context = {
+        "balance": account.body["balance"] if account.ok else 0,
+        "entries": entries,
+        "chart": chart,
+        "card_number": card.body["card_number"] if card.ok else None,
+    }
     return render(request, "points.html", context)
 
 

@@ -29,6 +29,7 @@ from tests.e2e.browser import keep_evidence, launch
 
 T = TypeVar("T")
 PASSWORD = "Correct-Horse-9"
+PHONE = {"width": 390, "height": 844}
 RECOVERY_CODE_TTL_S = 15
 # Every request of the tests (and of the bench) comes from 127.0.0.1, one client address: the
 # gateway's and identity's limits per address would refuse most of them.
@@ -325,8 +326,10 @@ class Browsing:
         self.browser, self.base_url = browser, base_url
         self.pages: list[Page] = []
 
-    async def page(self, locale: str = "fr-FR") -> Page:
-        context = await self.browser.new_context(base_url=self.base_url, locale=locale)
+    async def page(self, locale: str = "fr-FR", *, phone: bool = False) -> Page:
+        """A page of a new person; `phone`: on a phone screen (390 by 844, touch)."""
+        screen: dict[str, Any] = {"viewport": PHONE, "has_touch": True, "is_mobile": True} if phone else {}
+        context = await self.browser.new_context(base_url=self.base_url, locale=locale, **screen)
         context.set_default_timeout(15_000)
         page = await context.new_page()
         self.pages.append(page)

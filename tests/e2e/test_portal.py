@@ -414,7 +414,7 @@ async def test_a_shop_registers_customers_at_the_counter_with_or_without_a_card(
     await api.invite(admin, shop, "shop")
     page = await browsing.page()
     await sign_in(page, tenant, shop)
-    await page.get_by_role("link", name="Inscrire un client").first.click()
+    await page.get_by_role("link", name="Caisse").first.click()
     await page.get_by_label("E-mail").fill(f"anna-{unique}@client.test")
     await page.get_by_role("button", name="Inscrire").click()
     await expect(page.locator(".problems")).to_contain_text("Nom: Obligatoire.")  # a name is needed

@@ -1,0 +1,276 @@
+"""The merchant's loyalty screens: the manager's shops, their staff and the earning rules; a shop's
+counter (find a customer by her card, record a visit or a purchase); a customer's card."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from services.portal import i18n
+from services.portal.i18n import N_
+from services.portal.problems import Problems, explain
+from services.portal.web import (
+    GATEWAY,
+    api,
+    form_of,
+    form_text,
+    idempotency_key,
+    link,
+    redirect,
+    render,
+    signed_in,
+)
+
+ROUTES = web.RouteTableDef()
+ADMIN = "admin"
+COUNTER = ("shop", "admin")
+CURRENCY = "EUR"
+EARNS = {
+    "per_amount": N_("Points per euro spent"),
+    "percent": N_("A percentage of the amount, in points"),
+    "per_visit": N_("Points at each visit"),
+    "nth_visit": N_("Points every n-th visit"),
+    "welcome": N_("Welcome points"),
+}
+
+
+# --- the manager: shops and their staff ---
+
+
+@ROUTES.get("/{tenant}/admin/shops")
+async def shops(request: web.Request) -> web.Response:
+    return await _shops_page(request)
+
+
+async def _shops_page(
+    request: web.Request, problems: Problems | None = None, form: Any = None, status: int = 200
+) -> web.Response:
+    signed_in(request, ADMIN)
+    listed = await api(request, "GET", "/identity/organisations")
+    found = [o for o in (listed.body if listed.ok else []) if o["kind"] == "shop"]
+    staff = {}
+    for shop in found:
+        members = await api(request, "GET", f"/identity/organisations/{shop['organisation_id']}/members")
+        staff[shop["organisation_id"]] = members.body if members.ok else []
+    context = {
+        "shops": found,
+        "staff": staff,
+        "problems": problems or Problems(),
+        "form": form or {},
+        "idempotency_key": uuid.uuid4(),
+    }
+    return render(request, "admin/shops.html", context, status=status)
+
+
+@ROUTES.post("/{tenant}/admin/shops")
+async def create_shop(request: web.Request) -> web.Response:
+    signed_in(request, ADMIN)
+    form = await form_of(request)
+    body: dict[str, Any] = {"kind": "shop", "name": form_text(form, "name")}
+    for name in ("phone", "opening_hours"):
+        if form_text(form, name):
+            body[name] = form_text(form, name)
+    if form_text(form, "line1") or form_text(form, "city"):
+        body["address"] = {
+            "line1": form_text(form, "line1"),
+            "postal_code": form_text(form, "postal_code"),
+            "city": form_text(form, "city"),
+            "country": (form_text(form, "country") or "FR").upper(),
+        }
+    answer = await api(request, "POST", "/identity/organisations", json=body, headers=idempotency_key(form))
+    if not answer.ok:
+        return await _shops_page(request, explain(answer), form, status=answer.status)
+    return redirect(link(request, "admin/shops"))
+
+
+@ROUTES.post("/{tenant}/admin/shops/{shop_id}/staff")
+async def add_staff(request: web.Request) -> web.Response:
+    """A shop account: the shop role in that shop, with a password the manager hands over."""
+    signed_in(request, ADMIN)
+    form = await form_of(request)
+    body = {
+        "email": form_text(form, "email"),
+        "display_name": form_text(form, "display_name") or form_text(form, "email"),
+        "roles": ["shop"],
+        "organisation_id": request.match_info["shop_id"],
+        "initial_password": form_text(form, "password"),
+    }
+    answer = await api(
+        request, "POST", "/identity/accounts/invitations", json=body, headers=idempotency_key(form)
+    )
+    if not answer.ok:
+        problems = explain(answer)
+        if "initial_password" in problems.fields:
+            problems.fields["password"] = problems.fields.pop("initial_password")
+        return await _shops_page(request, problems, form, status=answer.status)
+    return redirect(link(request, "admin/shops"))
+
+
+# --- the manager: earning rules ---
+
+
+@ROUTES.get("/{tenant}/admin/loyalty-rules")
+async def rules(request: web.Request) -> web.Response:
+    return await _rules_page(request)
+
+
+async def _rules_page(
+    request: web.Request, problems: Problems | None = None, form: Any = None, status: int = 200
+) -> web.Response:
+    signed_in(request, ADMIN)
+    listed = await api(request, "GET", "/loyalty/counter/rules")
+    choices = await api(request, "GET", "/loyalty/counter/choices", params={"locale": i18n.current_locale()})
+    context = {
+        "rules": listed.body if listed.ok else [],
+        "choices": choices.body if choices.ok else {"shops": [], "categories": [], "products": []},
+        "earns": {kind: i18n.gettext(name) for kind, name in EARNS.items()},
+        "problems": problems or Problems(),
+        "form": form or {},
+        "idempotency_key": uuid.uuid4(),
+    }
+    return render(request, "admin/loyalty_rules.html", context, status=status)
+
+
+def _rule(form: Mapping[str, Any]) -> dict[str, Any]:
+    """A rule as the form gives it: the amounts typed the reader's way, blank conditions left out."""
+    spec: dict[str, Any] = {"name": form_text(form, "name"), "earns": form_text(form, "earns")}
+    for name in ("points", "every"):
+        if form_text(form, name):
+            spec[name] = _integer(form_text(form, name))
+    if form_text(form, "percent"):
+        rate = i18n.parse_percent(form_text(form, "percent"))
+        spec["percent_bp"] = rate if rate is not None else form_text(form, "percent")
+    if form_text(form, "min_amount"):
+        minimum = i18n.parse_money(form_text(form, "min_amount"), CURRENCY)
+        spec["min_amount_minor"] = minimum if minimum is not None else form_text(form, "min_amount")
+    if spec["earns"] == "welcome":
+        spec["welcome_at"] = form_text(form, "welcome_at") or "card"
+    spec["professionals_only"] = form_text(form, "professionals_only") == "on"
+    if form_text(form, "shop_id"):
+        spec["shop_ids"] = [form_text(form, "shop_id")]
+    if form_text(form, "category_included"):
+        spec["categories_included"] = [form_text(form, "category_included")]
+    if form_text(form, "category_excluded"):
+        spec["categories_excluded"] = [form_text(form, "category_excluded")]
+    return spec
+
+
+def _integer(text: str) -> int | str:
+    """A whole number typed in a form, or the text itself for the API to refuse by name."""
+    return int(text) if text.strip().lstrip("-").isdigit() else text
+
+
+_FORM_FIELDS = {
+    "percent_bp": "percent",
+    "min_amount_minor": "min_amount",
+    "shop_ids": "shop_id",
+    "categories_included": "category_included",
+    "categories_excluded": "category_excluded",
+}
+
+
+@ROUTES.post("/{tenant}/admin/loyalty-rules")
+async def create_rule(request: web.Request) -> web.Response:
+    signed_in(request, ADMIN)
+    form = await form_of(request)
+    answer = await api(
+        request, "POST", "/loyalty/counter/rules", json=_rule(form), headers=idempotency_key(form)
+    )
+    if not answer.ok:
+        problems = explain(answer)
+        problems.fields = {_FORM_FIELDS.get(name, name): text for name, text in problems.fields.items()}
+        return await _rules_page(request, problems, form, status=answer.status)
+    return redirect(link(request, "admin/loyalty-rules"))
+
+
+@ROUTES.post("/{tenant}/admin/loyalty-rules/{rule_id}/retire")
+async def retire_rule(request: web.Request) -> web.Response:
+    signed_in(request, ADMIN)
+    await api(request, "DELETE", f"/loyalty/counter/rules/{request.match_info['rule_id']}")
+    return redirect(link(request, "admin/loyalty-rules"))
+
+
+# --- a shop's counter ---
+
+
+@ROUTES.get("/{tenant}/counter/card")
+async def find_card(request: web.Request) -> web.Response:
+    """The number typed or scanned at the counter: to the customer's card."""
+    signed_in(request, *COUNTER)
+    number = "".join(request.query.get("number", "").split()).upper()
+    if not number.isalnum():
+        return redirect(link(request, "counter"))
+    return redirect(link(request, f"counter/cards/{number}"))
+
+
+@ROUTES.get("/{tenant}/counter/cards/{number}")
+async def card(request: web.Request) -> web.Response:
+    return await _card_page(request)
+
+
+async def _card_page(
+    request: web.Request,
+    problems: Problems | None = None,
+    form: Any = None,
+    recorded: Any = None,
+    status: int = 200,
+) -> web.Response:
+    signed_in(request, *COUNTER)
+    number = request.match_info["number"]
+    found = await api(request, "GET", f"/loyalty/cards/{number}")
+    if found.status == 404:
+        return render(request, "counter_unknown_card.html", {"number": number}, status=404)
+    choices = await api(request, "GET", "/loyalty/counter/choices", params={"locale": i18n.current_locale()})
+    context = {
+        "card": found.body,
+        "choices": choices.body if choices.ok else {"shops": [], "categories": [], "products": []},
+        "recorded": recorded,
+        "problems": problems or Problems(),
+        "form": form or {},
+        "idempotency_key": uuid.uuid4(),
+    }
+    return render(request, "counter_card.html", context, status=status)
+
+
+@ROUTES.post("/{tenant}/counter/cards/{number}")
+async def record(request: web.Request) -> web.Response:
+    signed_in(request, *COUNTER)
+    form = await form_of(request)
+    number = request.match_info["number"]
+    typed = form_text(form, "amount")
+    body: dict[str, Any] = {"kind": "purchase" if typed else "visit"}
+    if typed:
+        amount = i18n.parse_money(typed, CURRENCY)
+        body |= {"amount_minor": amount if amount is not None else typed, "currency": CURRENCY}
+        for name, field in (("category", "categories"), ("product", "products")):
+            if form_text(form, name):
+                body[field] = [form_text(form, name)]
+    answer = await api(
+        request, "POST", f"/loyalty/cards/{number}/visits", json=body, headers=idempotency_key(form)
+    )
+    if not answer.ok:
+        problems = explain(answer)
+        renamed = {"amount_minor": "amount", "categories": "category", "products": "product"}
+        problems.fields = {renamed.get(name, name): text for name, text in problems.fields.items()}
+        return await _card_page(request, problems, form, status=answer.status)
+    return await _card_page(request, recorded=answer.body)
+
+
+# --- a customer's card ---
+
+
+@ROUTES.get("/{tenant}/card.svg")
+async def card_image(request: web.Request) -> web.StreamResponse:
+    """The signed-in customer's card as a QR code, for her page and for printing."""
+    session = signed_in(request)
+    mine = await api(request, "GET", "/loyalty/accounts/me/card")
+    if not mine.ok or not mine.body["card_number"]:
+        raise web.HTTPNotFound
+    path = f"/loyalty/cards/{mine.body['card_number']}/qr.svg"
+    got = await request.app[GATEWAY].download(request, path, token=session.access_token)
+    if got.status != 200:
+        raise web.HTTPNotFound
+    return web.Response(body=got.body, headers={"Content-Type": "image/svg+xml", "Cache-Control": "private"})
