@@ -26,6 +26,7 @@ def test_the_catalog_keeps_contact_data_and_activation_links_on_internal_topics(
         "identity.organisation.updated": ("identity.organisation.v1", False),
         "identity.tenant.settings_changed": ("identity.tenant.v1", False),
         "identity.contact.changed": ("internal.identity.contact.v1", True),
+        "identity.account.facts_changed": ("internal.identity.facts.v1", True),
         "identity.activation.requested": ("internal.notify.requests.v1", True),
         "identity.activation.code_requested": ("internal.notify.requests.v1", True),
         "identity.recovery.requested": ("internal.notify.requests.v1", True),
