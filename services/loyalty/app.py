@@ -12,7 +12,14 @@ from libs.common.runtime import ServiceSpec
 from libs.common.settings import ServiceSettings
 from services.loyalty import api, consumers, counter_api
 from services.loyalty.domain import DEFAULT_POINTS_PER_UNIT, MAX_POINTS_PER_UNIT
-from services.loyalty.events import SERVICE, PointsAwarded, PointsForfeited, PointsReversed, VisitRecorded
+from services.loyalty.events import (
+    SERVICE,
+    PointsAwarded,
+    PointsForfeited,
+    PointsReversed,
+    PointsSpent,
+    VisitRecorded,
+)
 
 
 class Settings(ServiceSettings):
@@ -36,7 +43,9 @@ def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
     return ServiceSpec(
         name=SERVICE,
         folder=Path(__file__).parent,
-        events=EventCatalog(SERVICE, [PointsAwarded, PointsForfeited, PointsReversed, VisitRecorded]),
+        events=EventCatalog(
+            SERVICE, [PointsAwarded, PointsForfeited, PointsReversed, PointsSpent, VisitRecorded]
+        ),
         handlers=consumers.handlers(default),
         endpoints=api.ENDPOINTS + counter_api.ENDPOINTS,
         api=api.configure(default),

@@ -17,16 +17,18 @@ from libs.common.consumer import PermanentError
 from libs.common.errors import Conflict, Invalid
 from libs.common.events import Envelope
 from libs.common.limits import MAX_BALANCE, MAX_ENTRY_POINTS
-from services.loyalty import directory, store
+from services.loyalty import directory, rewards, store
 from services.loyalty.directory import Member
 from services.loyalty.domain import PostedEntry, RuleApplied
-from services.loyalty.events import SERVICE, PointsAwarded, VisitRecorded
+from services.loyalty.events import SERVICE, PointsAwarded, PointsSpent, VisitRecorded
+from services.loyalty.rewards import Program, Standing
 from services.loyalty.rules import Rule, RuleSpec, Sale, VisitKind, points_for, welcome_points
 from services.loyalty.store import Db
 
 log = structlog.get_logger(__name__)
 
 VISIT_CAUSE = "visit"
+REWARD_CAUSE = "reward"
 WELCOME_CAUSE = "welcome"
 CUSTOMER = "customer"
 
@@ -100,6 +102,7 @@ class NewVisit(BaseModel):
     currency: str = "EUR"
     products: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
+    rewards: tuple[uuid.UUID, ...] = ()  # reward programs taken with this purchase
     shop_id: str | None
     recorded_by: str
 
@@ -108,7 +111,10 @@ class Visit(NewVisit):
     visit_id: uuid.UUID
     account_id: str
     number: int
-    points: int
+    points: int  # earned
+    spent: int = 0  # on its rewards
+    discount_minor: int = 0  # what its rewards took off the amount
+    balance: int | None = None  # right after it (when just recorded)
     recorded_at: datetime
 
 
@@ -117,8 +123,8 @@ _VISIT_COLUMNS = (
     " number, recorded_at"
 )
 _ADD_VISIT = f"""
-INSERT INTO visits (tenant_id, {_VISIT_COLUMNS})
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+INSERT INTO visits (tenant_id, {_VISIT_COLUMNS}, discount_minor)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 """
 _HISTORY = """
 SELECT coalesce(max(number), 0) AS visits, bool_or(kind = 'purchase') AS purchased
@@ -126,9 +132,13 @@ FROM visits WHERE tenant_id = $1 AND account_id = $2
 """
 _V_COLUMNS = ", ".join(f"v.{column.strip()}" for column in _VISIT_COLUMNS.split(","))
 _VISITS = f"""
-SELECT {_V_COLUMNS}, coalesce(l.points, 0) AS points FROM visits v
-LEFT JOIN ledger l ON l.tenant_id = v.tenant_id AND l.kind = 'earn' AND l.cause_type = 'visit'
-    AND l.cause_id = v.visit_id::text
+SELECT {_V_COLUMNS}, v.discount_minor, coalesce(e.points, 0) AS points, coalesce(-r.points, 0) AS spent,
+    ARRAY(SELECT program_id FROM redemptions WHERE visit_id = v.visit_id ORDER BY program_id) AS rewards
+FROM visits v
+LEFT JOIN ledger e ON e.tenant_id = v.tenant_id AND e.kind = 'earn' AND e.cause_type = 'visit'
+    AND e.cause_id = v.visit_id::text
+LEFT JOIN ledger r ON r.tenant_id = v.tenant_id AND r.kind = 'redeem' AND r.cause_type = 'reward'
+    AND r.cause_id = v.visit_id::text
 WHERE v.tenant_id = $1 AND ($2::text IS NULL OR v.account_id = $2) AND ($3::text IS NULL OR v.shop_id = $3)
 ORDER BY v.recorded_at DESC, v.visit_id
 LIMIT $4
@@ -143,9 +153,29 @@ async def visits(
     return [Visit(**dict(row)) for row in rows]
 
 
-async def _sale(conn: asyncpg.Connection, tenant_id: str, member: Member, new: NewVisit) -> Sale:
+async def history(db: Db, tenant_id: str, account_id: str) -> tuple[int, bool]:
+    """(her visits so far, whether one was a purchase)."""
+    row = await db.fetchrow(_HISTORY, tenant_id, account_id)
+    return int(row["visits"]), bool(row["purchased"])
+
+
+async def standing(db: Db, tenant_id: str, member: Member, balance: int, shop_id: str | None) -> Standing:
+    """What decides which rewards she can take at her next visit (this one, when one is recorded)."""
+    visits, purchased = await history(db, tenant_id, member.account_id)
+    return Standing(
+        balance=balance,
+        professional=member.professional,
+        purchased=purchased,
+        visits=visits + 1,
+        last_taken=await rewards.last_taken(db, tenant_id, member.account_id),
+        shop_id=shop_id,
+    )
+
+
+async def _sale(
+    conn: asyncpg.Connection, tenant_id: str, member: Member, new: NewVisit, standing_: Standing
+) -> Sale:
     """What the rules read of this visit: her history, and the brands and categories of its products."""
-    history = await conn.fetchrow(_HISTORY, tenant_id, member.account_id)
     known = await directory.products_of(conn, tenant_id, list(new.products))
     if unknown := set(new.products) - {str(p.product_id) for p in known}:
         raise Invalid.field("products", f"not products of the catalog: {sorted(unknown)}", "unknown_product")
@@ -157,8 +187,8 @@ async def _sale(conn: asyncpg.Connection, tenant_id: str, member: Member, new: N
         categories=frozenset(categories),
         brands=frozenset(str(p.brand_id) for p in known if p.brand_id),
         professional=member.professional,
-        number=history["visits"] + 1,
-        first_purchase=new.kind == "purchase" and not history["purchased"],
+        number=standing_.visits,
+        first_purchase=new.kind == "purchase" and not standing_.purchased,
     )
 
 
@@ -198,15 +228,23 @@ async def _earn(
 
 async def record_visit(
     conn: asyncpg.Connection, tenant_id: str, member: Member, new: NewVisit, at: datetime
-) -> tuple[Visit, PostedEntry | None]:
+) -> Visit:
     """Record a visit or purchase of a member at a shop and award what the rules in force give it, in
     the caller's transaction; both are announced. Her account is locked meanwhile, so that her visits
     are numbered one after the other."""
     account = await store.open_account(conn, tenant_id, member.account_id)
     if account.closed:
         raise Conflict("account-closed", "Account closed", "this member's account was deleted")
-    sale = await _sale(conn, tenant_id, member, new)
-    applied = _applied(await current_rules(conn, tenant_id), sale)
+    now_standing = await standing(conn, tenant_id, member, account.balance, new.shop_id)
+    offered = await rewards.programs(conn, tenant_id, retired=True)  # a retired one: 409, not unknown
+    picked = rewards.chosen(offered, new.rewards, now_standing)
+    discount = rewards.discount_minor(picked, new.amount_minor)
+    sale = await _sale(conn, tenant_id, member, new, now_standing)
+    # The rules read what she paid: the amount less what the rewards took off.
+    applied = _applied(
+        await current_rules(conn, tenant_id),
+        sale.model_copy(update={"amount_minor": new.amount_minor - discount}),
+    )
     visit_id = uuid.uuid4()
     await conn.execute(
         _ADD_VISIT,
@@ -222,23 +260,50 @@ async def record_visit(
         sorted(sale.categories),
         sale.number,
         at,
+        discount,
     )
-    entry = await _earn(
-        conn, tenant_id, member.account_id, account.balance, VISIT_CAUSE, str(visit_id), applied
-    )
+    balance = account.balance
+    if picked:
+        await rewards.record_redemptions(
+            conn, tenant_id, member.account_id, picked, visit_id, sale.number, new.amount_minor, at
+        )
+        balance = await _spend(conn, tenant_id, member.account_id, picked, str(visit_id), balance)
+    entry = await _earn(conn, tenant_id, member.account_id, balance, VISIT_CAUSE, str(visit_id), applied)
     visit = Visit(
         **new.model_dump() | {"categories": tuple(sorted(sale.categories))},
         visit_id=visit_id,
         account_id=member.account_id,
         number=sale.number,
         points=entry.points if entry else 0,
+        spent=sum(p.spec.points_cost for p in picked),
+        discount_minor=discount,
+        balance=entry.balance if entry else balance,
         recorded_at=at,
     )
     await outbox.publish(
         conn, SERVICE, VisitRecorded.of(visit), subject=member.account_id, tenant_id=tenant_id
     )
-    log.info("visit recorded", kind=new.kind, number=sale.number, points=visit.points)
-    return visit, entry
+    log.info("visit recorded", kind=new.kind, number=sale.number, points=visit.points, spent=visit.spent)
+    return visit
+
+
+async def _spend(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    account_id: str,
+    picked: Sequence[Program],
+    visit_id: str,
+    balance: int,
+) -> int:
+    """Debit the rewards' points in one entry, announced; the balance after it."""
+    cost = sum(p.spec.points_cost for p in picked)
+    if cost == 0:
+        return balance
+    entry = await store.post_entry(conn, tenant_id, account_id, "redeem", -cost, REWARD_CAUSE, visit_id)
+    assert entry is not None, "a new visit's rewards are spent once"
+    spent = PointsSpent.of(entry, [p.program_id for p in picked])
+    await outbox.publish(conn, SERVICE, spent, subject=account_id, tenant_id=tenant_id)
+    return entry.balance
 
 
 # --- the welcome of a new card ---

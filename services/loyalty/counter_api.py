@@ -20,9 +20,10 @@ from libs.common.errors import Invalid
 from libs.common.http import json_response, read_json, read_query
 from libs.common.limits import MAX_ORDER_TOTAL_MINOR
 from libs.common.runtime import POOL
-from services.loyalty import counter, directory, store
+from services.loyalty import counter, directory, rewards, store
 from services.loyalty.counter import NewVisit, Visit
 from services.loyalty.directory import Member
+from services.loyalty.rewards import MAX_REWARDS_AT_ONCE, Program, ProgramSpec
 from services.loyalty.rules import MAX_IDS, Id, Rule, RuleSpec, VisitKind
 
 ADMIN = roles("admin")
@@ -44,6 +45,9 @@ class VisitView(BaseModel):
     categories: list[str] = Field(description="Catalog categories of the purchase")
     number: int = Field(description="Her how-many-th visit in the tenant")
     points: int = Field(description="Points the earning rules gave it")
+    rewards: list[uuid.UUID] = Field(description="Reward programs taken with it")
+    discount_minor: int = Field(description="What they took off the amount (the rules read the rest)")
+    spent: int = Field(description="Points they cost")
     recorded_at: datetime = Field(description="When (UTC)")
 
     @classmethod
@@ -59,6 +63,27 @@ class RecordedVisit(VisitView):
     balance: int = Field(description="Her points balance right after it")
 
 
+class ProgramView(BaseModel):
+    program_id: uuid.UUID = Field(description="The program")
+    spec: ProgramSpec = Field(description="What it gives and costs")
+    created_at: datetime = Field(description="When it was created")
+    retired_at: datetime | None = Field(description="When it was retired; null while offered")
+
+    @classmethod
+    def of(cls, program: Program) -> ProgramView:
+        return cls.model_validate(program.model_dump())
+
+
+class ProgramList(RootModel[list[ProgramView]]):
+    """Reward programs, oldest first."""
+
+
+class ProgramQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    retired: bool = Field(False, description="Include retired programs")
+
+
 class CardView(BaseModel):
     """A member as staff see her through her card."""
 
@@ -69,6 +94,9 @@ class CardView(BaseModel):
     balance: int = Field(description="Her points balance")
     closed: bool = Field(description="Her account was deleted: she earns nothing any more")
     visits: list[VisitView] = Field(description="Her last visits and purchases, newest first")
+    rewards: list[ProgramView] = Field(
+        description="The rewards she can take with a purchase now, at the caller's shop"
+    )
 
 
 class MyCard(BaseModel):
@@ -92,6 +120,12 @@ class RecordVisit(BaseModel):
     products: list[Id] = Field([], max_length=MAX_IDS, description="Catalog products bought (ids)")
     categories: list[Id] = Field([], max_length=MAX_IDS, description="Catalog categories bought (ids)")
     shop_id: Id | None = Field(None, description="For the manager: the shop it happened at; staff: their own")
+    rewards: list[uuid.UUID] = Field(
+        [],
+        max_length=MAX_REWARDS_AT_ONCE,
+        description="Reward programs she takes with this purchase: their points are spent, their discounts"
+        " taken off the amount before the earning rules read it",
+    )
 
 
 class RuleView(BaseModel):
@@ -150,10 +184,13 @@ async def card_owner(request: web.Request, caller: Principal) -> Owner | None:
 
 async def get_card(request: web.Request) -> web.Response:
     member = owned(request, Member)
-    tenant_id = principal(request).tenant_id
+    caller = principal(request)
+    tenant_id = caller.tenant_id
     pool = request.app[POOL]
     account = await store.find_account(pool, tenant_id, member.account_id)
     last = await counter.visits(pool, tenant_id, account_id=member.account_id, limit=5)
+    shop_id = None if caller.has_role("admin") else caller.organisation_id
+    offered = await _available(request, member, account.balance if account else 0, shop_id)
     assert member.card_number is not None
     return json_response(
         CardView(
@@ -164,8 +201,58 @@ async def get_card(request: web.Request) -> web.Response:
             balance=account.balance if account else 0,
             closed=bool(account and account.closed),
             visits=[VisitView.of(v) for v in last],
+            rewards=offered,
         )
     )
+
+
+async def _available(
+    request: web.Request, member: Member, balance: int, shop_id: str | None
+) -> list[ProgramView]:
+    """The rewards a member can take with a purchase now, at this shop (any, for None)."""
+    pool, tenant_id = request.app[POOL], principal(request).tenant_id
+    standing = await counter.standing(pool, tenant_id, member, balance, shop_id)
+    return [
+        ProgramView.of(p) for p in await rewards.programs(pool, tenant_id) if rewards.available(p, standing)
+    ]
+
+
+async def get_my_rewards(request: web.Request) -> web.Response:
+    caller = principal(request)
+    pool = request.app[POOL]
+    member = await directory.member(pool, caller.tenant_id, caller.account_id)
+    account = await store.find_account(pool, caller.tenant_id, caller.account_id)
+    if member is None or account is None or account.closed:
+        return json_response(ProgramList([]))
+    return json_response(ProgramList(await _available(request, member, account.balance, None)))
+
+
+async def list_programs(request: web.Request) -> web.Response:
+    query = read_query(request, ProgramQuery)
+    found = await rewards.programs(request.app[POOL], principal(request).tenant_id, retired=query.retired)
+    return json_response(ProgramList([ProgramView.of(p) for p in found]))
+
+
+async def create_program(request: web.Request) -> web.Response:
+    spec = await read_json(request, ProgramSpec)
+    conn = await idempotency.once(request, spec)
+    program = await rewards.add_program(conn, principal(request).tenant_id, spec, now(request))
+    return json_response(ProgramView.of(program), status=201)
+
+
+async def program_owner(request: web.Request, caller: Principal) -> Owner | None:
+    program_id = path_uuid(request, "program_id")
+    found = await rewards.program(request.app[POOL], caller.tenant_id, program_id) if program_id else None
+    return Owner(caller.tenant_id, resource=found) if found else None
+
+
+async def retire_program(request: web.Request) -> web.Response:
+    program = owned(request, Program)
+    retired = await rewards.retire_program(
+        request.app[POOL], principal(request).tenant_id, program.program_id, now(request)
+    )
+    assert retired is not None, "found by its owner lookup"
+    return json_response(ProgramView.of(retired))
 
 
 async def _counter_shop(request: web.Request, named: str | None) -> str | None:
@@ -187,22 +274,23 @@ async def record_visit(request: web.Request) -> web.Response:
     body = await read_json(request, RecordVisit)
     if body.kind == "visit" and (body.amount_minor or body.products or body.categories):
         raise Invalid.field("kind", "a visit has no amount nor goods: record a purchase", "visit_with_goods")
+    if body.kind == "visit" and body.rewards:
+        raise Invalid.field(
+            "rewards", "a reward goes with a purchase: record its amount", "reward_without_purchase"
+        )
     shop_id = await _counter_shop(request, body.shop_id)
     conn = await idempotency.once(request, body)
     new = NewVisit(
-        **body.model_dump(exclude={"shop_id", "products", "categories"}),
+        **body.model_dump(exclude={"shop_id", "products", "categories", "rewards"}),
         products=tuple(body.products),
         categories=tuple(body.categories),
+        rewards=tuple(body.rewards),
         shop_id=shop_id,
         recorded_by=caller.account_id,
     )
-    visit, entry = await counter.record_visit(conn, caller.tenant_id, member, new, now(request))
-    balance = (
-        entry.balance
-        if entry
-        else (await store.open_account(conn, caller.tenant_id, member.account_id)).balance
-    )
-    return json_response(RecordedVisit(**VisitView.of(visit).model_dump(), balance=balance), status=201)
+    visit = await counter.record_visit(conn, caller.tenant_id, member, new, now(request))
+    assert visit.balance is not None, "a visit just recorded knows the balance after it"
+    return json_response(RecordedVisit(**VisitView.of(visit).model_dump(), balance=visit.balance), status=201)
 
 
 async def get_my_card(request: web.Request) -> web.Response:
@@ -311,6 +399,43 @@ async def get_choices(request: web.Request) -> web.Response:
 
 
 ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/rewards",
+        get_my_rewards,
+        "The rewards the caller can take with her next purchase at a shop",
+        roles=AUTHENTICATED,
+        response=ProgramList,
+    ),
+    Endpoint(
+        "GET",
+        "/counter/programs",
+        list_programs,
+        "The tenant's reward programs",
+        roles=STAFF,
+        query=ProgramQuery,
+        response=ProgramList,
+    ),
+    Endpoint(
+        "POST",
+        "/counter/programs",
+        create_program,
+        "Add a reward program: a discount, a cashback or a gift, for points or every n visits",
+        roles=ADMIN,
+        body=ProgramSpec,
+        response=ProgramView,
+        status=201,
+        idempotent=True,
+    ),
+    Endpoint(
+        "DELETE",
+        "/counter/programs/{program_id}",
+        retire_program,
+        "Retire a reward program: it is offered no more (what was taken stays)",
+        roles=ADMIN,
+        response=ProgramView,
+        owner=program_owner,
+    ),
     Endpoint(
         "GET",
         "/accounts/me/card",

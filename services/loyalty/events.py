@@ -164,8 +164,11 @@ class VisitRecorded(IntegrationEvent):
             "products": ["9b8a7f6e-5d4c-4b3a-8f9e-0d1c2b3a4f5e"],
             "categories": ["2c1b0a9f-8e7d-4c6b-a5f4-e3d2c1b0a9f8"],
             "number": 7,
-            "points": 45,
+            "points": 41,
             "recorded_at": "2026-03-14T16:02:11Z",
+            "rewards": ["7c6b5a4d-3e2f-4b1a-8d9c-0e1f2a3b4c5d"],
+            "discount_minor": 459,
+            "spent": 40,
         }
     )
 
@@ -189,10 +192,54 @@ class VisitRecorded(IntegrationEvent):
     number: int = Field(ge=1, description="Her how-many-th visit in the tenant, this one included")
     points: int = Field(ge=0, le=MAX_ENTRY_POINTS, description="Points the earning rules gave it")
     recorded_at: datetime = Field(description="When it was recorded (UTC)")
+    rewards: list[uuid.UUID] = Field([], description="Reward programs taken with the purchase")
+    discount_minor: int = Field(
+        0, ge=0, le=MAX_ORDER_TOTAL_MINOR, description="What those rewards took off the amount"
+    )
+    spent: int = Field(0, ge=0, le=MAX_ENTRY_POINTS, description="Points those rewards cost")
 
     @classmethod
     def of(cls, visit: Visit) -> Self:
         return cls.model_validate(
             visit.model_dump(include=set(cls.model_fields))
-            | {"products": list(visit.products), "categories": list(visit.categories)}
+            | {
+                "products": list(visit.products),
+                "categories": list(visit.categories),
+                "rewards": list(visit.rewards),
+            }
         )
+
+
+class PointsSpent(IntegrationEvent):
+    """A member spent points on rewards taken at a shop's counter with a purchase."""
+
+    model_config = examples(
+        {
+            "account_id": _ACCOUNT,
+            "entry_id": "6b5a4c3d-2e1f-4a0b-9c8d-7e6f5a4b3c2d",
+            "points": -40,
+            "balance": 5,
+            "cause_type": "reward",
+            "cause_id": "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d",
+            "rewards": ["7c6b5a4d-3e2f-4b1a-8d9c-0e1f2a3b4c5d"],
+            "spent_at": "2026-03-14T16:02:11Z",
+        }
+    )
+
+    event_type = "loyalty.points.spent"
+    topic = "loyalty.points.v1"
+
+    account_id: str = Field(
+        description="The member who spent them (identity's account id); also the subject and Kafka key"
+    )
+    entry_id: uuid.UUID = Field(description="The ledger entry that debited them")
+    points: int = Field(ge=-MAX_ENTRY_POINTS, lt=0, description="The entry's points, signed as in the ledger")
+    balance: int = Field(ge=0, le=MAX_BALANCE, description="The member's balance right after this entry")
+    cause_type: str = Field(description='What they were spent on: "reward" (taken at the counter)')
+    cause_id: str = Field(description="Which one: the visit the rewards were taken with")
+    rewards: list[uuid.UUID] = Field(description="The reward programs taken")
+    spent_at: datetime = Field(description="When (UTC)")
+
+    @classmethod
+    def of(cls, entry: PostedEntry, rewards: list[uuid.UUID]) -> Self:
+        return cls(**_entry(entry), rewards=rewards, spent_at=entry.created_at)

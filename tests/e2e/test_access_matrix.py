@@ -206,6 +206,13 @@ async def _populate(api: Api) -> World:
         expect=201,
         json={"name": "1 per euro", "earns": "per_amount", "points": 1},
     )
+    _, program = await api.call(
+        "POST",
+        "/api/loyalty/counter/programs",
+        token=admin,
+        expect=201,
+        json={"title": "10 % off", "kind": "discount", "percent_bp": 1000, "points_cost": 40},
+    )
 
     async def awarded() -> bool:
         status, _ = await api.call("GET", f"/api/loyalty/accounts/{me['account_id']}", token=admin)
@@ -244,6 +251,7 @@ async def _populate(api: Api) -> World:
         "message_id": await eventually(a_message, "a message to the partner"),
         "number": card,
         "rule_id": str(rule["rule_id"]),
+        "program_id": str(program["program_id"]),
     }
     return world
 

@@ -11,6 +11,7 @@ from libs.devstack.testing import Replayable, assert_replayed_once, idempotent_r
 from services.loyalty.app import Settings, build_spec
 from services.loyalty.tests.conftest import Loyalty
 from services.loyalty.tests.test_counter import PER_EURO, Counter
+from services.loyalty.tests.test_rewards import TEN_OFF
 
 pytestmark = pytest.mark.fast
 
@@ -18,6 +19,11 @@ pytestmark = pytest.mark.fast
 async def _rule(loyalty: Loyalty) -> Replayable:
     headers = loyalty.service.tokens.headers(**loyalty.admin_a)
     return Replayable("POST", "/counter/rules", headers, json=PER_EURO)
+
+
+async def _program(loyalty: Loyalty) -> Replayable:
+    headers = loyalty.service.tokens.headers(**loyalty.admin_a)
+    return Replayable("POST", "/counter/programs", headers, json=TEN_OFF)
 
 
 async def _visit(loyalty: Loyalty) -> Replayable:
@@ -32,6 +38,7 @@ async def _visit(loyalty: Loyalty) -> Replayable:
 
 RECIPES: dict[tuple[str, str], Callable[[Loyalty], Awaitable[Replayable]]] = {
     ("POST", "/counter/rules"): _rule,
+    ("POST", "/counter/programs"): _program,
     ("POST", "/cards/{number}/visits"): _visit,
 }
 
