@@ -180,6 +180,7 @@ _CAUSES = {
     "account-deletion": N_("account closed"),
     "visit": N_("at the shop"),
     "welcome": N_("welcome"),
+    "reward": N_("rewards"),
 }
 
 
@@ -318,6 +319,12 @@ _FIELDS = {
     "earns": N_("It gives"),
     "shop_id": N_("Shops"),
     "opening_hours": N_("Opening hours"),
+    "rewards": N_("Rewards she can take now"),
+    "title": N_("Title"),
+    "gift": N_("The gift"),
+    "points_cost": N_("Cost in points"),
+    "every_visits": N_("Or free every how many visits"),
+    "kind": N_("Kind"),
 }
 
 

@@ -35,6 +35,11 @@ EARNS = {
     "nth_visit": N_("Points every n-th visit"),
     "welcome": N_("Welcome points"),
 }
+PROGRAM_KINDS = {
+    "discount": N_("Discount"),
+    "cashback": N_("Cashback"),
+    "gift": N_("Gift"),
+}
 
 
 # --- the manager: shops and their staff ---
@@ -193,6 +198,72 @@ async def retire_rule(request: web.Request) -> web.Response:
     return redirect(link(request, "admin/loyalty-rules"))
 
 
+# --- the manager: reward programs ---
+
+
+@ROUTES.get("/{tenant}/admin/reward-programs")
+async def programs(request: web.Request) -> web.Response:
+    return await _programs_page(request)
+
+
+async def _programs_page(
+    request: web.Request, problems: Problems | None = None, form: Any = None, status: int = 200
+) -> web.Response:
+    signed_in(request, ADMIN)
+    listed = await api(request, "GET", "/loyalty/counter/programs")
+    choices = await api(request, "GET", "/loyalty/counter/choices")
+    context = {
+        "programs": listed.body if listed.ok else [],
+        "shops": choices.body["shops"] if choices.ok else [],
+        "kinds": {kind: i18n.gettext(name) for kind, name in PROGRAM_KINDS.items()},
+        "problems": problems or Problems(),
+        "form": form or {},
+        "idempotency_key": uuid.uuid4(),
+    }
+    return render(request, "admin/reward_programs.html", context, status=status)
+
+
+def _program(form: Mapping[str, Any], shops: list[str]) -> dict[str, Any]:
+    """A program as the form gives it: the shops left unticked opted out."""
+    spec: dict[str, Any] = {"title": form_text(form, "title"), "kind": form_text(form, "kind")}
+    if form_text(form, "percent"):
+        rate = i18n.parse_percent(form_text(form, "percent"))
+        spec["percent_bp"] = rate if rate is not None else form_text(form, "percent")
+    if form_text(form, "gift"):
+        spec["gift"] = form_text(form, "gift")
+    if form_text(form, "points_cost"):
+        spec["points_cost"] = _integer(form_text(form, "points_cost"))
+    if form_text(form, "every_visits"):
+        spec["every_visits"] = _integer(form_text(form, "every_visits"))
+    spec["welcome"] = form_text(form, "welcome") == "on"
+    spec["professionals_only"] = form_text(form, "professionals_only") == "on"
+    linked = set(form.getall("shop", []))  # type: ignore[attr-defined]
+    spec["excluded_shops"] = [shop for shop in shops if shop not in linked]
+    return spec
+
+
+@ROUTES.post("/{tenant}/admin/reward-programs")
+async def create_program(request: web.Request) -> web.Response:
+    signed_in(request, ADMIN)
+    form = await form_of(request)
+    choices = await api(request, "GET", "/loyalty/counter/choices")
+    shops = [shop["id"] for shop in choices.body["shops"]] if choices.ok else []
+    key = idempotency_key(form)
+    answer = await api(request, "POST", "/loyalty/counter/programs", json=_program(form, shops), headers=key)
+    if not answer.ok:
+        problems = explain(answer)
+        problems.fields = {_FORM_FIELDS.get(name, name): text for name, text in problems.fields.items()}
+        return await _programs_page(request, problems, form, status=answer.status)
+    return redirect(link(request, "admin/reward-programs"))
+
+
+@ROUTES.post("/{tenant}/admin/reward-programs/{program_id}/retire")
+async def retire_program(request: web.Request) -> web.Response:
+    signed_in(request, ADMIN)
+    await api(request, "DELETE", f"/loyalty/counter/programs/{request.match_info['program_id']}")
+    return redirect(link(request, "admin/reward-programs"))
+
+
 # --- a shop's counter ---
 
 
@@ -248,6 +319,8 @@ async def record(request: web.Request) -> web.Response:
         for name, field in (("category", "categories"), ("product", "products")):
             if form_text(form, name):
                 body[field] = [form_text(form, name)]
+    if taken := form.getall("reward", []):  # type: ignore[attr-defined]
+        body["rewards"] = list(taken)
     answer = await api(
         request, "POST", f"/loyalty/cards/{number}/visits", json=body, headers=idempotency_key(form)
     )

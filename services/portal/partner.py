@@ -283,7 +283,9 @@ async def points(request: web.Request) -> web.Response:
         shown=i18n.number,
     )
     card = await api(request, "GET", "/loyalty/accounts/me/card")
+    rewards = await api(request, "GET", "/loyalty/rewards")
     context = {
+        "rewards": rewards.body if rewards.ok else [],
         "balance": account.body["balance"] if account.ok else 0,
         "entries": entries,
         "chart": chart,

@@ -8,7 +8,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.e2e.browser import serious_violations
-from tests.e2e.conftest import PASSWORD, Api, Browsing, sign_in
+from tests.e2e.conftest import PASSWORD, Api, Browsing, eventually, sign_in
 
 pytestmark = [pytest.mark.asyncio(loop_scope="package")]
 
@@ -77,3 +77,70 @@ async def test_a_shop_records_a_purchase_and_the_customer_sees_her_points_on_her
     await expect(phone.get_by_role("img", name="QR code de ma carte")).to_be_visible()
     await expect(phone.get_by_role("cell", name="Points gagnés (en boutique)")).to_be_visible()
     assert await serious_violations(phone) == []
+
+
+async def test_a_reward_is_taken_at_the_counter_with_a_purchase(
+    api: Api, browsing: Browsing, unique: str
+) -> None:
+    tenant = f"rw-{unique}"
+    admin = await api.create_tenant(tenant)
+    _, shop = await api.call(
+        "POST", "/api/identity/organisations", token=admin, expect=201, json={"name": "Gare", "kind": "shop"}
+    )
+    staff = f"caisse-{unique}@gare.test"
+    await api.invite(admin, staff, "shop", shop["organisation_id"])
+    await api.call(
+        "POST",
+        "/api/loyalty/counter/rules",
+        token=admin,
+        expect=201,
+        json={"name": "1 point par euro", "earns": "per_amount", "points": 1},
+    )
+    card = f"RW{unique}".upper()
+    await api.invite(admin, f"lea-{unique}@example.test", "customer", card_number=card)
+    staff_token = await api.login(tenant, staff)
+
+    async def first_purchase() -> bool:
+        status, _ = await api.call(
+            "POST",
+            f"/api/loyalty/cards/{card}/visits",
+            token=staff_token,
+            json={"kind": "purchase", "amount_minor": 4590},
+        )
+        return status == 201
+
+    await eventually(first_purchase, "the customer's card known at the counter")
+
+    # The manager offers 10 % off for 40 points.
+    office = await browsing.page()
+    await sign_in(office, tenant, f"admin@{tenant}.test")
+    await office.goto(f"/{tenant}/admin")
+    await office.get_by_role("link", name="Programmes de fidélité").click()
+    await office.get_by_label("Titre").fill("Remise 10 %")
+    await office.get_by_label("Type").select_option("discount")
+    await office.get_by_label("Pourcentage déduit (remise, cashback)").fill("10")
+    await office.get_by_label("Coût en points").fill("40")
+    await office.get_by_role("button", name="Ajouter le programme").click()
+    await expect(office.get_by_role("cell", name="Remise 10 %")).to_be_visible()
+    assert await serious_violations(office) == []
+    pros = {"name": "5 % pour les pros", "earns": "percent", "percent_bp": 500, "professionals_only": True}
+    await api.call("POST", "/api/loyalty/counter/rules", token=admin, expect=201, json=pros)
+    await office.goto(f"/{tenant}/admin/loyalty-rules")
+    await expect(
+        office.get_by_role("cell", name="5 % pour les pros · professionnels uniquement")
+    ).to_be_visible()
+
+    # At the counter she takes it with a purchase of 20 €: 40 points spent, 2 € off, 18 points earned.
+    counter = await browsing.page(phone=True)
+    await sign_in(counter, tenant, staff)
+    await counter.goto(f"/{tenant}/counter/cards/{card}")
+    await expect(counter.locator("#balance")).to_have_text("45")
+    await counter.get_by_label("Montant de l'achat en euros (vide : un passage)").fill("20")
+    await counter.get_by_label("Remise 10 % (40 points)").check()
+    await counter.get_by_role("button", name="Enregistrer").click()
+    await expect(counter.locator("#recorded")).to_contain_text("40 points dépensés, 2,00")
+    await expect(counter.locator("#recorded")).to_contain_text("18 points gagnés, solde 23 points")
+    await expect(counter.locator("#balance")).to_have_text("23")
+    # With 23 points left the reward is not offered any more.
+    await expect(counter.get_by_label("Remise 10 % (40 points)")).to_have_count(0)
+    assert await serious_violations(counter) == []
