@@ -43,7 +43,10 @@ class _Value(BaseModel):
 
 
 class NewAccount(_Value):
-    """An account about to be created (its password, if any, hashed elsewhere)."""
+    """An account about to be created (its password, if any, hashed elsewhere); its id is chosen
+    here only when it was promised before (a merchant's sign-up)."""
+
+    account_id: uuid.UUID | None = None
 
     tenant_id: str
     email: str

@@ -68,6 +68,27 @@ class CreateTenant(_Body):
     )
 
 
+class MerchantSignUp(_Body):
+    """Her space and her manager account; the password follows the default policy."""
+
+    tenant_id: TenantId = Field(description="Her space's id in addresses: 2 to 40 of a-z, 0-9 and -")
+    name: Name = Field(description="Her business's name")
+    time_zone: TimeZoneName = Field("Europe/Paris", description="Her IANA time zone")
+    email: Email = Field(description="Her email: the link to confirm is sent there; her login")
+    display_name: Name = Field(description="How to greet her")
+    locale: Locale = Field("fr", description="Language: fr, en or ru")
+    password: Password = Field(description="Her password (8 characters or more, the four classes)")
+
+
+class SignUpStarted(BaseModel):
+    status: str = Field(description="verification_sent: follow the emailed link to create the space")
+    expires_at: datetime = Field(description="When the link stops working (UTC)")
+
+
+class ConfirmSignUp(_Body):
+    token: str = Field(min_length=1, max_length=200, description="The token of the emailed link")
+
+
 class TenantCreated(BaseModel):
     tenant_id: str = Field(description="The new tenant")
     admin_account_id: uuid.UUID = Field(description="Its first admin's account id")

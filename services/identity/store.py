@@ -321,7 +321,7 @@ async def add_account(
             number = await conn.fetchval(_NEXT_REGISTRATION_NUMBER, new.tenant_id)
             row = await conn.fetchrow(
                 _ADD_ACCOUNT,
-                uuid.uuid4(),
+                new.account_id or uuid.uuid4(),
                 new.tenant_id,
                 new.email,
                 password_hash,

@@ -9,7 +9,7 @@ import asyncpg
 import structlog
 
 from libs.common.runtime import every
-from services.identity import commands, signing
+from services.identity import commands, signing, signups
 from services.identity.policy import Policy
 
 log = structlog.get_logger(__name__)
@@ -18,11 +18,14 @@ log = structlog.get_logger(__name__)
 async def sweep_inactive_accounts(
     pool: asyncpg.Pool, stopping: asyncio.Event, *, policy: Policy, interval_s: float
 ) -> None:
-    """Delete the accounts past their tenant's inactivity delays: at start, then every interval."""
+    """Delete the accounts past their tenant's inactivity delays, and the merchants' sign-ups never
+    confirmed once their link expired: at start, then every interval."""
 
     async def sweep() -> None:
         if deleted := await commands.sweep_inactive_accounts(pool, policy):
             log.info("inactive accounts deleted", count=deleted)
+        if forgotten := await signups.sweep(pool, policy.clock()):
+            log.info("expired sign-ups deleted", count=forgotten)
 
     await every(stopping, interval_s, "inactivity sweep", sweep)
 

@@ -31,6 +31,7 @@ from services.portal import (
     partner,
     people,
     returns,
+    signup,
     statistics,
 )
 from services.portal.gateway import Gateway
@@ -68,6 +69,7 @@ class Settings(ServiceSettings):
 
 # The portal's screens, one module per area, each with its routes.
 AREAS = (
+    signup,
     account,
     partner,
     cart,

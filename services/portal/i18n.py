@@ -325,6 +325,7 @@ _FIELDS = {
     "points_cost": N_("Cost in points"),
     "every_visits": N_("Or free every how many visits"),
     "kind": N_("Kind"),
+    "tenant_id": N_("Address of your space"),
 }
 
 

@@ -4,22 +4,47 @@ her phone shows the points and her card's QR code."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.async_api import expect
 
 from tests.e2e.browser import serious_violations
-from tests.e2e.conftest import PASSWORD, Api, Browsing, eventually, sign_in
+from tests.e2e.conftest import PASSWORD, Api, Browsing, eventually, mail_text, sign_in
 
 pytestmark = [pytest.mark.asyncio(loop_scope="package")]
 
 
-async def test_a_shop_records_a_purchase_and_the_customer_sees_her_points_on_her_phone(
+async def test_a_merchant_signs_up_and_her_shop_records_a_purchase_the_customer_sees_on_her_phone(
     api: Api, browsing: Browsing, unique: str
 ) -> None:
-    tenant = f"sh-{unique}"
-    admin = await api.create_tenant(tenant)
+    # A merchant signs up from the platform's front page; her space exists once she follows the link.
+    tenant, manager = f"sh-{unique}", f"lina-{unique}@bijoux.test"
     office = await browsing.page()
-    await sign_in(office, tenant, f"admin@{tenant}.test")
+    await office.goto("/")
+    await office.get_by_role("link", name="Commerçant ? Ouvrez votre espace fidélité").click()
+    await office.get_by_label("Nom de votre commerce").fill("Bijoux Lina")
+    await office.get_by_label("Adresse de votre espace").fill(tenant)
+    await office.get_by_label("Votre nom").fill("Lina")
+    await office.get_by_label("E-mail").fill(manager)
+    await office.get_by_label("Mot de passe").fill(PASSWORD)
+    await office.get_by_role("button", name="S'inscrire").click()
+    await expect(office.get_by_role("heading", name="Consultez vos e-mails")).to_be_visible()
+    assert await serious_violations(office) == []
+
+    async def the_link() -> str | None:
+        for mail in api.mails_to(manager):
+            if found := re.search(r"https?://[^/\s]+(/merchants/sign-up/[\w-]+)", mail_text(mail)):
+                return found.group(1)
+        return None
+
+    await office.goto(await eventually(the_link, "the email with the link"))
+    await office.get_by_role("button", name="Créer mon espace").click()
+    await expect(office.get_by_text("Votre espace est créé")).to_be_visible()
+    await office.get_by_label("Identifiant").fill(manager)
+    await office.get_by_label("Mot de passe").fill(PASSWORD)
+    await office.get_by_role("button", name="Se connecter").click()
+    admin = await api.login(tenant, manager)
 
     # The manager creates her shop, then its account, then a rule.
     await office.goto(f"/{tenant}/admin")

@@ -191,6 +191,8 @@ async def test_a_state_changing_request_without_its_csrf_token_is_refused_and_ch
 
 PUBLIC_PAGES = {
     "/",
+    "/merchants/sign-up",
+    "/merchants/sign-up/{token}",
     "/{tenant}/sign-in",
     "/{tenant}/register",
     "/{tenant}/activations/{token}",

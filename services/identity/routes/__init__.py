@@ -9,6 +9,7 @@ from services.identity.routes import (
     clients,
     keys,
     me,
+    merchants,
     organisations,
     passwords,
     registration,
@@ -19,6 +20,7 @@ from services.identity.routes.common import POLICY, setup
 
 ENDPOINTS = [
     *tenants.ENDPOINTS,
+    *merchants.ENDPOINTS,
     *organisations.ENDPOINTS,
     *registration.ENDPOINTS,
     *accounts.ENDPOINTS,
