@@ -10,7 +10,7 @@ from libs.common.clock import Clock, utc_now
 from libs.common.events import EventCatalog
 from libs.common.runtime import ServiceSpec
 from libs.common.settings import ServiceSettings
-from services.loyalty import api, consumers, counter_api
+from services.loyalty import api, consumers, counter_api, vouchers_api
 from services.loyalty.domain import DEFAULT_POINTS_PER_UNIT, MAX_POINTS_PER_UNIT
 from services.loyalty.events import (
     SERVICE,
@@ -19,6 +19,9 @@ from services.loyalty.events import (
     PointsReversed,
     PointsSpent,
     VisitRecorded,
+    VoucherCodeRequested,
+    VoucherIssued,
+    VoucherRedeemed,
 )
 
 
@@ -44,10 +47,20 @@ def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
         name=SERVICE,
         folder=Path(__file__).parent,
         events=EventCatalog(
-            SERVICE, [PointsAwarded, PointsForfeited, PointsReversed, PointsSpent, VisitRecorded]
+            SERVICE,
+            [
+                PointsAwarded,
+                PointsForfeited,
+                PointsReversed,
+                PointsSpent,
+                VisitRecorded,
+                VoucherIssued,
+                VoucherRedeemed,
+                VoucherCodeRequested,
+            ],
         ),
         handlers=consumers.handlers(default),
-        endpoints=api.ENDPOINTS + counter_api.ENDPOINTS,
+        endpoints=api.ENDPOINTS + counter_api.ENDPOINTS + vouchers_api.ENDPOINTS,
         api=api.configure(default),
         clock=clock,
     )

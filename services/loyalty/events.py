@@ -12,8 +12,10 @@ from libs.common.events import IntegrationEvent, examples
 from libs.common.limits import MAX_BALANCE, MAX_ENTRY_POINTS, MAX_ORDER_TOTAL_MINOR
 from services.loyalty.domain import PostedEntry
 
-if TYPE_CHECKING:  # the counter builds its events from its visits, never the reverse
+if TYPE_CHECKING:  # use cases build their events from their records, never the reverse
     from services.loyalty.counter import Visit
+    from services.loyalty.rewards import Program
+    from services.loyalty.vouchers import Voucher
 
 SERVICE = "loyalty"
 
@@ -243,3 +245,107 @@ class PointsSpent(IntegrationEvent):
     @classmethod
     def of(cls, entry: PostedEntry, rewards: list[uuid.UUID]) -> Self:
         return cls(**_entry(entry), rewards=rewards, spent_at=entry.created_at)
+
+
+VOUCHERS_TOPIC = "loyalty.voucher.v1"
+_VOUCHER = "8e7d6c5b-4a39-4281-9f0e-1d2c3b4a5f6e"
+_PROGRAM = "7c6b5a4d-3e2f-4b1a-8d9c-0e1f2a3b4c5d"
+
+
+class VoucherIssued(IntegrationEvent):
+    """A member took a reward online: its points are spent and a single-use code was issued to her
+    (the code itself travels only to notify, on its internal topic)."""
+
+    model_config = examples(
+        {
+            "voucher_id": _VOUCHER,
+            "account_id": _ACCOUNT,
+            "program_id": _PROGRAM,
+            "title": "10 % off",
+            "points": 40,
+            "issued_at": "2026-03-20T18:00:00Z",
+            "expires_at": "2026-06-18T18:00:00Z",
+        }
+    )
+
+    event_type = "loyalty.voucher.issued"
+    topic = VOUCHERS_TOPIC
+
+    voucher_id: uuid.UUID = Field(description="The voucher")
+    account_id: str = Field(description="Whose it is; also the subject and Kafka key")
+    program_id: uuid.UUID = Field(description="The reward program it comes from")
+    title: str = Field(description="The program's title")
+    points: int = Field(ge=0, le=MAX_ENTRY_POINTS, description="Points it cost")
+    issued_at: datetime = Field(description="When (UTC)")
+    expires_at: datetime = Field(description="When its code stops working (UTC)")
+
+    @classmethod
+    def of(cls, voucher: Voucher, program: Program) -> Self:
+        return cls.model_validate(
+            voucher.model_dump(include=set(cls.model_fields)) | {"title": program.spec.title}
+        )
+
+
+class VoucherRedeemed(IntegrationEvent):
+    """A shop used a voucher's code: it is spent for good."""
+
+    model_config = examples(
+        {
+            "voucher_id": _VOUCHER,
+            "account_id": _ACCOUNT,
+            "shop_id": "0f6b2c1e-7a3d-4e5f-8b9c-1d2e3f4a5b6c",
+            "redeemed_at": "2026-03-22T11:30:00Z",
+        }
+    )
+
+    event_type = "loyalty.voucher.redeemed"
+    topic = VOUCHERS_TOPIC
+
+    voucher_id: uuid.UUID = Field(description="The voucher")
+    account_id: str = Field(description="Whose it was; also the subject and Kafka key")
+    shop_id: str | None = Field(description="The shop that took it; null: the manager")
+    redeemed_at: datetime = Field(description="When (UTC)")
+
+    @classmethod
+    def of(cls, voucher: Voucher) -> Self:
+        assert voucher.redeemed_at is not None
+        return cls(
+            voucher_id=voucher.voucher_id,
+            account_id=voucher.account_id,
+            shop_id=voucher.redeemed_shop,
+            redeemed_at=voucher.redeemed_at,
+        )
+
+
+class VoucherCodeRequested(IntegrationEvent):
+    """Email the member the code of the reward she took. Internal: the code is a bearer secret."""
+
+    model_config = examples(
+        {
+            "account_id": _ACCOUNT,
+            "voucher_id": _VOUCHER,
+            "title": "10 % off",
+            "code": "K7QM-2XRT-P4ZD-9WLB",
+            "expires_at": "2026-06-18T18:00:00Z",
+        }
+    )
+
+    event_type = "loyalty.voucher.code_requested"
+    topic = "internal.notify.requests.v1"
+    internal = True
+
+    account_id: str = Field(description="Whom to write to (notify knows her contact); the subject and key")
+    voucher_id: uuid.UUID = Field(description="The voucher")
+    title: str = Field(description="What she won")
+    code: str = Field(description="The single-use code")
+    expires_at: datetime = Field(description="When it stops working (UTC)")
+
+    @classmethod
+    def of(cls, voucher: Voucher, program: Program, code: str) -> Self:
+        return cls(
+            account_id=voucher.account_id,
+            voucher_id=voucher.voucher_id,
+            title=program.spec.title,
+            code=code,
+            expires_at=voucher.expires_at,
+        )

@@ -26,6 +26,7 @@ from services.notify.domain import (
     OrderLine,
     PointsEarned,
     RecoveryCode,
+    VoucherWon,
     render,
 )
 
@@ -163,6 +164,15 @@ class ReturnRefused(_Reading):
     order_id: str
     account_id: str
     reason: str
+
+
+class VoucherCodeRequested(_Reading):
+    """loyalty.voucher.code_requested on internal.notify.requests.v1: the code is a secret."""
+
+    account_id: str
+    title: str
+    code: str
+    expires_at: datetime
 
 
 class PointsAwarded(_Reading):
@@ -330,6 +340,13 @@ async def queue_points_earned(conn: asyncpg.Connection, event: Envelope) -> None
     await _queue_for_account(conn, event, awarded.account_id, facts)
 
 
+async def queue_voucher(conn: asyncpg.Connection, event: Envelope) -> None:
+    """The code of a reward she took online, to her contact (or waiting for it)."""
+    requested = _read(VoucherCodeRequested, event)
+    facts = VoucherWon(title=requested.title, code=requested.code, expires_on=requested.expires_at.date())
+    await _queue_for_account(conn, event, requested.account_id, facts)
+
+
 async def _queue_for_account(
     conn: asyncpg.Connection, event: Envelope, account_id: str, facts: Facts
 ) -> None:
@@ -382,6 +399,7 @@ READINGS: dict[str, type[BaseModel]] = {
     "ordering.return.accepted": ReturnAccepted,
     "ordering.return.refused": ReturnRefused,
     "loyalty.points.awarded": PointsAwarded,
+    "loyalty.voucher.code_requested": VoucherCodeRequested,
 }
 
 HANDLERS: HandlerTable = {
@@ -391,6 +409,7 @@ HANDLERS: HandlerTable = {
         "identity.activation.requested": queue_activation,
         "identity.activation.code_requested": queue_activation_code,
         "identity.recovery.requested": queue_recovery_code,
+        "loyalty.voucher.code_requested": queue_voucher,
     },
     "ordering.order.v1": {
         "ordering.order.confirmed": queue_order_copy,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -34,7 +34,7 @@ OrderKind = Literal[
     "return_accepted",  # to the buyer: goods she sent back are accepted, credited to her balance
     "return_refused",  # to the buyer: her return is refused, with the reason
 ]
-Kind = Literal["activation", "activation_code", "recovery", "points_earned"] | OrderKind
+Kind = Literal["activation", "activation_code", "recovery", "points_earned", "voucher_won"] | OrderKind
 Channel = Literal["email", "sms"]
 CHANNELS: tuple[Channel, ...] = ("email", "sms")
 Status = Literal["waiting_contact", "queued", "sent", "failed", "cancelled"]
@@ -97,8 +97,19 @@ class PointsEarned(BaseModel):
     balance: int
 
 
+class VoucherWon(BaseModel):
+    """A reward taken online: its single-use code (a secret) and until when it works."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["voucher_won"] = "voucher_won"
+    title: str
+    code: str
+    expires_on: date
+
+
 Facts = Annotated[
-    Activation | ActivationCode | RecoveryCode | OrderCopy | PointsEarned, Field(discriminator="kind")
+    Activation | ActivationCode | RecoveryCode | OrderCopy | PointsEarned | VoucherWon,
+    Field(discriminator="kind"),
 ]
 """What a message says, before it is put into words for its recipient."""
 FACTS: TypeAdapter[Facts] = TypeAdapter(Facts)
@@ -148,6 +159,11 @@ def format_count(value: int, locale: Locale) -> str:
     """An integer with the locale's thousands separator: 12 345 (fr), 12,345 (en)."""
     digits = f"{abs(value):,}".replace(",", _THOUSANDS[locale])
     return f"-{digits}" if value < 0 else digits
+
+
+def format_day(day: date, locale: Locale) -> str:
+    """A day as people of this locale write it: 18/06/2026 (fr), 2026-06-18 (en), 18.06.2026 (ru)."""
+    return {"fr": day.strftime("%d/%m/%Y"), "en": day.isoformat(), "ru": day.strftime("%d.%m.%Y")}[locale]
 
 
 def format_money(minor: int, currency: str, locale: Locale) -> str:
@@ -265,6 +281,10 @@ def _values(facts: Facts, locale: Locale) -> dict[str, str]:
             )
             for line in facts.lines
         )
+    elif isinstance(facts, VoucherWon):
+        values["title"] = facts.title
+        values["code"] = facts.code
+        values["expires_on"] = format_day(facts.expires_on, locale)
     else:
         values["points"] = _points(facts.points, locale)
         values["balance"] = _points(facts.balance, locale)

@@ -330,6 +330,23 @@ TEMPLATES: dict[str, dict[Locale, MessageTemplate]] = {
             "Команда Comptoir\n",
         ),
     },
+    "voucher_won": {
+        "fr": _template(
+            "Votre code : $title",
+            "$greeting\n\nVoici votre code pour « $title » : $code\nPrésentez-le en boutique avant le"
+            " $expires_on ; il ne sert qu'une fois.\n\nL'équipe Comptoir\n",
+        ),
+        "en": _template(
+            "Your code: $title",
+            "$greeting\n\nHere is your code for “$title”: $code\nShow it at the shop before $expires_on;"
+            " it works once.\n\nThe Comptoir team\n",
+        ),
+        "ru": _template(
+            "Ваш код: $title",
+            "$greeting\n\nВаш код на «$title»: $code\nПокажите его в магазине до $expires_on; он"
+            " действует один раз.\n\nКоманда Comptoir\n",
+        ),
+    },
     "points_earned": {
         "fr": _template(
             "Vous avez gagné $points",

@@ -332,7 +332,36 @@ async def record(request: web.Request) -> web.Response:
     return await _card_page(request, recorded=answer.body)
 
 
-# --- a customer's card ---
+@ROUTES.post("/{tenant}/counter/vouchers")
+async def redeem_voucher(request: web.Request) -> web.Response:
+    """A customer's code, typed at the counter: used once."""
+    signed_in(request, *COUNTER)
+    form = await form_of(request)
+    answer = await api(
+        request, "POST", "/loyalty/vouchers/redemptions", json={"code": form_text(form, "code")}
+    )
+    context = {"problems": explain(answer) if not answer.ok else Problems(), "form": {}, "created": None}
+    context["voucher_redeemed"] = answer.ok
+    return render(request, "counter.html", context, status=200 if answer.ok else answer.status)
+
+
+# --- a customer's card and rewards ---
+
+
+@ROUTES.post("/{tenant}/points/rewards/{program_id}")
+async def take_reward(request: web.Request) -> web.Response:
+    """She takes a reward online: its code is shown once here (and emailed)."""
+    signed_in(request)
+    form = await form_of(request)
+    program_id = request.match_info["program_id"]
+    answer = await api(
+        request, "POST", f"/loyalty/rewards/{program_id}/vouchers", headers=idempotency_key(form)
+    )
+    if not answer.ok:
+        return render(
+            request, "voucher.html", {"problems": explain(answer), "voucher": None}, status=answer.status
+        )
+    return render(request, "voucher.html", {"problems": Problems(), "voucher": answer.body})
 
 
 @ROUTES.get("/{tenant}/card.svg")

@@ -284,8 +284,11 @@ async def points(request: web.Request) -> web.Response:
     )
     card = await api(request, "GET", "/loyalty/accounts/me/card")
     rewards = await api(request, "GET", "/loyalty/rewards")
+    vouchers = await api(request, "GET", "/loyalty/vouchers")
     context = {
         "rewards": rewards.body if rewards.ok else [],
+        "vouchers": vouchers.body if vouchers.ok else [],
+        "idempotency_key": uuid.uuid4(),
         "balance": account.body["balance"] if account.ok else 0,
         "entries": entries,
         "chart": chart,

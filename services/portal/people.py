@@ -77,7 +77,12 @@ async def _counter_page(
     request: web.Request, problems: Problems | None = None, form: Any = None, created: Any = None
 ) -> web.Response:
     signed_in(request, *COUNTER)
-    context = {"problems": problems or Problems(), "form": form or {}, "created": created}
+    context = {
+        "problems": problems or Problems(),
+        "form": form or {},
+        "created": created,
+        "voucher_redeemed": False,
+    }
     return render(request, "counter.html", context, status=422 if problems else 200)
 
 

@@ -169,3 +169,60 @@ async def test_a_reward_is_taken_at_the_counter_with_a_purchase(
     # With 23 points left the reward is not offered any more.
     await expect(counter.get_by_label("Remise 10 % (40 points)")).to_have_count(0)
     assert await serious_violations(counter) == []
+
+
+async def test_a_customer_takes_a_reward_online_gets_its_code_by_email_and_a_shop_uses_it_once(
+    api: Api, browsing: Browsing, unique: str
+) -> None:
+    tenant = f"vc-{unique}"
+    admin = await api.create_tenant(tenant)
+    _, shop = await api.call(
+        "POST", "/api/identity/organisations", token=admin, expect=201, json={"name": "Gare", "kind": "shop"}
+    )
+    staff = f"caisse-{unique}@gare.test"
+    await api.invite(admin, staff, "shop", shop["organisation_id"])
+    rule = {"name": "1 point par euro", "earns": "per_amount", "points": 1}
+    await api.call("POST", "/api/loyalty/counter/rules", token=admin, expect=201, json=rule)
+    program = {"title": "Un rouge à lèvres", "kind": "gift", "gift": "Rouge à lèvres", "points_cost": 30}
+    await api.call("POST", "/api/loyalty/counter/programs", token=admin, expect=201, json=program)
+    card, customer = f"VC{unique}".upper(), f"zoe-{unique}@example.test"
+    await api.invite(admin, customer, "customer", card_number=card)
+    staff_token = await api.login(tenant, staff)
+
+    async def purchase() -> bool:
+        body = {"kind": "purchase", "amount_minor": 5000}
+        status, _ = await api.call("POST", f"/api/loyalty/cards/{card}/visits", token=staff_token, json=body)
+        return status == 201
+
+    await eventually(purchase, "the customer's card known at the counter")
+
+    # On her phone she takes the gift for 30 of her 50 points: the code is shown once, and emailed.
+    phone = await browsing.page(phone=True)
+    await sign_in(phone, tenant, customer)
+    await phone.goto(f"/{tenant}/points")
+    await phone.get_by_role("button", name="Obtenir son code").click()
+    code = (await phone.locator("#code").text_content() or "").strip()
+    assert re.fullmatch(r"[A-Z2-7]{4}(-[A-Z2-7]{4}){3}", code), code
+    assert await serious_violations(phone) == []
+    await phone.get_by_role("link", name="Retour à mes points").click()
+    await expect(phone.locator("#balance")).to_have_text("20")
+    await expect(phone.get_by_role("cell", name="à utiliser")).to_be_visible()
+
+    async def emailed() -> bool:
+        return any(code in mail_text(mail) for mail in api.mails_to(customer))
+
+    await eventually(emailed, "the email with her code")
+
+    # The shop uses it once; a second time it is refused.
+    counter = await browsing.page(phone=True)
+    await sign_in(counter, tenant, staff)
+    await counter.goto(f"/{tenant}/counter")
+    await counter.get_by_label("Code à utiliser").fill(code.lower())
+    await counter.get_by_role("button", name="Utiliser le code").click()
+    await expect(counter.locator("#voucher-redeemed")).to_be_visible()
+    assert await serious_violations(counter) == []
+    await counter.get_by_label("Code à utiliser").fill(code)
+    await counter.get_by_role("button", name="Utiliser le code").click()
+    await expect(counter.locator(".problems")).to_be_visible()
+    await phone.reload()
+    await expect(phone.get_by_role("cell", name="utilisé", exact=True)).to_be_visible()

@@ -62,10 +62,12 @@ def test_by_default_members_earn_one_point_per_unit_on_port_8084() -> None:
         "internal.identity.account.v1.dlq",
         "internal.identity.facts.v1.dlq",
         "internal.identity.organisation.v1.dlq",
+        "internal.notify.requests.v1",
         "internal.ordering.order.v1.dlq",
         "internal.ordering.return.v1.dlq",
         "loyalty.points.v1",
         "loyalty.visit.v1",
+        "loyalty.voucher.v1",
     ]
     assert sorted(SPEC.handlers) == [
         "catalog.category.v1",

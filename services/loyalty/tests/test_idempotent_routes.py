@@ -36,9 +36,23 @@ async def _visit(loyalty: Loyalty) -> Replayable:
     return Replayable("POST", "/cards/4970000000000100/visits", headers, json=body)
 
 
+async def _voucher(loyalty: Loyalty) -> Replayable:
+    counter = Counter(loyalty)
+    await counter.open_shop()
+    await counter.rule(PER_EURO)
+    account_id = await counter.customer("4970000000000200")
+    await counter.record("4970000000000200", {"kind": "purchase", "amount_minor": 5000})
+    status, program = await loyalty.call("POST", "/counter/programs", loyalty.admin_a, TEN_OFF)
+    assert status == 201, program
+    member = {"account_id": account_id, "tenant_id": counter.tenant, "roles": ["customer"]}
+    headers = loyalty.service.tokens.headers(**member)
+    return Replayable("POST", f"/rewards/{program['program_id']}/vouchers", headers)
+
+
 RECIPES: dict[tuple[str, str], Callable[[Loyalty], Awaitable[Replayable]]] = {
     ("POST", "/counter/rules"): _rule,
     ("POST", "/counter/programs"): _program,
+    ("POST", "/rewards/{program_id}/vouchers"): _voucher,
     ("POST", "/cards/{number}/visits"): _visit,
 }
 

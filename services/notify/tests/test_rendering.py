@@ -25,6 +25,7 @@ from services.notify.domain import (
     PointsEarned,
     RecoveryCode,
     Rendered,
+    VoucherWon,
     after_refusal,
     format_duration,
     format_money,
@@ -254,6 +255,23 @@ def test_code_emails_carry_the_code_and_how_long_it_lasts_in_each_locale(
     assert rendered.subject == subject
     for excerpt in excerpts:
         assert excerpt in rendered.body
+
+
+@pytest.mark.parametrize(
+    ("locale", "subject", "until"),
+    [
+        ("fr", "Votre code : 10 % off", "18/06/2026"),
+        ("en", "Your code: 10 % off", "2026-06-18"),
+        ("ru", "Ваш код: 10 % off", "18.06.2026"),
+    ],
+)
+def test_a_voucher_email_carries_its_code_and_until_when_in_each_locale(
+    locale: str, subject: str, until: str
+) -> None:
+    won = VoucherWon(title="10 % off", code="K7QM-2XRT-P4ZD-9WLB", expires_on=datetime(2026, 6, 18).date())
+    rendered = render(won, to(locale))
+    assert rendered.subject == subject
+    assert "K7QM-2XRT-P4ZD-9WLB" in rendered.body and until in rendered.body
 
 
 @pytest.mark.parametrize("facts", [ORDER, PointsEarned(points=1, balance=1)])
