@@ -10,10 +10,12 @@ from libs.common.clock import Clock, utc_now
 from libs.common.events import EventCatalog
 from libs.common.runtime import ServiceSpec
 from libs.common.settings import ServiceSettings
-from services.loyalty import api, consumers, counter_api, vouchers_api
+from services.loyalty import api, consumers, counter_api, giftcards_api, vouchers_api
 from services.loyalty.domain import DEFAULT_POINTS_PER_UNIT, MAX_POINTS_PER_UNIT
 from services.loyalty.events import (
     SERVICE,
+    GiftCardRedeemed,
+    GiftCardSold,
     PointsAwarded,
     PointsForfeited,
     PointsReversed,
@@ -57,10 +59,12 @@ def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
                 VoucherIssued,
                 VoucherRedeemed,
                 VoucherCodeRequested,
+                GiftCardSold,
+                GiftCardRedeemed,
             ],
         ),
         handlers=consumers.handlers(default),
-        endpoints=api.ENDPOINTS + counter_api.ENDPOINTS + vouchers_api.ENDPOINTS,
+        endpoints=api.ENDPOINTS + counter_api.ENDPOINTS + vouchers_api.ENDPOINTS + giftcards_api.ENDPOINTS,
         api=api.configure(default),
         clock=clock,
     )

@@ -14,6 +14,8 @@ from services.loyalty.domain import PostedEntry
 
 if TYPE_CHECKING:  # use cases build their events from their records, never the reverse
     from services.loyalty.counter import Visit
+    from services.loyalty.giftcards import GiftCard
+    from services.loyalty.giftcards import Move as GiftCardMove
     from services.loyalty.rewards import Program
     from services.loyalty.vouchers import Voucher
 
@@ -348,4 +350,89 @@ class VoucherCodeRequested(IntegrationEvent):
             title=program.spec.title,
             code=code,
             expires_at=voucher.expires_at,
+        )
+
+
+GIFT_CARDS_TOPIC = "loyalty.giftcard.v1"
+_GIFT_CARD = "9f8e7d6c-5b4a-4392-8a1b-2c3d4e5f6a7b"
+
+
+class GiftCardSold(IntegrationEvent):
+    """A gift card was sold at a shop and holds its amount (its number and PIN are not here)."""
+
+    model_config = examples(
+        {
+            "card_id": _GIFT_CARD,
+            "kind": "virtual",
+            "amount_minor": 5000,
+            "currency": "EUR",
+            "shop_id": "0f6b2c1e-7a3d-4e5f-8b9c-1d2e3f4a5b6c",
+            "owner_id": None,
+            "sold_at": "2026-03-20T15:00:00Z",
+            "expires_at": "2027-03-20T15:00:00Z",
+        }
+    )
+
+    event_type = "loyalty.giftcard.sold"
+    topic = GIFT_CARDS_TOPIC
+
+    card_id: uuid.UUID = Field(description="The gift card; also the subject and Kafka key")
+    kind: Literal["virtual", "physical"] = Field(
+        description="virtual (numbered at sale) or physical (a batch's)"
+    )
+    amount_minor: int = Field(ge=1, le=MAX_ORDER_TOTAL_MINOR, description="What it holds")
+    currency: str = Field(description="ISO 4217")
+    shop_id: str | None = Field(description="Where it was sold; null: by the manager")
+    owner_id: str | None = Field(description="The member it was sold for, if any")
+    sold_at: datetime = Field(description="When (UTC)")
+    expires_at: datetime = Field(description="When it stops spending (UTC)")
+
+    @classmethod
+    def of(cls, card: GiftCard) -> Self:
+        assert card.sold_at is not None and card.expires_at is not None
+        return cls(
+            card_id=card.card_id,
+            kind=card.kind,
+            amount_minor=card.balance_minor,
+            currency=card.currency,
+            shop_id=card.sold_shop,
+            owner_id=card.owner_id,
+            sold_at=card.sold_at,
+            expires_at=card.expires_at,
+        )
+
+
+class GiftCardRedeemed(IntegrationEvent):
+    """Part or all of a gift card was spent at a shop."""
+
+    model_config = examples(
+        {
+            "card_id": _GIFT_CARD,
+            "amount_minor": 2500,
+            "balance_minor": 2500,
+            "currency": "EUR",
+            "shop_id": "0f6b2c1e-7a3d-4e5f-8b9c-1d2e3f4a5b6c",
+            "redeemed_at": "2026-04-02T11:00:00Z",
+        }
+    )
+
+    event_type = "loyalty.giftcard.redeemed"
+    topic = GIFT_CARDS_TOPIC
+
+    card_id: uuid.UUID = Field(description="The gift card; also the subject and Kafka key")
+    amount_minor: int = Field(ge=1, le=MAX_ORDER_TOTAL_MINOR, description="What was spent")
+    balance_minor: int = Field(ge=0, le=MAX_ORDER_TOTAL_MINOR, description="What it holds now")
+    currency: str = Field(description="ISO 4217")
+    shop_id: str | None = Field(description="Where; null: by the manager")
+    redeemed_at: datetime = Field(description="When (UTC)")
+
+    @classmethod
+    def of(cls, card: GiftCard, move: GiftCardMove) -> Self:
+        return cls(
+            card_id=card.card_id,
+            amount_minor=-move.amount_minor,
+            balance_minor=card.balance_minor,
+            currency=card.currency,
+            shop_id=move.shop_id,
+            redeemed_at=move.at,
         )

@@ -65,6 +65,7 @@ def test_by_default_members_earn_one_point_per_unit_on_port_8084() -> None:
         "internal.notify.requests.v1",
         "internal.ordering.order.v1.dlq",
         "internal.ordering.return.v1.dlq",
+        "loyalty.giftcard.v1",
         "loyalty.points.v1",
         "loyalty.visit.v1",
         "loyalty.voucher.v1",

@@ -49,10 +49,24 @@ async def _voucher(loyalty: Loyalty) -> Replayable:
     return Replayable("POST", f"/rewards/{program['program_id']}/vouchers", headers)
 
 
+async def _batch(loyalty: Loyalty) -> Replayable:
+    headers = loyalty.service.tokens.headers(**loyalty.admin_a)
+    return Replayable("POST", "/gift-cards/batches", headers, json={"label": "Noël", "count": 2})
+
+
+async def _gift_card(loyalty: Loyalty) -> Replayable:
+    counter = Counter(loyalty)
+    await counter.open_shop()
+    headers = loyalty.service.tokens.headers(**counter.staff)
+    return Replayable("POST", "/gift-cards/sales", headers, json={"amount_minor": 5000})
+
+
 RECIPES: dict[tuple[str, str], Callable[[Loyalty], Awaitable[Replayable]]] = {
     ("POST", "/counter/rules"): _rule,
     ("POST", "/counter/programs"): _program,
     ("POST", "/rewards/{program_id}/vouchers"): _voucher,
+    ("POST", "/gift-cards/batches"): _batch,
+    ("POST", "/gift-cards/sales"): _gift_card,
     ("POST", "/cards/{number}/visits"): _visit,
 }
 

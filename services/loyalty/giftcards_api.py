@@ -1,0 +1,276 @@
+"""Loyalty's HTTP API of gift cards: the manager's batches of physical cards; a shop sells a card and
+redeems one with its PIN; a member sees the cards sold for her."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Self
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, model_validator
+
+from libs.common import idempotency
+from libs.common.api import AUTHENTICATED, TENANT, Endpoint, grant, roles
+from libs.common.auth import principal
+from libs.common.clock import now
+from libs.common.errors import Invalid
+from libs.common.http import json_response, read_json
+from libs.common.limits import MAX_ORDER_TOTAL_MINOR
+from libs.common.runtime import POOL
+from services.loyalty import directory, giftcards
+from services.loyalty.giftcards import GiftCard, Move, WrongPin
+
+ADMIN = roles("admin")
+STAFF = grant(admin=TENANT, shop=TENANT)
+Number = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Za-z -]{4,40}$")]
+Pin = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{4,8}$")]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Amount = Annotated[int, Field(ge=1, le=MAX_ORDER_TOTAL_MINOR)]
+
+
+class GiftCardView(BaseModel):
+    card_id: uuid.UUID = Field(description="The card")
+    number: str = Field(description="Its number (it never spends alone: the PIN is needed)")
+    kind: str = Field(description="virtual or physical")
+    balance_minor: int = Field(description="What it holds")
+    currency: str = Field(description="ISO 4217")
+    sold_at: datetime | None = Field(description="When it was sold; null: a batch's card not sold yet")
+    expires_at: datetime | None = Field(description="When it stops spending")
+    locked: bool = Field(description="Locked after too many wrong PINs")
+
+    @classmethod
+    def of(cls, card: GiftCard) -> GiftCardView:
+        return cls.model_validate(card.model_dump() | {"locked": card.locked_at is not None})
+
+
+class MoveView(BaseModel):
+    kind: str = Field(description="sale or redeem")
+    amount_minor: int = Field(description="Signed: what it added or took")
+    balance_minor: int = Field(description="What the card held after it")
+    shop_id: str | None = Field(description="Where")
+    at: datetime = Field(description="When (UTC)")
+
+    @classmethod
+    def of(cls, move: Move) -> MoveView:
+        return cls.model_validate(move.model_dump())
+
+
+class SoldCard(GiftCardView):
+    pin: str | None = Field(description="A virtual card's PIN, answered this once; null for a physical card")
+
+
+class GiftCardWithMoves(GiftCardView):
+    moves: list[MoveView] = Field(description="Its history, newest first")
+
+
+class GiftCardList(RootModel[list[GiftCardWithMoves]]):
+    """Gift cards, newest first."""
+
+
+class NumberAndPin(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: Number = Field(description="The card's number")
+    pin: Pin = Field(description="Its PIN")
+
+
+class NewBatch(BaseModel):
+    """Physical cards to print or imported from the printer: generated (`count`) or given (`cards`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] = Field(
+        description="What the manager calls the batch"
+    )
+    count: int | None = Field(None, ge=1, le=giftcards.MAX_BATCH, description="Generate this many")
+    cards: list[NumberAndPin] | None = Field(
+        None, min_length=1, max_length=giftcards.MAX_BATCH, description="Or import these numbers and PINs"
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Self:
+        if (self.count is None) == (self.cards is None):
+            raise ValueError("give count (to generate) or cards (to import), not both")
+        return self
+
+
+class BatchCreated(BaseModel):
+    batch_id: uuid.UUID = Field(description="The batch")
+    cards: list[NumberAndPin] = Field(description="Its numbers and PINs, answered this once (to print)")
+
+
+class SellGiftCard(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount_minor: Amount = Field(description="What the card holds once sold")
+    currency: Currency = Field("EUR", description="ISO 4217")
+    number: Number | None = Field(None, description="A physical card's number; absent: a new virtual card")
+    for_card: Number | None = Field(None, description="The loyalty card of the member it is for, if any")
+
+
+class RedeemGiftCard(NumberAndPin):
+    amount_minor: Amount = Field(description="What to take off the card")
+
+
+class Redeemed(BaseModel):
+    card: GiftCardView = Field(description="The card after it")
+    move: MoveView = Field(description="What was taken")
+
+
+def _shop(request: web.Request) -> str | None:
+    caller = principal(request)
+    return None if caller.has_role("admin") else caller.organisation_id
+
+
+def _wrong_pin(wrong: WrongPin) -> Invalid:
+    return Invalid.field("pin", f"wrong PIN: {wrong.left} tries left before the card locks", "wrong_pin")
+
+
+async def create_batch(request: web.Request) -> web.Response:
+    body = await read_json(request, NewBatch)
+    conn = await idempotency.once(request, body, exclude={"cards": {"__all__": {"pin"}}})
+    given = [(c.number, c.pin) for c in body.cards] if body.cards else body.count
+    assert given is not None
+    batch_id, made = await giftcards.add_batch(
+        conn, principal(request).tenant_id, body.label, given, now(request)
+    )
+    created = BatchCreated(batch_id=batch_id, cards=[NumberAndPin(number=n, pin=p) for n, p in made])
+    return json_response(created, status=201)
+
+
+async def sell(request: web.Request) -> web.Response:
+    caller = principal(request)
+    body = await read_json(request, SellGiftCard)
+    owner = None
+    if body.for_card is not None:
+        member = await directory.member_by_card(request.app[POOL], caller.tenant_id, body.for_card)
+        if member is None:
+            raise Invalid.field("for_card", "no member of this shop has this card", "unknown_card")
+        owner = member.account_id
+    conn = await idempotency.once(request, body)
+    card, pin = await giftcards.sell(
+        conn,
+        caller.tenant_id,
+        body.amount_minor,
+        body.currency,
+        _shop(request),
+        caller.account_id,
+        now(request),
+        number=body.number,
+        owner_id=owner,
+    )
+    return json_response(SoldCard(**GiftCardView.of(card).model_dump(), pin=pin), status=201)
+
+
+async def redeem(request: web.Request) -> web.Response:
+    caller = principal(request)
+    body = await read_json(request, RedeemGiftCard)
+    wrong = None
+    at, shop = now(request), _shop(request)
+    # A wrong PIN is counted (committed) even though the request is refused.
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        try:
+            card = await giftcards.check_pin(conn, caller.tenant_id, body.number, body.pin, at)
+        except WrongPin as refused:
+            wrong = refused
+        else:
+            spent, move = await giftcards.redeem(
+                conn, caller.tenant_id, card, body.amount_minor, shop, caller.account_id, at
+            )
+    if wrong is not None:
+        raise _wrong_pin(wrong)
+    return json_response(Redeemed(card=GiftCardView.of(spent), move=MoveView.of(move)))
+
+
+async def check_balance(request: web.Request) -> web.Response:
+    caller = principal(request)
+    body = await read_json(request, NumberAndPin)
+    wrong = None
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        try:
+            card = await giftcards.check_pin(conn, caller.tenant_id, body.number, body.pin, now(request))
+        except WrongPin as refused:
+            wrong = refused
+        else:
+            history = await giftcards.moves(conn, card.card_id)
+    if wrong is not None:
+        raise _wrong_pin(wrong)
+    view = GiftCardWithMoves(**GiftCardView.of(card).model_dump(), moves=[MoveView.of(m) for m in history])
+    return json_response(view)
+
+
+async def my_gift_cards(request: web.Request) -> web.Response:
+    caller = principal(request)
+    pool = request.app[POOL]
+    cards = await giftcards.of_owner(pool, caller.tenant_id, caller.account_id)
+    return json_response(
+        GiftCardList(
+            [
+                GiftCardWithMoves(
+                    **GiftCardView.of(card).model_dump(),
+                    moves=[MoveView.of(m) for m in await giftcards.moves(pool, card.card_id)],
+                )
+                for card in cards
+            ]
+        )
+    )
+
+
+ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/gift-cards/batches",
+        create_batch,
+        "A batch of physical gift cards, generated or imported: its numbers and PINs are answered once",
+        roles=ADMIN,
+        body=NewBatch,
+        response=BatchCreated,
+        status=201,
+        idempotent=True,
+    ),
+    Endpoint(
+        "POST",
+        "/gift-cards/sales",
+        sell,
+        "Sell a gift card at the caller's shop: a batch's physical card by its number, or a new virtual one",
+        roles=STAFF,
+        body=SellGiftCard,
+        response=SoldCard,
+        status=201,
+        idempotent=True,
+        problems={404: "no such physical card", 409: "the card was sold already"},
+    ),
+    Endpoint(
+        "POST",
+        "/gift-cards/redemptions",
+        redeem,
+        "Spend part or all of a gift card, with its PIN (wrong PINs lock it after five)",
+        roles=STAFF,
+        body=RedeemGiftCard,
+        response=Redeemed,
+        problems={
+            404: "no such card",
+            409: "locked, not sold, or holding less than asked",
+            410: "expired",
+        },
+    ),
+    Endpoint(
+        "POST",
+        "/gift-cards/balance-checks",
+        check_balance,
+        "A gift card's balance and history, with its PIN (wrong PINs count)",
+        roles=STAFF,
+        body=NumberAndPin,
+        response=GiftCardWithMoves,
+        problems={404: "no such card", 409: "locked"},
+    ),
+    Endpoint(
+        "GET",
+        "/gift-cards",
+        my_gift_cards,
+        "The gift cards sold for the caller, with their history",
+        roles=AUTHENTICATED,
+        response=GiftCardList,
+    ),
+]
