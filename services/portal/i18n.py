@@ -326,6 +326,11 @@ _FIELDS = {
     "every_visits": N_("Or free every how many visits"),
     "kind": N_("Kind"),
     "tenant_id": N_("Address of your space"),
+    "pin": N_("PIN"),
+    "take": N_("Amount to take, in euros"),
+    "for_card": N_("Loyalty card of the customer it is for (optional)"),
+    "count": N_("How many cards"),
+    "label": N_("Name of the batch"),
 }
 
 

@@ -345,6 +345,100 @@ async def redeem_voucher(request: web.Request) -> web.Response:
     return render(request, "counter.html", context, status=200 if answer.ok else answer.status)
 
 
+@ROUTES.get("/{tenant}/counter/gift-cards")
+async def gift_cards(request: web.Request) -> web.Response:
+    return await _gift_cards_page(request)
+
+
+async def _gift_cards_page(
+    request: web.Request,
+    problems: Problems | None = None,
+    form: Any = None,
+    sold: Any = None,
+    redeemed: Any = None,
+    status: int = 200,
+) -> web.Response:
+    signed_in(request, *COUNTER)
+    context = {
+        "problems": problems or Problems(),
+        "form": form or {},
+        "sold": sold,
+        "redeemed": redeemed,
+        "idempotency_key": uuid.uuid4(),
+    }
+    return render(request, "gift_cards.html", context, status=status)
+
+
+def _money_field(form: Mapping[str, Any], name: str) -> int | str:
+    typed = form_text(form, name)
+    amount = i18n.parse_money(typed, CURRENCY)
+    return amount if amount is not None else typed
+
+
+_SALE_FIELDS = {"amount_minor": "amount"}
+_REDEMPTION_FIELDS = {"amount_minor": "take", "number": "card_number"}
+
+
+@ROUTES.post("/{tenant}/counter/gift-cards/sales")
+async def sell_gift_card(request: web.Request) -> web.Response:
+    signed_in(request, *COUNTER)
+    form = await form_of(request)
+    body: dict[str, Any] = {"amount_minor": _money_field(form, "amount"), "currency": CURRENCY}
+    for name in ("number", "for_card"):
+        if form_text(form, name):
+            body[name] = form_text(form, name)
+    key = idempotency_key(form)
+    answer = await api(request, "POST", "/loyalty/gift-cards/sales", json=body, headers=key)
+    if not answer.ok:
+        problems = explain(answer)
+        problems.fields = {_SALE_FIELDS.get(k, k): v for k, v in problems.fields.items()}
+        return await _gift_cards_page(request, problems, form, status=answer.status)
+    return await _gift_cards_page(request, sold=answer.body)
+
+
+@ROUTES.post("/{tenant}/counter/gift-cards/redemptions")
+async def redeem_gift_card(request: web.Request) -> web.Response:
+    signed_in(request, *COUNTER)
+    form = await form_of(request)
+    body = {
+        "number": form_text(form, "card_number"),
+        "pin": form_text(form, "pin"),
+        "amount_minor": _money_field(form, "take"),
+    }
+    answer = await api(request, "POST", "/loyalty/gift-cards/redemptions", json=body)
+    if not answer.ok:
+        problems = explain(answer)
+        problems.fields = {_REDEMPTION_FIELDS.get(k, k): v for k, v in problems.fields.items()}
+        kept = {"card_number": body["number"], "take": form_text(form, "take")}
+        return await _gift_cards_page(request, problems, kept, status=answer.status)
+    return await _gift_cards_page(request, redeemed=answer.body)
+
+
+@ROUTES.get("/{tenant}/admin/gift-card-batches")
+async def batches(request: web.Request) -> web.Response:
+    signed_in(request, ADMIN)
+    context = {"problems": Problems(), "created": None, "idempotency_key": uuid.uuid4()}
+    return render(request, "admin/gift_card_batches.html", context)
+
+
+@ROUTES.post("/{tenant}/admin/gift-card-batches")
+async def create_batch(request: web.Request) -> web.Response:
+    signed_in(request, ADMIN)
+    form = await form_of(request)
+    body = {"label": form_text(form, "label"), "count": _integer(form_text(form, "count"))}
+    answer = await api(
+        request, "POST", "/loyalty/gift-cards/batches", json=body, headers=idempotency_key(form)
+    )
+    context = {
+        "problems": explain(answer) if not answer.ok else Problems(),
+        "created": answer.body if answer.ok else None,
+        "idempotency_key": uuid.uuid4(),
+    }
+    return render(
+        request, "admin/gift_card_batches.html", context, status=200 if answer.ok else answer.status
+    )
+
+
 # --- a customer's card and rewards ---
 
 

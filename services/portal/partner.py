@@ -285,7 +285,9 @@ async def points(request: web.Request) -> web.Response:
     card = await api(request, "GET", "/loyalty/accounts/me/card")
     rewards = await api(request, "GET", "/loyalty/rewards")
     vouchers = await api(request, "GET", "/loyalty/vouchers")
+    gift_cards = await api(request, "GET", "/loyalty/gift-cards")
     context = {
+        "gift_cards": gift_cards.body if gift_cards.ok else [],
         "rewards": rewards.body if rewards.ok else [],
         "vouchers": vouchers.body if vouchers.ok else [],
         "idempotency_key": uuid.uuid4(),

@@ -50,6 +50,21 @@ PROBLEMS = {
     "order-state-conflict": N_("The order can no longer take this step."),
     "order-changed": N_("The order changed meanwhile: see it as it is now."),
     "not-your-quote": N_("Only the buyer confirms her quote."),
+    "gift-card-locked": N_("This gift card is locked after too many wrong PINs."),
+    "gift-card-insufficient": N_("The gift card holds less than that."),
+    "gift-card-expired": N_("This gift card has expired."),
+    "gift-card-not-sold": N_("This gift card was never sold: it holds nothing."),
+    "gift-card-sold": N_("This gift card was sold already."),
+    "unknown-gift-card": N_("No gift card of yours has this number."),
+    "voucher-used": N_("This code was used already."),
+    "voucher-expired": N_("This code has expired."),
+    "unknown-voucher": N_("No code of yours is this one."),
+    "reward-unavailable": N_("This reward cannot be taken now."),
+    "insufficient-points": N_("Not enough points for these rewards."),
+    "tenant-exists": N_("This address is taken: choose another."),
+    "unknown-signup": N_("This link is not valid."),
+    "signup-used": N_("This space was created already: sign in."),
+    "signup-expired": N_("This link has expired: sign up again."),
 }
 
 FIELD_ERRORS = {
@@ -91,6 +106,11 @@ FIELD_ERRORS = {
     "terms-not-accepted": N_("Accept the terms of sale to order."),
     "no-lines": N_("Nothing in the cart can be ordered."),
     "total-too-large": N_("The order is too large."),
+    "wrong_pin": N_("Wrong PIN: five wrong PINs lock the card."),
+    "unknown_card": N_("No customer of yours has this card."),
+    "unknown_reward": N_("Unknown reward."),
+    "not_your_shop": N_("Only at your own shop."),
+    "reserved": N_("This name is reserved: choose another."),
 }
 
 

@@ -226,3 +226,64 @@ async def test_a_customer_takes_a_reward_online_gets_its_code_by_email_and_a_sho
     await expect(counter.locator(".problems")).to_be_visible()
     await phone.reload()
     await expect(phone.get_by_role("cell", name="utilisé", exact=True)).to_be_visible()
+
+
+async def test_a_gift_card_is_sold_then_partly_redeemed_with_its_pin(
+    api: Api, browsing: Browsing, unique: str
+) -> None:
+    tenant = f"gc-{unique}"
+    admin = await api.create_tenant(tenant)
+    _, shop = await api.call(
+        "POST", "/api/identity/organisations", token=admin, expect=201, json={"name": "Gare", "kind": "shop"}
+    )
+    staff = f"caisse-{unique}@gare.test"
+    await api.invite(admin, staff, "shop", shop["organisation_id"])
+    card, customer = f"GC{unique}".upper(), f"ana-{unique}@example.test"
+    await api.invite(admin, customer, "customer", card_number=card)
+
+    # The manager prints a batch of physical cards.
+    office = await browsing.page()
+    await sign_in(office, tenant, f"admin@{tenant}.test")
+    await office.goto(f"/{tenant}/admin")
+    await office.get_by_role("link", name="Lots de cartes cadeaux").click()
+    await office.get_by_label("Nom du lot").fill("Noël")
+    await office.get_by_label("Combien de cartes").fill("2")
+    await office.get_by_role("button", name="Générer le lot").click()
+    await expect(office.locator("#batch tbody tr")).to_have_count(2)
+    assert await serious_violations(office) == []
+
+    # The shop sells a virtual card of 50 € for the customer, then takes 20 € off it with its PIN.
+    counter = await browsing.page(phone=True)
+    await sign_in(counter, tenant, staff)
+    await counter.goto(f"/{tenant}/counter")
+    await counter.get_by_role("link", name="Cartes cadeaux : en vendre une, en utiliser une").click()
+    staff_token = await api.login(tenant, staff)
+
+    async def known() -> bool:
+        status, _ = await api.call("GET", f"/api/loyalty/cards/{card}", token=staff_token)
+        return status == 200
+
+    await eventually(known, "the customer's card known to loyalty")
+    await counter.get_by_label("Montant en euros").fill("50")
+    await counter.get_by_label("Carte de fidélité de la cliente à qui elle est destinée (facultatif)").fill(
+        card
+    )
+    await counter.get_by_role("button", name="Vendre").click()
+    await expect(counter.locator("#sold")).to_contain_text("la carte vaut 50,00")
+    number = (await counter.locator("#sold-number").text_content() or "").strip()
+    pin = (await counter.locator("#sold-pin").text_content() or "").strip()
+    assert await serious_violations(counter) == []
+    await counter.get_by_label("Numéro de la carte cadeau").fill(number)
+    await counter.get_by_label("Son code PIN").fill("000000" if pin != "000000" else "111111")
+    await counter.get_by_label("Montant à déduire, en euros").fill("20")
+    await counter.get_by_role("button", name="Déduire de la carte").click()
+    await expect(counter.locator(".problems")).to_contain_text("Code PIN erroné")
+    await counter.get_by_label("Son code PIN").fill(pin)
+    await counter.get_by_role("button", name="Déduire de la carte").click()
+    await expect(counter.locator("#redeemed")).to_contain_text("Il reste 30,00")
+
+    phone = await browsing.page(phone=True)
+    await sign_in(phone, tenant, customer)
+    await phone.goto(f"/{tenant}/points")
+    await expect(phone.get_by_role("cell", name=number)).to_be_visible()
+    await expect(phone.get_by_role("cell", name="30,00\u00a0€")).to_be_visible()
