@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from pydantic import Field
@@ -10,13 +11,15 @@ from libs.common.clock import Clock, utc_now
 from libs.common.events import EventCatalog
 from libs.common.runtime import ServiceSpec
 from libs.common.settings import ServiceSettings
-from services.loyalty import api, consumers, counter_api, giftcards_api, vouchers_api
+from services.loyalty import api, consumers, counter_api, expiry, giftcards_api, vouchers_api
 from services.loyalty.domain import DEFAULT_POINTS_PER_UNIT, MAX_POINTS_PER_UNIT
 from services.loyalty.events import (
     SERVICE,
     GiftCardRedeemed,
     GiftCardSold,
     PointsAwarded,
+    PointsExpired,
+    PointsExpiryWarned,
     PointsForfeited,
     PointsReversed,
     PointsSpent,
@@ -30,6 +33,9 @@ from services.loyalty.events import (
 class Settings(ServiceSettings):
     service_name: str = SERVICE
     http_port: int = 8084
+    expiry_check_s: float = Field(
+        3600, gt=0, description="Seconds between two passes of the points expiry (idempotent within a day)"
+    )
     default_points_per_unit: int = Field(
         DEFAULT_POINTS_PER_UNIT,
         ge=0,
@@ -61,10 +67,13 @@ def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
                 VoucherCodeRequested,
                 GiftCardSold,
                 GiftCardRedeemed,
+                PointsExpired,
+                PointsExpiryWarned,
             ],
         ),
         handlers=consumers.handlers(default),
         endpoints=api.ENDPOINTS + counter_api.ENDPOINTS + vouchers_api.ENDPOINTS + giftcards_api.ENDPOINTS,
         api=api.configure(default),
+        workers=[functools.partial(expiry.expiry_worker, interval_s=settings.expiry_check_s, clock=clock)],
         clock=clock,
     )

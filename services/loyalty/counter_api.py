@@ -20,9 +20,10 @@ from libs.common.errors import Invalid
 from libs.common.http import json_response, read_json, read_query
 from libs.common.limits import MAX_ORDER_TOTAL_MINOR
 from libs.common.runtime import POOL
-from services.loyalty import counter, directory, rewards, store
+from services.loyalty import counter, directory, expiry, rewards, store
 from services.loyalty.counter import NewVisit, Visit
 from services.loyalty.directory import Member
+from services.loyalty.expiry import ExpirySettings
 from services.loyalty.rewards import MAX_REWARDS_AT_ONCE, Program, ProgramSpec
 from services.loyalty.rules import MAX_IDS, Id, Rule, RuleSpec, VisitKind
 
@@ -398,7 +399,34 @@ async def get_choices(request: web.Request) -> web.Response:
     )
 
 
+async def get_expiry(request: web.Request) -> web.Response:
+    return json_response(await expiry.settings_of(request.app[POOL], principal(request).tenant_id))
+
+
+async def set_expiry(request: web.Request) -> web.Response:
+    body = await read_json(request, ExpirySettings)
+    stored = await expiry.set_settings(request.app[POOL], principal(request).tenant_id, body, now(request))
+    return json_response(stored)
+
+
 ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/settings/expiry",
+        get_expiry,
+        "When the tenant's points expire, and when members are warned",
+        roles=ADMIN,
+        response=ExpirySettings,
+    ),
+    Endpoint(
+        "PUT",
+        "/settings/expiry",
+        set_expiry,
+        "Set when points expire (months after they were earned, oldest first; null: never)",
+        roles=ADMIN,
+        body=ExpirySettings,
+        response=ExpirySettings,
+    ),
     Endpoint(
         "GET",
         "/rewards",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import Field
@@ -436,3 +436,47 @@ class GiftCardRedeemed(IntegrationEvent):
             shop_id=move.shop_id,
             redeemed_at=move.at,
         )
+
+
+class PointsExpired(IntegrationEvent):
+    """Points a member earned too long ago expired (the oldest first): one entry took them."""
+
+    model_config = examples(
+        {
+            "account_id": _ACCOUNT,
+            "entry_id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+            "points": -12,
+            "balance": 30,
+            "cause_type": "expiry",
+            "cause_id": "2027-03-02",
+            "expired_at": "2027-03-02T02:00:00Z",
+        }
+    )
+
+    event_type = "loyalty.points.expired"
+    topic = "loyalty.points.v1"
+
+    account_id: str = Field(description="The member; also the subject and Kafka key")
+    entry_id: uuid.UUID = Field(description="The ledger entry that took them")
+    points: int = Field(ge=-MAX_BALANCE, lt=0, description="The entry's points, signed as in the ledger")
+    balance: int = Field(ge=0, le=MAX_BALANCE, description="The member's balance right after it")
+    cause_type: str = Field(description='"expiry"')
+    cause_id: str = Field(description="The day of the expiry job that wrote it (ISO date)")
+    expired_at: datetime = Field(description="When (UTC)")
+
+    @classmethod
+    def of(cls, entry: PostedEntry) -> Self:
+        return cls(**_entry(entry), expired_at=entry.created_at)
+
+
+class PointsExpiryWarned(IntegrationEvent):
+    """Some of a member's points will expire soon: notify warns her (once per expiry day)."""
+
+    model_config = examples({"account_id": _ACCOUNT, "points": 12, "expires_on": "2027-03-02"})
+
+    event_type = "loyalty.points.expiry_warned"
+    topic = "loyalty.points.v1"
+
+    account_id: str = Field(description="The member; also the subject and Kafka key")
+    points: int = Field(gt=0, le=MAX_BALANCE, description="How many will expire by then")
+    expires_on: date = Field(description="The day her oldest points expire")

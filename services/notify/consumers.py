@@ -3,7 +3,7 @@ erase what notify held of a deleted account."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal, Self, TypeVar
 
 import asyncpg
@@ -25,6 +25,7 @@ from services.notify.domain import (
     OrderKind,
     OrderLine,
     PointsEarned,
+    PointsExpiring,
     RecoveryCode,
     VoucherWon,
     render,
@@ -173,6 +174,14 @@ class VoucherCodeRequested(_Reading):
     title: str
     code: str
     expires_at: datetime
+
+
+class PointsExpiringRead(_Reading):
+    """loyalty.points.expiry_warned on loyalty.points.v1."""
+
+    account_id: str
+    points: int = Field(gt=0, le=MAX_BALANCE)
+    expires_on: date
 
 
 class PointsAwarded(_Reading):
@@ -347,6 +356,13 @@ async def queue_voucher(conn: asyncpg.Connection, event: Envelope) -> None:
     await _queue_for_account(conn, event, requested.account_id, facts)
 
 
+async def queue_points_expiring(conn: asyncpg.Connection, event: Envelope) -> None:
+    """Warn her that some of her points expire soon."""
+    soon = _read(PointsExpiringRead, event)
+    facts = PointsExpiring(points=soon.points, expires_on=soon.expires_on)
+    await _queue_for_account(conn, event, soon.account_id, facts)
+
+
 async def _queue_for_account(
     conn: asyncpg.Connection, event: Envelope, account_id: str, facts: Facts
 ) -> None:
@@ -400,6 +416,7 @@ READINGS: dict[str, type[BaseModel]] = {
     "ordering.return.refused": ReturnRefused,
     "loyalty.points.awarded": PointsAwarded,
     "loyalty.voucher.code_requested": VoucherCodeRequested,
+    "loyalty.points.expiry_warned": PointsExpiringRead,
 }
 
 HANDLERS: HandlerTable = {
@@ -421,5 +438,8 @@ HANDLERS: HandlerTable = {
         "ordering.return.accepted": queue_return_accepted,
         "ordering.return.refused": queue_return_refused,
     },
-    "loyalty.points.v1": {"loyalty.points.awarded": queue_points_earned},
+    "loyalty.points.v1": {
+        "loyalty.points.awarded": queue_points_earned,
+        "loyalty.points.expiry_warned": queue_points_expiring,
+    },
 }

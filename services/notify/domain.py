@@ -34,7 +34,10 @@ OrderKind = Literal[
     "return_accepted",  # to the buyer: goods she sent back are accepted, credited to her balance
     "return_refused",  # to the buyer: her return is refused, with the reason
 ]
-Kind = Literal["activation", "activation_code", "recovery", "points_earned", "voucher_won"] | OrderKind
+Kind = (
+    Literal["activation", "activation_code", "recovery", "points_earned", "points_expiring", "voucher_won"]
+    | OrderKind
+)
 Channel = Literal["email", "sms"]
 CHANNELS: tuple[Channel, ...] = ("email", "sms")
 Status = Literal["waiting_contact", "queued", "sent", "failed", "cancelled"]
@@ -107,8 +110,17 @@ class VoucherWon(BaseModel):
     expires_on: date
 
 
+class PointsExpiring(BaseModel):
+    """Some of her points expire soon."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["points_expiring"] = "points_expiring"
+    points: int
+    expires_on: date
+
+
 Facts = Annotated[
-    Activation | ActivationCode | RecoveryCode | OrderCopy | PointsEarned | VoucherWon,
+    Activation | ActivationCode | RecoveryCode | OrderCopy | PointsEarned | VoucherWon | PointsExpiring,
     Field(discriminator="kind"),
 ]
 """What a message says, before it is put into words for its recipient."""
@@ -281,6 +293,9 @@ def _values(facts: Facts, locale: Locale) -> dict[str, str]:
             )
             for line in facts.lines
         )
+    elif isinstance(facts, PointsExpiring):
+        values["points"] = _points(facts.points, locale)
+        values["expires_on"] = format_day(facts.expires_on, locale)
     elif isinstance(facts, VoucherWon):
         values["title"] = facts.title
         values["code"] = facts.code

@@ -330,6 +330,20 @@ TEMPLATES: dict[str, dict[Locale, MessageTemplate]] = {
             "Команда Comptoir\n",
         ),
     },
+    "points_expiring": {
+        "fr": _template(
+            "Vos points expirent bientôt",
+            "$greeting\n\n$points expirent le $expires_on : utilisez-les d'ici là.\n\nL'équipe Comptoir\n",
+        ),
+        "en": _template(
+            "Your points expire soon",
+            "$greeting\n\n$points expire on $expires_on: use them before.\n\nThe Comptoir team\n",
+        ),
+        "ru": _template(
+            "Ваши баллы скоро сгорят",
+            "$greeting\n\n$points сгорят $expires_on: используйте их до этого дня.\n\nКоманда Comptoir\n",
+        ),
+    },
     "voucher_won": {
         "fr": _template(
             "Votre code : $title",

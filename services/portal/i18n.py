@@ -181,6 +181,8 @@ _CAUSES = {
     "visit": N_("at the shop"),
     "welcome": N_("welcome"),
     "reward": N_("rewards"),
+    "expiry": N_("expired"),
+    "voucher": N_("a reward's code"),
 }
 
 
@@ -331,6 +333,8 @@ _FIELDS = {
     "for_card": N_("Loyalty card of the customer it is for (optional)"),
     "count": N_("How many cards"),
     "label": N_("Name of the batch"),
+    "expiry_months": N_("Points expire this many months after they were earned (empty: never)"),
+    "warning_days": N_("Warn the customer this many days before"),
 }
 
 

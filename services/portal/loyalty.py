@@ -128,10 +128,12 @@ async def _rules_page(
     signed_in(request, ADMIN)
     listed = await api(request, "GET", "/loyalty/counter/rules")
     choices = await api(request, "GET", "/loyalty/counter/choices", params={"locale": i18n.current_locale()})
+    expiry = await api(request, "GET", "/loyalty/settings/expiry")
     context = {
         "rules": listed.body if listed.ok else [],
         "choices": choices.body if choices.ok else {"shops": [], "categories": [], "products": []},
         "earns": {kind: i18n.gettext(name) for kind, name in EARNS.items()},
+        "expiry": expiry.body if expiry.ok else {"expiry_months": None, "warning_days": 30},
         "problems": problems or Problems(),
         "form": form or {},
         "idempotency_key": uuid.uuid4(),
@@ -188,6 +190,21 @@ async def create_rule(request: web.Request) -> web.Response:
         problems = explain(answer)
         problems.fields = {_FORM_FIELDS.get(name, name): text for name, text in problems.fields.items()}
         return await _rules_page(request, problems, form, status=answer.status)
+    return redirect(link(request, "admin/loyalty-rules"))
+
+
+@ROUTES.post("/{tenant}/admin/loyalty-rules/expiry")
+async def set_expiry(request: web.Request) -> web.Response:
+    signed_in(request, ADMIN)
+    form = await form_of(request)
+    months = form_text(form, "expiry_months")
+    body = {
+        "expiry_months": _integer(months) if months else None,
+        "warning_days": _integer(form_text(form, "warning_days") or "30"),
+    }
+    answer = await api(request, "PUT", "/loyalty/settings/expiry", json=body)
+    if not answer.ok:
+        return await _rules_page(request, explain(answer), form, status=answer.status)
     return redirect(link(request, "admin/loyalty-rules"))
 
 

@@ -23,6 +23,7 @@ from services.notify.domain import (
     OrderCopy,
     OrderLine,
     PointsEarned,
+    PointsExpiring,
     RecoveryCode,
     Rendered,
     VoucherWon,
@@ -272,6 +273,19 @@ def test_a_voucher_email_carries_its_code_and_until_when_in_each_locale(
     rendered = render(won, to(locale))
     assert rendered.subject == subject
     assert "K7QM-2XRT-P4ZD-9WLB" in rendered.body and until in rendered.body
+
+
+@pytest.mark.parametrize(
+    ("locale", "subject", "sentence"),
+    [
+        ("fr", "Vos points expirent bientôt", "le 02/03/2027"),
+        ("en", "Your points expire soon", "on 2027-03-02"),
+        ("ru", "Ваши баллы скоро сгорят", "02.03.2027"),
+    ],
+)
+def test_an_expiry_warning_says_how_many_points_and_when(locale: str, subject: str, sentence: str) -> None:
+    rendered = render(PointsExpiring(points=12, expires_on=datetime(2027, 3, 2).date()), to(locale))
+    assert rendered.subject == subject and sentence in rendered.body and "12" in rendered.body
 
 
 @pytest.mark.parametrize("facts", [ORDER, PointsEarned(points=1, balance=1)])
