@@ -12,7 +12,9 @@ Parts, in order (progress on stderr; `--parts` runs some of them):
    per order;
 5. orders: order submission through the gateway at rising rates, open loop; checkout: a quote then
    its confirmation at rising rates, each step's latency; balance: 50 buyers of one organisation
-   top up by card (paid → balance visible), then order from their balances at once;
+   top up by card (paid → balance visible), then order from their balances at once; counter:
+   purchases recorded at a shop's counter at 50 scans/s (scan → points visible, CPU per scan), then
+   100 redemptions of one voucher's code at once;
 6. reads: catalog read by code, login;
    portal: the web portal's catalog page and an order's page at 50 pages/s each, signed in;
 7. flame: a py-spy flame graph of every Python process at the pipeline's rate;
@@ -57,6 +59,7 @@ PARTS = (
     "orders",
     "checkout",
     "balance",
+    "counter",
     "reads",
     "portal",
     "flame",
@@ -119,6 +122,8 @@ async def on_stack(args: argparse.Namespace, results: dict[str, Any]) -> None:
                         )
                     if "balance" in parts:
                         plat["balance"] = await platform_load.balance(bench, args.step_seconds, progress)
+                    if "counter" in parts:
+                        plat["counter"] = await platform_load.counter(bench, args.step_seconds, progress)
                     if "reads" in parts:
                         plat["catalog"] = await platform_load.catalog_reads(
                             bench, 500, args.step_seconds, progress

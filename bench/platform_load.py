@@ -22,7 +22,7 @@ from libs.common.db import drop_service
 from libs.devstack.devrun import Platform, free_platform_ports, runnable_services
 from libs.devstack.payments import PAYS
 from libs.devstack.stack import LocalStack
-from tests.e2e.conftest import PASSWORD, Api, raised_limits
+from tests.e2e.conftest import PASSWORD, Api, eventually, raised_limits
 
 Progress = Callable[[str], None]
 TENANT = "bench"
@@ -701,3 +701,116 @@ async def portal_pages(bench: Bench, rate: int, seconds: float, progress: Progre
         )
     out["portal_rss_mb"] = rss_mb(bench.platform.children["portal"].proc.pid)
     return out
+
+
+COUNTER_RATE = 50  # card scans/s: the rate of the counter's target
+COUNTER_CUSTOMERS = 200
+CODE_RACERS = 100
+
+
+async def counter(bench: Bench, seconds: float, progress: Progress) -> dict[str, Any]:
+    """The shop counter: a shop's staff record purchases on `COUNTER_CUSTOMERS` cards at
+    `COUNTER_RATE` scans/s (open loop), each answered with the points earned and the balance after
+    them (scan → points visible), with the platform's CPU per scan; then `CODE_RACERS` redemptions of
+    one voucher's code at once: exactly one must win."""
+    api = Api(bench.http, bench.gateway, bench.platform.stack, bench.platform.platform_key)
+    admin = await api.login(TENANT, f"admin@{TENANT}.test")
+    _, shop = await api.call(
+        "POST",
+        "/api/identity/organisations",
+        token=admin,
+        expect=201,
+        json={"name": f"Shop {uuid.uuid4().hex[:6]}", "kind": "shop"},
+    )
+    staff = f"staff-{uuid.uuid4().hex[:6]}@bench.test"
+    await api.invite(admin, staff, "shop", shop["organisation_id"])
+    rule = {"name": "1 point per euro", "earns": "per_amount", "points": 1}
+    await api.call("POST", "/api/loyalty/counter/rules", token=admin, expect=201, json=rule)
+    progress(f"counter: {COUNTER_CUSTOMERS} customers with cards")
+    prefix = uuid.uuid4().hex[:6].upper()
+    cards = [f"B{prefix}{i:05d}" for i in range(COUNTER_CUSTOMERS)]
+    gate = asyncio.Semaphore(10)
+
+    async def register(card: str) -> None:
+        async with gate:
+            body = {"email": f"{card.lower()}@bench.test", "display_name": card, "card_number": card}
+            await api.call("POST", "/api/identity/accounts/customers", token=admin, expect=201, json=body)
+
+    await asyncio.gather(*(register(card) for card in cards))
+    token = await api.login(TENANT, staff)
+
+    async def known() -> bool:
+        status, _ = await api.call("GET", f"/api/loyalty/cards/{cards[-1]}", token=token)
+        return status == 200
+
+    await eventually(known, "the customers' cards known to loyalty", timeout=60)
+    scans = [
+        Request(
+            f"/api/loyalty/cards/{card}/visits",
+            "POST",
+            {"Authorization": f"Bearer {token}"},
+            {"kind": "purchase", "amount_minor": 4590},
+        )
+        for card in cards
+    ]
+    progress(f"  purchases at the counter: {COUNTER_RATE} scans/s for {seconds:.0f} s, open loop")
+    async with cpu.measured(bench.meter) as used:
+        result = await run_load_async(
+            LoadSpec(
+                bench.gateway, scans, seconds, rate=COUNTER_RATE, idempotency_key=True, warmup_s=WARMUP_S
+            )
+        )
+    account = cpu.account(used["cpu"], used["elapsed_s"], per=max(len(result.ok), 1))
+    row = _rate_row(COUNTER_RATE, seconds, result) | {
+        "platform_cpu_ms_per_scan": account["platform_ms"],
+        "loyalty_cpu_ms_per_scan": account["platform"].get("loyalty", 0.0),
+    }
+    progress(
+        f"  → scan → points visible p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms,"
+        f" {row['platform_cpu_ms_per_scan']:.1f} ms CPU/scan (loyalty {row['loyalty_cpu_ms_per_scan']:.1f}),"
+        f" {row['errors']} errors"
+    )
+
+    # One customer takes a reward online; then many tills try her code at once.
+    program = {"title": "Bench gift", "kind": "gift", "gift": "A pen", "points_cost": 1}
+    _, made = await api.call("POST", "/api/loyalty/counter/programs", token=admin, expect=201, json=program)
+    racer = f"racer-{prefix.lower()}@bench.test"
+    await api.invite(admin, racer, "customer", card_number=f"R{prefix}")
+    customer_token = await api.login(TENANT, racer)
+
+    async def card_known() -> bool:
+        status, _ = await api.call("GET", f"/api/loyalty/cards/R{prefix}", token=token)
+        return status == 200
+
+    await eventually(card_known, "the racer's card", timeout=60)
+    await api.call(
+        "POST",
+        f"/api/loyalty/cards/R{prefix}/visits",
+        token=token,
+        expect=201,
+        json={"kind": "purchase", "amount_minor": 1000},
+        headers={"Idempotency-Key": uuid.uuid4().hex},
+    )
+    _, voucher = await api.call(
+        "POST",
+        f"/api/loyalty/rewards/{made['program_id']}/vouchers",
+        token=customer_token,
+        expect=201,
+        headers={"Idempotency-Key": uuid.uuid4().hex},
+    )
+
+    async def redeem() -> int:
+        async with bench.http.post(
+            bench.gateway + "/api/loyalty/vouchers/redemptions",
+            json={"code": voucher["code"]},
+            headers={"Authorization": f"Bearer {token}"},
+        ) as resp:
+            return resp.status
+
+    progress(f"  {CODE_RACERS} redemptions of one code at once")
+    statuses = await asyncio.gather(*(redeem() for _ in range(CODE_RACERS)))
+    race = {"racers": CODE_RACERS, "won": statuses.count(200), "refused_409": statuses.count(409)}
+    others = CODE_RACERS - race["won"] - race["refused_409"]
+    progress(f"  → {race['won']} won, {race['refused_409']} refused (409), others: {others}")
+    await bench.drain(progress)
+    return {"scans": row, "code_race": race}

@@ -17,6 +17,7 @@ PIPELINE_CPU_MS = 6.0  # the platform's CPU per order, whole pipeline (submit �
 PIPELINE_MACHINE_SHARE = 0.5  # the platform's share of the machine at the pipeline's rate
 IDLE_CPU_MS_PER_S = 30.0
 CATALOG_P99_MS = 20.0
+SCAN_P99_MS = 100.0  # scan at the counter → points visible, at 50 scans/s
 LOGIN_P99_MS = 150.0
 RSS_LIMIT_MB = 120.0
 PORTAL_PAGE_P99_MS = 50.0
@@ -104,6 +105,19 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"portal ≤ {RSS_LIMIT_MB:.0f} MB resident after its pages",
             f"{portal['portal_rss_mb']:.0f} MB",
             portal["portal_rss_mb"] <= RSS_LIMIT_MB,
+        )
+    if "counter" in platform:
+        scans, race = platform["counter"]["scans"], platform["counter"]["code_race"]
+        add(
+            f"scan → points visible p99 ≤ {SCAN_P99_MS:.0f} ms at {scans['target_per_s']} scans/s",
+            f"p99 {scans['p99_ms']:.1f} ms, {scans['errors']} errors;"
+            f" {scans['platform_cpu_ms_per_scan']:.1f} ms CPU/scan",
+            scans["p99_ms"] <= SCAN_P99_MS and not scans["errors"],
+        )
+        add(
+            f"{race['racers']} redemptions of one code at once → exactly 1 winner",
+            f"{race['won']} won, {race['refused_409']} refused",
+            race["won"] == 1 and race["refused_409"] == race["racers"] - 1,
         )
     if "memory" in platform:
         peaks = platform["memory"]["peak_under_load_mb"] or platform["memory"]["idle_mb"]
@@ -203,6 +217,16 @@ def table(results: dict[str, Any]) -> str:
             f" orders/s, p50 {_ms(spend['p50_ms'])} ms, p99 {_ms(spend['p99_ms'])} ms, {spend['errors']}"
             f" errors; balances off the sum of their entries: {b['balances_off_their_entries']},"
             f" below zero: {b['negative_balances']}"
+        )
+    if platform.get("counter"):
+        s, race = platform["counter"]["scans"], platform["counter"]["code_race"]
+        lines.append("")
+        lines.append(
+            f"Counter: purchases at {s['target_per_s']} scans/s: {s['achieved_per_s']:.0f}/s, scan → points"
+            f" visible p50 {_ms(s['p50_ms'])} ms, p99 {_ms(s['p99_ms'])} ms, {s['errors']} errors,"
+            f" {s['platform_cpu_ms_per_scan']:.1f} ms platform CPU/scan (loyalty"
+            f" {s['loyalty_cpu_ms_per_scan']:.1f}); {race['racers']} redemptions of one code at once:"
+            f" {race['won']} won, {race['refused_409']} refused"
         )
     for key, label in (("catalog", "Catalog read by code"), ("login", "Login")):
         if key in platform:
