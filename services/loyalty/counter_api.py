@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import io
 import uuid
-from datetime import datetime
-from typing import Annotated, Literal
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Literal, Self
 
 import segno
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, model_validator
 
 from libs.common import idempotency
 from libs.common.api import AUTHENTICATED, SELF, TENANT, Endpoint, Owner, grant, owned, path_uuid, roles
@@ -20,8 +20,9 @@ from libs.common.errors import Invalid
 from libs.common.http import json_response, read_json, read_query
 from libs.common.limits import MAX_ORDER_TOTAL_MINOR
 from libs.common.runtime import POOL
-from services.loyalty import counter, directory, expiry, rewards, store
+from services.loyalty import counter, dashboard, directory, expiry, rewards, store
 from services.loyalty.counter import NewVisit, Visit
+from services.loyalty.dashboard import Period
 from services.loyalty.directory import Member
 from services.loyalty.expiry import ExpirySettings
 from services.loyalty.rewards import MAX_REWARDS_AT_ONCE, Program, ProgramSpec
@@ -155,6 +156,7 @@ class VisitQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     shop_id: Id | None = Field(None, description="Only this shop's (staff: always their own)")
+    card: Id | None = Field(None, description="Only the visits of this card's member")
     limit: int = Field(50, ge=1, le=500, description="At most this many")
 
 
@@ -328,7 +330,15 @@ async def list_visits(request: web.Request) -> web.Response:
     caller = principal(request)
     query = read_query(request, VisitQuery)
     shop_id = query.shop_id if caller.has_role("admin") else caller.organisation_id or "-"
-    found = await counter.visits(request.app[POOL], caller.tenant_id, shop_id=shop_id, limit=query.limit)
+    account_id = None
+    if query.card is not None:
+        member = await directory.member_by_card(request.app[POOL], caller.tenant_id, query.card)
+        if member is None:
+            return json_response(VisitList([]))
+        account_id = member.account_id
+    found = await counter.visits(
+        request.app[POOL], caller.tenant_id, account_id=account_id, shop_id=shop_id, limit=query.limit
+    )
     return json_response(VisitList([VisitView.of(v) for v in found]))
 
 
@@ -399,6 +409,42 @@ async def get_choices(request: web.Request) -> web.Response:
     )
 
 
+class DashboardQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: date | None = Field(None, description="First day (UTC); default: 29 days before `until`")
+    until: date | None = Field(None, description="Last day (UTC), included; default: today")
+    shop_id: Id | None = Field(None, description="One shop; absent: every shop")
+    period: Period = Field("day", description="day, week or month")
+
+    @model_validator(mode="after")
+    def _range(self) -> Self:
+        self.until = self.until or datetime.now(UTC).date()
+        self.since = self.since or self.until - timedelta(days=29)
+        if self.until < self.since:
+            raise ValueError("until comes before since")
+        if (self.until - self.since).days > dashboard.MAX_DAYS:
+            raise ValueError(f"at most {dashboard.MAX_DAYS} days at once")
+        return self
+
+
+async def _dashboard(request: web.Request) -> dashboard.Dashboard:
+    q = read_query(request, DashboardQuery)
+    tenant_id = principal(request).tenant_id
+    assert q.since is not None and q.until is not None, "defaulted by the query's model"
+    return await dashboard.dashboard(request.app[POOL], tenant_id, q.since, q.until, q.shop_id, q.period)
+
+
+async def get_dashboard(request: web.Request) -> web.Response:
+    return json_response(await _dashboard(request))
+
+
+async def get_dashboard_csv(request: web.Request) -> web.Response:
+    board = await _dashboard(request)
+    headers = {"Content-Disposition": f'attachment; filename="dashboard-{board.since}-{board.until}.csv"'}
+    return web.Response(text=dashboard.as_csv(board), content_type="text/csv", headers=headers)
+
+
 async def get_expiry(request: web.Request) -> web.Response:
     return json_response(await expiry.settings_of(request.app[POOL], principal(request).tenant_id))
 
@@ -410,6 +456,23 @@ async def set_expiry(request: web.Request) -> web.Response:
 
 
 ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/dashboard",
+        get_dashboard,
+        "Customers, visits, points, rewards and gift cards per period, of a shop or every shop",
+        roles=ADMIN,
+        query=DashboardQuery,
+        response=dashboard.Dashboard,
+    ),
+    Endpoint(
+        "GET",
+        "/dashboard.csv",
+        get_dashboard_csv,
+        "The dashboard's series as CSV, one row per period",
+        roles=ADMIN,
+        query=DashboardQuery,
+    ),
     Endpoint(
         "GET",
         "/settings/expiry",

@@ -78,10 +78,18 @@ _COLUMNS = (
     " locked_at"
 )
 _ADD = f"""
-INSERT INTO gift_cards (card_id, tenant_id, number, kind, pin_digest, batch_id, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO gift_cards (card_id, tenant_id, number, kind, pin_digest, created_at)
+VALUES ($1, $2, $3, 'virtual', $4, $5)
 ON CONFLICT (tenant_id, number) DO NOTHING
 RETURNING {_COLUMNS}
+"""
+# A batch in one statement: a number taken already is left out (the caller sees which).
+_ADD_MANY = """
+INSERT INTO gift_cards (card_id, tenant_id, number, kind, pin_digest, batch_id, created_at)
+SELECT card_id, $2, number, 'physical', pin_digest, $5, $6
+FROM unnest($1::uuid[], $3::text[], $4::bytea[]) AS given (card_id, number, pin_digest)
+ON CONFLICT (tenant_id, number) DO NOTHING
+RETURNING number
 """
 _LOCK = f"SELECT {_COLUMNS}, pin_digest FROM gift_cards WHERE tenant_id = $1 AND number = $2 FOR UPDATE"
 _SELL = f"""
@@ -104,25 +112,13 @@ RETURNING move_id, card_id, kind, amount_minor, balance_minor, shop_id, at
 """
 
 
-async def _add(
-    conn: asyncpg.Connection,
-    tenant_id: str,
-    kind: str,
-    at: datetime,
-    number: str | None = None,
-    pin: str | None = None,
-    batch_id: uuid.UUID | None = None,
-) -> tuple[GiftCard, str]:
-    """A new card (unsold), with its PIN; a generated number is drawn again should it exist."""
+async def _new_virtual(conn: asyncpg.Connection, tenant_id: str, at: datetime) -> tuple[GiftCard, str]:
+    """A new virtual card (unsold yet), with its PIN; a number taken already is drawn again."""
     for _ in range(5):
-        card_id, pin_ = uuid.uuid4(), pin or new_pin()
-        row = await conn.fetchrow(
-            _ADD, card_id, tenant_id, number or new_number(), kind, pin_digest(card_id, pin_), batch_id, at
-        )
+        card_id, pin = uuid.uuid4(), new_pin()
+        row = await conn.fetchrow(_ADD, card_id, tenant_id, new_number(), pin_digest(card_id, pin), at)
         if row is not None:
-            return GiftCard(**dict(row)), pin_
-        if number is not None:
-            raise Invalid.field("number", f"a gift card numbered {number} exists", "taken")
+            return GiftCard(**dict(row)), pin
     raise RuntimeError("no free gift card number after 5 tries")
 
 
@@ -142,12 +138,31 @@ async def add_batch(
         count,
         at,
     )
-    made = []
-    for given in cards if isinstance(cards, list) else [None] * count:
-        number, pin = given if given else (None, None)
-        card, pin_ = await _add(conn, tenant_id, "physical", at, number, pin, batch_id)
-        made.append((card.number, pin_))
-    return batch_id, made
+    wanted = [(normalise(n), p) for n, p in cards] if isinstance(cards, list) else []
+    if len({n for n, _ in wanted}) != len(wanted):
+        raise Invalid.field("cards", "a number is given twice", "duplicate")
+    made: list[tuple[str, str]] = []
+    for _ in range(5):  # a generated number already taken is drawn again
+        if not isinstance(cards, list):
+            wanted = [(new_number(), new_pin()) for _ in range(count - len(made))]
+        ids = [uuid.uuid4() for _ in wanted]
+        inserted = await conn.fetch(
+            _ADD_MANY,
+            ids,
+            tenant_id,
+            [n for n, _ in wanted],
+            [pin_digest(card_id, p) for card_id, (_, p) in zip(ids, wanted, strict=True)],
+            batch_id,
+            at,
+        )
+        kept = {row["number"] for row in inserted}
+        made += [(n, p) for n, p in wanted if n in kept]
+        if len(made) == count:
+            return batch_id, made
+        if isinstance(cards, list):
+            taken = sorted(n for n, _ in wanted if n not in kept)
+            raise Invalid.field("cards", f"gift cards with these numbers exist: {taken[:10]}", "taken")
+    raise RuntimeError("no free gift card numbers after 5 draws")
 
 
 async def _locked_card(conn: asyncpg.Connection, tenant_id: str, number: str) -> tuple[GiftCard, bytes]:
@@ -191,7 +206,7 @@ async def sell(
     (its number and PIN answered once). Announced."""
     pin = None
     if number is None:
-        card, pin = await _add(conn, tenant_id, "virtual", at)
+        card, pin = await _new_virtual(conn, tenant_id, at)
     else:
         card, _ = await _locked_card(conn, tenant_id, number)
         if card.sold_at is not None:

@@ -127,6 +127,6 @@ ENDPOINTS = [
         roles=STAFF,
         body=RedeemVoucher,
         response=VoucherView,
-        problems={409: "the code was used already", 410: "the code has expired"},
+        problems={404: "no voucher of this tenant has this code", 409: "used already", 410: "expired"},
     ),
 ]

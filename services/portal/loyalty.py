@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from services.portal import i18n
+from services.portal.charts import Bar, bar_chart
 from services.portal.i18n import N_
 from services.portal.problems import Problems, explain
 from services.portal.web import (
@@ -454,6 +457,72 @@ async def create_batch(request: web.Request) -> web.Response:
     return render(
         request, "admin/gift_card_batches.html", context, status=200 if answer.ok else answer.status
     )
+
+
+# --- the manager's dashboard and the journal ---
+
+
+def _range(request: web.Request) -> dict[str, str]:
+    """The dashboard's range as asked, the last 30 days by default (UTC days)."""
+    today = datetime.now(UTC).date()
+    asked = {
+        "since": request.query.get("since") or str(today - timedelta(days=29)),
+        "until": request.query.get("until") or str(today),
+        "period": request.query.get("period") or "day",
+    }
+    if request.query.get("shop_id"):
+        asked["shop_id"] = request.query["shop_id"]
+    return asked
+
+
+@ROUTES.get("/{tenant}/admin/loyalty-dashboard")
+async def loyalty_dashboard(request: web.Request) -> web.Response:
+    signed_in(request, ADMIN)
+    asked = _range(request)
+    answer = await api(request, "GET", "/loyalty/dashboard", params=asked)
+    choices = await api(request, "GET", "/loyalty/counter/choices")
+    board = answer.body if answer.ok else None
+    charts = {}
+    if board:
+        for name, title in (
+            ("visits", i18n.gettext("Visits")),
+            ("points_issued", i18n.gettext("Points earned")),
+        ):
+            bars = [Bar(row["period"][5:], row[name]) for row in board["series"]]
+            charts[name] = bar_chart(bars, title=title, shown=i18n.number)
+    context = {
+        "board": board,
+        "charts": charts,
+        "asked": asked,
+        "query": urlencode(asked),
+        "shops": choices.body["shops"] if choices.ok else [],
+        "problems": explain(answer) if not answer.ok else Problems(),
+    }
+    return render(
+        request, "admin/loyalty_dashboard.html", context, status=200 if answer.ok else answer.status
+    )
+
+
+@ROUTES.get("/{tenant}/admin/loyalty-dashboard.csv")
+async def loyalty_dashboard_csv(request: web.Request) -> web.StreamResponse:
+    session = signed_in(request, ADMIN)
+    path = "/loyalty/dashboard.csv?" + urlencode(_range(request))
+    got = await request.app[GATEWAY].download(request, path, token=session.access_token)
+    if got.status != 200:
+        raise web.HTTPNotFound
+    return web.Response(body=got.body, headers=dict(got.headers))
+
+
+@ROUTES.get("/{tenant}/counter/journal")
+async def journal(request: web.Request) -> web.Response:
+    signed_in(request, *COUNTER)
+    params = {"limit": "100"}
+    card = "".join(request.query.get("card", "").split())
+    if card.isalnum():
+        params["card"] = card
+    answer = await api(request, "GET", "/loyalty/visits", params=params)
+    context = {"visits": answer.body if answer.ok else [], "card": card}
+    return render(request, "journal.html", context)
 
 
 # --- a customer's card and rewards ---

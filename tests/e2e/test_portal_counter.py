@@ -170,6 +170,18 @@ async def test_a_reward_is_taken_at_the_counter_with_a_purchase(
     await expect(counter.get_by_label("Remise 10 % (40 points)")).to_have_count(0)
     assert await serious_violations(counter) == []
 
+    # The shop's journal, searched by her card; the manager's dashboard of the day.
+    await counter.goto(f"/{tenant}/counter/journal")
+    await counter.get_by_label("Le numéro de carte d'une cliente").fill(card)
+    await counter.get_by_role("button", name="Rechercher").click()
+    await expect(counter.locator("#journal tbody tr")).to_have_count(2)
+    await expect(counter.get_by_role("cell", name="achat · avantages")).to_be_visible()
+    assert await serious_violations(counter) == []
+    await office.goto(f"/{tenant}/admin/loyalty-dashboard")
+    await expect(office.locator("#total-visits")).to_have_text("2")
+    await expect(office.get_by_role("link", name="Télécharger en CSV")).to_be_visible()
+    assert await serious_violations(office) == []
+
 
 async def test_a_customer_takes_a_reward_online_gets_its_code_by_email_and_a_shop_uses_it_once(
     api: Api, browsing: Browsing, unique: str

@@ -1,0 +1,78 @@
+"""The manager's dashboard on the fast tier: what the counter did, per day and per shop, and its CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from services.loyalty.tests.test_counter import PER_EURO, Counter, purchase
+from services.loyalty.tests.test_rewards import TEN_OFF
+
+pytestmark = pytest.mark.fast
+
+
+async def test_the_dashboard_counts_customers_visits_points_rewards_and_gift_cards_per_shop(
+    loyalty: Any,
+) -> None:
+    counter = Counter(loyalty)
+    await counter.open_shop()
+    other = await counter.open_shop(str(uuid.uuid4()))
+    await counter.rule(PER_EURO)
+    status, program = await loyalty.call(
+        "POST", "/counter/programs", counter.admin, TEN_OFF | {"points_cost": 10}
+    )
+    await counter.customer("D1")
+    await counter.customer("D2")
+    await counter.record("D1", purchase(4590))  # 45 points
+    await counter.record("D1", purchase(2000, rewards=[program["program_id"]]))  # 10 spent, 18 earned
+    await counter.record("D2", {"kind": "visit", "shop_id": other}, counter.admin)
+    await loyalty.call("POST", "/gift-cards/sales", counter.staff, {"amount_minor": 5000})
+    today = datetime.now(UTC).date()
+    query = f"since={today - timedelta(days=6)}&until={today}"
+
+    status, board = await loyalty.call("GET", f"/dashboard?{query}", counter.admin)
+
+    assert status == 200, board
+    assert board["customers"] == {"total": 2, "new": 2, "active": 2}
+    totals = board["totals"]
+    assert (totals["visits"], totals["purchases_minor"], totals["points_issued"]) == (3, 6590, 63)
+    assert (totals["points_spent"], totals["rewards_redeemed"], totals["gift_cards_sold_minor"]) == (
+        10,
+        1,
+        5000,
+    )
+    assert [row["period"] for row in board["series"]] == [str(today)]
+
+    status, shop = await loyalty.call("GET", f"/dashboard?{query}&shop_id={other}", counter.admin)
+    assert shop["totals"]["visits"] == 1 and shop["totals"]["points_issued"] == 0
+    assert shop["customers"] == {"total": 0, "new": 1, "active": 1}  # registered elsewhere
+
+    service = loyalty.service
+    async with service.http.get(
+        service.url + f"/dashboard.csv?{query}", headers=service.tokens.headers(**counter.admin)
+    ) as resp:
+        assert resp.status == 200 and resp.content_type == "text/csv"
+        rows = list(csv.DictReader(io.StringIO(await resp.text())))
+    assert rows[0]["visits"] == "3" and rows[0]["points_issued"] == "63"
+
+    assert (await loyalty.call("GET", f"/dashboard?{query}", counter.staff))[0] == 403
+    # The journal, searched by card: the shop's own visits only; the manager's of any shop.
+    assert len((await loyalty.call("GET", "/visits?card=d1", counter.staff))[1]) == 2
+    assert (await loyalty.call("GET", "/visits?card=d2", counter.staff))[1] == []
+    assert len((await loyalty.call("GET", "/visits?card=d2", counter.admin))[1]) == 1
+    assert (await loyalty.call("GET", "/visits?card=NOPE", counter.admin))[1] == []
+    assert (await loyalty.call("GET", "/dashboard", counter.admin))[1]["totals"]["visits"] == 3  # 30 days
+    for bad in (
+        f"since={today}&until={today - timedelta(days=1)}",
+        "since=yesterday&until=today",
+        f"since={today - timedelta(days=800)}",
+    ):
+        assert (await loyalty.call("GET", f"/dashboard?{bad}", counter.admin))[0] == 422, bad
+    assert (await loyalty.call("GET", f"/dashboard?{query}", counter.loyalty.admin_b))[1]["totals"][
+        "visits"
+    ] == 0
