@@ -64,7 +64,7 @@ async def test_a_merchant_signs_up_and_her_shop_records_a_purchase_the_customer_
     assert await serious_violations(office) == []
 
     await office.goto(f"/{tenant}/admin/loyalty-rules")
-    await office.get_by_label("Nom").fill("1 point par euro")
+    await office.get_by_label("Nom", exact=True).fill("1 point par euro")
     await office.get_by_label("Elle donne").select_option("per_amount")
     await office.get_by_label("Points", exact=True).fill("1")
     await office.get_by_role("button", name="Ajouter la règle").click()
