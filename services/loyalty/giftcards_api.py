@@ -11,7 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, model_validator
 
 from libs.common import idempotency
-from libs.common.api import AUTHENTICATED, TENANT, Endpoint, grant, roles
+from libs.common.api import AUTHENTICATED, Endpoint, roles
 from libs.common.auth import principal
 from libs.common.clock import now
 from libs.common.errors import Invalid
@@ -19,13 +19,12 @@ from libs.common.http import json_response, read_json
 from libs.common.limits import MAX_ORDER_TOTAL_MINOR
 from libs.common.runtime import POOL
 from services.loyalty import directory, giftcards
+from services.loyalty.counter_api import STAFF, Currency
 from services.loyalty.giftcards import GiftCard, Move, WrongPin
 
 ADMIN = roles("admin")
-STAFF = grant(admin=TENANT, shop=TENANT)
 Number = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Za-z -]{4,40}$")]
 Pin = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{4,8}$")]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Amount = Annotated[int, Field(ge=1, le=MAX_ORDER_TOTAL_MINOR)]
 
 

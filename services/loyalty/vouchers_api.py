@@ -10,18 +10,18 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
 from libs.common import idempotency
-from libs.common.api import AUTHENTICATED, TENANT, Endpoint, Owner, grant, owned, path_uuid
-from libs.common.auth import Principal, principal
+from libs.common.api import AUTHENTICATED, Endpoint, owned
+from libs.common.auth import principal
 from libs.common.clock import now
 from libs.common.errors import Conflict
 from libs.common.http import json_response, read_json
 from libs.common.runtime import POOL
-from services.loyalty import counter, directory, rewards, store, vouchers
+from services.loyalty import counter, directory, store, vouchers
+from services.loyalty.counter_api import STAFF, program_owner
 from services.loyalty.directory import Member
 from services.loyalty.rewards import Program
 from services.loyalty.vouchers import Voucher
 
-STAFF = grant(admin=TENANT, shop=TENANT)
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=4, max_length=40)]
 
 
@@ -58,12 +58,6 @@ class Nothing(BaseModel):
     """No body."""
 
     model_config = ConfigDict(extra="forbid")
-
-
-async def program_owner(request: web.Request, caller: Principal) -> Owner | None:
-    program_id = path_uuid(request, "program_id")
-    found = await rewards.program(request.app[POOL], caller.tenant_id, program_id) if program_id else None
-    return Owner(caller.tenant_id, resource=found) if found else None
 
 
 async def take_online(request: web.Request) -> web.Response:

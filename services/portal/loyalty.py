@@ -173,6 +173,11 @@ def _integer(text: str) -> int | str:
     return int(text) if text.strip().lstrip("-").isdigit() else text
 
 
+def _as_form(problems: Problems, names: Mapping[str, str]) -> None:
+    """Name the API's fields as the form does (`amount_minor` → the form's `amount`)."""
+    problems.fields = {names.get(name, name): text for name, text in problems.fields.items()}
+
+
 _FORM_FIELDS = {
     "percent_bp": "percent",
     "min_amount_minor": "min_amount",
@@ -191,7 +196,7 @@ async def create_rule(request: web.Request) -> web.Response:
     )
     if not answer.ok:
         problems = explain(answer)
-        problems.fields = {_FORM_FIELDS.get(name, name): text for name, text in problems.fields.items()}
+        _as_form(problems, _FORM_FIELDS)
         return await _rules_page(request, problems, form, status=answer.status)
     return redirect(link(request, "admin/loyalty-rules"))
 
@@ -272,7 +277,7 @@ async def create_program(request: web.Request) -> web.Response:
     answer = await api(request, "POST", "/loyalty/counter/programs", json=_program(form, shops), headers=key)
     if not answer.ok:
         problems = explain(answer)
-        problems.fields = {_FORM_FIELDS.get(name, name): text for name, text in problems.fields.items()}
+        _as_form(problems, _FORM_FIELDS)
         return await _programs_page(request, problems, form, status=answer.status)
     return redirect(link(request, "admin/reward-programs"))
 
@@ -347,7 +352,7 @@ async def record(request: web.Request) -> web.Response:
     if not answer.ok:
         problems = explain(answer)
         renamed = {"amount_minor": "amount", "categories": "category", "products": "product"}
-        problems.fields = {renamed.get(name, name): text for name, text in problems.fields.items()}
+        _as_form(problems, renamed)
         return await _card_page(request, problems, form, status=answer.status)
     return await _card_page(request, recorded=answer.body)
 
@@ -411,7 +416,7 @@ async def sell_gift_card(request: web.Request) -> web.Response:
     answer = await api(request, "POST", "/loyalty/gift-cards/sales", json=body, headers=key)
     if not answer.ok:
         problems = explain(answer)
-        problems.fields = {_SALE_FIELDS.get(k, k): v for k, v in problems.fields.items()}
+        _as_form(problems, _SALE_FIELDS)
         return await _gift_cards_page(request, problems, form, status=answer.status)
     return await _gift_cards_page(request, sold=answer.body)
 
@@ -428,7 +433,7 @@ async def redeem_gift_card(request: web.Request) -> web.Response:
     answer = await api(request, "POST", "/loyalty/gift-cards/redemptions", json=body)
     if not answer.ok:
         problems = explain(answer)
-        problems.fields = {_REDEMPTION_FIELDS.get(k, k): v for k, v in problems.fields.items()}
+        _as_form(problems, _REDEMPTION_FIELDS)
         kept = {"card_number": body["number"], "take": form_text(form, "take")}
         return await _gift_cards_page(request, problems, kept, status=answer.status)
     return await _gift_cards_page(request, redeemed=answer.body)
