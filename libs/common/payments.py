@@ -27,10 +27,17 @@ import hmac
 import json
 import time
 from collections.abc import Callable
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import aiohttp
+from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from libs.common.errors import Invalid
+from libs.common.http import Problem
+
+if TYPE_CHECKING:  # the settings name the provider's keys, whose local defaults are defined here
+    from libs.common.settings import ServiceSettings
 
 LOCAL_API_KEY = "local-payments-key"
 LOCAL_WEBHOOK_SECRET = "local-payments-secret"
@@ -195,3 +202,46 @@ class HttpPaymentProvider:
 
     def verify(self, body: bytes, signature: str | None, now: float | None = None) -> Notice:
         return verify_notice(self._secret, body, signature, now)
+
+
+def provider_of(settings: ServiceSettings, session: Callable[[], aiohttp.ClientSession]) -> PaymentProvider:
+    """The provider a service's settings name."""
+    return HttpPaymentProvider(
+        settings.payment_provider_url,
+        settings.payment_api_key.get_secret_value(),
+        settings.payment_webhook_secret.get_secret_value(),
+        session=session,
+    )
+
+
+def callback_url(settings: ServiceSettings) -> str:
+    """Where the provider's notices reach the service: `/payments/notices` through the gateway."""
+    return f"{settings.public_url.rstrip('/')}/api/{settings.service_name}/payments/notices"
+
+
+def provider_unavailable() -> Problem:
+    return Problem(
+        503,
+        "The payment provider is unavailable",
+        type="payment-provider-unavailable",
+        detail="try again in a moment: nothing was done",
+    )
+
+
+def return_url(public_url: str, asked: str | None) -> str:
+    """Only back to this platform: a payment must not send its buyer to someone else's site."""
+    public = public_url.rstrip("/")
+    if asked is None:
+        return f"{public}/"
+    if asked != public and not asked.startswith(f"{public}/"):
+        raise Invalid.field("return_url", f"the return URL must start with {public}/", "foreign-return-url")
+    return asked
+
+
+async def read_notice(request: web.Request, provider: PaymentProvider) -> Notice:
+    """The provider's notice in the request, verified: 400 (nothing changed) when it is not the
+    provider's."""
+    try:
+        return provider.verify(await request.read(), request.headers.get(SIGNATURE_HEADER))
+    except InvalidNotice as exc:
+        raise Problem(400, "Invalid notice", type="invalid-notice", detail=str(exc)) from exc

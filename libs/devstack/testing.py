@@ -54,6 +54,9 @@ from libs.devstack.postgres import PostgresServer
 from libs.devstack.processes import PortTaken, free_port, free_ports
 from libs.devstack.stack import LocalStack, StackConfig
 
+UNREACHABLE = "http://127.0.0.1:9"
+"""A URL nothing answers at: a service's public URL in the fast tier, where no gateway runs."""
+
 
 def _temporary_folder() -> Path:
     data_dir = Path(tempfile.mkdtemp(prefix="comptoir-test-"))

@@ -12,18 +12,21 @@ from libs.common.api import AUTHENTICATED, SELF, TENANT, Endpoint, Owner, grant,
 from libs.common.auth import Principal, principal
 from libs.common.http import json_response, read_json, read_query
 from libs.common.runtime import POOL, ApiSetup
-from services.loyalty import store
+from libs.common.settings import ServiceSettings
+from services.loyalty import giftcards_api, store
 from services.loyalty.domain import MAX_POINTS_PER_UNIT, Account, EarningRule, EntryKind, LedgerEntry
 
 DEFAULT_POINTS_PER_UNIT = web.AppKey("default_points_per_unit", int)
 DEFAULT_LIMIT, MAX_LIMIT = 100, 500
 
 
-def configure(default_points_per_unit: int) -> ApiSetup:
-    """Give the API the rule of tenants that set none (the consumer is given the same value)."""
+def configure(default_points_per_unit: int, settings: ServiceSettings) -> ApiSetup:
+    """Give the API the rule of tenants that set none (the consumer is given the same value) and the
+    payment provider of gift cards bought online."""
 
     def setup(app: web.Application) -> None:
         app[DEFAULT_POINTS_PER_UNIT] = default_points_per_unit
+        giftcards_api.configure_payments(settings, app)
 
     return setup
 

@@ -15,6 +15,7 @@ from services.loyalty import api, consumers, counter_api, expiry, giftcards_api,
 from services.loyalty.domain import DEFAULT_POINTS_PER_UNIT, MAX_POINTS_PER_UNIT
 from services.loyalty.events import (
     SERVICE,
+    GiftCardDeliveryRequested,
     GiftCardRedeemed,
     GiftCardSold,
     PointsAwarded,
@@ -66,6 +67,7 @@ def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
                 VoucherRedeemed,
                 VoucherCodeRequested,
                 GiftCardSold,
+                GiftCardDeliveryRequested,
                 GiftCardRedeemed,
                 PointsExpired,
                 PointsExpiryWarned,
@@ -73,7 +75,7 @@ def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
         ),
         handlers=consumers.handlers(default),
         endpoints=api.ENDPOINTS + counter_api.ENDPOINTS + vouchers_api.ENDPOINTS + giftcards_api.ENDPOINTS,
-        api=api.configure(default),
+        api=api.configure(default, settings),
         workers=[functools.partial(expiry.expiry_worker, interval_s=settings.expiry_check_s, clock=clock)],
         clock=clock,
     )

@@ -318,9 +318,11 @@ async def get_card_png(request: web.Request) -> web.Response:
 
 
 async def get_card_svg(request: web.Request) -> web.Response:
+    """A standalone SVG document (with its namespace: an <img> shows nothing without it)."""
     number = _card_number(request)
-    svg = segno.make(number, error="m").svg_inline(scale=QR_SCALE, title=number)
-    return web.Response(text=svg, content_type="image/svg+xml", headers=_PRIVATE)
+    svg = io.BytesIO()
+    segno.make(number, error="m").save(svg, kind="svg", scale=QR_SCALE, title=number, xmldecl=False)
+    return web.Response(body=svg.getvalue(), content_type="image/svg+xml", headers=_PRIVATE)
 
 
 # --- visits, rules, choices ---

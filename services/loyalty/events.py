@@ -358,7 +358,7 @@ _GIFT_CARD = "9f8e7d6c-5b4a-4392-8a1b-2c3d4e5f6a7b"
 
 
 class GiftCardSold(IntegrationEvent):
-    """A gift card was sold at a shop and holds its amount (its number and PIN are not here)."""
+    """A gift card was sold, at a shop or online, and holds its amount (its number and PIN are not here)."""
 
     model_config = examples(
         {
@@ -370,6 +370,7 @@ class GiftCardSold(IntegrationEvent):
             "owner_id": None,
             "sold_at": "2026-03-20T15:00:00Z",
             "expires_at": "2027-03-20T15:00:00Z",
+            "online": False,
         }
     )
 
@@ -382,13 +383,14 @@ class GiftCardSold(IntegrationEvent):
     )
     amount_minor: int = Field(ge=1, le=MAX_ORDER_TOTAL_MINOR, description="What it holds")
     currency: str = Field(description="ISO 4217")
-    shop_id: str | None = Field(description="Where it was sold; null: by the manager")
+    shop_id: str | None = Field(description="Where it was sold; null: by the manager, or online")
     owner_id: str | None = Field(description="The member it was sold for, if any")
     sold_at: datetime = Field(description="When (UTC)")
     expires_at: datetime = Field(description="When it stops spending (UTC)")
+    online: bool = Field(False, description="Bought online and paid through the payment provider")
 
     @classmethod
-    def of(cls, card: GiftCard) -> Self:
+    def of(cls, card: GiftCard, *, online: bool = False) -> Self:
         assert card.sold_at is not None and card.expires_at is not None
         return cls(
             card_id=card.card_id,
@@ -398,6 +400,49 @@ class GiftCardSold(IntegrationEvent):
             shop_id=card.sold_shop,
             owner_id=card.owner_id,
             sold_at=card.sold_at,
+            expires_at=card.expires_at,
+            online=online,
+        )
+
+
+class GiftCardDeliveryRequested(IntegrationEvent):
+    """Email the member the gift card sold for her: its number and, for a virtual card, its PIN.
+    Internal: the two together spend the card."""
+
+    model_config = examples(
+        {
+            "account_id": _ACCOUNT,
+            "card_id": _GIFT_CARD,
+            "number": "4839201756482913",
+            "pin": "482913",
+            "amount_minor": 5000,
+            "currency": "EUR",
+            "expires_at": "2027-03-20T15:00:00Z",
+        }
+    )
+
+    event_type = "loyalty.giftcard.delivery_requested"
+    topic = "internal.notify.requests.v1"
+    internal = True
+
+    account_id: str = Field(description="Whom to write to (notify knows her contact); the subject and key")
+    card_id: uuid.UUID = Field(description="The gift card")
+    number: str = Field(description="Its number")
+    pin: str | None = Field(description="Its PIN; null for a physical card (printed on it)")
+    amount_minor: int = Field(ge=1, le=MAX_ORDER_TOTAL_MINOR, description="What it holds")
+    currency: str = Field(description="ISO 4217")
+    expires_at: datetime = Field(description="When it stops spending (UTC)")
+
+    @classmethod
+    def of(cls, card: GiftCard, pin: str | None) -> Self:
+        assert card.owner_id is not None and card.expires_at is not None
+        return cls(
+            account_id=card.owner_id,
+            card_id=card.card_id,
+            number=card.number,
+            pin=pin,
+            amount_minor=card.balance_minor,
+            currency=card.currency,
             expires_at=card.expires_at,
         )
 

@@ -1,6 +1,7 @@
 """Gift cards: sold at a shop (a virtual one numbered then, or a physical one of a batch activated
-then), redeemed in part or in full with its PIN, until it expires. The number alone never spends:
-the PIN is checked first, and wrong PINs lock the card after a few tries."""
+then) or online (a virtual one, see `purchases`), redeemed in part or in full with its PIN, until it
+expires. The number alone never spends: the PIN is checked first, and wrong PINs lock the card after
+a few tries."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from libs.common import outbox
 from libs.common.errors import Conflict, Gone, Invalid, NotFound
-from services.loyalty.events import SERVICE, GiftCardRedeemed, GiftCardSold
+from services.loyalty.events import SERVICE, GiftCardDeliveryRequested, GiftCardRedeemed, GiftCardSold
 from services.loyalty.store import Db
 
 VALIDITY = timedelta(days=365)
@@ -201,9 +202,11 @@ async def sell(
     *,
     number: str | None = None,
     owner_id: str | None = None,
+    online: bool = False,
 ) -> tuple[GiftCard, str | None]:
     """Sell a card: a physical one of a batch by its number (activated now), or a new virtual one
-    (its number and PIN answered once). Announced."""
+    (its number and PIN answered once). Announced; a card sold for a member is emailed to her (with
+    a virtual card's PIN)."""
     pin = None
     if number is None:
         card, pin = await _new_virtual(conn, tenant_id, at)
@@ -218,7 +221,12 @@ async def sell(
     )
     sold = GiftCard(**dict(row))
     await _move(conn, tenant_id, sold, "sale", amount_minor, amount_minor, shop_id, by, at)
-    await outbox.publish(conn, SERVICE, GiftCardSold.of(sold), subject=str(sold.card_id), tenant_id=tenant_id)
+    await outbox.publish(
+        conn, SERVICE, GiftCardSold.of(sold, online=online), subject=str(sold.card_id), tenant_id=tenant_id
+    )
+    if owner_id is not None:
+        delivery = GiftCardDeliveryRequested.of(sold, pin)
+        await outbox.publish(conn, SERVICE, delivery, subject=owner_id, tenant_id=tenant_id)
     return sold, pin
 
 

@@ -1,28 +1,69 @@
 """Loyalty's HTTP API of gift cards: the manager's batches of physical cards; a shop sells a card and
-redeems one with its PIN; a member sees the cards sold for her."""
+redeems one with its PIN; a member buys one online (for herself or another member) and sees the
+cards sold for her; the payment provider posts its notices here."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Self
 
+import aiohttp
+import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, model_validator
 
 from libs.common import idempotency
-from libs.common.api import AUTHENTICATED, Endpoint, roles
-from libs.common.auth import principal
+from libs.common.api import (
+    AUTHENTICATED,
+    PUBLIC,
+    SELF,
+    TENANT,
+    Endpoint,
+    Owner,
+    grant,
+    owned,
+    path_uuid,
+    roles,
+)
+from libs.common.auth import Principal, principal
 from libs.common.clock import now
 from libs.common.errors import Invalid
-from libs.common.http import json_response, read_json
+from libs.common.http import Problem, json_response, read_json
 from libs.common.limits import MAX_ORDER_TOTAL_MINOR
-from libs.common.runtime import POOL
-from services.loyalty import directory, giftcards
+from libs.common.payments import (
+    PaymentError,
+    PaymentProvider,
+    callback_url,
+    provider_of,
+    provider_unavailable,
+    read_notice,
+    return_url,
+)
+from libs.common.runtime import HTTP_CLIENT, POOL
+from libs.common.settings import ServiceSettings
+from services.loyalty import directory, giftcards, purchases
 from services.loyalty.counter_api import STAFF, Currency
 from services.loyalty.giftcards import GiftCard, Move, WrongPin
+from services.loyalty.purchases import Purchase
+
+log = structlog.get_logger()
+PAYMENTS = web.AppKey("payments", PaymentProvider)
+CALLBACK_URL = web.AppKey("payment_callback_url", str)
+PUBLIC_URL = web.AppKey("public_url", str)
+
+
+def configure_payments(settings: ServiceSettings, app: web.Application) -> None:
+    """The provider online purchases pay through, and where its notices reach loyalty."""
+    session: Callable[[], aiohttp.ClientSession] = lambda: app[HTTP_CLIENT]  # noqa: E731
+    app[PAYMENTS] = provider_of(settings, session)
+    app[CALLBACK_URL] = callback_url(settings)
+    app[PUBLIC_URL] = settings.public_url.rstrip("/")
+
 
 ADMIN = roles("admin")
+MEMBERS = grant(customer=SELF, partner=SELF, seller=SELF, validator=SELF)
 Number = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Za-z -]{4,40}$")]
 Pin = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{4,8}$")]
 Amount = Annotated[int, Field(ge=1, le=MAX_ORDER_TOTAL_MINOR)]
@@ -112,6 +153,29 @@ class RedeemGiftCard(NumberAndPin):
     amount_minor: Amount = Field(description="What to take off the card")
 
 
+class BuyGiftCard(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount_minor: Amount = Field(description="What the card will hold, and what is paid")
+    currency: Currency = Field("EUR", description="ISO 4217")
+    for_card: Number | None = Field(
+        None, description="The loyalty card of the member it is for; absent: the buyer"
+    )
+    return_url: str | None = Field(
+        None, max_length=2000, description="Where the provider sends the buyer back (this platform's own URL)"
+    )
+
+
+class PurchaseStarted(BaseModel):
+    purchase: Purchase = Field(description="The purchase, pending until the provider's notice")
+    redirect_url: str = Field(description="The provider's page where the buyer pays")
+
+
+class NoticeAnswer(BaseModel):
+    purchase_id: uuid.UUID = Field(description="The purchase the notice was about")
+    status: str = Field(description="Its status after it")
+
+
 class Redeemed(BaseModel):
     card: GiftCardView = Field(description="The card after it")
     move: MoveView = Field(description="What was taken")
@@ -141,12 +205,7 @@ async def create_batch(request: web.Request) -> web.Response:
 async def sell(request: web.Request) -> web.Response:
     caller = principal(request)
     body = await read_json(request, SellGiftCard)
-    owner = None
-    if body.for_card is not None:
-        member = await directory.member_by_card(request.app[POOL], caller.tenant_id, body.for_card)
-        if member is None:
-            raise Invalid.field("for_card", "no member of this shop has this card", "unknown_card")
-        owner = member.account_id
+    owner = None if body.for_card is None else await _member_of_card(request, body.for_card)
     conn = await idempotency.once(request, body)
     card, pin = await giftcards.sell(
         conn,
@@ -160,6 +219,65 @@ async def sell(request: web.Request) -> web.Response:
         owner_id=owner,
     )
     return json_response(SoldCard(**GiftCardView.of(card).model_dump(), pin=pin), status=201)
+
+
+async def _member_of_card(request: web.Request, number: str) -> str:
+    member = await directory.member_by_card(request.app[POOL], principal(request).tenant_id, number)
+    if member is None:
+        raise Invalid.field("for_card", "no member of this shop has this card", "unknown_card")
+    return member.account_id
+
+
+async def buy(request: web.Request) -> web.Response:
+    caller = principal(request)
+    body = await read_json(request, BuyGiftCard)
+    back = return_url(request.app[PUBLIC_URL], body.return_url)
+    owner = caller.account_id if body.for_card is None else await _member_of_card(request, body.for_card)
+    conn = await idempotency.once(request, body)
+    try:
+        purchase, redirect = await purchases.start(
+            conn,
+            request.app[PAYMENTS],
+            caller.tenant_id,
+            caller.account_id,
+            owner,
+            body.amount_minor,
+            body.currency,
+            callback_url=request.app[CALLBACK_URL],
+            return_url=back,
+            at=now(request),
+        )
+    except PaymentError as exc:
+        log.warning("payment provider unavailable", error=str(exc))
+        raise provider_unavailable() from exc
+    return json_response(PurchaseStarted(purchase=purchase, redirect_url=redirect), status=201)
+
+
+async def purchase_owner(request: web.Request, caller: Principal) -> Owner | None:
+    purchase_id = path_uuid(request, "purchase_id")
+    found = await purchases.find(request.app[POOL], purchase_id) if purchase_id else None
+    if found is None:
+        return None
+    tenant_id, purchase = found
+    return Owner(tenant_id, None, purchase.buyer_id, resource=purchase)
+
+
+async def get_purchase(request: web.Request) -> web.Response:
+    return json_response(owned(request, Purchase))
+
+
+async def receive_notice(request: web.Request) -> web.Response:
+    """The provider's notice: verified first (400, nothing changed, when it is not the provider's),
+    then applied once; a notice for a purchase not recorded yet answers 404 and the provider retries."""
+    notice = await read_notice(request, request.app[PAYMENTS])
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        purchase = await purchases.decide(conn, notice, now(request))
+    if purchase is None:
+        raise Problem(
+            404, "Unknown purchase", type="unknown-payment", detail=f"no purchase {notice.reference}"
+        )
+    log.info("payment notice", purchase_id=str(purchase.purchase_id), status=purchase.status)
+    return json_response(NoticeAnswer(purchase_id=purchase.purchase_id, status=purchase.status))
 
 
 async def redeem(request: web.Request) -> web.Response:
@@ -263,6 +381,43 @@ ENDPOINTS = [
         body=NumberAndPin,
         response=GiftCardWithMoves,
         problems={404: "no such card", 409: "locked"},
+    ),
+    Endpoint(
+        "POST",
+        "/gift-cards/purchases",
+        buy,
+        "Buy a virtual gift card online, for the caller or the member whose card is named: a payment at"
+        " the provider, whose page (`redirect_url`) the buyer pays on before coming back to"
+        " `return_url`; once the provider's notice says it is paid, the card is issued and emailed to"
+        " its owner with its PIN",
+        roles=MEMBERS,
+        body=BuyGiftCard,
+        response=PurchaseStarted,
+        status=201,
+        idempotent=True,
+        problems={503: "the payment provider cannot be reached: nothing was charged"},
+    ),
+    Endpoint(
+        "GET",
+        "/gift-cards/purchases/{purchase_id}",
+        get_purchase,
+        "One online purchase: pending until the provider's notice, then succeeded (with its card) or failed",
+        roles=grant(admin=TENANT, customer=SELF, partner=SELF, seller=SELF, validator=SELF),
+        response=Purchase,
+        owner=purchase_owner,
+    ),
+    Endpoint(
+        "POST",
+        "/payments/notices",
+        receive_notice,
+        "The payment provider's signed notice of a gift card purchase's outcome (header"
+        " Payment-Signature); the same notice twice, or a late one, changes nothing",
+        roles=PUBLIC,
+        response=NoticeAnswer,
+        problems={
+            400: "the signature is missing, wrong or too old",
+            404: "no such purchase yet: send it again",
+        },
     ),
     Endpoint(
         "GET",

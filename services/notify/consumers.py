@@ -21,6 +21,7 @@ from services.notify.domain import (
     Addressee,
     Contact,
     Facts,
+    GiftCardReceived,
     OrderCopy,
     OrderKind,
     OrderLine,
@@ -173,6 +174,17 @@ class VoucherCodeRequested(_Reading):
     account_id: str
     title: str
     code: str
+    expires_at: datetime
+
+
+class GiftCardDeliveryRequested(_Reading):
+    """loyalty.giftcard.delivery_requested on internal.notify.requests.v1: number and PIN are secrets."""
+
+    account_id: str
+    number: str
+    pin: str | None
+    amount_minor: int = Field(ge=1, le=MAX_ORDER_TOTAL_MINOR)
+    currency: str
     expires_at: datetime
 
 
@@ -356,6 +368,19 @@ async def queue_voucher(conn: asyncpg.Connection, event: Envelope) -> None:
     await _queue_for_account(conn, event, requested.account_id, facts)
 
 
+async def queue_gift_card(conn: asyncpg.Connection, event: Envelope) -> None:
+    """A gift card sold for her, with what spends it, to her contact (or waiting for it)."""
+    given = _read(GiftCardDeliveryRequested, event)
+    facts = GiftCardReceived(
+        number=given.number,
+        pin=given.pin,
+        amount_minor=given.amount_minor,
+        currency=given.currency,
+        expires_on=given.expires_at.date(),
+    )
+    await _queue_for_account(conn, event, given.account_id, facts)
+
+
 async def queue_points_expiring(conn: asyncpg.Connection, event: Envelope) -> None:
     """Warn her that some of her points expire soon."""
     soon = _read(PointsExpiringRead, event)
@@ -416,6 +441,7 @@ READINGS: dict[str, type[BaseModel]] = {
     "ordering.return.refused": ReturnRefused,
     "loyalty.points.awarded": PointsAwarded,
     "loyalty.voucher.code_requested": VoucherCodeRequested,
+    "loyalty.giftcard.delivery_requested": GiftCardDeliveryRequested,
     "loyalty.points.expiry_warned": PointsExpiringRead,
 }
 
@@ -427,6 +453,7 @@ HANDLERS: HandlerTable = {
         "identity.activation.code_requested": queue_activation_code,
         "identity.recovery.requested": queue_recovery_code,
         "loyalty.voucher.code_requested": queue_voucher,
+        "loyalty.giftcard.delivery_requested": queue_gift_card,
     },
     "ordering.order.v1": {
         "ordering.order.confirmed": queue_order_copy,

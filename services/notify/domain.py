@@ -14,7 +14,9 @@ from services.notify.templates import (
     DURATION_WORDS,
     GREETINGS,
     ORDER_LINES,
+    PIN_LINES,
     POINT_WORDS,
+    PRINTED_PIN_LINES,
     SMS_TEMPLATES,
     TEMPLATES,
     Locale,
@@ -35,7 +37,15 @@ OrderKind = Literal[
     "return_refused",  # to the buyer: her return is refused, with the reason
 ]
 Kind = (
-    Literal["activation", "activation_code", "recovery", "points_earned", "points_expiring", "voucher_won"]
+    Literal[
+        "activation",
+        "activation_code",
+        "recovery",
+        "points_earned",
+        "points_expiring",
+        "voucher_won",
+        "giftcard_received",
+    ]
     | OrderKind
 )
 Channel = Literal["email", "sms"]
@@ -110,6 +120,18 @@ class VoucherWon(BaseModel):
     expires_on: date
 
 
+class GiftCardReceived(BaseModel):
+    """A gift card sold for her: its number and, for a virtual card, its PIN (secrets together)."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["giftcard_received"] = "giftcard_received"
+    number: str
+    pin: str | None  # a physical card's is printed on it
+    amount_minor: int
+    currency: str
+    expires_on: date
+
+
 class PointsExpiring(BaseModel):
     """Some of her points expire soon."""
 
@@ -120,7 +142,14 @@ class PointsExpiring(BaseModel):
 
 
 Facts = Annotated[
-    Activation | ActivationCode | RecoveryCode | OrderCopy | PointsEarned | VoucherWon | PointsExpiring,
+    Activation
+    | ActivationCode
+    | RecoveryCode
+    | OrderCopy
+    | PointsEarned
+    | VoucherWon
+    | GiftCardReceived
+    | PointsExpiring,
     Field(discriminator="kind"),
 ]
 """What a message says, before it is put into words for its recipient."""
@@ -295,6 +324,13 @@ def _values(facts: Facts, locale: Locale) -> dict[str, str]:
         )
     elif isinstance(facts, PointsExpiring):
         values["points"] = _points(facts.points, locale)
+        values["expires_on"] = format_day(facts.expires_on, locale)
+    elif isinstance(facts, GiftCardReceived):
+        values["amount"] = format_money(facts.amount_minor, facts.currency, locale)
+        values["number"] = facts.number
+        values["pin_line"] = (
+            PIN_LINES[locale].substitute(pin=facts.pin) if facts.pin else PRINTED_PIN_LINES[locale]
+        )
         values["expires_on"] = format_day(facts.expires_on, locale)
     elif isinstance(facts, VoucherWon):
         values["title"] = facts.title

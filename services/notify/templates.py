@@ -361,6 +361,25 @@ TEMPLATES: dict[str, dict[Locale, MessageTemplate]] = {
             " действует один раз.\n\nКоманда Comptoir\n",
         ),
     },
+    "giftcard_received": {
+        "fr": _template(
+            "Une carte cadeau de $amount pour vous",
+            "$greeting\n\nUne carte cadeau de $amount vous attend, valable jusqu'au $expires_on.\n"
+            "Numéro : $number\n$pin_line\nPrésentez-les en boutique : le numéro seul ne permet pas de"
+            " payer.\n\nL'équipe Comptoir\n",
+        ),
+        "en": _template(
+            "A $amount gift card for you",
+            "$greeting\n\nA $amount gift card is yours, valid until $expires_on.\nNumber: $number\n"
+            "$pin_line\nShow both at the shop: the number alone does not pay.\n\nThe Comptoir team\n",
+        ),
+        "ru": _template(
+            "Подарочная карта на $amount для вас",
+            "$greeting\n\nДля вас подарочная карта на $amount, действует до $expires_on.\n"
+            "Номер: $number\n$pin_line\nПокажите их в магазине: одним номером оплатить нельзя.\n\n"
+            "Команда Comptoir\n",
+        ),
+    },
     "points_earned": {
         "fr": _template(
             "Vous avez gagné $points",
@@ -375,6 +394,17 @@ TEMPLATES: dict[str, dict[Locale, MessageTemplate]] = {
             "$greeting\n\nВам начислено $points. Ваш баланс: $balance.\n\nКоманда Comptoir\n",
         ),
     },
+}
+
+PIN_LINES: dict[Locale, Template] = {
+    "fr": Template("Code PIN : $pin"),
+    "en": Template("PIN: $pin"),
+    "ru": Template("PIN-код: $pin"),
+}
+PRINTED_PIN_LINES: dict[Locale, str] = {
+    "fr": "Le code PIN est imprimé au dos de la carte.",
+    "en": "The PIN is printed on the back of the card.",
+    "ru": "PIN-код напечатан на обороте карты.",
 }
 
 # SMS: one plain line, a greeting and the link or the code, nothing personal beyond the greeting.

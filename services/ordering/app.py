@@ -10,6 +10,7 @@ from pydantic import Field
 
 from libs.common.clock import Clock, utc_now
 from libs.common.events import EventCatalog
+from libs.common.payments import callback_url, provider_of
 from libs.common.runtime import ServiceSpec
 from libs.common.settings import ServiceSettings
 from services.ordering import (
@@ -99,9 +100,9 @@ def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
         workers=[
             functools.partial(
                 instalments.charging_worker,
-                provider_of=lambda http: balance_api.provider_of(settings, lambda: http),
+                provider_of=lambda http: provider_of(settings, lambda: http),
                 rules=settings.instalment_rules(),
-                callback_url=balance_api.callback_url(settings),
+                callback_url=callback_url(settings),
                 clock=clock,
                 interval_s=settings.instalment_check_s,
             )

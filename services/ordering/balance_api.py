@@ -5,10 +5,8 @@ the tenant's balances; the provider posts its notices (of top-ups and instalment
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 
-import aiohttp
 import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,16 +15,17 @@ from libs.common import idempotency
 from libs.common.api import PUBLIC, SELF, TENANT, Endpoint, Owner, grant, owned, path_uuid
 from libs.common.auth import Principal, principal
 from libs.common.clock import now
-from libs.common.errors import Invalid
 from libs.common.http import Problem, json_response, read_json, read_query
 from libs.common.limits import MAX_BALANCE
 from libs.common.payments import (
-    SIGNATURE_HEADER,
-    HttpPaymentProvider,
-    InvalidNotice,
     PaymentError,
     PaymentProvider,
+    callback_url,
+    provider_of,
+    provider_unavailable,
+    read_notice,
 )
+from libs.common.payments import return_url as payment_return_url
 from libs.common.runtime import HTTP_CLIENT, POOL, ApiSetup
 from libs.common.settings import ServiceSettings
 from services.ordering import balance, instalments, payments
@@ -36,34 +35,11 @@ from services.ordering.payments import Payment
 log = structlog.get_logger()
 
 
-def provider_unavailable() -> Problem:
-    return Problem(
-        503,
-        "The payment provider is unavailable",
-        type="payment-provider-unavailable",
-        detail="try again in a moment: nothing was done",
-    )
-
-
 PAYMENTS = web.AppKey("payments", PaymentProvider)
 CALLBACK_URL = web.AppKey("payment_callback_url", str)
 PUBLIC_URL = web.AppKey("public_url", str)
 INSTALMENT_RULES = web.AppKey("instalment_rules", instalments.Rules)
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
-
-
-def provider_of(settings: ServiceSettings, session: Callable[[], aiohttp.ClientSession]) -> PaymentProvider:
-    return HttpPaymentProvider(
-        settings.payment_provider_url,
-        settings.payment_api_key.get_secret_value(),
-        settings.payment_webhook_secret.get_secret_value(),
-        session=session,
-    )
-
-
-def callback_url(settings: ServiceSettings) -> str:
-    """Where the provider's notices reach ordering: through the gateway."""
-    return f"{settings.public_url.rstrip('/')}/api/ordering/payments/notices"
 
 
 def configure(settings: ServiceSettings, rules: instalments.Rules) -> ApiSetup:
@@ -148,13 +124,7 @@ async def account_balance(request: web.Request) -> web.Response:
 
 
 def return_url(request: web.Request, asked: str | None) -> str:
-    """Only back to this platform: a top-up must not send its buyer to someone else's site."""
-    public = request.app[PUBLIC_URL]
-    if asked is None:
-        return f"{public}/"
-    if asked != public and not asked.startswith(f"{public}/"):
-        raise Invalid.field("return_url", f"the return URL must start with {public}/", "foreign-return-url")
-    return asked
+    return payment_return_url(request.app[PUBLIC_URL], asked)
 
 
 async def top_up(request: web.Request) -> web.Response:
@@ -205,12 +175,7 @@ async def receive_notice(request: web.Request) -> web.Response:
     """The provider's notice: verified first (400, nothing changed, when it is not the provider's),
     then applied once; a notice for a payment not recorded yet answers 404 and the provider retries."""
     provider = request.app[PAYMENTS]
-    body = await request.read()
-    try:
-        notice = provider.verify(body, request.headers.get(SIGNATURE_HEADER))
-    except InvalidNotice as exc:
-        log.warning("payment notice refused", reason=str(exc))
-        raise Problem(400, "Invalid notice", type="invalid-notice", detail=str(exc)) from exc
+    notice = await read_notice(request, provider)
     at = now(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
         try:

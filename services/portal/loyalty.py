@@ -1,5 +1,6 @@
 """The merchant's loyalty screens: the manager's shops, their staff and the earning rules; a shop's
-counter (find a customer by her card, record a visit or a purchase); a customer's card."""
+counter (find a customer by her card, record a visit or a purchase); a customer's card (on screen and
+to print), her rewards and the gift cards she buys online."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from aiohttp import web
 from services.portal import i18n
 from services.portal.charts import Bar, bar_chart
 from services.portal.i18n import N_
+from services.portal.partner import points_page
 from services.portal.problems import Problems, explain
 from services.portal.web import (
     GATEWAY,
+    PUBLIC_URL,
     api,
     form_of,
     form_text,
@@ -547,6 +550,41 @@ async def take_reward(request: web.Request) -> web.Response:
             request, "voucher.html", {"problems": explain(answer), "voucher": None}, status=answer.status
         )
     return render(request, "voucher.html", {"problems": Problems(), "voucher": answer.body})
+
+
+@ROUTES.post("/{tenant}/points/gift-cards")
+async def buy_gift_card(request: web.Request) -> web.Response:
+    """Start an online gift card purchase and send her to the provider's page; she comes back to
+    her points page, which tells how the payment went."""
+    signed_in(request)
+    form = await form_of(request)
+    typed = form_text(form, "amount")
+    amount = i18n.parse_money(typed, CURRENCY)
+    body: dict[str, Any] = {
+        "amount_minor": amount if amount is not None else typed,
+        "currency": CURRENCY,
+        "return_url": request.app[PUBLIC_URL] + link(request, "points"),
+    }
+    if for_card := form_text(form, "for_card"):
+        body["for_card"] = for_card
+    answer = await api(
+        request, "POST", "/loyalty/gift-cards/purchases", json=body, headers=idempotency_key(form)
+    )
+    if not answer.ok:
+        problems = explain(answer)
+        _as_form(problems, {"amount_minor": "amount"})
+        return await points_page(request, problems, form, status=answer.status)
+    return web.Response(status=303, headers={"Location": answer.body["redirect_url"]})
+
+
+@ROUTES.get("/{tenant}/card")
+async def printable_card(request: web.Request) -> web.Response:
+    """Her loyalty card laid out to print (or to show at the counter)."""
+    signed_in(request)
+    mine = await api(request, "GET", "/loyalty/accounts/me/card")
+    if not mine.ok or not mine.body["card_number"]:
+        raise web.HTTPNotFound
+    return render(request, "card_print.html", {"card_number": mine.body["card_number"]})
 
 
 @ROUTES.get("/{tenant}/card.svg")

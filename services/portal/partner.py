@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -23,6 +24,7 @@ from services.portal.web import (
     LOCALE,
     api,
     form_of,
+    form_text,
     idempotency_key,
     link,
     path_id,
@@ -271,6 +273,17 @@ def points_per_month(
 
 @ROUTES.get("/{tenant}/points")
 async def points(request: web.Request) -> web.Response:
+    return await points_page(request)
+
+
+async def points_page(
+    request: web.Request,
+    problems: Problems | None = None,
+    form: Mapping[str, Any] | None = None,
+    status: int = 200,
+) -> web.Response:
+    """Her points, card, rewards, codes and gift cards, with the gift card purchase form; back from
+    the payment provider (`?payment=` names the purchase), how the payment went."""
     signed_in(request)
     account = await api(request, "GET", "/loyalty/accounts/me")
     ledger = await api(request, "GET", "/loyalty/accounts/me/ledger", params={"limit": "500"})
@@ -286,7 +299,15 @@ async def points(request: web.Request) -> web.Response:
     rewards = await api(request, "GET", "/loyalty/rewards")
     vouchers = await api(request, "GET", "/loyalty/vouchers")
     gift_cards = await api(request, "GET", "/loyalty/gift-cards")
+    came_back = None
+    if back := request.query.get("payment"):
+        bought = await api(request, "GET", f"/loyalty/gift-cards/purchases/{quote(back, safe='')}")
+        came_back = bought.body if bought.ok else None
     context = {
+        "came_back": came_back,
+        "problems": problems or Problems(),
+        "amount": form_text(form, "amount") if form else "",
+        "for_card": form_text(form, "for_card") if form else "",
         "gift_cards": gift_cards.body if gift_cards.ok else [],
         "rewards": rewards.body if rewards.ok else [],
         "vouchers": vouchers.body if vouchers.ok else [],
@@ -296,7 +317,7 @@ async def points(request: web.Request) -> web.Response:
         "chart": chart,
         "card_number": card.body["card_number"] if card.ok else None,
     }
-    return render(request, "points.html", context)
+    return render(request, "points.html", context, status=status)
 
 
 @ROUTES.get("/{tenant}/documents")

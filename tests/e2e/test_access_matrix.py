@@ -213,6 +213,9 @@ async def _populate(api: Api) -> World:
         expect=201,
         json={"title": "10 % off", "kind": "discount", "percent_bp": 1000, "points_cost": 40},
     )
+    _, purchase = await api.call(
+        "POST", "/api/loyalty/gift-cards/purchases", token=partner, expect=201, json={"amount_minor": 2000}
+    )
 
     async def awarded() -> bool:
         status, _ = await api.call("GET", f"/api/loyalty/accounts/{me['account_id']}", token=admin)
@@ -252,6 +255,7 @@ async def _populate(api: Api) -> World:
         "number": card,
         "rule_id": str(rule["rule_id"]),
         "program_id": str(program["program_id"]),
+        "purchase_id": str(purchase["purchase"]["purchase_id"]),
     }
     return world
 

@@ -1,6 +1,8 @@
 """The shop counter in a real Chromium: the manager creates a shop, its shop account and an earning
 rule; the shop, on a phone, opens a customer's card and records a purchase; the customer's page on
-her phone shows the points and her card's QR code."""
+her phone shows the points and her card's QR code. Rewards taken at the counter and online (a code
+by email, used once); gift cards sold at a shop and bought online through the payment provider's
+page, each emailed to its owner with its PIN; her card laid out to print."""
 
 from __future__ import annotations
 
@@ -99,7 +101,9 @@ async def test_a_merchant_signs_up_and_her_shop_records_a_purchase_the_customer_
     await phone.goto(f"/{tenant}/points")
     await expect(phone.locator("#balance")).to_have_text("45")
     await expect(phone.locator("#card-number")).to_have_text(card)
-    await expect(phone.get_by_role("img", name="QR code de ma carte")).to_be_visible()
+    qr = phone.get_by_role("img", name="QR code de ma carte")
+    await expect(qr).to_be_visible()
+    assert await qr.evaluate("image => image.complete && image.naturalWidth > 0")  # not a broken image
     await expect(phone.get_by_role("cell", name="Points gagnés (en boutique)")).to_be_visible()
     assert await serious_violations(phone) == []
 
@@ -299,3 +303,40 @@ async def test_a_gift_card_is_sold_then_partly_redeemed_with_its_pin(
     await phone.goto(f"/{tenant}/points")
     await expect(phone.get_by_role("cell", name=number)).to_be_visible()
     await expect(phone.get_by_role("cell", name="30,00\u00a0€")).to_be_visible()
+
+    # The card sold for her reached her by email, with its PIN.
+    async def delivered(number: str) -> str | None:
+        texts = [mail_text(mail) for mail in api.mails_to(customer)]
+        return next((text for text in texts if number in text), None)
+
+    async def shop_card_emailed() -> bool:
+        return (text := await delivered(number)) is not None and f"Code PIN : {pin}" in text
+
+    await eventually(shop_card_emailed, "the email of the gift card sold for her")
+
+    # She buys a 25 € card online for herself: the provider's page, back to her points, the email.
+    await phone.get_by_label("Montant de la carte cadeau, en euros").fill("25")
+    await phone.get_by_role("button", name="Payer par carte").click()
+    await expect(phone.get_by_role("heading", name="Fake payment provider")).to_be_visible()
+    await phone.get_by_label("Card number").fill("4242 4242 4242 4242")
+    await phone.get_by_role("button", name="Pay").click()
+    await expect(phone.get_by_text(re.compile("Votre carte cadeau de 25,00.* est payée"))).to_be_visible()
+    await phone.reload()
+    await expect(phone.get_by_role("cell", name="25,00\u00a0€")).to_be_visible()
+    cells = phone.locator("table").filter(has_text="Mes cartes cadeaux").locator("tbody tr td:first-child")
+    numbers = {(text or "").strip() for text in await cells.all_text_contents()}
+    [bought] = numbers - {number}
+
+    async def bought_emailed() -> bool:
+        return (text := await delivered(bought)) is not None and "Code PIN : " in text
+
+    await eventually(bought_emailed, "the email of the gift card she bought")
+    assert await serious_violations(phone) == []
+
+    # Her card, laid out to print.
+    await phone.get_by_role("link", name="Imprimer ma carte").click()
+    await expect(phone.locator("#card-number")).to_have_text(card)
+    qr = phone.get_by_role("img", name="QR code de ma carte")
+    await expect(qr).to_be_visible()
+    assert await qr.evaluate("image => image.complete && image.naturalWidth > 0")
+    assert await serious_violations(phone) == []

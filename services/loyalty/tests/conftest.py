@@ -23,8 +23,10 @@ import pytest
 import pytest_asyncio
 
 from libs.common.events import Envelope
+from libs.devstack.payments import FakePaymentProvider
 from libs.devstack.stack import LocalStack
 from libs.devstack.testing import (
+    UNREACHABLE,
     InProcessService,
     ServiceUnderTest,
     TokenMinter,
@@ -103,9 +105,17 @@ def fence(tenant_id: str, key: str, source: str = "ordering") -> Envelope:
 
 
 @pytest.fixture
-async def service(db: asyncpg.Connection, tokens: TokenMinter) -> AsyncIterator[InProcessService]:
-    """Loyalty's API in this process, on the test's rolled-back transaction (the fast tier)."""
-    settings = Settings(default_points_per_unit=DEFAULT_POINTS_PER_UNIT)
+async def service(
+    db: asyncpg.Connection, tokens: TokenMinter, payment_provider: FakePaymentProvider
+) -> AsyncIterator[InProcessService]:
+    """Loyalty's API in this process, on the test's rolled-back transaction (the fast tier). Gift
+    cards bought online pay through the session's fake provider, whose notices cannot reach it here
+    (no gateway at PUBLIC_URL): a test posts them itself."""
+    settings = Settings(
+        default_points_per_unit=DEFAULT_POINTS_PER_UNIT,
+        payment_provider_url=payment_provider.url,
+        public_url=UNREACHABLE,
+    )
     async with service_in_process(db, build_spec(settings), settings, tokens=tokens) as running:
         yield running
 

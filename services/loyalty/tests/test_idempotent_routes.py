@@ -61,12 +61,18 @@ async def _gift_card(loyalty: Loyalty) -> Replayable:
     return Replayable("POST", "/gift-cards/sales", headers, json={"amount_minor": 5000})
 
 
+async def _purchase(loyalty: Loyalty) -> Replayable:
+    headers = loyalty.service.tokens.headers(**loyalty.member_a)
+    return Replayable("POST", "/gift-cards/purchases", headers, json={"amount_minor": 3000})
+
+
 RECIPES: dict[tuple[str, str], Callable[[Loyalty], Awaitable[Replayable]]] = {
     ("POST", "/counter/rules"): _rule,
     ("POST", "/counter/programs"): _program,
     ("POST", "/rewards/{program_id}/vouchers"): _voucher,
     ("POST", "/gift-cards/batches"): _batch,
     ("POST", "/gift-cards/sales"): _gift_card,
+    ("POST", "/gift-cards/purchases"): _purchase,
     ("POST", "/cards/{number}/visits"): _visit,
 }
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import email
 import email.policy
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -20,6 +20,7 @@ from services.notify.domain import (
     ActivationCode,
     Addressee,
     Facts,
+    GiftCardReceived,
     OrderCopy,
     OrderLine,
     PointsEarned,
@@ -273,6 +274,30 @@ def test_a_voucher_email_carries_its_code_and_until_when_in_each_locale(
     rendered = render(won, to(locale))
     assert rendered.subject == subject
     assert "K7QM-2XRT-P4ZD-9WLB" in rendered.body and until in rendered.body
+
+
+@pytest.mark.parametrize(
+    ("locale", "subject", "pin_line", "printed"),
+    [
+        ("fr", "Une carte cadeau de 50,00 EUR pour vous", "Code PIN : 482913", "imprimé au dos"),
+        ("en", "A 50.00 EUR gift card for you", "PIN: 482913", "printed on the back"),
+        ("ru", "Подарочная карта на 50,00 EUR для вас", "PIN-код: 482913", "напечатан на обороте"),
+    ],
+)
+def test_a_gift_card_email_gives_its_number_and_pin_or_says_where_the_pin_is(
+    locale: str, subject: str, pin_line: str, printed: str
+) -> None:
+    virtual = GiftCardReceived(
+        number="4839201756482913",
+        pin="482913",
+        amount_minor=5000,
+        currency="EUR",
+        expires_on=date(2027, 3, 20),
+    )
+    rendered = render(virtual, to(locale))
+    assert rendered.subject == subject and "4839201756482913" in rendered.body and pin_line in rendered.body
+    physical = render(virtual.model_copy(update={"pin": None}), to(locale))
+    assert printed in physical.body and pin_line not in physical.body
 
 
 @pytest.mark.parametrize(

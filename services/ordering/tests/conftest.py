@@ -20,6 +20,7 @@ import pytest
 from libs.common.events import Envelope
 from libs.devstack.payments import FakePaymentProvider
 from libs.devstack.testing import (
+    UNREACHABLE,
     InProcessService,
     TokenMinter,
     service_in_process,
@@ -29,7 +30,6 @@ from services.ordering import consumers
 from services.ordering.app import Settings, build_spec
 from tests.contracts.examples import example_event, topic_of
 
-UNREACHABLE = "http://127.0.0.1:9"
 """The gateway's address in the fast tier: nothing answers there (the discard port)."""
 
 Caller = dict[str, Any]

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from libs.devstack.payments import PAYS, PAYS_ONCE, FakePaymentProvider
+from libs.devstack.testing import UNREACHABLE
 from services.ordering import instalments
 from services.ordering.balance_api import PAYMENTS
 from services.ordering.instalments import Rules, split
-from services.ordering.tests.conftest import UNREACHABLE, Ordering
+from services.ordering.tests.conftest import Ordering
 from services.ordering.tests.test_balance import notices_of, pay, post_notice
 from services.ordering.tests.test_checkout import FRIDAY, WEDNESDAY, shop  # noqa: F401 - a fixture
 
