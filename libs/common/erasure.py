@@ -66,3 +66,22 @@ async def scrub(
     if not found_ids and not found_details:
         return 0
     return int(await conn.fetchval(_SCRUB, account_id, found_ids, found_details))
+
+
+_FORGET_SECRETS = """
+WITH requests_gone AS (
+    DELETE FROM outbox WHERE key = $1 AND topic = ANY($2::text[]) RETURNING 1
+),
+responses_gone AS (
+    DELETE FROM idempotency_keys WHERE strpos(scope, $1) > 0 RETURNING 1
+)
+SELECT (SELECT count(*) FROM requests_gone) + (SELECT count(*) FROM responses_gone)
+"""
+
+
+async def forget_secrets(conn: asyncpg.Connection, account_id: str, topics: Iterable[str]) -> int:
+    """Delete what carried the person's secrets that no column holds in clear (codes and PINs are
+    kept as digests): the outbox rows keyed by the account on these internal topics, sent or not
+    (what was not sent never will be), and the responses remembered for the account's own
+    requests. Returns how many rows went."""
+    return int(await conn.fetchval(_FORGET_SECRETS, account_id, sorted(topics)))

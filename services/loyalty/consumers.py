@@ -11,13 +11,13 @@ import asyncpg
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from libs.common import outbox
+from libs.common import erasure, outbox
 from libs.common.consumer import HandlerTable, PermanentError
 from libs.common.events import Envelope
 from libs.common.limits import MAX_BALANCE, MAX_ENTRY_POINTS, MAX_ORDER_TOTAL_MINOR
 from services.loyalty import counter, directory, store
 from services.loyalty.domain import RuleApplied, forfeit_points, points_for_order, returned_share, reversal
-from services.loyalty.events import SERVICE, PointsAwarded, PointsForfeited, PointsReversed
+from services.loyalty.events import REQUESTS_TOPIC, SERVICE, PointsAwarded, PointsForfeited, PointsReversed
 
 log = structlog.get_logger(__name__)
 
@@ -192,7 +192,10 @@ async def close_deleted_members_account(conn: asyncpg.Connection, event: Envelop
     """Close the points account of a member whose identity account was deleted: one forfeit entry
     brings the balance to 0 (announced), and later orders of hers earn nothing.
 
-    Loyalty holds no personal data to erase: an account is known by identity's pseudonymous id alone.
+    Loyalty holds little personal data: an account is known by identity's pseudonymous id. Her card
+    number goes (from the directory and any event or response holding it), and so do the requests to
+    email her the secrets of her codes and gift cards; her visits, vouchers and gift cards stay in
+    the books under the pseudonymous id (a gift card still spends with its PIN).
     The account is opened closed when the member never earned, so that a late order cannot open it.
     A redelivery, or another deletion event for the same account, finds it closed and changes nothing.
     """
@@ -212,8 +215,10 @@ async def close_deleted_members_account(conn: asyncpg.Connection, event: Envelop
         forfeited = PointsForfeited.of(entry)
         await outbox.publish(conn, SERVICE, forfeited, subject=entry.account_id, tenant_id=tenant_id)
     await store.close_account(conn, tenant_id, deleted.account_id, deleted.deleted_at)
-    await directory.forget_card(conn, tenant_id, deleted.account_id)
-    log.info("points account closed", forfeited=-points, reason=deleted.reason)
+    card_number = await directory.forget_card(conn, tenant_id, deleted.account_id)
+    scrubbed = await erasure.scrub(conn, deleted.account_id, [card_number])
+    scrubbed += await erasure.forget_secrets(conn, deleted.account_id, [REQUESTS_TOPIC])
+    log.info("points account closed", forfeited=-points, reason=deleted.reason, scrubbed=scrubbed)
 
 
 # The model each consumed event type is read with: producers' examples must satisfy it (tests/contracts).

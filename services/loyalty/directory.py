@@ -143,13 +143,18 @@ async def member(db: Db, tenant_id: str, account_id: str) -> Member | None:
     return Member(**dict(row)) if row else None
 
 
-async def forget_card(conn: asyncpg.Connection, tenant_id: str, account_id: str) -> None:
-    """A deleted member's card number is personal data: it goes, her pseudonymous row stays."""
-    await conn.execute(
-        "UPDATE members SET card_number = NULL, sponsor_id = NULL WHERE tenant_id = $1 AND account_id = $2",
+async def forget_card(conn: asyncpg.Connection, tenant_id: str, account_id: str) -> str | None:
+    """A deleted member's card number is personal data: it goes, her pseudonymous row stays. The
+    number it held, if any (to scrub it from the events)."""
+    number: str | None = await conn.fetchval(
+        "UPDATE members m SET card_number = NULL, sponsor_id = NULL FROM members old"
+        " WHERE m.tenant_id = $1 AND m.account_id = $2"
+        " AND old.tenant_id = m.tenant_id AND old.account_id = m.account_id"
+        " RETURNING old.card_number",
         tenant_id,
         account_id,
     )
+    return number
 
 
 # --- shops, categories, products ---

@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # use cases build their events from their records, never the 
 
 SERVICE = "loyalty"
 
+REQUESTS_TOPIC = "internal.notify.requests.v1"
+"""Where loyalty asks notify to email a member a secret (a code, a gift card's PIN): internal."""
 _ACCOUNT = "8d1c6a5e-3f2b-4c1d-9e7a-2b5f0c4d6e81"  # identity's account id
 
 
@@ -333,7 +335,7 @@ class VoucherCodeRequested(IntegrationEvent):
     )
 
     event_type = "loyalty.voucher.code_requested"
-    topic = "internal.notify.requests.v1"
+    topic = REQUESTS_TOPIC
     internal = True
 
     account_id: str = Field(description="Whom to write to (notify knows her contact); the subject and key")
@@ -422,7 +424,7 @@ class GiftCardDeliveryRequested(IntegrationEvent):
     )
 
     event_type = "loyalty.giftcard.delivery_requested"
-    topic = "internal.notify.requests.v1"
+    topic = REQUESTS_TOPIC
     internal = True
 
     account_id: str = Field(description="Whom to write to (notify knows her contact); the subject and key")

@@ -14,7 +14,7 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from libs.common.errors import Conflict, Invalid
-from libs.common.limits import MAX_ENTRY_POINTS
+from libs.common.limits import MAX_BALANCE, MAX_ENTRY_POINTS
 from services.loyalty.rules import BASIS_POINTS, MAX_IDS, Id
 from services.loyalty.store import Db
 
@@ -96,6 +96,30 @@ def available(program: Program, standing: Standing) -> bool:
     return standing.balance >= spec.points_cost
 
 
+def insufficient(cost: int, balance: int, what: str = "these rewards cost") -> Conflict:
+    return Conflict(
+        "insufficient-points",
+        "Not enough points",
+        f"{what} {cost} points; the balance holds {balance}",
+        extensions={"balance": balance, "needed": cost},
+    )
+
+
+def refuse_unless_available(program: Program, standing: Standing) -> None:
+    """A 409 when she cannot take it now: insufficient-points when only points are missing (she can
+    earn them), reward-unavailable otherwise (visits, conditions, retired)."""
+    if available(program, standing):
+        return
+    rich = standing.model_copy(update={"balance": MAX_BALANCE})
+    if program.spec.every_visits is None and available(program, rich):
+        raise insufficient(program.spec.points_cost, standing.balance, f"{program.spec.title!r} costs")
+    raise Conflict(
+        "reward-unavailable",
+        "Reward not available",
+        f"{program.spec.title!r} cannot be taken now (visits or conditions)",
+    )
+
+
 def discount_minor(programs: Sequence[Program], amount_minor: int) -> int:
     """What the discounts and cashbacks take off an amount: their rates added, never more than it."""
     rate = sum(p.spec.percent_bp for p in programs if p.spec.kind in ("discount", "cashback"))
@@ -167,21 +191,11 @@ def chosen(offered: Sequence[Program], wanted: Sequence[uuid.UUID], standing: St
         program = by_id.get(program_id)
         if program is None:
             raise Invalid.field("rewards", f"no such reward program: {program_id}", "unknown_reward")
-        if not available(program, standing):
-            raise Conflict(
-                "reward-unavailable",
-                "Reward not available",
-                f"{program.spec.title!r} cannot be taken now (points, visits or conditions)",
-            )
+        refuse_unless_available(program, standing)
         picked.append(program)
     cost = sum(p.spec.points_cost for p in picked)
     if cost > standing.balance:
-        raise Conflict(
-            "insufficient-points",
-            "Not enough points",
-            f"these rewards cost {cost} points together; the balance holds {standing.balance}",
-            extensions={"balance": standing.balance, "needed": cost},
-        )
+        raise insufficient(cost, standing.balance, "these rewards cost together")
     return picked
 
 

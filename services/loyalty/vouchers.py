@@ -18,7 +18,7 @@ from libs.common.errors import Conflict, Gone, NotFound
 from services.loyalty import store
 from services.loyalty.directory import Member
 from services.loyalty.events import SERVICE, PointsSpent, VoucherCodeRequested, VoucherIssued, VoucherRedeemed
-from services.loyalty.rewards import Program, Standing, available
+from services.loyalty.rewards import Program, Standing, refuse_unless_available
 from services.loyalty.store import Db
 
 VALIDITY = timedelta(days=90)
@@ -86,12 +86,7 @@ async def issue(
 ) -> tuple[Voucher, str]:
     """Spend the program's points (the account locked by the caller) and issue its code; the code
     is answered once, emailed through notify, and never stored."""
-    if not available(program, standing):
-        raise Conflict(
-            "reward-unavailable",
-            "Reward not available",
-            f"{program.spec.title!r} cannot be taken now (points or conditions)",
-        )
+    refuse_unless_available(program, standing)
     code = new_code()
     row = await conn.fetchrow(
         _ISSUE,

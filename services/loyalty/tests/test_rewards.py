@@ -77,7 +77,7 @@ async def test_not_enough_points_or_an_unknown_reward_is_refused_and_changes_not
     visits = await counter.visits()
 
     status, problem = await counter.record("R2", purchase(2000, rewards=[ten_off]))
-    assert status == 409 and problem["type"] == "urn:comptoir:problem:reward-unavailable"
+    assert status == 409 and problem["type"] == "urn:comptoir:problem:insufficient-points"
     status, problem = await counter.record("R2", purchase(2000, rewards=[str(uuid.uuid4())]))
     assert status == 422 and [e["field"] for e in problem["errors"]] == ["rewards"]
     status, problem = await counter.record("R2", {"kind": "visit", "rewards": [ten_off]})
@@ -106,6 +106,8 @@ async def test_per_visit_welcome_professional_and_opted_out_programs(counter: Co
         p["spec"]["title"]: p["program_id"]
         for p in (await counter.loyalty.call("GET", "/counter/programs", counter.staff))[1]
     }
+    status, problem = await counter.record("R3", purchase(1000, rewards=[programs["Pros"]]))
+    assert status == 409 and problem["type"] == "urn:comptoir:problem:reward-unavailable"  # not points
     await counter.record("R3", purchase(1000, rewards=[programs["Welcome"]]))
     await counter.record("R3", {"kind": "visit"})
     assert await _offered(counter, "R3") == ["Every 3rd visit"]  # the 3rd; the welcome is gone

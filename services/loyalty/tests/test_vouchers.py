@@ -69,7 +69,7 @@ async def test_not_enough_points_an_unknown_or_expired_code_or_another_tenant_is
     program = await _program(counter, TEN_OFF)
     poor = await _member_with_points(counter, "V2", 1000)  # 10 points
     status, problem = await counter.loyalty.call("POST", f"/rewards/{program}/vouchers", poor)
-    assert status == 409 and problem["type"] == "urn:comptoir:problem:reward-unavailable"
+    assert status == 409 and problem["type"] == "urn:comptoir:problem:insufficient-points"
     assert await counter.loyalty.balance(poor) == 10
     assert await counter.loyalty.db.fetchval("SELECT count(*) FROM vouchers") == 0
 
