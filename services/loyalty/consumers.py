@@ -242,6 +242,7 @@ def handlers(default_points_per_unit: int) -> HandlerTable:
         RETURNS: {RETURN_ACCEPTED: reverse_points_for_return},
         ACCOUNTS: {ACCOUNT_DELETED: close_deleted_members_account},
         directory.FACTS: {directory.FACTS_CHANGED: counter.keep_facts_and_welcome},
+        directory.TENANTS: {directory.TENANT_SETTINGS_CHANGED: directory.keep_zone},
         directory.ORGANISATIONS: {
             directory.ORGANISATION_CREATED: directory.keep_shop,
             directory.ORGANISATION_UPDATED: directory.keep_shop,

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import io
 import uuid
-from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Literal, Self
+from datetime import date, datetime, timedelta
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 import segno
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
 from libs.common import idempotency
 from libs.common.api import AUTHENTICATED, SELF, TENANT, Endpoint, Owner, grant, owned, path_uuid, roles
@@ -414,27 +415,26 @@ async def get_choices(request: web.Request) -> web.Response:
 class DashboardQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    since: date | None = Field(None, description="First day (UTC); default: 29 days before `until`")
-    until: date | None = Field(None, description="Last day (UTC), included; default: today")
+    since: date | None = Field(
+        None, description="First day, in the tenant's time zone; default: 29 days before `until`"
+    )
+    until: date | None = Field(None, description="Last day, included; default: the tenant's today")
     shop_id: Id | None = Field(None, description="One shop; absent: every shop")
     period: Period = Field("day", description="day, week or month")
-
-    @model_validator(mode="after")
-    def _range(self) -> Self:
-        self.until = self.until or datetime.now(UTC).date()
-        self.since = self.since or self.until - timedelta(days=29)
-        if self.until < self.since:
-            raise ValueError("until comes before since")
-        if (self.until - self.since).days > dashboard.MAX_DAYS:
-            raise ValueError(f"at most {dashboard.MAX_DAYS} days at once")
-        return self
 
 
 async def _dashboard(request: web.Request) -> dashboard.Dashboard:
     q = read_query(request, DashboardQuery)
     tenant_id = principal(request).tenant_id
-    assert q.since is not None and q.until is not None, "defaulted by the query's model"
-    return await dashboard.dashboard(request.app[POOL], tenant_id, q.since, q.until, q.shop_id, q.period)
+    pool = request.app[POOL]
+    zone = await directory.time_zone(pool, tenant_id)
+    until = q.until or now(request).astimezone(ZoneInfo(zone)).date()
+    since = q.since or until - timedelta(days=29)
+    if until < since:
+        raise Invalid.field("until", "until comes before since", "range")
+    if (until - since).days > dashboard.MAX_DAYS:
+        raise Invalid.field("since", f"at most {dashboard.MAX_DAYS} days at once", "range")
+    return await dashboard.dashboard(pool, tenant_id, since, until, q.shop_id, q.period, zone)
 
 
 async def get_dashboard(request: web.Request) -> web.Response:

@@ -1,12 +1,13 @@
 """The manager's dashboard: customers, visits, points and gift cards per period and per shop, from
-loyalty's own tables (days are UTC days)."""
+loyalty's own tables, in the tenant's days (its time zone, as identity announces it)."""
 
 from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
@@ -17,7 +18,7 @@ MAX_DAYS = 731
 
 
 class Row(BaseModel):
-    period: date = Field(description="The first day of the period (UTC)")
+    period: date = Field(description="The first day of the period (in the tenant's time zone)")
     visits: int = Field(description="Visits and purchases recorded")
     purchases_minor: int = Field(description="What the purchases came to, in minor units")
     points_issued: int = Field(description="Points earned")
@@ -35,8 +36,9 @@ class Customers(BaseModel):
 
 
 class Dashboard(BaseModel):
-    since: date = Field(description="First day (UTC)")
-    until: date = Field(description="Last day (UTC), included")
+    since: date = Field(description="First day (in the tenant's time zone)")
+    until: date = Field(description="Last day, included")
+    time_zone: str = Field(description="The tenant's time zone its days are counted in")
     shop_id: str | None = Field(description="The shop; null: every shop")
     period: Period = Field(description="day, week or month")
     customers: Customers
@@ -47,13 +49,13 @@ class Dashboard(BaseModel):
 _SERIES = """
 WITH bounds AS (SELECT $2::timestamptz AS since, $3::timestamptz AS until),
 visit AS (
-    SELECT date_trunc($5, v.recorded_at AT TIME ZONE 'UTC')::date AS period, v.visit_id, v.amount_minor
+    SELECT date_trunc($5, v.recorded_at AT TIME ZONE $6)::date AS period, v.visit_id, v.amount_minor
     FROM visits v, bounds b
     WHERE v.tenant_id = $1 AND v.recorded_at >= b.since AND v.recorded_at < b.until
       AND ($4::text IS NULL OR v.shop_id = $4)
 ),
 entry AS (
-    SELECT date_trunc($5, l.created_at AT TIME ZONE 'UTC')::date AS period, l.kind, l.points, l.cause_type
+    SELECT date_trunc($5, l.created_at AT TIME ZONE $6)::date AS period, l.kind, l.points, l.cause_type
     FROM ledger l, bounds b
     WHERE l.tenant_id = $1 AND l.created_at >= b.since AND l.created_at < b.until
       AND ($4::text IS NULL OR (l.cause_type IN ('visit', 'reward')
@@ -62,15 +64,15 @@ entry AS (
               SELECT voucher_id::text FROM vouchers WHERE tenant_id = $1 AND redeemed_shop = $4)))
 ),
 taken AS (
-    SELECT date_trunc($5, r.redeemed_at AT TIME ZONE 'UTC')::date AS period FROM redemptions r
+    SELECT date_trunc($5, r.redeemed_at AT TIME ZONE $6)::date AS period FROM redemptions r
     WHERE r.tenant_id = $1 AND r.visit_id IN (SELECT visit_id FROM visit)
     UNION ALL
-    SELECT date_trunc($5, u.redeemed_at AT TIME ZONE 'UTC')::date FROM vouchers u, bounds b
+    SELECT date_trunc($5, u.redeemed_at AT TIME ZONE $6)::date FROM vouchers u, bounds b
     WHERE u.tenant_id = $1 AND u.redeemed_at >= b.since AND u.redeemed_at < b.until
       AND ($4::text IS NULL OR u.redeemed_shop = $4)
 ),
 gift AS (
-    SELECT date_trunc($5, m.at AT TIME ZONE 'UTC')::date AS period, m.kind, m.amount_minor
+    SELECT date_trunc($5, m.at AT TIME ZONE $6)::date AS period, m.kind, m.amount_minor
     FROM gift_card_moves m, bounds b
     WHERE m.tenant_id = $1 AND m.at >= b.since AND m.at < b.until AND ($4::text IS NULL OR m.shop_id = $4)
 ),
@@ -106,11 +108,11 @@ SELECT
 
 
 async def dashboard(
-    db: Db, tenant_id: str, since: date, until: date, shop_id: str | None, period: Period
+    db: Db, tenant_id: str, since: date, until: date, shop_id: str | None, period: Period, zone: str
 ) -> Dashboard:
-    start = _utc(since)
-    end = _utc(until + timedelta(days=1))
-    rows = [Row(**dict(r)) for r in await db.fetch(_SERIES, tenant_id, start, end, shop_id, period)]
+    """The days from `since` to `until` (included) as the tenant counts them, in its time `zone`."""
+    start, end = _midnight(since, zone), _midnight(until + timedelta(days=1), zone)
+    rows = [Row(**dict(r)) for r in await db.fetch(_SERIES, tenant_id, start, end, shop_id, period, zone)]
     customers = await db.fetchrow(_CUSTOMERS, tenant_id, start, end, shop_id)
     totals = Row(
         period=since,
@@ -119,6 +121,7 @@ async def dashboard(
     return Dashboard(
         since=since,
         until=until,
+        time_zone=zone,
         shop_id=shop_id,
         period=period,
         customers=Customers(**dict(customers)),
@@ -127,8 +130,9 @@ async def dashboard(
     )
 
 
-def _utc(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
+def _midnight(day: date, zone: str) -> datetime:
+    """When the day starts in the zone."""
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(zone))
 
 
 def as_csv(board: Dashboard) -> str:

@@ -1,6 +1,7 @@
 """What loyalty keeps of the other services' announcements, so that it never calls them at run time:
 members and their cards (identity's account facts), shops (identity's organisations of kind shop),
-and the catalog's categories and products (the counter names them, rules include or exclude them).
+each tenant's time zone (identity's tenant settings), and the catalog's categories and products (the
+counter names them, rules include or exclude them).
 
 Each table holds the latest state announced; a late or repeated event changes nothing.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import structlog
@@ -26,6 +28,9 @@ FACTS_CHANGED = "identity.account.facts_changed"
 ORGANISATIONS = "identity.organisation.v1"
 ORGANISATION_CREATED = "identity.organisation.created"
 ORGANISATION_UPDATED = "identity.organisation.updated"
+TENANTS = "identity.tenant.v1"
+TENANT_SETTINGS_CHANGED = "identity.tenant.settings_changed"
+DEFAULT_ZONE = "UTC"  # until identity's settings of the tenant arrive
 CATEGORIES = "catalog.category.v1"
 CATEGORY_CHANGED = "catalog.category.changed"
 CATEGORY_DELETED = "catalog.category.deleted"
@@ -252,7 +257,42 @@ async def keep_product(conn: asyncpg.Connection, event: Envelope) -> None:
     )
 
 
+class TenantSettings(_Reading):
+    """Loyalty's reading of identity.tenant.settings_changed: the zone the tenant's days are in."""
+
+    time_zone: str = Field(min_length=1)
+    changed_at: datetime
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        ZoneInfo(name)  # an unknown zone raises: the event is dead-lettered rather than misread
+        return name
+
+
+async def keep_zone(conn: asyncpg.Connection, event: Envelope) -> None:
+    """The tenant's time zone; an older change than the one held changes nothing."""
+    settings = TenantSettings.model_validate(event.data)
+    await conn.execute(
+        "INSERT INTO tenant_zones (tenant_id, time_zone, changed_at) VALUES ($1, $2, $3)"
+        " ON CONFLICT (tenant_id) DO UPDATE"
+        " SET time_zone = EXCLUDED.time_zone, changed_at = EXCLUDED.changed_at"
+        " WHERE tenant_zones.changed_at < EXCLUDED.changed_at",
+        _tenant(event),
+        settings.time_zone,
+        _utc(settings.changed_at),
+    )
+
+
+async def time_zone(db: Db, tenant_id: str) -> str:
+    found: str | None = await db.fetchval(
+        "SELECT time_zone FROM tenant_zones WHERE tenant_id = $1", tenant_id
+    )
+    return found or DEFAULT_ZONE
+
+
 READINGS: dict[str, type[BaseModel]] = {
+    TENANT_SETTINGS_CHANGED: TenantSettings,
     FACTS_CHANGED: Member,
     ORGANISATION_CREATED: Shop,
     ORGANISATION_UPDATED: Shop,

@@ -76,3 +76,29 @@ async def test_the_dashboard_counts_customers_visits_points_rewards_and_gift_car
     assert (await loyalty.call("GET", f"/dashboard?{query}", counter.loyalty.admin_b))[1]["totals"][
         "visits"
     ] == 0
+
+
+async def test_the_dashboard_counts_the_tenants_days_in_its_time_zone(loyalty: Any) -> None:
+    counter = Counter(loyalty)
+    await counter.open_shop()
+    await counter.customer("TZ1")
+    await counter.record("TZ1", {"kind": "visit"})
+    # The visit happened at 23:30 UTC on 4 March: already 5 March in Auckland (UTC+13).
+    late = datetime(2026, 3, 4, 23, 30, tzinfo=UTC)
+    await loyalty.db.execute("UPDATE visits SET recorded_at = $1", late)
+    query = "since=2026-03-05&until=2026-03-05"
+
+    utc = (await loyalty.call("GET", f"/dashboard?{query}", counter.admin))[1]
+    assert utc["time_zone"] == "UTC" and utc["totals"]["visits"] == 0  # before identity tells its zone
+    changed = datetime(2026, 3, 1, tzinfo=UTC).isoformat()
+    await counter.announce(
+        "identity.tenant.settings_changed", counter.tenant, time_zone="Pacific/Auckland", changed_at=changed
+    )
+    older = datetime(2026, 2, 1, tzinfo=UTC).isoformat()
+    await counter.announce(  # a late, older change: nothing changes
+        "identity.tenant.settings_changed", counter.tenant, time_zone="Europe/Paris", changed_at=older
+    )
+
+    board = (await loyalty.call("GET", f"/dashboard?{query}", counter.admin))[1]
+    assert board["time_zone"] == "Pacific/Auckland" and board["totals"]["visits"] == 1
+    assert [row["period"] for row in board["series"]] == ["2026-03-05"]
