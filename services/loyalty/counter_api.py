@@ -21,11 +21,12 @@ from libs.common.errors import Invalid
 from libs.common.http import json_response, read_json, read_query
 from libs.common.limits import MAX_ORDER_TOTAL_MINOR
 from libs.common.runtime import POOL
-from services.loyalty import counter, dashboard, directory, expiry, rewards, store
+from services.loyalty import counter, dashboard, directory, expiry, giftcards, journal, rewards, store
 from services.loyalty.counter import NewVisit, Visit
 from services.loyalty.dashboard import Period
 from services.loyalty.directory import Member
 from services.loyalty.expiry import ExpirySettings
+from services.loyalty.journal import Line
 from services.loyalty.rewards import MAX_REWARDS_AT_ONCE, Program, ProgramSpec
 from services.loyalty.rules import MAX_IDS, Id, Rule, RuleSpec, VisitKind
 
@@ -159,6 +160,16 @@ class VisitQuery(BaseModel):
     shop_id: Id | None = Field(None, description="Only this shop's (staff: always their own)")
     card: Id | None = Field(None, description="Only the visits of this card's member")
     limit: int = Field(50, ge=1, le=500, description="At most this many")
+
+
+class JournalQuery(VisitQuery):
+    gift_card: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z -]{4,40}$")] | None = Field(
+        None, description="Only the moves of the gift card with this number"
+    )
+
+
+class Journal(RootModel[list[Line]]):
+    """Visits, purchases, codes used and gift card moves, newest first."""
 
 
 class Choice(BaseModel):
@@ -329,20 +340,43 @@ async def get_card_svg(request: web.Request) -> web.Response:
 # --- visits, rules, choices ---
 
 
-async def list_visits(request: web.Request) -> web.Response:
+def _shop_scope(request: web.Request, asked: str | None) -> str | None:
+    """Whose journal: the manager's pick (None: every shop); staff only ever their own shop's."""
     caller = principal(request)
+    return asked if caller.has_role("admin") else caller.organisation_id or "-"
+
+
+async def _member_of(request: web.Request, card: str | None) -> str | None:
+    """The account of the card searched for; '-' (nobody) for an unknown card."""
+    if card is None:
+        return None
+    member = await directory.member_by_card(request.app[POOL], principal(request).tenant_id, card)
+    return member.account_id if member else "-"
+
+
+async def list_visits(request: web.Request) -> web.Response:
     query = read_query(request, VisitQuery)
-    shop_id = query.shop_id if caller.has_role("admin") else caller.organisation_id or "-"
-    account_id = None
-    if query.card is not None:
-        member = await directory.member_by_card(request.app[POOL], caller.tenant_id, query.card)
-        if member is None:
-            return json_response(VisitList([]))
-        account_id = member.account_id
     found = await counter.visits(
-        request.app[POOL], caller.tenant_id, account_id=account_id, shop_id=shop_id, limit=query.limit
+        request.app[POOL],
+        principal(request).tenant_id,
+        account_id=await _member_of(request, query.card),
+        shop_id=_shop_scope(request, query.shop_id),
+        limit=query.limit,
     )
     return json_response(VisitList([VisitView.of(v) for v in found]))
+
+
+async def get_journal(request: web.Request) -> web.Response:
+    query = read_query(request, JournalQuery)
+    found = await journal.lines(
+        request.app[POOL],
+        principal(request).tenant_id,
+        account_id=await _member_of(request, query.card),
+        shop_id=_shop_scope(request, query.shop_id),
+        gift_card=giftcards.normalise(query.gift_card) if query.gift_card else None,
+        limit=query.limit,
+    )
+    return json_response(Journal(found))
 
 
 async def list_rules(request: web.Request) -> web.Response:
@@ -583,6 +617,16 @@ ENDPOINTS = [
         roles=STAFF,
         query=VisitQuery,
         response=VisitList,
+    ),
+    Endpoint(
+        "GET",
+        "/journal",
+        get_journal,
+        "The transaction journal: visits, purchases, codes used, gift cards sold and spent, newest first"
+        " (staff: their shop's; the manager: any); searched by a customer's card or a gift card's number",
+        roles=STAFF,
+        query=JournalQuery,
+        response=Journal,
     ),
     Endpoint(
         "GET",

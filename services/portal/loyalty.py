@@ -526,10 +526,13 @@ async def journal(request: web.Request) -> web.Response:
     signed_in(request, *COUNTER)
     params = {"limit": "100"}
     card = "".join(request.query.get("card", "").split())
+    gift_card = "".join(request.query.get("gift_card", "").split())
     if card.isalnum():
         params["card"] = card
-    answer = await api(request, "GET", "/loyalty/visits", params=params)
-    context = {"visits": answer.body if answer.ok else [], "card": card}
+    if gift_card.isalnum():
+        params["gift_card"] = gift_card
+    answer = await api(request, "GET", "/loyalty/journal", params=params)
+    context = {"lines": answer.body if answer.ok else [], "card": card, "gift_card": gift_card}
     return render(request, "journal.html", context)
 
 

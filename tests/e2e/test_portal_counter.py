@@ -297,6 +297,13 @@ async def test_a_gift_card_is_sold_then_partly_redeemed_with_its_pin(
     await counter.get_by_label("Son code PIN").fill(pin)
     await counter.get_by_role("button", name="Déduire de la carte").click()
     await expect(counter.locator("#redeemed")).to_contain_text("Il reste 30,00")
+    # The shop's journal, searched by the gift card's number: its sale and its use.
+    await counter.goto(f"/{tenant}/counter/journal")
+    await counter.get_by_label("Ou le numéro d'une carte cadeau").fill(number)
+    await counter.get_by_role("button", name="Rechercher").click()
+    await expect(counter.locator("#journal tbody tr")).to_have_count(2)
+    await expect(counter.get_by_role("cell", name=f"carte cadeau utilisée · …{number[-4:]}")).to_be_visible()
+    assert await serious_violations(counter) == []
 
     phone = await browsing.page(phone=True)
     await sign_in(phone, tenant, customer)

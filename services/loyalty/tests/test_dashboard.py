@@ -102,3 +102,48 @@ async def test_the_dashboard_counts_the_tenants_days_in_its_time_zone(loyalty: A
     board = (await loyalty.call("GET", f"/dashboard?{query}", counter.admin))[1]
     assert board["time_zone"] == "Pacific/Auckland" and board["totals"]["visits"] == 1
     assert [row["period"] for row in board["series"]] == ["2026-03-05"]
+
+
+async def test_the_journal_shows_visits_codes_and_gift_cards_and_is_searched_by_card_or_gift_card(
+    loyalty: Any,
+) -> None:
+    counter = Counter(loyalty)
+    await counter.open_shop()
+    other = await counter.open_shop(str(uuid.uuid4()))
+    await counter.rule(PER_EURO)
+    _, program = await loyalty.call("POST", "/counter/programs", counter.admin, TEN_OFF)
+    account_id = await counter.customer("JRN1")
+    await counter.customer("JRN2")
+    await counter.record("JRN1", purchase(5000))  # 50 points
+    member = {"account_id": account_id, "tenant_id": counter.tenant, "roles": ["customer"]}
+    _, voucher = await loyalty.call("POST", f"/rewards/{program['program_id']}/vouchers", member)
+    await loyalty.call("POST", "/vouchers/redemptions", counter.staff, {"code": voucher["code"]})
+    _, card = await loyalty.call(
+        "POST", "/gift-cards/sales", counter.staff, {"amount_minor": 3000, "for_card": "JRN1"}
+    )
+    redeem = {"number": card["number"], "pin": card["pin"], "amount_minor": 1200}
+    await loyalty.call("POST", "/gift-cards/redemptions", counter.staff, redeem)
+    await counter.record("JRN2", {"kind": "visit", "shop_id": other}, counter.admin)
+
+    status, mine = await loyalty.call("GET", "/journal", counter.staff)
+
+    assert status == 200
+    assert [(line["kind"], line["amount_minor"], line["points"]) for line in mine] == [
+        ("gift_card_redeem", -1200, 0),
+        ("gift_card_sale", 3000, 0),
+        ("voucher", 0, 0),
+        ("purchase", 5000, 50),
+    ]  # the shop's own: not the visit at the other shop
+    assert mine[0]["reference"] == card["number"][-4:] and mine[2]["reference"] == voucher["code"][-4:]
+    assert len((await loyalty.call("GET", "/journal", counter.admin))[1]) == 5
+    by_card = (await loyalty.call("GET", "/journal?card=jrn2", counter.admin))[1]
+    assert [line["kind"] for line in by_card] == ["visit"]
+    by_gift = (
+        await loyalty.call(
+            "GET", f"/journal?gift_card={card['number'][:4]} {card['number'][4:]}", counter.staff
+        )
+    )[1]
+    assert [line["kind"] for line in by_gift] == ["gift_card_redeem", "gift_card_sale"]
+    assert (await loyalty.call("GET", "/journal?card=NOBODY", counter.admin))[1] == []
+    assert (await loyalty.call("GET", "/journal", member))[0] == 403
+    assert (await loyalty.call("GET", "/journal?limit=0", counter.admin))[0] == 422
