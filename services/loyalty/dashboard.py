@@ -23,7 +23,9 @@ class Row(BaseModel):
     purchases_minor: int = Field(description="What the purchases came to, in minor units")
     points_issued: int = Field(description="Points earned")
     points_spent: int = Field(description="Points spent on rewards and vouchers")
-    points_expired: int = Field(description="Points expired (the whole tenant's: not per shop)")
+    points_expired: int = Field(
+        description="Points expired (of a shop: those of the customers registered there, their home shop)"
+    )
     rewards_redeemed: int = Field(description="Rewards taken at the counter and vouchers used")
     gift_cards_sold_minor: int = Field(description="Gift cards sold, in minor units")
     gift_cards_redeemed_minor: int = Field(description="Gift cards spent, in minor units")
@@ -61,7 +63,9 @@ entry AS (
       AND ($4::text IS NULL OR (l.cause_type IN ('visit', 'reward')
           AND l.cause_id IN (SELECT visit_id::text FROM visit))
           OR (l.cause_type = 'voucher' AND l.cause_id IN (
-              SELECT voucher_id::text FROM vouchers WHERE tenant_id = $1 AND redeemed_shop = $4)))
+              SELECT voucher_id::text FROM vouchers WHERE tenant_id = $1 AND redeemed_shop = $4))
+          OR (l.kind = 'expire' AND l.account_id IN (
+              SELECT account_id FROM members WHERE tenant_id = $1 AND shop_id = $4)))
 ),
 taken AS (
     SELECT date_trunc($5, r.redeemed_at AT TIME ZONE $6)::date AS period FROM redemptions r

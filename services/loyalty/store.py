@@ -58,7 +58,7 @@ _POST_ENTRY = """
 WITH entry AS (
     INSERT INTO ledger (entry_id, tenant_id, account_id, kind, points, cause_type, cause_id, shortfall, rules)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)
-    ON CONFLICT (tenant_id, kind, cause_type, cause_id) DO NOTHING
+    ON CONFLICT DO NOTHING -- a cause entered already (an expiry: for this member, that day)
     RETURNING entry_id, tenant_id, account_id, kind, points, cause_type, cause_id, shortfall, rules,
         created_at
 )
@@ -104,7 +104,8 @@ async def post_entry(
     rules: Sequence[RuleApplied] = (),
 ) -> PostedEntry | None:
     """Add an entry to an account locked with `open_account` and move the balance with it, in the
-    caller's transaction; None (and no change) when this cause already has an entry of this kind.
+    caller's transaction; None (and no change) when this cause already has an entry of this kind (an
+    expiry: of this member).
     `shortfall`: what a reversal could not take (the balance would have gone below zero); `rules`:
     the rules and versions that made an earning."""
     if not conn.is_in_transaction():

@@ -8,8 +8,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 
+from services.loyalty import store
 from services.loyalty.tests.test_counter import PER_EURO, Counter, purchase
 from services.loyalty.tests.test_rewards import TEN_OFF
 
@@ -147,3 +149,29 @@ async def test_the_journal_shows_visits_codes_and_gift_cards_and_is_searched_by_
     assert (await loyalty.call("GET", "/journal?card=NOBODY", counter.admin))[1] == []
     assert (await loyalty.call("GET", "/journal", member))[0] == 403
     assert (await loyalty.call("GET", "/journal?limit=0", counter.admin))[0] == 422
+
+
+async def test_points_expired_count_for_the_shop_their_customer_registered_at(
+    loyalty: Any, db: asyncpg.Connection
+) -> None:
+    counter = Counter(loyalty)
+    await counter.open_shop()
+    await counter.rule(PER_EURO)
+    home, elsewhere = counter.shop_id, str(uuid.uuid4())
+    await counter.open_shop(elsewhere)
+    ours = await counter.customer("EXP1")
+    counter.shop_id = elsewhere
+    theirs = await counter.customer("EXP2")
+    counter.shop_id = home
+    for account_id, card in ((ours, "EXP1"), (theirs, "EXP2")):
+        await counter.record(card, purchase(3000))  # 30 points each
+        await store.open_account(db, counter.tenant, account_id)
+        await store.post_entry(db, counter.tenant, account_id, "expire", -10, "expiry", "2026-03-02")
+    today = datetime.now(UTC).date()
+
+    def expired(board: dict[str, Any]) -> int:
+        return int(board["totals"]["points_expired"])
+
+    everyone = (await loyalty.call("GET", f"/dashboard?until={today}", counter.admin))[1]
+    ours_only = (await loyalty.call("GET", f"/dashboard?until={today}&shop_id={home}", counter.admin))[1]
+    assert (expired(everyone), expired(ours_only)) == (20, 10)

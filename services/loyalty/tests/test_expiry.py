@@ -92,13 +92,14 @@ async def test_the_oldest_points_expire_once_across_the_boundary_and_are_announc
     now = datetime.now(UTC)
     await _earned(db, tenant, "ana", 45, "a")
     await _earned(db, tenant, "ana", -20, "b")  # spent from the oldest: 25 of the 45 are left
+    await _earned(db, tenant, "cleo", 10, "c")  # another member's expire the same day, in her entry
 
     async def run(at: datetime) -> int:
         async with db.transaction():
             return await expiry.expire_tenant(db, tenant, 12, at)
 
     assert await run(now + timedelta(days=364)) == 0  # not yet 12 months old
-    assert await run(now + timedelta(days=367)) == 25
+    assert await run(now + timedelta(days=367)) == 25 + 10
     assert await run(now + timedelta(days=367, hours=1)) == 0  # the same day again: nothing
     assert await run(now + timedelta(days=400)) == 0  # nothing left to expire
     account = await store.find_account(db, tenant, "ana")
@@ -111,7 +112,7 @@ async def test_the_oldest_points_expire_once_across_the_boundary_and_are_announc
         "SELECT convert_from(payload, 'UTF8')::jsonb -> 'data' AS data FROM outbox"
         " WHERE convert_from(payload, 'UTF8')::jsonb ->> 'type' = 'loyalty.points.expired'"
     )
-    assert len(types) == 1
+    assert len(types) == 2
 
 
 async def test_members_are_warned_once_before_their_points_expire(db: asyncpg.Connection) -> None:
