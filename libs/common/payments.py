@@ -204,6 +204,21 @@ class HttpPaymentProvider:
         return verify_notice(self._secret, body, signature, now)
 
 
+PAYMENTS = web.AppKey("payments", PaymentProvider)
+CALLBACK_URL = web.AppKey("payment_callback_url", str)
+PUBLIC_URL = web.AppKey("public_url", str)
+
+
+def install(
+    app: web.Application, settings: ServiceSettings, session: Callable[[], aiohttp.ClientSession]
+) -> None:
+    """Give a service's API its provider (`PAYMENTS`), where the provider's notices reach it
+    (`CALLBACK_URL`) and its public URL, which return URLs must start with (`PUBLIC_URL`)."""
+    app[PAYMENTS] = provider_of(settings, session)
+    app[CALLBACK_URL] = callback_url(settings)
+    app[PUBLIC_URL] = settings.public_url.rstrip("/")
+
+
 def provider_of(settings: ServiceSettings, session: Callable[[], aiohttp.ClientSession]) -> PaymentProvider:
     """The provider a service's settings name."""
     return HttpPaymentProvider(

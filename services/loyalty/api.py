@@ -8,12 +8,13 @@ from datetime import datetime
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from libs.common import payments
 from libs.common.api import AUTHENTICATED, SELF, TENANT, Endpoint, Owner, grant, owned, roles
 from libs.common.auth import Principal, principal
 from libs.common.http import json_response, read_json, read_query
-from libs.common.runtime import POOL, ApiSetup
+from libs.common.runtime import HTTP_CLIENT, POOL, ApiSetup
 from libs.common.settings import ServiceSettings
-from services.loyalty import giftcards_api, store
+from services.loyalty import store
 from services.loyalty.domain import MAX_POINTS_PER_UNIT, Account, EarningRule, EntryKind, LedgerEntry
 
 DEFAULT_POINTS_PER_UNIT = web.AppKey("default_points_per_unit", int)
@@ -26,7 +27,7 @@ def configure(default_points_per_unit: int, settings: ServiceSettings) -> ApiSet
 
     def setup(app: web.Application) -> None:
         app[DEFAULT_POINTS_PER_UNIT] = default_points_per_unit
-        giftcards_api.configure_payments(settings, app)
+        payments.install(app, settings, lambda: app[HTTP_CLIENT])  # gift cards bought online
 
     return setup
 

@@ -5,11 +5,9 @@ cards sold for her; the payment provider posts its notices here."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Self
 
-import aiohttp
 import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, model_validator
@@ -33,33 +31,21 @@ from libs.common.errors import Invalid
 from libs.common.http import Problem, json_response, read_json
 from libs.common.limits import MAX_ORDER_TOTAL_MINOR
 from libs.common.payments import (
+    CALLBACK_URL,
+    PAYMENTS,
+    PUBLIC_URL,
     PaymentError,
-    PaymentProvider,
-    callback_url,
-    provider_of,
     provider_unavailable,
     read_notice,
     return_url,
 )
-from libs.common.runtime import HTTP_CLIENT, POOL
-from libs.common.settings import ServiceSettings
+from libs.common.runtime import POOL
 from services.loyalty import directory, giftcards, purchases
 from services.loyalty.counter_api import STAFF, Currency
 from services.loyalty.giftcards import GiftCard, Move, WrongPin
 from services.loyalty.purchases import Purchase
 
 log = structlog.get_logger()
-PAYMENTS = web.AppKey("payments", PaymentProvider)
-CALLBACK_URL = web.AppKey("payment_callback_url", str)
-PUBLIC_URL = web.AppKey("public_url", str)
-
-
-def configure_payments(settings: ServiceSettings, app: web.Application) -> None:
-    """The provider online purchases pay through, and where its notices reach loyalty."""
-    session: Callable[[], aiohttp.ClientSession] = lambda: app[HTTP_CLIENT]  # noqa: E731
-    app[PAYMENTS] = provider_of(settings, session)
-    app[CALLBACK_URL] = callback_url(settings)
-    app[PUBLIC_URL] = settings.public_url.rstrip("/")
 
 
 ADMIN = roles("admin")

@@ -29,11 +29,10 @@ from libs.common.auth import Principal, principal
 from libs.common.clock import now
 from libs.common.errors import Conflict
 from libs.common.http import json_response, read_json, read_query
-from libs.common.payments import PaymentError, provider_unavailable
+from libs.common.payments import PAYMENTS, PaymentError, provider_unavailable
 from libs.common.runtime import POOL
 from services.ordering import balance, instalments, store
 from services.ordering.balance import BalancePayment
-from services.ordering.balance_api import PAYMENTS
 from services.ordering.checkout import Checkout
 from services.ordering.domain import MAX_QUANTITY, HistoryEntry, Order, merge_lines
 from services.ordering.events import CancellationRefund, OrderCancelled, OrderDelivered, OrderShipped

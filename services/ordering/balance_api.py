@@ -18,10 +18,11 @@ from libs.common.clock import now
 from libs.common.http import Problem, json_response, read_json, read_query
 from libs.common.limits import MAX_BALANCE
 from libs.common.payments import (
+    CALLBACK_URL,
+    PAYMENTS,
+    PUBLIC_URL,
     PaymentError,
-    PaymentProvider,
-    callback_url,
-    provider_of,
+    install,
     provider_unavailable,
     read_notice,
 )
@@ -35,9 +36,6 @@ from services.ordering.payments import Payment
 log = structlog.get_logger()
 
 
-PAYMENTS = web.AppKey("payments", PaymentProvider)
-CALLBACK_URL = web.AppKey("payment_callback_url", str)
-PUBLIC_URL = web.AppKey("public_url", str)
 INSTALMENT_RULES = web.AppKey("instalment_rules", instalments.Rules)
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 
@@ -46,9 +44,7 @@ def configure(settings: ServiceSettings, rules: instalments.Rules) -> ApiSetup:
     """The provider the api role pays through, where its notices reach us, the instalments' rules."""
 
     def setup(app: web.Application) -> None:
-        app[PAYMENTS] = provider_of(settings, lambda: app[HTTP_CLIENT])
-        app[PUBLIC_URL] = settings.public_url.rstrip("/")
-        app[CALLBACK_URL] = callback_url(settings)
+        install(app, settings, lambda: app[HTTP_CLIENT])
         app[INSTALMENT_RULES] = rules
 
     return setup

@@ -11,16 +11,11 @@ from libs.common.api import SELF, TENANT, Endpoint, grant, owned
 from libs.common.auth import principal
 from libs.common.clock import now
 from libs.common.http import json_response, read_json, read_query
-from libs.common.payments import PaymentError, provider_unavailable
+from libs.common.payments import CALLBACK_URL, PAYMENTS, PaymentError, provider_unavailable
 from libs.common.runtime import POOL
 from services.ordering import instalments
 from services.ordering.api import READERS, order_owner
-from services.ordering.balance_api import (
-    CALLBACK_URL,
-    PAYMENTS,
-    PaymentStarted,
-    return_url,
-)
+from services.ordering.balance_api import PaymentStarted, return_url
 from services.ordering.domain import Order
 from services.ordering.instalments import Instalment, InstalmentStatus
 

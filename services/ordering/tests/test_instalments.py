@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from libs.common.payments import PAYMENTS
 from libs.devstack.payments import PAYS, PAYS_ONCE, FakePaymentProvider
 from libs.devstack.testing import UNREACHABLE
 from services.ordering import instalments
-from services.ordering.balance_api import PAYMENTS
 from services.ordering.instalments import Rules, split
 from services.ordering.tests.conftest import Ordering
 from services.ordering.tests.test_balance import notices_of, pay, post_notice
