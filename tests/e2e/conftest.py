@@ -282,6 +282,55 @@ def unique() -> str:
 mail_text = _text
 
 
+@dataclass
+class Merchant:
+    """A merchant's tenant with one shop, its staff account, a 1-point-per-euro counter rule and a
+    customer with a card that loyalty knows; tokens of the three."""
+
+    tenant: str
+    admin: str
+    staff_email: str
+    staff: str
+    card: str
+    customer_email: str
+    customer: str
+
+    async def visit(self, api: Api, amount_minor: int) -> tuple[int, Any]:
+        """A purchase of that amount recorded at the shop's counter."""
+        body = {"kind": "purchase", "amount_minor": amount_minor}
+        return await api.call("POST", f"/api/loyalty/cards/{self.card}/visits", token=self.staff, json=body)
+
+
+async def merchant(api: Api, unique: str, prefix: str) -> Merchant:
+    tenant = f"{prefix}-{unique}"
+    admin = await api.create_tenant(tenant)
+    _, shop = await api.call(
+        "POST", "/api/identity/organisations", token=admin, expect=201, json={"name": "Gare", "kind": "shop"}
+    )
+    staff = f"caisse-{unique}@gare.test"
+    await api.invite(admin, staff, "shop", shop["organisation_id"])
+    rule = {"name": "1 point par euro", "earns": "per_amount", "points": 1}
+    await api.call("POST", "/api/loyalty/counter/rules", token=admin, expect=201, json=rule)
+    card, customer = f"{prefix}{unique}".upper(), f"eve-{unique}@example.test"
+    await api.invite(admin, customer, "customer", card_number=card)
+    found = Merchant(
+        tenant,
+        admin,
+        staff,
+        await api.login(tenant, staff),
+        card,
+        customer,
+        await api.login(tenant, customer),
+    )
+
+    async def known() -> bool:
+        status, _ = await api.call("GET", f"/api/loyalty/cards/{card}", token=found.staff)
+        return status == 200
+
+    await eventually(known, "the customer's card known at the counter")
+    return found
+
+
 def mail_subject(mail: email.message.Message) -> str:
     """The decoded Subject header (encoded words when it is not ASCII)."""
     return str(email.header.make_header(email.header.decode_header(mail["Subject"])))

@@ -6,74 +6,34 @@ they caused."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import pytest
 
 from libs.devstack.devrun import Platform
-from tests.e2e.conftest import PASSWORD, Api, eventually, mail_text, rows_holding
+from tests.e2e.conftest import PASSWORD, Api, eventually, mail_text, merchant, rows_holding
 
 pytestmark = [pytest.mark.asyncio(loop_scope="package")]
-
-
-@dataclass
-class Shop:
-    tenant: str
-    admin: str
-    staff: str
-    card: str
-    customer: str  # her email
-    member: str  # her token
-
-    async def visit(self, api: Api, amount_minor: int) -> tuple[int, Any]:
-        body = {"kind": "purchase", "amount_minor": amount_minor}
-        return await api.call("POST", f"/api/loyalty/cards/{self.card}/visits", token=self.staff, json=body)
-
-
-async def _shop(api: Api, unique: str, prefix: str) -> Shop:
-    """A merchant with a shop, its staff, a 1-point-per-euro rule and a customer with a card."""
-    tenant = f"{prefix}-{unique}"
-    admin = await api.create_tenant(tenant)
-    _, shop = await api.call(
-        "POST", "/api/identity/organisations", token=admin, expect=201, json={"name": "Gare", "kind": "shop"}
-    )
-    staff = f"caisse-{unique}@gare.test"
-    await api.invite(admin, staff, "shop", shop["organisation_id"])
-    rule = {"name": "1 point par euro", "earns": "per_amount", "points": 1}
-    await api.call("POST", "/api/loyalty/counter/rules", token=admin, expect=201, json=rule)
-    card, customer = f"{prefix}{unique}".upper(), f"eve-{unique}@example.test"
-    await api.invite(admin, customer, "customer", card_number=card)
-    found = Shop(
-        tenant, admin, await api.login(tenant, staff), card, customer, await api.login(tenant, customer)
-    )
-
-    async def known() -> bool:
-        status, _ = await api.call("GET", f"/api/loyalty/cards/{card}", token=found.staff)
-        return status == 200
-
-    await eventually(known, "the customer's card known at the counter")
-    return found
 
 
 async def test_a_reward_without_the_points_and_an_expired_code_are_refused_and_change_nothing(
     api: Api, platform: Platform, unique: str
 ) -> None:
-    shop = await _shop(api, unique, "lf")
+    shop = await merchant(api, unique, "lf")
     program = {"title": "10 % off", "kind": "discount", "percent_bp": 1000, "points_cost": 40}
     _, created = await api.call(
         "POST", "/api/loyalty/counter/programs", token=shop.admin, expect=201, json=program
     )
     take = f"/api/loyalty/rewards/{created['program_id']}/vouchers"
 
-    status, problem = await api.call("POST", take, token=shop.member)
+    status, problem = await api.call("POST", take, token=shop.customer)
     assert status == 409 and problem["type"].endswith("insufficient-points"), problem
     assert (await shop.visit(api, 5000))[0] == 201
-    _, mine = await api.call("GET", "/api/loyalty/accounts/me/card", token=shop.member, expect=200)
+    _, mine = await api.call("GET", "/api/loyalty/accounts/me/card", token=shop.customer, expect=200)
     assert mine["balance"] == 50
 
-    _, voucher = await api.call("POST", take, token=shop.member, expect=201)
+    _, voucher = await api.call("POST", take, token=shop.customer, expect=201)
     conn = await asyncpg.connect(platform.stack.database_url)
     try:
         await conn.execute(
@@ -88,14 +48,14 @@ async def test_a_reward_without_the_points_and_an_expired_code_are_refused_and_c
         "POST", "/api/loyalty/vouchers/redemptions", token=shop.staff, json=redeem
     )
     assert status == 410 and problem["type"].endswith("voucher-expired"), problem
-    _, mine = await api.call("GET", "/api/loyalty/accounts/me/card", token=shop.member, expect=200)
+    _, mine = await api.call("GET", "/api/loyalty/accounts/me/card", token=shop.customer, expect=200)
     assert mine["balance"] == 10  # the 40 points were spent on the code, nothing more
 
 
 async def test_gift_card_redemptions_racing_through_the_gateway_and_the_wrong_pin_limit(
     api: Api, unique: str
 ) -> None:
-    shop = await _shop(api, unique, "lg")
+    shop = await merchant(api, unique, "lg")
 
     async def sell() -> dict[str, Any]:
         _, card = await api.call(
@@ -138,14 +98,14 @@ async def test_gift_card_redemptions_racing_through_the_gateway_and_the_wrong_pi
 async def test_erasing_a_customer_reaches_her_card_vouchers_gift_cards_and_visits(
     api: Api, platform: Platform, unique: str
 ) -> None:
-    shop = await _shop(api, unique, "le")
+    shop = await merchant(api, unique, "le")
     program = {"title": "Un cadeau", "kind": "gift", "gift": "Rouge", "points_cost": 10}
     _, created = await api.call(
         "POST", "/api/loyalty/counter/programs", token=shop.admin, expect=201, json=program
     )
     assert (await shop.visit(api, 3000))[0] == 201
     _, voucher = await api.call(
-        "POST", f"/api/loyalty/rewards/{created['program_id']}/vouchers", token=shop.member, expect=201
+        "POST", f"/api/loyalty/rewards/{created['program_id']}/vouchers", token=shop.customer, expect=201
     )
     _, sold = await api.call(
         "POST",
@@ -156,13 +116,13 @@ async def test_erasing_a_customer_reaches_her_card_vouchers_gift_cards_and_visit
     )
 
     async def emailed() -> bool:  # her code and her gift card, with their secrets
-        texts = [mail_text(mail) for mail in api.mails_to(shop.customer)]
+        texts = [mail_text(mail) for mail in api.mails_to(shop.customer_email)]
         return any(sold["number"] in text for text in texts) and len(texts) >= 3
 
     await eventually(emailed, "her code and her gift card emailed")
-    personal = [shop.customer, shop.card, voucher["code"]]
+    personal = [shop.customer_email, shop.card, voucher["code"]]
     assert await rows_holding(platform, personal)
-    await api.call("DELETE", "/api/identity/me", token=shop.member, expect=204, json={"password": PASSWORD})
+    await api.call("DELETE", "/api/identity/me", token=shop.customer, expect=204, json={"password": PASSWORD})
 
     async def erased() -> list[str] | None:
         return None if await rows_holding(platform, personal) else ["erased"]

@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.e2e.browser import serious_violations
-from tests.e2e.conftest import PASSWORD, Api, Browsing, eventually, mail_text, sign_in
+from tests.e2e.conftest import PASSWORD, Api, Browsing, eventually, mail_text, merchant, sign_in
 
 pytestmark = [pytest.mark.asyncio(loop_scope="package")]
 
@@ -111,34 +111,9 @@ async def test_a_merchant_signs_up_and_her_shop_records_a_purchase_the_customer_
 async def test_a_reward_is_taken_at_the_counter_with_a_purchase(
     api: Api, browsing: Browsing, unique: str
 ) -> None:
-    tenant = f"rw-{unique}"
-    admin = await api.create_tenant(tenant)
-    _, shop = await api.call(
-        "POST", "/api/identity/organisations", token=admin, expect=201, json={"name": "Gare", "kind": "shop"}
-    )
-    staff = f"caisse-{unique}@gare.test"
-    await api.invite(admin, staff, "shop", shop["organisation_id"])
-    await api.call(
-        "POST",
-        "/api/loyalty/counter/rules",
-        token=admin,
-        expect=201,
-        json={"name": "1 point par euro", "earns": "per_amount", "points": 1},
-    )
-    card = f"RW{unique}".upper()
-    await api.invite(admin, f"lea-{unique}@example.test", "customer", card_number=card)
-    staff_token = await api.login(tenant, staff)
-
-    async def first_purchase() -> bool:
-        status, _ = await api.call(
-            "POST",
-            f"/api/loyalty/cards/{card}/visits",
-            token=staff_token,
-            json={"kind": "purchase", "amount_minor": 4590},
-        )
-        return status == 201
-
-    await eventually(first_purchase, "the customer's card known at the counter")
+    shop = await merchant(api, unique, "rw")
+    tenant, admin, staff, card = shop.tenant, shop.admin, shop.staff_email, shop.card
+    assert (await shop.visit(api, 4590))[0] == 201
 
     # The manager offers 10 % off for 40 points.
     office = await browsing.page()
@@ -190,27 +165,11 @@ async def test_a_reward_is_taken_at_the_counter_with_a_purchase(
 async def test_a_customer_takes_a_reward_online_gets_its_code_by_email_and_a_shop_uses_it_once(
     api: Api, browsing: Browsing, unique: str
 ) -> None:
-    tenant = f"vc-{unique}"
-    admin = await api.create_tenant(tenant)
-    _, shop = await api.call(
-        "POST", "/api/identity/organisations", token=admin, expect=201, json={"name": "Gare", "kind": "shop"}
-    )
-    staff = f"caisse-{unique}@gare.test"
-    await api.invite(admin, staff, "shop", shop["organisation_id"])
-    rule = {"name": "1 point par euro", "earns": "per_amount", "points": 1}
-    await api.call("POST", "/api/loyalty/counter/rules", token=admin, expect=201, json=rule)
+    shop = await merchant(api, unique, "vc")
+    tenant, staff, customer = shop.tenant, shop.staff_email, shop.customer_email
     program = {"title": "Un rouge à lèvres", "kind": "gift", "gift": "Rouge à lèvres", "points_cost": 30}
-    await api.call("POST", "/api/loyalty/counter/programs", token=admin, expect=201, json=program)
-    card, customer = f"VC{unique}".upper(), f"zoe-{unique}@example.test"
-    await api.invite(admin, customer, "customer", card_number=card)
-    staff_token = await api.login(tenant, staff)
-
-    async def purchase() -> bool:
-        body = {"kind": "purchase", "amount_minor": 5000}
-        status, _ = await api.call("POST", f"/api/loyalty/cards/{card}/visits", token=staff_token, json=body)
-        return status == 201
-
-    await eventually(purchase, "the customer's card known at the counter")
+    await api.call("POST", "/api/loyalty/counter/programs", token=shop.admin, expect=201, json=program)
+    assert (await shop.visit(api, 5000))[0] == 201
 
     # On her phone she takes the gift for 30 of her 50 points: the code is shown once, and emailed.
     phone = await browsing.page(phone=True)
@@ -247,15 +206,8 @@ async def test_a_customer_takes_a_reward_online_gets_its_code_by_email_and_a_sho
 async def test_a_gift_card_is_sold_then_partly_redeemed_with_its_pin(
     api: Api, browsing: Browsing, unique: str
 ) -> None:
-    tenant = f"gc-{unique}"
-    admin = await api.create_tenant(tenant)
-    _, shop = await api.call(
-        "POST", "/api/identity/organisations", token=admin, expect=201, json={"name": "Gare", "kind": "shop"}
-    )
-    staff = f"caisse-{unique}@gare.test"
-    await api.invite(admin, staff, "shop", shop["organisation_id"])
-    card, customer = f"GC{unique}".upper(), f"ana-{unique}@example.test"
-    await api.invite(admin, customer, "customer", card_number=card)
+    shop = await merchant(api, unique, "gc")
+    tenant, staff, card, customer = shop.tenant, shop.staff_email, shop.card, shop.customer_email
 
     # The manager prints a batch of physical cards.
     office = await browsing.page()
@@ -273,13 +225,6 @@ async def test_a_gift_card_is_sold_then_partly_redeemed_with_its_pin(
     await sign_in(counter, tenant, staff)
     await counter.goto(f"/{tenant}/counter")
     await counter.get_by_role("link", name="Cartes cadeaux : en vendre une, en utiliser une").click()
-    staff_token = await api.login(tenant, staff)
-
-    async def known() -> bool:
-        status, _ = await api.call("GET", f"/api/loyalty/cards/{card}", token=staff_token)
-        return status == 200
-
-    await eventually(known, "the customer's card known to loyalty")
     await counter.get_by_label("Montant en euros").fill("50")
     await counter.get_by_label("Carte de fidélité de la cliente à qui elle est destinée (facultatif)").fill(
         card
