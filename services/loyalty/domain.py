@@ -13,9 +13,10 @@ MINOR_PER_UNIT = 100  # minor units in one currency unit (cents in a euro)
 DEFAULT_POINTS_PER_UNIT = 1
 MAX_POINTS_PER_UNIT = 10_000  # far above any real programme
 
-EntryKind = Literal["earn", "redeem", "reverse", "expire", "adjust", "forfeit"]
+EntryKind = Literal["earn", "redeem", "reverse", "expire", "adjust", "forfeit", "reserve", "release"]
 """What a ledger entry does: earn credits, redeem and expire debit, reverse and adjust go either way,
-forfeit brings a closed account's balance to 0."""
+forfeit brings a closed account's balance to 0, reserve debits points an order pays with and release
+credits them back if the order does not go through."""
 
 
 def points_for_order(total_minor: int, points_per_unit: int) -> int:

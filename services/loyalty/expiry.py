@@ -51,11 +51,13 @@ def expiring(earned_before_cutoff: int, consumed: int, balance: int) -> int:
 
 
 # What a member earned before a time, and everything that ever took points from her (expiries
-# included): debits consume the oldest points first, whenever they happened.
+# included): debits consume the oldest points first, whenever they happened; points an order
+# reserved then released were not consumed.
 _STANDING = """
 SELECT a.account_id, a.balance,
     coalesce(sum(l.points) FILTER (WHERE l.kind = 'earn' AND l.created_at < $2), 0) AS earned_before,
-    coalesce(-sum(l.points) FILTER (WHERE l.points < 0), 0) AS consumed
+    coalesce(-sum(l.points) FILTER (WHERE l.points < 0), 0)
+        - coalesce(sum(l.points) FILTER (WHERE l.kind = 'release'), 0) AS consumed
 FROM accounts a JOIN ledger l ON l.tenant_id = a.tenant_id AND l.account_id = a.account_id
 WHERE a.tenant_id = $1 AND a.closed_at IS NULL AND a.balance > 0
 GROUP BY a.account_id, a.balance

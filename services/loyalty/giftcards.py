@@ -107,8 +107,8 @@ WHERE card_id = $1
 _GOOD_PIN = "UPDATE gift_cards SET wrong_pins = 0 WHERE card_id = $1"
 _MOVE = """
 INSERT INTO gift_card_moves (move_id, tenant_id, card_id, kind, amount_minor, balance_minor, shop_id,
-                             by_account, at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                             by_account, at, order_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 RETURNING move_id, card_id, kind, amount_minor, balance_minor, shop_id, at
 """
 
@@ -184,9 +184,10 @@ async def _move(
     shop_id: str | None,
     by: str,
     at: datetime,
+    order_id: uuid.UUID | None = None,
 ) -> Move:
     row = await conn.fetchrow(
-        _MOVE, uuid.uuid4(), tenant_id, card.card_id, kind, amount, balance, shop_id, by, at
+        _MOVE, uuid.uuid4(), tenant_id, card.card_id, kind, amount, balance, shop_id, by, at, order_id
     )
     return Move(**dict(row))
 
@@ -249,6 +250,12 @@ async def check_pin(
     return card
 
 
+async def count_wrong_pin(conn: asyncpg.Connection, tenant_id: str, number: str, at: datetime) -> None:
+    """Count a wrong PIN again after the transaction that met it was undone (it must still count)."""
+    card, _ = await _locked_card(conn, tenant_id, number)
+    await conn.execute(_WRONG_PIN, card.card_id, MAX_WRONG_PINS, at)
+
+
 class WrongPin(Exception):
     """The PIN did not match; `left` tries remain before the card locks."""
 
@@ -265,8 +272,11 @@ async def redeem(
     shop_id: str | None,
     by: str,
     at: datetime,
+    *,
+    order_id: uuid.UUID | None = None,
 ) -> tuple[GiftCard, Move]:
-    """Spend part or all of a card checked by `check_pin` (locked): never more than it holds."""
+    """Spend part or all of a card checked by `check_pin` (locked): never more than it holds (at a
+    shop, or for an order paid online)."""
     if card.sold_at is None:
         raise Conflict(
             "gift-card-not-sold", "Gift card not sold", "this card was never sold: it holds nothing"
@@ -283,10 +293,28 @@ async def redeem(
         )
     row = await conn.fetchrow(_SPEND, card.card_id, -amount_minor)
     spent = GiftCard(**dict(row))
-    move = await _move(conn, tenant_id, spent, "redeem", -amount_minor, spent.balance_minor, shop_id, by, at)
+    move = await _move(
+        conn, tenant_id, spent, "redeem", -amount_minor, spent.balance_minor, shop_id, by, at, order_id
+    )
     event = GiftCardRedeemed.of(spent, move)
     await outbox.publish(conn, SERVICE, event, subject=str(spent.card_id), tenant_id=tenant_id)
     return spent, move
+
+
+async def refund(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    card_id: uuid.UUID,
+    amount_minor: int,
+    by: str,
+    at: datetime,
+    order_id: uuid.UUID,
+) -> GiftCard:
+    """Give back to a card what an order took off it (its reservation released)."""
+    row = await conn.fetchrow(_SPEND, card_id, amount_minor)
+    card = GiftCard(**dict(row))
+    await _move(conn, tenant_id, card, "refund", amount_minor, card.balance_minor, None, by, at, order_id)
+    return card
 
 
 async def moves(db: Db, card_id: uuid.UUID) -> list[Move]:

@@ -160,6 +160,8 @@ _ENTRIES = {
     "expire": N_("Points expired"),
     "adjust": N_("Adjustment"),
     "forfeit": N_("Points forfeited"),
+    "reserve": N_("Points reserved for an order"),
+    "release": N_("Points given back"),
 }
 _INSTALMENT_STATUSES = {
     "scheduled": N_("To come"),
