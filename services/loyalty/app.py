@@ -11,7 +11,7 @@ from libs.common.clock import Clock, utc_now
 from libs.common.events import EventCatalog
 from libs.common.runtime import ServiceSpec
 from libs.common.settings import ServiceSettings
-from services.loyalty import api, consumers, counter_api, expiry, giftcards_api, vouchers_api
+from services.loyalty import api, consumers, counter_api, expiry, giftcards_api, reservations, vouchers_api
 from services.loyalty.domain import DEFAULT_POINTS_PER_UNIT, MAX_POINTS_PER_UNIT
 from services.loyalty.events import (
     SERVICE,
@@ -22,8 +22,14 @@ from services.loyalty.events import (
     PointsExpired,
     PointsExpiryWarned,
     PointsForfeited,
+    PointsReleased,
+    PointsReserved,
     PointsReversed,
     PointsSpent,
+    ReservationHeld,
+    ReservationRefused,
+    ReservationReleased,
+    ReservationSettled,
     VisitRecorded,
     VoucherCodeRequested,
     VoucherIssued,
@@ -36,6 +42,9 @@ class Settings(ServiceSettings):
     http_port: int = 8084
     expiry_check_s: float = Field(
         3600, gt=0, description="Seconds between two passes of the points expiry (idempotent within a day)"
+    )
+    reservation_check_s: float = Field(
+        60, gt=0, description="Seconds between two releases of the reservations ordering never answered"
     )
     default_points_per_unit: int = Field(
         DEFAULT_POINTS_PER_UNIT,
@@ -71,11 +80,22 @@ def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
                 GiftCardRedeemed,
                 PointsExpired,
                 PointsExpiryWarned,
+                PointsReserved,
+                PointsReleased,
+                ReservationHeld,
+                ReservationRefused,
+                ReservationSettled,
+                ReservationReleased,
             ],
         ),
         handlers=consumers.handlers(default),
         endpoints=api.ENDPOINTS + counter_api.ENDPOINTS + vouchers_api.ENDPOINTS + giftcards_api.ENDPOINTS,
         api=api.configure(default, settings),
-        workers=[functools.partial(expiry.expiry_worker, interval_s=settings.expiry_check_s, clock=clock)],
+        workers=[
+            functools.partial(expiry.expiry_worker, interval_s=settings.expiry_check_s, clock=clock),
+            functools.partial(
+                reservations.timeout_worker, interval_s=settings.reservation_check_s, clock=clock
+            ),
+        ],
         clock=clock,
     )

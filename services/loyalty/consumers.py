@@ -15,7 +15,7 @@ from libs.common import erasure, outbox
 from libs.common.consumer import HandlerTable, PermanentError
 from libs.common.events import Envelope
 from libs.common.limits import MAX_BALANCE, MAX_ENTRY_POINTS, MAX_ORDER_TOTAL_MINOR
-from services.loyalty import counter, directory, store
+from services.loyalty import counter, directory, reservations, store
 from services.loyalty.domain import RuleApplied, forfeit_points, points_for_order, returned_share, reversal
 from services.loyalty.events import REQUESTS_TOPIC, SERVICE, PointsAwarded, PointsForfeited, PointsReversed
 
@@ -228,6 +228,7 @@ READINGS: dict[str, type[BaseModel]] = {
     RETURN_ACCEPTED: ReturnAccepted,
     ACCOUNT_DELETED: AccountDeleted,
     **directory.READINGS,
+    **reservations.READINGS,
 }
 
 
@@ -255,4 +256,5 @@ def handlers(default_points_per_unit: int) -> HandlerTable:
             directory.PRODUCT_CREATED: directory.keep_product,
             directory.PRODUCT_UPDATED: directory.keep_product,
         },
+        **reservations.HANDLERS,
     }

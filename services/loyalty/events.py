@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Literal, Self
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from libs.common.events import IntegrationEvent, examples
 from libs.common.limits import MAX_BALANCE, MAX_ENTRY_POINTS, MAX_ORDER_TOTAL_MINOR
@@ -527,3 +527,170 @@ class PointsExpiryWarned(IntegrationEvent):
     account_id: str = Field(description="The member; also the subject and Kafka key")
     points: int = Field(gt=0, le=MAX_BALANCE, description="How many will expire by then")
     expires_on: date = Field(description="The day her oldest points expire")
+
+
+class PointsReserved(IntegrationEvent):
+    """Points a member pays an order with were reserved: debited at once, they come back (released)
+    if the order does not go through."""
+
+    model_config = examples(
+        {
+            "account_id": _ACCOUNT,
+            "entry_id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+            "points": -300,
+            "balance": 120,
+            "cause_type": "order",
+            "cause_id": "7f6e5d4c-3b2a-4190-8f7e-6d5c4b3a2910",
+            "reserved_at": "2026-05-04T10:00:00Z",
+        }
+    )
+
+    event_type = "loyalty.points.reserved"
+    topic = "loyalty.points.v1"
+
+    account_id: str = Field(description="The member; also the subject and Kafka key")
+    entry_id: uuid.UUID = Field(description="The ledger entry that debited them")
+    points: int = Field(ge=-MAX_ENTRY_POINTS, lt=0, description="The entry's points, signed as in the ledger")
+    balance: int = Field(ge=0, le=MAX_BALANCE, description="The member's balance right after this entry")
+    cause_type: str = Field(description='"order"')
+    cause_id: str = Field(description="The order they pay")
+    reserved_at: datetime = Field(description="When (UTC)")
+
+    @classmethod
+    def of(cls, entry: PostedEntry) -> Self:
+        return cls(**_entry(entry), reserved_at=entry.created_at)
+
+
+class PointsReleased(IntegrationEvent):
+    """Points reserved for an order came back: the order was refused, cancelled or never answered."""
+
+    model_config = examples(
+        {
+            "account_id": _ACCOUNT,
+            "entry_id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+            "points": 300,
+            "balance": 420,
+            "cause_type": "order",
+            "cause_id": "7f6e5d4c-3b2a-4190-8f7e-6d5c4b3a2910",
+            "released_at": "2026-05-04T12:00:00Z",
+        }
+    )
+
+    event_type = "loyalty.points.released"
+    topic = "loyalty.points.v1"
+
+    account_id: str = Field(description="The member; also the subject and Kafka key")
+    entry_id: uuid.UUID = Field(description="The ledger entry that credited them back")
+    points: int = Field(gt=0, le=MAX_ENTRY_POINTS, description="The entry's points, signed as in the ledger")
+    balance: int = Field(ge=0, le=MAX_BALANCE, description="The member's balance right after this entry")
+    cause_type: str = Field(description='"order"')
+    cause_id: str = Field(description="The order they were reserved for")
+    released_at: datetime = Field(description="When (UTC)")
+
+    @classmethod
+    def of(cls, entry: PostedEntry) -> Self:
+        return cls(**_entry(entry), released_at=entry.created_at)
+
+
+RESERVATIONS_TOPIC = "internal.loyalty.reservation.v1"
+_ORDER = "7f6e5d4c-3b2a-4190-8f7e-6d5c4b3a2910"
+
+
+class CodeCover(BaseModel):
+    """What a code held for an order gives: its reward program."""
+
+    title: str = Field(description="The reward's title")
+    kind: Literal["discount", "cashback", "gift"] = Field(description="discount, cashback or gift")
+    percent_bp: int = Field(ge=0, le=10_000, description="A discount's or cashback's rate (basis points)")
+
+
+class ReservationHeld(IntegrationEvent):
+    """Loyalty holds what the order pays with: its points, code and gift card amount, all of them.
+    Internal: ordering's saga reads it."""
+
+    model_config = examples(
+        {
+            "order_id": _ORDER,
+            "account_id": _ACCOUNT,
+            "points": 300,
+            "gift_card_minor": 2000,
+            "code": {"title": "10 % off", "kind": "discount", "percent_bp": 1000},
+            "held_at": "2026-05-04T10:00:00Z",
+        }
+    )
+
+    event_type = "loyalty.reservation.held"
+    topic = RESERVATIONS_TOPIC
+    internal = True
+
+    order_id: uuid.UUID = Field(description="The order; also the subject and Kafka key")
+    account_id: str = Field(description="The buyer")
+    points: int = Field(ge=0, le=MAX_ENTRY_POINTS, description="Points held (0: none asked)")
+    gift_card_minor: int = Field(ge=0, le=MAX_ORDER_TOTAL_MINOR, description="Taken off the gift card")
+    code: CodeCover | None = Field(description="What the code gives; null: no code asked")
+    held_at: datetime = Field(description="When (UTC)")
+
+
+class ReservationRefused(IntegrationEvent):
+    """Loyalty holds nothing for the order: one item at least cannot pay, each refused one with its
+    reason. Internal."""
+
+    model_config = examples(
+        {
+            "order_id": _ORDER,
+            "account_id": _ACCOUNT,
+            "reasons": {"points": "insufficient-points", "gift_card": "wrong-pin"},
+            "refused_at": "2026-05-04T10:00:00Z",
+        }
+    )
+
+    event_type = "loyalty.reservation.refused"
+    topic = RESERVATIONS_TOPIC
+    internal = True
+
+    order_id: uuid.UUID = Field(description="The order; also the subject and Kafka key")
+    account_id: str = Field(description="The buyer")
+    reasons: dict[str, str] = Field(
+        description="Per item (points, code, gift_card): insufficient-points, code-unusable, wrong-pin,"
+        " gift-card-locked, gift-card-insufficient, gift-card-expired, unknown-gift-card…"
+    )
+    refused_at: datetime = Field(description="When (UTC)")
+
+
+class ReservationSettled(IntegrationEvent):
+    """What loyalty held for the order is spent for good: the order was confirmed. Internal."""
+
+    model_config = examples(
+        {"order_id": _ORDER, "account_id": _ACCOUNT, "settled_at": "2026-05-04T10:05:00Z"}
+    )
+
+    event_type = "loyalty.reservation.settled"
+    topic = RESERVATIONS_TOPIC
+    internal = True
+
+    order_id: uuid.UUID = Field(description="The order; also the subject and Kafka key")
+    account_id: str = Field(description="The buyer")
+    settled_at: datetime = Field(description="When (UTC)")
+
+
+class ReservationReleased(IntegrationEvent):
+    """What loyalty held for the order came back (or, released before it was held, never will be
+    held): ordering released it, or loyalty's timeout did while ordering never answered. Internal."""
+
+    model_config = examples(
+        {
+            "order_id": _ORDER,
+            "account_id": _ACCOUNT,
+            "by_timeout": False,
+            "released_at": "2026-05-04T12:00:00Z",
+        }
+    )
+
+    event_type = "loyalty.reservation.released"
+    topic = RESERVATIONS_TOPIC
+    internal = True
+
+    order_id: uuid.UUID = Field(description="The order; also the subject and Kafka key")
+    account_id: str = Field(description="The buyer")
+    by_timeout: bool = Field(description="Released by loyalty's timeout: ordering never answered")
+    released_at: datetime = Field(description="When (UTC)")

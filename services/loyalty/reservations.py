@@ -12,18 +12,38 @@ refunded on release."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from libs.common import outbox
+from libs.common.clock import Clock
+from libs.common.consumer import PermanentError
 from libs.common.errors import DomainError
+from libs.common.events import Envelope, IntegrationEvent
 from libs.common.limits import MAX_ENTRY_POINTS, MAX_ORDER_TOTAL_MINOR
+from libs.common.runtime import every
 from services.loyalty import giftcards, store, vouchers
+from services.loyalty.events import (
+    SERVICE,
+    CodeCover,
+    PointsReleased,
+    PointsReserved,
+    ReservationHeld,
+    ReservationRefused,
+    ReservationReleased,
+    ReservationSettled,
+)
 from services.loyalty.giftcards import WrongPin
+
+log = structlog.get_logger(__name__)
+R = TypeVar("R", bound=BaseModel)
 
 HOLD = timedelta(hours=24)
 """How long loyalty holds a reservation ordering never answered about before releasing it."""
@@ -67,17 +87,18 @@ class Reservation(BaseModel):
     gift_minor: int
     reasons: dict[str, str]
     hold_until: datetime
+    updated_at: datetime
 
 
 _COLUMNS = (
     "order_id, account_id, state, acknowledged, points, voucher_id, gift_card_id, gift_minor, reasons,"
-    " hold_until"
+    " hold_until, updated_at"
 )
 _LOCK = f"SELECT {_COLUMNS} FROM reservations WHERE tenant_id = $1 AND order_id = $2 FOR UPDATE"
 _ADD = f"""
 INSERT INTO reservations (tenant_id, order_id, account_id, state, points, voucher_id, gift_card_id,
-                          gift_minor, reasons, hold_until, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $11)
+                          gift_minor, reasons, hold_until, created_at, updated_at, acknowledged)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $11, $12)
 RETURNING {_COLUMNS}
 """
 _MOVE = f"""
@@ -140,6 +161,7 @@ async def _hold(
                 conn, tenant_id, account_id, "reserve", -item.points, ORDER_CAUSE, str(order_id)
             )
             assert entry is not None, "one reservation per order: its row is locked"
+            await _publish(conn, tenant_id, PointsReserved.of(entry), account_id)
             points = item.points
         elif isinstance(item, CodeItem):
             voucher_id = await conn.fetchval(
@@ -181,6 +203,7 @@ async def reserve(
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{tenant_id}:{order_id}")
     found = await _locked(conn, tenant_id, order_id)
     if found is not None:
+        await _answer(conn, tenant_id, found)  # asked again: the same answer
         return found
     wrong_pin = None
     try:
@@ -206,8 +229,11 @@ async def reserve(
         json.dumps(reasons),
         at + hold,
         at,
+        False,
     )
-    return _reservation(row)
+    reservation = _reservation(row)
+    await _answer(conn, tenant_id, reservation)
+    return reservation
 
 
 async def acknowledge(conn: asyncpg.Connection, tenant_id: str, order_id: uuid.UUID, at: datetime) -> None:
@@ -223,26 +249,30 @@ async def settle(
     """The order is confirmed: what is held is spent for good. A reservation released meanwhile (by
     loyalty's timeout) stays released: ordering must refuse the order. None: no such reservation."""
     found = await _locked(conn, tenant_id, order_id)
-    if found is None or found.state != "held":
-        return found
-    return _reservation(await conn.fetchrow(_MOVE, tenant_id, order_id, "settled", True, at))
+    if found is not None and found.state == "held":
+        found = _reservation(await conn.fetchrow(_MOVE, tenant_id, order_id, "settled", True, at))
+    if found is not None:
+        await _answer(conn, tenant_id, found)
+    return found
 
 
 async def release(
     conn: asyncpg.Connection, tenant_id: str, order_id: uuid.UUID, account_id: str, at: datetime
 ) -> Reservation:
-    """The order is refused, cancelled or expired: what was held comes back, once. A release before
-    the reservation leaves a released row, so that the late reservation holds nothing."""
+    """The order is refused, cancelled (even once confirmed: a settled reservation comes back too) or
+    expired: what was held comes back, once. A release before the reservation leaves a released row,
+    so that the late reservation holds nothing."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{tenant_id}:{order_id}")
     found = await _locked(conn, tenant_id, order_id)
     if found is None:
         row = await conn.fetchrow(
-            _ADD, tenant_id, order_id, account_id, "released", 0, None, None, 0, "{}", at, at
+            _ADD, tenant_id, order_id, account_id, "released", 0, None, None, 0, "{}", at, at, True
         )
-        return _reservation(row)
-    if found.state != "held":
-        return found
-    return await _give_back(conn, tenant_id, found, at, acknowledged=True)
+        found = _reservation(row)
+    elif found.state in ("held", "settled"):
+        found = await _give_back(conn, tenant_id, found, at, acknowledged=True)
+    await _answer(conn, tenant_id, found)
+    return found
 
 
 async def _give_back(
@@ -250,9 +280,11 @@ async def _give_back(
 ) -> Reservation:
     if held.points:
         await store.open_account(conn, tenant_id, held.account_id)
-        await store.post_entry(
+        entry = await store.post_entry(
             conn, tenant_id, held.account_id, "release", held.points, ORDER_CAUSE, str(held.order_id)
         )
+        assert entry is not None, "released once: the reservation's row is locked"
+        await _publish(conn, tenant_id, PointsReleased.of(entry), held.account_id)
     if held.voucher_id is not None:
         await conn.execute(_FREE_CODE, held.voucher_id, _by_order(held.order_id))
     if held.gift_card_id is not None:
@@ -274,6 +306,132 @@ async def release_unanswered(conn: asyncpg.Connection, now: datetime) -> int:
     for row in rows:
         found = await _locked(conn, row["tenant_id"], row["order_id"])
         if found is not None and found.state == "held" and not found.acknowledged and found.hold_until <= now:
-            await _give_back(conn, row["tenant_id"], found, now, acknowledged=False)
+            released_now = await _give_back(conn, row["tenant_id"], found, now, acknowledged=False)
+            await _answer(conn, row["tenant_id"], released_now)
             released += 1
     return released
+
+
+async def _publish(conn: asyncpg.Connection, tenant_id: str, event: IntegrationEvent, subject: str) -> None:
+    await outbox.publish(conn, SERVICE, event, subject=subject, tenant_id=tenant_id)
+
+
+_CODE_COVER = """
+SELECT p.spec FROM vouchers v JOIN programs p ON p.tenant_id = v.tenant_id AND p.program_id = v.program_id
+WHERE v.voucher_id = $1
+"""
+
+
+async def _answer(conn: asyncpg.Connection, tenant_id: str, reservation: Reservation) -> None:
+    """Tell ordering where the order's reservation stands (on every message: a duplicate gets the
+    same answer), keyed by the order."""
+    r = reservation
+    header = {"order_id": r.order_id, "account_id": r.account_id}
+    event: IntegrationEvent
+    if r.state == "held":
+        code = None
+        if r.voucher_id is not None:
+            spec = json.loads(await conn.fetchval(_CODE_COVER, r.voucher_id))
+            code = CodeCover(
+                title=spec.get("title", ""),
+                kind=spec.get("kind", "gift"),
+                percent_bp=spec.get("percent_bp", 0),
+            )
+        event = ReservationHeld(
+            **header, points=r.points, gift_card_minor=r.gift_minor, code=code, held_at=r.updated_at
+        )
+    elif r.state == "refused":
+        event = ReservationRefused(**header, reasons=r.reasons, refused_at=r.updated_at)
+    elif r.state == "settled":
+        event = ReservationSettled(**header, settled_at=r.updated_at)
+    else:
+        event = ReservationReleased(**header, by_timeout=not r.acknowledged, released_at=r.updated_at)
+    await _publish(conn, tenant_id, event, str(r.order_id))
+
+
+# --- ordering's messages (internal.ordering.checkout.v1), keyed by the order ---
+
+CHECKOUT_TOPIC = "internal.ordering.checkout.v1"
+CHECKOUT_SUBMITTED = "ordering.checkout.submitted"
+CHECKOUT_ACKNOWLEDGED = "ordering.checkout.acknowledged"
+CHECKOUT_CONFIRMED = "ordering.checkout.confirmed"
+CHECKOUT_RELEASED = "ordering.checkout.released"
+
+
+class _Reading(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class CheckoutSubmitted(_Reading):
+    """Loyalty's reading of ordering.checkout.submitted: reserve these items for the order."""
+
+    order_id: uuid.UUID
+    account_id: str = Field(min_length=1)
+    items: list[Item] = Field(min_length=1, max_length=3)
+
+
+class CheckoutAnswered(_Reading):
+    """Loyalty's reading of ordering.checkout.acknowledged, confirmed and released."""
+
+    order_id: uuid.UUID
+    account_id: str = Field(min_length=1)
+
+
+def _read(model: type[R], event: Envelope) -> R:
+    try:
+        return model.model_validate(event.data)
+    except ValidationError as exc:
+        raise PermanentError(f"{event.type} is malformed: {exc.error_count()} errors") from exc
+
+
+async def on_submitted(conn: asyncpg.Connection, event: Envelope) -> None:
+    asked = _read(CheckoutSubmitted, event)
+    kinds = [item.kind for item in asked.items]
+    if len(set(kinds)) != len(kinds):
+        raise PermanentError("one item of each kind")
+    await reserve(conn, event.tenantid, asked.order_id, asked.account_id, asked.items, event.time)
+
+
+async def on_acknowledged(conn: asyncpg.Connection, event: Envelope) -> None:
+    answered = _read(CheckoutAnswered, event)
+    await acknowledge(conn, event.tenantid, answered.order_id, event.time)
+
+
+async def on_confirmed(conn: asyncpg.Connection, event: Envelope) -> None:
+    answered = _read(CheckoutAnswered, event)
+    await settle(conn, event.tenantid, answered.order_id, event.time)
+
+
+async def on_released(conn: asyncpg.Connection, event: Envelope) -> None:
+    answered = _read(CheckoutAnswered, event)
+    await release(conn, event.tenantid, answered.order_id, answered.account_id, event.time)
+
+
+READINGS: dict[str, type[BaseModel]] = {
+    CHECKOUT_SUBMITTED: CheckoutSubmitted,
+    CHECKOUT_ACKNOWLEDGED: CheckoutAnswered,
+    CHECKOUT_CONFIRMED: CheckoutAnswered,
+    CHECKOUT_RELEASED: CheckoutAnswered,
+}
+HANDLERS = {
+    CHECKOUT_TOPIC: {
+        CHECKOUT_SUBMITTED: on_submitted,
+        CHECKOUT_ACKNOWLEDGED: on_acknowledged,
+        CHECKOUT_CONFIRMED: on_confirmed,
+        CHECKOUT_RELEASED: on_released,
+    }
+}
+
+
+async def timeout_worker(
+    pool: asyncpg.Pool, stopping: asyncio.Event, *, interval_s: float, clock: Clock
+) -> None:
+    """Release, every `interval_s`, the held reservations ordering never answered about."""
+
+    async def sweep() -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            released = await release_unanswered(conn, clock())
+        if released:
+            log.info("reservations released by timeout", count=released)
+
+    await every(stopping, interval_s, "reservation timeout", sweep)

@@ -27,15 +27,22 @@ from libs.common.api import (
 )
 from libs.common.auth import Principal, principal
 from libs.common.clock import now
-from libs.common.errors import Conflict
+from libs.common.errors import Conflict, Invalid
 from libs.common.http import json_response, read_json, read_query
 from libs.common.payments import PAYMENTS, PaymentError, provider_unavailable
 from libs.common.runtime import POOL
-from services.ordering import balance, instalments, store
+from services.ordering import balance, instalments, saga, store
 from services.ordering.balance import BalancePayment
 from services.ordering.checkout import Checkout
 from services.ordering.domain import MAX_QUANTITY, HistoryEntry, Order, merge_lines
-from services.ordering.events import CancellationRefund, OrderCancelled, OrderDelivered, OrderShipped
+from services.ordering.events import (
+    CancellationRefund,
+    OrderCancelled,
+    OrderDelivered,
+    OrderShipped,
+    PaymentItem,
+    PointsPayment,
+)
 from services.ordering.lifecycle import Action, Status, next_status
 from services.ordering.placing import CheckoutChoices, announce, check_terms, make_quote, opening, place
 
@@ -150,7 +157,15 @@ async def submit_order(request: web.Request) -> web.Response:
     choices = CheckoutChoices.model_validate(body.model_dump(include=set(CheckoutChoices.model_fields)))
     quote = await make_quote(conn, caller, requested, choices, at, from_cart=False)
     check_terms(quote, body.accept_terms)
-    order = await place(conn, quote, at, roles=caller.roles)
+    if body.gift_card_minor:
+        raise Invalid.field(
+            "gift_card_minor",
+            "a gift card pays through a quote: its PIN is given when it is confirmed",
+            "quote-only",
+        )
+    paid = quote.checkout.loyalty
+    items: list[PaymentItem] = [PointsPayment(points=paid.points)] if paid is not None and paid.points else []
+    order = await place(conn, quote, at, roles=caller.roles, loyalty_items=items)
     return json_response(OrderView.of(order, [opening(order)]), status=201)
 
 
@@ -238,6 +253,7 @@ async def cancel_order(request: web.Request) -> web.Response:
     body = await read_json(request, CancelOrder)
     conn = await idempotency.once(request, body)
     order, at = await step(request, conn, "cancel", body.version, body.reason)
+    await saga.release(conn, order, "cancelled", at)  # what loyalty paid comes back
     history = await store.history(conn, order.order_id)
     was_confirmed = len(history) > 1 and history[-2].status == "confirmed"  # the state it left
     settings = await store.checkout_settings(conn, order.tenant_id) if was_confirmed else None

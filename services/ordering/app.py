@@ -6,12 +6,13 @@ import functools
 from datetime import timedelta
 from pathlib import Path
 
+from aiohttp import web
 from pydantic import Field
 
 from libs.common.clock import Clock, utc_now
 from libs.common.events import EventCatalog
 from libs.common.payments import callback_url, provider_of
-from libs.common.runtime import ServiceSpec
+from libs.common.runtime import ApiSetup, ServiceSpec
 from libs.common.settings import ServiceSettings
 from services.ordering import (
     api,
@@ -22,6 +23,7 @@ from services.ordering import (
     instalments,
     instalments_api,
     returns_api,
+    saga,
     statistics,
 )
 from services.ordering.consumers import HANDLERS
@@ -29,6 +31,10 @@ from services.ordering.events import (
     SERVICE,
     BalanceCredited,
     BalanceDebited,
+    CheckoutAcknowledged,
+    CheckoutConfirmed,
+    CheckoutReleased,
+    CheckoutSubmitted,
     OrderApproved,
     OrderCancelled,
     OrderConfirmed,
@@ -56,9 +62,28 @@ class Settings(ServiceSettings):
     instalment_retry_s: float = Field(
         86_400.0, gt=0, description="Wait after a failed charge before the next try"
     )
+    saga_check_s: float = Field(
+        30.0, gt=0, description="How often pending orders loyalty never answered expire"
+    )
+    saga_expiry_s: float = Field(
+        3600.0, gt=0, description="A pending order loyalty has not answered for this long is refused"
+    )
+    saga_stuck_s: float = Field(
+        120.0, gt=0, description="A saga waiting on loyalty this long shows as stuck to the admin"
+    )
 
     def instalment_rules(self) -> instalments.Rules:
         return instalments.Rules(self.instalment_attempts, timedelta(seconds=self.instalment_retry_s))
+
+
+def _configure(settings: Settings) -> ApiSetup:
+    payments = balance_api.configure(settings, settings.instalment_rules())
+
+    def setup(app: web.Application) -> None:
+        payments(app)
+        app[saga.STUCK_AFTER] = timedelta(seconds=settings.saga_stuck_s)
+
+    return setup
 
 
 def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
@@ -83,6 +108,10 @@ def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
                 ReturnOpened,
                 ReturnAccepted,
                 ReturnRefused,
+                CheckoutSubmitted,
+                CheckoutAcknowledged,
+                CheckoutConfirmed,
+                CheckoutReleased,
             ],
         ),
         handlers=HANDLERS,
@@ -95,8 +124,9 @@ def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
             *returns_api.ENDPOINTS,
             *instalments_api.ENDPOINTS,
             *statistics.ENDPOINTS,
+            *saga.ENDPOINTS,
         ],
-        api=balance_api.configure(settings, settings.instalment_rules()),
+        api=_configure(settings),
         workers=[
             functools.partial(
                 instalments.charging_worker,
@@ -105,7 +135,13 @@ def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
                 callback_url=callback_url(settings),
                 clock=clock,
                 interval_s=settings.instalment_check_s,
-            )
+            ),
+            functools.partial(
+                saga.expiry_worker,
+                interval_s=settings.saga_check_s,
+                after=timedelta(seconds=settings.saga_expiry_s),
+                clock=clock,
+            ),
         ],
         clock=clock,
     )

@@ -17,7 +17,7 @@ from libs.common.clock import now
 from libs.common.http import json_response, read_json
 from libs.common.limits import MAX_ORDER_TOTAL_MINOR
 from libs.common.runtime import POOL
-from services.ordering import balance, store
+from services.ordering import balance, saga, store
 from services.ordering.api import MAX_LINES, OrderLineRequest, OrderView, order_owner, step
 from services.ordering.checkout import Address
 from services.ordering.domain import Order, merge_lines
@@ -59,6 +59,7 @@ async def approve(request: web.Request) -> web.Response:
         else []
     )
     await confirmed(conn, order, at)
+    await saga.confirmed(conn, order, at)
     await announce(conn, order, OrderConfirmed.of(order, validators, at, approved_by=by))
     return json_response(OrderView.of(order, await store.history(conn, order.order_id)))
 
@@ -68,6 +69,7 @@ async def refuse(request: web.Request) -> web.Response:
     conn = await idempotency.once(request, body)
     order, at = await step(request, conn, "refuse", body.version, body.reason)
     await balance.refund_order(conn, order, 0, at)  # a refused order costs its buyer nothing
+    await saga.release(conn, order, "refused", at)  # nor what loyalty paid
     by = principal(request).account_id
     await announce(
         conn,

@@ -88,6 +88,12 @@ class CheckoutSettings(_Value):
     return_deadline_days: int = Field(
         7, ge=1, le=60, description="Days the admin has to decide on a return; later, it is flagged overdue"
     )
+    point_value_minor: int = Field(
+        1, ge=0, le=10_000, description="What one loyalty point pays of an order, in minor units; 0: none"
+    )
+    max_points_share_bp: int = Field(
+        5000, ge=0, le=10_000, description="At most this share of an order's total is paid with points"
+    )
 
 
 class Address(_Value):
@@ -201,6 +207,8 @@ class Choices(_Value):
     delivery_date: date
     payment_mode: PaymentMode
     fee_product_code: str | None = None
+    points: int | None = None
+    gift_card_minor: int | None = None
 
 
 class Totals(_Value):
@@ -250,12 +258,65 @@ def quote_totals(lines: Sequence[TaxedLine], settings: CheckoutSettings, *, fee_
     )
 
 
+class LoyaltyPaid(_Value):
+    """What loyalty pays of an order: points and a gift card's amount as quoted; a code's share once
+    loyalty holds it (the code is given at confirmation); the rest is due by the payment mode."""
+
+    points: int = Field(0, description="Points spent on the order")
+    points_minor: int = Field(0, description="What they pay, at the tenant's value of a point")
+    gift_card_minor: int = Field(0, description="What a gift card pays")
+    code_minor: int = Field(0, description="What a code's discount takes off (known once loyalty holds it)")
+    code_title: str | None = Field(None, description="The code's reward, once loyalty holds it")
+    due_minor: int = Field(description="What is left for the payment mode to collect")
+
+
+def loyalty_paid(
+    total_minor: int, settings: CheckoutSettings, points: int | None, gift_card_minor: int | None
+) -> LoyaltyPaid | None:
+    """What points and a gift card pay of an order's total (VAT included): points at the tenant's
+    value, at most its share of the total; together never more than the total. CheckoutRejected
+    naming the field otherwise; None when neither is asked."""
+    if not points and not gift_card_minor:
+        return None
+    problems: list[FieldError] = []
+    points_minor = (points or 0) * settings.point_value_minor
+    if points and settings.point_value_minor == 0:
+        problems.append(FieldError("points", "points do not pay orders here", "points-not-accepted"))
+    cap = total_minor * settings.max_points_share_bp // 10_000
+    if points_minor > cap:
+        most = cap // settings.point_value_minor if settings.point_value_minor else 0
+        problems.append(FieldError("points", f"at most {most} points on this order", "too-many-points"))
+    if points_minor + (gift_card_minor or 0) > total_minor:
+        problems.append(
+            FieldError("gift_card_minor", "points and the gift card pay more than the order", "more-than-due")
+        )
+    if problems:
+        raise CheckoutRejected(problems)
+    return LoyaltyPaid(
+        points=points or 0,
+        points_minor=points_minor,
+        gift_card_minor=gift_card_minor or 0,
+        due_minor=total_minor - points_minor - (gift_card_minor or 0),
+    )
+
+
+def with_code(paid: LoyaltyPaid, title: str, percent_bp: int, total_minor: int) -> LoyaltyPaid:
+    """The code loyalty held: its discount (of the total, VAT included) takes what is left due, no
+    more."""
+    code_minor = min(paid.due_minor, total_minor * percent_bp // 10_000)
+    return paid.model_copy(
+        update={"code_minor": code_minor, "code_title": title, "due_minor": paid.due_minor - code_minor}
+    )
+
+
 class Checkout(_Value):
-    """What an order records of its checkout: the buyer's choices, the totals, the terms accepted."""
+    """What an order records of its checkout: the buyer's choices, the totals, the terms accepted,
+    what loyalty pays of it."""
 
     choices: Choices
     totals: Totals
     terms_version: str | None = Field(description="The terms of sale the buyer accepted; null: none set")
+    loyalty: LoyaltyPaid | None = Field(None, description="What points, a gift card and a code pay")
 
 
 class CheckoutRejected(Invalid):

@@ -40,6 +40,7 @@ from services.ordering.domain import (
     code_key,
     merge_lines,
 )
+from services.ordering.events import CodePayment, GiftCardPayment, PaymentItem, PointsPayment
 from services.ordering.placing import (
     CheckoutChoices,
     QuoteChanged,
@@ -427,10 +428,43 @@ async def get_quote(request: web.Request) -> web.Response:
     return json_response(QuoteView.of(owned(request, Quote)))
 
 
+class GiftCardSecret(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: str = Field(min_length=4, max_length=40, pattern=r"^[0-9A-Za-z -]+$", description="Its number")
+    pin: str = Field(min_length=4, max_length=8, pattern=r"^[0-9]+$", description="Its PIN")
+
+
 class ConfirmQuote(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     accept_terms: bool = Field(False, description="The buyer accepts the terms of sale the quote names")
+    code: str | None = Field(
+        None, min_length=4, max_length=40, description="A single-use code (promo code, voucher) to apply"
+    )
+    gift_card: GiftCardSecret | None = Field(
+        None, description="The gift card that pays the quote's `gift_card_minor`, with its PIN"
+    )
+
+
+def loyalty_items(quote: Quote, code: str | None, gift_card: GiftCardSecret | None) -> list[PaymentItem]:
+    """What the buyer pays with loyalty: the quote's points and gift card amount, the code given now
+    (422 naming the field when a gift card's number is missing, or given for nothing)."""
+    paid = quote.checkout.loyalty
+    items: list[PaymentItem] = []
+    if paid is not None and paid.points:
+        items.append(PointsPayment(points=paid.points))
+    if code:
+        items.append(CodePayment(code=code))
+    if paid is not None and paid.gift_card_minor:
+        if gift_card is None:
+            raise Invalid.field("gift_card", "give the gift card's number and PIN", "gift-card-missing")
+        items.append(
+            GiftCardPayment(number=gift_card.number, pin=gift_card.pin, amount_minor=paid.gift_card_minor)
+        )
+    elif gift_card is not None:
+        raise Invalid.field("gift_card", "the quote pays nothing with a gift card", "no-gift-card-amount")
+    return items
 
 
 class _Confirming(ConfirmQuote):
@@ -442,7 +476,9 @@ async def confirm_quote(request: web.Request) -> web.Response:
     expired quote, answers 409 with the new quote to confirm instead."""
     caller, seen = principal(request), owned(request, Quote)
     body = await read_json(request, ConfirmQuote)
-    conn = await idempotency.once(request, _Confirming(quote_id=seen.quote_id, **body.model_dump()))
+    # The code and the PIN stay out of the request's fingerprint (a fast hash of them could be guessed).
+    confirming = _Confirming(quote_id=seen.quote_id, **body.model_dump())
+    conn = await idempotency.once(request, confirming, exclude={"code": True, "gift_card": {"pin"}})
     found = await store.find_quote(conn, caller.tenant_id, seen.quote_id, for_update=True)
     assert found is not None  # quotes outlive their expiry by a day, and the guard just read it
     quote, order_id = found
@@ -474,7 +510,10 @@ async def confirm_quote(request: web.Request) -> web.Response:
         detail = f"the quote expired at {quote.expires_at.isoformat()}"
         return problem_response(request, QuoteChanged("quote-expired", detail, fresh))
     check_terms(quote, body.accept_terms)
-    order = await place(conn, quote.model_copy(update={"created_at": at}), at, roles=caller.roles)
+    items = loyalty_items(quote, body.code, body.gift_card)
+    order = await place(
+        conn, quote.model_copy(update={"created_at": at}), at, roles=caller.roles, loyalty_items=items
+    )
     await store.quote_used(conn, quote.quote_id, order.order_id)
     if quote.from_cart:
         await store.remove_from_cart(

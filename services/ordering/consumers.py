@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from libs.common.consumer import HandlerTable
 from libs.common.events import Envelope
 from libs.common.limits import MAX_UNIT_PRICE_MINOR
-from services.ordering import erasure, store
+from services.ordering import erasure, saga, store
 from services.ordering.checkout import Address
 from services.ordering.domain import OrganisationTerms, PriceList, Product
 
@@ -299,6 +299,7 @@ READINGS: dict[str, type[BaseModel]] = {
     "identity.account.registered": Membership,
     "identity.account.membership_changed": Membership,
     "identity.account.deleted": AccountDeleted,
+    **saga.READINGS,
 }
 
 HANDLERS: HandlerTable = {
@@ -317,4 +318,5 @@ HANDLERS: HandlerTable = {
         "identity.account.membership_changed": record_membership,
         "identity.account.deleted": erase_account,
     },
+    **saga.HANDLERS,
 }

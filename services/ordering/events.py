@@ -709,3 +709,99 @@ class ReturnRefused(_ReturnStep):
             by_account=by,
             refused_at=refused.decided_at,
         )
+
+
+CHECKOUT_TOPIC = "internal.ordering.checkout.v1"
+_CHECKOUT_ORDER = "7f6e5d4c-3b2a-4190-8f7e-6d5c4b3a2910"
+_BUYER = "8d1c6a5e-3f2b-4c1d-9e7a-2b5f0c4d6e81"
+
+
+class PointsPayment(BaseModel):
+    kind: Literal["points"] = "points"
+    points: int = Field(ge=1, description="Points to spend on the order")
+
+
+class CodePayment(BaseModel):
+    kind: Literal["code"] = "code"
+    code: str = Field(description="A single-use code (a bearer secret)")
+
+
+class GiftCardPayment(BaseModel):
+    kind: Literal["gift_card"] = "gift_card"
+    number: str = Field(description="The gift card's number")
+    pin: str = Field(description="Its PIN (a bearer secret)")
+    amount_minor: int = Field(ge=1, le=MAX_ORDER_TOTAL_MINOR, description="What to take off it")
+
+
+PaymentItem = PointsPayment | CodePayment | GiftCardPayment
+
+
+class CheckoutSubmitted(IntegrationEvent):
+    """The order is submitted paying partly with loyalty: reserve these items for it, all or none.
+    Internal: it carries bearer secrets (a code, a gift card's number and PIN)."""
+
+    model_config = examples(
+        {
+            "order_id": _CHECKOUT_ORDER,
+            "account_id": _BUYER,
+            "items": [
+                {"kind": "points", "points": 300},
+                {"kind": "code", "code": "K7QM-2XRT-P4ZD-9WLB"},
+                {"kind": "gift_card", "number": "4839201756482913", "pin": "482913", "amount_minor": 2000},
+            ],
+            "submitted_at": "2026-05-04T10:00:00Z",
+        }
+    )
+
+    event_type = "ordering.checkout.submitted"
+    topic = CHECKOUT_TOPIC
+    internal = True
+
+    order_id: uuid.UUID = Field(description="The order; also the subject and Kafka key")
+    account_id: str = Field(description="The buyer")
+    items: list[PaymentItem] = Field(
+        description="What pays: points, a code, a gift card (one of each at most)"
+    )
+    submitted_at: datetime = Field(description="When (UTC)")
+
+
+class _CheckoutStep(IntegrationEvent):
+    order_id: uuid.UUID = Field(description="The order; also the subject and Kafka key")
+    account_id: str = Field(description="The buyer")
+    at: datetime = Field(description="When (UTC)")
+
+
+class CheckoutAcknowledged(_CheckoutStep):
+    """The order waits for approval: keep what it pays with held (loyalty's timeout no longer applies)."""
+
+    model_config = examples({"order_id": _CHECKOUT_ORDER, "account_id": _BUYER, "at": "2026-05-04T10:00:01Z"})
+    event_type = "ordering.checkout.acknowledged"
+    topic = CHECKOUT_TOPIC
+    internal = True
+
+
+class CheckoutConfirmed(_CheckoutStep):
+    """The order is confirmed: what loyalty holds for it is spent for good."""
+
+    model_config = examples({"order_id": _CHECKOUT_ORDER, "account_id": _BUYER, "at": "2026-05-04T10:00:01Z"})
+    event_type = "ordering.checkout.confirmed"
+    topic = CHECKOUT_TOPIC
+    internal = True
+
+
+class CheckoutReleased(_CheckoutStep):
+    """The order was refused, cancelled or never completed: what loyalty holds for it comes back."""
+
+    model_config = examples(
+        {
+            "order_id": _CHECKOUT_ORDER,
+            "account_id": _BUYER,
+            "at": "2026-05-04T12:00:00Z",
+            "reason": "cancelled",
+        }
+    )
+    event_type = "ordering.checkout.released"
+    topic = CHECKOUT_TOPIC
+    internal = True
+
+    reason: str = Field(description="refused, cancelled, expired or payment-refused")

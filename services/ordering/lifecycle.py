@@ -6,15 +6,25 @@ from typing import Literal
 
 from libs.common.errors import Conflict
 
-Status = Literal["awaiting_approval", "refused", "confirmed", "cancelled", "shipped", "delivered", "returned"]
-"""Where an order stands. Before it is an order, the buyer's cart is priced as a quote."""
+Status = Literal[
+    "pending", "awaiting_approval", "refused", "confirmed", "cancelled", "shipped", "delivered", "returned"
+]
+"""Where an order stands. Before it is an order, the buyer's cart is priced as a quote. `pending`:
+loyalty is asked to hold what pays part of it (points, a code, a gift card)."""
 
-Action = Literal["hold", "confirm", "approve", "refuse", "modify", "cancel", "ship", "deliver"]
+Action = Literal["reserve", "hold", "confirm", "approve", "refuse", "modify", "cancel", "ship", "deliver"]
 
 # From each state, the actions allowed and the state each leads to. An order is created by `hold`
-# (it waits for approval) or `confirm` (it goes straight through).
+# (it waits for approval), `confirm` (it goes straight through) or `reserve` (it waits for loyalty,
+# then is held or confirmed, or refused when loyalty refuses).
 TRANSITIONS: dict[Status | None, dict[Action, Status]] = {
-    None: {"hold": "awaiting_approval", "confirm": "confirmed"},
+    None: {"hold": "awaiting_approval", "confirm": "confirmed", "reserve": "pending"},
+    "pending": {
+        "hold": "awaiting_approval",
+        "confirm": "confirmed",
+        "refuse": "refused",
+        "cancel": "cancelled",
+    },
     "awaiting_approval": {
         "approve": "confirmed",
         "refuse": "refused",
@@ -45,6 +55,7 @@ class TransitionForbidden(Conflict):
 
 
 PAST: dict[Action, str] = {
+    "reserve": "submitted for payment",
     "hold": "held for approval",
     "confirm": "confirmed",
     "approve": "approved",

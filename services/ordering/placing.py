@@ -15,8 +15,8 @@ from libs.common import outbox
 from libs.common.auth import Principal
 from libs.common.errors import Conflict, FieldError, Invalid
 from libs.common.events import IntegrationEvent
-from libs.common.limits import MAX_ORDER_TOTAL_MINOR
-from services.ordering import balance, instalments, store
+from libs.common.limits import MAX_ENTRY_POINTS, MAX_ORDER_TOTAL_MINOR
+from services.ordering import balance, instalments, saga, store
 from services.ordering.checkout import (
     Address,
     Checkout,
@@ -26,6 +26,7 @@ from services.ordering.checkout import (
     PaymentMode,
     check_delivery_date,
     earliest_delivery,
+    loyalty_paid,
     quote_totals,
 )
 from services.ordering.domain import (
@@ -41,7 +42,13 @@ from services.ordering.domain import (
     offer_problem,
     price_order,
 )
-from services.ordering.events import SERVICE, OrderConfirmed, OrderHeldForApproval, OrderSubmitted
+from services.ordering.events import (
+    SERVICE,
+    OrderConfirmed,
+    OrderHeldForApproval,
+    OrderSubmitted,
+    PaymentItem,
+)
 from services.ordering.lifecycle import Action, first_action, next_status
 
 
@@ -63,6 +70,15 @@ class CheckoutChoices(BaseModel):
     payment_mode: PaymentMode | None = Field(None, description="Among the tenant's; default: its first")
     fee_product_code: str | None = Field(
         None, max_length=100, description="A product offered instead of the delivery fee (the fee buys it)"
+    )
+    points: int | None = Field(
+        None, ge=1, le=MAX_ENTRY_POINTS, description="Loyalty points to pay part of the order with"
+    )
+    gift_card_minor: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_ORDER_TOTAL_MINOR,
+        description="What a gift card pays (its number and PIN are given when the quote is confirmed)",
     )
 
 
@@ -146,6 +162,8 @@ async def resolve_choices(
         delivery_date=delivery_date,
         payment_mode=payment_mode,
         fee_product_code=fee_code,
+        points=asked.points,
+        gift_card_minor=asked.gift_card_minor,
     )
 
 
@@ -201,7 +219,14 @@ async def make_quote(
         expires_at=at + timedelta(minutes=settings.quote_minutes),
         lines=lines,
         currency=priced.currency,
-        checkout=Checkout(choices=choices, totals=totals, terms_version=settings.terms_version),
+        checkout=Checkout(
+            choices=choices,
+            totals=totals,
+            terms_version=settings.terms_version,
+            loyalty=loyalty_paid(
+                totals.total_incl_vat_minor, settings, choices.points, choices.gift_card_minor
+            ),
+        ),
         from_cart=from_cart,
         asked=asked.model_dump(mode="json"),
     )
@@ -259,21 +284,28 @@ class QuoteChanged(Conflict):
         )
 
 
-async def place(conn: asyncpg.Connection, quote: Quote, at: datetime, *, roles: frozenset[str]) -> Order:
+async def place(
+    conn: asyncpg.Connection,
+    quote: Quote,
+    at: datetime,
+    *,
+    roles: frozenset[str],
+    loyalty_items: Sequence[PaymentItem] = (),
+) -> Order:
     """The quote becomes an order entering its life under its organisation's approval policy:
     confirmed at once, or waiting for a validator (a validator's own order never waits). Paid at once
     when paid from the balance (409 when it does not hold enough: no order then). Announced on
-    ordering.order.v1; "keep this address" goes to the admin."""
-    organisation_id = quote.organisation_id
-    threshold, validators = (
-        await store.approval_of(conn, quote.tenant_id, organisation_id) if organisation_id else (None, [])
-    )
-    action = first_action(threshold, quote.checkout.totals.goods_minor, by_validator="validator" in roles)
+    ordering.order.v1; "keep this address" goes to the admin.
+
+    Paid partly with loyalty (`loyalty_items`), it is pending first: loyalty is asked to reserve the
+    items, and the order enters its life when loyalty holds them (`saga`)."""
+    by_validator = "validator" in roles
+    action: Action = "reserve" if loyalty_items else "confirm"
     order = Order(
         order_id=uuid.uuid4(),
         tenant_id=quote.tenant_id,
         account_id=quote.account_id,
-        organisation_id=organisation_id,
+        organisation_id=quote.organisation_id,
         status=next_status(None, action),
         lines=quote.lines,
         total_minor=sum(line.line_total_minor for line in quote.lines),
@@ -283,9 +315,10 @@ async def place(conn: asyncpg.Connection, quote: Quote, at: datetime, *, roles: 
         reference=quote.checkout.choices.reference,
         checkout=quote.checkout,
     )
+    if not loyalty_items:
+        action = await _first_action(conn, order, by_validator)
+        order = order.model_copy(update={"status": next_status(None, action)})
     await store.add_order(conn, order, action)
-    if quote.checkout.choices.payment_mode == "account_balance":
-        await balance.spend_on(conn, order, quote.checkout.totals.total_incl_vat_minor, at)
     choices = quote.checkout.choices
     if choices.keep_address and choices.address is not None:
         request = AddressRequest(
@@ -297,13 +330,59 @@ async def place(conn: asyncpg.Connection, quote: Quote, at: datetime, *, roles: 
             requested_at=at,
         )
         await store.add_address_request(conn, order.tenant_id, request)
+    if loyalty_items:
+        await saga.start(conn, order, loyalty_items, by_validator=by_validator, at=at)
+        return order
+    await _begin(conn, order, action, at)
+    return order
+
+
+async def _first_action(conn: asyncpg.Connection, order: Order, by_validator: bool) -> Action:
+    threshold, _ = (
+        await store.approval_of(conn, order.tenant_id, order.organisation_id)
+        if order.organisation_id
+        else (None, [])
+    )
+    assert order.checkout is not None
+    return first_action(threshold, order.checkout.totals.goods_minor, by_validator=by_validator)
+
+
+def due_of(order: Order) -> int:
+    """What the order's payment mode collects: its total less what loyalty pays."""
+    assert order.checkout is not None
+    loyalty = order.checkout.loyalty
+    return loyalty.due_minor if loyalty is not None else order.checkout.totals.total_incl_vat_minor
+
+
+async def _begin(conn: asyncpg.Connection, order: Order, action: Action, at: datetime) -> None:
+    """The order's life begins (it was created in its first state): paid from the balance when so
+    (409 when it does not hold enough), announced, its confirmation's work started."""
+    assert order.checkout is not None
+    if order.checkout.choices.payment_mode == "account_balance" and due_of(order) > 0:
+        await balance.spend_on(conn, order, due_of(order), at)
+    _, validators = (
+        await store.approval_of(conn, order.tenant_id, order.organisation_id)
+        if order.organisation_id
+        else (None, [])
+    )
     await announce(conn, order, OrderSubmitted.of(order))
     if action == "hold":
         await announce(conn, order, OrderHeldForApproval.of(order, validators, at))
     else:
         await confirmed(conn, order, at)
         await announce(conn, order, OrderConfirmed.of(order, validators, at))
-    return order
+
+
+async def enter_life(conn: asyncpg.Connection, order: Order, at: datetime, *, by_validator: bool) -> Order:
+    """A pending order whose loyalty items are held enters its life as `place` would have placed it
+    (the order locked by the caller); 409 when its balance cannot pay what is due."""
+    action = await _first_action(conn, order, by_validator)
+    status = next_status(order.status, action)
+    moved = await store.move_order(conn, order, status, action, at=at, by_account=order.account_id)
+    assert moved, "the caller locked the order"
+    entered = order.model_copy(update={"status": status, "version": order.version + 1, "updated_at": at})
+    await _begin(conn, entered, action, at)
+    return entered
 
 
 async def confirmed(conn: asyncpg.Connection, order: Order, at: datetime) -> None:
@@ -319,7 +398,8 @@ async def announce(conn: asyncpg.Connection, order: Order, event: IntegrationEve
 
 def opening(order: Order) -> HistoryEntry:
     """The first step of a new order's history, as `place` recorded it."""
-    action: Action = "confirm" if order.status == "confirmed" else "hold"
+    first: dict[str, Action] = {"confirmed": "confirm", "pending": "reserve"}
+    action = first.get(order.status, "hold")
     return HistoryEntry(
         status=order.status, action=action, by_account=order.account_id, reason=None, at=order.submitted_at
     )

@@ -375,6 +375,13 @@ async def add_order(conn: asyncpg.Connection, order: Order, action: Action) -> N
     )
 
 
+async def set_checkout(conn: asyncpg.Connection, order_id: uuid.UUID, checkout: Checkout) -> None:
+    """What the order records of its checkout, changed (what loyalty pays of it, once known)."""
+    await conn.execute(
+        "UPDATE orders SET checkout = $2 WHERE order_id = $1", order_id, checkout.model_dump_json()
+    )
+
+
 # A change of state applies only to the version it was decided on: a concurrent decision that
 # landed first makes it match no row.
 _MOVE_ORDER = """

@@ -63,7 +63,9 @@ def test_by_default_members_earn_one_point_per_unit_on_port_8084() -> None:
         "internal.identity.facts.v1.dlq",
         "internal.identity.organisation.v1.dlq",
         "internal.identity.tenant.v1.dlq",
+        "internal.loyalty.reservation.v1",
         "internal.notify.requests.v1",
+        "internal.ordering.checkout.v1.dlq",
         "internal.ordering.order.v1.dlq",
         "internal.ordering.return.v1.dlq",
         "loyalty.giftcard.v1",
@@ -78,6 +80,7 @@ def test_by_default_members_earn_one_point_per_unit_on_port_8084() -> None:
         "identity.organisation.v1",
         "identity.tenant.v1",
         "internal.identity.facts.v1",
+        "internal.ordering.checkout.v1",
         "ordering.order.v1",
         "ordering.return.v1",
     ]

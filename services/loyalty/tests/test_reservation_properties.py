@@ -36,7 +36,7 @@ def model(sequence: list[Message]) -> str | None:
             acknowledged = True
         elif message == "settle" and state == "held":
             state, acknowledged = "settled", True
-        elif (message == "release" and state in (None, "held")) or (
+        elif (message == "release" and state in (None, "held", "settled")) or (
             message == "timeout" and state == "held" and not acknowledged
         ):
             state = "released"
@@ -80,6 +80,7 @@ async def _world(db: asyncpg.Connection) -> tuple[str, str, str]:
 @example(["reserve", "timeout", "settle"])  # unanswered: released by the timeout, the settlement too late
 @example(["release", "reserve"])  # a release overtook the reservation: nothing is held
 @example(["reserve", "release", "release", "timeout"])  # back once
+@example(["reserve", "settle", "release", "release"])  # a confirmed order cancelled: back once
 async def test_any_order_of_messages_leaves_one_outcome(
     db: asyncpg.Connection, sequence: list[Message]
 ) -> None:

@@ -1,0 +1,176 @@
+"""Paying an order with loyalty on the fast tier: the quote applies points and a gift card's amount,
+its confirmation gives the code and the gift card's PIN; the order is pending until loyalty answers
+(its answers are delivered here as loyalty would publish them), then enters its life, is refused, or
+gives back what loyalty held when it is cancelled; duplicates and late answers change nothing; the
+admin sees the sagas waiting on loyalty, stuck ones flagged."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from libs.common.events import Envelope
+from services.ordering.tests.conftest import Ordering
+from tests.contracts.examples import example_event
+
+pytestmark = pytest.mark.fast
+
+
+async def _catalog(ordering: Ordering) -> None:
+    await ordering.publish(ordering.product(uuid.uuid4(), "CREME-01", 2500))  # 25.00, no VAT nor fee
+
+
+async def _quote(ordering: Ordering, **loyalty: Any) -> dict[str, Any]:
+    body = {"lines": [{"code": "CREME-01", "quantity": 2}], **loyalty}
+    status, quote, _ = await ordering.call("POST", "/checkout/quotes", ordering.partner_a, body)
+    assert status == 201, quote
+    return dict(quote)
+
+
+async def _confirm(ordering: Ordering, quote: dict[str, Any], **secrets: Any) -> tuple[int, Any]:
+    path = f"/checkout/quotes/{quote['quote_id']}/confirm"
+    status, order, _ = await ordering.call("POST", path, ordering.partner_a, secrets)
+    return status, order
+
+
+async def _sent(ordering: Ordering) -> list[dict[str, Any]]:
+    rows = await ordering.db.fetch(
+        "SELECT payload FROM outbox WHERE topic = 'internal.ordering.checkout.v1'"
+        " AND convert_from(payload, 'UTF8')::jsonb ->> 'tenantid' = $1 ORDER BY id",
+        ordering.tenant_a,
+    )
+    return [json.loads(row["payload"]) for row in rows]
+
+
+async def _answer(ordering: Ordering, event_type: str, order_id: str, **data: Any) -> Envelope:
+    event = example_event(event_type, ordering.tenant_a, subject=order_id, order_id=order_id, **data)
+    await ordering.service.publish("internal.loyalty.reservation.v1", event)
+    return event
+
+
+async def _order(ordering: Ordering, order_id: str) -> dict[str, Any]:
+    status, order, _ = await ordering.call("GET", f"/orders/{order_id}", ordering.partner_a)
+    assert status == 200, order
+    return dict(order)
+
+
+async def _saga_state(ordering: Ordering, order_id: str) -> tuple[str, str | None]:
+    row = await ordering.db.fetchrow(
+        "SELECT state, waiting_for FROM checkout_sagas WHERE order_id = $1", uuid.UUID(order_id)
+    )
+    return row["state"], row["waiting_for"]
+
+
+async def test_an_order_paid_with_points_a_code_and_a_gift_card_waits_for_loyalty_then_is_confirmed(
+    ordering: Ordering,
+) -> None:
+    await _catalog(ordering)
+    quote = await _quote(ordering, points=1000, gift_card_minor=2000)  # 10.00 in points, 20.00 on the card
+    paid = quote["checkout"]["loyalty"]
+    assert (paid["points_minor"], paid["gift_card_minor"], paid["due_minor"]) == (1000, 2000, 2000)
+
+    status, order = await _confirm(
+        ordering, quote, code="K7QM-2XRT-P4ZD-9WLB", gift_card={"number": "4839201756482913", "pin": "482913"}
+    )
+
+    assert status == 201 and order["status"] == "pending", order
+    [submitted] = await _sent(ordering)
+    assert submitted["type"] == "ordering.checkout.submitted" and submitted["subject"] == order["order_id"]
+    assert [item["kind"] for item in submitted["data"]["items"]] == ["points", "code", "gift_card"]
+    assert await ordering.published() == []  # not announced before loyalty holds its items
+    code = {"title": "10 % off", "kind": "discount", "percent_bp": 1000}
+    held = await _answer(
+        ordering, "loyalty.reservation.held", order["order_id"], points=1000, gift_card_minor=2000, code=code
+    )
+    await ordering.service.publish("internal.loyalty.reservation.v1", held)  # the same answer twice
+
+    confirmed = await _order(ordering, order["order_id"])
+    assert confirmed["status"] == "confirmed"
+    assert confirmed["checkout"]["loyalty"]["code_minor"] == 500  # 10 % of 50.00
+    assert confirmed["checkout"]["loyalty"]["due_minor"] == 2000 - 500
+    assert [e["type"] for e in await _sent(ordering)] == [
+        "ordering.checkout.submitted",
+        "ordering.checkout.confirmed",
+    ]
+    assert len(await ordering.published("ordering.order.confirmed")) == 1
+    assert await _saga_state(ordering, order["order_id"]) == ("settling", "settlement")
+    await _answer(ordering, "loyalty.reservation.settled", order["order_id"])
+    assert await _saga_state(ordering, order["order_id"]) == ("settled", None)
+
+    # Cancelled, the order gives back what loyalty paid, once.
+    path = f"/orders/{order['order_id']}/cancel"
+    status, _, _ = await ordering.call("POST", path, ordering.partner_a, {"reason": "changed my mind"})
+    assert status == 200
+    assert (await _sent(ordering))[-1]["type"] == "ordering.checkout.released"
+    await _answer(ordering, "loyalty.reservation.released", order["order_id"], by_timeout=False)
+    assert await _saga_state(ordering, order["order_id"]) == ("released", None)
+    assert len(await _sent(ordering)) == 3
+
+
+async def test_a_refusal_by_loyalty_refuses_the_pending_order_saying_why(ordering: Ordering) -> None:
+    await _catalog(ordering)
+    quote = await _quote(ordering, gift_card_minor=1000)
+    status, order = await _confirm(ordering, quote, gift_card={"number": "4839201756482913", "pin": "000000"})
+    assert status == 201
+
+    await _answer(
+        ordering, "loyalty.reservation.refused", order["order_id"], reasons={"gift_card": "wrong-pin"}
+    )
+    await _answer(  # a late, contradicting answer changes nothing
+        ordering, "loyalty.reservation.held", order["order_id"], points=0, gift_card_minor=1000, code=None
+    )
+
+    refused = await _order(ordering, order["order_id"])
+    assert refused["status"] == "refused"
+    assert "gift_card: wrong-pin" in refused["history"][-1]["reason"]
+    assert await _saga_state(ordering, order["order_id"]) == ("refused", None)
+    assert await ordering.published() == []
+
+
+async def test_a_release_by_loyaltys_timeout_refuses_the_order_and_the_admin_sees_stuck_sagas(
+    ordering: Ordering,
+) -> None:
+    await _catalog(ordering)
+    orders = []
+    for _ in range(2):
+        status, order = await _confirm(ordering, await _quote(ordering, points=500))
+        assert status == 201
+        orders.append(order["order_id"])
+
+    status, waiting, _ = await ordering.call("GET", "/checkout/sagas", ordering.admin_a)
+    assert status == 200 and {s["order_id"] for s in waiting} == set(orders)
+    assert all(s["waiting_for"] == "reservation" and not s["stuck"] for s in waiting)
+    assert (await ordering.call("GET", "/checkout/sagas?stuck=true", ordering.admin_a))[1] == []
+    assert (await ordering.call("GET", "/checkout/sagas", ordering.partner_a))[0] == 403
+    assert (await ordering.call("GET", "/checkout/sagas", ordering.admin_b))[1] == []
+    ordering.clock.stopped_at = datetime.now(UTC) + timedelta(minutes=5)
+    stuck = (await ordering.call("GET", "/checkout/sagas?stuck=true", ordering.admin_a))[1]
+    assert len(stuck) == 2 and all(s["stuck"] for s in stuck)
+
+    await _answer(ordering, "loyalty.reservation.released", orders[0], by_timeout=True)
+    assert (await _order(ordering, orders[0]))["status"] == "refused"
+    assert (await _order(ordering, orders[1]))["status"] == "pending"
+
+
+async def test_quotes_refuse_too_many_points_and_a_confirmation_without_the_gift_card(
+    ordering: Ordering,
+) -> None:
+    await _catalog(ordering)
+    body = {"lines": [{"code": "CREME-01", "quantity": 2}], "points": 4000}  # 40.00 of 50.00: over half
+    status, problem, _ = await ordering.call("POST", "/checkout/quotes", ordering.partner_a, body)
+    assert status == 422 and [e["field"] for e in problem["errors"]] == ["points"], problem
+    body = {"lines": [{"code": "CREME-01", "quantity": 2}], "points": 1000, "gift_card_minor": 5500}
+    status, problem, _ = await ordering.call("POST", "/checkout/quotes", ordering.partner_a, body)
+    assert status == 422 and [e["field"] for e in problem["errors"]] == ["gift_card_minor"], problem
+
+    quote = await _quote(ordering, gift_card_minor=1000)
+    status, problem = await _confirm(ordering, quote)
+    assert status == 422 and problem["errors"][0]["field"] == "gift_card"
+    plain = await _quote(ordering)
+    status, problem = await _confirm(ordering, plain, gift_card={"number": "4839201756482913", "pin": "1234"})
+    assert status == 422 and problem["errors"][0]["field"] == "gift_card"
+    assert await _sent(ordering) == []
