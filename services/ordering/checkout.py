@@ -318,6 +318,14 @@ class Checkout(_Value):
     terms_version: str | None = Field(description="The terms of sale the buyer accepted; null: none set")
     loyalty: LoyaltyPaid | None = Field(None, description="What points, a gift card and a code pay")
 
+    def earning_totals(self) -> Totals:
+        """The totals with the eligible amount less what loyalty paid: points, a gift card and a code
+        earn no points."""
+        if self.loyalty is None:
+            return self.totals
+        paid = self.loyalty.points_minor + self.loyalty.gift_card_minor + self.loyalty.code_minor
+        return self.totals.model_copy(update={"eligible_minor": max(0, self.totals.eligible_minor - paid)})
+
 
 class CheckoutRejected(Invalid):
     """Choices that cannot make an order, each named by its field: nothing was quoted or ordered."""

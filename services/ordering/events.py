@@ -242,7 +242,7 @@ class OrderConfirmed(_OrderStep):
             instructions=choices.instructions,
             lines=[SubmittedLine.model_validate(line.model_dump()) for line in order.lines],
             currency=order.currency,
-            totals=order.checkout.totals,
+            totals=order.checkout.earning_totals(),
             delivery_date=choices.delivery_date,
             delivery_address=None if personal else choices.address,
             address_withheld=personal,
