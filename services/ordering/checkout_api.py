@@ -346,6 +346,10 @@ class CheckoutOptions(BaseModel):
     fee_product_codes: list[str] = Field(description="Products offered instead of the fee")
     terms_version: str | None = Field(description="The terms of sale to accept; null: none")
     terms_url: str | None = Field(description="Where to read them")
+    point_value_minor: int = Field(
+        description="What one loyalty point pays, in minor units; 0: points pay nothing"
+    )
+    max_points_share_bp: int = Field(description="At most this share of an order's total is paid with points")
 
 
 async def checkout_options(request: web.Request) -> web.Response:
@@ -366,6 +370,8 @@ async def checkout_options(request: web.Request) -> web.Response:
         fee_product_codes=settings.fee_product_codes,
         terms_version=settings.terms_version,
         terms_url=settings.terms_url,
+        point_value_minor=settings.point_value_minor,
+        max_points_share_bp=settings.max_points_share_bp,
     )
     return json_response(options)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from services.portal import i18n
 from services.portal.problems import Problems, explain
 from services.portal.web import (
     api,
@@ -25,6 +26,7 @@ from services.portal.web import (
 
 ROUTES = web.RouteTableDef()
 ADDRESS_FIELDS = ("recipient", "line1", "line2", "postal_code", "city", "country", "phone")
+CURRENCY = "EUR"
 
 
 async def _choices_page(
@@ -50,7 +52,9 @@ async def _choices_page(
         if "account_balance" in options.body["payment_modes"]
         else None
     )
+    points = await api(request, "GET", "/loyalty/accounts/me")
     context = {
+        "points": points.body["balance"] if points.ok else 0,
         "balance": held.body if held is not None and held.ok else None,
         "cart": cart.body,
         "options": options.body,
@@ -75,6 +79,8 @@ def quote_request(form: Mapping[str, Any]) -> dict[str, Any]:
         "delivery_date": form_optional(form, "delivery_date"),
         "payment_mode": form_optional(form, "payment_mode"),
         "fee_product_code": form_optional(form, "fee_product_code"),
+        "points": _number(form_optional(form, "points")),
+        "gift_card_minor": _money(form_optional(form, "gift_card_amount")),
     }
     where = str(form.get("delivery", ""))
     kind, _, value = where.partition(":")
@@ -91,6 +97,20 @@ def quote_request(form: Mapping[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in body.items() if value is not None}
 
 
+def _number(typed: str | None) -> int | str | None:
+    """A whole number as typed (kept as text for the API to refuse, naming the field)."""
+    if typed is None:
+        return None
+    return int(typed) if typed.isdigit() else typed
+
+
+def _money(typed: str | None) -> int | str | None:
+    if typed is None:
+        return None
+    amount = i18n.parse_money(typed, CURRENCY)
+    return amount if amount is not None else typed
+
+
 @ROUTES.post("/{tenant}/checkout")
 async def ask_quote(request: web.Request) -> web.Response:
     signed_in(request)
@@ -100,6 +120,10 @@ async def ask_quote(request: web.Request) -> web.Response:
     )
     if not answer.ok:
         problems = explain(answer).unnested("address")
+        problems.fields = {
+            ("gift_card_amount" if name == "gift_card_minor" else name): text
+            for name, text in problems.fields.items()
+        }
         return await _choices_page(request, form, problems, status=answer.status)
     return redirect(link(request, f"checkout/quotes/{answer.body['quote_id']}"))
 
@@ -127,12 +151,24 @@ async def quote(request: web.Request) -> web.Response:
     return await _quote_page(request)
 
 
+@ROUTES.get("/{tenant}/admin/sagas")
+async def sagas(request: web.Request) -> web.Response:
+    """The orders paid with loyalty whose saga waits on loyalty, stuck ones first flagged."""
+    signed_in(request, "admin")
+    answer = await api(request, "GET", "/ordering/checkout/sagas")
+    return render(request, "sagas.html", {"sagas": answer.body if answer.ok else []})
+
+
 @ROUTES.post("/{tenant}/checkout/quotes/{quote_id}/confirm")
 async def confirm(request: web.Request) -> web.Response:
     signed_in(request)
     quote_id = path_id(request, "quote_id")
     form = await form_of(request)
-    body = {"accept_terms": form.get("accept_terms") == "on"}
+    body: dict[str, Any] = {"accept_terms": form.get("accept_terms") == "on"}
+    if code := form_optional(form, "code"):
+        body["code"] = code
+    if number := form_optional(form, "gift_card_number"):
+        body["gift_card"] = {"number": number, "pin": form_text(form, "gift_card_pin")}
     answer = await api(
         request,
         "POST",

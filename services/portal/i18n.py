@@ -139,6 +139,7 @@ def password_rules(tenant: Any) -> str:
 
 _STATUSES = {
     "submitted": N_("Submitted"),
+    "pending": N_("Waiting for loyalty"),
     "awaiting_approval": N_("Awaiting approval"),
     "refused": N_("Refused"),
     "confirmed": N_("Confirmed"),
@@ -269,6 +270,8 @@ _FIELDS = {
     "display_name": N_("Name"),
     "phone": N_("Mobile phone"),
     "code": N_("Code"),
+    "gift_card": N_("Gift card"),
+    "gift_card_amount": N_("Amount to pay with a gift card"),
     "customer_code": N_("Customer code"),
     "name": N_("Name"),
     "brand_id": N_("Brand"),

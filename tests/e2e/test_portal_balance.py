@@ -1,6 +1,7 @@
 """The account balance in a real Chromium: a consultant's top-up refused at the provider's page then
 accepted; an order paid from her balance, cancelled, refunded less the costs the admin set in the
-back office, its points taken back."""
+back office, its points taken back; a checkout paid partly with points and a gift card, cancelled,
+both given back, and the admin's view of the orders waiting on loyalty."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tests.e2e.test_portal import products_known_to_ordering
 
 pytestmark = [pytest.mark.asyncio(loop_scope="package")]
 EUR = "\u00a0€"
+MINUS = "\u2212"  # what a payment takes off the total
 
 
 async def top_up_in_the_browser(page: Page, tenant: str, amount: str, card: str) -> None:
@@ -119,3 +121,80 @@ async def test_an_order_paid_from_the_balance_is_cancelled_and_refunded_less_the
 
     await eventually(taken_back, "the points taken back on the points page")
     await expect(page.locator("#balance")).to_have_text("0")
+
+
+async def test_a_checkout_paid_partly_with_points_and_a_gift_card_then_cancelled_gives_both_back(
+    api: Api, browsing: Browsing, unique: str
+) -> None:
+    tenant = f"pl-{unique}"
+    admin = await api.create_tenant(tenant)
+    await api.create_product(admin, "CREME-01", 2000)
+    await products_known_to_ordering(api, admin, ["CREME-01"])
+    seller = f"s-{unique}@conseil.test"
+    await api.invite(admin, seller, "seller")
+    token = await api.login(tenant, seller)
+    await api.order(token, [{"code": "CREME-01", "quantity": 5}])  # 100,00: 100 points
+
+    async def earned() -> bool:
+        _, account = await api.call("GET", "/api/loyalty/accounts/me", token=token, expect=200)
+        return bool(account["balance"] == 100)
+
+    await eventually(earned, "the first order's points")
+    _, card = await api.call(
+        "POST", "/api/loyalty/gift-cards/sales", token=admin, expect=201, json={"amount_minor": 5000}
+    )
+    await api.call(
+        "POST",
+        "/api/ordering/cart/lines",
+        token=token,
+        expect=200,
+        json={"lines": [{"code": "CREME-01", "quantity": 2}]},
+    )
+
+    page = await browsing.page()
+    await sign_in(page, tenant, seller)
+    await page.goto(f"/{tenant}/cart")
+    await page.get_by_role("link", name="Commander le panier").click()
+    await expect(page.locator("#points-available")).to_contain_text("Vous avez 100 points")
+    await page.get_by_label("Points à utiliser (facultatif)").fill("80")
+    await page.get_by_label("Montant à payer avec une carte cadeau, en euros (facultatif)").fill("20")
+    await page.get_by_role("button", name="Voir le devis").click()
+    await expect(page.locator("#paid-points")).to_have_text(f"{MINUS}0,80{EUR}")
+    await expect(page.locator("#due")).to_have_text(f"27,20{EUR}")  # 48,00 - 0,80 - 20,00
+    await page.get_by_label("Numéro de la carte cadeau").fill(card["number"])
+    await page.get_by_label("Code PIN de la carte cadeau").fill(card["pin"])
+    assert await serious_violations(page) == []
+    await page.get_by_role("button", name="Confirmer la commande").click()
+
+    async def confirmed() -> bool:
+        await page.reload()
+        return await page.locator("#order-status").text_content() == "Confirmée"
+
+    await eventually(confirmed, "loyalty to hold the points and the gift card")
+    await expect(page.locator("#paid-gift-card")).to_have_text(f"{MINUS}20,00{EUR}")
+    assert await serious_violations(page) == []
+    secret = {"number": card["number"], "pin": card["pin"]}
+
+    async def card_holds(amount: int) -> bool:
+        _, checked = await api.call(
+            "POST", "/api/loyalty/gift-cards/balance-checks", token=admin, expect=200, json=secret
+        )
+        return bool(checked["balance_minor"] == amount)
+
+    assert await card_holds(3000)
+
+    await page.get_by_role("button", name="Annuler la commande").click()
+    await expect(page.locator("#order-status")).to_have_text("Annulée")
+    await eventually(lambda: card_holds(5000), "the gift card's 20,00 back")
+
+    async def points_back() -> bool:
+        await page.goto(f"/{tenant}/points")
+        return await page.locator("#balance").text_content() == "100"
+
+    await eventually(points_back, "the 80 points back on her points page")
+    await expect(page.get_by_text("Points rendus (commande)")).to_be_visible()
+    office = await browsing.page()
+    await sign_in(office, tenant, f"admin@{tenant}.test")
+    await office.get_by_role("link", name="Commandes en attente de la fidélité").click()
+    await expect(office.get_by_text("Aucune : la fidélité a répondu pour chaque commande.")).to_be_visible()
+    assert await serious_violations(office) == []
