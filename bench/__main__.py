@@ -14,7 +14,8 @@ Parts, in order (progress on stderr; `--parts` runs some of them):
    its confirmation at rising rates, each step's latency; balance: 50 buyers of one organisation
    top up by card (paid → balance visible), then order from their balances at once; counter:
    purchases recorded at a shop's counter at 50 scans/s (scan → points visible, CPU per scan), then
-   100 redemptions of one voucher's code at once;
+   100 redemptions of one voucher's code at once; loyalty checkout: orders paid with points and a
+   gift card at 50/s, from the quote to the order confirmed by the saga between ordering and loyalty;
 6. reads: catalog read by code, login;
    portal: the web portal's catalog page and an order's page at 50 pages/s each, signed in;
 7. flame: a py-spy flame graph of every Python process at the pipeline's rate;
@@ -60,6 +61,7 @@ PARTS = (
     "checkout",
     "balance",
     "counter",
+    "loyalty_checkout",
     "reads",
     "portal",
     "flame",
@@ -124,6 +126,10 @@ async def on_stack(args: argparse.Namespace, results: dict[str, Any]) -> None:
                         plat["balance"] = await platform_load.balance(bench, args.step_seconds, progress)
                     if "counter" in parts:
                         plat["counter"] = await platform_load.counter(bench, args.step_seconds, progress)
+                    if "loyalty_checkout" in parts:
+                        plat["loyalty_checkout"] = await platform_load.loyalty_checkout(
+                            bench, args.step_seconds, progress
+                        )
                     if "reads" in parts:
                         plat["catalog"] = await platform_load.catalog_reads(
                             bench, 500, args.step_seconds, progress

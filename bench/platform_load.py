@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 import time
 import uuid
@@ -814,3 +815,100 @@ async def counter(bench: Bench, seconds: float, progress: Progress) -> dict[str,
     progress(f"  → {race['won']} won, {race['refused_409']} refused (409), others: {others}")
     await bench.drain(progress)
     return {"scans": row, "code_race": race}
+
+
+LOYALTY_CHECKOUT_RATE = 50  # checkouts/s: the rate of the saga's target
+LOYALTY_BUYERS = 50
+GIFT_CARD_MINOR = 100_000  # each buyer's card: 1,000.00, 1.00 taken per checkout
+
+
+async def loyalty_checkout(bench: Bench, seconds: float, progress: Progress) -> dict[str, Any]:
+    """Paying with loyalty end to end: `LOYALTY_BUYERS` partners, each with points and a gift card of
+    her own, check out at `LOYALTY_CHECKOUT_RATE`/s (open loop) paying 1 point and 1.00 of the card:
+    a quote, its confirmation with the card's number and PIN, then the order polled until ordering and
+    loyalty have agreed (confirmed). Timed from the quote to the order seen confirmed, with the
+    platform's CPU per checkout (the polling's reads included)."""
+    api = Api(bench.http, bench.gateway, bench.platform.stack, bench.platform.platform_key)
+    await bench.relogin()
+    admin = await api.login(TENANT, f"admin@{TENANT}.test")
+    buyers = bench.partners[:LOYALTY_BUYERS]
+    per_buyer = int(LOYALTY_CHECKOUT_RATE * seconds / len(buyers)) + 2
+    progress(f"loyalty checkout: {len(buyers)} buyers earn points and get a gift card")
+    for buyer in buyers:  # each order of ORDER_LINES earns 50 points
+        await api.order(buyer.token, ORDER_LINES)
+
+    async def earned(buyer: Partner) -> bool:
+        _, account = await api.call("GET", "/api/loyalty/accounts/me", token=buyer.token)
+        return bool(account and account.get("balance", 0) >= per_buyer)
+
+    for buyer in buyers:
+        await eventually(functools.partial(earned, buyer), "the buyers' points", timeout=60)
+    cards = []
+    for _ in buyers:
+        _, card = await api.call(
+            "POST",
+            "/api/loyalty/gift-cards/sales",
+            token=admin,
+            expect=201,
+            json={"amount_minor": GIFT_CARD_MINOR},
+        )
+        cards.append({"number": card["number"], "pin": card["pin"]})
+    latencies: list[float] = []
+    errors: list[str] = []
+
+    async def checkout(buyer: Partner, card: dict[str, str]) -> None:
+        started = time.monotonic()
+        headers = {"Authorization": f"Bearer {buyer.token}"}
+        ask = {"lines": ORDER_LINES, "points": 1, "gift_card_minor": 100}
+        try:
+            async with bench.http.post(
+                bench.gateway + "/api/ordering/checkout/quotes", json=ask, headers=headers
+            ) as r:
+                quote = await r.json()
+                if r.status != 201:
+                    raise AssertionError(f"quote {r.status}")
+            path = f"/api/ordering/checkout/quotes/{quote['quote_id']}/confirm"
+            async with bench.http.post(bench.gateway + path, json={"gift_card": card}, headers=headers) as r:
+                order = await r.json()
+                if r.status != 201:
+                    raise AssertionError(f"confirm {r.status}")
+            while True:
+                async with bench.http.get(
+                    bench.gateway + f"/api/ordering/orders/{order['order_id']}", headers=headers
+                ) as r:
+                    status = (await r.json())["status"]
+                if status == "confirmed":
+                    break
+                if status != "pending" or time.monotonic() - started > 30:
+                    raise AssertionError(f"order {status}")
+                await asyncio.sleep(0.025)
+        except (AssertionError, aiohttp.ClientError, KeyError) as failed:
+            errors.append(str(failed))
+            return
+        latencies.append((time.monotonic() - started) * 1000)
+
+    count = int(LOYALTY_CHECKOUT_RATE * seconds)
+    progress(
+        f"  checkouts with 1 point and 1.00 of a gift card: {LOYALTY_CHECKOUT_RATE}/s for {seconds:.0f} s"
+    )
+    async with cpu.measured(bench.meter) as used:
+        began, running = time.monotonic(), []
+        for i in range(count):
+            await asyncio.sleep(max(0.0, began + i / LOYALTY_CHECKOUT_RATE - time.monotonic()))
+            running.append(asyncio.create_task(checkout(buyers[i % len(buyers)], cards[i % len(buyers)])))
+        await asyncio.gather(*running)
+    account = cpu.account(used["cpu"], used["elapsed_s"], per=max(len(latencies), 1))
+    row = {
+        "target_per_s": LOYALTY_CHECKOUT_RATE,
+        "checkouts": count,
+        "errors": len(errors),
+        **percentiles(latencies),
+        "platform_cpu_ms_per_checkout": account["platform_ms"],
+        "per_service_cpu_ms": account["platform"],
+    }
+    progress(
+        f"  → quote → order confirmed p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms,"
+        f" {row['platform_cpu_ms_per_checkout']:.1f} ms CPU/checkout, {row['errors']} errors"
+    )
+    await bench.drain(progress)
+    return row
