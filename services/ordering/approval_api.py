@@ -19,10 +19,10 @@ from libs.common.limits import MAX_ORDER_TOTAL_MINOR
 from libs.common.runtime import POOL
 from services.ordering import balance, saga, store
 from services.ordering.api import MAX_LINES, OrderLineRequest, OrderView, order_owner, step
-from services.ordering.checkout import Address
+from services.ordering.checkout import Address, LoyaltyPaid, with_code
 from services.ordering.domain import Order, merge_lines
 from services.ordering.events import OrderApproved, OrderConfirmed, OrderModified, OrderRefused, SubmittedLine
-from services.ordering.placing import CheckoutChoices, announce, confirmed, make_quote
+from services.ordering.placing import CheckoutChoices, announce, confirmed, due_of, make_quote
 
 DECIDERS = grant(admin=TENANT, validator=ORGANISATION)
 
@@ -103,6 +103,8 @@ async def modify(request: web.Request) -> web.Response:
         delivery_date=body.delivery_date or choices.delivery_date,
         payment_mode=choices.payment_mode,
         fee_product_code=choices.fee_product_code,
+        points=choices.points,  # what loyalty holds for the order pays the changed one too
+        gift_card_minor=choices.gift_card_minor,
     )
     wanted = body.lines or [
         OrderLineRequest(code=line.code, quantity=line.quantity)
@@ -113,16 +115,22 @@ async def modify(request: web.Request) -> web.Response:
     requested = merge_lines((line.code, line.quantity) for line in wanted)
     quote = await make_quote(conn, orderer, requested, asked, at, from_cart=False)
     order, _ = await step(request, conn, "modify", body.version)
+    paid, held = quote.checkout.loyalty, seen.checkout.loyalty
+    if held is not None and held.code_title is not None:  # the code loyalty holds, on the new total
+        total = quote.checkout.totals.total_incl_vat_minor
+        paid = with_code(paid or LoyaltyPaid(due_minor=total), held.code_title, held.code_percent_bp, total)
     changed = order.model_copy(
         update={
             "lines": quote.lines,
             "total_minor": sum(line.line_total_minor for line in quote.lines),
-            "checkout": quote.checkout.model_copy(update={"terms_version": seen.checkout.terms_version}),
+            "checkout": quote.checkout.model_copy(
+                update={"terms_version": seen.checkout.terms_version, "loyalty": paid}
+            ),
         }
     )
     await store.replace_lines(conn, changed)
     if choices.payment_mode == "account_balance":
-        await balance.settle_change(conn, changed, quote.checkout.totals.total_incl_vat_minor, at)
+        await balance.settle_change(conn, changed, due_of(changed), at)
     event = OrderModified(
         **OrderModified.header(changed),
         by_account=principal(request).account_id,

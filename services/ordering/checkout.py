@@ -267,6 +267,7 @@ class LoyaltyPaid(_Value):
     gift_card_minor: int = Field(0, description="What a gift card pays")
     code_minor: int = Field(0, description="What a code's discount takes off (known once loyalty holds it)")
     code_title: str | None = Field(None, description="The code's reward, once loyalty holds it")
+    code_percent_bp: int = Field(0, description="Its rate (basis points), applied again if the order changes")
     due_minor: int = Field(description="What is left for the payment mode to collect")
 
 
@@ -305,7 +306,12 @@ def with_code(paid: LoyaltyPaid, title: str, percent_bp: int, total_minor: int) 
     more."""
     code_minor = min(paid.due_minor, total_minor * percent_bp // 10_000)
     return paid.model_copy(
-        update={"code_minor": code_minor, "code_title": title, "due_minor": paid.due_minor - code_minor}
+        update={
+            "code_minor": code_minor,
+            "code_title": title,
+            "code_percent_bp": percent_bp,
+            "due_minor": paid.due_minor - code_minor,
+        }
     )
 
 

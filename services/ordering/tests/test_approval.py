@@ -35,6 +35,10 @@ def organisation(tenant_id: str, organisation_id: str) -> Envelope:
 
 @pytest.fixture
 async def org(ordering: Ordering) -> Ordering:
+    return await with_organisations(ordering)
+
+
+async def with_organisations(ordering: Ordering) -> Ordering:
     """Organisation org-1 of tenant A with its validator and a second one, a 50.00 threshold, a mug at
     20.00 in the catalog."""
     a = ordering.tenant_a

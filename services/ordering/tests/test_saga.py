@@ -15,9 +15,15 @@ import pytest
 
 from libs.common.events import Envelope
 from services.ordering.tests.conftest import Ordering
+from services.ordering.tests.test_approval import validator, with_organisations
 from tests.contracts.examples import example_event
 
 pytestmark = pytest.mark.fast
+
+
+@pytest.fixture
+async def org(ordering: Ordering) -> Ordering:
+    return await with_organisations(ordering)
 
 
 async def _catalog(ordering: Ordering) -> None:
@@ -174,3 +180,43 @@ async def test_quotes_refuse_too_many_points_and_a_confirmation_without_the_gift
     status, problem = await _confirm(ordering, plain, gift_card={"number": "4839201756482913", "pin": "1234"})
     assert status == 422 and problem["errors"][0]["field"] == "gift_card"
     assert await _sent(ordering) == []
+
+
+async def test_an_order_held_for_approval_keeps_what_loyalty_paid_when_modified_then_settles_when_approved(
+    org: Ordering,
+) -> None:
+    status, order = await org.submit(org.partner_a, [{"code": "MUG", "quantity": 4}], points=1000)  # 80.00
+    assert status == 201 and order["status"] == "pending"
+    code = {"title": "5 % off", "kind": "discount", "percent_bp": 500}
+    await _answer(
+        org, "loyalty.reservation.held", order["order_id"], points=1000, gift_card_minor=0, code=code
+    )
+    waiting = await _order(org, order["order_id"])
+    assert waiting["status"] == "awaiting_approval"
+    assert (await _sent(org))[-1]["type"] == "ordering.checkout.acknowledged"
+    assert await _saga_state(org, order["order_id"]) == ("held", None)
+
+    path = f"/orders/{order['order_id']}"
+    body = {"version": waiting["version"], "lines": [{"code": "MUG", "quantity": 3}]}  # 60.00 now
+    status, changed, _ = await org.call("POST", f"{path}/modify", validator(org), body)
+    assert status == 200, changed
+    paid = changed["checkout"]["loyalty"]
+    assert (paid["points_minor"], paid["code_minor"], paid["due_minor"]) == (1000, 300, 6000 - 1000 - 300)
+    status, _, _ = await org.call("POST", f"{path}/approve", validator(org), {"version": changed["version"]})
+    assert status == 200
+    assert (await _sent(org))[-1]["type"] == "ordering.checkout.confirmed"
+    assert await _saga_state(org, order["order_id"]) == ("settling", "settlement")
+
+
+async def test_an_order_refused_by_its_validator_releases_what_loyalty_held(org: Ordering) -> None:
+    status, order = await org.submit(org.partner_a, [{"code": "MUG", "quantity": 4}], points=500)
+    assert status == 201
+    await _answer(
+        org, "loyalty.reservation.held", order["order_id"], points=500, gift_card_minor=0, code=None
+    )
+    path = f"/orders/{order['order_id']}/refuse"
+    status, _, _ = await org.call("POST", path, validator(org), {"version": 2, "reason": "Over budget"})
+    assert status == 200
+    released = (await _sent(org))[-1]
+    assert released["type"] == "ordering.checkout.released" and released["data"]["reason"] == "refused"
+    assert await _saga_state(org, order["order_id"]) == ("releasing", "release")
