@@ -11,9 +11,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from libs.common.events import Envelope
+from services.ordering import saga
 from services.ordering.tests.conftest import Ordering
 from services.ordering.tests.test_approval import validator, with_organisations
 from tests.contracts.examples import example_event
@@ -220,3 +224,67 @@ async def test_an_order_refused_by_its_validator_releases_what_loyalty_held(org:
     released = (await _sent(org))[-1]
     assert released["type"] == "ordering.checkout.released" and released["data"]["reason"] == "refused"
     assert await _saga_state(org, order["order_id"]) == ("releasing", "release")
+
+
+Step = str
+STEPS = st.lists(st.sampled_from(["held", "refused", "settled", "released", "cancel", "expire"]), max_size=6)
+
+
+def expected(steps: list[Step]) -> tuple[str, str]:
+    """(order status, saga state) a sequence of loyalty's answers and the buyer's acts should leave."""
+    status, saga = "pending", "reserving"
+    for step in steps:
+        if step == "held" and saga == "reserving" and status == "pending":
+            status, saga = "confirmed", "settling"
+        elif step == "refused" and saga == "reserving":
+            saga, status = "refused", "refused" if status == "pending" else status
+        elif step == "settled" and saga == "settling":
+            saga = "settled"
+        elif step == "released" and saga not in ("released", "refused"):
+            if saga != "releasing":  # not asked: loyalty's timeout
+                status = {"pending": "refused", "confirmed": "cancelled"}.get(status, status)
+            saga = "released"
+        elif step == "cancel" and status in ("pending", "confirmed"):
+            status = "cancelled"
+            saga = saga if saga in ("releasing", "released", "refused") else "releasing"
+        elif step == "expire" and saga == "reserving" and status == "pending":
+            status, saga = "refused", "releasing"
+    return status, saga
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(STEPS)
+@example(["held", "released", "settled"])  # loyalty's timeout after confirmation: cancelled, never free
+@example(["cancel", "held", "released"])  # a late hold after the buyer cancelled changes nothing
+@example(["expire", "held", "refused", "released"])
+async def test_any_order_of_answers_and_acts_leaves_the_order_and_its_saga_agreeing(
+    ordering: Ordering, db: asyncpg.Connection, steps: list[Step]
+) -> None:
+    if not await db.fetchval("SELECT count(*) FROM products WHERE tenant_id = $1", ordering.tenant_a):
+        await _catalog(ordering)  # once: the examples share the test's tenant
+    lines = [{"code": "CREME-01", "quantity": 2}]
+    status, order = await ordering.submit(ordering.partner_a, lines, points=100)
+    assert status == 201
+    order_id = order["order_id"]
+    for step in steps:
+        if step == "cancel":
+            await ordering.call("POST", f"/orders/{order_id}/cancel", ordering.partner_a, {})
+        elif step == "expire":
+            async with db.transaction():
+                await saga.expire_pending(db, datetime.now(UTC) + timedelta(hours=2), timedelta(hours=1))
+        else:
+            data: dict[str, Any] = {
+                "held": {"points": 100, "gift_card_minor": 0, "code": None},
+                "refused": {"reasons": {"points": "insufficient-points"}},
+                "released": {"by_timeout": True},
+            }.get(step, {})
+            await _answer(ordering, f"loyalty.reservation.{step}", order_id, **data)
+
+    assert (
+        (await _order(ordering, order_id))["status"],
+        (await _saga_state(ordering, order_id))[0],
+    ) == expected(steps)
+    sent = [e["type"] for e in await _sent(ordering) if e["subject"] == order_id]
+    assert sent.count("ordering.checkout.confirmed") <= 1 and sent.count("ordering.checkout.released") <= 1
+    entered = any(key == order_id for key, _ in await ordering.published("ordering.order.confirmed"))
+    assert entered == ("held" in steps and expected(steps[: steps.index("held") + 1])[0] == "confirmed")
