@@ -273,11 +273,12 @@ async def test_any_order_of_answers_and_acts_leaves_the_order_and_its_saga_agree
             async with db.transaction():
                 await saga.expire_pending(db, datetime.now(UTC) + timedelta(hours=2), timedelta(hours=1))
         else:
-            data: dict[str, Any] = {
+            answers: dict[str, dict[str, Any]] = {
                 "held": {"points": 100, "gift_card_minor": 0, "code": None},
                 "refused": {"reasons": {"points": "insufficient-points"}},
                 "released": {"by_timeout": True},
-            }.get(step, {})
+            }
+            data = answers.get(step, {})
             await _answer(ordering, f"loyalty.reservation.{step}", order_id, **data)
 
     assert (
