@@ -15,7 +15,7 @@ from libs.common.http import json_response, read_json, read_query
 from libs.common.runtime import HTTP_CLIENT, POOL, ApiSetup
 from libs.common.settings import ServiceSettings
 from services.loyalty import store
-from services.loyalty.domain import MAX_POINTS_PER_UNIT, Account, EarningRule, EntryKind, LedgerEntry
+from services.loyalty.domain import MAX_POINTS_PER_UNIT, Account, EarningRule, EntryKind, LedgerEntry, Pot
 
 DEFAULT_POINTS_PER_UNIT = web.AppKey("default_points_per_unit", int)
 DEFAULT_LIMIT, MAX_LIMIT = 100, 500
@@ -54,6 +54,9 @@ class EarningRuleView(BaseModel):
 class AccountView(BaseModel):
     account_id: str = Field(description="The member (identity's account id)")
     balance: int = Field(description="Points available: the sum of the member's ledger entries")
+    sponsor_balance: int = Field(
+        0, description="Sponsor points available (earned on her team's orders): the sum of their entries"
+    )
     closed_at: datetime | None = Field(
         None,
         description="When the member's account was deleted: her points were forfeited and she earns no"
@@ -62,7 +65,12 @@ class AccountView(BaseModel):
 
     @classmethod
     def of(cls, account: Account) -> AccountView:
-        return cls(account_id=account.account_id, balance=account.balance, closed_at=account.closed_at)
+        return cls(
+            account_id=account.account_id,
+            balance=account.balance,
+            sponsor_balance=account.sponsor_balance,
+            closed_at=account.closed_at,
+        )
 
 
 class LedgerEntryView(BaseModel):
@@ -77,6 +85,7 @@ class LedgerEntryView(BaseModel):
         description="What a reversal could not take back (the balance never goes below zero); else 0"
     )
     created_at: datetime = Field(description="When the entry was written (UTC)")
+    pot: Pot = Field("purchase", description="purchase points, or sponsor points (her team's orders)")
 
 
 class LedgerView(RootModel[list[LedgerEntryView]]):

@@ -15,7 +15,7 @@ from libs.common import erasure, outbox
 from libs.common.consumer import HandlerTable, PermanentError
 from libs.common.events import Envelope
 from libs.common.limits import MAX_BALANCE, MAX_ENTRY_POINTS, MAX_ORDER_TOTAL_MINOR
-from services.loyalty import counter, directory, reservations, store
+from services.loyalty import counter, directory, reservations, sponsors, store
 from services.loyalty.domain import RuleApplied, forfeit_points, points_for_order, returned_share, reversal
 from services.loyalty.events import REQUESTS_TOPIC, SERVICE, PointsAwarded, PointsForfeited, PointsReversed
 
@@ -102,6 +102,7 @@ async def award_points_for_order(
     """
     order = OrderConfirmed.model_validate(event.data)
     tenant_id = _tenant(event)
+    await sponsors.award(conn, tenant_id, str(order.order_id), order.account_id, order.totals.eligible_minor)
     rule = await store.earning_rule(conn, tenant_id)
     points = points_for_order(
         order.totals.eligible_minor, rule.points_per_unit if rule else default_points_per_unit
@@ -139,6 +140,7 @@ async def reverse_points_for_order(conn: asyncpg.Connection, event: Envelope) ->
     await _take_back(
         conn, _tenant(event), str(cancelled.order_id), CANCELLATION_CAUSE, str(cancelled.order_id)
     )
+    await sponsors.take_back(conn, _tenant(event), str(cancelled.order_id))
 
 
 async def reverse_points_for_return(conn: asyncpg.Connection, event: Envelope) -> None:

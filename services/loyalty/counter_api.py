@@ -21,7 +21,17 @@ from libs.common.errors import Invalid
 from libs.common.http import json_response, read_json, read_query
 from libs.common.limits import MAX_ORDER_TOTAL_MINOR
 from libs.common.runtime import POOL
-from services.loyalty import counter, dashboard, directory, expiry, giftcards, journal, rewards, store
+from services.loyalty import (
+    counter,
+    dashboard,
+    directory,
+    expiry,
+    giftcards,
+    journal,
+    rewards,
+    sponsors,
+    store,
+)
 from services.loyalty.counter import NewVisit, Visit
 from services.loyalty.dashboard import Period
 from services.loyalty.directory import Member
@@ -29,6 +39,7 @@ from services.loyalty.expiry import ExpirySettings
 from services.loyalty.journal import Line
 from services.loyalty.rewards import MAX_REWARDS_AT_ONCE, Program, ProgramSpec
 from services.loyalty.rules import MAX_IDS, Id, Rule, RuleSpec, VisitKind
+from services.loyalty.sponsors import SponsorRule
 
 ADMIN = roles("admin")
 STAFF = grant(admin=TENANT, shop=TENANT)  # the manager and every shop's staff reach the tenant's cards
@@ -491,7 +502,35 @@ async def set_expiry(request: web.Request) -> web.Response:
     return json_response(stored)
 
 
+async def get_sponsor_rule(request: web.Request) -> web.Response:
+    return json_response(await sponsors.rule_of(request.app[POOL], principal(request).tenant_id))
+
+
+async def set_sponsor_rule(request: web.Request) -> web.Response:
+    body = await read_json(request, SponsorRule)
+    stored = await sponsors.set_rule(request.app[POOL], principal(request).tenant_id, body, now(request))
+    return json_response(stored)
+
+
 ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/settings/sponsor",
+        get_sponsor_rule,
+        "What sponsors earn on their team's confirmed orders: a share of each recruit's eligible amount"
+        " in points, and a bonus on a recruit's first order",
+        roles=ADMIN,
+        response=SponsorRule,
+    ),
+    Endpoint(
+        "PUT",
+        "/settings/sponsor",
+        set_sponsor_rule,
+        "Set what sponsors earn on their team's orders (sponsor points: a pot apart from purchase points)",
+        roles=ADMIN,
+        body=SponsorRule,
+        response=SponsorRule,
+    ),
     Endpoint(
         "GET",
         "/dashboard",

@@ -13,6 +13,7 @@ MINOR_PER_UNIT = 100  # minor units in one currency unit (cents in a euro)
 DEFAULT_POINTS_PER_UNIT = 1
 MAX_POINTS_PER_UNIT = 10_000  # far above any real programme
 
+Pot = Literal["purchase", "sponsor"]
 EntryKind = Literal["earn", "redeem", "reverse", "expire", "adjust", "forfeit", "reserve", "release"]
 """What a ledger entry does: earn credits, redeem and expire debit, reverse and adjust go either way,
 forfeit brings a closed account's balance to 0, reserve debits points an order pays with and release
@@ -81,6 +82,7 @@ class Account(_Value):
 
     account_id: str
     balance: int
+    sponsor_balance: int = 0  # points earned on her team's orders, a pot of their own
     closed_at: datetime | None = None
 
     @property
@@ -99,6 +101,7 @@ class LedgerEntry(_Value):
     created_at: datetime
     shortfall: int = 0  # what a reversal could not take: the balance stays at or above 0
     rules: tuple[RuleApplied, ...] = ()  # for an earning: the rules and versions that made it
+    pot: Pot = "purchase"  # purchase points, or sponsor points (earned on her team's orders)
 
 
 class PostedEntry(LedgerEntry):

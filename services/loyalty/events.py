@@ -62,11 +62,15 @@ class PointsAwarded(IntegrationEvent):
         description='What earned the points: "order", "visit" (recorded at a shop) or "welcome" (a new card)'
     )
     cause_id: str = Field(description="Which one: the order id, the visit id, the member's account id")
+    pot: Literal["purchase", "sponsor"] = Field(
+        "purchase",
+        description="Which of her balances: purchase points, or sponsor points (her team's orders)",
+    )
     awarded_at: datetime = Field(description="When the points were credited (UTC)")
 
     @classmethod
     def of(cls, entry: PostedEntry) -> Self:
-        return cls(**_entry(entry), awarded_at=entry.created_at)
+        return cls(**_entry(entry), awarded_at=entry.created_at, pot=entry.pot)
 
 
 class PointsForfeited(IntegrationEvent):
@@ -147,11 +151,15 @@ class PointsReversed(IntegrationEvent):
     balance: int = Field(ge=0, le=MAX_BALANCE, description="The member's balance right after this entry")
     cause_type: str = Field(description='Why: "order-cancelled" or "order-returned"')
     cause_id: str = Field(description="Which one: the order id, or the return id")
+    pot: Literal["purchase", "sponsor"] = Field(
+        "purchase",
+        description="Which of her balances: purchase points, or sponsor points (her team's orders)",
+    )
     reversed_at: datetime = Field(description="When (UTC)")
 
     @classmethod
     def of(cls, entry: PostedEntry) -> Self:
-        return cls(**_entry(entry), shortfall=entry.shortfall, reversed_at=entry.created_at)
+        return cls(**_entry(entry), shortfall=entry.shortfall, reversed_at=entry.created_at, pot=entry.pot)
 
 
 class VisitRecorded(IntegrationEvent):
@@ -554,11 +562,15 @@ class PointsReserved(IntegrationEvent):
     balance: int = Field(ge=0, le=MAX_BALANCE, description="The member's balance right after this entry")
     cause_type: str = Field(description='"order"')
     cause_id: str = Field(description="The order they pay")
+    pot: Literal["purchase", "sponsor"] = Field(
+        "purchase",
+        description="Which of her balances: purchase points, or sponsor points (her team's orders)",
+    )
     reserved_at: datetime = Field(description="When (UTC)")
 
     @classmethod
     def of(cls, entry: PostedEntry) -> Self:
-        return cls(**_entry(entry), reserved_at=entry.created_at)
+        return cls(**_entry(entry), reserved_at=entry.created_at, pot=entry.pot)
 
 
 class PointsReleased(IntegrationEvent):
@@ -585,11 +597,15 @@ class PointsReleased(IntegrationEvent):
     balance: int = Field(ge=0, le=MAX_BALANCE, description="The member's balance right after this entry")
     cause_type: str = Field(description='"order"')
     cause_id: str = Field(description="The order they were reserved for")
+    pot: Literal["purchase", "sponsor"] = Field(
+        "purchase",
+        description="Which of her balances: purchase points, or sponsor points (her team's orders)",
+    )
     released_at: datetime = Field(description="When (UTC)")
 
     @classmethod
     def of(cls, entry: PostedEntry) -> Self:
-        return cls(**_entry(entry), released_at=entry.created_at)
+        return cls(**_entry(entry), released_at=entry.created_at, pot=entry.pot)
 
 
 RESERVATIONS_TOPIC = "internal.loyalty.reservation.v1"
@@ -626,6 +642,7 @@ class ReservationHeld(IntegrationEvent):
     order_id: uuid.UUID = Field(description="The order; also the subject and Kafka key")
     account_id: str = Field(description="The buyer")
     points: int = Field(ge=0, le=MAX_ENTRY_POINTS, description="Points held (0: none asked)")
+    sponsor_points: int = Field(0, ge=0, le=MAX_ENTRY_POINTS, description="Sponsor points held (0: none)")
     gift_card_minor: int = Field(ge=0, le=MAX_ORDER_TOTAL_MINOR, description="Taken off the gift card")
     code: CodeCover | None = Field(description="What the code gives; null: no code asked")
     held_at: datetime = Field(description="When (UTC)")

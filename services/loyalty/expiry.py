@@ -59,6 +59,7 @@ SELECT a.account_id, a.balance,
     coalesce(-sum(l.points) FILTER (WHERE l.points < 0), 0)
         - coalesce(sum(l.points) FILTER (WHERE l.kind = 'release'), 0) AS consumed
 FROM accounts a JOIN ledger l ON l.tenant_id = a.tenant_id AND l.account_id = a.account_id
+    AND l.pot = 'purchase'
 WHERE a.tenant_id = $1 AND a.closed_at IS NULL AND a.balance > 0
 GROUP BY a.account_id, a.balance
 HAVING coalesce(sum(l.points) FILTER (WHERE l.kind = 'earn' AND l.created_at < $2), 0) > 0
@@ -140,6 +141,7 @@ async def warn_tenant(conn: asyncpg.Connection, tenant_id: str, months: int, day
 async def _earnings(conn: asyncpg.Connection, tenant_id: str, account_id: str) -> list[tuple[datetime, int]]:
     rows = await conn.fetch(
         "SELECT created_at, points FROM ledger WHERE tenant_id = $1 AND account_id = $2 AND kind = 'earn'"
+        " AND pot = 'purchase'"
         " ORDER BY created_at, seq",
         tenant_id,
         account_id,

@@ -57,6 +57,12 @@ class PointsItem(BaseModel):
     points: int = Field(ge=1, le=MAX_ENTRY_POINTS, description="Points to spend on the order")
 
 
+class SponsorPointsItem(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["sponsor_points"] = "sponsor_points"
+    points: int = Field(ge=1, le=MAX_ENTRY_POINTS, description="Sponsor points to spend on the order")
+
+
 class CodeItem(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     kind: Literal["code"] = "code"
@@ -71,7 +77,8 @@ class GiftCardItem(BaseModel):
     amount_minor: int = Field(ge=1, le=MAX_ORDER_TOTAL_MINOR, description="What to take off it")
 
 
-Item = Annotated[PointsItem | CodeItem | GiftCardItem, Field(discriminator="kind")]
+Item = Annotated[PointsItem | SponsorPointsItem | CodeItem | GiftCardItem, Field(discriminator="kind")]
+SPONSOR_CAUSE = "order-sponsor"  # sponsor points reserved for an order (its own cause: another pot)
 
 
 class Reservation(BaseModel):
@@ -82,6 +89,7 @@ class Reservation(BaseModel):
     state: State
     acknowledged: bool
     points: int
+    sponsor_points: int
     voucher_id: uuid.UUID | None
     gift_card_id: uuid.UUID | None
     gift_minor: int
@@ -91,14 +99,16 @@ class Reservation(BaseModel):
 
 
 _COLUMNS = (
-    "order_id, account_id, state, acknowledged, points, voucher_id, gift_card_id, gift_minor, reasons,"
+    "order_id, account_id, state, acknowledged, points, sponsor_points, voucher_id, gift_card_id, gift_minor,"
+    " reasons,"
     " hold_until, updated_at"
 )
 _LOCK = f"SELECT {_COLUMNS} FROM reservations WHERE tenant_id = $1 AND order_id = $2 FOR UPDATE"
 _ADD = f"""
 INSERT INTO reservations (tenant_id, order_id, account_id, state, points, voucher_id, gift_card_id,
-                          gift_minor, reasons, hold_until, created_at, updated_at, acknowledged)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $11, $12)
+                          gift_minor, reasons, hold_until, created_at, updated_at, acknowledged,
+                          sponsor_points)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $11, $12, $13)
 RETURNING {_COLUMNS}
 """
 _MOVE = f"""
@@ -145,13 +155,32 @@ async def _hold(
     account_id: str,
     items: list[Item],
     at: datetime,
-) -> tuple[int, uuid.UUID | None, uuid.UUID | None, int]:
+) -> tuple[int, int, uuid.UUID | None, uuid.UUID | None, int]:
     """Hold every item or raise _Refused with each refused item's reason (in a savepoint the caller
     rolls back)."""
     reasons: dict[str, str] = {}
-    points, voucher_id, card_id, gift = 0, None, None, 0
+    points, sponsor_points, voucher_id, card_id, gift = 0, 0, None, None, 0
     wrong_pin = None
     for item in items:
+        if isinstance(item, SponsorPointsItem):
+            account = await store.open_account(conn, tenant_id, account_id)
+            if account.closed or account.sponsor_balance < item.points:
+                reasons["sponsor_points"] = "insufficient-points"
+                continue
+            entry = await store.post_entry(
+                conn,
+                tenant_id,
+                account_id,
+                "reserve",
+                -item.points,
+                SPONSOR_CAUSE,
+                str(order_id),
+                pot="sponsor",
+            )
+            assert entry is not None, "one reservation per order: its row is locked"
+            await _publish(conn, tenant_id, PointsReserved.of(entry), account_id)
+            sponsor_points = item.points
+            continue
         if isinstance(item, PointsItem):
             account = await store.open_account(conn, tenant_id, account_id)
             if account.closed or account.balance < item.points:
@@ -184,7 +213,7 @@ async def _hold(
                 card_id, gift = spent.card_id, item.amount_minor
     if reasons:
         raise _Refused(reasons, wrong_pin)
-    return points, voucher_id, card_id, gift
+    return points, sponsor_points, voucher_id, card_id, gift
 
 
 async def reserve(
@@ -208,11 +237,13 @@ async def reserve(
     wrong_pin = None
     try:
         async with conn.transaction():  # a savepoint: a refusal undoes every hold
-            points, voucher_id, card_id, gift = await _hold(conn, tenant_id, order_id, account_id, items, at)
+            points, sponsor_points, voucher_id, card_id, gift = await _hold(
+                conn, tenant_id, order_id, account_id, items, at
+            )
         state: State = "held"
         reasons: dict[str, str] = {}
     except _Refused as refused:
-        points, voucher_id, card_id, gift = 0, None, None, 0
+        points, sponsor_points, voucher_id, card_id, gift = 0, 0, None, None, 0
         state, reasons, wrong_pin = "refused", refused.reasons, refused.wrong_pin
     if wrong_pin is not None:  # counted though the reservation is refused
         await giftcards.count_wrong_pin(conn, tenant_id, wrong_pin, at)
@@ -230,6 +261,7 @@ async def reserve(
         at + hold,
         at,
         False,
+        sponsor_points,
     )
     reservation = _reservation(row)
     await _answer(conn, tenant_id, reservation)
@@ -266,7 +298,7 @@ async def release(
     found = await _locked(conn, tenant_id, order_id)
     if found is None:
         row = await conn.fetchrow(
-            _ADD, tenant_id, order_id, account_id, "released", 0, None, None, 0, "{}", at, at, True
+            _ADD, tenant_id, order_id, account_id, "released", 0, None, None, 0, "{}", at, at, True, 0
         )
         found = _reservation(row)
     elif found.state in ("held", "settled"):
@@ -282,6 +314,20 @@ async def _give_back(
         await store.open_account(conn, tenant_id, held.account_id)
         entry = await store.post_entry(
             conn, tenant_id, held.account_id, "release", held.points, ORDER_CAUSE, str(held.order_id)
+        )
+        assert entry is not None, "released once: the reservation's row is locked"
+        await _publish(conn, tenant_id, PointsReleased.of(entry), held.account_id)
+    if held.sponsor_points:
+        await store.open_account(conn, tenant_id, held.account_id)
+        entry = await store.post_entry(
+            conn,
+            tenant_id,
+            held.account_id,
+            "release",
+            held.sponsor_points,
+            SPONSOR_CAUSE,
+            str(held.order_id),
+            pot="sponsor",
         )
         assert entry is not None, "released once: the reservation's row is locked"
         await _publish(conn, tenant_id, PointsReleased.of(entry), held.account_id)
@@ -338,7 +384,12 @@ async def _answer(conn: asyncpg.Connection, tenant_id: str, reservation: Reserva
                 percent_bp=spec.get("percent_bp", 0),
             )
         event = ReservationHeld(
-            **header, points=r.points, gift_card_minor=r.gift_minor, code=code, held_at=r.updated_at
+            **header,
+            points=r.points,
+            sponsor_points=r.sponsor_points,
+            gift_card_minor=r.gift_minor,
+            code=code,
+            held_at=r.updated_at,
         )
     elif r.state == "refused":
         event = ReservationRefused(**header, reasons=r.reasons, refused_at=r.updated_at)
@@ -367,7 +418,7 @@ class CheckoutSubmitted(_Reading):
 
     order_id: uuid.UUID
     account_id: str = Field(min_length=1)
-    items: list[Item] = Field(min_length=1, max_length=3)
+    items: list[Item] = Field(min_length=1, max_length=4)
 
 
 class CheckoutAnswered(_Reading):

@@ -10,7 +10,15 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
-from services.loyalty.domain import Account, EarningRule, EntryKind, LedgerEntry, PostedEntry, RuleApplied
+from services.loyalty.domain import (
+    Account,
+    EarningRule,
+    EntryKind,
+    LedgerEntry,
+    PostedEntry,
+    Pot,
+    RuleApplied,
+)
 
 Db: TypeAlias = asyncpg.Connection | asyncpg.Pool  # reads run on either; writes need a connection
 
@@ -40,13 +48,15 @@ async def set_earning_rule(db: Db, tenant_id: str, points_per_unit: int) -> Earn
 
 # --- accounts and the ledger ---
 
-_ACCOUNT = "SELECT account_id, balance, closed_at FROM accounts WHERE tenant_id = $1 AND account_id = $2"
+_ACCOUNT = """
+SELECT account_id, balance, sponsor_balance, closed_at FROM accounts WHERE tenant_id = $1 AND account_id = $2
+"""
 # Opens or finds the account and locks its row, in one statement: DO UPDATE takes the row lock
 # (waiting for a concurrent holder, then reading the latest version), which DO NOTHING does not.
 _OPEN_ACCOUNT = """
 INSERT INTO accounts (tenant_id, account_id) VALUES ($1, $2)
 ON CONFLICT (tenant_id, account_id) DO UPDATE SET account_id = EXCLUDED.account_id
-RETURNING account_id, balance, closed_at
+RETURNING account_id, balance, sponsor_balance, closed_at
 """
 _CLOSE_ACCOUNT = """
 UPDATE accounts SET closed_at = $3, updated_at = now()
@@ -56,20 +66,25 @@ WHERE tenant_id = $1 AND account_id = $2 AND closed_at IS NULL
 # was already entered: no code path can write one without the other.
 _POST_ENTRY = """
 WITH entry AS (
-    INSERT INTO ledger (entry_id, tenant_id, account_id, kind, points, cause_type, cause_id, shortfall, rules)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)
+    INSERT INTO ledger (entry_id, tenant_id, account_id, kind, points, cause_type, cause_id, shortfall, rules,
+                        pot)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10)
     ON CONFLICT DO NOTHING -- a cause entered already (an expiry: for this member, that day)
     RETURNING entry_id, tenant_id, account_id, kind, points, cause_type, cause_id, shortfall, rules,
-        created_at
+        created_at, pot
 )
-UPDATE accounts AS a SET balance = a.balance + entry.points, updated_at = entry.created_at
+UPDATE accounts AS a SET
+    balance = a.balance + CASE WHEN entry.pot = 'purchase' THEN entry.points ELSE 0 END,
+    sponsor_balance = a.sponsor_balance + CASE WHEN entry.pot = 'sponsor' THEN entry.points ELSE 0 END,
+    updated_at = entry.created_at
 FROM entry
 WHERE a.tenant_id = entry.tenant_id AND a.account_id = entry.account_id
 RETURNING entry.entry_id, entry.account_id, entry.kind, entry.points, entry.cause_type, entry.cause_id,
-    entry.shortfall, entry.rules, entry.created_at, a.balance
+    entry.shortfall, entry.rules, entry.created_at, entry.pot,
+    CASE WHEN entry.pot = 'sponsor' THEN a.sponsor_balance ELSE a.balance END AS balance
 """
 _LEDGER = """
-SELECT entry_id, kind, points, cause_type, cause_id, shortfall, rules, created_at FROM ledger
+SELECT entry_id, kind, points, cause_type, cause_id, shortfall, rules, created_at, pot FROM ledger
 WHERE tenant_id = $1 AND account_id = $2
 ORDER BY seq DESC
 LIMIT $3
@@ -102,12 +117,13 @@ async def post_entry(
     cause_id: str,
     shortfall: int = 0,
     rules: Sequence[RuleApplied] = (),
+    pot: Pot = "purchase",
 ) -> PostedEntry | None:
     """Add an entry to an account locked with `open_account` and move the balance with it, in the
     caller's transaction; None (and no change) when this cause already has an entry of this kind (an
     expiry: of this member).
     `shortfall`: what a reversal could not take (the balance would have gone below zero); `rules`:
-    the rules and versions that made an earning."""
+    the rules and versions that made an earning; `pot`: which of her balances it moves."""
     if not conn.is_in_transaction():
         raise RuntimeError("post_entry needs a transaction: the entry must commit with its event")
     applied = json.dumps([rule.model_dump(mode="json") for rule in rules])
@@ -122,6 +138,7 @@ async def post_entry(
         cause_id,
         shortfall,
         applied,
+        pot,
     )
     return PostedEntry(**_entry_fields(row)) if row else None
 

@@ -15,7 +15,7 @@ async def test_a_member_without_points_has_a_zero_balance_and_no_account_for_adm
     member = loyalty.member_a
     assert await loyalty.call("GET", "/accounts/me", member) == (
         200,
-        {"account_id": member["account_id"], "balance": 0, "closed_at": None},
+        {"account_id": member["account_id"], "balance": 0, "sponsor_balance": 0, "closed_at": None},
     )
     assert await loyalty.ledger(member) == []
     for path in (f"/accounts/{member['account_id']}", f"/accounts/{member['account_id']}/ledger"):
@@ -31,7 +31,7 @@ async def test_an_admin_reads_a_members_account_and_another_tenant_cannot(loyalt
 
     assert await loyalty.call("GET", account_path, loyalty.admin_a) == (
         200,
-        {"account_id": member["account_id"], "balance": 20, "closed_at": None},
+        {"account_id": member["account_id"], "balance": 20, "sponsor_balance": 0, "closed_at": None},
     )
     status, ledger = await loyalty.call("GET", f"{account_path}/ledger", loyalty.admin_a)
     assert status == 200 and [e["points"] for e in ledger] == [20]
@@ -64,7 +64,7 @@ async def test_a_member_reads_her_own_account_by_id_but_not_anothers(loyalty: Lo
 
     assert await loyalty.call("GET", mine, member) == (
         200,
-        {"account_id": member["account_id"], "balance": 20, "closed_at": None},
+        {"account_id": member["account_id"], "balance": 20, "sponsor_balance": 0, "closed_at": None},
     )
     assert (await loyalty.call("GET", f"{mine}/ledger", member))[1] == await loyalty.ledger(member)
     for path in (theirs, f"{theirs}/ledger"):
@@ -175,6 +175,7 @@ async def test_openapi_and_event_catalog_describe_the_routes_and_points_events(l
         "cause_type",
         "cause_id",
         "awarded_at",
+        "pot",
     }
     assert all(field.get("description") for field in fields.values())
     forfeited = catalog["loyalty.points.forfeited"]

@@ -40,6 +40,7 @@ async def test_a_submitted_order_credits_its_member_and_announces_the_points(boo
         "balance": 25,
         "cause_type": "order",
         "cause_id": order_id,
+        "pot": "purchase",
     }
 
 
