@@ -40,11 +40,17 @@ from services.ordering.events import (
     OrderCancelled,
     OrderDelivered,
     OrderShipped,
-    PaymentItem,
-    PointsPayment,
 )
 from services.ordering.lifecycle import Action, Status, next_status
-from services.ordering.placing import CheckoutChoices, announce, check_terms, make_quote, opening, place
+from services.ordering.placing import (
+    CheckoutChoices,
+    announce,
+    check_terms,
+    loyalty_items,
+    make_quote,
+    opening,
+    place,
+)
 
 MAX_LINES = 200
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
@@ -163,8 +169,7 @@ async def submit_order(request: web.Request) -> web.Response:
             "a gift card pays through a quote: its PIN is given when it is confirmed",
             "quote-only",
         )
-    paid = quote.checkout.loyalty
-    items: list[PaymentItem] = [PointsPayment(points=paid.points)] if paid is not None and paid.points else []
+    items = loyalty_items(quote.checkout.loyalty, None, None)
     order = await place(conn, quote, at, roles=caller.roles, loyalty_items=items)
     return json_response(OrderView.of(order, [opening(order)]), status=201)
 

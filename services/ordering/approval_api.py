@@ -105,6 +105,7 @@ async def modify(request: web.Request) -> web.Response:
         fee_product_code=choices.fee_product_code,
         points=choices.points,  # what loyalty holds for the order pays the changed one too
         gift_card_minor=choices.gift_card_minor,
+        sponsor_points=choices.sponsor_points,
     )
     wanted = body.lines or [
         OrderLineRequest(code=line.code, quantity=line.quantity)

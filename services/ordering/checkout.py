@@ -209,6 +209,7 @@ class Choices(_Value):
     fee_product_code: str | None = None
     points: int | None = None
     gift_card_minor: int | None = None
+    sponsor_points: int | None = None
 
 
 class Totals(_Value):
@@ -264,6 +265,8 @@ class LoyaltyPaid(_Value):
 
     points: int = Field(0, description="Points spent on the order")
     points_minor: int = Field(0, description="What they pay, at the tenant's value of a point")
+    sponsor_points: int = Field(0, description="Sponsor points spent on the order (earned on her team's)")
+    sponsor_points_minor: int = Field(0, description="What they pay, at the same value")
     gift_card_minor: int = Field(0, description="What a gift card pays")
     code_minor: int = Field(0, description="What a code's discount takes off (known once loyalty holds it)")
     code_title: str | None = Field(None, description="The code's reward, once loyalty holds it")
@@ -272,22 +275,28 @@ class LoyaltyPaid(_Value):
 
 
 def loyalty_paid(
-    total_minor: int, settings: CheckoutSettings, points: int | None, gift_card_minor: int | None
+    total_minor: int,
+    settings: CheckoutSettings,
+    points: int | None,
+    gift_card_minor: int | None,
+    sponsor_points: int | None = None,
 ) -> LoyaltyPaid | None:
-    """What points and a gift card pay of an order's total (VAT included): points at the tenant's
-    value, at most its share of the total; together never more than the total. CheckoutRejected
-    naming the field otherwise; None when neither is asked."""
-    if not points and not gift_card_minor:
+    """What points (purchase and sponsor points alike) and a gift card pay of an order's total (VAT
+    included): points at the tenant's value, together at most its share of the total; all of them
+    never more than the total. CheckoutRejected naming the field otherwise; None when none is asked."""
+    if not points and not gift_card_minor and not sponsor_points:
         return None
     problems: list[FieldError] = []
-    points_minor = (points or 0) * settings.point_value_minor
-    if points and settings.point_value_minor == 0:
-        problems.append(FieldError("points", "points do not pay orders here", "points-not-accepted"))
+    field = "points" if points else "sponsor_points"
+    value = settings.point_value_minor
+    points_minor, sponsor_minor = (points or 0) * value, (sponsor_points or 0) * value
+    if (points or sponsor_points) and value == 0:
+        problems.append(FieldError(field, "points do not pay orders here", "points-not-accepted"))
     cap = total_minor * settings.max_points_share_bp // 10_000
-    if points_minor > cap:
-        most = cap // settings.point_value_minor if settings.point_value_minor else 0
-        problems.append(FieldError("points", f"at most {most} points on this order", "too-many-points"))
-    if points_minor + (gift_card_minor or 0) > total_minor:
+    if points_minor + sponsor_minor > cap:
+        most = cap // value if value else 0
+        problems.append(FieldError(field, f"at most {most} points on this order", "too-many-points"))
+    if points_minor + sponsor_minor + (gift_card_minor or 0) > total_minor:
         problems.append(
             FieldError("gift_card_minor", "points and the gift card pay more than the order", "more-than-due")
         )
@@ -296,8 +305,10 @@ def loyalty_paid(
     return LoyaltyPaid(
         points=points or 0,
         points_minor=points_minor,
+        sponsor_points=sponsor_points or 0,
+        sponsor_points_minor=sponsor_minor,
         gift_card_minor=gift_card_minor or 0,
-        due_minor=total_minor - points_minor - (gift_card_minor or 0),
+        due_minor=total_minor - points_minor - sponsor_minor - (gift_card_minor or 0),
     )
 
 
@@ -329,7 +340,12 @@ class Checkout(_Value):
         earn no points."""
         if self.loyalty is None:
             return self.totals
-        paid = self.loyalty.points_minor + self.loyalty.gift_card_minor + self.loyalty.code_minor
+        paid = (
+            self.loyalty.points_minor
+            + self.loyalty.sponsor_points_minor
+            + self.loyalty.gift_card_minor
+            + self.loyalty.code_minor
+        )
         return self.totals.model_copy(update={"eligible_minor": max(0, self.totals.eligible_minor - paid)})
 
 

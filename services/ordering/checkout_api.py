@@ -40,13 +40,13 @@ from services.ordering.domain import (
     code_key,
     merge_lines,
 )
-from services.ordering.events import CodePayment, GiftCardPayment, PaymentItem, PointsPayment
 from services.ordering.placing import (
     CheckoutChoices,
     QuoteChanged,
     book_of,
     check_terms,
     earliest_day,
+    loyalty_items,
     make_quote,
     opening,
     place,
@@ -453,26 +453,6 @@ class ConfirmQuote(BaseModel):
     )
 
 
-def loyalty_items(quote: Quote, code: str | None, gift_card: GiftCardSecret | None) -> list[PaymentItem]:
-    """What the buyer pays with loyalty: the quote's points and gift card amount, the code given now
-    (422 naming the field when a gift card's number is missing, or given for nothing)."""
-    paid = quote.checkout.loyalty
-    items: list[PaymentItem] = []
-    if paid is not None and paid.points:
-        items.append(PointsPayment(points=paid.points))
-    if code:
-        items.append(CodePayment(code=code))
-    if paid is not None and paid.gift_card_minor:
-        if gift_card is None:
-            raise Invalid.field("gift_card", "give the gift card's number and PIN", "gift-card-missing")
-        items.append(
-            GiftCardPayment(number=gift_card.number, pin=gift_card.pin, amount_minor=paid.gift_card_minor)
-        )
-    elif gift_card is not None:
-        raise Invalid.field("gift_card", "the quote pays nothing with a gift card", "no-gift-card-amount")
-    return items
-
-
 class _Confirming(ConfirmQuote):
     quote_id: uuid.UUID
 
@@ -516,7 +496,8 @@ async def confirm_quote(request: web.Request) -> web.Response:
         detail = f"the quote expired at {quote.expires_at.isoformat()}"
         return problem_response(request, QuoteChanged("quote-expired", detail, fresh))
     check_terms(quote, body.accept_terms)
-    items = loyalty_items(quote, body.code, body.gift_card)
+    secret = (body.gift_card.number, body.gift_card.pin) if body.gift_card else None
+    items = loyalty_items(quote.checkout.loyalty, body.code, secret)
     order = await place(
         conn, quote.model_copy(update={"created_at": at}), at, roles=caller.roles, loyalty_items=items
     )

@@ -721,6 +721,11 @@ class PointsPayment(BaseModel):
     points: int = Field(ge=1, description="Points to spend on the order")
 
 
+class SponsorPointsPayment(BaseModel):
+    kind: Literal["sponsor_points"] = "sponsor_points"
+    points: int = Field(ge=1, description="Sponsor points to spend on the order")
+
+
 class CodePayment(BaseModel):
     kind: Literal["code"] = "code"
     code: str = Field(description="A single-use code (a bearer secret)")
@@ -733,7 +738,7 @@ class GiftCardPayment(BaseModel):
     amount_minor: int = Field(ge=1, le=MAX_ORDER_TOTAL_MINOR, description="What to take off it")
 
 
-PaymentItem = PointsPayment | CodePayment | GiftCardPayment
+PaymentItem = PointsPayment | SponsorPointsPayment | CodePayment | GiftCardPayment
 
 
 class CheckoutSubmitted(IntegrationEvent):

@@ -23,6 +23,7 @@ from services.ordering.checkout import (
     CheckoutRejected,
     CheckoutSettings,
     Choices,
+    LoyaltyPaid,
     PaymentMode,
     check_delivery_date,
     earliest_delivery,
@@ -44,10 +45,14 @@ from services.ordering.domain import (
 )
 from services.ordering.events import (
     SERVICE,
+    CodePayment,
+    GiftCardPayment,
     OrderConfirmed,
     OrderHeldForApproval,
     OrderSubmitted,
     PaymentItem,
+    PointsPayment,
+    SponsorPointsPayment,
 )
 from services.ordering.lifecycle import Action, first_action, next_status
 
@@ -79,6 +84,12 @@ class CheckoutChoices(BaseModel):
         ge=1,
         le=MAX_ORDER_TOTAL_MINOR,
         description="What a gift card pays (its number and PIN are given when the quote is confirmed)",
+    )
+    sponsor_points: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_ENTRY_POINTS,
+        description="Sponsor points (earned on her team's orders) to pay with",
     )
 
 
@@ -164,6 +175,7 @@ async def resolve_choices(
         fee_product_code=fee_code,
         points=asked.points,
         gift_card_minor=asked.gift_card_minor,
+        sponsor_points=asked.sponsor_points,
     )
 
 
@@ -224,7 +236,11 @@ async def make_quote(
             totals=totals,
             terms_version=settings.terms_version,
             loyalty=loyalty_paid(
-                totals.total_incl_vat_minor, settings, choices.points, choices.gift_card_minor
+                totals.total_incl_vat_minor,
+                settings,
+                choices.points,
+                choices.gift_card_minor,
+                choices.sponsor_points,
             ),
         ),
         from_cart=from_cart,
@@ -270,6 +286,29 @@ def check_terms(quote: Quote, accepted: bool) -> None:
             kind="checkout-rejected",
             title="The checkout cannot go on",
         )
+
+
+def loyalty_items(
+    paid: LoyaltyPaid | None, code: str | None, gift_card: tuple[str, str] | None
+) -> list[PaymentItem]:
+    """What the buyer pays with loyalty: the quote's points, sponsor points and gift card amount, the
+    code and the gift card's (number, PIN) given at confirmation (422 naming the field when the gift
+    card is missing, or given for nothing)."""
+    items: list[PaymentItem] = []
+    if paid is not None and paid.points:
+        items.append(PointsPayment(points=paid.points))
+    if paid is not None and paid.sponsor_points:
+        items.append(SponsorPointsPayment(points=paid.sponsor_points))
+    if code:
+        items.append(CodePayment(code=code))
+    if paid is not None and paid.gift_card_minor:
+        if gift_card is None:
+            raise Invalid.field("gift_card", "give the gift card's number and PIN", "gift-card-missing")
+        number, pin = gift_card
+        items.append(GiftCardPayment(number=number, pin=pin, amount_minor=paid.gift_card_minor))
+    elif gift_card is not None:
+        raise Invalid.field("gift_card", "the quote pays nothing with a gift card", "no-gift-card-amount")
+    return items
 
 
 class QuoteChanged(Conflict):

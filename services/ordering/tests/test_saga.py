@@ -289,3 +289,22 @@ async def test_any_order_of_answers_and_acts_leaves_the_order_and_its_saga_agree
     assert sent.count("ordering.checkout.confirmed") <= 1 and sent.count("ordering.checkout.released") <= 1
     entered = any(key == order_id for key, _ in await ordering.published("ordering.order.confirmed"))
     assert entered == ("held" in steps and expected(steps[: steps.index("held") + 1])[0] == "confirmed")
+
+
+async def test_sponsor_points_pay_with_purchase_points_within_the_same_share(ordering: Ordering) -> None:
+    await _catalog(ordering)
+    body = {"lines": [{"code": "CREME-01", "quantity": 2}], "points": 1500, "sponsor_points": 1500}
+    status, problem, _ = await ordering.call("POST", "/checkout/quotes", ordering.partner_a, body)
+    assert status == 422 and [e["field"] for e in problem["errors"]] == ["points"]  # 30.00 of 50.00
+    quote = await _quote(ordering, points=1000, sponsor_points=1000)
+    paid = quote["checkout"]["loyalty"]
+    assert (paid["sponsor_points_minor"], paid["due_minor"]) == (1000, 5000 - 2000)
+
+    status, order = await _confirm(ordering, quote)
+
+    assert status == 201 and order["status"] == "pending"
+    [submitted] = await _sent(ordering)
+    assert submitted["data"]["items"] == [
+        {"kind": "points", "points": 1000},
+        {"kind": "sponsor_points", "points": 1000},
+    ]
