@@ -55,6 +55,7 @@ async def _choices_page(
     points = await api(request, "GET", "/loyalty/accounts/me")
     context = {
         "points": points.body["balance"] if points.ok else 0,
+        "sponsor_points": points.body["sponsor_balance"] if points.ok else 0,
         "balance": held.body if held is not None and held.ok else None,
         "cart": cart.body,
         "options": options.body,
@@ -80,6 +81,7 @@ def quote_request(form: Mapping[str, Any]) -> dict[str, Any]:
         "payment_mode": form_optional(form, "payment_mode"),
         "fee_product_code": form_optional(form, "fee_product_code"),
         "points": _number(form_optional(form, "points")),
+        "sponsor_points": _number(form_optional(form, "sponsor_points")),
         "gift_card_minor": _money(form_optional(form, "gift_card_amount")),
     }
     where = str(form.get("delivery", ""))

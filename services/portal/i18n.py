@@ -186,6 +186,10 @@ _CAUSES = {
     "reward": N_("rewards"),
     "expiry": N_("expired"),
     "voucher": N_("a reward's code"),
+    "sponsor-order": N_("a recruit's order"),
+    "sponsor-first-order": N_("a recruit's first order"),
+    "sponsor-order-cancelled": N_("a recruit's order cancelled"),
+    "order-sponsor": N_("order"),
 }
 
 
@@ -271,6 +275,9 @@ _FIELDS = {
     "phone": N_("Mobile phone"),
     "code": N_("Code"),
     "gift_card": N_("Gift card"),
+    "sponsor_points": N_("Sponsor points"),
+    "sponsor_percent": N_("Sponsor share"),
+    "first_order_points": N_("Points on a first order"),
     "gift_card_amount": N_("Amount to pay with a gift card"),
     "customer_code": N_("Customer code"),
     "name": N_("Name"),

@@ -135,7 +135,9 @@ async def _rules_page(
     listed = await api(request, "GET", "/loyalty/counter/rules")
     choices = await api(request, "GET", "/loyalty/counter/choices", params={"locale": i18n.current_locale()})
     expiry = await api(request, "GET", "/loyalty/settings/expiry")
+    sponsor = await api(request, "GET", "/loyalty/settings/sponsor")
     context = {
+        "sponsor": sponsor.body if sponsor.ok else {"percent_bp": 0, "first_order_points": 0},
         "rules": listed.body if listed.ok else [],
         "choices": choices.body if choices.ok else {"shops": [], "categories": [], "products": []},
         "earns": {kind: i18n.gettext(name) for kind, name in EARNS.items()},
@@ -217,6 +219,34 @@ async def set_expiry(request: web.Request) -> web.Response:
     if not answer.ok:
         return await _rules_page(request, explain(answer), form, status=answer.status)
     return redirect(link(request, "admin/loyalty-rules"))
+
+
+@ROUTES.post("/{tenant}/admin/loyalty-rules/sponsor")
+async def set_sponsor_rule(request: web.Request) -> web.Response:
+    signed_in(request, ADMIN)
+    form = await form_of(request)
+    percent = i18n.parse_percent(form_text(form, "sponsor_percent") or "0")
+    body = {
+        "percent_bp": percent if percent is not None else form_text(form, "sponsor_percent"),
+        "first_order_points": _integer(form_text(form, "first_order_points") or "0"),
+    }
+    answer = await api(request, "PUT", "/loyalty/settings/sponsor", json=body)
+    if not answer.ok:
+        problems = explain(answer)
+        _as_form(problems, {"percent_bp": "sponsor_percent"})
+        return await _rules_page(request, problems, form, status=answer.status)
+    return redirect(link(request, "admin/loyalty-rules"))
+
+
+@ROUTES.get("/{tenant}/sponsor-points")
+async def sponsor_points(request: web.Request) -> web.Response:
+    """A sponsor's points earned on her team's orders: their balance and history, apart from hers."""
+    signed_in(request)
+    account = await api(request, "GET", "/loyalty/accounts/me")
+    ledger = await api(request, "GET", "/loyalty/accounts/me/ledger", params={"limit": "500"})
+    entries = [entry for entry in (ledger.body if ledger.ok else []) if entry.get("pot") == "sponsor"]
+    balance = account.body["sponsor_balance"] if account.ok else 0
+    return render(request, "sponsor_points.html", {"balance": balance, "entries": entries})
 
 
 @ROUTES.post("/{tenant}/admin/loyalty-rules/{rule_id}/retire")
