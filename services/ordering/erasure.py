@@ -44,6 +44,9 @@ _DELETE_REST = [
     "DELETE FROM memberships WHERE tenant_id = $1 AND account_id = $2",
     """DELETE FROM return_photos p USING returns r
        WHERE p.return_id = r.return_id AND r.tenant_id = $1 AND r.account_id = $2""",
+    # What her orders asked loyalty to reserve: a code and a gift card's number and PIN (secrets).
+    """DELETE FROM outbox WHERE topic = 'internal.ordering.checkout.v1'
+       AND key IN (SELECT order_id::text FROM orders WHERE tenant_id = $1 AND account_id = $2)""",
 ]
 
 

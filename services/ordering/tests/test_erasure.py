@@ -36,6 +36,18 @@ async def test_a_deleted_account_keeps_its_orders_without_its_personal_data(orde
     await ordering.call("POST", "/cart/lines", seller, {"lines": [{"code": "MUG"}]})
     await ordering.call("POST", "/checkout/quotes", seller, {"address": HOME, "keep_address": True})
     await ordering.submit(seller, [{"code": "MUG", "quantity": 1}], address=HOME, keep_address=True)
+    # Paid partly with a gift card: its number and PIN went to loyalty on the internal topic.
+    status, quote, _ = await ordering.call(
+        "POST",
+        "/checkout/quotes",
+        seller,
+        {"lines": [{"code": "MUG", "quantity": 1}], "gift_card_minor": 500},
+    )
+    card = {"number": "4839201756482913", "pin": "482913"}
+    status, _, _ = await ordering.call(
+        "POST", f"/checkout/quotes/{quote['quote_id']}/confirm", seller, {"gift_card": card}
+    )
+    assert status == 201
     # A claim on a delivered order, with her words and a photo.
     await ordering.call(
         "POST", f"/orders/{placed['order_id']}/status", ordering.admin_a, {"status": "delivered"}
@@ -68,7 +80,7 @@ async def test_a_deleted_account_keeps_its_orders_without_its_personal_data(orde
     orders = await ordering.db.fetch(
         "SELECT checkout FROM orders WHERE tenant_id = $1 AND account_id = 'seller-1'", ordering.tenant_a
     )
-    assert len(orders) == 2  # kept for accounting
+    assert len(orders) == 3  # kept for accounting
     for row in orders:
         choices = json.loads(row["checkout"])["choices"]
         assert (choices["address"], choices["instructions"]) == (None, None)
@@ -92,6 +104,7 @@ async def test_a_deleted_account_keeps_its_orders_without_its_personal_data(orde
         "+33612345678",
         "Ring twice, Claire",
         "Broken, says Claire",
+        "4839201756482913",
     ):
         holding = await ordering.db.fetchval(
             "SELECT (SELECT count(*) FROM outbox WHERE position(convert_to($1, 'UTF8') IN payload) > 0)"
