@@ -43,6 +43,7 @@ class PointsAwarded(IntegrationEvent):
             "balance": 32,
             "cause_type": "order",
             "cause_id": "7f6e5d4c-3b2a-4190-8f7e-6d5c4b3a2910",
+            "pot": "purchase",
             "awarded_at": "2026-03-02T10:20:01Z",
         }
     )
@@ -130,6 +131,7 @@ class PointsReversed(IntegrationEvent):
             "balance": 18,
             "cause_type": "order-cancelled",
             "cause_id": "7f6e5d4c-3b2a-4190-8f7e-6d5c4b3a2910",
+            "pot": "purchase",
             "reversed_at": "2026-03-02T11:00:01Z",
         }
     )
@@ -549,6 +551,7 @@ class PointsReserved(IntegrationEvent):
             "balance": 120,
             "cause_type": "order",
             "cause_id": "7f6e5d4c-3b2a-4190-8f7e-6d5c4b3a2910",
+            "pot": "purchase",
             "reserved_at": "2026-05-04T10:00:00Z",
         }
     )
@@ -584,6 +587,7 @@ class PointsReleased(IntegrationEvent):
             "balance": 420,
             "cause_type": "order",
             "cause_id": "7f6e5d4c-3b2a-4190-8f7e-6d5c4b3a2910",
+            "pot": "purchase",
             "released_at": "2026-05-04T12:00:00Z",
         }
     )
@@ -629,6 +633,7 @@ class ReservationHeld(IntegrationEvent):
             "order_id": _ORDER,
             "account_id": _ACCOUNT,
             "points": 300,
+            "sponsor_points": 0,
             "gift_card_minor": 2000,
             "code": {"title": "10 % off", "kind": "discount", "percent_bp": 1000},
             "held_at": "2026-05-04T10:00:00Z",

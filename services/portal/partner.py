@@ -287,7 +287,8 @@ async def points_page(
     signed_in(request)
     account = await api(request, "GET", "/loyalty/accounts/me")
     ledger = await api(request, "GET", "/loyalty/accounts/me/ledger", params={"limit": "500"})
-    entries = ledger.body if ledger.ok else []
+    # Her own points: sponsor points (her team's orders) have their page.
+    entries = [entry for entry in (ledger.body if ledger.ok else []) if entry.get("pot") != "sponsor"]
     zone = tenant_of(request).time_zone
     today = utc_now().astimezone(ZoneInfo(zone)).date()
     chart = bar_chart(

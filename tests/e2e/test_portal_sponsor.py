@@ -73,6 +73,7 @@ async def test_a_consultant_earns_sponsor_points_on_her_recruits_order_and_pays_
     assert await serious_violations(page) == []
     await page.goto(f"/{tenant}/points")
     await expect(page.locator("#balance")).to_have_text("0")  # her own points: apart
+    await expect(page.get_by_text("première commande d'une filleule")).to_have_count(0)
 
     # She pays part of her own order with 20 of them.
     await api.call(
