@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from libs.common.consumer import HandlerTable
 from libs.common.events import Envelope
 from libs.common.limits import MAX_UNIT_PRICE_MINOR
-from services.ordering import erasure, saga, store
+from services.ordering import erasure, placing, saga, store
 from services.ordering.checkout import Address
 from services.ordering.domain import OrganisationTerms, PriceList, Product
 
@@ -318,5 +318,5 @@ HANDLERS: HandlerTable = {
         "identity.account.membership_changed": record_membership,
         "identity.account.deleted": erase_account,
     },
-    **saga.HANDLERS,
+    **saga.handlers(placing.enter_life),
 }

@@ -18,9 +18,10 @@ loyalty's own timeout (ordering never answered) refuses or cancels the order: ne
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -33,7 +34,7 @@ from libs.common import outbox
 from libs.common.api import Endpoint, roles
 from libs.common.auth import principal
 from libs.common.clock import Clock, now
-from libs.common.consumer import PermanentError
+from libs.common.consumer import HandlerTable, PermanentError
 from libs.common.events import Envelope, IntegrationEvent
 from libs.common.http import json_response, read_query
 from libs.common.runtime import POOL, every
@@ -211,7 +212,11 @@ async def _order_and_saga(
     return order, saga
 
 
-async def on_held(conn: asyncpg.Connection, event: Envelope) -> None:
+EnterLife = Callable[..., Awaitable[Order]]
+"""`placing.enter_life`, given by the consumer table (placing starts sagas: this module cannot import it)."""
+
+
+async def on_held(conn: asyncpg.Connection, event: Envelope, *, enter_life: EnterLife) -> None:
     """Loyalty holds the items: the pending order enters its life (held for approval: loyalty keeps
     them; confirmed: loyalty settles them). Its balance unable to pay the rest, it is refused and
     loyalty releases them."""
@@ -225,11 +230,9 @@ async def on_held(conn: asyncpg.Connection, event: Envelope) -> None:
         return  # a duplicate, or an answer the order no longer waits for (released meanwhile)
     at = event.time
     order = await _with_code(conn, order, held)
-    from services.ordering import placing  # placing starts sagas: imported here, not at the top
-
     try:
         async with conn.transaction():
-            entered = await placing.enter_life(conn, order, at, by_validator=saga.by_validator)
+            entered = await enter_life(conn, order, at, by_validator=saga.by_validator)
     except InsufficientBalance as refused:  # the balance cannot pay what is due
         await _refuse_order(conn, order, f"payment refused: {refused.detail}", at)
         await _move(conn, event.tenantid, saga, "releasing", "release", at)
@@ -315,9 +318,12 @@ async def on_released(conn: asyncpg.Connection, event: Envelope) -> None:
         await store.move_order(conn, order, status, "cancel", at=event.time, by_account=None, reason=reason)
 
 
-HANDLERS = {
-    RESERVATIONS_TOPIC: {HELD: on_held, REFUSED: on_refused, SETTLED: on_settled, RELEASED: on_released}
-}
+def handlers(enter_life: EnterLife) -> HandlerTable:
+    """Loyalty's answers, the held order entering its life through `enter_life`."""
+    held = functools.partial(on_held, enter_life=enter_life)
+    return {RESERVATIONS_TOPIC: {HELD: held, REFUSED: on_refused, SETTLED: on_settled, RELEASED: on_released}}
+
+
 READINGS: dict[str, type[BaseModel]] = {HELD: Held, REFUSED: Refused, SETTLED: Answered, RELEASED: Answered}
 
 
