@@ -770,13 +770,13 @@ class CheckoutSubmitted(IntegrationEvent):
     submitted_at: datetime = Field(description="When (UTC)")
 
 
-class _CheckoutStep(IntegrationEvent):
+class CheckoutStep(IntegrationEvent):
     order_id: uuid.UUID = Field(description="The order; also the subject and Kafka key")
     account_id: str = Field(description="The buyer")
     at: datetime = Field(description="When (UTC)")
 
 
-class CheckoutAcknowledged(_CheckoutStep):
+class CheckoutAcknowledged(CheckoutStep):
     """The order waits for approval: keep what it pays with held (loyalty's timeout no longer applies)."""
 
     model_config = examples({"order_id": _CHECKOUT_ORDER, "account_id": _BUYER, "at": "2026-05-04T10:00:01Z"})
@@ -785,7 +785,7 @@ class CheckoutAcknowledged(_CheckoutStep):
     internal = True
 
 
-class CheckoutConfirmed(_CheckoutStep):
+class CheckoutConfirmed(CheckoutStep):
     """The order is confirmed: what loyalty holds for it is spent for good."""
 
     model_config = examples({"order_id": _CHECKOUT_ORDER, "account_id": _BUYER, "at": "2026-05-04T10:00:01Z"})
@@ -794,7 +794,7 @@ class CheckoutConfirmed(_CheckoutStep):
     internal = True
 
 
-class CheckoutReleased(_CheckoutStep):
+class CheckoutReleased(CheckoutStep):
     """The order was refused, cancelled or never completed: what loyalty holds for it comes back."""
 
     model_config = examples(

@@ -47,6 +47,7 @@ from services.ordering.events import (
     CheckoutAcknowledged,
     CheckoutConfirmed,
     CheckoutReleased,
+    CheckoutStep,
     CheckoutSubmitted,
     PaymentItem,
 )
@@ -117,6 +118,13 @@ async def _tell(conn: asyncpg.Connection, order: Order, event: IntegrationEvent)
     await outbox.publish(conn, SERVICE, event, subject=str(order.order_id), tenant_id=order.tenant_id)
 
 
+async def _ask(
+    conn: asyncpg.Connection, order: Order, step: type[CheckoutStep], at: datetime, **extra: str
+) -> None:
+    """Ask loyalty for the saga's next step about the order (acknowledge, confirm, release)."""
+    await _tell(conn, order, step(order_id=order.order_id, account_id=order.account_id, at=at, **extra))
+
+
 async def start(
     conn: asyncpg.Connection, order: Order, items: Sequence[PaymentItem], *, by_validator: bool, at: datetime
 ) -> None:
@@ -138,11 +146,7 @@ async def release(conn: asyncpg.Connection, order: Order, reason: str, at: datet
     if saga is None or saga.state in ("releasing", "released", "refused"):
         return
     await _move(conn, order.tenant_id, saga, "releasing", "release", at)
-    await _tell(
-        conn,
-        order,
-        CheckoutReleased(order_id=order.order_id, account_id=order.account_id, at=at, reason=reason),
-    )
+    await _ask(conn, order, CheckoutReleased, at, reason=reason)
 
 
 async def confirmed(conn: asyncpg.Connection, order: Order, at: datetime) -> None:
@@ -151,7 +155,7 @@ async def confirmed(conn: asyncpg.Connection, order: Order, at: datetime) -> Non
     if saga is None or saga.state != "held":
         return
     await _move(conn, order.tenant_id, saga, "settling", "settlement", at)
-    await _tell(conn, order, CheckoutConfirmed(order_id=order.order_id, account_id=order.account_id, at=at))
+    await _ask(conn, order, CheckoutConfirmed, at)
 
 
 # --- loyalty's answers (internal.loyalty.reservation.v1) ---
@@ -235,25 +239,14 @@ async def on_held(conn: asyncpg.Connection, event: Envelope, *, enter_life: Ente
             entered = await enter_life(conn, order, at, by_validator=saga.by_validator)
     except InsufficientBalance as refused:  # the balance cannot pay what is due
         await _refuse_order(conn, order, f"payment refused: {refused.detail}", at)
-        await _move(conn, event.tenantid, saga, "releasing", "release", at)
-        await _tell(
-            conn,
-            order,
-            CheckoutReleased(
-                order_id=order.order_id, account_id=order.account_id, at=at, reason="payment-refused"
-            ),
-        )
+        await release(conn, order, "payment-refused", at)
         return
     if entered.status == "confirmed":
         await _move(conn, event.tenantid, saga, "settling", "settlement", at)
-        await _tell(
-            conn, order, CheckoutConfirmed(order_id=order.order_id, account_id=order.account_id, at=at)
-        )
+        await _ask(conn, order, CheckoutConfirmed, at)
     else:
         await _move(conn, event.tenantid, saga, "held", None, at)
-        await _tell(
-            conn, order, CheckoutAcknowledged(order_id=order.order_id, account_id=order.account_id, at=at)
-        )
+        await _ask(conn, order, CheckoutAcknowledged, at)
 
 
 async def _with_code(conn: asyncpg.Connection, order: Order, held: Held) -> Order:
