@@ -19,7 +19,7 @@ import aiohttp
 import asyncpg
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from libs.common.db import drop_service
 from libs.devstack import testing
@@ -403,3 +403,15 @@ async def sign_in(page: Page, tenant: str, login: str, password: str = PASSWORD)
     await page.get_by_label("Identifiant").fill(login)
     await page.get_by_label("Mot de passe").fill(password)
     await page.get_by_role("button", name="Se connecter").click()
+
+
+async def order_settles(page: Page, status: str, what: str) -> None:
+    """On an order page just submitted (pending while loyalty checks what pays it), reload until the
+    order shows `status`. Waits for the submission's own navigation first: reloading during it races."""
+    await expect(page.locator("#order-status")).to_be_visible()
+
+    async def settled() -> bool:
+        await page.reload()
+        return await page.locator("#order-status").text_content() == status
+
+    await eventually(settled, what)

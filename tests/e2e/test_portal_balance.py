@@ -10,7 +10,7 @@ from playwright.async_api import Page, expect
 
 from libs.devstack.payments import DECLINED, PAYS
 from tests.e2e.browser import serious_violations
-from tests.e2e.conftest import Api, Browsing, eventually, sign_in
+from tests.e2e.conftest import Api, Browsing, eventually, order_settles, sign_in
 from tests.e2e.test_balance import pay
 from tests.e2e.test_portal import products_known_to_ordering
 
@@ -165,12 +165,7 @@ async def test_a_checkout_paid_partly_with_points_and_a_gift_card_then_cancelled
     await page.get_by_label("Code PIN de la carte cadeau").fill(card["pin"])
     assert await serious_violations(page) == []
     await page.get_by_role("button", name="Confirmer la commande").click()
-
-    async def confirmed() -> bool:
-        await page.reload()
-        return await page.locator("#order-status").text_content() == "Confirmée"
-
-    await eventually(confirmed, "loyalty to hold the points and the gift card")
+    await order_settles(page, "Confirmée", "loyalty to hold the points and the gift card")
     await expect(page.locator("#paid-gift-card")).to_have_text(f"{MINUS}20,00{EUR}")
     assert await serious_violations(page) == []
     secret = {"number": card["number"], "pin": card["pin"]}

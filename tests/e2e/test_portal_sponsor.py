@@ -8,7 +8,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.e2e.browser import serious_violations
-from tests.e2e.conftest import PASSWORD, Api, Browsing, eventually, sign_in
+from tests.e2e.conftest import PASSWORD, Api, Browsing, eventually, order_settles, sign_in
 from tests.e2e.test_identity import LINK, _person, _sms_to
 from tests.e2e.test_portal import products_known_to_ordering
 
@@ -90,11 +90,6 @@ async def test_a_consultant_earns_sponsor_points_on_her_recruits_order_and_pays_
     await page.get_by_role("button", name="Voir le devis").click()
     await expect(page.locator("#paid-sponsor-points")).to_have_text(f"{MINUS}0,20{EUR}")
     await page.get_by_role("button", name="Confirmer la commande").click()
-
-    async def confirmed() -> bool:
-        await page.reload()
-        return await page.locator("#order-status").text_content() == "Confirmée"
-
-    await eventually(confirmed, "loyalty to hold her sponsor points")
+    await order_settles(page, "Confirmée", "loyalty to hold her sponsor points")
     await page.goto(f"/{tenant}/sponsor-points")
     await expect(page.locator("#sponsor-balance")).to_have_text("5")
