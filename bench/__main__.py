@@ -128,7 +128,7 @@ async def on_stack(args: argparse.Namespace, results: dict[str, Any]) -> None:
                         plat["counter"] = await platform_load.counter(bench, args.step_seconds, progress)
                     if "loyalty_checkout" in parts:
                         plat["loyalty_checkout"] = await platform_load.loyalty_checkout(
-                            bench, args.step_seconds, progress
+                            bench, args.step_seconds, progress, args.loyalty_checkout_rate
                         )
                     if "reads" in parts:
                         plat["catalog"] = await platform_load.catalog_reads(
@@ -162,6 +162,12 @@ def main() -> None:
     parser.add_argument("--pipeline-seconds", type=float, default=60)
     parser.add_argument(
         "--pipeline-rate", type=int, default=PIPELINE_RATE, help="orders/s of submission, pipeline, flame"
+    )
+    parser.add_argument(
+        "--loyalty-checkout-rate",
+        type=int,
+        default=platform_load.LOYALTY_CHECKOUT_RATE,
+        help="checkouts/s paid with loyalty (the target's rate by default)",
     )
     parser.add_argument("--doubled-seconds", type=float, default=10, help="the pipeline at twice its rate")
     parser.add_argument("--idle-seconds", type=float, default=10)

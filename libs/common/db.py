@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -132,7 +133,57 @@ def doorbell_channel(bell: str, schema: str) -> str:
     return f"comptoir_{check_identifier(bell)}_{check_identifier(schema)}"
 
 
-class Doorbell:
+def _alive(conn: asyncpg.pool.PoolConnectionProxy) -> bool:
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:  # the pool took back a connection the server ended
+        return False
+
+
+class _Listening:
+    """A connection of its own LISTENing on one channel, taken from the pool again after a loss."""
+
+    def __init__(self, pool: asyncpg.Pool, channel: str) -> None:
+        self._pool = pool
+        self._channel = channel
+        self._conn: asyncpg.pool.PoolConnectionProxy | None = None
+        self._taking = asyncio.Lock()
+
+    async def _listen(self) -> bool:
+        """Listen unless already listening: True when it has just begun (what was announced while
+        nobody listened is unknown: look once), False when listening or the database is away."""
+        async with self._taking:
+            if self._conn is not None and _alive(self._conn):
+                return False
+            await self.close()
+            try:
+                conn = await self._pool.acquire()
+            except INFRASTRUCTURE_ERRORS:
+                return False
+            try:
+                await conn.add_listener(self._channel, self._heard)
+            except BaseException as exc:
+                with contextlib.suppress(*INFRASTRUCTURE_ERRORS):
+                    await self._pool.release(conn, timeout=5)
+                if is_infrastructure_error(exc):
+                    return False
+                raise
+            self._conn = conn
+            return True
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(*INFRASTRUCTURE_ERRORS):
+                if not conn.is_closed():
+                    await conn.remove_listener(self._channel, self._heard)
+                await self._pool.release(conn, timeout=5)
+
+    def _heard(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        raise NotImplementedError
+
+
+class Doorbell(_Listening):
     """Wakes a polling worker as soon as a transaction that rang its channel commits.
 
     The worker still polls: the doorbell only shortens the wait. `wait` listens on a connection of
@@ -141,49 +192,77 @@ class Doorbell:
     """
 
     def __init__(self, pool: asyncpg.Pool, channel: str) -> None:
-        self._pool = pool
-        self._channel = channel
-        self._conn: asyncpg.pool.PoolConnectionProxy | None = None
+        super().__init__(pool, channel)
         self._rung = asyncio.Event()
 
     async def wait(self, timeout: float, stopping: asyncio.Event) -> None:
         """Until the doorbell rings, `stopping` is set or `timeout` seconds pass."""
-        await self._listen()
+        if await self._listen():
+            self._rung.set()  # what was rung while nobody listened: look once
         waiters = [asyncio.ensure_future(self._rung.wait()), asyncio.ensure_future(stopping.wait())]
         _, pending = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         for waiter in pending:
             waiter.cancel()
         self._rung.clear()
 
-    async def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(*INFRASTRUCTURE_ERRORS):
-                if not conn.is_closed():
-                    await conn.remove_listener(self._channel, self._ring)
-                await self._pool.release(conn, timeout=5)
-
-    async def _listen(self) -> None:
-        if self._conn is not None and not self._conn.is_closed():
-            return
-        await self.close()
-        try:
-            conn = await self._pool.acquire()
-        except INFRASTRUCTURE_ERRORS:
-            return
-        try:
-            await conn.add_listener(self._channel, self._ring)
-        except BaseException as exc:
-            with contextlib.suppress(*INFRASTRUCTURE_ERRORS):
-                await self._pool.release(conn, timeout=5)
-            if is_infrastructure_error(exc):
-                return
-            raise
-        self._conn = conn
-        self._rung.set()  # what was rung while nobody listened: look once
-
-    def _ring(self, *_: object) -> None:
+    def _heard(self, *_: object) -> None:
         self._rung.set()
+
+
+T = TypeVar("T")
+
+
+class Announcements(_Listening):
+    """Wakes the requests waiting on one thing (an order, by its id) as soon as a transaction that
+    announced it commits: a long poll that does not poll.
+
+    The transaction that changes the thing calls `announce` (or rings the channel in its own SQL:
+    `pg_notify('comptoir_<topic>_' || current_schema(), <key>)`); a request calls `until`, which
+    looks again each time the key is announced. Without a listening connection (the database away),
+    it looks again every `recheck_s`; a look is always what decides, never the announcement.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, topic: str, schema: str, *, recheck_s: float = 1.0) -> None:
+        super().__init__(pool, doorbell_channel(topic, schema))
+        self._recheck_s = recheck_s
+        self._waiting: dict[str, set[asyncio.Event]] = {}
+
+    @staticmethod
+    async def announce(conn: asyncpg.Connection, topic: str, key: str) -> None:
+        """In the transaction that changes it: wake who waits on `key` when it commits."""
+        await conn.execute(
+            "SELECT pg_notify('comptoir_' || $1::text || '_' || current_schema(), $2::text)",
+            check_identifier(topic),
+            key,
+        )
+
+    async def until(
+        self, key: str, look: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout: float
+    ) -> T:
+        """What `look` finds once `done` with it, or after `timeout` seconds, whichever comes first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        woken = asyncio.Event()
+        self._waiting.setdefault(key, set()).add(woken)
+        try:
+            while True:
+                await self._listen()
+                woken.clear()  # before looking: an announcement during the look is not missed
+                found = await look()
+                remaining = deadline - loop.time()
+                if done(found) or remaining <= 0:
+                    return found
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), min(remaining, self._recheck_s))
+        finally:
+            waiters = self._waiting.get(key, set())
+            waiters.discard(woken)
+            if not waiters:
+                self._waiting.pop(key, None)
+
+    def _heard(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        for woken in self._waiting.get(payload, ()):
+            woken.set()
 
 
 def load_migrations(*sources: tuple[str, Path]) -> list[Migration]:

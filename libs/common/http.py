@@ -309,6 +309,17 @@ def read_header(request: web.Request, name: str) -> str | None:
     return value
 
 
+def preferred_wait(request: web.Request, most: float) -> float:
+    """The seconds the client would wait for the answer (RFC 7240 `Prefer: wait=N`), at most `most`;
+    0 when it says nothing. A preference is a hint: one it cannot read is ignored, never refused."""
+    for header in request.headers.getall("Prefer", []):
+        for preference in header.split(","):
+            name, _, value = preference.split(";")[0].partition("=")
+            if name.strip().lower() == "wait" and value.strip().strip('"').isdigit():
+                return min(float(value.strip().strip('"')), most)
+    return 0.0
+
+
 def json_response(
     body: BaseModel | Sequence[BaseModel] | Mapping[str, Any],
     *,

@@ -49,6 +49,7 @@ FORWARDED_REQUEST_HEADERS = (
     "If-None-Match",
     "If-Modified-Since",
     "If-Unmodified-Since",
+    "Prefer",
     "User-Agent",
     SIGNATURE_HEADER,  # a payment provider's signed notice
 )

@@ -132,7 +132,8 @@ class OrderHeld(OrderNews):
 
 
 class OrderRefused(_Reading):
-    """ordering.order.refused: the buyer is told why (the lines come from the order's earlier news)."""
+    """ordering.order.refused (by a validator) and payment_refused (what was to pay part of it failed):
+    the buyer is told why."""
 
     order_id: str
     account_id: str
@@ -436,6 +437,7 @@ READINGS: dict[str, type[BaseModel]] = {
     "ordering.order.confirmed": OrderConfirmed,
     "ordering.order.held_for_approval": OrderHeld,
     "ordering.order.refused": OrderRefused,
+    "ordering.order.payment_refused": OrderRefused,
     "ordering.order.modified": OrderModified,
     "ordering.return.accepted": ReturnAccepted,
     "ordering.return.refused": ReturnRefused,
@@ -459,6 +461,7 @@ HANDLERS: HandlerTable = {
         "ordering.order.confirmed": queue_order_copy,
         "ordering.order.held_for_approval": queue_order_to_approve,
         "ordering.order.refused": queue_order_refused,
+        "ordering.order.payment_refused": queue_order_refused,
         "ordering.order.modified": queue_order_modified,
     },
     "ordering.return.v1": {

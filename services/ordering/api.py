@@ -27,8 +27,9 @@ from libs.common.api import (
 )
 from libs.common.auth import Principal, principal
 from libs.common.clock import now
+from libs.common.db import Announcements
 from libs.common.errors import Conflict, Invalid
-from libs.common.http import json_response, read_json, read_query
+from libs.common.http import json_response, preferred_wait, read_json, read_query
 from libs.common.payments import PAYMENTS, PaymentError, provider_unavailable
 from libs.common.runtime import POOL
 from services.ordering import balance, instalments, saga, store
@@ -200,8 +201,28 @@ async def order_owner(request: web.Request, caller: Principal) -> Owner | None:
     return Owner(order.tenant_id, order.organisation_id, order.account_id, resource=order)
 
 
+ORDER_MOVES = web.AppKey("order_moves", Announcements)
+"""Wakes a request waiting on an order when a move of it commits (`store.move_order` rings it)."""
+ORDER_MOVES_TOPIC = "order"
+MOST_WAIT_S = 5.0  # the longest a reader may wait on a pending order: well within the gateway's patience
+
+
+def _entered_life(status: str | None) -> bool:
+    return status != "pending"
+
+
 async def get_order(request: web.Request) -> web.Response:
     order, db = owned(request, Order), request.app[POOL]
+    if order.status == "pending" and (wait := preferred_wait(request, MOST_WAIT_S)):
+        # Loyalty is checking what pays it: answer once it has (or after the wait the client prefers).
+        status = await request.app[ORDER_MOVES].until(
+            str(order.order_id),
+            lambda: store.order_status(db, order.tenant_id, order.order_id),
+            _entered_life,
+            wait,
+        )
+        if status != order.status:
+            order = await store.find_order(db, order.tenant_id, order.order_id) or order
     paid = await balance.payment_of(db, order)
     return json_response(OrderView.of(order, await store.history(db, order.order_id), paid))
 
@@ -390,7 +411,9 @@ ENDPOINTS = [
         "/orders/{order_id}",
         get_order,
         "One order with its history: its owner's, her organisation's for a validator or a partner, any"
-        " of the tenant's for an admin or the ERP",
+        " of the tenant's for an admin or the ERP. A pending order (loyalty checking what pays part of"
+        " it) is answered once it has entered its life when the request says `Prefer: wait=N` (RFC 7240;"
+        " at most 5 s), or after N seconds still pending",
         roles=READERS,
         response=OrderView,
         owner=order_owner,

@@ -10,6 +10,7 @@ from aiohttp import web
 from pydantic import Field
 
 from libs.common.clock import Clock, utc_now
+from libs.common.db import POOL, Announcements
 from libs.common.events import EventCatalog
 from libs.common.payments import callback_url, provider_of
 from libs.common.runtime import ApiSetup, ServiceSpec
@@ -41,6 +42,7 @@ from services.ordering.events import (
     OrderDelivered,
     OrderHeldForApproval,
     OrderModified,
+    OrderPaymentRefused,
     OrderRefused,
     OrderShipped,
     OrderSubmitted,
@@ -79,9 +81,14 @@ class Settings(ServiceSettings):
 def _configure(settings: Settings) -> ApiSetup:
     payments = balance_api.configure(settings, settings.instalment_rules())
 
+    async def stop_watching(app: web.Application) -> None:
+        await app[api.ORDER_MOVES].close()
+
     def setup(app: web.Application) -> None:
         payments(app)
         app[saga.STUCK_AFTER] = timedelta(seconds=settings.saga_stuck_s)
+        app[api.ORDER_MOVES] = Announcements(app[POOL], api.ORDER_MOVES_TOPIC, settings.db_schema)
+        app.on_cleanup.append(stop_watching)
 
     return setup
 
@@ -98,6 +105,7 @@ def build_spec(settings: Settings, clock: Clock = utc_now) -> ServiceSpec:
                 OrderHeldForApproval,
                 OrderApproved,
                 OrderRefused,
+                OrderPaymentRefused,
                 OrderModified,
                 OrderConfirmed,
                 OrderCancelled,

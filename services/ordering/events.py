@@ -433,6 +433,29 @@ class OrderRefused(_OrderStep):
     refused_at: datetime = Field(description="When (UTC)")
 
 
+class OrderPaymentRefused(_OrderStep):
+    """An order nobody decided on is refused because what was to pay part of it failed: loyalty
+    refused the points, code or gift card, gave them back on its own timeout, or never answered, or
+    the balance could not pay the rest. It goes no further. An order refused before it entered its
+    life (pending) was announced as submitted just before."""
+
+    model_config = examples(
+        {
+            "order_id": _ORDER,
+            "account_id": _ACCOUNT,
+            "organisation_id": _ORGANISATION,
+            "version": 2,
+            "reason": "loyalty refused the payment (gift_card: wrong PIN)",
+            "refused_at": "2026-03-02T10:15:02Z",
+        }
+    )
+
+    event_type = "ordering.order.payment_refused"
+
+    reason: str = Field(description="Why, for the orderer")
+    refused_at: datetime = Field(description="When (UTC)")
+
+
 class OrderModified(_OrderStep):
     """A validator changed a waiting order (lines, quantities, address, date) before deciding on it:
     its lines and totals as they are now."""

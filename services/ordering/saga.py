@@ -49,6 +49,8 @@ from services.ordering.events import (
     CheckoutReleased,
     CheckoutStep,
     CheckoutSubmitted,
+    OrderPaymentRefused,
+    OrderSubmitted,
     PaymentItem,
 )
 from services.ordering.lifecycle import next_status
@@ -263,8 +265,14 @@ async def _with_code(conn: asyncpg.Connection, order: Order, held: Held) -> Orde
 
 
 async def _refuse_order(conn: asyncpg.Connection, order: Order, reason: str, at: datetime) -> None:
+    """Refuse the order loyalty's items (or the balance) cannot pay, and say so on ordering.order.v1:
+    a pending order, never announced, as submitted first."""
     status = next_status(order.status, "refuse")
     await store.move_order(conn, order, status, "refuse", at=at, by_account=None, reason=reason)
+    if order.status == "pending":
+        await _tell(conn, order, OrderSubmitted.of(order))
+    header = OrderPaymentRefused.header(order) | {"version": order.version + 1}
+    await _tell(conn, order, OrderPaymentRefused(**header, reason=reason, refused_at=at))
 
 
 async def on_refused(conn: asyncpg.Connection, event: Envelope) -> None:
@@ -284,10 +292,11 @@ async def on_refused(conn: asyncpg.Connection, event: Envelope) -> None:
 
 
 async def on_settled(conn: asyncpg.Connection, event: Envelope) -> None:
+    """Loyalty settled what it held: the saga is done (the order needs nothing more)."""
     answer = _read(Answered, event)
-    found = await _order_and_saga(conn, event, answer)
-    if found is not None and found[1].state == "settling":
-        await _move(conn, event.tenantid, found[1], "settled", None, event.time)
+    saga = await _locked(conn, event.tenantid, answer.order_id)
+    if saga is not None and saga.state == "settling":
+        await _move(conn, event.tenantid, saga, "settled", None, event.time)
 
 
 async def on_released(conn: asyncpg.Connection, event: Envelope) -> None:

@@ -384,11 +384,12 @@ async def set_checkout(conn: asyncpg.Connection, order_id: uuid.UUID, checkout: 
 
 # A change of state applies only to the version it was decided on: a concurrent decision that
 # landed first makes it match no row.
+# The move rings the orders' announcements at commit (who waits on the order looks again).
 _MOVE_ORDER = """
 WITH moved AS (
     UPDATE orders SET status = $3, version = version + 1, updated_at = $4
     WHERE tenant_id = $1 AND order_id = $2 AND version = $5
-    RETURNING order_id
+    RETURNING order_id, pg_notify('comptoir_order_' || current_schema(), order_id::text)
 )
 INSERT INTO order_history (order_id, seq, status, action, by_account, reason, at)
 SELECT order_id, (SELECT coalesce(max(seq), 0) + 1 FROM order_history WHERE order_id = $2), $3, $6, $7, $8, $4
@@ -470,6 +471,16 @@ async def find_order(
     """The tenant's order with its lines; whether the caller may see it is the guard's business."""
     row = await conn.fetchrow(_ORDER + (" FOR UPDATE" if for_update else ""), tenant_id, order_id)
     return (await _with_lines(conn, [row]))[0] if row else None
+
+
+async def order_status(
+    db: asyncpg.Connection | asyncpg.Pool, tenant_id: str, order_id: uuid.UUID
+) -> str | None:
+    """Where the order stands, alone (a light read for who waits on it)."""
+    status: str | None = await db.fetchval(
+        "SELECT status FROM orders WHERE tenant_id = $1 AND order_id = $2", tenant_id, order_id
+    )
+    return status
 
 
 async def history(conn: asyncpg.Connection | asyncpg.Pool, order_id: uuid.UUID) -> list[HistoryEntry]:

@@ -203,12 +203,18 @@ async def orders(request: web.Request) -> web.Response:
     return render(request, "orders.html", {"orders": answer.body if answer.ok else []})
 
 
+PENDING_WAIT_S = 2
+
+
 async def order_page(
     request: web.Request, problems: Problems | None = None, status: int = 200
 ) -> web.Response:
     signed_in(request)
     order_id = path_id(request, "order_id")
-    answer = await api(request, "GET", f"/ordering/orders/{order_id}")
+    # An order just placed and paid partly with loyalty is pending for a moment: wait for it a little.
+    answer = await api(
+        request, "GET", f"/ordering/orders/{order_id}", headers={"Prefer": f"wait={PENDING_WAIT_S}"}
+    )
     if not answer.ok:
         raise web.HTTPNotFound
     claims = await api(request, "GET", "/ordering/returns", params={"order_id": str(order_id)})

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
 import pytest
 
 from libs.common.db import (
+    Announcements,
     Migration,
     MigrationError,
     create_pool,
@@ -145,3 +147,94 @@ async def test_a_connection_comes_back_from_the_pool_without_its_transaction_or_
         assert not conn.is_in_transaction()
         assert await conn.fetchval("SELECT to_regclass('pg_temp.scratch')") is None  # rolled back
         assert await conn.fetchval("SELECT count(*) FROM pg_listening_channels()") == 0
+
+
+# --- announcements: a request waits on one thing until a transaction that changed it commits ---
+
+
+def _done(state: str) -> bool:
+    return state == "done"
+
+
+async def _thing(pool: asyncpg.Pool) -> Callable[[str], Awaitable[str]]:
+    await pool.execute("CREATE TABLE things (id text PRIMARY KEY, state text NOT NULL)")
+    await pool.execute("INSERT INTO things VALUES ('a', 'waiting'), ('b', 'waiting')")
+
+    async def state(key: str) -> str:
+        return str(await pool.fetchval("SELECT state FROM things WHERE id = $1", key))
+
+    return state
+
+
+async def _change(pool: asyncpg.Pool, key: str, *, before_commit: asyncio.Event | None = None) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("UPDATE things SET state = 'done' WHERE id = $1", key)
+        await Announcements.announce(conn, "thing", key)
+        if before_commit is not None:
+            await before_commit.wait()
+
+
+async def test_a_waiter_looks_again_when_its_key_is_announced_and_sees_the_change_once_committed(
+    isolated: Isolated, pool: asyncpg.Pool
+) -> None:
+    state = await _thing(pool)
+    # Looking again only on an announcement (a recheck after a minute): the test's timeout says
+    # the announcement woke it.
+    announcements = Announcements(pool, "thing", isolated.name, recheck_s=60)
+    looks: list[str] = []
+    looked = asyncio.Event()
+
+    async def look() -> str:
+        looks.append(await state("a"))
+        looked.set()
+        return looks[-1]
+
+    try:
+        waiting = asyncio.create_task(announcements.until("a", look, _done, timeout=60))
+        await looked.wait()
+        await _change(pool, "b")  # another thing's announcement: a look, nothing more
+        commit = asyncio.Event()
+        changing = asyncio.create_task(_change(pool, "a", before_commit=commit))
+        await asyncio.sleep(0.2)
+        assert not waiting.done()  # not committed: nothing announced yet
+        commit.set()
+        await changing
+        assert await asyncio.wait_for(waiting, timeout=10) == "done"
+        assert looks[0] == "waiting" and looks[-1] == "done"
+        assert len(looks) <= 3  # the first look, at most one for b (same channel), the one for a
+    finally:
+        await announcements.close()
+
+
+async def test_a_waiter_answers_what_it_sees_after_its_timeout(
+    isolated: Isolated, pool: asyncpg.Pool
+) -> None:
+    state = await _thing(pool)
+    announcements = Announcements(pool, "thing", isolated.name, recheck_s=0.05)
+    try:
+        found = await announcements.until("a", lambda: state("a"), _done, timeout=0.3)
+        assert found == "waiting"
+        await _change(pool, "a")
+        assert await announcements.until("a", lambda: state("a"), _done, timeout=5) == "done"
+    finally:
+        await announcements.close()
+
+
+async def test_a_waiter_whose_listening_connection_is_lost_still_sees_the_change(
+    isolated: Isolated, pool: asyncpg.Pool
+) -> None:
+    state = await _thing(pool)
+    announcements = Announcements(pool, "thing", isolated.name, recheck_s=0.1)
+    try:
+        assert await announcements.until("a", lambda: state("a"), _done, timeout=0) == "waiting"
+        listeners = await pool.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE usename = $1 AND query LIKE 'LISTEN%'", isolated.name
+        )
+        assert len(listeners) == 1
+        await pool.execute("SELECT pg_terminate_backend($1)", listeners[0]["pid"])
+        waiting = asyncio.create_task(announcements.until("a", lambda: state("a"), _done, timeout=30))
+        await asyncio.sleep(0.3)
+        await _change(pool, "a")
+        assert await asyncio.wait_for(waiting, timeout=10) == "done"
+    finally:
+        await announcements.close()

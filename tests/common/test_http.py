@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import structlog
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 from pydantic import BaseModel, ConfigDict
 
 from libs.common import http
@@ -24,6 +24,7 @@ from libs.common.http import (
     ReadinessCheck,
     create_app,
     json_response,
+    preferred_wait,
     read_json,
     read_query,
 )
@@ -520,3 +521,20 @@ async def test_a_request_the_http_parser_refuses_is_a_400_problem_too() -> None:
             assert "\n" not in body.get("detail", "")
     finally:
         await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("headers", "wait"),
+    [
+        ({}, 0.0),
+        ({"Prefer": "wait=3"}, 3.0),
+        ({"Prefer": 'respond-async, WAIT="2"'}, 2.0),
+        ({"Prefer": "wait=600"}, 5.0),  # at most what the route allows
+        ({"Prefer": "wait=soon"}, 0.0),  # unreadable: ignored, not refused
+        ({"Prefer": "wait=-1"}, 0.0),
+        ({"Prefer": "return=minimal"}, 0.0),
+    ],
+)
+def test_the_wait_a_client_prefers_is_read_from_prefer(headers: dict[str, str], wait: float) -> None:
+
+    assert preferred_wait(make_mocked_request("GET", "/", headers=headers), most=5) == wait

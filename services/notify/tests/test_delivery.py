@@ -23,6 +23,7 @@ from services.notify.tests.conftest import (
     activation_requested,
     code_requested,
     contact_changed,
+    event,
     mail_to,
     message_rows,
     notify_running,
@@ -216,6 +217,28 @@ async def test_order_copy_goes_to_the_known_contact_with_lines_and_total(
     assert "- CAF-250 Café moulu 250 g × 2 : 5,00 EUR" in body
     assert "- THE-750 Thé vert 75 g × 1 : 7,50 EUR" in body
     assert "Total : 12,50 EUR" in body
+
+
+async def test_an_order_whose_payment_was_refused_is_told_to_its_buyer_with_the_reason(
+    notify: ServiceUnderTest, sink: SmtpSink
+) -> None:
+    customer, address, order_id = account(), unique_address(), str(uuid.uuid4())
+    reason = "loyalty refused the payment (gift_card: wrong-pin)"
+    await publish_to(
+        notify,
+        contact_changed(customer, address, locale="en", name="Sam"),
+        event(
+            "ordering.order.payment_refused",
+            subject=order_id,
+            order_id=order_id,
+            account_id=customer,
+            reason=reason,
+        ),
+    )
+
+    [mail] = await wait_for_mail(sink, address)
+    assert subject_of(mail) == f"Your order {order_id} is refused"
+    assert f"Reason: {reason}" in text_of(mail)
 
 
 async def test_messages_wait_for_a_contact_that_arrives_after_them_then_are_sent(

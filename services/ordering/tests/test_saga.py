@@ -138,7 +138,14 @@ async def test_a_refusal_by_loyalty_refuses_the_pending_order_saying_why(orderin
     assert refused["status"] == "refused"
     assert "gift_card: wrong-pin" in refused["history"][-1]["reason"]
     assert await _saga_state(ordering, order["order_id"]) == ("refused", None)
-    assert await ordering.published() == []
+    # Announced: submitted (it never was while pending), then refused for its payment, with the reason.
+    told = await ordering.published("ordering.order.submitted", "ordering.order.payment_refused")
+    assert [envelope["type"] for _, envelope in told] == [
+        "ordering.order.submitted",
+        "ordering.order.payment_refused",
+    ]
+    assert "gift_card: wrong-pin" in told[1][1]["data"]["reason"]
+    assert told[1][1]["data"]["version"] == 2
 
 
 async def test_a_release_by_loyaltys_timeout_refuses_the_order_and_the_admin_sees_stuck_sagas(
