@@ -24,6 +24,7 @@ log = structlog.get_logger(__name__)
 ORDERS = "ordering.order.v1"
 ORDER_CONFIRMED = "ordering.order.confirmed"
 ORDER_CANCELLED = "ordering.order.cancelled"
+ORDER_PAYMENT_REFUSED = "ordering.order.payment_refused"  # a confirmed order cancelled so, for one
 ORDER_CAUSE = "order"
 CANCELLATION_CAUSE = "order-cancelled"
 RETURNS = "ordering.return.v1"
@@ -52,7 +53,8 @@ class OrderConfirmed(BaseModel):
 
 
 class OrderCancelled(BaseModel):
-    """Loyalty's own reading of ordering.order.cancelled: which order's points to take back."""
+    """Loyalty's own reading of ordering.order.cancelled and payment_refused: which order's points
+    to take back."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -135,7 +137,8 @@ async def award_points_for_order(
 
 
 async def reverse_points_for_order(conn: asyncpg.Connection, event: Envelope) -> None:
-    """Take back what a cancelled order earned."""
+    """Take back what a cancelled order earned (one refused for its payment earned nothing, unless it
+    was confirmed first)."""
     cancelled = OrderCancelled.model_validate(event.data)
     await _take_back(
         conn, _tenant(event), str(cancelled.order_id), CANCELLATION_CAUSE, str(cancelled.order_id)
@@ -227,6 +230,7 @@ async def close_deleted_members_account(conn: asyncpg.Connection, event: Envelop
 READINGS: dict[str, type[BaseModel]] = {
     ORDER_CONFIRMED: OrderConfirmed,
     ORDER_CANCELLED: OrderCancelled,
+    ORDER_PAYMENT_REFUSED: OrderCancelled,
     RETURN_ACCEPTED: ReturnAccepted,
     ACCOUNT_DELETED: AccountDeleted,
     **directory.READINGS,
@@ -241,7 +245,11 @@ def handlers(default_points_per_unit: int) -> HandlerTable:
         await award_points_for_order(conn, event, default_points_per_unit=default_points_per_unit)
 
     return {
-        ORDERS: {ORDER_CONFIRMED: award_order_points, ORDER_CANCELLED: reverse_points_for_order},
+        ORDERS: {
+            ORDER_CONFIRMED: award_order_points,
+            ORDER_CANCELLED: reverse_points_for_order,
+            ORDER_PAYMENT_REFUSED: reverse_points_for_order,
+        },
         RETURNS: {RETURN_ACCEPTED: reverse_points_for_return},
         ACCOUNTS: {ACCOUNT_DELETED: close_deleted_members_account},
         directory.FACTS: {directory.FACTS_CHANGED: counter.keep_facts_and_welcome},

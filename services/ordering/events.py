@@ -434,10 +434,11 @@ class OrderRefused(_OrderStep):
 
 
 class OrderPaymentRefused(_OrderStep):
-    """An order nobody decided on is refused because what was to pay part of it failed: loyalty
-    refused the points, code or gift card, gave them back on its own timeout, or never answered, or
-    the balance could not pay the rest. It goes no further. An order refused before it entered its
-    life (pending) was announced as submitted just before."""
+    """An order goes no further, nobody having decided so, because what was to pay part of it failed:
+    loyalty refused the points, code or gift card, gave them back on its own timeout, or never
+    answered, or the balance could not pay the rest. Refused while it waited (announced as submitted
+    just before when it was pending), cancelled once confirmed: what it was paid from the balance
+    then goes back in full, and what it earned is taken back like a cancelled order's."""
 
     model_config = examples(
         {
@@ -447,13 +448,26 @@ class OrderPaymentRefused(_OrderStep):
             "version": 2,
             "reason": "loyalty refused the payment (gift_card: wrong PIN)",
             "refused_at": "2026-03-02T10:15:02Z",
-        }
+            "refund": None,
+        },
+        {
+            "order_id": _ORDER,
+            "account_id": _ACCOUNT,
+            "organisation_id": None,
+            "version": 3,
+            "reason": "loyalty released what paid the order",
+            "refused_at": "2026-03-03T10:15:02Z",
+            "refund": {"refunded_minor": 2184, "costs_minor": 0, "to": "account_balance"},
+        },
     )
 
     event_type = "ordering.order.payment_refused"
 
     reason: str = Field(description="Why, for the orderer")
     refused_at: datetime = Field(description="When (UTC)")
+    refund: CancellationRefund | None = Field(
+        None, description="What went back to the buyer of a confirmed order (absent: nothing was paid)"
+    )
 
 
 class OrderModified(_OrderStep):

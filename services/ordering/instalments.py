@@ -344,6 +344,13 @@ async def charging_worker(
         await every(stopping, interval_s, "instalment charges", charge)
 
 
+async def stop(conn: asyncpg.Connection, order: Order) -> None:
+    """Cancel the order's instalments still to come (none is charged any more)."""
+    await conn.execute(
+        "UPDATE instalments SET status = 'cancelled' WHERE order_id = $1 AND status <> 'paid'", order.order_id
+    )
+
+
 async def cancel(
     conn: asyncpg.Connection,
     provider: PaymentProvider,
@@ -353,9 +360,7 @@ async def cancel(
 ) -> tuple[int, int] | None:
     """Cancel the instalments still to come and refund what was paid through the provider, less
     the costs `costs_of(paid)`; (refunded, costs), or None when nothing was paid."""
-    await conn.execute(
-        "UPDATE instalments SET status = 'cancelled' WHERE order_id = $1 AND status <> 'paid'", order.order_id
-    )
+    await stop(conn, order)
     paid = await conn.fetch(
         "SELECT p.payment_id, p.provider_payment_id, p.amount_minor FROM instalments i"
         " JOIN payments p ON p.payment_id = i.payment_id WHERE i.order_id = $1 AND i.status = 'paid'"

@@ -38,12 +38,13 @@ from libs.common.consumer import HandlerTable, PermanentError
 from libs.common.events import Envelope, IntegrationEvent
 from libs.common.http import json_response, read_query
 from libs.common.runtime import POOL, every
-from services.ordering import store
+from services.ordering import balance, instalments, store
 from services.ordering.balance import InsufficientBalance
 from services.ordering.checkout import LoyaltyPaid, with_code
 from services.ordering.domain import Order
 from services.ordering.events import (
     SERVICE,
+    CancellationRefund,
     CheckoutAcknowledged,
     CheckoutConfirmed,
     CheckoutReleased,
@@ -53,7 +54,7 @@ from services.ordering.events import (
     OrderSubmitted,
     PaymentItem,
 )
-from services.ordering.lifecycle import next_status
+from services.ordering.lifecycle import Action, next_status
 
 log = structlog.get_logger(__name__)
 
@@ -265,14 +266,24 @@ async def _with_code(conn: asyncpg.Connection, order: Order, held: Held) -> Orde
 
 
 async def _refuse_order(conn: asyncpg.Connection, order: Order, reason: str, at: datetime) -> None:
-    """Refuse the order loyalty's items (or the balance) cannot pay, and say so on ordering.order.v1:
-    a pending order, never announced, as submitted first."""
-    status = next_status(order.status, "refuse")
-    await store.move_order(conn, order, status, "refuse", at=at, by_account=None, reason=reason)
+    """The order loyalty's items (or the balance) cannot pay goes no further: refused while it
+    waits, cancelled once confirmed; what the balance paid goes back in full (it costs its buyer
+    nothing), the instalments to come are cancelled. Announced on ordering.order.v1, a pending order
+    (never announced) as submitted first."""
+    action: Action = "cancel" if order.status == "confirmed" else "refuse"
+    status = next_status(order.status, action)
+    await store.move_order(conn, order, status, action, at=at, by_account=None, reason=reason)
+    await instalments.stop(conn, order)
+    back = await balance.refund_order(conn, order, 0, at)
+    refund = (
+        CancellationRefund(refunded_minor=back.refunded_minor, costs_minor=0, to="account_balance")
+        if back is not None
+        else None
+    )
     if order.status == "pending":
         await _tell(conn, order, OrderSubmitted.of(order))
     header = OrderPaymentRefused.header(order) | {"version": order.version + 1}
-    await _tell(conn, order, OrderPaymentRefused(**header, reason=reason, refused_at=at))
+    await _tell(conn, order, OrderPaymentRefused(**header, reason=reason, refused_at=at, refund=refund))
 
 
 async def on_refused(conn: asyncpg.Connection, event: Envelope) -> None:
@@ -312,12 +323,8 @@ async def on_released(conn: asyncpg.Connection, event: Envelope) -> None:
     await _move(conn, event.tenantid, saga, "released", None, event.time)
     if saga.state == "releasing":
         return
-    reason = "loyalty released what paid the order"
-    if order.status in ("pending", "awaiting_approval"):
-        await _refuse_order(conn, order, reason, event.time)
-    elif order.status == "confirmed":
-        status = next_status(order.status, "cancel")
-        await store.move_order(conn, order, status, "cancel", at=event.time, by_account=None, reason=reason)
+    if order.status in ("pending", "awaiting_approval", "confirmed"):
+        await _refuse_order(conn, order, "loyalty released what paid the order", event.time)
 
 
 def handlers(enter_life: EnterLife) -> HandlerTable:

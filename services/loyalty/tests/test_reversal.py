@@ -45,6 +45,28 @@ async def test_a_cancelled_order_gives_back_what_it_earned_once_and_announces_it
     assert (data["points"], data["shortfall"], data["balance"], data["cause_id"]) == (-25, 0, 20, order_id)
 
 
+async def test_a_confirmed_order_cancelled_because_its_payment_failed_gives_back_what_it_earned(
+    books: Books,
+) -> None:
+    member = books.member_a
+    earned = books.order(member, 1299)  # 25 points
+    await books.apply(earned)
+    order_id = earned.data["order_id"]
+    refused = example_event(
+        "ordering.order.payment_refused",
+        member["tenant_id"],
+        subject=order_id,
+        order_id=order_id,
+        account_id=member["account_id"],
+    )
+
+    await books.apply(refused, refused)
+
+    assert await books.balance(member) == 0
+    reverse = (await books.ledger(member))[0]
+    assert (reverse.kind, reverse.points, reverse.cause_id) == ("reverse", -25, order_id)
+
+
 async def test_points_spent_meanwhile_are_a_shortfall_and_the_balance_stays_at_zero(books: Books) -> None:
     member = books.member_a
     earned = books.order(member, 1299)  # 25 points

@@ -17,9 +17,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from libs.common.events import Envelope
+from libs.devstack.payments import FakePaymentProvider
 from services.ordering import saga
 from services.ordering.tests.conftest import Ordering
 from services.ordering.tests.test_approval import validator, with_organisations
+from services.ordering.tests.test_balance import balance_of, balance_shop, top_up  # noqa: F401 - a fixture
+from services.ordering.tests.test_checkout import FRIDAY, shop  # noqa: F401 - a fixture
 from tests.contracts.examples import example_event
 
 pytestmark = pytest.mark.fast
@@ -315,3 +318,34 @@ async def test_sponsor_points_pay_with_purchase_points_within_the_same_share(ord
         {"kind": "points", "points": 1000},
         {"kind": "sponsor_points", "points": 1000},
     ]
+
+
+async def test_a_confirmed_order_whose_items_loyaltys_timeout_released_is_cancelled_and_refunded(
+    balance_shop: Ordering,  # noqa: F811 - the fixture imported above
+    payment_provider: FakePaymentProvider,
+) -> None:
+    """Never free: loyalty gave the points back on its own (it never read the confirmation), so the
+    order is cancelled, what the balance paid goes back in full, and the brand's ERP is told."""
+    await top_up(balance_shop, payment_provider, balance_shop.partner_a, 10_000)
+    status, order = await balance_shop.submit(
+        balance_shop.partner_a,
+        [{"code": "CREAM", "quantity": 3}],
+        key=str(uuid.uuid4()),
+        payment_mode="account_balance",
+        delivery_date=FRIDAY.isoformat(),
+        points=500,
+    )
+    assert status == 201 and order["status"] == "pending", order
+    await _answer(
+        balance_shop, "loyalty.reservation.held", order["order_id"], points=500, gift_card_minor=0, code=None
+    )
+    due = order["checkout"]["loyalty"]["due_minor"]
+    assert (await balance_of(balance_shop, balance_shop.partner_a))["balance_minor"] == 10_000 - due
+
+    await _answer(balance_shop, "loyalty.reservation.released", order["order_id"], by_timeout=True)
+
+    assert (await _order(balance_shop, order["order_id"]))["status"] == "cancelled"
+    assert (await balance_of(balance_shop, balance_shop.partner_a))["balance_minor"] == 10_000
+    [(_, told)] = await balance_shop.published("ordering.order.payment_refused")
+    assert told["data"]["refund"] == {"refunded_minor": due, "costs_minor": 0, "to": "account_balance"}
+    assert told["data"]["version"] == 3  # pending, confirmed, cancelled
