@@ -132,8 +132,8 @@ class OrderHeld(OrderNews):
 
 
 class OrderRefused(_Reading):
-    """ordering.order.refused (by a validator) and payment_refused (what was to pay part of it failed):
-    the buyer is told why."""
+    """ordering.order.refused: the buyer is told why (by a validator); payment_refused: that what was
+    to pay part of it failed."""
 
     order_id: str
     account_id: str
@@ -325,6 +325,12 @@ async def queue_order_refused(conn: asyncpg.Connection, event: Envelope) -> None
     await _queue_for_account(conn, event, refused.account_id, facts)
 
 
+async def queue_order_payment_refused(conn: asyncpg.Connection, event: Envelope) -> None:
+    refused = _read(OrderRefused, event)
+    facts = OrderCopy(kind="order_payment_refused", order_id=refused.order_id)
+    await _queue_for_account(conn, event, refused.account_id, facts)
+
+
 async def queue_order_modified(conn: asyncpg.Connection, event: Envelope) -> None:
     order = _read(OrderModified, event)
     await _queue_for_account(conn, event, order.account_id, _news(order, "order_modified"))
@@ -461,7 +467,7 @@ HANDLERS: HandlerTable = {
         "ordering.order.confirmed": queue_order_copy,
         "ordering.order.held_for_approval": queue_order_to_approve,
         "ordering.order.refused": queue_order_refused,
-        "ordering.order.payment_refused": queue_order_refused,
+        "ordering.order.payment_refused": queue_order_payment_refused,
         "ordering.order.modified": queue_order_modified,
     },
     "ordering.return.v1": {

@@ -32,6 +32,7 @@ OrderKind = Literal[
     "order_waiting",  # to the buyer: her order waits for approval
     "order_approved",  # to the buyer: approved (and so confirmed)
     "order_refused",  # to the buyer: refused, with the reason
+    "order_payment_refused",  # to the buyer: what was to pay part of it failed; it goes no further
     "order_modified",  # to the buyer: a validator changed it
     "return_accepted",  # to the buyer: goods she sent back are accepted, credited to her balance
     "return_refused",  # to the buyer: her return is refused, with the reason

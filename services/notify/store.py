@@ -273,7 +273,8 @@ class MessageView(BaseModel):
     id: uuid.UUID = Field(description="The message id, also in its Message-ID header or SMS reference")
     kind: Kind = Field(
         description="activation, activation_code, recovery, points_earned, or news of an order: order_copy,"
-        " order_copy_team, order_to_approve, order_waiting, order_approved, order_refused, order_modified;"
+        " order_copy_team, order_to_approve, order_waiting, order_approved, order_refused,"
+        " order_payment_refused, order_modified;"
         " of a return: return_accepted, return_refused"
     )
     channel: Channel = Field(description="How it is delivered: email or sms")

@@ -267,6 +267,30 @@ TEMPLATES: dict[str, dict[Locale, MessageTemplate]] = {
             "$greeting\n\nВаш заказ $order_id не согласован. Причина: $reason\n\nКоманда Comptoir\n",
         ),
     },
+    "order_payment_refused": {
+        "fr": _template(
+            "Votre commande $order_id n'a pas pu être réglée",
+            "$greeting\n\n"
+            "Votre commande $order_id n'a pas pu être réglée comme vous l'aviez demandé : vos points,"
+            " votre code ou votre carte cadeau ont été refusés, ou n'ont pas pu être vérifiés à temps."
+            " Elle ne sera pas livrée ; ce qu'elle vous avait coûté vous est rendu.\n\n"
+            "L'équipe Comptoir\n",
+        ),
+        "en": _template(
+            "Your order $order_id could not be paid",
+            "$greeting\n\n"
+            "Your order $order_id could not be paid as you asked: your points, code or gift card were"
+            " refused, or could not be checked in time. It will not be delivered; what it cost you is"
+            " given back.\n\nThe Comptoir team\n",
+        ),
+        "ru": _template(
+            "Ваш заказ $order_id не удалось оплатить",
+            "$greeting\n\n"
+            "Ваш заказ $order_id не удалось оплатить так, как вы просили: баллы, код или подарочная"
+            " карта были отклонены или не были проверены вовремя. Он не будет доставлен; списанное"
+            " возвращено вам.\n\nКоманда Comptoir\n",
+        ),
+    },
     "order_modified": {
         "fr": _template(
             "Votre commande $order_id est modifiée",

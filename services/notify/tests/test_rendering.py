@@ -84,6 +84,8 @@ def test_order_copy_renders_in_each_locale(locale: str, subject: str, excerpts: 
         ("order_approved", "fr", "Votre commande PO-9 est validée", "- THE-750 Thé × 1"),
         ("order_refused", "fr", "Votre commande PO-9 est refusée", "Motif : Budget dépassé"),
         ("order_refused", "en", "Your order PO-9 is refused", "Reason: Budget dépassé"),
+        ("order_payment_refused", "fr", "Votre commande PO-9 n'a pas pu être réglée", "vous est rendu"),
+        ("order_payment_refused", "ru", "Ваш заказ PO-9 не удалось оплатить", "подарочная карта"),
         ("order_modified", "ru", "Ваш заказ PO-9 изменён", "Итого:"),
         ("order_copy_team", "fr", "Copie de la commande PO-9", "Une commande de votre organisation"),
         ("return_accepted", "fr", "Votre retour de la commande PO-9 est accepté", "crédité de 12,50 EUR"),
