@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
@@ -166,6 +167,19 @@ async def _thing(pool: asyncpg.Pool) -> Callable[[str], Awaitable[str]]:
     return state
 
 
+@contextlib.asynccontextmanager
+async def _watching(
+    isolated: Isolated, pool: asyncpg.Pool, recheck_s: float
+) -> AsyncIterator[tuple[Callable[[str], Awaitable[str]], Announcements]]:
+    """The things' table, and announcements of them looked at again every `recheck_s` at least."""
+    state = await _thing(pool)
+    announcements = Announcements(pool, "thing", isolated.name, recheck_s=recheck_s)
+    try:
+        yield state, announcements
+    finally:
+        await announcements.close()
+
+
 async def _change(pool: asyncpg.Pool, key: str, *, before_commit: asyncio.Event | None = None) -> None:
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("UPDATE things SET state = 'done' WHERE id = $1", key)
@@ -177,10 +191,8 @@ async def _change(pool: asyncpg.Pool, key: str, *, before_commit: asyncio.Event 
 async def test_a_waiter_looks_again_when_its_key_is_announced_and_sees_the_change_once_committed(
     isolated: Isolated, pool: asyncpg.Pool
 ) -> None:
-    state = await _thing(pool)
     # Looking again only on an announcement (a recheck after a minute): the test's timeout says
     # the announcement woke it.
-    announcements = Announcements(pool, "thing", isolated.name, recheck_s=60)
     looks: list[str] = []
     looked = asyncio.Event()
 
@@ -189,7 +201,7 @@ async def test_a_waiter_looks_again_when_its_key_is_announced_and_sees_the_chang
         looked.set()
         return looks[-1]
 
-    try:
+    async with _watching(isolated, pool, recheck_s=60) as (state, announcements):
         waiting = asyncio.create_task(announcements.until("a", look, _done, timeout=60))
         await looked.wait()
         await _change(pool, "b")  # another thing's announcement: a look, nothing more
@@ -202,30 +214,22 @@ async def test_a_waiter_looks_again_when_its_key_is_announced_and_sees_the_chang
         assert await asyncio.wait_for(waiting, timeout=10) == "done"
         assert looks[0] == "waiting" and looks[-1] == "done"
         assert len(looks) <= 3  # the first look, at most one for b (same channel), the one for a
-    finally:
-        await announcements.close()
 
 
 async def test_a_waiter_answers_what_it_sees_after_its_timeout(
     isolated: Isolated, pool: asyncpg.Pool
 ) -> None:
-    state = await _thing(pool)
-    announcements = Announcements(pool, "thing", isolated.name, recheck_s=0.05)
-    try:
+    async with _watching(isolated, pool, recheck_s=0.05) as (state, announcements):
         found = await announcements.until("a", lambda: state("a"), _done, timeout=0.3)
         assert found == "waiting"
         await _change(pool, "a")
         assert await announcements.until("a", lambda: state("a"), _done, timeout=5) == "done"
-    finally:
-        await announcements.close()
 
 
 async def test_a_waiter_whose_listening_connection_is_lost_still_sees_the_change(
     isolated: Isolated, pool: asyncpg.Pool
 ) -> None:
-    state = await _thing(pool)
-    announcements = Announcements(pool, "thing", isolated.name, recheck_s=0.1)
-    try:
+    async with _watching(isolated, pool, recheck_s=0.1) as (state, announcements):
         assert await announcements.until("a", lambda: state("a"), _done, timeout=0) == "waiting"
         listeners = await pool.fetch(
             "SELECT pid FROM pg_stat_activity WHERE usename = $1 AND query LIKE 'LISTEN%'", isolated.name
@@ -236,5 +240,3 @@ async def test_a_waiter_whose_listening_connection_is_lost_still_sees_the_change
         await asyncio.sleep(0.3)
         await _change(pool, "a")
         assert await asyncio.wait_for(waiting, timeout=10) == "done"
-    finally:
-        await announcements.close()
