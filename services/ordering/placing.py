@@ -354,8 +354,9 @@ async def place(
         reference=quote.checkout.choices.reference,
         checkout=quote.checkout,
     )
+    validators: list[str] = []
     if not loyalty_items:
-        action = await _first_action(conn, order, by_validator)
+        action, validators = await _first_action(conn, order, by_validator)
         order = order.model_copy(update={"status": next_status(None, action)})
     await store.add_order(conn, order, action)
     choices = quote.checkout.choices
@@ -372,18 +373,22 @@ async def place(
     if loyalty_items:
         await saga.start(conn, order, loyalty_items, by_validator=by_validator, at=at)
         return order
-    await _begin(conn, order, action, at)
+    await _begin(conn, order, action, validators, at)
     return order
 
 
-async def _first_action(conn: asyncpg.Connection, order: Order, by_validator: bool) -> Action:
-    threshold, _ = (
+async def _first_action(
+    conn: asyncpg.Connection, order: Order, by_validator: bool
+) -> tuple[Action, list[str]]:
+    """How the order enters its life under its organisation's approval policy, and its validators."""
+    threshold, validators = (
         await store.approval_of(conn, order.tenant_id, order.organisation_id)
         if order.organisation_id
         else (None, [])
     )
     assert order.checkout is not None
-    return first_action(threshold, order.checkout.totals.goods_minor, by_validator=by_validator)
+    action = first_action(threshold, order.checkout.totals.goods_minor, by_validator=by_validator)
+    return action, validators
 
 
 def due_of(order: Order) -> int:
@@ -393,17 +398,15 @@ def due_of(order: Order) -> int:
     return loyalty.due_minor if loyalty is not None else order.checkout.totals.total_incl_vat_minor
 
 
-async def _begin(conn: asyncpg.Connection, order: Order, action: Action, at: datetime) -> None:
+async def _begin(
+    conn: asyncpg.Connection, order: Order, action: Action, validators: list[str], at: datetime
+) -> None:
     """The order's life begins (it was created in its first state): paid from the balance when so
-    (409 when it does not hold enough), announced, its confirmation's work started."""
+    (409 when it does not hold enough), announced (with its organisation's `validators`), its
+    confirmation's work started."""
     assert order.checkout is not None
     if order.checkout.choices.payment_mode == "account_balance" and due_of(order) > 0:
         await balance.spend_on(conn, order, due_of(order), at)
-    _, validators = (
-        await store.approval_of(conn, order.tenant_id, order.organisation_id)
-        if order.organisation_id
-        else (None, [])
-    )
     await announce(conn, order, OrderSubmitted.of(order))
     if action == "hold":
         await announce(conn, order, OrderHeldForApproval.of(order, validators, at))
@@ -415,12 +418,12 @@ async def _begin(conn: asyncpg.Connection, order: Order, action: Action, at: dat
 async def enter_life(conn: asyncpg.Connection, order: Order, at: datetime, *, by_validator: bool) -> Order:
     """A pending order whose loyalty items are held enters its life as `place` would have placed it
     (the order locked by the caller); 409 when its balance cannot pay what is due."""
-    action = await _first_action(conn, order, by_validator)
+    action, validators = await _first_action(conn, order, by_validator)
     status = next_status(order.status, action)
     moved = await store.move_order(conn, order, status, action, at=at, by_account=order.account_id)
     assert moved, "the caller locked the order"
     entered = order.model_copy(update={"status": status, "version": order.version + 1, "updated_at": at})
-    await _begin(conn, entered, action, at)
+    await _begin(conn, entered, action, validators, at)
     return entered
 
 
