@@ -23,7 +23,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, TypeVar
 
 import asyncpg
 import structlog
@@ -201,7 +201,10 @@ class Answered(_Reading):
     """Ordering's reading of loyalty.reservation.settled and released."""
 
 
-def _read(model: type[_Reading], event: Envelope) -> _Reading:
+R = TypeVar("R", bound=_Reading)
+
+
+def _read(model: type[R], event: Envelope) -> R:
     try:
         return model.model_validate(event.data)
     except ValidationError as exc:
@@ -228,7 +231,6 @@ async def on_held(conn: asyncpg.Connection, event: Envelope, *, enter_life: Ente
     them; confirmed: loyalty settles them). Its balance unable to pay the rest, it is refused and
     loyalty releases them."""
     held = _read(Held, event)
-    assert isinstance(held, Held)
     found = await _order_and_saga(conn, event, held)
     if found is None:
         return
@@ -289,7 +291,6 @@ async def _refuse_order(conn: asyncpg.Connection, order: Order, reason: str, at:
 async def on_refused(conn: asyncpg.Connection, event: Envelope) -> None:
     """Loyalty holds nothing: the pending order is refused, saying which item and why."""
     refused = _read(Refused, event)
-    assert isinstance(refused, Refused)
     found = await _order_and_saga(conn, event, refused)
     if found is None:
         return

@@ -405,6 +405,19 @@ async def sign_in(page: Page, tenant: str, login: str, password: str = PASSWORD)
     await page.get_by_role("button", name="Se connecter").click()
 
 
+async def at_checkout(
+    api: Api, browsing: Browsing, tenant: str, login: str, token: str, lines: list[dict[str, Any]]
+) -> Page:
+    """The buyer's checkout page in a browser, signed in, her cart holding `lines` (put there through
+    the API): the start of every browser test of a checkout."""
+    await api.call("POST", "/api/ordering/cart/lines", token=token, expect=200, json={"lines": lines})
+    page = await browsing.page()
+    await sign_in(page, tenant, login)
+    await page.goto(f"/{tenant}/cart")
+    await page.get_by_role("link", name="Commander le panier").click()
+    return page
+
+
 async def order_settles(page: Page, status: str, what: str) -> None:
     """On an order page just submitted (pending while loyalty checks what pays it), reload until the
     order shows `status`. Waits for the submission's own navigation first: reloading during it races."""

@@ -10,7 +10,16 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.e2e.browser import serious_violations
-from tests.e2e.conftest import PASSWORD, Api, Browsing, eventually, mail_subject, mail_text, sign_in
+from tests.e2e.conftest import (
+    PASSWORD,
+    Api,
+    Browsing,
+    at_checkout,
+    eventually,
+    mail_subject,
+    mail_text,
+    sign_in,
+)
 
 pytestmark = [pytest.mark.asyncio(loop_scope="package")]
 
@@ -712,17 +721,7 @@ async def test_checkout_in_two_steps_a_stale_quote_shows_the_new_one_then_the_or
     partner = f"p-{unique}@shop.test"
     await api.invite(admin, partner, "partner")
     token = await api.login(tenant, partner)
-    await api.call(
-        "POST",
-        "/api/ordering/cart/lines",
-        token=token,
-        expect=200,
-        json={"lines": [{"code": "CREME-01", "quantity": 2}]},
-    )
-    page = await browsing.page()
-    await sign_in(page, tenant, partner)
-    await page.goto(f"/{tenant}/cart")
-    await page.get_by_role("link", name="Commander le panier").click()
+    page = await at_checkout(api, browsing, tenant, partner, token, [{"code": "CREME-01", "quantity": 2}])
     await expect(page.get_by_role("heading", name="Validation de la commande")).to_be_visible()
     await page.get_by_label("Votre référence (facultatif)").fill("BC-2026-7")
     await page.get_by_label("Une autre adresse, pour cette commande").check()

@@ -10,7 +10,7 @@ from playwright.async_api import Page, expect
 
 from libs.devstack.payments import DECLINED, PAYS
 from tests.e2e.browser import serious_violations
-from tests.e2e.conftest import Api, Browsing, eventually, order_settles, sign_in
+from tests.e2e.conftest import Api, Browsing, at_checkout, eventually, order_settles, sign_in
 from tests.e2e.test_balance import pay
 from tests.e2e.test_portal import products_known_to_ordering
 
@@ -85,18 +85,7 @@ async def test_an_order_paid_from_the_balance_is_cancelled_and_refunded_less_the
         return bool(held["balance_minor"] == 10_000)
 
     await eventually(credited, "the top-up credited")
-    await api.call(
-        "POST",
-        "/api/ordering/cart/lines",
-        token=token,
-        expect=200,
-        json={"lines": [{"code": "CREME-01", "quantity": 2}]},
-    )
-
-    page = await browsing.page()
-    await sign_in(page, tenant, seller)
-    await page.goto(f"/{tenant}/cart")
-    await page.get_by_role("link", name="Commander le panier").click()
+    page = await at_checkout(api, browsing, tenant, seller, token, [{"code": "CREME-01", "quantity": 2}])
     await expect(page.get_by_label(f"Depuis mon solde (il contient 100,00{EUR})")).to_be_visible()
     await page.get_by_label("Depuis mon solde").check()
     await page.get_by_role("button", name="Voir le devis").click()
@@ -143,18 +132,7 @@ async def test_a_checkout_paid_partly_with_points_and_a_gift_card_then_cancelled
     _, card = await api.call(
         "POST", "/api/loyalty/gift-cards/sales", token=admin, expect=201, json={"amount_minor": 5000}
     )
-    await api.call(
-        "POST",
-        "/api/ordering/cart/lines",
-        token=token,
-        expect=200,
-        json={"lines": [{"code": "CREME-01", "quantity": 2}]},
-    )
-
-    page = await browsing.page()
-    await sign_in(page, tenant, seller)
-    await page.goto(f"/{tenant}/cart")
-    await page.get_by_role("link", name="Commander le panier").click()
+    page = await at_checkout(api, browsing, tenant, seller, token, [{"code": "CREME-01", "quantity": 2}])
     await expect(page.locator("#points-available")).to_contain_text("Vous avez 100 points")
     await page.get_by_label("Points à utiliser (facultatif)").fill("80")
     await page.get_by_label("Montant à payer avec une carte cadeau, en euros (facultatif)").fill("20")
