@@ -637,6 +637,7 @@ class ReservationHeld(IntegrationEvent):
             "gift_card_minor": 2000,
             "code": {"title": "10 % off", "kind": "discount", "percent_bp": 1000},
             "held_at": "2026-05-04T10:00:00Z",
+            "settled": False,
         }
     )
 
@@ -651,6 +652,11 @@ class ReservationHeld(IntegrationEvent):
     gift_card_minor: int = Field(ge=0, le=MAX_ORDER_TOTAL_MINOR, description="Taken off the gift card")
     code: CodeCover | None = Field(description="What the code gives; null: no code asked")
     held_at: datetime = Field(description="When (UTC)")
+    settled: bool = Field(
+        False,
+        description="Settled as held, as ordering asked (the order needs no approval): spent for good"
+        " unless ordering releases them",
+    )
 
 
 class ReservationRefused(IntegrationEvent):

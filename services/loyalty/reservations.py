@@ -1,8 +1,10 @@
 """Loyalty's side of paying an order with loyalty: ordering asks to reserve items (points, a code, a
 gift card with its PIN) when the order is submitted; loyalty holds them all or refuses them all (with
 the reason per item); ordering then settles the reservation when the order is confirmed, or releases
-it when the order is refused, cancelled or its quote expired. Loyalty's own timeout releases a held
-reservation only while ordering has not answered at all (no acknowledgement, settlement or release).
+it when the order is refused, cancelled or its quote expired. An order that needs no approval asks
+to settle as it holds: the reservation is settled at once and answered as held and settled. Loyalty's
+own timeout releases a held reservation only while ordering has not answered at all (no
+acknowledgement, settlement or release).
 
 One row per order decides, locked by every message about it: a duplicate or late message changes
 nothing, a release that comes before the reservation forbids it, and what was held comes back once.
@@ -224,9 +226,12 @@ async def reserve(
     items: list[Item],
     at: datetime,
     hold: timedelta = HOLD,
+    *,
+    settle: bool = False,
 ) -> Reservation:
-    """Hold all the items for the order, or refuse them all (its reasons per item). Asked again, or
-    after the order was released, it answers what was decided and changes nothing."""
+    """Hold all the items for the order, or refuse them all (its reasons per item); `settle`: settle
+    them at once (ordering needs no confirmation). Asked again, or after the order was released, it
+    answers what was decided and changes nothing."""
     if len({item.kind for item in items}) != len(items):
         raise ValueError("one item of each kind")
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{tenant_id}:{order_id}")
@@ -240,7 +245,7 @@ async def reserve(
             points, sponsor_points, voucher_id, card_id, gift = await _hold(
                 conn, tenant_id, order_id, account_id, items, at
             )
-        state: State = "held"
+        state: State = "settled" if settle else "held"
         reasons: dict[str, str] = {}
     except _Refused as refused:
         points, sponsor_points, voucher_id, card_id, gift = 0, 0, None, None, 0
@@ -260,11 +265,11 @@ async def reserve(
         json.dumps(reasons),
         at + hold,
         at,
-        False,
+        state == "settled",  # ordering answered in advance: never released by the timeout
         sponsor_points,
     )
     reservation = _reservation(row)
-    await _answer(conn, tenant_id, reservation)
+    await _answer(conn, tenant_id, reservation, just_held=True)
     return reservation
 
 
@@ -368,13 +373,16 @@ WHERE v.voucher_id = $1
 """
 
 
-async def _answer(conn: asyncpg.Connection, tenant_id: str, reservation: Reservation) -> None:
+async def _answer(
+    conn: asyncpg.Connection, tenant_id: str, reservation: Reservation, *, just_held: bool = False
+) -> None:
     """Tell ordering where the order's reservation stands (on every message: a duplicate gets the
-    same answer), keyed by the order."""
+    same answer), keyed by the order. `just_held`: the reservation was just made, so one settled at
+    once is answered as held (what it holds, and that it is settled)."""
     r = reservation
     header = {"order_id": r.order_id, "account_id": r.account_id}
     event: IntegrationEvent
-    if r.state == "held":
+    if r.state == "held" or (r.state == "settled" and just_held):
         code = None
         if r.voucher_id is not None:
             spec = json.loads(await conn.fetchval(_CODE_COVER, r.voucher_id))
@@ -390,6 +398,7 @@ async def _answer(conn: asyncpg.Connection, tenant_id: str, reservation: Reserva
             gift_card_minor=r.gift_minor,
             code=code,
             held_at=r.updated_at,
+            settled=r.state == "settled",
         )
     elif r.state == "refused":
         event = ReservationRefused(**header, reasons=r.reasons, refused_at=r.updated_at)
@@ -419,6 +428,7 @@ class CheckoutSubmitted(_Reading):
     order_id: uuid.UUID
     account_id: str = Field(min_length=1)
     items: list[Item] = Field(min_length=1, max_length=4)
+    settle: bool = False
 
 
 class CheckoutAnswered(_Reading):
@@ -440,7 +450,9 @@ async def on_submitted(conn: asyncpg.Connection, event: Envelope) -> None:
     kinds = [item.kind for item in asked.items]
     if len(set(kinds)) != len(kinds):
         raise PermanentError("one item of each kind")
-    await reserve(conn, event.tenantid, asked.order_id, asked.account_id, asked.items, event.time)
+    await reserve(
+        conn, event.tenantid, asked.order_id, asked.account_id, asked.items, event.time, settle=asked.settle
+    )
 
 
 async def on_acknowledged(conn: asyncpg.Connection, event: Envelope) -> None:

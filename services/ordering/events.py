@@ -792,6 +792,7 @@ class CheckoutSubmitted(IntegrationEvent):
                 {"kind": "gift_card", "number": "4839201756482913", "pin": "482913", "amount_minor": 2000},
             ],
             "submitted_at": "2026-05-04T10:00:00Z",
+            "settle": False,
         }
     )
 
@@ -805,6 +806,11 @@ class CheckoutSubmitted(IntegrationEvent):
         description="What pays: points, a code, a gift card (one of each at most)"
     )
     submitted_at: datetime = Field(description="When (UTC)")
+    settle: bool = Field(
+        False,
+        description="The order needs no approval: settle the items as they are held, no confirmation"
+        " follows (false: hold them until ordering confirms or releases them)",
+    )
 
 
 class CheckoutStep(IntegrationEvent):

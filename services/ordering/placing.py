@@ -354,9 +354,9 @@ async def place(
         reference=quote.checkout.choices.reference,
         checkout=quote.checkout,
     )
-    validators: list[str] = []
+    first, validators = await _first_action(conn, order, by_validator)
     if not loyalty_items:
-        action, validators = await _first_action(conn, order, by_validator)
+        action = first
         order = order.model_copy(update={"status": next_status(None, action)})
     await store.add_order(conn, order, action)
     choices = quote.checkout.choices
@@ -370,8 +370,10 @@ async def place(
             requested_at=at,
         )
         await store.add_address_request(conn, order.tenant_id, request)
-    if loyalty_items:
-        await saga.start(conn, order, loyalty_items, by_validator=by_validator, at=at)
+    if loyalty_items:  # an order that needs no approval has loyalty settle its items as it holds them
+        await saga.start(
+            conn, order, loyalty_items, by_validator=by_validator, settle=first == "confirm", at=at
+        )
         return order
     await _begin(conn, order, action, validators, at)
     return order

@@ -5,14 +5,18 @@ messages to loyalty on `internal.ordering.checkout.v1` and loyalty's answers on
     reserving --held--> held (awaiting approval) --confirmed--> settling --settled--> settled
         |                 \\--refused/cancelled--> releasing --released--> released
         |--held, confirmed at once--> settling
+        |--held and settled (asked so: no approval needed)--> settled
         \\--refused--> refused (the order is refused: nothing was held)
 
 The order is `pending` while the saga is reserving: it enters its life (held for approval or
-confirmed) when loyalty holds its items, and is refused when loyalty refuses them. An order refused
-or cancelled later releases what was held; so does a pending order loyalty never answered within
-the expiry (it is refused then). Loyalty answers every message with where the reservation stands,
-so a duplicate or late answer finds the saga past that step and changes nothing; a release by
-loyalty's own timeout (ordering never answered) refuses or cancels the order: never free.
+confirmed) when loyalty holds its items, and is refused when loyalty refuses them. An order that
+needs no approval asks loyalty to settle its items as it holds them: one answer, no confirmation
+round trip (a settled reservation is given back like a held one if the order goes no further).
+An order refused or cancelled later releases what was held; so does a pending order loyalty never
+answered within the expiry (it is refused then). Loyalty answers every message with where the
+reservation stands, so a duplicate or late answer finds the saga past that step and changes nothing;
+a release by loyalty's own timeout (ordering never answered) refuses or cancels the order: never
+free.
 """
 
 from __future__ import annotations
@@ -129,15 +133,26 @@ async def _ask(
 
 
 async def start(
-    conn: asyncpg.Connection, order: Order, items: Sequence[PaymentItem], *, by_validator: bool, at: datetime
+    conn: asyncpg.Connection,
+    order: Order,
+    items: Sequence[PaymentItem],
+    *,
+    by_validator: bool,
+    settle: bool,
+    at: datetime,
 ) -> None:
-    """Ask loyalty to reserve the items for the new pending order."""
+    """Ask loyalty to reserve the items for the new pending order; `settle`: to settle them as it
+    holds them (the order needs no approval)."""
     await conn.execute(_ADD, order.tenant_id, order.order_id, order.account_id, by_validator, at)
     await _tell(
         conn,
         order,
         CheckoutSubmitted(
-            order_id=order.order_id, account_id=order.account_id, items=list(items), submitted_at=at
+            order_id=order.order_id,
+            account_id=order.account_id,
+            items=list(items),
+            submitted_at=at,
+            settle=settle,
         ),
     )
 
@@ -189,6 +204,7 @@ class Held(_Reading):
     points: int = Field(ge=0)
     gift_card_minor: int = Field(ge=0)
     code: CodeCover | None
+    settled: bool = False  # settled as held, as ordering asked
 
 
 class Refused(_Reading):
@@ -228,8 +244,8 @@ EnterLife = Callable[..., Awaitable[Order]]
 
 async def on_held(conn: asyncpg.Connection, event: Envelope, *, enter_life: EnterLife) -> None:
     """Loyalty holds the items: the pending order enters its life (held for approval: loyalty keeps
-    them; confirmed: loyalty settles them). Its balance unable to pay the rest, it is refused and
-    loyalty releases them."""
+    them; confirmed: loyalty settles them, unless it settled them already as asked). Its balance
+    unable to pay the rest, it is refused and loyalty releases them (settled ones too)."""
     held = _read(Held, event)
     found = await _order_and_saga(conn, event, held)
     if found is None:
@@ -246,7 +262,9 @@ async def on_held(conn: asyncpg.Connection, event: Envelope, *, enter_life: Ente
         await _refuse_order(conn, order, f"payment refused: {refused.detail}", at)
         await release(conn, order, "payment-refused", at)
         return
-    if entered.status == "confirmed":
+    if held.settled:  # nothing more to ask: a refusal or cancellation later releases them
+        await _move(conn, event.tenantid, saga, "settled", None, at)
+    elif entered.status == "confirmed":
         await _move(conn, event.tenantid, saga, "settling", "settlement", at)
         await _ask(conn, order, CheckoutConfirmed, at)
     else:

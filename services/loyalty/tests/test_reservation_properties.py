@@ -1,12 +1,15 @@
 """Loyalty's side of paying with loyalty, for any order in which its messages arrive (hypothesis),
-duplicates included, on the real PostgreSQL: reserve, ordering's acknowledgement, settle, release and
-loyalty's own timeout leave the points, the code and the gift card where exactly one outcome leaves
-them — all spent if the order was settled, all back (once) otherwise."""
+duplicates included, on the real PostgreSQL: reserve (or reserve settling at once, for an order that
+needs no approval), ordering's acknowledgement, settle, release and loyalty's own timeout leave the
+points, the code and the gift card where exactly one outcome leaves them — all spent if the order was
+settled, all back (once) otherwise."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import pytest
@@ -22,7 +25,9 @@ AT = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
 TENANT, MEMBER = "t", "ana"
 Message = str
 messages = st.lists(
-    st.sampled_from(["reserve", "ack", "settle", "release", "timeout"]), min_size=1, max_size=8
+    st.sampled_from(["reserve", "reserve_settling", "ack", "settle", "release", "timeout"]),
+    min_size=1,
+    max_size=8,
 )
 
 
@@ -32,6 +37,8 @@ def model(sequence: list[Message]) -> str | None:
     for message in sequence:
         if message == "reserve" and state is None:
             state = "held"
+        elif message == "reserve_settling" and state is None:
+            state, acknowledged = "settled", True
         elif message == "ack" and state == "held":
             acknowledged = True
         elif message == "settle" and state == "held":
@@ -81,6 +88,8 @@ async def _world(db: asyncpg.Connection) -> tuple[str, str, str]:
 @example(["release", "reserve"])  # a release overtook the reservation: nothing is held
 @example(["reserve", "release", "release", "timeout"])  # back once
 @example(["reserve", "settle", "release", "release"])  # a confirmed order cancelled: back once
+@example(["reserve_settling", "timeout", "reserve_settling"])  # settled at once: no timeout, once
+@example(["reserve_settling", "release", "settle", "release"])  # settled at once, cancelled: back once
 async def test_any_order_of_messages_leaves_one_outcome(
     db: asyncpg.Connection, sequence: list[Message]
 ) -> None:
@@ -94,8 +103,9 @@ async def test_any_order_of_messages_leaves_one_outcome(
                 GiftCardItem(number=number, pin=pin, amount_minor=2000),
             ]
             for message in sequence:
-                if message == "reserve":
-                    await reservations.reserve(db, TENANT, order_id, MEMBER, items, AT)
+                if message in ("reserve", "reserve_settling"):
+                    settle = message == "reserve_settling"
+                    await reservations.reserve(db, TENANT, order_id, MEMBER, items, AT, settle=settle)
                 elif message == "ack":
                     await reservations.acknowledge(db, TENANT, order_id, AT)
                 elif message == "settle":
@@ -160,3 +170,36 @@ async def test_a_refusal_holds_nothing_and_counts_a_wrong_pin(db: asyncpg.Connec
     assert again.state == "refused"  # the order's answer stays the same
     poor = await reservations.reserve(db, TENANT, uuid.uuid4(), MEMBER, [PointsItem(points=101)], AT)
     assert poor.reasons == {"points": "insufficient-points"}
+
+
+async def _answers(db: asyncpg.Connection, order_id: uuid.UUID) -> list[tuple[str, dict[str, Any]]]:
+    """Loyalty's answers about the order, as ordering reads them: (type, data)."""
+    rows = await db.fetch(
+        "SELECT payload FROM outbox WHERE topic = 'internal.loyalty.reservation.v1' AND key = $1 ORDER BY id",
+        str(order_id),
+    )
+    events = [json.loads(row["payload"]) for row in rows]
+    return [(event["type"], event["data"]) for event in events]
+
+
+async def test_a_reservation_settled_at_once_answers_held_and_settled_then_settled(
+    db: asyncpg.Connection,
+) -> None:
+    _, number, pin = await _world(db)
+    order_id = uuid.uuid4()
+    items: list[reservations.Item] = [
+        PointsItem(points=30),
+        GiftCardItem(number=number, pin=pin, amount_minor=2000),
+    ]
+
+    settled = await reservations.reserve(db, TENANT, order_id, MEMBER, items, AT, settle=True)
+    again = await reservations.reserve(db, TENANT, order_id, MEMBER, items, AT, settle=True)
+
+    assert settled.state == again.state == "settled" and settled.acknowledged
+    [(held, data), (repeated, _)] = await _answers(db, order_id)
+    assert held == "loyalty.reservation.held" and data["settled"] is True
+    assert (data["points"], data["gift_card_minor"]) == (30, 2000)
+    assert repeated == "loyalty.reservation.settled"  # asked again: where it stands
+    assert await reservations.release_unanswered(db, AT + reservations.HOLD + timedelta(days=1)) == 0
+    account = await store.find_account(db, TENANT, MEMBER)
+    assert account is not None and account.balance == 70

@@ -94,24 +94,27 @@ async def test_an_order_paid_with_points_a_code_and_a_gift_card_waits_for_loyalt
     [submitted] = await _sent(ordering)
     assert submitted["type"] == "ordering.checkout.submitted" and submitted["subject"] == order["order_id"]
     assert [item["kind"] for item in submitted["data"]["items"]] == ["points", "code", "gift_card"]
+    assert submitted["data"]["settle"] is True  # no approval policy: loyalty settles as it holds
     assert await ordering.published() == []  # not announced before loyalty holds its items
     code = {"title": "10 % off", "kind": "discount", "percent_bp": 1000}
     held = await _answer(
-        ordering, "loyalty.reservation.held", order["order_id"], points=1000, gift_card_minor=2000, code=code
+        ordering,
+        "loyalty.reservation.held",
+        order["order_id"],
+        points=1000,
+        gift_card_minor=2000,
+        code=code,
+        settled=True,
     )
     await ordering.service.publish("internal.loyalty.reservation.v1", held)  # the same answer twice
+    await _answer(ordering, "loyalty.reservation.settled", order["order_id"])  # a duplicate's answer
 
     confirmed = await _order(ordering, order["order_id"])
     assert confirmed["status"] == "confirmed"
     assert confirmed["checkout"]["loyalty"]["code_minor"] == 500  # 10 % of 50.00
     assert confirmed["checkout"]["loyalty"]["due_minor"] == 2000 - 500
-    assert [e["type"] for e in await _sent(ordering)] == [
-        "ordering.checkout.submitted",
-        "ordering.checkout.confirmed",
-    ]
+    assert [e["type"] for e in await _sent(ordering)] == ["ordering.checkout.submitted"]  # nothing to confirm
     assert len(await ordering.published("ordering.order.confirmed")) == 1
-    assert await _saga_state(ordering, order["order_id"]) == ("settling", "settlement")
-    await _answer(ordering, "loyalty.reservation.settled", order["order_id"])
     assert await _saga_state(ordering, order["order_id"]) == ("settled", None)
 
     # Cancelled, the order gives back what loyalty paid, once.
@@ -121,7 +124,27 @@ async def test_an_order_paid_with_points_a_code_and_a_gift_card_waits_for_loyalt
     assert (await _sent(ordering))[-1]["type"] == "ordering.checkout.released"
     await _answer(ordering, "loyalty.reservation.released", order["order_id"], by_timeout=False)
     assert await _saga_state(ordering, order["order_id"]) == ("released", None)
-    assert len(await _sent(ordering)) == 3
+    assert len(await _sent(ordering)) == 2
+
+
+async def test_an_order_held_without_settling_is_confirmed_then_settled_by_its_own_message(
+    ordering: Ordering,
+) -> None:
+    """Loyalty that holds without settling (it did not read `settle`, an earlier version) gets the
+    confirmation as its own message."""
+    await _catalog(ordering)
+    status, order = await _confirm(ordering, await _quote(ordering, points=1000))
+    assert status == 201
+
+    await _answer(
+        ordering, "loyalty.reservation.held", order["order_id"], points=1000, gift_card_minor=0, code=None
+    )
+
+    assert (await _order(ordering, order["order_id"]))["status"] == "confirmed"
+    assert (await _sent(ordering))[-1]["type"] == "ordering.checkout.confirmed"
+    assert await _saga_state(ordering, order["order_id"]) == ("settling", "settlement")
+    await _answer(ordering, "loyalty.reservation.settled", order["order_id"])
+    assert await _saga_state(ordering, order["order_id"]) == ("settled", None)
 
 
 async def test_a_refusal_by_loyalty_refuses_the_pending_order_saying_why(ordering: Ordering) -> None:
@@ -201,6 +224,7 @@ async def test_an_order_held_for_approval_keeps_what_loyalty_paid_when_modified_
 ) -> None:
     status, order = await org.submit(org.partner_a, [{"code": "MUG", "quantity": 4}], points=1000)  # 80.00
     assert status == 201 and order["status"] == "pending"
+    assert (await _sent(org))[-1]["data"]["settle"] is False  # it awaits approval: loyalty only holds
     code = {"title": "5 % off", "kind": "discount", "percent_bp": 500}
     await _answer(
         org, "loyalty.reservation.held", order["order_id"], points=1000, gift_card_minor=0, code=code
@@ -237,7 +261,10 @@ async def test_an_order_refused_by_its_validator_releases_what_loyalty_held(org:
 
 
 Step = str
-STEPS = st.lists(st.sampled_from(["held", "refused", "settled", "released", "cancel", "expire"]), max_size=6)
+STEPS = st.lists(
+    st.sampled_from(["held", "held_settled", "refused", "settled", "released", "cancel", "expire"]),
+    max_size=6,
+)
 
 
 def expected(steps: list[Step]) -> tuple[str, str]:
@@ -246,6 +273,8 @@ def expected(steps: list[Step]) -> tuple[str, str]:
     for step in steps:
         if step == "held" and saga == "reserving" and status == "pending":
             status, saga = "confirmed", "settling"
+        elif step == "held_settled" and saga == "reserving" and status == "pending":
+            status, saga = "confirmed", "settled"
         elif step == "refused" and saga == "reserving":
             saga, status = "refused", "refused" if status == "pending" else status
         elif step == "settled" and saga == "settling":
@@ -267,6 +296,8 @@ def expected(steps: list[Step]) -> tuple[str, str]:
 @example(["held", "released", "settled"])  # loyalty's timeout after confirmation: cancelled, never free
 @example(["cancel", "held", "released"])  # a late hold after the buyer cancelled changes nothing
 @example(["expire", "held", "refused", "released"])
+@example(["held_settled", "released", "cancel"])  # settled at once, then loyalty's release: cancelled
+@example(["held_settled", "cancel", "released"])  # settled at once, cancelled: released once
 async def test_any_order_of_answers_and_acts_leaves_the_order_and_its_saga_agreeing(
     ordering: Ordering, db: asyncpg.Connection, steps: list[Step]
 ) -> None:
@@ -285,11 +316,12 @@ async def test_any_order_of_answers_and_acts_leaves_the_order_and_its_saga_agree
         else:
             answers: dict[str, dict[str, Any]] = {
                 "held": {"points": 100, "gift_card_minor": 0, "code": None},
+                "held_settled": {"points": 100, "gift_card_minor": 0, "code": None, "settled": True},
                 "refused": {"reasons": {"points": "insufficient-points"}},
                 "released": {"by_timeout": True},
             }
             data = answers.get(step, {})
-            await _answer(ordering, f"loyalty.reservation.{step}", order_id, **data)
+            await _answer(ordering, f"loyalty.reservation.{step.removesuffix('_settled')}", order_id, **data)
 
     assert (
         (await _order(ordering, order_id))["status"],
@@ -298,7 +330,8 @@ async def test_any_order_of_answers_and_acts_leaves_the_order_and_its_saga_agree
     sent = [e["type"] for e in await _sent(ordering) if e["subject"] == order_id]
     assert sent.count("ordering.checkout.confirmed") <= 1 and sent.count("ordering.checkout.released") <= 1
     entered = any(key == order_id for key, _ in await ordering.published("ordering.order.confirmed"))
-    assert entered == ("held" in steps and expected(steps[: steps.index("held") + 1])[0] == "confirmed")
+    first_hold = next((i for i, step in enumerate(steps) if step.startswith("held")), None)
+    assert entered == (first_hold is not None and expected(steps[: first_hold + 1])[0] == "confirmed")
 
 
 async def test_sponsor_points_pay_with_purchase_points_within_the_same_share(ordering: Ordering) -> None:
