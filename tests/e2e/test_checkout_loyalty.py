@@ -107,7 +107,7 @@ async def _at(api: Api, token: str, points: int) -> bool:
 async def test_loyalty_killed_while_orders_paid_with_points_flow_settles_every_order_once(
     api: Api, platform: Platform, unique: str
 ) -> None:
-    _, buyer, code = await _buyer_with_points(api, unique, 100, 300)  # 300 points
+    admin, buyer, code = await _buyer_with_points(api, unique, 100, 300)  # 300 points
     orders: list[dict[str, Any]] = []
 
     async def place(count: int) -> None:
@@ -140,3 +140,5 @@ async def test_loyalty_killed_while_orders_paid_with_points_flow_settles_every_o
     assert len(reserved) == 200 and {e["cause_id"] for e in reserved} == {o["order_id"] for o in orders}
     assert not [entry for entry in ledger if entry["kind"] == "release"]
     assert await _points(api, buyer) == 300 - 200  # each order's 0.99 € earns no whole point
+    # No approval policy: each order had loyalty settle its points as it held them; no saga waits.
+    assert (await api.call("GET", "/api/ordering/checkout/sagas", token=admin, expect=200))[1] == []
