@@ -382,3 +382,37 @@ async def test_a_confirmed_order_whose_items_loyaltys_timeout_released_is_cancel
     [(_, told)] = await balance_shop.published("ordering.order.payment_refused")
     assert told["data"]["refund"] == {"refunded_minor": due, "costs_minor": 0, "to": "account_balance"}
     assert told["data"]["version"] == 3  # pending, confirmed, cancelled
+
+
+async def test_an_order_its_balance_cannot_pay_is_refused_and_gives_back_what_loyalty_settled(
+    balance_shop: Ordering,  # noqa: F811 - the fixture imported above
+    payment_provider: FakePaymentProvider,
+) -> None:
+    """Loyalty settled the points as it held them (no approval), but the balance cannot pay the
+    rest: the order is refused, and loyalty is asked to give the settled points back."""
+    await top_up(balance_shop, payment_provider, balance_shop.partner_a, 100)  # 1.00: too little
+    status, order = await balance_shop.submit(
+        balance_shop.partner_a,
+        [{"code": "CREAM", "quantity": 3}],
+        key=str(uuid.uuid4()),
+        payment_mode="account_balance",
+        delivery_date=FRIDAY.isoformat(),
+        points=500,
+    )
+    assert status == 201 and order["status"] == "pending", order
+    assert (await _sent(balance_shop))[-1]["data"]["settle"] is True
+    held = {"points": 500, "gift_card_minor": 0, "code": None, "settled": True}
+
+    await _answer(balance_shop, "loyalty.reservation.held", order["order_id"], **held)
+
+    refused = await _order(balance_shop, order["order_id"])
+    assert refused["status"] == "refused" and "payment refused" in refused["history"][-1]["reason"]
+    released = (await _sent(balance_shop))[-1]
+    assert (
+        released["type"] == "ordering.checkout.released" and released["data"]["reason"] == "payment-refused"
+    )
+    assert await _saga_state(balance_shop, order["order_id"]) == ("releasing", "release")
+    assert (await balance_of(balance_shop, balance_shop.partner_a))["balance_minor"] == 100  # untouched
+    assert [e["type"] for _, e in await balance_shop.published("ordering.order.payment_refused")] == [
+        "ordering.order.payment_refused"
+    ]
