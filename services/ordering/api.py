@@ -207,22 +207,21 @@ ORDER_MOVES_TOPIC = "order"
 MOST_WAIT_S = 5.0  # the longest a reader may wait on a pending order: well within the gateway's patience
 
 
-def _entered_life(status: str | None) -> bool:
-    return status != "pending"
+def _entered_life(order: Order | None) -> bool:
+    return order is None or order.status != "pending"
 
 
 async def get_order(request: web.Request) -> web.Response:
     order, db = owned(request, Order), request.app[POOL]
     if order.status == "pending" and (wait := preferred_wait(request, MOST_WAIT_S)):
         # Loyalty is checking what pays it: answer once it has (or after the wait the client prefers).
-        status = await request.app[ORDER_MOVES].until(
+        found = await request.app[ORDER_MOVES].until(
             str(order.order_id),
-            lambda: store.order_status(db, order.tenant_id, order.order_id),
+            lambda: store.find_order(db, order.tenant_id, order.order_id),
             _entered_life,
             wait,
         )
-        if status != order.status:
-            order = await store.find_order(db, order.tenant_id, order.order_id) or order
+        order = found or order
     paid = await balance.payment_of(db, order)
     return json_response(OrderView.of(order, await store.history(db, order.order_id), paid))
 
