@@ -353,15 +353,14 @@ async def test_sponsor_points_pay_with_purchase_points_within_the_same_share(ord
     ]
 
 
-async def test_a_confirmed_order_whose_items_loyaltys_timeout_released_is_cancelled_and_refunded(
-    balance_shop: Ordering,  # noqa: F811 - the fixture imported above
-    payment_provider: FakePaymentProvider,
-) -> None:
-    """Never free: loyalty gave the points back on its own (it never read the confirmation), so the
-    order is cancelled, what the balance paid goes back in full, and the brand's ERP is told."""
-    await top_up(balance_shop, payment_provider, balance_shop.partner_a, 10_000)
-    status, order = await balance_shop.submit(
-        balance_shop.partner_a,
+async def _pending_from_balance(
+    ordering: Ordering, provider: FakePaymentProvider, top_up_minor: int
+) -> dict[str, Any]:
+    """A buyer who topped up her balance with `top_up_minor` orders 3 creams paid from it and with
+    500 points: the order, pending while loyalty answers."""
+    await top_up(ordering, provider, ordering.partner_a, top_up_minor)
+    status, order = await ordering.submit(
+        ordering.partner_a,
         [{"code": "CREAM", "quantity": 3}],
         key=str(uuid.uuid4()),
         payment_mode="account_balance",
@@ -369,6 +368,16 @@ async def test_a_confirmed_order_whose_items_loyaltys_timeout_released_is_cancel
         points=500,
     )
     assert status == 201 and order["status"] == "pending", order
+    return dict(order)
+
+
+async def test_a_confirmed_order_whose_items_loyaltys_timeout_released_is_cancelled_and_refunded(
+    balance_shop: Ordering,  # noqa: F811 - the fixture imported above
+    payment_provider: FakePaymentProvider,
+) -> None:
+    """Never free: loyalty gave the points back on its own (it never read the confirmation), so the
+    order is cancelled, what the balance paid goes back in full, and the brand's ERP is told."""
+    order = await _pending_from_balance(balance_shop, payment_provider, 10_000)
     await _answer(
         balance_shop, "loyalty.reservation.held", order["order_id"], points=500, gift_card_minor=0, code=None
     )
@@ -390,16 +399,7 @@ async def test_an_order_its_balance_cannot_pay_is_refused_and_gives_back_what_lo
 ) -> None:
     """Loyalty settled the points as it held them (no approval), but the balance cannot pay the
     rest: the order is refused, and loyalty is asked to give the settled points back."""
-    await top_up(balance_shop, payment_provider, balance_shop.partner_a, 100)  # 1.00: too little
-    status, order = await balance_shop.submit(
-        balance_shop.partner_a,
-        [{"code": "CREAM", "quantity": 3}],
-        key=str(uuid.uuid4()),
-        payment_mode="account_balance",
-        delivery_date=FRIDAY.isoformat(),
-        points=500,
-    )
-    assert status == 201 and order["status"] == "pending", order
+    order = await _pending_from_balance(balance_shop, payment_provider, 100)  # 1.00: too little
     assert (await _sent(balance_shop))[-1]["data"]["settle"] is True
     held = {"points": 500, "gift_card_minor": 0, "code": None, "settled": True}
 
